@@ -1,0 +1,180 @@
+// Command flagsync keeps Kameleoon feature flags in step with YAML files in Git.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK      = 0
+	exitFail    = 1  // invalid input, failed change, or any runtime error
+	exitChanges = 2  // plan --detailed-exitcode: the plan has changes
+	exitUsage   = 64 // bad command line (sysexits EX_USAGE)
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// app is what commands get from the process: output streams and the environment, so
+// tests can run any command in-process.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	isTTY          bool // stdout is a terminal (colour, text logs)
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, a *app, args []string) int
+}
+
+var commands = map[string]command{
+	"validate": {"check flag files against the schema and the semantic rules", cmdValidate},
+	"plan":     {"show the changes a sync would make", cmdPlan},
+	"sync":     {"apply the plan to Kameleoon", cmdSync},
+	"sandbox":  {"serve a local Kameleoon-compatible API", cmdSandbox},
+	"version":  {"print the version", cmdVersion},
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv, isTTY: isTerminal(stdout)}
+	return a.dispatch(ctx, args)
+}
+
+func (a *app) dispatch(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		a.usage(a.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(a.stderr, "flagsync: unknown command %q\n\n", args[0])
+		a.usage(a.stderr)
+		return exitUsage
+	}
+	return cmd.run(ctx, a, args[1:])
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprintln(w, "flagsync keeps Kameleoon feature flags in step with YAML files in Git.")
+	fmt.Fprintln(w, "\nUsage: flagsync <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'flagsync <command> -h' for a command's flags.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting. Its usage text
+// starts with the given synopsis and examples.
+func (a *app) newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("flagsync "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "%s\n\nFlags:\n", strings.TrimSpace(synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and returns the exit code to stop with, or -1 to go on.
+func (a *app) parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage
+	}
+	return -1
+}
+
+// envDefault returns the value of the environment variable, or def.
+func (a *app) envDefault(name, def string) string {
+	if v := a.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads a secret from NAME, or from the file named by NAME_FILE.
+func (a *app) secret(name string) (string, error) {
+	if v := a.getenv(name); v != "" {
+		return v, nil
+	}
+	if path := a.getenv(name + "_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read %s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}
+
+// logFlags are the logging flags every long-running or networked command takes.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (a *app) addLogFlags(fs *flag.FlagSet) *logFlags {
+	l := &logFlags{}
+	fs.StringVar(&l.level, "log-level", a.envDefault("FLAGSYNC_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FLAGSYNC_LOG_LEVEL)")
+	def := "json"
+	if a.isTTY {
+		def = "text"
+	}
+	fs.StringVar(&l.format, "log-format", a.envDefault("FLAGSYNC_LOG_FORMAT", def), "log format: text or json (default text on a terminal; env FLAGSYNC_LOG_FORMAT)")
+	return l
+}
+
+// logger builds the process logger; logs go to stderr so stdout stays machine-readable.
+func (a *app) logger(l *logFlags) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
