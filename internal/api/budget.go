@@ -1,0 +1,200 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Kameleoon's documented limits per account.
+const (
+	DefaultPer10s  = 50
+	DefaultPerHour = 1000
+)
+
+// Window is one rate limit: at most Limit requests in any Period.
+type Window struct {
+	Limit  int
+	Period time.Duration
+}
+
+// WindowStatus is a window's state at one moment, for metrics and status pages.
+type WindowStatus struct {
+	Name      string // the period, e.g. "10s", "1h"
+	Limit     int
+	Used      int // requests in flight or finished within the last Period
+	Remaining int
+}
+
+// Budget is a client-side rate budget shared by every caller in the process, so that
+// flagsync itself never makes Kameleoon answer 429. It keeps sliding windows.
+//
+// A request holds a slot from the moment it is sent until its response has arrived, and
+// its slot stays counted for one Period after that. Counting from the response rather than
+// the send is what keeps the server's count within the limit: the server sees a request
+// somewhere between send and response, so a window measured on the server can never hold
+// more requests than the client allowed, whatever the latency.
+type Budget struct {
+	windows []Window
+	now     func() time.Time
+
+	mu       sync.Mutex
+	inFlight int
+	done     []time.Time   // completion times, oldest first, pruned past the longest period
+	changed  chan struct{} // closed and replaced whenever a slot is released
+}
+
+// NewBudget returns a budget of per10s requests per 10 seconds and perHour per hour;
+// values <= 0 take Kameleoon's limits (50 and 1,000).
+func NewBudget(per10s, perHour int) *Budget {
+	if per10s <= 0 {
+		per10s = DefaultPer10s
+	}
+	if perHour <= 0 {
+		perHour = DefaultPerHour
+	}
+	return NewBudgetWindows(Window{Limit: per10s, Period: 10 * time.Second}, Window{Limit: perHour, Period: time.Hour})
+}
+
+// NewBudgetWindows returns a budget with the given windows (tests use short ones).
+// Windows with a Limit or Period <= 0 are ignored.
+func NewBudgetWindows(windows ...Window) *Budget {
+	b := &Budget{now: time.Now, changed: make(chan struct{})}
+	for _, w := range windows {
+		if w.Limit > 0 && w.Period > 0 {
+			b.windows = append(b.windows, w)
+		}
+	}
+	sort.Slice(b.windows, func(i, j int) bool { return b.windows[i].Period < b.windows[j].Period })
+	return b
+}
+
+// Wait blocks until every window has a free slot, then counts one request sent now and
+// finished at once. Callers that send a request themselves should prefer Acquire, which
+// keeps the slot until the response is in.
+func (b *Budget) Wait(ctx context.Context) error {
+	release, err := b.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
+// Acquire blocks until every window has a free slot and takes it. The caller must call
+// release exactly once, when the response has arrived (or the request failed); the slot
+// then stays counted for each window's period. Acquire returns ctx's error if ctx ends
+// first.
+func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("wait for API budget: %w", err)
+		}
+		b.mu.Lock()
+		wait, ok := b.freeLocked(b.now())
+		if ok {
+			b.inFlight++
+			b.mu.Unlock()
+			var once sync.Once
+			return func() { once.Do(b.release) }, nil
+		}
+		changed := b.changed
+		b.mu.Unlock()
+
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			expired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-expired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+func (b *Budget) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inFlight--
+	b.done = append(b.done, b.now())
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// freeLocked reports whether every window has a free slot at now. If not, it returns how
+// long until a finished request leaves the fullest window, or 0 when only a release can
+// free a slot (every slot of some window is in flight).
+func (b *Budget) freeLocked(now time.Time) (wait time.Duration, ok bool) {
+	b.pruneLocked(now)
+	ok = true
+	for _, w := range b.windows {
+		recent := b.recentLocked(now, w.Period)
+		if b.inFlight+len(recent) < w.Limit {
+			continue
+		}
+		ok = false
+		// Slots free up as the oldest finished requests age out; the window needs
+		// (used - limit + 1) of them to go.
+		need := b.inFlight + len(recent) - w.Limit + 1
+		if need > len(recent) {
+			continue // waits for a release
+		}
+		if d := recent[need-1].Add(w.Period).Sub(now); d > wait {
+			wait = d
+		}
+	}
+	return wait, ok
+}
+
+// recentLocked returns the completion times within period before now.
+func (b *Budget) recentLocked(now time.Time, period time.Duration) []time.Time {
+	cut := now.Add(-period)
+	i := sort.Search(len(b.done), func(i int) bool { return b.done[i].After(cut) })
+	return b.done[i:]
+}
+
+func (b *Budget) pruneLocked(now time.Time) {
+	if len(b.windows) == 0 {
+		b.done = b.done[:0]
+		return
+	}
+	longest := b.windows[len(b.windows)-1].Period
+	old := len(b.done) - len(b.recentLocked(now, longest))
+	if old > 0 {
+		b.done = append(b.done[:0], b.done[old:]...)
+	}
+}
+
+// Remaining returns each window's use at this moment, shortest window first.
+func (b *Budget) Remaining() []WindowStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.pruneLocked(now)
+	out := make([]WindowStatus, 0, len(b.windows))
+	for _, w := range b.windows {
+		used := b.inFlight + len(b.recentLocked(now, w.Period))
+		out = append(out, WindowStatus{Name: periodName(w.Period), Limit: w.Limit, Used: used, Remaining: max(w.Limit-used, 0)})
+	}
+	return out
+}
+
+// periodName renders a period compactly: 10s, 1h, 200ms.
+func periodName(d time.Duration) string {
+	s := d.String()
+	for _, z := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(s, z) {
+			s = strings.TrimSuffix(s, z[1:])
+		}
+	}
+	return s
+}

@@ -1,0 +1,253 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// flagsPath is the collection of feature flags: list (GET) and create (POST).
+const flagsPath = "/feature-flags"
+
+// RulePath is the path of one rollout rule, for updates by rule id. The vendor tutorial
+// names the endpoint PATCH /feature-flags/rules/{ruleId} (its curl example says
+// /rules/{id}); this client uses the former.
+func RulePath(ruleID int64) string {
+	return flagsPath + "/rules/" + strconv.FormatInt(ruleID, 10)
+}
+
+func optionalFieldsQuery() url.Values {
+	return url.Values{"optionalFields": {strings.Join(OptionalFields, ",")}}
+}
+
+// ListFlags returns every flag of siteCode, read with the list endpoint (one call per
+// page) and converted to the model. Flags of other sites are dropped even if the server
+// returns them, since whether it filters by siteCode is not documented.
+func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error) {
+	raws, err := c.ListFlagsRaw(ctx, siteCode)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]flag.Flag, 0, len(raws))
+	for _, raw := range raws {
+		f, err := DecodeFlag(raw)
+		if err != nil {
+			return nil, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+		}
+		if f.SiteCode == "" {
+			f.SiteCode = siteCode
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// ListFlagsRaw returns every flag of siteCode as the API sent it (read shape, all
+// optional fields), in the server's order.
+//
+// Pages are followed with page=1,2,… while the X-Pagination-Page-Count header says
+// there are more; without the header, until a page is shorter than PerPage.
+func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawMessage, error) {
+	perPage := c.cfg.PerPage
+	var all []json.RawMessage
+	var prevFirst json.RawMessage
+	for page := 1; ; page++ {
+		q := optionalFieldsQuery()
+		q.Set("siteCode", siteCode)
+		q.Set("page", strconv.Itoa(page))
+		q.Set("perPage", strconv.Itoa(perPage))
+		res, err := c.send(ctx, call{method: http.MethodGet, path: flagsPath, query: q, resend: true})
+		if err != nil {
+			return nil, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(res.body, &items); err != nil {
+			return nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+		}
+		if len(items) > 0 && prevFirst != nil && bytes.Equal(items[0], prevFirst) {
+			// A server that ignores `page` would otherwise be read forever.
+			return nil, fmt.Errorf("list flags of site %s: page %d repeats page %d; the server does not page as expected", siteCode, page, page-1)
+		}
+		for _, it := range items {
+			var id struct {
+				SiteCode string `json:"siteCode"`
+			}
+			if err := json.Unmarshal(it, &id); err != nil {
+				return nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+			}
+			if id.SiteCode == "" || id.SiteCode == siteCode {
+				all = append(all, it)
+			}
+		}
+		if count, err := strconv.Atoi(res.header.Get("X-Pagination-Page-Count")); err == nil {
+			if page >= count || len(items) == 0 {
+				return all, nil
+			}
+		} else if len(items) != perPage {
+			return all, nil
+		}
+		if len(items) > 0 {
+			prevFirst = items[0]
+		}
+	}
+}
+
+// GetFlag returns one flag with all optional fields. A flag that does not exist gives an
+// error for which IsNotFound is true.
+func (c *Client) GetFlag(ctx context.Context, siteCode, featureKey string) (flag.Flag, error) {
+	raw, err := c.getFlagRaw(ctx, siteCode, featureKey)
+	if err != nil {
+		return flag.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
+	}
+	return decodeResponse(raw)
+}
+
+func (c *Client) getFlagRaw(ctx context.Context, siteCode, featureKey string) (json.RawMessage, error) {
+	res, err := c.send(ctx, call{method: http.MethodGet, path: FlagPath(siteCode, featureKey), query: optionalFieldsQuery(), resend: true})
+	if err != nil {
+		return nil, err
+	}
+	return res.body, nil
+}
+
+// Do sends req exactly (method, path and body, as a plan carries it) and returns the
+// response body. GET, PUT, PATCH (a merge patch is idempotent) and DELETE are retried
+// after any transient failure; other POSTs only after a refusal (429, 423) or a
+// connection that never opened. A create (POST /feature-flags) whose outcome is unknown
+// (timeout, lost response, 5xx) is checked with a GET of the flag before it is sent
+// again, so a flag is never created twice: if the flag exists, its body is returned.
+func (c *Client) Do(ctx context.Context, req Request) (json.RawMessage, error) {
+	if req.Method == http.MethodPost && req.Path == flagsPath {
+		return c.create(ctx, req)
+	}
+	res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req), resend: idempotent(req.Method)})
+	if err != nil {
+		return nil, err
+	}
+	return res.body, nil
+}
+
+func requestBody(req Request) []byte {
+	if len(req.Body) == 0 {
+		return nil
+	}
+	return req.Body
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// create sends a create request, never twice for one flag: see Do.
+func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, error) {
+	var id flag.Ref
+	if err := json.Unmarshal(req.Body, &id); err != nil || id.SiteCode == "" || id.FeatureKey == "" {
+		// Without the flag's identity a lost response cannot be checked: send it once.
+		res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req)})
+		if err != nil {
+			return nil, err
+		}
+		return res.body, nil
+	}
+	start := c.now()
+	for failures := 1; ; failures++ {
+		res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req)})
+		if err == nil {
+			return res.body, nil
+		}
+		if !ambiguous(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		// The create may have taken effect with its response lost: look before resending.
+		got, gerr := c.getFlagRaw(ctx, id.SiteCode, id.FeatureKey)
+		if gerr == nil {
+			c.log.Warn("create response lost, but the flag exists: the create took effect", "flag", id.String(), "error", err.Error())
+			return got, nil
+		}
+		if !IsNotFound(gerr) {
+			return nil, fmt.Errorf("%w (could not check whether the flag was created: %w)", err, gerr)
+		}
+		delay := c.backoff(failures)
+		if failures >= c.cfg.MaxAttempts || c.now().Sub(start)+delay > c.cfg.MaxElapsed {
+			return nil, err
+		}
+		c.log.Warn("create failed and the flag does not exist; retrying", "flag", id.String(), "retry_in", delay, "error", err.Error())
+		if serr := sleep(ctx, delay); serr != nil {
+			return nil, fmt.Errorf("%w (after %w)", serr, err)
+		}
+	}
+}
+
+// decodeResponse decodes a flag from a write's response; an empty body gives a zero flag.
+func decodeResponse(raw json.RawMessage) (flag.Flag, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return flag.Flag{}, nil
+	}
+	return DecodeFlag(raw)
+}
+
+// CreateFlag creates f with its environments (see CreateFlagRequest) and returns the flag
+// as the API created it. A flag that exists already gives an error for which IsConflict
+// is true.
+func (c *Client) CreateFlag(ctx context.Context, f *flag.Flag, envOrder []string) (flag.Flag, error) {
+	return c.write(ctx, f.Ref().String(), CreateFlagRequest(f, envOrder))
+}
+
+// UpdateFlag sets the named flag-level fields (see FlagPatchFields) to their values in
+// after, with a merge patch of the flag.
+func (c *Client) UpdateFlag(ctx context.Context, after *flag.Flag, fields []string) (flag.Flag, error) {
+	return c.write(ctx, after.Ref().String(), UpdateFlagRequest(after, fields))
+}
+
+// PatchEnvironment sets the named fields of one environment (see EnvironmentPatchFields)
+// to their values in after, with a merge patch of the environment.
+func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, env string, after flag.Environment, fields []string) (flag.Flag, error) {
+	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, env, after, fields))
+}
+
+// Archive archives a flag (Kameleoon keeps it; it is never deleted).
+func (c *Client) Archive(ctx context.Context, siteCode, featureKey string) (flag.Flag, error) {
+	return c.write(ctx, siteCode+"/"+featureKey, ArchiveFlagRequest(siteCode, featureKey, true))
+}
+
+// UpdateRule merge-patches one rollout rule by id (e.g. its rollbackConditions) and
+// returns the flag the rule belongs to. body is marshalled to JSON (a json.RawMessage is
+// sent as is).
+func (c *Client) UpdateRule(ctx context.Context, ruleID int64, body any) (flag.Flag, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return flag.Flag{}, fmt.Errorf("update rule %d: encode body: %w", ruleID, err)
+	}
+	return c.write(ctx, "rule "+strconv.FormatInt(ruleID, 10), Request{Method: http.MethodPatch, Path: RulePath(ruleID), Body: b})
+}
+
+// write sends a write request and decodes the flag it returns.
+func (c *Client) write(ctx context.Context, what string, req Request) (flag.Flag, error) {
+	raw, err := c.Do(ctx, req)
+	if err != nil {
+		return flag.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
+	}
+	f, err := decodeResponse(raw)
+	if err != nil {
+		return flag.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
+	}
+	return f, nil
+}
+
+func verb(req Request) string {
+	if req.Method == http.MethodPost {
+		return "create"
+	}
+	return "update"
+}

@@ -1,0 +1,484 @@
+package api
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// The testdata/tutorial-* files are the request and response bodies of Kameleoon's
+// tutorial "Manage feature flags and rollout rules", copied verbatim.
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// asJSON decodes JSON into generic values so that bodies compare by meaning.
+func asJSON(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("invalid JSON %s: %v", b, err)
+	}
+	return v
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDecodeTutorialResponses(t *testing.T) {
+	tutorialRule := func(matchValue float64) flag.Rule {
+		return flag.Rule{
+			ID: 20557, ExperimentID: 354972, Name: "test rollout rule", Type: flag.RuleTargetedDelivery,
+			// The response says "status": "PAUSED" and "state": "ACTIVE"; the written state wins.
+			State:              flag.StateActive,
+			SegmentID:          403694,
+			Exposition:         ptr(59.0),
+			VariationKey:       "on",
+			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
+			Release:            &flag.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"},
+			RollbackConditions: []flag.RollbackCondition{{
+				ID: 648, Target: "RULE", Criteria: "CONVERSION_RATE", ComparisonOperator: "GREATER_THAN",
+				MatchValue: matchValue, GoalID: 400899, Visitors: 2, Recipients: []string{},
+			}},
+		}
+	}
+	tests := []struct {
+		file    string
+		devRule []flag.Rule
+	}{
+		{"tutorial-1-create-response.json", nil},
+		{"tutorial-2-patch-response.json", []flag.Rule{tutorialRule(20)}},
+		{"tutorial-3-rule-response.json", []flag.Rule{tutorialRule(25)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := DecodeFlag(readTestdata(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			noIntegrations := &flag.Integrations{DeliveryRules: []any{}, ExperimentRules: []any{}}
+			want := flag.Flag{
+				ID: 13134, SiteCode: "pzllysfw2f", FeatureKey: "test_feature_flag_post", Name: "test_feature_flag_post",
+				Tags:              []string{},
+				AttributionWindow: 604800000,
+				Variables:         []flag.Variable{{Key: "test_variable", Type: flag.TypeString, Value: "test"}},
+				Variations: []flag.Variation{
+					{Key: "on", Name: "On", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+					{Key: "off", Name: "Off", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+				},
+				Environments: map[string]flag.Environment{
+					"production":  {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
+					"staging":     {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
+					"development": {FeatureEnabled: true, DefaultVariationKey: "on", Integrations: noIntegrations, RolloutRules: tt.devRule},
+				},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded flag:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestDecodeRuleState(t *testing.T) {
+	tests := []struct {
+		name, rule, want string
+	}{
+		{"status only (documented read shape)", `{"status":"PAUSED"}`, flag.StatePaused},
+		{"state only", `{"state":"ACTIVE"}`, flag.StateActive},
+		{"both: the written state wins", `{"status":"PAUSED","state":"ACTIVE"}`, flag.StateActive},
+		{"neither", `{}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := decodeOneRule(t, tt.rule)
+			if f.State != tt.want {
+				t.Errorf("state = %q, want %q", f.State, tt.want)
+			}
+		})
+	}
+}
+
+// decodeOneRule decodes a flag whose development environment holds the given rules and
+// returns the first.
+func decodeOneRule(t *testing.T, rules ...string) flag.Rule {
+	t.Helper()
+	return decodeRules(t, rules...)[0]
+}
+
+func decodeRules(t *testing.T, rules ...string) []flag.Rule {
+	t.Helper()
+	body := `{"siteCode":"s","featureKey":"k","environmentConfigurations":[{"environmentKey":"development","rolloutRules":[` + strings.Join(rules, ",") + `]}]}`
+	f, err := DecodeFlag([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Environments["development"].RolloutRules
+}
+
+func TestDecodeNumbers(t *testing.T) {
+	tests := []struct {
+		name string
+		rule string
+		want flag.Rule
+	}{
+		{"integers written as floats", `{"id":20557.0,"experimentId":354972.0,"exposition":59.0,"segmentId":403694.0,
+			"trafficAllocations":[{"variationKey":"on","exposition":59.0}],
+			"rollbackConditions":[{"id":648.0,"matchValue":20.0,"goalId":400899.0,"visitors":2.0}]}`,
+			flag.Rule{ID: 20557, ExperimentID: 354972, Exposition: ptr(59.0), SegmentID: 403694,
+				TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
+				RollbackConditions: []flag.RollbackCondition{{ID: 648, MatchValue: 20, GoalID: 400899, Visitors: 2}}}},
+		{"fractions kept where the model has floats", `{"exposition":12.5,"rollbackConditions":[{"matchValue":50.00005}]}`,
+			flag.Rule{Exposition: ptr(12.5), RollbackConditions: []flag.RollbackCondition{{MatchValue: 50.00005}}}},
+		{"numbers as strings of digits", `{"id":"20557","segmentId":"403694"}`, flag.Rule{ID: 20557, SegmentID: 403694}},
+		{"nulls", `{"id":null,"segmentId":null,"exposition":null}`, flag.Rule{}},
+		{"exposition 0 is not absent", `{"exposition":0}`, flag.Rule{Exposition: ptr(0.0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := decodeOneRule(t, tt.rule)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+
+	if _, err := DecodeFlag([]byte(`{"id":"not a number"}`)); err == nil {
+		t.Error("a non-numeric id decoded without error")
+	}
+}
+
+func TestDecodeRuleOrder(t *testing.T) {
+	names := func(rules []flag.Rule) []string {
+		var out []string
+		for _, r := range rules {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		rules []string
+		want  []string
+	}{
+		{"sorted by orderIndex", []string{`{"name":"c","orderIndex":2}`, `{"name":"a","orderIndex":0}`, `{"name":"b","orderIndex":1.0}`}, []string{"a", "b", "c"}},
+		{"array order when one lacks orderIndex", []string{`{"name":"c","orderIndex":2}`, `{"name":"a"}`, `{"name":"b","orderIndex":1}`}, []string{"c", "a", "b"}},
+		{"array order without orderIndex", []string{`{"name":"z"}`, `{"name":"y"}`}, []string{"z", "y"}},
+		{"stable for equal orderIndex", []string{`{"name":"x","orderIndex":1}`, `{"name":"w","orderIndex":1}`, `{"name":"v","orderIndex":0}`}, []string{"v", "x", "w"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := names(decodeRules(t, tt.rules...)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("rule order = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeFlagFields(t *testing.T) {
+	tests := []struct {
+		name, body string
+		check      func(f flag.Flag) bool
+	}{
+		{"archived", `{"archived":true}`, func(f flag.Flag) bool { return f.Archived }},
+		{"isArchived (write name) read too", `{"isArchived":true}`, func(f flag.Flag) bool { return f.Archived }},
+		{"archived wins over isArchived", `{"archived":false,"isArchived":true}`, func(f flag.Flag) bool { return !f.Archived }},
+		{"multiArmedBandit read as the allocation method", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true}]}]}`,
+			func(f flag.Flag) bool { return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MULTI_ARMED_BANDIT" }},
+		{"explicit allocation method wins", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true,"trafficAllocationMethod":"MANUAL"}]}]}`,
+			func(f flag.Flag) bool { return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MANUAL" }},
+		{"bucketing key and goals", `{"bucketingKey":{"bucketingKeyType":"CUSTOM_DATA","customDataId":7.0},"primaryGoalId":5,"secondaryGoalIds":[1,2.0]}`,
+			func(f flag.Flag) bool {
+				return reflect.DeepEqual(f.BucketingKey, &flag.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: 7}) &&
+					f.PrimaryGoalID == 5 && reflect.DeepEqual(f.SecondaryGoalIDs, []int64{1, 2})
+			}},
+		{"no environments gives a nil map", `{"environmentConfigurations":[]}`, func(f flag.Flag) bool { return f.Environments == nil }},
+		{"server-owned fields ignored", `{"health":"STALE","teamId":3,"dateCreated":"2025-12-17T10:42:14","createdById":1}`,
+			func(f flag.Flag) bool { return reflect.DeepEqual(f, flag.Flag{}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := DecodeFlag([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(f) {
+				t.Errorf("decoded %+v", f)
+			}
+		})
+	}
+}
+
+func TestDecodeFlags(t *testing.T) {
+	one := readTestdata(t, "tutorial-1-create-response.json")
+	list := append(append([]byte("["), one...), []byte(`,{"id":2,"siteCode":"pzllysfw2f","featureKey":"second"}]`)...)
+	flags, err := DecodeFlags(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flags) != 2 || flags[0].ID != 13134 || flags[1].FeatureKey != "second" || len(flags[0].Environments) != 3 {
+		t.Errorf("DecodeFlags = %+v", flags)
+	}
+	if _, err := DecodeFlags([]byte(`{"not":"an array"}`)); err == nil {
+		t.Error("an object decoded as a flag list")
+	}
+}
+
+// tutorialModel is the tutorial's flag after step 2, as the model holds it.
+func tutorialModel(t *testing.T) flag.Flag {
+	t.Helper()
+	f, err := DecodeFlag(readTestdata(t, "tutorial-2-patch-response.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestPatchEnvironmentRequestTutorialRule(t *testing.T) {
+	f := tutorialModel(t)
+	req := PatchEnvironmentRequest(f.SiteCode, f.FeatureKey, "development", f.Environments["development"], EnvironmentPatchFields)
+	if req.Method != "PATCH" || req.Path != "/feature-flags/pzllysfw2f/test_feature_flag_post/development" {
+		t.Fatalf("request line = %s %s", req.Method, req.Path)
+	}
+
+	// The rule sent back must be the rule the tutorial wrote in step 2, plus the ids the
+	// server assigned (so the rule and its experiment persist), in the write shape.
+	var tutorial struct {
+		EnvironmentConfigurations []map[string]any `json:"environmentConfigurations"`
+	}
+	if err := json.Unmarshal(readTestdata(t, "tutorial-2-patch-request.json"), &tutorial); err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := tutorial.EnvironmentConfigurations[0]
+	wantRule := wantEnv["rolloutRules"].([]any)[0].(map[string]any)
+	// Fields the model does not keep: an empty list the API echoes, and a server timestamp.
+	delete(wantRule, "variations")
+	delete(wantRule, "reallocationTimestamp")
+	wantRule["id"] = 20557.0
+	wantRule["rollbackConditions"].([]any)[0].(map[string]any)["id"] = 648.0
+
+	got := asJSON(t, req.Body).(map[string]any)
+	gotRule := got["rolloutRules"].([]any)[0]
+	if !reflect.DeepEqual(gotRule, any(wantRule)) {
+		t.Errorf("rule body:\n got %v\nwant %v", gotRule, wantRule)
+	}
+	for _, k := range []string{"featureEnabled", "defaultVariationKey", "integrations"} {
+		if !reflect.DeepEqual(got[k], wantEnv[k]) {
+			t.Errorf("%s = %v, want %v", k, got[k], wantEnv[k])
+		}
+	}
+	if _, ok := got["environmentKey"]; ok {
+		t.Error("environment patch body carries environmentKey; the path names the environment")
+	}
+	for _, bad := range []string{`"status"`, `"experimentId"`, `"archived"`} {
+		if strings.Contains(string(req.Body), bad) {
+			t.Errorf("write body holds read-only field %s: %s", bad, req.Body)
+		}
+	}
+}
+
+func TestPatchEnvironmentRequestFields(t *testing.T) {
+	env := flag.Environment{
+		FeatureEnabled: false,
+		RolloutRules: []flag.Rule{
+			{ID: 7, Name: "kept", Type: flag.RuleTargetedDelivery, State: flag.StatePaused, Exposition: ptr(0.0)},
+			{Name: "new", Type: flag.RuleProgressiveDelivery, RollbackConditions: []flag.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}},
+		},
+	}
+	tests := []struct {
+		name   string
+		env    flag.Environment
+		fields []string
+		want   string
+	}{
+		{"only the named fields", env, []string{"featureEnabled"}, `{"featureEnabled":false}`},
+		{"rules sent whole, ids carried, state not status", env, []string{"rolloutRules"},
+			`{"rolloutRules":[{"id":7,"name":"kept","type":"TARGETED_DELIVERY","state":"PAUSED","exposition":0},
+			{"name":"new","type":"PROGRESSIVE_DELIVERY","rollbackConditions":[{"target":"RULE","criteria":"UPLIFT","comparisonOperator":"LESS_THAN","matchValue":1,"recipients":[]}]}]}`},
+		{"no rules is an empty array, not absent", flag.Environment{}, []string{"rolloutRules"}, `{"rolloutRules":[]}`},
+		{"integrations: both arrays when the model has none", flag.Environment{}, []string{"integrations"}, `{"integrations":{"deliveryRules":[],"experimentRules":[]}}`},
+		{"integrations: both arrays when one is set", flag.Environment{Integrations: &flag.Integrations{DeliveryRules: []any{map[string]any{"x": 1.0}}}}, []string{"integrations"},
+			`{"integrations":{"deliveryRules":[{"x":1}],"experimentRules":[]}}`},
+		{"default variation", flag.Environment{DefaultVariationKey: "on"}, []string{"defaultVariationKey"}, `{"defaultVariationKey":"on"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := PatchEnvironmentRequest("site", "key", "prod", tt.env, tt.fields)
+			if got, want := asJSON(t, req.Body), asJSON(t, []byte(tt.want)); !reflect.DeepEqual(got, want) {
+				t.Errorf("body = %s\nwant %s", req.Body, tt.want)
+			}
+		})
+	}
+
+	req := PatchEnvironmentRequest("a b", "k/x", "pr od", flag.Environment{}, nil)
+	if req.Path != "/feature-flags/a%20b/k%2Fx/pr%20od" {
+		t.Errorf("path = %s: path segments must be escaped", req.Path)
+	}
+	assertPanics(t, func() { PatchEnvironmentRequest("s", "k", "e", flag.Environment{}, []string{"status"}) })
+}
+
+func assertPanics(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic for an unknown field")
+		}
+	}()
+	f()
+}
+
+func TestCreateFlagRequest(t *testing.T) {
+	t.Run("tutorial flag without environments", func(t *testing.T) {
+		f := flag.Flag{
+			SiteCode: "pzllysfw2f", FeatureKey: "test_feature_flag_post", Name: "test_feature_flag_post",
+			AttributionWindow: 604800000,
+			Variables:         []flag.Variable{{Key: "test_variable", Type: flag.TypeString, Value: "test"}},
+			Variations: []flag.Variation{
+				{Key: "on", Name: "On", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+				{Key: "off", Name: "Off", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+			},
+		}
+		req := CreateFlagRequest(&f, nil)
+		if req.Method != "POST" || req.Path != "/feature-flags" {
+			t.Fatalf("request line = %s %s", req.Method, req.Path)
+		}
+		want := `{"siteCode":"pzllysfw2f","featureKey":"test_feature_flag_post","name":"test_feature_flag_post","description":"","tags":[],
+			"secondaryGoalIds":[],"attributionWindow":604800000,
+			"variables":[{"key":"test_variable","type":"STRING","value":"test"}],
+			"variations":[{"key":"on","name":"On","variables":[{"key":"test_variable","value":"test"}]},
+			              {"key":"off","name":"Off","variables":[{"key":"test_variable","value":"test"}]}]}`
+		if got := asJSON(t, req.Body); !reflect.DeepEqual(got, asJSON(t, []byte(want))) {
+			t.Errorf("body = %s\nwant %s", req.Body, want)
+		}
+	})
+
+	t.Run("environments in the configured order, then the rest", func(t *testing.T) {
+		f := flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "n", Archived: true, Environments: map[string]flag.Environment{
+			"zeta":        {},
+			"production":  {FeatureEnabled: true, RolloutRules: []flag.Rule{{ID: 3, Name: "r", Type: flag.RuleTargetedDelivery, State: flag.StateActive}}},
+			"alpha":       {},
+			"development": {DefaultVariationKey: "on"},
+		}}
+		req := CreateFlagRequest(&f, []string{"development", "staging", "production"})
+		var body struct {
+			EnvironmentConfigurations []map[string]any `json:"environmentConfigurations"`
+		}
+		if err := json.Unmarshal(req.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, e := range body.EnvironmentConfigurations {
+			keys = append(keys, e["environmentKey"].(string))
+			if !reflect.DeepEqual(e["integrations"], map[string]any{"deliveryRules": []any{}, "experimentRules": []any{}}) {
+				t.Errorf("%s: integrations = %v, want both arrays", e["environmentKey"], e["integrations"])
+			}
+			if _, ok := e["rolloutRules"].([]any); !ok {
+				t.Errorf("%s: rolloutRules = %v, want an array", e["environmentKey"], e["rolloutRules"])
+			}
+		}
+		if want := []string{"development", "production", "alpha", "zeta"}; !reflect.DeepEqual(keys, want) {
+			t.Errorf("environment order = %v, want %v", keys, want)
+		}
+		rule := body.EnvironmentConfigurations[1]["rolloutRules"].([]any)[0].(map[string]any)
+		if rule["state"] != "ACTIVE" || rule["id"] != 3.0 || rule["status"] != nil {
+			t.Errorf("rule = %v, want state ACTIVE, id 3, no status", rule)
+		}
+		for _, absent := range []string{`"isArchived"`, `"archived"`, `null`} {
+			if strings.Contains(string(req.Body), absent) {
+				t.Errorf("create body holds %s: %s", absent, req.Body)
+			}
+		}
+	})
+}
+
+func TestUpdateFlagRequest(t *testing.T) {
+	empty := flag.Flag{SiteCode: "s", FeatureKey: "k"}
+	full := flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "N", Description: "d", Tags: []string{"t"},
+		AttributionWindow: 1000, PrimaryGoalID: 5, SecondaryGoalIDs: []int64{6},
+		BucketingKey: &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}, Archived: true,
+		Variables:  []flag.Variable{{Key: "v", Type: flag.TypeBoolean, Value: "true"}},
+		Variations: []flag.Variation{{Key: "on"}}}
+	tests := []struct {
+		name   string
+		f      flag.Flag
+		fields []string
+		want   string
+	}{
+		{"absent values are explicit nulls and empties", empty, FlagPatchFields,
+			`{"name":"","description":"","tags":[],"attributionWindow":null,"bucketingKey":null,"primaryGoalId":null,
+			  "secondaryGoalIds":[],"variables":[],"variations":[],"isArchived":false}`},
+		{"set values", full, FlagPatchFields,
+			`{"name":"N","description":"d","tags":["t"],"attributionWindow":1000,"bucketingKey":{"bucketingKeyType":"VISITOR_CODE"},
+			  "primaryGoalId":5,"secondaryGoalIds":[6],"variables":[{"key":"v","type":"BOOLEAN","value":"true"}],
+			  "variations":[{"key":"on","name":"","variables":[]}],"isArchived":true}`},
+		{"archived is written isArchived", full, []string{"archived"}, `{"isArchived":true}`},
+		{"only the named fields", full, []string{"description", "tags"}, `{"description":"d","tags":["t"]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := UpdateFlagRequest(&tt.f, tt.fields)
+			if req.Method != "PATCH" || req.Path != "/feature-flags/s/k" {
+				t.Errorf("request line = %s %s", req.Method, req.Path)
+			}
+			if got, want := asJSON(t, req.Body), asJSON(t, []byte(tt.want)); !reflect.DeepEqual(got, want) {
+				t.Errorf("body = %s\nwant %s", req.Body, tt.want)
+			}
+		})
+	}
+	assertPanics(t, func() { UpdateFlagRequest(&full, []string{"health"}) })
+}
+
+func TestArchiveFlagRequest(t *testing.T) {
+	for _, archived := range []bool{true, false} {
+		req := ArchiveFlagRequest("s", "k", archived)
+		want := map[string]any{"isArchived": archived}
+		if req.Method != "PATCH" || req.Path != "/feature-flags/s/k" || !reflect.DeepEqual(asJSON(t, req.Body), any(want)) {
+			t.Errorf("ArchiveFlagRequest(%v) = %s %s %s", archived, req.Method, req.Path, req.Body)
+		}
+	}
+}
+
+func TestRequestJSONRoundTrip(t *testing.T) {
+	// A plan stores the request as JSON; what is read back must be what was planned.
+	req := PatchEnvironmentRequest("s", "k", "e", flag.Environment{DefaultVariationKey: "<on&off>"}, []string{"defaultVariationKey"})
+	if strings.Contains(string(req.Body), `\u003c`) {
+		t.Errorf("body escapes HTML: %s", req.Body)
+	}
+	roundTrip := func(b []byte) Request {
+		t.Helper()
+		var back Request
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		return back
+	}
+
+	// An encoder without HTML escaping keeps the body byte for byte.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(req); err != nil {
+		t.Fatal(err)
+	}
+	if back := roundTrip([]byte(buf.String())); back.Method != req.Method || back.Path != req.Path || string(back.Body) != string(req.Body) {
+		t.Errorf("round trip changed the request: %s -> %s", req.Body, back.Body)
+	}
+
+	// json.Marshal escapes <, > and & inside the raw body: the bytes change, the meaning does not.
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back := roundTrip(b); !reflect.DeepEqual(asJSON(t, back.Body), asJSON(t, req.Body)) {
+		t.Errorf("round trip changed the body's meaning: %s -> %s", req.Body, back.Body)
+	}
+}
