@@ -193,7 +193,9 @@ func TestDecodeFlagFields(t *testing.T) {
 		{"isArchived (write name) read too", `{"isArchived":true}`, func(f flag.Flag) bool { return f.Archived }},
 		{"archived wins over isArchived", `{"archived":false,"isArchived":true}`, func(f flag.Flag) bool { return !f.Archived }},
 		{"multiArmedBandit read as the allocation method", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true}]}]}`,
-			func(f flag.Flag) bool { return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MULTI_ARMED_BANDIT" }},
+			func(f flag.Flag) bool {
+				return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MULTI_ARMED_BANDIT"
+			}},
 		{"explicit allocation method wins", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true,"trafficAllocationMethod":"MANUAL"}]}]}`,
 			func(f flag.Flag) bool { return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MANUAL" }},
 		{"bucketing key and goals", `{"bucketingKey":{"bucketingKeyType":"CUSTOM_DATA","customDataId":7.0},"primaryGoalId":5,"secondaryGoalIds":[1,2.0]}`,
