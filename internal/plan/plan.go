@@ -44,4 +44,15 @@ type Plan struct {
 	Revision  string     `json:"revision"`
 	Changes   []Change   `json:"changes"`
 	Unmanaged []flag.Ref `json:"unmanaged"` // live flags not in Git, left untouched
+
+	// Blocked lists the flags whose archival the mass-archive guard refused; they have no
+	// change in Changes. Compute also returns a *MassArchiveError when this is not empty.
+	Blocked []Blocked `json:"blocked,omitempty"`
+}
+
+// Blocked is a change the planner refused to make, and why.
+type Blocked struct {
+	SiteCode   string `json:"siteCode"`
+	FeatureKey string `json:"featureKey"`
+	Reason     string `json:"reason"`
 }

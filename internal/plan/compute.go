@@ -1,0 +1,791 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// DefaultEnvironmentOrder is the apply order of environments when flagsync.yaml lists
+// none. Environments not listed come after these, alphabetically.
+var DefaultEnvironmentOrder = []string{"development", "staging", "production"}
+
+// DefaultMaxArchive is the most flags one plan may archive by pruning when
+// Options.MaxArchive is 0.
+const DefaultMaxArchive = 5
+
+// MassArchiveFraction is the largest share of a site's managed flags one plan may
+// archive by pruning; a site may always lose at least one flag.
+const MassArchiveFraction = 0.10
+
+// Options tune Compute. The zero value plans without pruning, in DefaultEnvironmentOrder.
+type Options struct {
+	// Prune archives live flags that are gone from Git and carry flag.OwnershipTag.
+	Prune bool
+	// EnvironmentOrder is the order environment patches are applied in (flagsync.yaml's
+	// environments). Keys not listed follow, alphabetically. Empty means
+	// DefaultEnvironmentOrder.
+	EnvironmentOrder []string
+	// MaxArchive is the most flags pruning may archive in one plan; 0 means
+	// DefaultMaxArchive, a negative value means no limit on the count.
+	MaxArchive int
+	// AllowMassArchive lifts both mass-archive limits.
+	AllowMassArchive bool
+}
+
+// OptionsFor returns the options a repository's flagsync.yaml asks for.
+func OptionsFor(s flag.Settings) Options {
+	return Options{Prune: s.Prune, EnvironmentOrder: slices.Clone(s.Environments)}
+}
+
+// MassArchiveError is returned by Compute when pruning would archive more flags than
+// the guard allows. The plan returned with it holds every other change and lists the
+// refused flags in Plan.Blocked.
+type MassArchiveError struct {
+	Flags []flag.Ref // the flags pruning would have archived, sorted
+	Limit string     // the limit that was crossed, for people
+}
+
+func (e *MassArchiveError) Error() string {
+	return fmt.Sprintf("plan prune: refusing to archive %d flags (%s); set AllowMassArchive to override", len(e.Flags), e.Limit)
+}
+
+// Compute returns the changes that bring live in line with desired. It is pure: the
+// same arguments give the same plan, whatever the order of live. The error is nil or a
+// *MassArchiveError, returned with a usable plan that leaves the refused archives out.
+func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error) {
+	order := opts.EnvironmentOrder
+	if len(order) == 0 {
+		order = DefaultEnvironmentOrder
+	}
+	p := Plan{Changes: []Change{}, Unmanaged: []flag.Ref{}}
+	var want []*flag.Flag
+	if desired != nil {
+		p.Revision = desired.Revision
+		for i := range desired.Flags {
+			want = append(want, &desired.Flags[i])
+		}
+	}
+	slices.SortStableFunc(want, func(a, b *flag.Flag) int { return compareRefs(a.Ref(), b.Ref()) })
+
+	// One live flag per ref; should the API ever list one twice, the lowest id wins.
+	byRef := make(map[flag.Ref]*flag.Flag, len(live))
+	for i := range live {
+		l := &live[i]
+		if prev, ok := byRef[l.Ref()]; !ok || l.ID < prev.ID {
+			byRef[l.Ref()] = l
+		}
+	}
+
+	type group struct {
+		ref     flag.Ref
+		changes []Change
+	}
+	var groups []group
+	inGit := make(map[flag.Ref]bool, len(want))
+	for i, d := range want {
+		ref := d.Ref()
+		if inGit[ref] {
+			continue // duplicates are rejected by the loader; keep the first
+		}
+		inGit[ref] = true
+		var cs []Change
+		if l, ok := byRef[ref]; ok {
+			cs = updateChanges(want[i], l, order)
+		} else {
+			cs = createChanges(want[i], order)
+		}
+		if len(cs) > 0 {
+			groups = append(groups, group{ref, cs})
+		}
+	}
+
+	refs := make([]flag.Ref, 0, len(byRef))
+	for ref := range byRef {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, compareRefs)
+	managed := map[string]int{} // per site: live, not archived, carrying the ownership tag
+	var prune []flag.Ref
+	for _, ref := range refs {
+		l := byRef[ref]
+		owned := hasTag(l.Tags, flag.OwnershipTag)
+		if owned && !l.Archived {
+			managed[ref.SiteCode]++
+		}
+		if inGit[ref] || l.Archived {
+			continue // archived flags gone from Git are retired: not listed, not touched
+		}
+		if opts.Prune && owned {
+			prune = append(prune, ref)
+			continue
+		}
+		p.Unmanaged = append(p.Unmanaged, ref)
+	}
+
+	var err error
+	if limit := massArchiveLimit(prune, managed, opts); limit != "" {
+		mae := &MassArchiveError{Flags: prune, Limit: limit}
+		for _, ref := range prune {
+			p.Blocked = append(p.Blocked, Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+				Reason: "removed from Git; archiving refused by the mass-archive guard (" + limit + ")"})
+		}
+		err = mae
+	} else {
+		for _, ref := range prune {
+			groups = append(groups, group{ref, []Change{{
+				Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+				Request: api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
+				Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
+				Reason:  "removed from Git; carries the " + flag.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
+			}}})
+		}
+	}
+
+	slices.SortStableFunc(groups, func(a, b group) int { return compareRefs(a.ref, b.ref) })
+	for _, g := range groups {
+		for _, c := range g.changes {
+			for i := range c.Fields {
+				c.Fields[i].Before = untypedNil(c.Fields[i].Before)
+				c.Fields[i].After = untypedNil(c.Fields[i].After)
+			}
+			c.Order = len(p.Changes) + 1
+			p.Changes = append(p.Changes, c)
+		}
+	}
+	return p, err
+}
+
+// massArchiveLimit returns the limit pruning would cross, or "" when it may proceed.
+func massArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options) string {
+	if len(prune) == 0 || opts.AllowMassArchive {
+		return ""
+	}
+	maxTotal := opts.MaxArchive
+	if maxTotal == 0 {
+		maxTotal = DefaultMaxArchive
+	}
+	if maxTotal > 0 && len(prune) > maxTotal {
+		return fmt.Sprintf("more than %d flags", maxTotal)
+	}
+	perSite := map[string]int{}
+	for _, ref := range prune {
+		perSite[ref.SiteCode]++
+	}
+	sites := make([]string, 0, len(perSite))
+	for s := range perSite {
+		sites = append(sites, s)
+	}
+	slices.Sort(sites)
+	for _, s := range sites {
+		allowed := max(1, int(math.Floor(MassArchiveFraction*float64(managed[s]))))
+		if perSite[s] > allowed {
+			return fmt.Sprintf("%d of the %d managed flags of site %s, more than %.0f%%", perSite[s], managed[s], s, MassArchiveFraction*100)
+		}
+	}
+	return ""
+}
+
+func compareRefs(a, b flag.Ref) int {
+	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
+}
+
+// envOrder lists the keys of envs in the configured order, then the rest alphabetically.
+func envOrder(envs map[string]flag.Environment, order []string) []string {
+	keys := make([]string, 0, len(envs))
+	seen := make(map[string]bool, len(envs))
+	for _, k := range order {
+		if _, ok := envs[k]; ok && !seen[k] {
+			keys = append(keys, k)
+			seen[k] = true
+		}
+	}
+	rest := make([]string, 0, len(envs)-len(keys))
+	for k := range envs {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(keys, rest...)
+}
+
+// requestTags are the tags a write sends: Git's tags, plus the ownership tag when the
+// flag carries it (or is being created by flagsync).
+func requestTags(tags []string, owned bool) []string {
+	out := slices.Clone(tags)
+	if owned {
+		out = append(out, flag.OwnershipTag)
+	}
+	return out
+}
+
+// --- create -----------------------------------------------------------------------
+
+func createChanges(d *flag.Flag, order []string) []Change {
+	want := normalise(d)
+	want.Tags = requestTags(want.Tags, true)
+	want.Archived = false
+	ref := want.Ref()
+	reason := "in Git but not in Kameleoon"
+	if d.Source.File != "" {
+		reason = "in Git (" + d.Source.File + ") but not in Kameleoon"
+	}
+	reason += fmt.Sprintf("; one POST creates it with its %d %s and the %s tag",
+		len(want.Environments), plural(len(want.Environments), "environment"), flag.OwnershipTag)
+	changes := []Change{{
+		Action: ActionCreate, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+		Request: api.CreateFlagRequest(&want, order),
+		Fields:  createFields(&want, order),
+		Reason:  reason,
+	}}
+	if d.Archived {
+		// Git keeps archived flags as a record; the flag is created as written and
+		// archived straight after, so Kameleoon holds the same record.
+		changes = append(changes, Change{
+			Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+			Request: api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
+			Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
+			Reason:  "archived: true in Git; archived right after it is created",
+		})
+	}
+	return changes
+}
+
+// createFields lists what a create sets, in file order, each with a nil Before.
+func createFields(f *flag.Flag, order []string) []FieldChange {
+	var fc []FieldChange
+	add := func(path string, v any) { fc = append(fc, FieldChange{Path: path, After: v}) }
+	add("name", f.Name)
+	if f.Description != "" {
+		add("description", f.Description)
+	}
+	add("tags", f.Tags)
+	add("attributionWindow", f.AttributionWindow)
+	add("bucketingKey", f.BucketingKey)
+	if f.PrimaryGoalID != 0 {
+		add("primaryGoalId", f.PrimaryGoalID)
+	}
+	if len(f.SecondaryGoalIDs) > 0 {
+		add("secondaryGoalIds", f.SecondaryGoalIDs)
+	}
+	for _, v := range f.Variables {
+		add(keyPath("variables", "key", v.Key), v)
+	}
+	for _, v := range f.Variations {
+		add(keyPath("variations", "key", v.Key), v)
+	}
+	for _, k := range envOrder(f.Environments, order) {
+		fc = append(fc, envAddedFields("environments."+k, f.Environments[k])...)
+	}
+	return fc
+}
+
+// envAddedFields lists every field of an environment that is new to Kameleoon.
+func envAddedFields(prefix string, e flag.Environment) []FieldChange {
+	fc := []FieldChange{{Path: prefix + ".featureEnabled", After: e.FeatureEnabled}}
+	if e.DefaultVariationKey != "" {
+		fc = append(fc, FieldChange{Path: prefix + ".defaultVariationKey", After: e.DefaultVariationKey})
+	}
+	for _, r := range e.RolloutRules {
+		fc = append(fc, FieldChange{Path: keyPath(prefix+".rolloutRules", "name", r.Name), After: r})
+	}
+	if e.Integrations != nil {
+		fc = append(fc, FieldChange{Path: prefix + ".integrations", After: e.Integrations})
+	}
+	return fc
+}
+
+// --- update -----------------------------------------------------------------------
+
+func updateChanges(d, l *flag.Flag, order []string) []Change {
+	if d.Archived && l.Archived {
+		// Archived on both sides: the flag is frozen. Its content is reconciled when
+		// Git restores it.
+		return nil
+	}
+	want := normalise(d)
+	have := normalise(l)
+	owned := hasTag(l.Tags, flag.OwnershipTag)
+	ref := want.Ref()
+	var changes []Change
+	change := func(action Action, env string, req api.Request, fields []FieldChange, reason string) {
+		changes = append(changes, Change{Action: action, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+			EnvironmentKey: env, Request: req, Fields: fields, Reason: reason})
+	}
+
+	// Flag-level additions: every changed scalar or set field, and variables and
+	// variations as live ∪ Git so that environments may use new ones next.
+	var names []string
+	var fields []FieldChange
+	set := func(name string, before, after any) {
+		names = append(names, name)
+		fields = append(fields, FieldChange{Path: name, Before: before, After: after})
+	}
+	if want.Name != have.Name {
+		set("name", have.Name, want.Name)
+	}
+	if want.Description != have.Description {
+		set("description", optString(have.Description), optString(want.Description))
+	}
+	if !stringsEqual(want.Tags, have.Tags) {
+		set("tags", nonNilStrings(have.Tags), nonNilStrings(want.Tags))
+	}
+	if want.AttributionWindow != have.AttributionWindow {
+		set("attributionWindow", have.AttributionWindow, want.AttributionWindow)
+	}
+	if !bucketingEqual(want.BucketingKey, have.BucketingKey) {
+		set("bucketingKey", have.BucketingKey, want.BucketingKey)
+	}
+	if want.PrimaryGoalID != have.PrimaryGoalID {
+		set("primaryGoalId", optInt(have.PrimaryGoalID), optInt(want.PrimaryGoalID))
+	}
+	if !slices.Equal(want.SecondaryGoalIDs, have.SecondaryGoalIDs) {
+		set("secondaryGoalIds", nonNilInts(have.SecondaryGoalIDs), nonNilInts(want.SecondaryGoalIDs))
+	}
+	var reasons []string
+	if len(names) > 0 {
+		reasons = append(reasons, "Git changes "+strings.Join(names, ", "))
+	}
+	if l.Archived && !d.Archived {
+		names = append(names, "archived")
+		fields = append(fields, FieldChange{Path: "archived", Before: true, After: false})
+		reasons = append(reasons, "restores the archived flag (archived is false in Git)")
+	}
+
+	wantTypes, haveTypes := variableTypes(want.Variables), variableTypes(have.Variables)
+	vars := diffKeyed("variables", "variable", want.Variables, have.Variables,
+		func(v *flag.Variable) string { return v.Key }, variableEqual, variableFields)
+	variations := diffKeyed("variations", "variation", want.Variations, have.Variations,
+		func(v *flag.Variation) string { return v.Key },
+		func(a, b *flag.Variation) bool { return variationEqual(a, b, wantTypes, haveTypes) },
+		func(prefix string, after, before *flag.Variation) []FieldChange {
+			return variationFields(prefix, after, before, wantTypes, haveTypes)
+		})
+	after := want
+	after.Tags = requestTags(want.Tags, owned)
+	after.Archived = false
+	if vars.patch {
+		names = append(names, "variables")
+		fields = append(fields, vars.first...)
+		reasons = append(reasons, vars.reasons...)
+		after.Variables = vars.union
+	}
+	if variations.patch {
+		names = append(names, "variations")
+		fields = append(fields, variations.first...)
+		reasons = append(reasons, variations.reasons...)
+		after.Variations = variations.union
+	}
+	if len(vars.removed)+len(variations.removed) > 0 && (vars.patch || variations.patch) {
+		reasons = append(reasons, "removals wait for the last patch")
+	}
+	if len(names) > 0 {
+		change(ActionUpdate, "", api.UpdateFlagRequest(&after, names), fields, sentence(reasons))
+	}
+
+	// Environment patches, in the configured order. Environments only in Kameleoon are
+	// not managed and are left alone.
+	for _, k := range envOrder(want.Environments, order) {
+		prefix := "environments." + k
+		wantEnv := want.Environments[k]
+		haveEnv, ok := have.Environments[k]
+		if !ok {
+			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, wantEnv, api.EnvironmentPatchFields),
+				envAddedFields(prefix, wantEnv),
+				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration")
+			continue
+		}
+		d := diffEnv(prefix, wantEnv, &haveEnv)
+		if len(d.names) > 0 {
+			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, d.after, d.names),
+				d.fields, "environment "+k+" differs from Git: "+strings.Join(d.reasons, "; "))
+		}
+	}
+
+	// Flag-level removals, once no environment uses what goes.
+	if len(vars.removed)+len(variations.removed) > 0 {
+		final := want
+		final.Tags = requestTags(want.Tags, owned)
+		final.Archived = false
+		var names []string
+		var fields []FieldChange
+		var parts []string
+		if len(vars.removed) > 0 {
+			names = append(names, "variables")
+			fields = append(fields, vars.last...)
+			parts = append(parts, plural(len(vars.removed), "variable")+" "+quoteList(vars.removed))
+		}
+		if len(variations.removed) > 0 {
+			names = append(names, "variations")
+			fields = append(fields, variations.last...)
+			parts = append(parts, plural(len(variations.removed), "variation")+" "+quoteList(variations.removed))
+		}
+		change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields,
+			"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them")
+	}
+
+	if d.Archived && !l.Archived {
+		change(ActionArchive, "", api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
+			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git")
+	}
+	return changes
+}
+
+// keyedDiff is the difference of two keyed, ordered lists (variables, variations).
+type keyedDiff[T any] struct {
+	patch   bool          // the first flag patch must send union
+	union   []T           // Git's items in Git's order, then items only live has
+	first   []FieldChange // additions, changes and reordering
+	last    []FieldChange // removals
+	removed []string      // keys only live has
+	reasons []string
+}
+
+func diffKeyed[T any](path, noun string, want, have []T, key func(*T) string, eq func(a, b *T) bool,
+	fieldsOf func(prefix string, after, before *T) []FieldChange) keyedDiff[T] {
+	var d keyedDiff[T]
+	haveAt := make(map[string]int, len(have))
+	for i := range have {
+		haveAt[key(&have[i])] = i
+	}
+	inWant := make(map[string]bool, len(want))
+	var added, changed []string
+	var common []int // have indexes of common items, in Git's order
+	for i := range want {
+		k := key(&want[i])
+		inWant[k] = true
+		j, ok := haveAt[k]
+		if !ok {
+			added = append(added, k)
+			d.first = append(d.first, FieldChange{Path: keyPath(path, "key", k), After: want[i]})
+			continue
+		}
+		common = append(common, j)
+		if !eq(&want[i], &have[j]) {
+			changed = append(changed, k)
+			d.first = append(d.first, fieldsOf(keyPath(path, "key", k), &want[i], &have[j])...)
+		}
+	}
+	reordered := !slices.IsSorted(common)
+	if reordered {
+		d.first = append(d.first, FieldChange{Path: path, Before: keysOf(have, key), After: keysOf(want, key)})
+	}
+	d.union = slices.Clone(want)
+	for i := range have {
+		k := key(&have[i])
+		if !inWant[k] {
+			d.removed = append(d.removed, k)
+			d.last = append(d.last, FieldChange{Path: keyPath(path, "key", k), Before: have[i]})
+			d.union = append(d.union, have[i])
+		}
+	}
+	d.patch = len(d.first) > 0
+	if len(added) > 0 {
+		d.reasons = append(d.reasons, "adds "+plural(len(added), noun)+" "+quoteList(added))
+	}
+	if len(changed) > 0 {
+		d.reasons = append(d.reasons, "changes "+plural(len(changed), noun)+" "+quoteList(changed))
+	}
+	if reordered {
+		d.reasons = append(d.reasons, "reorders "+noun+"s")
+	}
+	return d
+}
+
+func keysOf[T any](items []T, key func(*T) string) []string {
+	out := make([]string, len(items))
+	for i := range items {
+		out[i] = key(&items[i])
+	}
+	return out
+}
+
+func variableFields(prefix string, after, before *flag.Variable) []FieldChange {
+	var fc []FieldChange
+	if after.Type != before.Type {
+		fc = append(fc, FieldChange{Path: prefix + ".type", Before: before.Type, After: after.Type})
+	}
+	if after.Type != before.Type || !valueEqual(after.Type, after.Value, before.Value) {
+		fc = append(fc, FieldChange{Path: prefix + ".value", Before: before.Value, After: after.Value})
+	}
+	if !stringsEqual(after.AllowedValues, before.AllowedValues) {
+		fc = append(fc, FieldChange{Path: prefix + ".allowedValues", Before: nonNilStrings(before.AllowedValues), After: nonNilStrings(after.AllowedValues)})
+	}
+	return fc
+}
+
+func variationFields(prefix string, after, before *flag.Variation, afterTypes, beforeTypes map[string]string) []FieldChange {
+	var fc []FieldChange
+	if after.Name != before.Name {
+		fc = append(fc, FieldChange{Path: prefix + ".name", Before: optString(before.Name), After: optString(after.Name)})
+	}
+	// Overrides are sorted by key on both sides: merge the two lists.
+	a, b := after.Variables, before.Variables
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Key < b[0].Key):
+			fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), After: a[0].Value})
+			a = a[1:]
+		case len(a) == 0 || b[0].Key < a[0].Key:
+			fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", b[0].Key), Before: b[0].Value})
+			b = b[1:]
+		default:
+			ta, tb := afterTypes[a[0].Key], beforeTypes[b[0].Key]
+			if ta != tb {
+				ta = ""
+			}
+			if !valueEqual(ta, a[0].Value, b[0].Value) {
+				fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), Before: b[0].Value, After: a[0].Value})
+			}
+			a, b = a[1:], b[1:]
+		}
+	}
+	return fc
+}
+
+// envDiff is what one environment patch sends and why.
+type envDiff struct {
+	names   []string // environment patch fields
+	after   flag.Environment
+	fields  []FieldChange
+	reasons []string
+}
+
+func diffEnv(prefix string, want flag.Environment, have *flag.Environment) envDiff {
+	d := envDiff{after: want}
+	if want.FeatureEnabled != have.FeatureEnabled {
+		d.names = append(d.names, "featureEnabled")
+		d.fields = append(d.fields, FieldChange{Path: prefix + ".featureEnabled", Before: have.FeatureEnabled, After: want.FeatureEnabled})
+		d.reasons = append(d.reasons, fmt.Sprintf("featureEnabled %t → %t", have.FeatureEnabled, want.FeatureEnabled))
+	}
+	if want.DefaultVariationKey != have.DefaultVariationKey {
+		d.names = append(d.names, "defaultVariationKey")
+		d.fields = append(d.fields, FieldChange{Path: prefix + ".defaultVariationKey", Before: optString(have.DefaultVariationKey), After: optString(want.DefaultVariationKey)})
+		d.reasons = append(d.reasons, "defaultVariationKey changed")
+	}
+	rules := diffRules(prefix+".rolloutRules", want.RolloutRules, have.RolloutRules)
+	d.after.RolloutRules = rules.after
+	if len(rules.fields) > 0 {
+		d.names = append(d.names, "rolloutRules")
+		d.fields = append(d.fields, rules.fields...)
+		d.reasons = append(d.reasons, rules.reasons...)
+	}
+	if !integrationsEqual(want.Integrations, have.Integrations) {
+		d.names = append(d.names, "integrations")
+		d.fields = append(d.fields, FieldChange{Path: prefix + ".integrations", Before: have.Integrations, After: want.Integrations})
+		d.reasons = append(d.reasons, "integrations changed")
+	}
+	return d
+}
+
+type rulesDiff struct {
+	after   []flag.Rule // Git's rules carrying the live ids of rules that persist
+	fields  []FieldChange
+	reasons []string
+}
+
+// diffRules matches rules by name. A rule that persists keeps its live id, and its
+// rollback conditions keep the live ids of the conditions at the same positions.
+func diffRules(path string, want, have []flag.Rule) rulesDiff {
+	d := rulesDiff{after: slices.Clone(want)}
+	byName := make(map[string][]int, len(have))
+	for j := range have {
+		byName[have[j].Name] = append(byName[have[j].Name], j)
+	}
+	matched := make([]bool, len(have))
+	var common []int
+	type added struct {
+		at   int
+		name string
+	}
+	var adds []added
+	for i := range d.after {
+		w := &d.after[i]
+		p := keyPath(path, "name", w.Name)
+		js := byName[w.Name]
+		if len(js) == 0 {
+			adds = append(adds, added{i, w.Name})
+			d.fields = append(d.fields, FieldChange{Path: p, After: *w})
+			continue
+		}
+		j := js[0]
+		byName[w.Name] = js[1:]
+		matched[j] = true
+		common = append(common, j)
+		h := &have[j]
+		w.ID = h.ID
+		if len(w.RollbackConditions) > 0 {
+			w.RollbackConditions = slices.Clone(w.RollbackConditions)
+			for k := range w.RollbackConditions {
+				if k < len(h.RollbackConditions) {
+					w.RollbackConditions[k].ID = h.RollbackConditions[k].ID
+				}
+			}
+		}
+		if fc := ruleFields(p, w, h); len(fc) > 0 {
+			d.fields = append(d.fields, fc...)
+			d.reasons = append(d.reasons, fmt.Sprintf("rule %q changed, keeping id %d", w.Name, h.ID))
+		}
+	}
+	var removed []int
+	for j := range have {
+		if !matched[j] {
+			removed = append(removed, j)
+			d.fields = append(d.fields, FieldChange{Path: keyPath(path, "name", have[j].Name), Before: have[j]})
+		}
+	}
+	// A rule added where a rule was removed is most likely a rename: say what that means.
+	renamed := make(map[int]bool)
+	for _, a := range adds {
+		for _, j := range removed {
+			if j == a.at && !renamed[j] {
+				renamed[j] = true
+				d.reasons = append(d.reasons, fmt.Sprintf("rule %q renamed to %q: a renamed rule is a new rule (new id, new experiment; id %d goes)", have[j].Name, a.name, have[j].ID))
+				a.name = ""
+				break
+			}
+		}
+		if a.name != "" {
+			d.reasons = append(d.reasons, fmt.Sprintf("rule %q added", a.name))
+		}
+	}
+	for _, j := range removed {
+		if !renamed[j] {
+			d.reasons = append(d.reasons, fmt.Sprintf("rule %q removed (id %d)", have[j].Name, have[j].ID))
+		}
+	}
+	if !slices.IsSorted(common) {
+		d.fields = append(d.fields, FieldChange{Path: path, Before: ruleNames(have), After: ruleNames(want)})
+		d.reasons = append(d.reasons, "rules reordered")
+	}
+	return d
+}
+
+func ruleNames(rules []flag.Rule) []string {
+	out := make([]string, len(rules))
+	for i := range rules {
+		out[i] = rules[i].Name
+	}
+	return out
+}
+
+func ruleFields(prefix string, after, before *flag.Rule) []FieldChange {
+	var fc []FieldChange
+	diff := func(name string, changed bool, b, a any) {
+		if changed {
+			fc = append(fc, FieldChange{Path: prefix + "." + name, Before: b, After: a})
+		}
+	}
+	diff("type", after.Type != before.Type, before.Type, after.Type)
+	diff("state", after.State != before.State, before.State, after.State)
+	diff("segmentId", after.SegmentID != before.SegmentID, optInt(before.SegmentID), optInt(after.SegmentID))
+	diff("exposition", !floatPtrEqual(after.Exposition, before.Exposition), before.Exposition, after.Exposition)
+	diff("variationKey", after.VariationKey != before.VariationKey, optString(before.VariationKey), optString(after.VariationKey))
+	diff("controlVariationKey", after.ControlVariationKey != before.ControlVariationKey, optString(before.ControlVariationKey), optString(after.ControlVariationKey))
+	diff("trafficAllocationMethod", after.TrafficAllocationMethod != before.TrafficAllocationMethod, optString(before.TrafficAllocationMethod), optString(after.TrafficAllocationMethod))
+	diff("trafficAllocations", !slices.Equal(after.TrafficAllocations, before.TrafficAllocations), before.TrafficAllocations, after.TrafficAllocations)
+	diff("reallocation", after.Reallocation != before.Reallocation, before.Reallocation, after.Reallocation)
+	diff("release", !releaseEqual(after.Release, before.Release), before.Release, after.Release)
+	for k := 0; k < max(len(after.RollbackConditions), len(before.RollbackConditions)); k++ {
+		p := fmt.Sprintf("%s.rollbackConditions[%d]", prefix, k)
+		switch {
+		case k >= len(before.RollbackConditions):
+			fc = append(fc, FieldChange{Path: p, After: after.RollbackConditions[k]})
+		case k >= len(after.RollbackConditions):
+			fc = append(fc, FieldChange{Path: p, Before: before.RollbackConditions[k]})
+		default:
+			a, b := &after.RollbackConditions[k], &before.RollbackConditions[k]
+			diff := func(name string, changed bool, bv, av any) {
+				if changed {
+					fc = append(fc, FieldChange{Path: p + "." + name, Before: bv, After: av})
+				}
+			}
+			diff("target", a.Target != b.Target, b.Target, a.Target)
+			diff("criteria", a.Criteria != b.Criteria, b.Criteria, a.Criteria)
+			diff("comparisonOperator", a.ComparisonOperator != b.ComparisonOperator, b.ComparisonOperator, a.ComparisonOperator)
+			diff("matchValue", a.MatchValue != b.MatchValue, b.MatchValue, a.MatchValue)
+			diff("goalId", a.GoalID != b.GoalID, optInt(b.GoalID), optInt(a.GoalID))
+			diff("visitors", a.Visitors != b.Visitors, b.Visitors, a.Visitors)
+			diff("recipients", !stringsEqual(a.Recipients, b.Recipients), nonNilStrings(b.Recipients), nonNilStrings(a.Recipients))
+		}
+	}
+	return fc
+}
+
+// --- small helpers ------------------------------------------------------------------
+
+// keyPath names one element of a keyed list: variations[key=on], rolloutRules[name=beta].
+// Keys that would make the path ambiguous are quoted.
+func keyPath(list, field, key string) string {
+	if key == "" || strings.ContainsAny(key, `[]="`) || strings.TrimSpace(key) != key {
+		key = fmt.Sprintf("%q", key)
+	}
+	return list + "[" + field + "=" + key + "]"
+}
+
+// untypedNil turns a nil pointer or slice held in v into a plain nil, so that "absent"
+// is one value for the renderers.
+func untypedNil(v any) any {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+		if rv.IsNil() {
+			return nil
+		}
+	}
+	return v
+}
+
+// optString shows an empty string as absent (null).
+func optString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// optInt shows a zero id as absent (null).
+func optInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilInts(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func sentence(parts []string) string { return strings.Join(parts, "; ") }

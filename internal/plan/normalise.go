@@ -1,0 +1,341 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// Normalisation puts a flag from Git and a flag read from Kameleoon into one canonical
+// form, so that equal configurations compare equal and every sync does not show false
+// drift. Both sides go through normalise before any comparison. The rules, also written
+// up in the README:
+//
+//   - Server-owned fields (ids, experimentId, dates, health, orderIndex, variationId)
+//     are not in the model or are ignored by the comparisons below; rule and rollback
+//     condition ids are kept only to be carried into patches.
+//   - Defaults the API fills in count as absent: attributionWindow 0 is
+//     flag.DefaultAttributionWindow, a missing bucketingKey is {VISITOR_CODE}, missing
+//     integrations are two empty arrays, a rule's missing state is ACTIVE, a missing
+//     trafficAllocationMethod of an EXPERIMENTATION rule is MANUAL (other rule types
+//     have no allocation method, so MANUAL there counts as absent), an empty release
+//     is no release.
+//   - Sets are compared as sets and shown sorted: tags (without flagsync's ownership
+//     tag, which is never drift), secondaryGoalIds, ENUM allowedValues, rollback
+//     recipients, a variation's variable overrides (keyed by variable key) and a rule's
+//     traffic allocations (keyed by variation key).
+//   - Ordered lists are compared in order: variables and variations (keyed by key,
+//     order as written), rolloutRules (keyed by name; order is evaluation order) and a
+//     rule's rollbackConditions (by position).
+//   - Variable values are compared by their declared type: JSON as parsed JSON
+//     (whitespace and key order do not matter), NUMBER by numeric value, BOOLEAN
+//     without regard to case; other types as exact strings.
+
+// normalise returns a canonical copy of f. It never aliases f's slices, so callers may
+// change the copy.
+func normalise(f *flag.Flag) flag.Flag {
+	n := flag.Flag{
+		ID:            f.ID,
+		SiteCode:      f.SiteCode,
+		FeatureKey:    f.FeatureKey,
+		Name:          f.Name,
+		Description:   f.Description,
+		Tags:          tagSet(f.Tags),
+		PrimaryGoalID: f.PrimaryGoalID,
+		Archived:      f.Archived,
+		Source:        f.Source,
+	}
+	n.AttributionWindow = f.AttributionWindow
+	if n.AttributionWindow == 0 {
+		n.AttributionWindow = flag.DefaultAttributionWindow
+	}
+	n.BucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
+	if f.BucketingKey != nil {
+		bk := *f.BucketingKey
+		if bk.BucketingKeyType == "" {
+			bk.BucketingKeyType = "VISITOR_CODE"
+		}
+		n.BucketingKey = &bk
+	}
+	if len(f.SecondaryGoalIDs) > 0 {
+		n.SecondaryGoalIDs = slices.Clone(f.SecondaryGoalIDs)
+		slices.Sort(n.SecondaryGoalIDs)
+		n.SecondaryGoalIDs = slices.Compact(n.SecondaryGoalIDs)
+	}
+	if len(f.Variables) > 0 {
+		n.Variables = make([]flag.Variable, len(f.Variables))
+		for i, v := range f.Variables {
+			v.AllowedValues = stringSet(v.AllowedValues)
+			n.Variables[i] = v
+		}
+	}
+	if len(f.Variations) > 0 {
+		n.Variations = make([]flag.Variation, len(f.Variations))
+		for i, v := range f.Variations {
+			if len(v.Variables) > 0 {
+				v.Variables = slices.Clone(v.Variables)
+				slices.SortStableFunc(v.Variables, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
+			} else {
+				v.Variables = nil
+			}
+			n.Variations[i] = v
+		}
+	}
+	if len(f.Environments) > 0 {
+		n.Environments = make(map[string]flag.Environment, len(f.Environments))
+		for k, e := range f.Environments {
+			n.Environments[k] = normaliseEnv(e)
+		}
+	}
+	return n
+}
+
+func normaliseEnv(e flag.Environment) flag.Environment {
+	n := flag.Environment{FeatureEnabled: e.FeatureEnabled, DefaultVariationKey: e.DefaultVariationKey}
+	if e.Integrations != nil && (len(e.Integrations.DeliveryRules) > 0 || len(e.Integrations.ExperimentRules) > 0) {
+		n.Integrations = &flag.Integrations{
+			DeliveryRules:   slices.Clone(e.Integrations.DeliveryRules),
+			ExperimentRules: slices.Clone(e.Integrations.ExperimentRules),
+		}
+	}
+	if len(e.RolloutRules) > 0 {
+		n.RolloutRules = make([]flag.Rule, len(e.RolloutRules))
+		for i := range e.RolloutRules {
+			n.RolloutRules[i] = normaliseRule(e.RolloutRules[i])
+		}
+	}
+	return n
+}
+
+func normaliseRule(r flag.Rule) flag.Rule {
+	if r.State == "" {
+		r.State = flag.StateActive
+	}
+	switch {
+	case r.Type == flag.RuleExperimentation && r.TrafficAllocationMethod == "":
+		r.TrafficAllocationMethod = "MANUAL"
+	case r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL":
+		r.TrafficAllocationMethod = ""
+	}
+	if r.Exposition != nil {
+		x := *r.Exposition
+		r.Exposition = &x
+	}
+	if len(r.TrafficAllocations) > 0 {
+		r.TrafficAllocations = slices.Clone(r.TrafficAllocations)
+		slices.SortStableFunc(r.TrafficAllocations, func(a, b flag.TrafficAllocation) int {
+			return strings.Compare(a.VariationKey, b.VariationKey)
+		})
+	} else {
+		r.TrafficAllocations = nil
+	}
+	if r.Release != nil {
+		if *r.Release == (flag.Release{}) {
+			r.Release = nil
+		} else {
+			rel := *r.Release
+			r.Release = &rel
+		}
+	}
+	if len(r.RollbackConditions) > 0 {
+		rcs := make([]flag.RollbackCondition, len(r.RollbackConditions))
+		for i, c := range r.RollbackConditions {
+			c.Recipients = stringSet(c.Recipients)
+			rcs[i] = c
+		}
+		r.RollbackConditions = rcs
+	} else {
+		r.RollbackConditions = nil
+	}
+	return r
+}
+
+// tagSet is the tags as a sorted set without flagsync's ownership tag.
+func tagSet(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if t != flag.OwnershipTag {
+			out = append(out, t)
+		}
+	}
+	return stringSet(out)
+}
+
+// stringSet is a sorted copy of s without duplicates, nil when empty.
+func stringSet(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func hasTag(tags []string, tag string) bool { return slices.Contains(tags, tag) }
+
+// --- comparisons of normalised values --------------------------------------------------
+
+func stringsEqual(a, b []string) bool { return slices.Equal(a, b) }
+
+func bucketingEqual(a, b *flag.BucketingKey) bool {
+	// Both sides are normalised, so neither is nil.
+	return *a == *b
+}
+
+// valueEqual compares two variable values of the given type.
+func valueEqual(typ, a, b string) bool {
+	if a == b {
+		return true
+	}
+	switch typ {
+	case flag.TypeJSON:
+		var x, y any
+		if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+			return false
+		}
+		return reflect.DeepEqual(x, y)
+	case flag.TypeNumber:
+		x, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+		y, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+		return err1 == nil && err2 == nil && x == y
+	case flag.TypeBoolean:
+		return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
+	return false
+}
+
+func variableEqual(a, b *flag.Variable) bool {
+	return a.Key == b.Key && a.Type == b.Type && valueEqual(a.Type, a.Value, b.Value) &&
+		stringsEqual(a.AllowedValues, b.AllowedValues)
+}
+
+// variableTypes maps each flag-level variable key to its type, to compare the values
+// of variation overrides by type.
+func variableTypes(vars []flag.Variable) map[string]string {
+	m := make(map[string]string, len(vars))
+	for _, v := range vars {
+		m[v.Key] = v.Type
+	}
+	return m
+}
+
+func overridesEqual(a, b []flag.VariationVariable, typesA, typesB map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key {
+			return false
+		}
+		ta, tb := typesA[a[i].Key], typesB[b[i].Key]
+		if ta != tb {
+			ta = ""
+		}
+		if !valueEqual(ta, a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func variationEqual(a, b *flag.Variation, typesA, typesB map[string]string) bool {
+	return a.Key == b.Key && a.Name == b.Name && overridesEqual(a.Variables, b.Variables, typesA, typesB)
+}
+
+func envEqual(a, b *flag.Environment) bool {
+	if a.FeatureEnabled != b.FeatureEnabled || a.DefaultVariationKey != b.DefaultVariationKey {
+		return false
+	}
+	if !integrationsEqual(a.Integrations, b.Integrations) || len(a.RolloutRules) != len(b.RolloutRules) {
+		return false
+	}
+	for i := range a.RolloutRules {
+		if !ruleEqual(&a.RolloutRules[i], &b.RolloutRules[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// integrationsEqual compares integration elements as JSON: they may come from YAML
+// (ints) on one side and JSON (float64) on the other.
+func integrationsEqual(a, b *flag.Integrations) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return canonicalJSON(a) == canonicalJSON(b)
+}
+
+// canonicalJSON encodes v, decodes it to plain values and encodes that again, so that
+// equal JSON values give equal strings (maps sort their keys, numbers are float64).
+func canonicalJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "!" + err.Error()
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		return string(b)
+	}
+	out, err := json.Marshal(x)
+	if err != nil {
+		return string(b)
+	}
+	return string(out)
+}
+
+func ruleEqual(a, b *flag.Rule) bool {
+	return a.Name == b.Name && a.Type == b.Type && a.State == b.State && a.SegmentID == b.SegmentID &&
+		floatPtrEqual(a.Exposition, b.Exposition) && a.VariationKey == b.VariationKey &&
+		a.ControlVariationKey == b.ControlVariationKey && a.TrafficAllocationMethod == b.TrafficAllocationMethod &&
+		slices.Equal(a.TrafficAllocations, b.TrafficAllocations) && a.Reallocation == b.Reallocation &&
+		releaseEqual(a.Release, b.Release) && rollbacksEqual(a.RollbackConditions, b.RollbackConditions)
+}
+
+func floatPtrEqual(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func releaseEqual(a, b *flag.Release) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func rollbacksEqual(a, b []flag.RollbackCondition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !rollbackEqual(&a[i], &b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func rollbackEqual(a, b *flag.RollbackCondition) bool {
+	return a.Target == b.Target && a.Criteria == b.Criteria && a.ComparisonOperator == b.ComparisonOperator &&
+		a.MatchValue == b.MatchValue && a.GoalID == b.GoalID && a.Visitors == b.Visitors &&
+		stringsEqual(a.Recipients, b.Recipients)
+}
+
+// compactJSON renders v as one line of JSON without HTML escaping, for people.
+func compactJSON(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}

@@ -1,0 +1,169 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// MarkdownMarker is the first line of every Markdown plan, hidden when rendered, so a
+// pipeline can find its earlier comment on a pull request and update it.
+const MarkdownMarker = "<!-- flagsync-plan -->"
+
+// DefaultMarkdownMaxChars keeps a comment well under GitHub's 65,536-character limit.
+const DefaultMarkdownMaxChars = 60000
+
+// MarkdownOptions tune RenderMarkdown.
+type MarkdownOptions struct {
+	// MaxChars is the most characters the comment may have; 0 means
+	// DefaultMarkdownMaxChars. The summary and a note of what was folded are always
+	// kept, so a limit below a few hundred characters cannot be met.
+	MaxChars int
+}
+
+// maxMarkdownValue is the most characters of one value a table cell shows.
+const maxMarkdownValue = 300
+
+// maxFoldedBlocked is how many refused archives a folded comment still lists.
+const maxFoldedBlocked = 20
+
+// Detail levels, from everything down to a list of flags that fits.
+const (
+	mdFull       = iota // a <details> section per flag with a field table per change
+	mdChanges           // a <details> section per flag, changes and reasons without fields
+	mdFlags             // one line per flag
+	mdFlagsTrunc        // as many flag lines as fit
+)
+
+// RenderMarkdown writes p as a pull-request comment: the marker line, the summary, a
+// collapsible section per flag, and the summary line at the end. When the full plan
+// would exceed opts.MaxChars it folds, dropping field tables first, then the per-flag
+// sections, then flags from the end of the list, and says so in a note under the
+// summary.
+func RenderMarkdown(w io.Writer, p Plan, opts MarkdownOptions) error {
+	limit := opts.MaxChars
+	if limit <= 0 {
+		limit = DefaultMarkdownMaxChars
+	}
+	var out string
+	for level := mdFull; level <= mdFlagsTrunc; level++ {
+		out = markdown(p, level, limit)
+		if len(out) <= limit {
+			break
+		}
+	}
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+func markdown(p Plan, level, limit int) string {
+	var b strings.Builder
+	b.WriteString(MarkdownMarker + "\n")
+	b.WriteString("### flagsync plan")
+	if p.Revision != "" {
+		b.WriteString(" for `" + shortRevision(p.Revision) + "`")
+	}
+	b.WriteString("\n\n")
+	groups := groupByFlag(p.Changes)
+	s := p.Summary()
+	if s.Changes() > 0 || s.Blocked > 0 {
+		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
+		fmt.Fprintf(&b, "%d %s to change with %d API %s, in the order shown.\n\n",
+			len(groups), plural(len(groups), "flag"), s.Changes(), plural(s.Changes(), "write"))
+	}
+	switch level {
+	case mdChanges:
+		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: field details are left out. Run `flagsync plan` for the full plan.\n\n")
+	case mdFlags, mdFlagsTrunc:
+		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: only the flags are listed, without their changes. Run `flagsync plan` for the full plan.\n\n")
+	}
+	if len(p.Blocked) > 0 {
+		b.WriteString("> [!WARNING]\n> Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:\n")
+		for i, x := range p.Blocked {
+			if level >= mdFlags && i == maxFoldedBlocked {
+				fmt.Fprintf(&b, "> - … and %d more\n", len(p.Blocked)-i)
+				break
+			}
+			fmt.Fprintf(&b, "> - `%s/%s`: %s\n", x.SiteCode, x.FeatureKey, mdEscape(x.Reason))
+		}
+		b.WriteString("\n")
+	}
+
+	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
+	switch level {
+	case mdFull, mdChanges:
+		for _, g := range groups {
+			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", cell(g.ref.String()), countActions(g.changes))
+			for _, c := range g.changes {
+				writeMarkdownChange(&b, c, level == mdFull)
+			}
+			b.WriteString("</details>\n")
+		}
+		if len(p.Unmanaged) > 0 {
+			fmt.Fprintf(&b, "<details><summary>%d unmanaged %s left alone (in Kameleoon, not in Git)</summary>\n\n",
+				len(p.Unmanaged), plural(len(p.Unmanaged), "flag"))
+			for _, r := range p.Unmanaged {
+				fmt.Fprintf(&b, "- `%s`\n", r)
+			}
+			b.WriteString("\n</details>\n")
+		}
+	case mdFlags, mdFlagsTrunc:
+		if len(groups) > 0 {
+			b.WriteString("\n")
+		}
+		for i, g := range groups {
+			line := fmt.Sprintf("- `%s`: %s\n", g.ref, countActions(g.changes))
+			if level == mdFlagsTrunc {
+				more := fmt.Sprintf("- … and %d more %s\n", len(groups)-i, plural(len(groups)-i, "flag"))
+				if b.Len()+len(line)+len(more)+len(tail) > limit {
+					b.WriteString(more)
+					break
+				}
+			}
+			b.WriteString(line)
+		}
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
+	sym, _ := actionSymbol(c.Action)
+	head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
+	if c.EnvironmentKey != "" {
+		head += " " + c.EnvironmentKey
+	}
+	fmt.Fprintf(b, "**%s** `%s %s`<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, mdEscape(c.Reason))
+	if !fields || len(c.Fields) == 0 {
+		return
+	}
+	b.WriteString("| | field | before | after |\n|---|---|---|---|\n")
+	for _, f := range c.Fields {
+		sym, _ := fieldSymbol(c.Action, f)
+		before, after := mdValue(f.Before), mdValue(f.After)
+		if c.Action == ActionCreate || f.Before == nil {
+			before = ""
+		}
+		if f.After == nil && f.Before != nil {
+			after = ""
+		}
+		fmt.Fprintf(b, "| %s | <code>%s</code> | %s | %s |\n", sym, cell(f.Path), before, after)
+	}
+	b.WriteString("\n")
+}
+
+// mdValue is a table cell holding v as compact JSON in <code>, cut to maxMarkdownValue.
+func mdValue(v any) string {
+	return "<code>" + cell(truncate(compactJSON(v), maxMarkdownValue)) + "</code>"
+}
+
+// cell escapes s for an HTML element inside a Markdown table cell.
+func cell(s string) string { return cellEscaper.Replace(s) }
+
+var cellEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "|", "&#124;")
+
+// mdEscape keeps free text (reasons, summary) from being read as HTML or table syntax.
+func mdEscape(s string) string {
+	r := strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", "\\|")
+	return r.Replace(s)
+}

@@ -1,0 +1,174 @@
+package plan
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// TextOptions tune RenderText.
+type TextOptions struct {
+	Color bool // ANSI colours, for a terminal
+}
+
+// maxTextValue is the most characters of one value a text line shows.
+const maxTextValue = 120
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+)
+
+// RenderText writes p for a terminal, in the style of terraform plan: a header per
+// flag, one line per change (+ create, ~ update, - archive) with its request, its
+// reason and a line per field (before → after), and one summary line at the end.
+func RenderText(w io.Writer, p Plan, opts TextOptions) error {
+	bw := bufio.NewWriter(w)
+	paint := func(code, s string) string {
+		if !opts.Color {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	if len(p.Changes) > 0 || len(p.Blocked) > 0 {
+		title := "flagsync plan"
+		if p.Revision != "" {
+			title += " for revision " + shortRevision(p.Revision)
+		}
+		fmt.Fprintln(bw, paint(ansiBold, title))
+	}
+	for _, g := range groupByFlag(p.Changes) {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, paint(ansiBold, g.ref.String()))
+		for _, c := range g.changes {
+			sym, colour := actionSymbol(c.Action)
+			head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
+			if c.EnvironmentKey != "" {
+				head += " " + c.EnvironmentKey
+			}
+			fmt.Fprintf(bw, "  %s  %s %s\n", paint(colour, head), c.Request.Method, c.Request.Path)
+			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
+			for _, f := range c.Fields {
+				sym, colour := fieldSymbol(c.Action, f)
+				var line string
+				switch sym {
+				case "+":
+					line = fmt.Sprintf("+ %s: %s", f.Path, textValue(f.After))
+				case "-":
+					line = fmt.Sprintf("- %s: %s", f.Path, textValue(f.Before))
+				default:
+					line = fmt.Sprintf("~ %s: %s → %s", f.Path, textValue(f.Before), textValue(f.After))
+				}
+				fmt.Fprintf(bw, "      %s\n", paint(colour, line))
+			}
+		}
+	}
+	if len(p.Blocked) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, paint(ansiRed, "Refused by the mass-archive guard:"))
+		for _, b := range p.Blocked {
+			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
+		}
+	}
+	if len(p.Unmanaged) > 0 {
+		if len(p.Changes) > 0 || len(p.Blocked) > 0 {
+			fmt.Fprintln(bw)
+		}
+		fmt.Fprintln(bw, "Unmanaged flags (in Kameleoon, not in Git; left alone):")
+		for _, r := range p.Unmanaged {
+			fmt.Fprintf(bw, "  %s\n", r)
+		}
+	}
+	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Unmanaged) > 0 {
+		fmt.Fprintln(bw)
+	}
+	fmt.Fprintln(bw, paint(ansiBold, p.SummaryLine()))
+	return bw.Flush()
+}
+
+func actionSymbol(a Action) (string, string) {
+	switch a {
+	case ActionCreate:
+		return "+", ansiGreen
+	case ActionArchive:
+		return "-", ansiRed
+	}
+	return "~", ansiYellow
+}
+
+// fieldSymbol is + for a value that appears, - for one that goes, ~ for one that changes.
+func fieldSymbol(a Action, f FieldChange) (string, string) {
+	switch {
+	case a == ActionCreate || f.Before == nil && f.After != nil:
+		return "+", ansiGreen
+	case f.After == nil && f.Before != nil:
+		return "-", ansiRed
+	}
+	return "~", ansiYellow
+}
+
+// textValue is v as compact JSON, cut to maxTextValue characters.
+func textValue(v any) string { return truncate(compactJSON(v), maxTextValue) }
+
+// truncate cuts s to at most n characters, saying how many were left out.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	rest := len(r) - n
+	return string(r[:n]) + fmt.Sprintf("… (%d more characters)", rest)
+}
+
+type flagGroup struct {
+	ref     flag.Ref
+	changes []Change
+}
+
+// groupByFlag splits changes (already in plan order, so grouped) into runs per flag.
+func groupByFlag(changes []Change) []flagGroup {
+	var out []flagGroup
+	for i := range changes {
+		c := changes[i]
+		if n := len(out); n > 0 && out[n-1].ref == c.Ref() {
+			out[n-1].changes = append(out[n-1].changes, c)
+			continue
+		}
+		out = append(out, flagGroup{ref: c.Ref(), changes: []Change{c}})
+	}
+	return out
+}
+
+// countActions describes a flag's changes, e.g. "1 create, 2 updates".
+func countActions(changes []Change) string {
+	var create, update, archive int
+	for i := range changes {
+		switch changes[i].Action {
+		case ActionCreate:
+			create++
+		case ActionUpdate:
+			update++
+		case ActionArchive:
+			archive++
+		}
+	}
+	var parts []string
+	if create > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", create, plural(create, "create")))
+	}
+	if update > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", update, plural(update, "update")))
+	}
+	if archive > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", archive, plural(archive, "archive")))
+	}
+	return strings.Join(parts, ", ")
+}

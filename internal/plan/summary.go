@@ -1,0 +1,71 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Summary counts a plan's changes by action, and the flags it leaves alone or refused.
+type Summary struct {
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Archive   int `json:"archive"`
+	Unmanaged int `json:"unmanaged"`
+	Blocked   int `json:"blocked"`
+}
+
+// Summary counts p's changes by action.
+func (p Plan) Summary() Summary {
+	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked)}
+	for i := range p.Changes {
+		switch p.Changes[i].Action {
+		case ActionCreate:
+			s.Create++
+		case ActionUpdate:
+			s.Update++
+		case ActionArchive:
+			s.Archive++
+		}
+	}
+	return s
+}
+
+// Changes is the number of API writes the plan makes.
+func (s Summary) Changes() int { return s.Create + s.Update + s.Archive }
+
+// HasChanges reports whether applying p would write anything.
+func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
+
+// SummaryLine is the one line every renderer ends with, e.g.
+// "Plan: 2 to create, 5 to update, 0 to archive; 3 unmanaged flags left alone." or
+// "No changes. Kameleoon matches revision abc1234."
+func (p Plan) SummaryLine() string {
+	s := p.Summary()
+	var b strings.Builder
+	if s.Changes() == 0 {
+		b.WriteString("No changes. Kameleoon matches ")
+		if p.Revision != "" {
+			b.WriteString("revision " + shortRevision(p.Revision))
+		} else {
+			b.WriteString("the flag files")
+		}
+	} else {
+		fmt.Fprintf(&b, "Plan: %d to create, %d to update, %d to archive", s.Create, s.Update, s.Archive)
+	}
+	if s.Unmanaged > 0 {
+		fmt.Fprintf(&b, "; %d unmanaged %s left alone", s.Unmanaged, plural(s.Unmanaged, "flag"))
+	}
+	if s.Blocked > 0 {
+		fmt.Fprintf(&b, "; %d %s refused by the mass-archive guard", s.Blocked, plural(s.Blocked, "archive"))
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+// shortRevision abbreviates a full commit id the way Git does.
+func shortRevision(rev string) string {
+	if len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "" {
+		return rev[:7]
+	}
+	return rev
+}
