@@ -105,7 +105,9 @@ func TestNoChangeAfterNormalisation(t *testing.T) {
 			l.Environments["production"] = e
 		}},
 		{"rule state absent", func(l *flag.Flag) { l.Environments["production"].RolloutRules[0].State = "" }},
-		{"recipients nil", func(l *flag.Flag) { l.Environments["production"].RolloutRules[0].RollbackConditions[0].Recipients = nil }},
+		{"recipients nil", func(l *flag.Flag) {
+			l.Environments["production"].RolloutRules[0].RollbackConditions[0].Recipients = nil
+		}},
 		{"empty release", func(l *flag.Flag) { l.Environments["production"].RolloutRules[0].Release = &flag.Release{} }},
 		{"MANUAL on a delivery rule", func(l *flag.Flag) {
 			l.Environments["production"].RolloutRules[0].TrafficAllocationMethod = "MANUAL"
