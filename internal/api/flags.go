@@ -53,7 +53,10 @@ func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, e
 // optional fields), in the server's order.
 //
 // Pages are followed with page=1,2,… while the X-Pagination-Page-Count header says
-// there are more; without the header, until a page is shorter than PerPage.
+// there are more; without the header, until a page is shorter than PerPage (or than the
+// page size the server reports in X-Pagination-Per-Page, if it clamped PerPage). The
+// API's largest page size is not documented: a server that clamps PerPage silently and
+// sends neither header would end the listing early, so PerPage stays at 100 by default.
 func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawMessage, error) {
 	perPage := c.cfg.PerPage
 	var all []json.RawMessage
@@ -86,11 +89,16 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 				all = append(all, it)
 			}
 		}
+		// A full page has perPage items, or fewer if the server says it clamped perPage.
+		full := perPage
+		if used, err := strconv.Atoi(res.header.Get("X-Pagination-Per-Page")); err == nil && used > 0 && used < perPage {
+			full = used
+		}
 		if count, err := strconv.Atoi(res.header.Get("X-Pagination-Page-Count")); err == nil {
 			if page >= count || len(items) == 0 {
 				return all, nil
 			}
-		} else if len(items) != perPage {
+		} else if len(items) != full {
 			return all, nil
 		}
 		if len(items) > 0 {
