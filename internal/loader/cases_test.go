@@ -202,7 +202,7 @@ var invalidCases = []struct {
 		`flags/yaml_top_level_list.yaml:1:1: the top level must be a mapping of flag fields, got a list`,
 	}},
 	{"variation_key_not_string.yaml", []string{
-		`flags/variation_key_not_string.yaml:4:12: variations[0].key: must be a string, got 1; quote it: "1"`,
-		`flags/variation_key_not_string.yaml:5:12: variations[1].key: must be a string, got 2; quote it: "2"`,
+		`flags/variation_key_not_string.yaml:4:10: variations[0].key: must be a string, got 1; quote it: "1"`,
+		`flags/variation_key_not_string.yaml:5:10: variations[1].key: must be a string, got 2; quote it: "2"`,
 	}},
 }
