@@ -2,11 +2,119 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+
+	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/loader"
 )
 
-// cmdValidate is being built; this placeholder is replaced by the real command.
-func cmdValidate(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "flagsync validate: not built yet")
-	return exitFail
+const validateUsage = `
+Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json]
+
+Checks every flag file (*.yaml, *.yml) under the flag folder against the flag schema
+and the semantic rules (known variation keys, variable types, traffic allocations,
+unique rule names, known environments, no duplicate flags), and prints every problem
+as file:line:col: field: message. Nothing is sent to Kameleoon.
+
+Exit status: 0 valid, 1 invalid (or the repository could not be read), 64 bad usage.
+
+Examples:
+  flagsync validate --repo examples/flags
+  flagsync validate --path flags
+  flagsync validate --format json | jq '.diagnostics[].message'
+`
+
+// validateReport is the JSON output of validate.
+type validateReport struct {
+	Valid       bool                `json:"valid"`
+	Files       int                 `json:"files"`
+	Diagnostics []loader.Diagnostic `json:"diagnostics"`
+}
+
+func cmdValidate(ctx context.Context, a *app, args []string) int {
+	fs := a.newFlagSet("validate", validateUsage)
+	src := a.addSourceFlags(fs)
+	format := fs.String("format", "text", "output format: text or json")
+	logs := a.addLogFlags(fs)
+	if code := a.parse(fs, args); code >= 0 {
+		return code
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(a.stderr, "flagsync validate: --format %q: want text or json\n", *format)
+		return exitUsage
+	}
+	logger, err := a.logger(logs)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
+		return exitUsage
+	}
+
+	snap, err := src.open(ctx, logger)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
+		return exitFail
+	}
+	desired, err := loader.Load(snap.FS, snap.Dir)
+	var invalid *loader.InvalidError
+	if err != nil && !errors.As(err, &invalid) {
+		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
+		return exitFail
+	}
+
+	report := validateReport{Valid: invalid == nil, Diagnostics: []loader.Diagnostic{}}
+	if invalid != nil {
+		report.Files = invalid.Files
+		report.Diagnostics = invalid.Diagnostics
+	} else {
+		report.Files = len(desired.Flags)
+	}
+	if *format == "json" {
+		err = writeValidateJSON(a.stdout, report)
+	} else {
+		err = writeValidateText(a.stdout, report, invalid, desired)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync validate: write report: %v\n", err)
+		return exitFail
+	}
+	if invalid != nil {
+		return exitFail
+	}
+	return exitOK
+}
+
+func writeValidateJSON(w io.Writer, r validateReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeValidateText prints every diagnostic, then one summary line.
+func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidError, desired *flag.Desired) error {
+	if invalid != nil {
+		for _, d := range r.Diagnostics {
+			if _, err := fmt.Fprintln(w, d.String()); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
+		return err
+	}
+	sites := make(map[string]bool)
+	for _, f := range desired.Flags {
+		sites[f.SiteCode] = true
+	}
+	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), plural(len(sites), "site"))
+	return err
+}
+
+// plural renders "1 file", "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
