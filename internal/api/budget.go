@@ -41,6 +41,10 @@ type Budget struct {
 	windows []Window
 	now     func() time.Time
 
+	// queue is held by the one caller that waits for a slot; the others wait for the
+	// queue, in turn, instead of all waking up on every release.
+	queue chan struct{}
+
 	mu       sync.Mutex
 	inFlight int
 	done     []time.Time   // completion times, oldest first, pruned past the longest period
@@ -62,7 +66,7 @@ func NewBudget(per10s, perHour int) *Budget {
 // NewBudgetWindows returns a budget with the given windows (tests use short ones).
 // Windows with a Limit or Period <= 0 are ignored.
 func NewBudgetWindows(windows ...Window) *Budget {
-	b := &Budget{now: time.Now, changed: make(chan struct{})}
+	b := &Budget{now: time.Now, changed: make(chan struct{}), queue: make(chan struct{}, 1)}
 	for _, w := range windows {
 		if w.Limit > 0 && w.Period > 0 {
 			b.windows = append(b.windows, w)
@@ -89,6 +93,12 @@ func (b *Budget) Wait(ctx context.Context) error {
 // then stays counted for each window's period. Acquire returns ctx's error if ctx ends
 // first.
 func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case b.queue <- struct{}{}:
+		defer func() { <-b.queue }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for API budget: %w", ctx.Err())
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("wait for API budget: %w", err)
