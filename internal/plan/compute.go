@@ -359,14 +359,28 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 		reasons = append(reasons, "restores the archived flag (archived is false in Git)")
 	}
 
-	wantTypes, haveTypes := variableTypes(want.Variables), variableTypes(have.Variables)
+	// Variable types are needed only when overrides differ as strings.
+	var wantTypes, haveTypes map[string]string
+	types := func() (map[string]string, map[string]string) {
+		if wantTypes == nil {
+			wantTypes, haveTypes = variableTypes(want.Variables), variableTypes(have.Variables)
+		}
+		return wantTypes, haveTypes
+	}
 	vars := diffKeyed("variables", "variable", want.Variables, have.Variables,
 		func(v *flag.Variable) string { return v.Key }, variableEqual, variableFields)
 	variations := diffKeyed("variations", "variation", want.Variations, have.Variations,
 		func(v *flag.Variation) string { return v.Key },
-		func(a, b *flag.Variation) bool { return variationEqual(a, b, wantTypes, haveTypes) },
+		func(a, b *flag.Variation) bool {
+			if a.Key == b.Key && a.Name == b.Name && slices.Equal(a.Variables, b.Variables) {
+				return true
+			}
+			wt, ht := types()
+			return variationEqual(a, b, wt, ht)
+		},
 		func(prefix string, after, before *flag.Variation) []FieldChange {
-			return variationFields(prefix, after, before, wantTypes, haveTypes)
+			wt, ht := types()
+			return variationFields(prefix, after, before, wt, ht)
 		})
 	after := want
 	after.Tags = requestTags(want.Tags, owned)
@@ -400,6 +414,9 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, wantEnv, api.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),
 				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration")
+			continue
+		}
+		if envEqual(&wantEnv, &haveEnv) {
 			continue
 		}
 		d := diffEnv(prefix, wantEnv, &haveEnv)
@@ -451,6 +468,18 @@ type keyedDiff[T any] struct {
 func diffKeyed[T any](path, noun string, want, have []T, key func(*T) string, eq func(a, b *T) bool,
 	fieldsOf func(prefix string, after, before *T) []FieldChange) keyedDiff[T] {
 	var d keyedDiff[T]
+	if len(want) == len(have) {
+		same := true
+		for i := range want {
+			if !eq(&want[i], &have[i]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return d
+		}
+	}
 	haveAt := make(map[string]int, len(have))
 	for i := range have {
 		haveAt[key(&have[i])] = i
@@ -515,8 +544,8 @@ func variableFields(prefix string, after, before *flag.Variable) []FieldChange {
 	if after.Type != before.Type || !valueEqual(after.Type, after.Value, before.Value) {
 		fc = append(fc, FieldChange{Path: prefix + ".value", Before: before.Value, After: after.Value})
 	}
-	if !stringsEqual(after.AllowedValues, before.AllowedValues) {
-		fc = append(fc, FieldChange{Path: prefix + ".allowedValues", Before: nonNilStrings(before.AllowedValues), After: nonNilStrings(after.AllowedValues)})
+	if !setEqual(after.AllowedValues, before.AllowedValues) {
+		fc = append(fc, FieldChange{Path: prefix + ".allowedValues", Before: nonNilStrings(stringSet(before.AllowedValues)), After: nonNilStrings(stringSet(after.AllowedValues))})
 	}
 	return fc
 }

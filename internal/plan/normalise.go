@@ -26,7 +26,7 @@ import (
 //     have no allocation method, so MANUAL there counts as absent), an empty release
 //     is no release.
 //   - Sets are compared as sets and shown sorted: tags (without flagsync's ownership
-//     tag, which is never drift), secondaryGoalIds, ENUM allowedValues, rollback
+//     tag, which is never drift), secondaryGoalIds, ENUM allowedValues (sent as written), rollback
 //     recipients, a variation's variable overrides (keyed by variable key) and a rule's
 //     traffic allocations (keyed by variation key).
 //   - Ordered lists are compared in order: variables and variations (keyed by key,
@@ -54,8 +54,8 @@ func normalise(f *flag.Flag) flag.Flag {
 	if n.AttributionWindow == 0 {
 		n.AttributionWindow = flag.DefaultAttributionWindow
 	}
-	n.BucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
-	if f.BucketingKey != nil {
+	n.BucketingKey = defaultBucketingKey
+	if f.BucketingKey != nil && *f.BucketingKey != *defaultBucketingKey {
 		bk := *f.BucketingKey
 		if bk.BucketingKeyType == "" {
 			bk.BucketingKeyType = "VISITOR_CODE"
@@ -67,23 +67,23 @@ func normalise(f *flag.Flag) flag.Flag {
 		slices.Sort(n.SecondaryGoalIDs)
 		n.SecondaryGoalIDs = slices.Compact(n.SecondaryGoalIDs)
 	}
-	if len(f.Variables) > 0 {
-		n.Variables = make([]flag.Variable, len(f.Variables))
-		for i, v := range f.Variables {
-			v.AllowedValues = stringSet(v.AllowedValues)
-			n.Variables[i] = v
-		}
-	}
+	// Lists already in normal form are shared, not copied: planning 10,000 flags is
+	// mostly allocation. Nothing downstream modifies a normalised list in place.
+	n.Variables = f.Variables // allowedValues are compared as sets but sent as written
+
 	if len(f.Variations) > 0 {
-		n.Variations = make([]flag.Variation, len(f.Variations))
-		for i, v := range f.Variations {
-			if len(v.Variables) > 0 {
-				v.Variables = slices.Clone(v.Variables)
-				slices.SortStableFunc(v.Variables, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
-			} else {
-				v.Variables = nil
+		n.Variations = f.Variations
+		if slices.ContainsFunc(f.Variations, func(v flag.Variation) bool { return !overridesNormal(v.Variables) }) {
+			n.Variations = make([]flag.Variation, len(f.Variations))
+			for i, v := range f.Variations {
+				if len(v.Variables) > 0 {
+					v.Variables = slices.Clone(v.Variables)
+					slices.SortStableFunc(v.Variables, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
+				} else {
+					v.Variables = nil
+				}
+				n.Variations[i] = v
 			}
-			n.Variations[i] = v
 		}
 	}
 	if len(f.Environments) > 0 {
@@ -104,12 +104,62 @@ func normaliseEnv(e flag.Environment) flag.Environment {
 		}
 	}
 	if len(e.RolloutRules) > 0 {
-		n.RolloutRules = make([]flag.Rule, len(e.RolloutRules))
-		for i := range e.RolloutRules {
-			n.RolloutRules[i] = normaliseRule(e.RolloutRules[i])
+		n.RolloutRules = e.RolloutRules
+		if slices.ContainsFunc(e.RolloutRules, func(r flag.Rule) bool { return !ruleNormal(&r) }) {
+			n.RolloutRules = make([]flag.Rule, len(e.RolloutRules))
+			for i := range e.RolloutRules {
+				n.RolloutRules[i] = normaliseRule(e.RolloutRules[i])
+			}
 		}
 	}
 	return n
+}
+
+var defaultBucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
+
+// overridesNormal reports whether a variation's overrides are already nil or sorted.
+func overridesNormal(vs []flag.VariationVariable) bool {
+	return vs == nil || len(vs) > 0 && slices.IsSortedFunc(vs, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
+}
+
+// ruleNormal reports whether normaliseRule would leave r as it is.
+func ruleNormal(r *flag.Rule) bool {
+	if r.State == "" || r.Release != nil && *r.Release == (flag.Release{}) {
+		return false
+	}
+	if r.Type == flag.RuleExperimentation && r.TrafficAllocationMethod == "" || r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL" {
+		return false
+	}
+	if r.TrafficAllocations != nil && (len(r.TrafficAllocations) == 0 || !slices.IsSortedFunc(r.TrafficAllocations, func(a, b flag.TrafficAllocation) int {
+		return strings.Compare(a.VariationKey, b.VariationKey)
+	})) {
+		return false
+	}
+	if r.RollbackConditions != nil && len(r.RollbackConditions) == 0 {
+		return false
+	}
+	for _, c := range r.RollbackConditions {
+		if !setNormal(c.Recipients) {
+			return false
+		}
+	}
+	return true
+}
+
+// setNormal reports whether stringSet(s) would equal s.
+func setNormal(s []string) bool {
+	if s == nil {
+		return true
+	}
+	if len(s) == 0 {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func normaliseRule(r flag.Rule) flag.Rule {
@@ -157,6 +207,9 @@ func normaliseRule(r flag.Rule) flag.Rule {
 
 // tagSet is the tags as a sorted set without flagsync's ownership tag.
 func tagSet(tags []string) []string {
+	if setNormal(tags) && !slices.Contains(tags, flag.OwnershipTag) {
+		return tags
+	}
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
 		if t != flag.OwnershipTag {
@@ -211,7 +264,12 @@ func valueEqual(typ, a, b string) bool {
 
 func variableEqual(a, b *flag.Variable) bool {
 	return a.Key == b.Key && a.Type == b.Type && valueEqual(a.Type, a.Value, b.Value) &&
-		stringsEqual(a.AllowedValues, b.AllowedValues)
+		setEqual(a.AllowedValues, b.AllowedValues)
+}
+
+// setEqual compares two string lists as sets.
+func setEqual(a, b []string) bool {
+	return slices.Equal(a, b) || slices.Equal(stringSet(a), stringSet(b))
 }
 
 // variableTypes maps each flag-level variable key to its type, to compare the values

@@ -68,6 +68,8 @@ func markdown(p Plan, level, limit int) string {
 	s := p.Summary()
 	if s.Changes() > 0 || s.Blocked > 0 {
 		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
+	}
+	if len(groups) > 0 {
 		fmt.Fprintf(&b, "%d %s to change with %d API %s, in the order shown.\n\n",
 			len(groups), plural(len(groups), "flag"), s.Changes(), plural(s.Changes(), "write"))
 	}
@@ -97,7 +99,7 @@ func markdown(p Plan, level, limit int) string {
 			for _, c := range g.changes {
 				writeMarkdownChange(&b, c, level == mdFull)
 			}
-			b.WriteString("</details>\n")
+			b.WriteString("</details>\n\n")
 		}
 		if len(p.Unmanaged) > 0 {
 			fmt.Fprintf(&b, "<details><summary>%d unmanaged %s left alone (in Kameleoon, not in Git)</summary>\n\n",
@@ -108,9 +110,6 @@ func markdown(p Plan, level, limit int) string {
 			b.WriteString("\n</details>\n")
 		}
 	case mdFlags, mdFlagsTrunc:
-		if len(groups) > 0 {
-			b.WriteString("\n")
-		}
 		for i, g := range groups {
 			line := fmt.Sprintf("- `%s`: %s\n", g.ref, countActions(g.changes))
 			if level == mdFlagsTrunc {
@@ -123,8 +122,7 @@ func markdown(p Plan, level, limit int) string {
 			b.WriteString(line)
 		}
 	}
-	b.WriteString(tail)
-	return b.String()
+	return strings.TrimRight(b.String(), "\n") + "\n" + tail
 }
 
 func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
@@ -147,7 +145,7 @@ func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
 		if f.After == nil && f.Before != nil {
 			after = ""
 		}
-		fmt.Fprintf(b, "| %s | <code>%s</code> | %s | %s |\n", sym, cell(f.Path), before, after)
+		fmt.Fprintf(b, "| %s | <code>%s</code> | %s | %s |\n", mdEscape(sym), cell(f.Path), before, after)
 	}
 	b.WriteString("\n")
 }
@@ -164,6 +162,8 @@ var cellEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "|
 
 // mdEscape keeps free text (reasons, summary) from being read as HTML or table syntax.
 func mdEscape(s string) string {
-	r := strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", "\\|")
-	return r.Replace(s)
+	return mdEscaper.Replace(s)
 }
+
+// GitHub reads a single ~ as strikethrough, so it is escaped too.
+var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", "\\|", "~", "\\~")

@@ -1,0 +1,112 @@
+package plan
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/flag"
+)
+
+// benchInputs builds n flags with three environments each, and their live form: half
+// unchanged, the other half changed in a flag-level field, a rule, a variation or an
+// environment switch, and a few flags only in Git or only in Kameleoon.
+func benchInputs(n int) (*flag.Desired, []flag.Flag) {
+	desired := &flag.Desired{Revision: "0123456789abcdef0123456789abcdef01234567"}
+	live := make([]flag.Flag, 0, n)
+	for i := range n {
+		d := baseFlag()
+		d.SiteCode = []string{"pzllysfw2f", "abcdefghij"}[i%2]
+		d.FeatureKey = fmt.Sprintf("flag_%05d", i)
+		d.Variables = append(d.Variables,
+			flag.Variable{Key: "config", Type: flag.TypeJSON, Value: `{"limit": 10, "modes": ["a", "b"]}`},
+			flag.Variable{Key: "ratio", Type: flag.TypeNumber, Value: "0.5"})
+		prod := d.Environments["production"]
+		prod.RolloutRules = append(prod.RolloutRules, flag.Rule{
+			Name: "experiment", Type: flag.RuleExperimentation, ControlVariationKey: "off",
+			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "off", Exposition: 50}, {VariationKey: "on", Exposition: 50}},
+		})
+		d.Environments = map[string]flag.Environment{
+			"development": {FeatureEnabled: true, DefaultVariationKey: "on"},
+			"staging": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{
+				{Name: "staff", Type: flag.RuleTargetedDelivery, SegmentID: 42, VariationKey: "on"},
+			}},
+			"production": prod,
+		}
+		l := liveOf(d)
+		switch {
+		case i%2 == 0: // unchanged
+		case i%10 == 1:
+			d.Name = "Renamed"
+			d.Tags = append(d.Tags, "new")
+		case i%10 == 3:
+			d.Environments["production"].RolloutRules[0].Exposition = ptr(75.0)
+		case i%10 == 5:
+			d.Variations = append(d.Variations, flag.Variation{Key: "v3", Name: "V3"})
+			st := d.Environments["staging"]
+			st.DefaultVariationKey = "v3"
+			d.Environments["staging"] = st
+		case i%10 == 7:
+			dev := d.Environments["development"]
+			dev.FeatureEnabled = false
+			d.Environments["development"] = dev
+		case i%100 == 9:
+			l.FeatureKey += "_old" // new in Git; live's is unmanaged
+		default:
+			d.Environments["production"].RolloutRules[0].RollbackConditions[0].MatchValue = 30
+		}
+		desired.Flags = append(desired.Flags, d)
+		live = append(live, l)
+	}
+	return desired, live
+}
+
+// BenchmarkCompute10000 plans 10,000 flags × 3 environments. Besides ns/op and B/op it
+// reports peak-heap-MB, the largest heap seen while planning (sampled every millisecond).
+func BenchmarkCompute10000(b *testing.B) {
+	desired, live := benchInputs(10000)
+	opts := Options{EnvironmentOrder: DefaultEnvironmentOrder}
+	runtime.GC()
+	stop, peak := samplePeakHeap()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var p Plan
+	for b.Loop() {
+		var err error
+		p, err = Compute(desired, live, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	stop()
+	b.ReportMetric(float64(*peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(len(p.Changes)), "changes")
+}
+
+// samplePeakHeap polls the heap size until stop is called; peak holds the largest.
+func samplePeakHeap() (stop func(), peak *uint64) {
+	peak = new(uint64)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			*peak = max(*peak, s[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }, peak
+}
