@@ -192,7 +192,7 @@ func New(opts Options) (*Server, error) {
 // Environments returns the project's environment keys, in the order flags list them.
 func (s *Server) Environments() []string { return slices.Clone(s.envs) }
 
-// Calls returns the call log, in the order calls finished.
+// Calls returns the call log, in the order the calls were answered.
 func (s *Server) Calls() []Call {
 	s.callMu.Lock()
 	defer s.callMu.Unlock()
@@ -295,17 +295,12 @@ func errorResponse(status int, format string, args ...any) response {
 	return jsonResponse(status, errorBody{Message: fmt.Sprintf(format, args...), Status: status})
 }
 
-// ServeHTTP answers one API call.
+// ServeHTTP answers one API call. The call is in the log before its answer is sent (or
+// its connection dropped), so a client that has its answer can assert on the log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{Time: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	call.Body = redactBody(r.URL.Path, body)
-	defer func() {
-		s.callMu.Lock()
-		s.calls = append(s.calls, call)
-		s.callMu.Unlock()
-		s.log.Debug("sandbox call", "method", call.Method, "path", call.Path, "status", call.Status)
-	}()
 
 	fault := s.takeFault(r.Method, r.URL.Path)
 	if fault != nil && fault.Latency > 0 {
@@ -314,7 +309,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return // the client went away: logged with status 0, not handled
+			s.record(call) // the client went away: logged with status 0, not handled
+			return
 		}
 	}
 	answersInstead := fault != nil && !fault.AfterHandle && (fault.Drop || fault.Status != 0)
@@ -322,6 +318,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var resp response
 	switch {
 	case answersInstead && fault.Drop:
+		s.record(call)
 		dropConnection(w)
 		return
 	case answersInstead:
@@ -338,6 +335,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fault != nil && fault.AfterHandle {
 		if fault.Drop {
+			s.record(call)
 			dropConnection(w)
 			return
 		}
@@ -345,14 +343,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp = faultResponse(fault)
 		}
 	}
+	call.Status = resp.status
+	s.record(call)
 	for k, v := range resp.header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.status)
-	call.Status = resp.status
 	if len(resp.body) > 0 {
 		_, _ = w.Write(resp.body)
 	}
+}
+
+func (s *Server) record(c Call) {
+	s.callMu.Lock()
+	s.calls = append(s.calls, c)
+	s.callMu.Unlock()
+	s.log.Debug("sandbox call", "method", c.Method, "path", c.Path, "status", c.Status)
 }
 
 func faultResponse(f *Fault) response {
