@@ -2,11 +2,382 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
-// cmdSync is being built; this placeholder is replaced by the real command.
-func cmdSync(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "flagsync sync: not built yet")
-	return exitFail
+// defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
+// --path or site code than an intended change.
+const defaultMaxChanges = 500
+
+const syncSynopsis = `Usage: flagsync sync [flags]
+
+Loads and validates the flag files, reads the live flags, prints the plan and applies
+it: one create per new flag, one merge patch per changed flag or environment. Prints a
+result per change and a summary line; exits 1 if any change failed or Kameleoon does not
+match the files afterwards. Nothing is written unless every file is valid.
+
+Credentials come from KAMELEOON_CLIENT_ID and KAMELEOON_CLIENT_SECRET (or _FILE); with
+--sandbox, flagsync starts a local Kameleoon-compatible sandbox instead.
+
+Examples:
+  flagsync sync --sandbox --repo examples/flags
+  flagsync sync --repo . --path flags --dry-run
+  KAMELEOON_CLIENT_ID=… KAMELEOON_CLIENT_SECRET=… flagsync sync --path flags`
+
+func cmdSync(ctx context.Context, a *app, args []string) int {
+	fs := a.newFlagSet("sync", syncSynopsis)
+	src := a.addSourceFlags(fs)
+	conn := a.addAPIFlags(fs)
+	logf := a.addLogFlags(fs)
+	dryRun := fs.Bool("dry-run", false, "compute the plan and go through every step but send no write")
+	format := fs.String("format", "text", "output: text or json")
+	maxChanges := fs.Int("max-changes", defaultMaxChanges, "refuse to apply a plan with more changes than this (0: no limit)")
+	allowMass := fs.Bool("allow-mass-archive", false, "let pruning archive more flags than the mass-archive guard allows")
+	prune := fs.Bool("prune", false, "archive managed flags that were removed from Git (also prune: true in flagsync.yaml)")
+	concurrency := fs.Int("concurrency", apply.DefaultConcurrency, "flags applied at once (the changes of one flag always go in order)")
+	if code := a.parse(fs, args); code >= 0 {
+		return code
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(a.stderr, "flagsync sync: --format %q: want text or json\n", *format)
+		return exitUsage
+	}
+	if *concurrency < 1 || *maxChanges < 0 {
+		fmt.Fprintln(a.stderr, "flagsync sync: --concurrency must be at least 1 and --max-changes at least 0")
+		return exitUsage
+	}
+	if code := conn.check(a); code >= 0 {
+		return code
+	}
+	logger, err := a.logger(logf)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sync: %v\n", err)
+		return exitUsage
+	}
+
+	snap, err := src.open(ctx, logger)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sync: %v\n", err)
+		return exitFail
+	}
+	client, err := conn.connect(a, logger, snap)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sync: %v\n", err)
+		return exitFail
+	}
+	defer client.close()
+
+	in := reconcile.Input{
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api,
+		DryRun: *dryRun, Prune: *prune, MaxChanges: *maxChanges, AllowMassArchive: *allowMass,
+		Concurrency: *concurrency, Calls: client.calls.Load, Logger: logger,
+	}
+	if *format == "text" {
+		in.OnPlan = func(p plan.Plan) {
+			_ = plan.RenderText(a.stdout, p, plan.TextOptions{Color: a.isTTY})
+		}
+	}
+	rep, err := reconcile.Run(ctx, in)
+
+	if *format == "json" {
+		if werr := writeReportJSON(a.stdout, rep, err); werr != nil {
+			fmt.Fprintf(a.stderr, "flagsync sync: write report: %v\n", werr)
+			return exitFail
+		}
+	} else {
+		writeResultsText(a.stdout, rep)
+	}
+	if err != nil {
+		a.printRunError("sync", err)
+		return exitFail
+	}
+	if *format == "text" {
+		fmt.Fprintln(a.stdout, syncSummaryLine(rep, client.where))
+	}
+	if rep.Summary.Failed > 0 || (!rep.DryRun && !rep.Converged) {
+		return exitFail
+	}
+	return exitOK
+}
+
+// writeResultsText prints one line per change that was applied, failed or skipped, and
+// what remains when Kameleoon still differs afterwards.
+func writeResultsText(w io.Writer, rep *reconcile.Report) {
+	if rep == nil || len(rep.Results) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	if rep.DryRun {
+		fmt.Fprintf(w, "Dry run: %d changes not sent.\n", len(rep.Results))
+		return
+	}
+	fmt.Fprintln(w, "Results:")
+	for _, r := range rep.Results {
+		c := r.Change
+		target := c.Ref().String()
+		if c.EnvironmentKey != "" {
+			target += "/" + c.EnvironmentKey
+		}
+		line := fmt.Sprintf("  %-8s %-8s %s", r.Status, c.Action, target)
+		switch {
+		case r.Err != nil:
+			line += ": " + r.Err.Error()
+		case r.Note != "":
+			line += " (" + r.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if rep.Verified && len(rep.Remaining) > 0 {
+		fmt.Fprintf(w, "\nStill different after applying (%d changes; changed by someone else meanwhile, or refused):\n", len(rep.Remaining))
+		for _, c := range rep.Remaining {
+			target := c.Ref().String()
+			if c.EnvironmentKey != "" {
+				target += "/" + c.EnvironmentKey
+			}
+			fmt.Fprintf(w, "  %-8s %s: %s\n", c.Action, target, c.Reason)
+		}
+	}
+}
+
+// syncSummaryLine is the one line a sync ends with.
+func syncSummaryLine(rep *reconcile.Report, where string) string {
+	var b strings.Builder
+	b.WriteString("Sync")
+	if rep.DryRun {
+		b.WriteString(" (dry run)")
+	}
+	if rep.Revision != "" {
+		b.WriteString(" of " + shortRev(rep.Revision))
+	}
+	b.WriteString(" to " + where + ": ")
+	switch {
+	case len(rep.Plan.Changes) == 0:
+		b.WriteString("already in sync")
+	case rep.DryRun:
+		fmt.Fprintf(&b, "%d changes not sent", len(rep.Plan.Changes))
+	default:
+		b.WriteString(rep.Summary.String())
+		switch {
+		case rep.Converged:
+			b.WriteString("; converged")
+		case rep.Verified:
+			fmt.Fprintf(&b, "; NOT converged (%d differences remain)", len(rep.Remaining))
+		default:
+			b.WriteString("; convergence not confirmed")
+		}
+	}
+	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
+	return b.String()
+}
+
+func shortRev(rev string) string {
+	if len(rev) == 40 {
+		return rev[:7]
+	}
+	return rev
+}
+
+// writeReportJSON writes the report (and the error that stopped the run, if any) as one
+// JSON document.
+func writeReportJSON(w io.Writer, rep *reconcile.Report, runErr error) error {
+	out := struct {
+		*reconcile.Report
+		DurationMS int64  `json:"durationMs"`
+		Error      string `json:"error,omitempty"`
+	}{Report: rep}
+	if rep == nil {
+		out.Report = &reconcile.Report{}
+	}
+	out.DurationMS = out.Report.Duration.Milliseconds()
+	var invalid *loader.InvalidError
+	if runErr != nil && !errors.As(runErr, &invalid) {
+		out.Error = runErr.Error()
+	} else if runErr != nil {
+		out.Error = "the flag files are invalid"
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// printRunError explains on stderr why a run stopped before or instead of applying.
+func (a *app) printRunError(cmd string, err error) {
+	var invalid *loader.InvalidError
+	var tooMany *reconcile.TooManyChangesError
+	var mass *plan.MassArchiveError
+	switch {
+	case errors.As(err, &invalid):
+		for _, d := range invalid.Diagnostics {
+			fmt.Fprintln(a.stderr, d.String())
+		}
+		fmt.Fprintf(a.stderr, "flagsync %s: %s in %s: nothing was read from or written to the API\n",
+			cmd, plural(len(invalid.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
+	case errors.As(err, &tooMany):
+		fmt.Fprintf(a.stderr, "flagsync %s: %v (raise --max-changes, or set it to 0 for no limit)\n", cmd, err)
+	case errors.As(err, &mass):
+		fmt.Fprintf(a.stderr, "flagsync %s: %v; nothing was applied (pass --allow-mass-archive if this is intended)\n", cmd, err)
+	default:
+		fmt.Fprintf(a.stderr, "flagsync %s: %v\n", cmd, err)
+	}
+}
+
+// --- API connection ---------------------------------------------------------------
+
+// apiFlags select the API a command talks to: Kameleoon (credentials from the
+// environment) or, with --sandbox, a sandbox started in the process.
+type apiFlags struct {
+	url          string
+	rate10s      int
+	rateHour     int
+	retryBase    time.Duration
+	sandbox      bool
+	sandboxState string
+}
+
+// defaultSandboxState is where the embedded sandbox keeps its flags, relative to the
+// current directory; .flagsync/ is gitignored.
+const defaultSandboxState = ".flagsync/sandbox.json"
+
+func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
+	f := &apiFlags{}
+	fs.StringVar(&f.url, "api-url", "", "Automation API base URL (env "+api.EnvAPIURL+"; default "+api.DefaultBaseURL+")")
+	fs.IntVar(&f.rate10s, "rate-10s", api.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
+	fs.IntVar(&f.rateHour, "rate-hour", api.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
+	fs.DurationVar(&f.retryBase, "retry-base", api.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
+	fs.BoolVar(&f.sandbox, "sandbox", false, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed)")
+	fs.StringVar(&f.sandboxState, "sandbox-state", defaultSandboxState, "with --sandbox: the file the sandbox keeps its flags in between runs")
+	return f
+}
+
+// check reports a contradictory combination of API flags (exit code), or -1.
+func (f *apiFlags) check(a *app) int {
+	if f.sandbox && f.url != "" {
+		fmt.Fprintln(a.stderr, "flagsync: --sandbox and --api-url exclude each other")
+		return exitUsage
+	}
+	if f.rate10s < 1 || f.rateHour < 1 || f.retryBase <= 0 {
+		fmt.Fprintln(a.stderr, "flagsync: --rate-10s and --rate-hour must be at least 1, --retry-base positive")
+		return exitUsage
+	}
+	return -1
+}
+
+// apiConn is a connected API client and what to do when the command ends.
+type apiConn struct {
+	api   *api.Client
+	calls atomic.Int64 // HTTP exchanges so far, token requests included
+	where string       // for people: "Kameleoon (URL)" or "the sandbox (state file)"
+	close func()
+}
+
+// connect builds the API client: for the embedded sandbox (started here) with --sandbox,
+// otherwise for Kameleoon with the credentials of the environment. It never falls back
+// to the sandbox silently.
+func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiConn, error) {
+	c := &apiConn{close: func() {}}
+	var cfg api.Config
+	if f.sandbox {
+		base, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		if err != nil {
+			return nil, err
+		}
+		cfg = api.Config{BaseURL: base, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}
+		c.where, c.close = "the sandbox ("+f.sandboxState+")", stop
+	} else {
+		var err error
+		cfg, err = api.ConfigFromEnv(a.getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
+		}
+		if f.url != "" {
+			cfg.BaseURL = f.url
+		}
+		if cfg.BaseURL == "" {
+			cfg.BaseURL = api.DefaultBaseURL
+		}
+		c.where = "Kameleoon (" + cfg.BaseURL + ")"
+	}
+	cfg.Logger = logger
+	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
+	cfg.BackoffBase = f.retryBase
+	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }
+	client, err := api.New(cfg)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.api = client
+	return c, nil
+}
+
+// sandboxEnvironments are the environments the embedded sandbox's project has: the
+// sandbox's defaults plus every key the repository uses, so that any valid repository
+// can be synced into it. A repository that does not load gives the defaults (its
+// diagnostics come from the sync itself).
+func sandboxEnvironments(snap *snapshot) []string {
+	envs := slices.Clone(sandbox.DefaultEnvironments)
+	add := func(k string) {
+		if !slices.Contains(envs, k) {
+			envs = append(envs, k)
+		}
+	}
+	d, err := loader.Load(snap.FS, snap.Dir)
+	if err != nil {
+		return envs
+	}
+	for _, k := range d.Settings.Environments {
+		add(k)
+	}
+	for _, f := range d.Flags {
+		for _, k := range f.EnvironmentKeys() {
+			add(k)
+		}
+	}
+	return envs
+}
+
+// startSandbox serves a sandbox on a loopback port, with its flags kept in statePath, and
+// returns its base URL and a function that stops it. Its rate limits are Kameleoon's.
+func startSandbox(statePath string, envs []string, logger *slog.Logger) (string, func(), error) {
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
+		return "", nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger})
+	if err != nil {
+		return "", nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("using the embedded sandbox, not Kameleoon", "state", statePath, "addr", ln.Addr().String())
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	return "http://" + ln.Addr().String(), stop, nil
 }

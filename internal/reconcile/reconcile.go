@@ -110,6 +110,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	base := logger // apply adds the revision itself
 	logger = logger.With("revision", in.Revision)
 	var calls0 int64
 	if in.Calls != nil {
@@ -164,7 +165,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 
 	out := apply.Plan(ctx, in.Client, p, apply.Options{
 		Concurrency: in.Concurrency, DryRun: in.DryRun, Hard: in.Hard, FinishStarted: in.FinishStarted,
-		OnResult: in.OnResult, Logger: logger,
+		OnResult: in.OnResult, Logger: base,
 	})
 	rep.Results, rep.Summary = out.Results, out.Summary
 	logger.Info("plan applied", "applied", out.Summary.Applied, "failed", out.Summary.Failed, "skipped", out.Summary.Skipped, "dry_run", in.DryRun)

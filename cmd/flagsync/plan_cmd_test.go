@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flagsync/flagsync/internal/plan"
+)
+
+func TestPlanExitCodes(t *testing.T) {
+	h := newSyncHarness(t)
+	synced, changed, invalid := t.TempDir(), t.TempDir(), t.TempDir()
+	flags := genFlags(4)
+	writeGenRepo(t, synced, flags)
+	h.mustRun(exitOK, "sync", "--repo", synced)
+	flags[2].stagingOn = !flags[2].stagingOn
+	writeGenRepo(t, changed, flags)
+	writeGenRepo(t, invalid, flags)
+	if err := os.WriteFile(filepath.Join(invalid, "bad.yaml"), []byte("featureKey: bad\nname: Bad\nvariations: [{key: a}]\nenvironments: {production: {defaultVariationKey: nope}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name      string
+		args      []string
+		want      int
+		wantCalls bool
+	}{
+		{"in sync", []string{"plan", "--repo", synced}, exitOK, true},
+		{"in sync, detailed", []string{"plan", "--repo", synced, "--detailed-exitcode"}, exitOK, true},
+		{"changes", []string{"plan", "--repo", changed}, exitOK, true},
+		{"changes, detailed", []string{"plan", "--repo", changed, "--detailed-exitcode"}, exitChanges, true},
+		{"invalid files", []string{"plan", "--repo", invalid, "--detailed-exitcode"}, exitFail, false},
+		{"missing repository", []string{"plan", "--repo", filepath.Join(synced, "nope")}, exitFail, false},
+		{"unknown flag", []string{"plan", "--colour"}, exitUsage, false},
+		{"help", []string{"plan", "-h"}, exitOK, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.mustRun(tt.want, tt.args...)
+			if r.writes != 0 {
+				t.Errorf("plan sent %d writes", r.writes)
+			}
+			if (r.calls > 0) != tt.wantCalls {
+				t.Errorf("plan made %d API calls", r.calls)
+			}
+		})
+	}
+}
+
+func TestPlanFormats(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	flags := genFlags(11) // flag_0009 is on the second site
+	writeGenRepo(t, dir, flags)
+	h.mustRun(exitOK, "sync", "--repo", dir)
+	flags[9].exposition = 42
+	writeGenRepo(t, dir, flags)
+
+	r := h.mustRun(exitChanges, "plan", "--repo", dir, "--detailed-exitcode")
+	if !strings.Contains(r.stdout, genSiteB+"/flag_0009") || !strings.Contains(r.stdout, "Plan: 0 to create, 1 to update, 0 to archive.") {
+		t.Errorf("text plan:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Error("text plan has colour codes although stdout is not a terminal")
+	}
+
+	r = h.mustRun(exitOK, "plan", "--repo", dir, "--format", "markdown")
+	if !strings.HasPrefix(r.stdout, plan.MarkdownMarker) || !strings.Contains(r.stdout, "flag_0009") {
+		t.Errorf("markdown plan:\n%s", r.stdout)
+	}
+
+	r = h.mustRun(exitOK, "plan", "--repo", dir, "--format", "json")
+	var p plan.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("json plan: %v\n%s", err, r.stdout)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].FeatureKey != "flag_0009" || p.Changes[0].EnvironmentKey != "production" {
+		t.Errorf("json plan changes = %+v", p.Changes)
+	}
+
+	out := filepath.Join(t.TempDir(), "plan.md")
+	r = h.mustRun(exitChanges, "plan", "--repo", dir, "--format", "markdown", "--out", out, "--detailed-exitcode")
+	if r.stdout != "" {
+		t.Errorf("--out still printed to stdout:\n%s", r.stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(b), "flag_0009") {
+		t.Errorf("--out file: %v\n%s", err, b)
+	}
+}
+
+func TestPlanInvalidFilesInEveryFormat(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	writeGenRepo(t, dir, genFlags(2))
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("featureKey: bad\nname: Bad\nvariations: [{key: a}]\nenvironments: {production: {defaultVariationKey: nope}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "markdown", "json"} {
+		t.Run(format, func(t *testing.T) {
+			r := h.mustRun(exitFail, "plan", "--repo", dir, "--format", format)
+			if r.calls != 0 {
+				t.Errorf("invalid files made %d API calls", r.calls)
+			}
+			if !strings.Contains(r.stderr, "bad.yaml:4:") {
+				t.Errorf("stderr lacks the diagnostic:\n%s", r.stderr)
+			}
+			switch format {
+			case "markdown":
+				if !strings.HasPrefix(r.stdout, plan.MarkdownMarker) || !strings.Contains(r.stdout, "bad.yaml:4:") {
+					t.Errorf("markdown output does not explain the problem:\n%s", r.stdout)
+				}
+			case "json":
+				var out struct {
+					Diagnostics []struct{ File string } `json:"diagnostics"`
+				}
+				if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Diagnostics) == 0 || out.Diagnostics[0].File != "bad.yaml" {
+					t.Errorf("json output %q: %v", r.stdout, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanPruneShowsArchives(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	flags := genFlags(8)
+	writeGenRepo(t, dir, flags)
+	h.mustRun(exitOK, "sync", "--repo", dir)
+	writeGenRepo(t, dir, flags[1:]) // flag_0000 removed from Git
+
+	r := h.mustRun(exitOK, "plan", "--repo", dir)
+	if !strings.Contains(r.stdout, "1 unmanaged flag left alone") {
+		t.Errorf("without --prune the removed flag is unmanaged:\n%s", r.stdout)
+	}
+	r = h.mustRun(exitChanges, "plan", "--repo", dir, "--prune", "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "1 to archive") {
+		t.Errorf("with --prune the removed flag is archived:\n%s", r.stdout)
+	}
+}
