@@ -30,7 +30,9 @@ type WindowStatus struct {
 }
 
 // Budget is a client-side rate budget shared by every caller in the process, so that
-// flagsync itself never makes Kameleoon answer 429. It keeps sliding windows.
+// flagsync itself never makes Kameleoon answer 429. It keeps sliding windows. Every HTTP
+// request a Client sends takes a slot: retries, and token requests too, since nothing
+// says the API leaves them out of the account's count.
 //
 // A request holds a slot from the moment it is sent until its response has arrived, and
 // its slot stays counted for one Period after that. Counting from the response rather than

@@ -600,14 +600,16 @@ func TestListFlagsPaging(t *testing.T) {
 		perPage   int
 		header    bool // send X-Pagination-Page-Count
 		otherSite int  // flags of another site mixed in (on the first page)
+		clamp     int  // the server's largest page, reported in X-Pagination-Per-Page
 		wantCalls int
 	}{
-		{"header, 3 pages", 5, 2, true, 0, 3},
-		{"header, exact pages", 4, 2, true, 0, 2},
-		{"no header: stop on a short page", 5, 2, false, 0, 3},
-		{"no header: exact pages end on an empty one", 4, 2, false, 0, 3},
-		{"empty site", 0, 2, false, 0, 1},
-		{"other sites filtered out", 3, 10, false, 2, 1},
+		{"header, 3 pages", 5, 2, true, 0, 0, 3},
+		{"header, exact pages", 4, 2, true, 0, 0, 2},
+		{"no header: stop on a short page", 5, 2, false, 0, 0, 3},
+		{"no header: exact pages end on an empty one", 4, 2, false, 0, 0, 3},
+		{"empty site", 0, 2, false, 0, 0, 1},
+		{"other sites filtered out", 3, 10, false, 2, 0, 1},
+		{"perPage clamped by the server, no page count", 5, 10, false, 0, 2, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -625,10 +627,15 @@ func TestListFlagsPaging(t *testing.T) {
 					t.Errorf("list request %s", r.URL)
 				}
 				page, _ := strconv.Atoi(q.Get("page"))
-				from := min((page-1)*tt.perPage, len(all))
-				to := min(from+tt.perPage, len(all))
+				per := tt.perPage
+				if tt.clamp > 0 {
+					per = min(per, tt.clamp)
+					w.Header().Set("X-Pagination-Per-Page", strconv.Itoa(per))
+				}
+				from := min((page-1)*per, len(all))
+				to := min(from+per, len(all))
 				if tt.header {
-					w.Header().Set("X-Pagination-Page-Count", strconv.Itoa((len(all)+tt.perPage-1)/tt.perPage))
+					w.Header().Set("X-Pagination-Page-Count", strconv.Itoa((len(all)+per-1)/per))
 				}
 				io.WriteString(w, "["+strings.Join(all[from:to], ",")+"]")
 			})

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,9 +131,11 @@ func tutorialBody(t *testing.T, name string, adjust func(o object)) []byte {
 }
 
 func runContract(t *testing.T, target contractTarget) {
+	var calls atomic.Int64
 	c, err := New(Config{
 		BaseURL: target.baseURL, ClientID: target.clientID, ClientSecret: target.clientSecret,
 		BackoffBase: 200 * time.Millisecond, MaxAttempts: 3,
+		Observer: func(CallInfo) { calls.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +151,7 @@ func runContract(t *testing.T, target contractTarget) {
 		if _, err := c.Archive(actx, site, key); err != nil && !IsNotFound(err) {
 			t.Logf("archive %s/%s after the suite: %v", site, key, err)
 		}
+		t.Logf("contract suite: %d API calls", calls.Load())
 	})
 
 	var created object
