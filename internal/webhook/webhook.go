@@ -130,6 +130,8 @@ func redacted(secret []byte) string {
 // may also be mounted under /webhook/ (or "POST /webhook/{provider}"): when the last
 // path element names a provider (github, gitlab, gitea, forgejo, gogs, bitbucket,
 // bitbucket-cloud, bitbucket-server, generic) that provider is forced.
+//
+// A Handler is safe for concurrent use.
 type Handler struct {
 	keys     keys
 	unsigned bool
