@@ -48,6 +48,8 @@ var commands = map[string]command{
 	"plan":     {"show the changes a sync would make", cmdPlan},
 	"sync":     {"apply the plan to Kameleoon", cmdSync},
 	"sandbox":  {"serve a local Kameleoon-compatible API", cmdSandbox},
+	"run":      {"run as a daemon: schedule, webhooks, drift checks, metrics", cmdRun},
+	"export":   {"write a site's live flags as flag files, to adopt an existing account", cmdExport},
 	"version":  {"print the version", cmdVersion},
 }
 
