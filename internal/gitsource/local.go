@@ -31,7 +31,12 @@ func openLocal(dir string) (*localRepo, error) {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
 	l := &localRepo{dir: abs, rel: "."}
-	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	// Without detection first: that is how a bare repository opens. Then look upwards
+	// for the .git of a work tree the folder is in.
+	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return l, nil
 	}

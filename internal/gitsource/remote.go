@@ -87,7 +87,7 @@ func parseLocation(repo string) (location, error) {
 		user, _, hasPassword := strings.Cut(m[1], ":")
 		loc := location{kind: kindSSH, host: m[2], user: user}
 		if hasPassword {
-			return location{}, fmt.Errorf("repository %s: a password in an SSH address is not supported: use a key", redactRaw(repo))
+			return location{}, fmt.Errorf("repository %s@%s:%s: a password in an SSH address is not supported: use a key", user, m[2], m[3])
 		}
 		loc.url = repo
 		loc.display = repo
