@@ -171,7 +171,7 @@ func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, kno
 		sum += a.Exposition
 	}
 	// A small tolerance so that 33.33+33.33+33.34 is not reported for rounding.
-	if sum > 100+1e-9 {
+	if sum > 100+1e-9 && !c.troubled(fieldPath(segsOf(at("trafficAllocations")))) {
 		c.add(false, fmt.Sprintf("traffic allocations add up to %s, more than 100", strconv.FormatFloat(sum, 'f', -1, 64)), at("trafficAllocations")...)
 	}
 	if r.Release != nil {
@@ -248,4 +248,18 @@ func valueProblem(decl flag.Variable, value string) string {
 		}
 	}
 	return ""
+}
+
+// segsOf turns a checker path into segments.
+func segsOf(path []any) []seg {
+	out := make([]seg, len(path))
+	for i, p := range path {
+		switch p := p.(type) {
+		case int:
+			out[i] = idxSeg(p)
+		default:
+			out[i] = keySeg(fmt.Sprint(p))
+		}
+	}
+	return out
 }

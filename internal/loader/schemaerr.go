@@ -194,6 +194,10 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 		return Diagnostic{File: doc.file, Line: line, Column: col, Field: field, Message: msg}
 	}
 	val, _ := resolveRaw(doc.value, inst)
+	inPropertyNames := slices.Contains(ktoks, "propertyNames")
+	if inPropertyNames && len(inst) > 0 {
+		val = inst[len(inst)-1] // the instance is the key itself
+	}
 
 	// A `false` subschema under properties: the property is not allowed here.
 	if len(ktoks) >= 2 && ktoks[len(ktoks)-2] == "properties" {
@@ -209,7 +213,6 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 	parent, _ := resolveRaw(cs.raw, ktoks[:len(ktoks)-1])
 	pm, _ := parent.(map[string]any)
 	kv := pm[keyword]
-	inPropertyNames := slices.Contains(ktoks, "propertyNames")
 
 	switch keyword {
 	case "additionalProperties":
@@ -248,6 +251,9 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 	case "uniqueItems":
 		var i, j int
 		if _, err := fmt.Sscanf(e.Message, "items at index %d and %d are equal", &i, &j); err == nil {
+			if doc.suppressed(e.InstanceLocation+"/"+strconv.Itoa(i)) || doc.suppressed(e.InstanceLocation+"/"+strconv.Itoa(j)) {
+				return nil // items already reported, read as null
+			}
 			il := locate(doc.root, append(slices.Clip(inst), strconv.Itoa(j)))
 			line, col := il.at(false)
 			return []Diagnostic{{File: doc.file, Line: line, Column: col, Field: il.field(), Message: fmt.Sprintf("duplicate value %s (also item %d)", describeNode(il.node), i)}}

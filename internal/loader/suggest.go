@@ -6,8 +6,9 @@ import (
 )
 
 // suggest returns the candidate closest to s, or "" when none is close enough to be a
-// likely typo. Case-insensitive equality, a prefix of at least three characters, or an
-// edit distance of at most half the candidate's length (and less than s's length) count.
+// likely typo: equal but for case, a prefix of at least three characters, one edit, or
+// with the right first letter an edit distance of at most half the candidate's length
+// (and less than s's length).
 func suggest(s string, candidates []string) string {
 	ls := strings.ToLower(s)
 	best, bestDist := "", -1
@@ -20,7 +21,8 @@ func suggest(s string, candidates []string) string {
 		if len(ls) >= 3 && strings.HasPrefix(lc, ls) {
 			d = min(d, 1)
 		}
-		if d > len(lc)/2 || d >= len(ls) {
+		// One edit is always a likely typo; more only when the first letter is right.
+		if d > 1 && (ls == "" || ls[0] != lc[0] || d > len(lc)/2 || d >= len(ls)) {
 			continue
 		}
 		if bestDist < 0 || d < bestDist {

@@ -216,7 +216,9 @@ func (c *converter) report(n *yaml.Node, path []seg, format string, args ...any)
 func (c *converter) poison(path []seg) { c.poisoned = append(c.poisoned, pointer(path)) }
 
 // isValueField reports whether path is a variable's value (variables[i].value or
-// variations[i].variables[j].value), which is kept as the literal text written.
+// variations[i].variables[j].value), which is kept as the literal text written: the API
+// stores every value as a string, so `value: 1.50` is "1.50", `value: true` is "true"
+// and an empty `value:` is "".
 func (c *converter) isValueField(path []seg) bool {
 	if !c.flagFile {
 		return false
@@ -250,9 +252,6 @@ func (c *converter) convert(n *yaml.Node, path []seg) any {
 		case n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode:
 			c.report(n, path, "must be a string, got %s; to give a JSON value, quote it: value: '{\"a\": 1}'", describeNode(n))
 			c.poison(path)
-			return nil
-		case n.Tag == "!!null":
-			// Left to the schema: "must be a string …, got null".
 			return nil
 		default:
 			return n.Value
