@@ -44,13 +44,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"validate": {"check flag files against the schema and the semantic rules", cmdValidate},
-	"plan":     {"show the changes a sync would make", cmdPlan},
-	"sync":     {"apply the plan to Kameleoon", cmdSync},
-	"sandbox":  {"serve a local Kameleoon-compatible API", cmdSandbox},
-	"run":      {"run as a daemon: schedule, webhooks, drift checks, metrics", cmdRun},
-	"export":   {"write a site's live flags as flag files, to adopt an existing account", cmdExport},
-	"version":  {"print the version", cmdVersion},
+	"validate":    {"check flag files against the schema and the semantic rules", cmdValidate},
+	"plan":        {"show the changes a sync would make", cmdPlan},
+	"sync":        {"apply the plan to Kameleoon", cmdSync},
+	"sandbox":     {"serve a local Kameleoon-compatible API", cmdSandbox},
+	"run":         {"run as a daemon: schedule, webhooks, drift checks, metrics", cmdRun},
+	"export":      {"write a site's live flags as flag files, to adopt an existing account", cmdExport},
+	"version":     {"print the version", cmdVersion},
+	"healthcheck": {"probe a running daemon's health endpoint (for container HEALTHCHECK)", cmdHealthcheck},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
