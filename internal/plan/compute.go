@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -401,7 +403,7 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 		reasons = append(reasons, "removals wait for the last patch")
 	}
 	if len(names) > 0 {
-		change(ActionUpdate, "", api.UpdateFlagRequest(&after, names), fields, sentence(reasons))
+		change(ActionUpdate, "", flagPatchRequest(&after, names), fields, sentence(reasons))
 	}
 
 	// Environment patches, in the configured order. Environments only in Kameleoon are
@@ -444,7 +446,7 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 			fields = append(fields, variations.last...)
 			parts = append(parts, plural(len(variations.removed), "variation")+" "+quoteList(variations.removed))
 		}
-		change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields,
+		change(ActionUpdate, "", flagPatchRequest(&final, names), fields,
 			"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them")
 	}
 
@@ -453,6 +455,34 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git")
 	}
 	return changes
+}
+
+// flagPatchRequest is api.UpdateFlagRequest, except that a bucketingKey without a
+// customDataId carries "customDataId": null. The patch is an RFC 7396 merge patch, in
+// which an object merges member by member: without the null, going from CUSTOM_DATA back
+// to VISITOR_CODE would keep the old customDataId (the sandbox round trip caught this).
+func flagPatchRequest(after *flag.Flag, fields []string) api.Request {
+	req := api.UpdateFlagRequest(after, fields)
+	if !slices.Contains(fields, "bucketingKey") || after.BucketingKey == nil || after.BucketingKey.CustomDataID != 0 {
+		return req
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		panic(fmt.Sprintf("flag patch body: %v", err)) // UpdateFlagRequest always encodes an object
+	}
+	bk, err := json.Marshal(map[string]any{"bucketingKeyType": after.BucketingKey.BucketingKeyType, "customDataId": nil})
+	if err != nil {
+		panic(fmt.Sprintf("flag patch body: %v", err))
+	}
+	body["bucketingKey"] = bk
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		panic(fmt.Sprintf("flag patch body: %v", err))
+	}
+	req.Body = bytes.TrimRight(buf.Bytes(), "\n")
+	return req
 }
 
 // keyedDiff is the difference of two keyed, ordered lists (variables, variations).
