@@ -181,7 +181,7 @@ type flagGen struct{ rng *rand.Rand }
 
 var projectEnvs = []string{"development", "staging", "production"}
 
-func (g *flagGen) chance(p float64) bool { return g.rng.Float64() < p }
+func (g *flagGen) chance(p float64) bool  { return g.rng.Float64() < p }
 func (g *flagGen) n(k int) int            { return g.rng.Intn(k) }
 func (g *flagGen) pick(s []string) string { return s[g.n(len(s))] }
 
