@@ -334,7 +334,7 @@ func TestCallTimeout(t *testing.T) {
 		io.WriteString(w, `{"siteCode":"s","featureKey":"k"}`)
 	})
 	cfg := testConfig(f.srv.URL, nil)
-	cfg.CallTimeout = 100 * time.Millisecond
+	cfg.CallTimeout = 250 * time.Millisecond
 	c := newTestClient(t, cfg)
 	if _, err := c.GetFlag(context.Background(), "s", "k"); err != nil {
 		t.Fatalf("a GET that timed out once was not retried: %v", err)
@@ -711,9 +711,10 @@ func TestRedact(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`{"access_token":"abc.def-123","expires_in":7200}`, `{"access_token":"[REDACTED]","expires_in":7200}`},
 		{`grant_type=client_credentials&client_id=id&client_secret=s3cr3t%21`, `grant_type=client_credentials&client_id=id&client_secret=[REDACTED]`},
-		{`Authorization: Bearer eyJhbGciOi.x_y`, `Authorization: Bearer [REDACTED]`},
+		{`Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x_y`, `Authorization: Bearer [REDACTED]`},
 		{`echo: known-secret-value here`, `echo: [REDACTED] here`},
 		{`nothing secret`, `nothing secret`},
+		{`Unauthorized: a Bearer token is required`, `Unauthorized: a Bearer token is required`},
 	}
 	for _, tt := range tests {
 		if got := string(redact([]byte(tt.in), "known-secret-value", "")); got != tt.want {

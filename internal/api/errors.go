@@ -112,8 +112,10 @@ func oneLine(s string) string {
 const redactedMark = "[REDACTED]"
 
 // secretFields match JSON members and form fields whose values are secrets whatever
-// their value, so that a token the client has not seen yet is redacted too.
-var secretFields = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|id_token)"\s*:\s*")[^"]*(")|((?:access_token|refresh_token|client_secret)=)[^&\s"]+|((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+`)
+// their value, and credentials after an auth scheme (long enough to be one, so that
+// "a Bearer token is required" stays readable), so that a token the client has not seen
+// yet is redacted too.
+var secretFields = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|id_token)"\s*:\s*")[^"]*(")|((?:access_token|refresh_token|client_secret)=)[^&\s"]+|((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{16,}`)
 
 // redact removes every known secret and every secret-named field from b.
 func redact(b []byte, secrets ...string) []byte {
