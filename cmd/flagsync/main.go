@@ -50,6 +50,7 @@ var commands = map[string]command{
 	"sandbox":     {"serve a local Kameleoon-compatible API", cmdSandbox},
 	"run":         {"run as a daemon: schedule, webhooks, drift checks, metrics", cmdRun},
 	"export":      {"write a site's live flags as flag files, to adopt an existing account", cmdExport},
+	"comment":     {"post or update the one plan comment on a pull/merge request", cmdComment},
 	"version":     {"print the version", cmdVersion},
 	"healthcheck": {"probe a running daemon's health endpoint (for container HEALTHCHECK)", cmdHealthcheck},
 }
