@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchSync(t *testing.T) {
+	var out, errb bytes.Buffer
+	// 120 flags: more calls than one 10-second window allows, so the budget must pace
+	// them; a scale of 600 keeps the wait short.
+	code := run(context.Background(), []string{"sync", "-n", "120", "-scale", "600", "-format", "markdown"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	// | pass | changes | API calls | minimum | token | list pages | writes | confirm pages | retries | 429s | wall | floor | converged |
+	want := map[string][]string{
+		"create 120": {"120", "124", "121", "1", "1", "120", "2", "0", "0"},
+		"change 1%":  {"1", "6", "3", "1", "2", "1", "2", "0", "0"},
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		exp, ok := want[cells[0]]
+		if !ok {
+			continue
+		}
+		delete(want, cells[0])
+		if got := strings.Join(cells[1:10], " "); got != strings.Join(exp, " ") {
+			t.Errorf("%s: figures %s, want %s", cells[0], got, strings.Join(exp, " "))
+		}
+		if cells[12] != "true" {
+			t.Errorf("%s did not converge", cells[0])
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("rows missing from the output:\n%s", out.String())
+	}
+}
+
+func TestLimitFloor(t *testing.T) {
+	for calls, want := range map[int]time.Duration{0: 0, 1: 0, 50: 0, 51: 10 * time.Second, 1000: 190 * time.Second, 1001: time.Hour, 2001: 2 * time.Hour} {
+		if got := limitFloor(calls); got != want {
+			t.Errorf("limitFloor(%d) = %s, want %s", calls, got, want)
+		}
+	}
+}
+
+func TestUnknownScenario(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"nope"}, &out, &errb); code != 64 {
+		t.Errorf("exit %d, want 64", code)
+	}
+}
