@@ -1,0 +1,81 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"testing/fstest"
+
+	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/plan"
+)
+
+// Check is what Verify found.
+type Check struct {
+	// Diagnostics are the loader's problems with the files; empty when they are valid.
+	Diagnostics []loader.Diagnostic
+	// Plan is what a sync of the files would change; it has no changes and no unmanaged
+	// flags when the files describe the live flags exactly. Archived flags, which a sync
+	// leaves alone, are compared as if restored on both sides, so that nothing of theirs
+	// is lost either.
+	Plan plan.Plan
+}
+
+// OK reports whether the files are valid and plan to nothing.
+func (c *Check) OK() bool {
+	return len(c.Diagnostics) == 0 && len(c.Plan.Changes) == 0 && len(c.Plan.Unmanaged) == 0
+}
+
+// Verify loads the exported files the way flagsync loads a repository (in memory, so
+// other files in the output folder do not matter) and plans them against the live
+// flags they were built from.
+func Verify(e *Export, sites []Site) (*Check, error) {
+	fsys := fstest.MapFS{}
+	for _, f := range e.Files {
+		fsys[f.Path] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
+	}
+	desired, err := loader.Load(fsys, ".")
+	var invalid *loader.InvalidError
+	if errors.As(err, &invalid) {
+		return &Check{Diagnostics: invalid.Diagnostics}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify export: %w", err)
+	}
+
+	var live []flag.Flag
+	for _, s := range sites {
+		for _, f := range s.Flags {
+			if f.SiteCode == "" {
+				f.SiteCode = s.Code
+			}
+			live = append(live, f)
+		}
+	}
+	// A flag archived on both sides is frozen for the planner; compare its content as if
+	// it were restored on both sides. A flag archived on one side only keeps its mark, so
+	// that a lost mark shows as a change.
+	liveArchived := map[flag.Ref]bool{}
+	for i := range live {
+		if live[i].Archived {
+			liveArchived[live[i].Ref()] = true
+		}
+	}
+	both := map[flag.Ref]bool{}
+	for i := range desired.Flags {
+		if d := &desired.Flags[i]; d.Archived && liveArchived[d.Ref()] {
+			both[d.Ref()] = true
+			d.Archived = false
+		}
+	}
+	for i := range live {
+		if both[live[i].Ref()] {
+			live[i].Archived = false
+		}
+	}
+	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	if err != nil {
+		return nil, fmt.Errorf("verify export: %w", err)
+	}
+	return &Check{Plan: p}, nil
+}
