@@ -201,21 +201,19 @@ func compareRefs(a, b flag.Ref) int {
 // envOrder lists the keys of envs in the configured order, then the rest alphabetically.
 func envOrder(envs map[string]flag.Environment, order []string) []string {
 	keys := make([]string, 0, len(envs))
-	seen := make(map[string]bool, len(envs))
 	for _, k := range order {
-		if _, ok := envs[k]; ok && !seen[k] {
+		if _, ok := envs[k]; ok && !slices.Contains(keys, k) {
 			keys = append(keys, k)
-			seen[k] = true
 		}
 	}
-	rest := make([]string, 0, len(envs)-len(keys))
+	listed := len(keys)
 	for k := range envs {
-		if !seen[k] {
-			rest = append(rest, k)
+		if !slices.Contains(order, k) {
+			keys = append(keys, k)
 		}
 	}
-	slices.Sort(rest)
-	return append(keys, rest...)
+	slices.Sort(keys[listed:])
+	return keys
 }
 
 // requestTags are the tags a write sends: Git's tags, plus the ownership tag when the
@@ -232,6 +230,7 @@ func requestTags(tags []string, owned bool) []string {
 
 func createChanges(d *flag.Flag, order []string) []Change {
 	want := normalise(d)
+	want.Environments = normaliseEnvs(d.Environments)
 	want.Tags = requestTags(want.Tags, true)
 	want.Archived = false
 	ref := want.Ref()
@@ -408,10 +407,11 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 
 	// Environment patches, in the configured order. Environments only in Kameleoon are
 	// not managed and are left alone.
-	for _, k := range envOrder(want.Environments, order) {
+	for _, k := range envOrder(d.Environments, order) {
 		prefix := "environments." + k
-		wantEnv := want.Environments[k]
-		haveEnv, ok := have.Environments[k]
+		wantEnv := normaliseEnv(d.Environments[k])
+		haveEnv, ok := l.Environments[k]
+		haveEnv = normaliseEnv(haveEnv)
 		if !ok {
 			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, wantEnv, api.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),

@@ -36,8 +36,8 @@ import (
 //     (whitespace and key order do not matter), NUMBER by numeric value, BOOLEAN
 //     without regard to case; other types as exact strings.
 
-// normalise returns a canonical copy of f. It never aliases f's slices, so callers may
-// change the copy.
+// normalise returns f in canonical form, except its environments (see normaliseEnv).
+// Lists already in canonical form are shared with f; callers never change them in place.
 func normalise(f *flag.Flag) flag.Flag {
 	n := flag.Flag{
 		ID:            f.ID,
@@ -86,13 +86,22 @@ func normalise(f *flag.Flag) flag.Flag {
 			}
 		}
 	}
-	if len(f.Environments) > 0 {
-		n.Environments = make(map[string]flag.Environment, len(f.Environments))
-		for k, e := range f.Environments {
-			n.Environments[k] = normaliseEnv(e)
-		}
-	}
+	n.Environments = f.Environments // normalised one by one, see normaliseEnvs
 	return n
+}
+
+// normaliseEnvs returns a copy of envs with every environment normalised. Updates
+// normalise the environments they compare one at a time instead, which spares a map
+// per flag.
+func normaliseEnvs(envs map[string]flag.Environment) map[string]flag.Environment {
+	if len(envs) == 0 {
+		return nil
+	}
+	out := make(map[string]flag.Environment, len(envs))
+	for k, e := range envs {
+		out[k] = normaliseEnv(e)
+	}
+	return out
 }
 
 func normaliseEnv(e flag.Environment) flag.Environment {
@@ -105,7 +114,7 @@ func normaliseEnv(e flag.Environment) flag.Environment {
 	}
 	if len(e.RolloutRules) > 0 {
 		n.RolloutRules = e.RolloutRules
-		if slices.ContainsFunc(e.RolloutRules, func(r flag.Rule) bool { return !ruleNormal(&r) }) {
+		if !rulesNormal(e.RolloutRules) {
 			n.RolloutRules = make([]flag.Rule, len(e.RolloutRules))
 			for i := range e.RolloutRules {
 				n.RolloutRules[i] = normaliseRule(e.RolloutRules[i])
@@ -122,6 +131,15 @@ func overridesNormal(vs []flag.VariationVariable) bool {
 	return vs == nil || len(vs) > 0 && slices.IsSortedFunc(vs, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
 }
 
+func rulesNormal(rules []flag.Rule) bool {
+	for i := range rules {
+		if !ruleNormal(&rules[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // ruleNormal reports whether normaliseRule would leave r as it is.
 func ruleNormal(r *flag.Rule) bool {
 	if r.State == "" || r.Release != nil && *r.Release == (flag.Release{}) {
@@ -130,9 +148,7 @@ func ruleNormal(r *flag.Rule) bool {
 	if r.Type == flag.RuleExperimentation && r.TrafficAllocationMethod == "" || r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL" {
 		return false
 	}
-	if r.TrafficAllocations != nil && (len(r.TrafficAllocations) == 0 || !slices.IsSortedFunc(r.TrafficAllocations, func(a, b flag.TrafficAllocation) int {
-		return strings.Compare(a.VariationKey, b.VariationKey)
-	})) {
+	if r.TrafficAllocations != nil && (len(r.TrafficAllocations) == 0 || !slices.IsSortedFunc(r.TrafficAllocations, compareAllocations)) {
 		return false
 	}
 	if r.RollbackConditions != nil && len(r.RollbackConditions) == 0 {
@@ -172,37 +188,33 @@ func normaliseRule(r flag.Rule) flag.Rule {
 	case r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL":
 		r.TrafficAllocationMethod = ""
 	}
-	if r.Exposition != nil {
-		x := *r.Exposition
-		r.Exposition = &x
-	}
-	if len(r.TrafficAllocations) > 0 {
-		r.TrafficAllocations = slices.Clone(r.TrafficAllocations)
-		slices.SortStableFunc(r.TrafficAllocations, func(a, b flag.TrafficAllocation) int {
-			return strings.Compare(a.VariationKey, b.VariationKey)
-		})
-	} else {
+	// Pointers (exposition, release) and lists already in canonical form are shared.
+	switch {
+	case len(r.TrafficAllocations) == 0:
 		r.TrafficAllocations = nil
+	case !slices.IsSortedFunc(r.TrafficAllocations, compareAllocations):
+		r.TrafficAllocations = slices.Clone(r.TrafficAllocations)
+		slices.SortStableFunc(r.TrafficAllocations, compareAllocations)
 	}
-	if r.Release != nil {
-		if *r.Release == (flag.Release{}) {
-			r.Release = nil
-		} else {
-			rel := *r.Release
-			r.Release = &rel
-		}
+	if r.Release != nil && *r.Release == (flag.Release{}) {
+		r.Release = nil
 	}
-	if len(r.RollbackConditions) > 0 {
+	switch {
+	case len(r.RollbackConditions) == 0:
+		r.RollbackConditions = nil
+	case slices.ContainsFunc(r.RollbackConditions, func(c flag.RollbackCondition) bool { return !setNormal(c.Recipients) }):
 		rcs := make([]flag.RollbackCondition, len(r.RollbackConditions))
 		for i, c := range r.RollbackConditions {
 			c.Recipients = stringSet(c.Recipients)
 			rcs[i] = c
 		}
 		r.RollbackConditions = rcs
-	} else {
-		r.RollbackConditions = nil
 	}
 	return r
+}
+
+func compareAllocations(a, b flag.TrafficAllocation) int {
+	return strings.Compare(a.VariationKey, b.VariationKey)
 }
 
 // tagSet is the tags as a sorted set without flagsync's ownership tag.
