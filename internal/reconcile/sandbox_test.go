@@ -1,0 +1,70 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+
+	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/sandbox"
+)
+
+func TestRunAgainstTheSandbox(t *testing.T) {
+	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	var calls atomic.Int64
+	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+		Observer: func(api.CallInfo) { calls.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := func(fsys fstest.MapFS) Input {
+		return Input{Revision: "r", FS: fsys, Dir: "flags", Client: c, Calls: calls.Load}
+	}
+	fsys := repo()
+
+	rep, err := Run(ctx, in(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Verified || !rep.Converged || rep.Summary.Applied != 3 || sb.Writes() != 3 {
+		t.Fatalf("first run: verified=%t converged=%t summary=%+v writes=%d", rep.Verified, rep.Converged, rep.Summary, sb.Writes())
+	}
+	// token, one list per site, three creates, one confirming list per site
+	if rep.APICalls != 1+2+3+2 {
+		t.Errorf("first run made %d API calls, want 8", rep.APICalls)
+	}
+
+	rep, err = Run(ctx, in(fsys))
+	if err != nil || !rep.Converged || sb.Writes() != 3 || rep.APICalls != 2 {
+		t.Fatalf("second run: err=%v converged=%t writes=%d calls=%d, want no write and two lists", err, rep.Converged, sb.Writes()-3, rep.APICalls)
+	}
+
+	// A partial run reads and writes only the named flag, with gets instead of lists.
+	fsys["flags/alpha.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(flagYAML("alpha", "", true), "name: Flag alpha", "name: Alpha renamed", 1))}
+	fsys["flags/beta.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(flagYAML("beta", "", false), "name: Flag beta", "name: Beta renamed", 1))}
+	sb.ResetCalls()
+	partial := in(fsys)
+	partial.Only = []flag.Ref{{SiteCode: siteA, FeatureKey: "alpha"}}
+	rep, err = Run(ctx, partial)
+	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
+		t.Fatalf("partial run: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
+	}
+	var got []string
+	for _, call := range sb.Calls() {
+		got = append(got, call.Method+" "+call.Path)
+	}
+	want := []string{"GET " + api.FlagPath(siteA, "alpha"), "PATCH " + api.FlagPath(siteA, "alpha"), "GET " + api.FlagPath(siteA, "alpha")}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("partial run calls:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+
+	// The full run that follows finds beta only.
+	rep, err = Run(ctx, in(fsys))
+	if err != nil || len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].FeatureKey != "beta" || !rep.Converged {
+		t.Fatalf("full run after the partial one: err=%v changes=%+v converged=%t", err, rep.Plan.Changes, rep.Converged)
+	}
+}
