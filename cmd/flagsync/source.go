@@ -6,45 +6,177 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/gitsource"
 )
 
-// sourceFlags select where the desired flags come from: a repository (a local work tree
-// for now), a ref and a folder inside it.
+// sourceFlags select where the desired flags come from: a repository (a local folder
+// or a remote URL), a ref and a folder inside it, and how a remote is reached.
 type sourceFlags struct {
+	a *app
+
 	repo string
 	ref  string
 	path string
+
+	cacheDir            string
+	depth               int
+	gitTimeout          time.Duration
+	sshKey              string
+	knownHosts          string
+	insecureSkipHostKey bool
+	allowHTTP           bool
+	caFile              string
+
+	envErr error // a FLAGSYNC_* variable that did not parse, reported by open
 }
 
 func (a *app) addSourceFlags(fs *flag.FlagSet) *sourceFlags {
-	s := &sourceFlags{}
-	fs.StringVar(&s.repo, "repo", a.envDefault("FLAGSYNC_REPO", "."), "repository: a local path (env FLAGSYNC_REPO)")
-	fs.StringVar(&s.ref, "ref", a.envDefault("FLAGSYNC_REF", ""), "branch, tag or commit (env FLAGSYNC_REF)")
+	s := &sourceFlags{a: a}
+	fs.StringVar(&s.repo, "repo", a.envDefault("FLAGSYNC_REPO", "."), "repository: a local folder, or a URL (https://, ssh://, git@host:org/repo.git, file://) (env FLAGSYNC_REPO)")
+	fs.StringVar(&s.ref, "ref", a.envDefault("FLAGSYNC_REF", ""), "branch, tag or full commit hash; default: the remote's default branch, or a local folder as it is on disk (env FLAGSYNC_REF)")
 	fs.StringVar(&s.path, "path", a.envDefault("FLAGSYNC_PATH", "."), "folder of flag files inside the repository (env FLAGSYNC_PATH)")
+	fs.StringVar(&s.cacheDir, "cache-dir", a.envDefault("FLAGSYNC_CACHE_DIR", a.defaultCacheDir()), "folder remote repositories are cloned into (env FLAGSYNC_CACHE_DIR)")
+	fs.IntVar(&s.depth, "depth", s.envInt("FLAGSYNC_GIT_DEPTH", 1), "history depth to fetch from a remote; 0 = full history (env FLAGSYNC_GIT_DEPTH)")
+	fs.DurationVar(&s.gitTimeout, "git-timeout", s.envDuration("FLAGSYNC_GIT_TIMEOUT", gitsource.DefaultTimeout), "time limit of one fetch (env FLAGSYNC_GIT_TIMEOUT)")
+	fs.StringVar(&s.sshKey, "ssh-key", a.envDefault("FLAGSYNC_GIT_SSH_KEY_FILE", ""), "private key file for SSH remotes; passphrase from FLAGSYNC_GIT_SSH_KEY_PASSPHRASE(_FILE) (env FLAGSYNC_GIT_SSH_KEY_FILE)")
+	fs.StringVar(&s.knownHosts, "known-hosts", a.envDefault("FLAGSYNC_GIT_KNOWN_HOSTS", a.defaultKnownHosts()), "known_hosts file SSH host keys are verified against (env FLAGSYNC_GIT_KNOWN_HOSTS)")
+	fs.BoolVar(&s.insecureSkipHostKey, "insecure-skip-host-key-check", s.envBool("FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK"), "do not verify SSH host keys (unsafe; warns on every fetch) (env FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK)")
+	fs.BoolVar(&s.allowHTTP, "git-allow-http", s.envBool("FLAGSYNC_GIT_ALLOW_HTTP"), "allow plain http:// to a host that is not loopback (unsafe; warns on every fetch) (env FLAGSYNC_GIT_ALLOW_HTTP)")
+	fs.StringVar(&s.caFile, "git-ca-file", a.envDefault("FLAGSYNC_GIT_CA_FILE", ""), "PEM file of extra certificate authorities for HTTPS remotes (env FLAGSYNC_GIT_CA_FILE)")
 	return s
 }
 
 // snapshot is a read-only view of the repository at one revision.
 type snapshot struct {
-	Revision string // commit id, "" when unknown
+	Revision string // commit id, "" when unknown (a folder outside git)
 	FS       fs.FS  // the whole repository
 	Dir      string // the flag folder inside FS, slash-separated, "." for the root
+	Dirty    bool   // a local work tree with uncommitted changes: the files are not Revision
 }
 
-// open returns the snapshot the flags are read from.
-func (s *sourceFlags) open(_ context.Context, _ *slog.Logger) (*snapshot, error) {
-	st, err := os.Stat(s.repo)
-	if err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", s.repo, err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("open repository %s: not a directory", s.repo)
-	}
-	dir := path.Clean(s.path)
+// open fetches the repository (cloning or updating a remote in the cache) and returns
+// the snapshot the flags are read from.
+func (s *sourceFlags) open(ctx context.Context, logger *slog.Logger) (*snapshot, error) {
+	dir := path.Clean(strings.TrimPrefix(filepath.ToSlash(s.path), "./"))
 	if !fs.ValidPath(dir) {
 		return nil, fmt.Errorf("--path %q: must be a relative path inside the repository", s.path)
 	}
-	return &snapshot{FS: os.DirFS(s.repo), Dir: dir}, nil
+	src, err := s.newSource(logger)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := src.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if snap.Dirty {
+		logger.Info("the work tree has uncommitted changes: flags are read as they are on disk", "revision", snap.Revision)
+	}
+	return &snapshot{Revision: snap.Revision, FS: snap.FS, Dir: dir, Dirty: snap.Dirty}, nil
+}
+
+// newSource builds the gitsource.Source the flags describe, reading Git credentials
+// from FLAGSYNC_GIT_* variables (or the files their *_FILE twins name). The daemon
+// keeps one to fetch on every trigger.
+func (s *sourceFlags) newSource(logger *slog.Logger) (*gitsource.Source, error) {
+	if s.envErr != nil {
+		return nil, s.envErr
+	}
+	var auth gitsource.Auth
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{
+		{"FLAGSYNC_GIT_TOKEN", &auth.Token},
+		{"FLAGSYNC_GIT_USERNAME", &auth.Username},
+		{"FLAGSYNC_GIT_PASSWORD", &auth.Password},
+		{"FLAGSYNC_GIT_SSH_KEY_PASSPHRASE", &auth.SSHKeyPassphrase},
+	} {
+		val, err := s.a.secret(v.name)
+		if err != nil {
+			return nil, err
+		}
+		*v.dst = val
+	}
+	auth.SSHKeyFile = s.sshKey
+	return gitsource.New(gitsource.Options{
+		Repo:                s.repo,
+		Ref:                 s.ref,
+		Path:                s.path,
+		CacheDir:            s.cacheDir,
+		Depth:               s.depth,
+		Timeout:             s.gitTimeout,
+		Auth:                auth,
+		KnownHostsFile:      s.knownHosts,
+		InsecureSkipHostKey: s.insecureSkipHostKey,
+		AllowHTTP:           s.allowHTTP,
+		CAFile:              s.caFile,
+		Logger:              logger,
+	})
+}
+
+// defaultCacheDir is $XDG_CACHE_HOME/flagsync, else ~/.cache/flagsync, else
+// ./.flagsync/cache (a container without a home).
+func (a *app) defaultCacheDir() string {
+	if d := a.getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "flagsync")
+	}
+	if h := a.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "flagsync")
+	}
+	return filepath.Join(".flagsync", "cache")
+}
+
+// defaultKnownHosts is ~/.ssh/known_hosts; "" without a home, which gitsource also
+// resolves to ~/.ssh/known_hosts (and fails clearly for SSH remotes).
+func (a *app) defaultKnownHosts() string {
+	if h := a.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".ssh", "known_hosts")
+	}
+	return ""
+}
+
+func (s *sourceFlags) envInt(name string, def int) int {
+	v := s.a.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		s.envErr = fmt.Errorf("%s=%q: want a whole number", name, v)
+		return def
+	}
+	return n
+}
+
+func (s *sourceFlags) envDuration(name string, def time.Duration) time.Duration {
+	v := s.a.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		s.envErr = fmt.Errorf("%s=%q: want a duration such as 60s or 2m", name, v)
+		return def
+	}
+	return d
+}
+
+func (s *sourceFlags) envBool(name string) bool {
+	v := s.a.getenv(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		s.envErr = fmt.Errorf("%s=%q: want true or false", name, v)
+		return false
+	}
+	return b
 }

@@ -94,9 +94,9 @@ func parseLocation(repo string) (location, error) {
 		return loc, nil
 	}
 	if _, err := os.Stat(repo); err != nil {
-		return location{}, fmt.Errorf("repository %s: not a folder on disk, nor a URL (https://, ssh://, user@host:path, file://): %w", repo, err)
+		return location{}, fmt.Errorf("open repository %s: not a folder on disk, nor a URL (https://, ssh://, user@host:path, file://): %w", repo, err)
 	}
-	return location{}, fmt.Errorf("repository %s: not a folder", repo)
+	return location{}, fmt.Errorf("open repository %s: not a folder", repo)
 }
 
 func isWindowsDrive(s string) bool {
