@@ -31,6 +31,7 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	src := a.addSourceFlags(fs)
 	conn := a.addAPIFlags(fs)
 	logf := a.addLogFlags(fs)
+	a.quietOnTerminal(fs)
 	format := fs.String("format", "text", "output: text, markdown (a pull-request comment) or json")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the plan has changes")
 	outPath := fs.String("out", "", "write the plan to this file instead of stdout")

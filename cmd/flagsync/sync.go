@@ -49,6 +49,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	src := a.addSourceFlags(fs)
 	conn := a.addAPIFlags(fs)
 	logf := a.addLogFlags(fs)
+	a.quietOnTerminal(fs)
 	dryRun := fs.Bool("dry-run", false, "compute the plan and go through every step but send no write")
 	format := fs.String("format", "text", "output: text or json")
 	maxChanges := fs.Int("max-changes", defaultMaxChanges, "refuse to apply a plan with more changes than this (0: no limit)")
@@ -239,6 +240,19 @@ func (a *app) printRunError(cmd string, err error) {
 		fmt.Fprintf(a.stderr, "flagsync %s: %v; nothing was applied (pass --allow-mass-archive if this is intended)\n", cmd, err)
 	default:
 		fmt.Fprintf(a.stderr, "flagsync %s: %v\n", cmd, err)
+	}
+}
+
+// quietOnTerminal makes warn the default log level when a person watches: the plan and
+// the results on stdout already tell them what each change did, and info lines on
+// stderr would repeat them. FLAGSYNC_LOG_LEVEL and --log-level still win.
+func (a *app) quietOnTerminal(fs *flag.FlagSet) {
+	if !a.isTTY || a.getenv("FLAGSYNC_LOG_LEVEL") != "" {
+		return
+	}
+	if f := fs.Lookup("log-level"); f != nil {
+		f.DefValue = "warn"
+		_ = f.Value.Set("warn")
 	}
 }
 

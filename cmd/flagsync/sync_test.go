@@ -107,3 +107,26 @@ func TestSyncEmbeddedSandboxTakesTheRepositorysEnvironments(t *testing.T) {
 	}
 	h.mustRun(exitOK, "plan", "--sandbox", "--sandbox-state", state, "--repo", dir, "--detailed-exitcode")
 }
+
+func TestSyncOnATerminalLogsOnlyWarnings(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	writeGenRepo(t, dir, genFlags(2))
+	var out, errb strings.Builder
+	a := &app{stdout: &out, stderr: &errb, isTTY: true, getenv: func(k string) string { return h.env[k] }}
+	if code := a.dispatch(t.Context(), []string{"sync", "--repo", dir}); code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if errb.Len() != 0 {
+		t.Errorf("a terminal sync logged more than warnings:\n%s", errb.String())
+	}
+	if !strings.Contains(out.String(), "\x1b[") {
+		t.Error("the plan on a terminal has no colour")
+	}
+	h.env["FLAGSYNC_LOG_LEVEL"] = "info"
+	errb.Reset()
+	a.dispatch(t.Context(), []string{"sync", "--repo", dir})
+	if !strings.Contains(errb.String(), "in sync: no changes") {
+		t.Errorf("FLAGSYNC_LOG_LEVEL=info is not honoured on a terminal:\n%s", errb.String())
+	}
+}
