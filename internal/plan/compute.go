@@ -335,7 +335,14 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 	if want.Description != have.Description {
 		set("description", optString(have.Description), optString(want.Description))
 	}
-	if !stringsEqual(want.Tags, have.Tags) {
+	// Listing the ownership tag in Git adopts a flag created elsewhere: the tag is
+	// written once, and from then on pruning may archive the flag.
+	adopt := !owned && hasTag(d.Tags, flag.OwnershipTag)
+	switch {
+	case adopt:
+		set("tags", nonNilStrings(have.Tags), requestTags(want.Tags, true))
+		owned = true
+	case !stringsEqual(want.Tags, have.Tags):
 		set("tags", nonNilStrings(have.Tags), nonNilStrings(want.Tags))
 	}
 	if want.AttributionWindow != have.AttributionWindow {
@@ -353,6 +360,9 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 	var reasons []string
 	if len(names) > 0 {
 		reasons = append(reasons, "Git changes "+strings.Join(names, ", "))
+	}
+	if adopt {
+		reasons = append(reasons, "Git lists the "+flag.OwnershipTag+" tag, so flagsync adopts the flag")
 	}
 	if l.Archived && !d.Archived {
 		names = append(names, "archived")
