@@ -12,7 +12,7 @@ type Action string
 const (
 	ActionCreate  Action = "create"  // POST a new flag with its environments
 	ActionUpdate  Action = "update"  // flag-level or environment-level merge patch
-	ActionArchive Action = "archive" // PATCH isArchived: true (prune only)
+	ActionArchive Action = "archive" // PATCH isArchived: true (archived: true in Git, or pruned)
 )
 
 // Change is one API write, as data. Apply sends Request exactly; Reason and Fields are for
