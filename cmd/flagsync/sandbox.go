@@ -2,11 +2,155 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
-// cmdSandbox is being built; this placeholder is replaced by the real command.
-func cmdSandbox(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "flagsync sandbox: not built yet")
-	return exitFail
+const sandboxSynopsis = `Usage: flagsync sandbox [flags]
+
+Serve a local, Kameleoon-compatible Automation API for feature flags: OAuth client
+credentials, list/search/get/create/patch/delete of flags, rule patches, Kameleoon's rate
+limits. For tests, the quick start and CI. Flags live in memory, or in --state between runs.
+Without credentials it accepts client id "sandbox" with client secret "sandbox".
+
+Examples:
+  flagsync sandbox
+  flagsync sandbox --listen 127.0.0.1:8089 --state .flagsync/sandbox.json --sites pzllysfw2f
+  FLAGSYNC_SANDBOX_CLIENT_SECRET=s3cret flagsync sandbox --client-id ci`
+
+// sandboxShutdownTimeout bounds how long calls in flight may take once the context ends.
+const sandboxShutdownTimeout = 5 * time.Second
+
+// cmdSandbox serves a sandbox until ctx ends, then shuts it down gracefully.
+func cmdSandbox(ctx context.Context, a *app, args []string) int {
+	fs := a.newFlagSet("sandbox", sandboxSynopsis)
+	listen := fs.String("listen", a.envDefault("FLAGSYNC_SANDBOX_LISTEN", "127.0.0.1:8089"), "address to listen on (env FLAGSYNC_SANDBOX_LISTEN)")
+	state := fs.String("state", a.envDefault("FLAGSYNC_SANDBOX_STATE", ""), "JSON file the flags are loaded from and saved to after each write (env FLAGSYNC_SANDBOX_STATE; default: memory only)")
+	sites := fs.String("sites", a.envDefault("FLAGSYNC_SANDBOX_SITES", ""), "comma-separated site codes of the account (env FLAGSYNC_SANDBOX_SITES; default: any 10-character code)")
+	clientID := fs.String("client-id", a.envDefault("FLAGSYNC_SANDBOX_CLIENT_ID", ""), "accepted OAuth client id (env FLAGSYNC_SANDBOX_CLIENT_ID; default \"sandbox\")")
+	clientSecret := fs.String("client-secret", "", "accepted OAuth client secret (prefer env FLAGSYNC_SANDBOX_CLIENT_SECRET or FLAGSYNC_SANDBOX_CLIENT_SECRET_FILE; default \"sandbox\")")
+	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(sandbox.DefaultEnvironments, ",")+")")
+	rate10s := fs.Int("rate-10s", 0, "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)")
+	rateHour := fs.Int("rate-hour", 0, "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)")
+	lf := a.addLogFlags(fs)
+	if code := a.parse(fs, args); code >= 0 {
+		return code
+	}
+	logger, err := a.logger(lf)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+		return exitUsage
+	}
+	secret := *clientSecret
+	if secret == "" {
+		if secret, err = a.secret("FLAGSYNC_SANDBOX_CLIENT_SECRET"); err != nil {
+			fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+			return exitFail
+		}
+	}
+	if (*clientID == "") != (secret == "") {
+		fmt.Fprintln(a.stderr, "flagsync sandbox: give both a client id and a client secret, or neither (then \"sandbox\"/\"sandbox\" is accepted)")
+		return exitUsage
+	}
+	opts := sandbox.Options{
+		Sites:        splitList(*sites),
+		ClientID:     *clientID,
+		ClientSecret: secret,
+		Environments: splitList(*envs),
+		RatePer10s:   *rate10s,
+		RatePerHour:  *rateHour,
+		StatePath:    *state,
+		Logger:       logger,
+	}
+	if *state != "" {
+		if err := os.MkdirAll(filepath.Dir(*state), 0o755); err != nil {
+			fmt.Fprintf(a.stderr, "flagsync sandbox: create the state directory: %v\n", err)
+			return exitFail
+		}
+	}
+	sb, err := sandbox.New(opts)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+		return exitFail
+	}
+	if err := serveSandbox(ctx, sb, *listen, opts, logger); err != nil {
+		logger.Error("sandbox stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serveSandbox listens on addr and serves sb until ctx ends.
+func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts sandbox.Options, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           sb,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	where := ln.Addr().String()
+	state := opts.StatePath
+	if state == "" {
+		state = "(memory only)"
+	}
+	logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
+		"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites))
+	if opts.ClientID == "" {
+		logger.Info("sandbox accepts the default credentials", "client_id", sandbox.DefaultClientID, "client_secret", sandbox.DefaultClientSecret)
+	} else {
+		logger.Info("sandbox accepts the configured credentials", "client_id", opts.ClientID)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logger.Warn("sandbox is reachable from other machines: anyone who can reach it and knows the credentials can change its flags", "addr", where)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s: %w", where, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), sandboxShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	logger.Info("sandbox stopped", "addr", where)
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func siteList(sites []string) string {
+	if len(sites) == 0 {
+		return "any"
+	}
+	return strings.Join(sites, ",")
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -43,7 +44,8 @@ type Options struct {
 	// means DefaultClientID / DefaultClientSecret; one without the other is an error.
 	ClientID, ClientSecret string
 	// Environments are the project's environment keys, in the order flags list them.
-	// Empty means DefaultEnvironments.
+	// Empty means DefaultEnvironments. Environments recorded in the state file are
+	// added after these: a project never loses an environment.
 	Environments []string
 	// RatePer10s and RatePerHour limit authenticated resource calls per sliding window:
 	// 0 means Kameleoon's documented 50 and 1,000, negative means unlimited.
@@ -55,7 +57,8 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now is the clock for token expiry, rate windows and flag dates (default time.Now).
 	Now func() time.Time
-	// Logger receives one debug line per call (never a token, secret or body). Optional.
+	// Logger receives one line per call, at info for writes and debug for the rest: method,
+	// path and status, never a token, secret or body. Optional.
 	Logger *slog.Logger
 }
 
@@ -358,7 +361,11 @@ func (s *Server) record(c Call) {
 	s.callMu.Lock()
 	s.calls = append(s.calls, c)
 	s.callMu.Unlock()
-	s.log.Debug("sandbox call", "method", c.Method, "path", c.Path, "status", c.Status)
+	level := slog.LevelDebug
+	if isWrite(c.Method, c.Path) {
+		level = slog.LevelInfo // writes are what a quick-start user wants to see land
+	}
+	s.log.Log(context.Background(), level, "sandbox call", "method", c.Method, "path", c.Path, "status", c.Status)
 }
 
 func faultResponse(f *Fault) response {
@@ -521,20 +528,32 @@ type limiter struct {
 }
 
 func (l *limiter) allow(now time.Time) bool {
+	if l.per10s < 0 && l.perHour < 0 {
+		return true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	hourAgo, tenAgo := now.Add(-time.Hour), now.Add(-10*time.Second)
+	horizon := time.Hour
+	if l.perHour < 0 {
+		horizon = 10 * time.Second // only the short window needs remembering
+	}
+	oldest := now.Add(-horizon)
 	drop := 0
-	for drop < len(l.times) && !l.times[drop].After(hourAgo) {
+	for drop < len(l.times) && !l.times[drop].After(oldest) {
 		drop++
 	}
 	l.times = l.times[drop:]
-	inTen := 0
-	for i := len(l.times) - 1; i >= 0 && l.times[i].After(tenAgo); i-- {
-		inTen++
-	}
-	if (l.per10s >= 0 && inTen >= l.per10s) || (l.perHour >= 0 && len(l.times) >= l.perHour) {
+	if l.perHour >= 0 && len(l.times) >= l.perHour {
 		return false
+	}
+	if l.per10s >= 0 {
+		tenAgo, inTen := now.Add(-10*time.Second), 0
+		for i := len(l.times) - 1; i >= 0 && inTen < l.per10s && l.times[i].After(tenAgo); i-- {
+			inTen++
+		}
+		if inTen >= l.per10s {
+			return false
+		}
 	}
 	l.times = append(l.times, now)
 	return true

@@ -319,7 +319,8 @@ func TestStateFile(t *testing.T) {
 		{"wrong version", `{"version": 2, "flags": []}`, "version 2"},
 		{"unknown member", `{"version": 1, "flagz": []}`, `unknown field "flagz"`},
 		{"invalid flag", `{"version": 1, "flags": [{"siteCode": "pzllysfw2f", "featureKey": "x", "name": "x", "variations": []}]}`, "at least one variation"},
-		{"unknown environment", `{"version": 1, "flags": [{"siteCode": "pzllysfw2f", "featureKey": "x", "name": "x", "environmentConfigurations": [{"environmentKey": "qa"}]}]}`, `unknown environment "qa"`},
+		{"unknown environment", `{"version": 1, "environments": ["production"], "flags": [{"siteCode": "pzllysfw2f", "featureKey": "x", "name": "x", "environmentConfigurations": [{"environmentKey": "qa"}]}]}`, `unknown environment "qa"`},
+		{"bad environment", `{"version": 1, "environments": ["a/b"], "flags": []}`, `environment "a/b"`},
 		{"duplicate", `{"version": 1, "flags": [{"siteCode": "pzllysfw2f", "featureKey": "x", "name": "x"}, {"siteCode": "pzllysfw2f", "featureKey": "x", "name": "x"}]}`, "listed twice"},
 	} {
 		p := filepath.Join(dir, tc.name+".json")
@@ -329,6 +330,19 @@ func TestStateFile(t *testing.T) {
 		if _, err := New(Options{StatePath: p}); err == nil || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: error %v, want one naming the file and containing %q", tc.name, err, tc.msg)
 		}
+	}
+	// A project keeps the environments of its state file, after the configured ones.
+	s3, err := New(Options{StatePath: state, Environments: []string{"qa", "production"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s3.Environments(), ","); got != "qa,production,staging,development" {
+		t.Errorf("environments after reload with others configured: %s", got)
+	}
+	var reloaded map[string]any
+	_ = json.Unmarshal(flagJSON(t, s3, "base"), &reloaded)
+	if e := envOf(t, reloaded, "qa"); e["featureEnabled"] != false || e["defaultVariationKey"] != "off" {
+		t.Errorf("a new project environment on a stored flag: %s", short(e))
 	}
 	if _, err := New(Options{StatePath: filepath.Join(dir, "missing.json")}); err != nil {
 		t.Errorf("a missing state file: %v", err)

@@ -9,21 +9,26 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // stateVersion is the version of the state file format.
 const stateVersion = 1
 
-// stateFile is what Options.StatePath holds: the flags in the read shape, and the next
-// ids so that a restarted sandbox never hands out an id twice.
+// stateFile is what Options.StatePath holds: the project's environments, the next ids
+// (so that a restarted sandbox never hands out an id twice) and the flags in the read
+// shape.
 type stateFile struct {
-	Version int               `json:"version"`
-	NextIDs idCounters        `json:"nextIds"`
-	Flags   []json.RawMessage `json:"flags"`
+	Version      int               `json:"version"`
+	Environments []string          `json:"environments"`
+	NextIDs      idCounters        `json:"nextIds"`
+	Flags        []json.RawMessage `json:"flags"`
 }
 
-// load reads the state file, if it exists. Every flag must be valid for this server's
-// options (sites, environments): a file that is not is an error, not a partial load.
+// load reads the state file, if it exists. A project's environments are never removed:
+// those of the file that Options.Environments does not name are added after them. Every
+// flag must be valid for the resulting project (sites, environments): a file that is not
+// is an error, not a partial load.
 func (s *Server) load() error {
 	data, err := os.ReadFile(s.statePath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -38,6 +43,14 @@ func (s *Server) load() error {
 	}
 	if st.Version != stateVersion {
 		return fmt.Errorf("load sandbox state %s: version %d, want %d", s.statePath, st.Version, stateVersion)
+	}
+	for _, e := range st.Environments {
+		if e == "" || strings.ContainsAny(e, "/?# ") {
+			return fmt.Errorf("load sandbox state %s: environment %q: not a valid key", s.statePath, e)
+		}
+		if !slices.Contains(s.envs, e) {
+			s.envs = append(s.envs, e)
+		}
 	}
 	ids := newIDCounters()
 	ids.Flag = max(ids.Flag, st.NextIDs.Flag)
@@ -72,7 +85,7 @@ func (s *Server) save(flags map[flagRef]*flagDoc, ids idCounters) error {
 		list = append(list, f)
 	}
 	slices.SortFunc(list, func(a, b *flagDoc) int { return int(a.ID - b.ID) })
-	st := stateFile{Version: stateVersion, NextIDs: ids, Flags: make([]json.RawMessage, 0, len(list))}
+	st := stateFile{Version: stateVersion, Environments: s.envs, NextIDs: ids, Flags: make([]json.RawMessage, 0, len(list))}
 	for _, f := range list {
 		b, err := json.Marshal(render(f, allFields()))
 		if err != nil {
