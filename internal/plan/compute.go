@@ -55,7 +55,7 @@ type MassArchiveError struct {
 }
 
 func (e *MassArchiveError) Error() string {
-	return fmt.Sprintf("plan prune: refusing to archive %d flags (%s); set AllowMassArchive to override", len(e.Flags), e.Limit)
+	return fmt.Sprintf("plan prune: refusing to archive %d flags at once (%s) without the mass-archive override", len(e.Flags), e.Limit)
 }
 
 // Compute returns the changes that bring live in line with desired. It is pure: the
