@@ -32,9 +32,15 @@ type syncHarness struct {
 
 func newSyncHarness(t *testing.T) *syncHarness {
 	t.Helper()
-	// The sandbox's rate limits are lifted here: the tests are about what is sent, and
-	// the fault tests inject 429s themselves.
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	return newSyncHarnessWith(t, sandbox.Options{})
+}
+
+// newSyncHarnessWith starts the sandbox with opts. Its rate limits are lifted: the tests
+// are about what is sent, and the fault tests inject 429s themselves.
+func newSyncHarnessWith(t *testing.T, opts sandbox.Options) *syncHarness {
+	t.Helper()
+	opts.RatePer10s, opts.RatePerHour = -1, -1
+	sb, ts := sandbox.NewTestServer(t, opts)
 	return &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
 		api.EnvClientID:     sandbox.DefaultClientID,
 		api.EnvClientSecret: sandbox.DefaultClientSecret,

@@ -332,7 +332,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		}
 		c.where = "Kameleoon (" + cfg.BaseURL + ")"
 	}
-	cfg.Logger = logger
+	cfg.Logger = logger.With("revision", snap.Revision)
 	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
 	cfg.BackoffBase = f.retryBase
 	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
@@ -129,4 +132,64 @@ func TestSyncOnATerminalLogsOnlyWarnings(t *testing.T) {
 	if !strings.Contains(errb.String(), "in sync: no changes") {
 		t.Errorf("FLAGSYNC_LOG_LEVEL=info is not honoured on a terminal:\n%s", errb.String())
 	}
+}
+
+// onLog is a slog handler that calls fn for each record with message msg and the given
+// method and path attributes: the sandbox logs a call after handling it, before answering.
+type onLog struct {
+	msg, method, path string
+	fn                func()
+}
+
+func (h onLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h onLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h onLog) WithGroup(string) slog.Handler            { return h }
+func (h onLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		var method, path string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "method":
+				method = a.Value.String()
+			case "path":
+				path = a.Value.String()
+			}
+			return true
+		})
+		if method == h.method && path == h.path {
+			h.fn()
+		}
+	}
+	return nil
+}
+
+func TestSyncInterruptedFinishesTheInFlightChangeOnly(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var once sync.Once
+	// The interrupt arrives while the first create is being answered.
+	h := newSyncHarnessWith(t, sandbox.Options{Logger: slog.New(onLog{"sandbox call", "POST", "/feature-flags", func() { once.Do(cancel) }})})
+	dir := t.TempDir()
+	flags := genFlags(5)
+	writeGenRepo(t, dir, flags)
+
+	var out, errb strings.Builder
+	a := &app{stdout: &out, stderr: &errb, getenv: func(k string) string { return h.env[k] }}
+	code := a.dispatch(ctx, []string{"sync", "--repo", dir, "--concurrency", "1"})
+	if code != exitFail {
+		t.Errorf("interrupted sync: exit %d, want %d", code, exitFail)
+	}
+	if got := h.sb.Writes(); got != 1 {
+		t.Errorf("interrupted sync sent %d writes, want only the one in flight", got)
+	}
+	if !strings.Contains(out.String(), "applied  create   "+genSiteA+"/flag_0000\n") ||
+		strings.Count(out.String(), "(cancelled before it was sent)") != 4 ||
+		!strings.Contains(out.String(), "1 applied, 0 failed, 4 skipped; convergence not confirmed") {
+		t.Errorf("interrupted sync output:\n%s", out.String())
+	}
+	r := h.mustRun(exitOK, "sync", "--repo", dir)
+	if r.writes != 4 {
+		t.Errorf("the next sync sent %d writes, want the 4 skipped creates", r.writes)
+	}
+	h.assertLive(flags)
 }

@@ -172,6 +172,10 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	if in.DryRun || in.NoVerify {
 		return rep, nil
 	}
+	if ctx.Err() != nil {
+		logger.Warn("sync cancelled: changes not yet sent were skipped; the next sync picks them up", "skipped", out.Summary.Skipped)
+		return rep, nil
+	}
 
 	remaining, err := s.verify(ctx, live, out.Results)
 	if err != nil {
