@@ -1,0 +1,397 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/webhook"
+)
+
+// errSuspended is the cause of a sync's context when applying was suspended under it.
+var errSuspended = errors.New("applying was suspended during the sync: flags not yet started were left")
+
+// cycle is one wake-up of the loop: the request it answers and what it came to.
+type cycle struct {
+	id        int64
+	req       request
+	trigger   string
+	suspended bool
+	soft      context.Context // cancelled: start nothing new (shutdown, suspend)
+	hard      context.Context // cancelled: stop what is running (shutdown deadline)
+	log       *slog.Logger    // with sync and trigger; reconcile adds the revision
+	start     time.Time
+
+	rev string
+	rec *Record // nil until the cycle is a sync (not a skip)
+	chk Check
+	ok  bool // ended as it should (for readiness)
+}
+
+// cycle runs one wake-up: take the merged request, fetch, decide and sync (or skip).
+func (d *Daemon) cycle(ctx context.Context) {
+	req := d.take()
+	if req.n == 0 {
+		return
+	}
+	soft, stopSoft := context.WithCancelCause(ctx)
+	defer stopSoft(nil)
+	hard, stopHard := hardContext(ctx, d.cfg.ShutdownTimeout)
+	defer stopHard()
+
+	d.mu.Lock()
+	d.seq++
+	c := &cycle{
+		id: d.seq, req: req, trigger: strings.Join(req.triggers, ","),
+		suspended: d.susp.on, soft: soft, hard: hard, start: time.Now(),
+	}
+	d.stopRun = func() { stopSoft(errSuspended) }
+	d.running = &Running{ID: c.id, Trigger: c.trigger, Started: c.start}
+	d.mu.Unlock()
+	c.log = d.log.With("sync", c.id, "trigger", c.trigger)
+	calls0 := d.cfg.Calls()
+
+	d.runCycle(c)
+
+	took := time.Since(c.start)
+	c.chk.At, c.chk.Trigger, c.chk.Revision = c.start, c.trigger, c.rev
+	if c.rec != nil {
+		c.rec.ID, c.rec.Trigger, c.rec.Requests, c.rec.Started = c.id, c.trigger, req.n, c.start
+		c.rec.Revision = c.rev
+		c.rec.DurationMS = took.Milliseconds()
+		c.rec.APICalls = d.cfg.Calls() - calls0
+		if c.rec.Error == "" && context.Cause(soft) == errSuspended {
+			c.rec.Error = errSuspended.Error()
+		}
+		c.chk.Result = c.rec.Result
+		if c.chk.Reason == "" {
+			c.chk.Reason = c.rec.Error
+		}
+		d.m.ObserveSync(c.rec.Result, took)
+		d.logRecord(c)
+	} else {
+		d.m.ObserveSync(ResultSkipped, took)
+		c.chk.Result = ResultSkipped
+		c.log.Debug("nothing to sync", "revision", c.rev, "reason", c.chk.Reason)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopRun, d.running = nil, nil
+	if c.rec != nil {
+		d.history = append([]Record{*c.rec}, d.history...)
+		if len(d.history) > d.cfg.History {
+			d.history = d.history[:d.cfg.History]
+		}
+	}
+	chk := c.chk
+	d.pub.lastCheck = &chk
+	d.pub.firstDone = true
+	if c.ok {
+		d.pub.lastOK = time.Now()
+	}
+	d.pub.applied, d.pub.converged, d.pub.lastFullRead = d.loop.applied, d.loop.converged, d.loop.lastFullRead
+}
+
+// runCycle fetches the repository and decides: skip, a partial sync of the changed
+// flags, or a full sync.
+func (d *Daemon) runCycle(c *cycle) {
+	snap, err := d.cfg.Source.Fetch(c.soft)
+	if err != nil {
+		c.rec = &Record{Result: ResultFailed, Error: fmt.Sprintf("fetch: %v", err)}
+		return
+	}
+	c.rev = snap.Revision
+	d.mu.Lock()
+	d.pub.head = snap.Revision
+	d.mu.Unlock()
+
+	st := &d.loop
+	rev := snap.Revision
+	stable := rev != "" && !snap.Dirty // the revision names the files exactly
+	driftDue := d.cfg.DriftInterval > 0 && (st.lastFullRead.IsZero() || time.Since(st.lastFullRead) >= d.cfg.DriftInterval)
+	full := c.req.full || driftDue
+	if full {
+		st.fullTried = time.Now()
+	}
+
+	if stable && rev == st.invalidRev {
+		c.skip("the revision failed validation; the last good revision stays applied until a new revision arrives")
+		return
+	}
+	if stable && !full {
+		switch {
+		case c.suspended && rev == st.dryChecked:
+			c.skip("revision unchanged since the last plan (applying suspended)")
+			return
+		case !c.suspended && rev == st.applied && st.converged:
+			c.skip("revision unchanged and Kameleoon converged")
+			return
+		case !c.suspended && rev == st.refusedRev:
+			c.skip("a guard refused this revision's plan; retried on a new revision, a drift check or a signal")
+			return
+		}
+	}
+
+	var reason string
+	switch {
+	case c.req.full:
+		reason = "requested by " + c.trigger
+	case driftDue:
+		reason = "drift check due"
+	case !stable:
+		reason = "the work tree has uncommitted changes"
+	case c.suspended:
+		reason = "applying suspended: the whole repository is planned"
+	case st.index == nil || st.applied != st.index.rev:
+		reason = "no revision applied yet"
+	case !st.converged:
+		reason = "the last sync did not converge"
+	default:
+		if done := d.partial(c, snap, &reason); done {
+			return
+		}
+	}
+	d.full(c, snap, reason)
+}
+
+// skip ends the cycle without a sync.
+func (c *cycle) skip(reason string) {
+	c.chk.Reason = reason
+	c.ok = true
+}
+
+// partial syncs only the flags whose files changed since the applied revision, and
+// reports true; or reports false with the reason the whole repository must be synced.
+func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) bool {
+	st := &d.loop
+	from, rev := st.index.rev, snap.Revision
+	changed, err := d.cfg.Source.ChangedFiles(c.soft, from, rev)
+	if err != nil {
+		changed = pushedFiles(c.req.pushes, from, rev)
+		if changed == nil {
+			*reason = fmt.Sprintf("changed files unknown: %v", err)
+			return false
+		}
+		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
+	}
+	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed)
+	var invalid *loader.InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		d.invalid(c, rev, true, invalid)
+		return true
+	case err != nil:
+		*reason = fmt.Sprintf("changed files not narrowed: %v", err)
+		return false
+	case n.full != "":
+		*reason = n.full
+		return false
+	}
+	d.valid()
+	c.rec = &Record{Mode: ModePartial}
+	for _, r := range n.only {
+		c.rec.Flags = append(c.rec.Flags, r.String())
+	}
+	if len(n.only) == 0 {
+		// No flag file changed: the new revision holds the flags the applied one held.
+		c.log.Info("no flag file changed", "revision", rev, "from", from, "changed_files", len(changed))
+		st.applied, st.index = rev, n.next
+		c.rec.Result, c.rec.Converged, c.rec.Plan = ResultSuccess, true, planInfo(plan.Plan{})
+		c.ok = true
+		d.m.SetRevision(rev)
+		return true
+	}
+	c.log.Info("partial sync of the changed flags", "revision", rev, "from", from, "flags", len(n.only), "files", strings.Join(n.files, ","))
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: n.fs, Only: n.only})
+	st.index = n.next
+	if err == nil {
+		st.applied, st.converged = rev, rep.Converged
+		d.m.SetRevision(rev)
+	}
+	d.result(c, rep, err)
+	return true
+}
+
+// pushedFiles returns the changed files the webhook payloads name for exactly the
+// revisions from..to, or nil when they do not cover that range.
+func pushedFiles(pushes []webhook.Push, from, to string) []string {
+	for _, p := range pushes {
+		if strings.EqualFold(p.Before, from) && strings.EqualFold(p.After, to) && p.ChangedFiles != nil {
+			return p.ChangedFiles
+		}
+	}
+	return nil
+}
+
+// full loads and validates the whole repository and syncs every flag.
+func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
+	st := &d.loop
+	rev := snap.Revision
+	stable := rev != "" && !snap.Dirty
+	desired, err := loader.Load(snap.FS, d.cfg.Dir)
+	var invalid *loader.InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		d.invalid(c, rev, stable, invalid)
+		return
+	case err != nil:
+		c.rec = &Record{Mode: ModeFull, Reason: reason, Result: ResultFailed, Error: err.Error()}
+		return
+	}
+	d.valid()
+	checkOfApplied := rev == st.applied && st.converged && stable
+	c.log.Info("full sync", "revision", rev, "flags", len(desired.Flags), "reason", reason)
+	c.rec = &Record{Mode: ModeFull, Reason: reason}
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: snap.FS, Prune: d.cfg.Prune})
+	if stable {
+		st.index = newIndex(rev, desired)
+	} else {
+		st.index = nil
+	}
+	var tooMany *reconcile.TooManyChangesError
+	var mass *plan.MassArchiveError
+	refused := errors.As(err, &tooMany) || errors.As(err, &mass)
+	if err == nil || refused {
+		st.lastFullRead = time.Now()
+	}
+	switch {
+	case c.suspended && (err == nil || refused):
+		st.dryChecked = rev
+	case c.suspended:
+	case refused:
+		st.refusedRev, st.converged = rev, false
+	case err == nil:
+		st.applied, st.converged, st.refusedRev = rev, rep.Converged, ""
+		d.m.SetRevision(rev)
+	}
+	if checkOfApplied && rep != nil && len(rep.Plan.Changes) > 0 {
+		c.rec.Drift = true
+		d.m.DriftDetected.Inc()
+		for _, ch := range rep.Plan.Changes {
+			c.log.Warn("drift: Kameleoon differs from the applied revision", "revision", rev,
+				"flag", ch.Ref().String(), "env", ch.EnvironmentKey, "action", string(ch.Action), "reason", ch.Reason)
+		}
+	}
+	d.result(c, rep, err)
+}
+
+// reconcile runs the sync pipeline with the daemon's settings.
+func (d *Daemon) reconcile(c *cycle, in reconcile.Input) (*reconcile.Report, error) {
+	in.Dir = d.cfg.Dir
+	in.Client = d.cfg.Client
+	in.DryRun = c.suspended
+	in.MaxChanges, in.MaxArchive, in.AllowMassArchive = d.cfg.MaxChanges, d.cfg.MaxArchive, d.cfg.AllowMassArchive
+	in.Concurrency = d.cfg.Concurrency
+	in.Hard, in.FinishStarted = c.hard, true
+	in.Calls = d.cfg.Calls
+	in.Logger = c.log
+	return reconcile.Run(c.soft, in)
+}
+
+// result fills the record from the report and counts the changes.
+func (d *Daemon) result(c *cycle, rep *reconcile.Report, err error) {
+	c.rec.fillReport(rep)
+	if rep != nil {
+		for _, ch := range rep.Plan.Changes {
+			d.m.Changes.WithLabelValues("planned", string(ch.Action)).Inc()
+		}
+		for _, r := range rep.Results {
+			switch r.Status {
+			case apply.Applied:
+				d.m.Changes.WithLabelValues("applied", string(r.Change.Action)).Inc()
+			case apply.Failed:
+				d.m.Changes.WithLabelValues("failed", string(r.Change.Action)).Inc()
+			}
+		}
+	}
+	switch {
+	case err != nil:
+		c.rec.Result, c.rec.Error = ResultFailed, err.Error()
+	case rep.Summary.Failed > 0:
+		c.rec.Result, c.rec.Error = ResultFailed, fmt.Sprintf("%d of %d changes failed", rep.Summary.Failed, len(rep.Results))
+	case !rep.DryRun && !rep.Converged:
+		c.rec.Result = ResultFailed
+		if rep.Verified {
+			c.rec.Error = fmt.Sprintf("not converged: %d differences remain after applying", len(rep.Remaining))
+		} else {
+			c.rec.Error = "convergence not confirmed"
+		}
+	default:
+		c.rec.Result = ResultSuccess
+		c.ok = true
+	}
+}
+
+// invalid records a revision that does not validate. The last good revision stays
+// applied, and a stable revision is not tried again.
+func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *loader.InvalidError) {
+	if stable {
+		d.loop.invalidRev = rev
+	}
+	c.rec = &Record{Result: ResultInvalid, Problems: len(e.Diagnostics),
+		Error: fmt.Sprintf("%d problems in %d files: nothing read or written; %s stays applied", len(e.Diagnostics), e.FileCount(), orNone(d.loop.applied))}
+	c.ok = true
+	diags := e.Diagnostics
+	if len(diags) > maxDiagnostics {
+		diags = diags[:maxDiagnostics]
+	}
+	d.mu.Lock()
+	d.pub.validation = &ValidationFailure{Revision: rev, At: time.Now(), Current: true, Problems: len(e.Diagnostics), Diagnostics: diags}
+	d.mu.Unlock()
+	d.m.ValidationFailed.Set(1)
+	c.log.Warn("revision fails validation: nothing read or written; the last good revision stays applied",
+		"revision", rev, "applied", d.loop.applied, "problems", len(e.Diagnostics), "files", e.FileCount())
+	for i, diag := range e.Diagnostics {
+		if i == maxDiagnostics {
+			c.log.Warn("more validation problems not logged", "revision", rev, "more", len(e.Diagnostics)-i)
+			break
+		}
+		c.log.Warn("validation problem", "revision", rev, "file", diag.File, "line", diag.Line, "column", diag.Column, "field", diag.Field, "message", diag.Message)
+	}
+}
+
+// valid records that the newest revision validates.
+func (d *Daemon) valid() {
+	d.loop.invalidRev = ""
+	d.mu.Lock()
+	if d.pub.validation != nil {
+		d.pub.validation.Current = false
+	}
+	d.mu.Unlock()
+	d.m.ValidationFailed.Set(0)
+}
+
+// logRecord logs the one line that sums a sync up.
+func (d *Daemon) logRecord(c *cycle) {
+	r := c.rec
+	attrs := []any{"revision", r.Revision, "result", r.Result, "mode", r.Mode, "dry_run", r.DryRun,
+		"applied", r.Summary.Applied, "failed", r.Summary.Failed, "skipped", r.Summary.Skipped,
+		"converged", r.Converged, "api_calls", r.APICalls, "duration_ms", r.DurationMS}
+	if r.Plan != nil {
+		attrs = append(attrs, "changes", r.Plan.Changes)
+	}
+	if r.Error != "" {
+		attrs = append(attrs, "error", r.Error)
+	}
+	if r.Result == ResultSuccess {
+		c.log.Info("sync finished", attrs...)
+	} else {
+		c.log.Warn("sync finished", attrs...)
+	}
+}
+
+func orNone(rev string) string {
+	if rev == "" {
+		return "nothing"
+	}
+	return "revision " + rev
+}

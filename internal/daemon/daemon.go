@@ -1,0 +1,390 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/metrics"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/webhook"
+)
+
+// Source is the Git repository the daemon follows. *gitsource.Source satisfies it.
+type Source interface {
+	// Fetch returns the repository at the tracked ref. The snapshot's FS must stay
+	// readable until the next Fetch.
+	Fetch(ctx context.Context) (*gitsource.Snapshot, error)
+	// ChangedFiles lists the paths that differ between two fetched revisions; an error
+	// (gitsource.ErrHistoryUnavailable, say) makes the daemon reconcile everything.
+	ChangedFiles(ctx context.Context, fromRev, toRev string) ([]string, error)
+}
+
+// Defaults of Config's zero values.
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultReadyIntervals  = 3
+	DefaultHistory         = 20
+	DefaultJitter          = 15 * time.Second
+)
+
+// Config configures a Daemon. Source and Client are required.
+type Config struct {
+	Source Source
+	// Dir is the flag folder inside the snapshots, slash-separated ("." for the root).
+	Dir    string
+	Client reconcile.Client
+	// Calls returns how many HTTP calls Client has made so far (see APIObserver); the
+	// status reports the calls each sync took. Optional.
+	Calls func() int64
+	// Budget is Client's rate budget, reported in /status and /metrics. Optional.
+	Budget *api.Budget
+	// Metrics receives every metric; nil makes a new registry.
+	Metrics *metrics.Metrics
+
+	// Schedule is a cron spec (five fields, or a descriptor such as "@every 5m" or
+	// "@hourly"; a "CRON_TZ=Zone " prefix sets the time zone) for periodic syncs. Empty
+	// means no schedule: only webhooks, signals, resume and drift checks sync.
+	Schedule string
+	// Jitter is the most a scheduled sync is delayed at random, so that many daemons on
+	// one schedule do not call the API at the same instant. It is capped at a tenth of
+	// the schedule's period. Zero means no jitter.
+	Jitter time.Duration
+	// DriftInterval is how often the live flags are read even when the revision has not
+	// changed, to find and repair changes made outside Git. Zero turns drift checks off.
+	DriftInterval time.Duration
+	// ShutdownTimeout bounds how long the changes already started may go on after the
+	// context of Run is cancelled (DefaultShutdownTimeout when zero).
+	ShutdownTimeout time.Duration
+	// ReadyIntervals is how many schedule periods (or drift intervals, without a
+	// schedule) may pass without a successful sync or check before /readyz fails
+	// (DefaultReadyIntervals when zero).
+	ReadyIntervals int
+	// History is how many syncs /status lists (DefaultHistory when zero).
+	History int
+
+	// WebhookSecret enables POST /webhook; without it the endpoint answers 404.
+	WebhookSecret []byte
+	// WebhookBranch is the branch whose pushes trigger a sync. Required with a secret.
+	WebhookBranch string
+	// WebhookMaxBody caps a webhook body (webhook.DefaultMaxBody when zero).
+	WebhookMaxBody int64
+	// AdminToken enables POST /suspend and /resume for requests that carry it as a
+	// bearer token; without it those endpoints answer 404.
+	AdminToken string
+	// Suspended starts the daemon with applying suspended: it plans and reports drift
+	// but sends no write until resumed.
+	Suspended bool
+
+	// The sync's guards, as for flagsync sync.
+	Prune            bool
+	MaxChanges       int
+	MaxArchive       int
+	AllowMassArchive bool
+	Concurrency      int
+
+	Logger *slog.Logger
+}
+
+// Daemon runs syncs one at a time, as triggers ask, and serves its HTTP endpoints.
+// Create it with New and start it with Run.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics.Metrics
+	sched   cron.Schedule // nil without a schedule
+	webhook http.Handler  // nil when webhooks are off
+	admin   [sha256.Size]byte
+	hasTok  bool
+	started time.Time
+
+	// wake is the one-slot trigger: every request does a non-blocking send, so a burst
+	// of requests while a sync runs leaves one wake-up, and the loop takes them all.
+	wake chan struct{}
+
+	// loop is touched by the sync loop only.
+	loop loopState
+
+	mu      sync.Mutex // guards what follows: requests and what /status shows
+	pending request
+	susp    suspension
+	stopRun context.CancelFunc // stops the sync in flight from starting more flags
+	running *Running
+	pub     published
+	history []Record // newest first
+	seq     int64
+	closing bool
+}
+
+// loopState is what the sync loop remembers between syncs.
+type loopState struct {
+	applied      string     // last revision synced without a pipeline error (not in a dry run)
+	converged    bool       // Kameleoon matched applied after that sync
+	lastFullRead time.Time  // last full read of the live flags
+	fullTried    time.Time  // last wake-up that asked for a full sync, whatever came of it
+	index        *flagIndex // file → flag of the last valid revision loaded
+	invalidRev   string     // newest revision that failed validation; not retried
+	refusedRev   string     // revision whose plan a guard refused; retried on drift checks
+	dryChecked   string     // revision last planned while suspended
+}
+
+// published is the loop's state as /status and /readyz see it.
+type published struct {
+	applied, head string
+	converged     bool
+	lastFullRead  time.Time
+	firstDone     bool
+	lastOK        time.Time // last sync or check that ended as it should
+	lastCheck     *Check
+	validation    *ValidationFailure
+}
+
+type suspension struct {
+	on     bool
+	since  time.Time
+	by     string // "flag" or "api"
+	reason string
+}
+
+// request is what the triggers since the last sync asked for, merged.
+type request struct {
+	n        int // how many triggers were merged
+	triggers []string
+	full     bool // a full reconcile was asked for
+	pushes   []webhook.Push
+}
+
+const maxPushes = 8
+
+// New checks cfg and returns a Daemon.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Source == nil || cfg.Client == nil {
+		return nil, errors.New("new daemon: a source and an API client are required")
+	}
+	cfg.Dir = path.Clean(strings.TrimSuffix(cfg.Dir, "/"))
+	if cfg.Dir == "" {
+		cfg.Dir = "."
+	}
+	if !fs.ValidPath(cfg.Dir) {
+		return nil, fmt.Errorf("new daemon: flag folder %q: must be a relative slash-separated path", cfg.Dir)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.ReadyIntervals <= 0 {
+		cfg.ReadyIntervals = DefaultReadyIntervals
+	}
+	if cfg.History <= 0 {
+		cfg.History = DefaultHistory
+	}
+	if cfg.DriftInterval < 0 || cfg.Jitter < 0 {
+		return nil, errors.New("new daemon: drift interval and jitter must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.Calls == nil {
+		cfg.Calls = func() int64 { return 0 }
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, wake: make(chan struct{}, 1), started: time.Now()}
+	if cfg.Schedule != "" {
+		s, err := cron.ParseStandard(cfg.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("new daemon: schedule %q: %w", cfg.Schedule, err)
+		}
+		d.sched = s
+	}
+	if len(cfg.WebhookSecret) > 0 {
+		wh, err := webhook.New(webhook.Options{
+			Secret:  cfg.WebhookSecret,
+			Branch:  cfg.WebhookBranch,
+			MaxBody: cfg.WebhookMaxBody,
+			Logger:  cfg.Logger,
+			OnPush:  d.onPush,
+			Observe: func(provider, outcome string) { d.m.WebhookDelivered.WithLabelValues(provider, outcome).Inc() },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("new daemon: %w", err)
+		}
+		d.webhook = wh
+	}
+	if cfg.AdminToken != "" {
+		d.admin, d.hasTok = sha256.Sum256([]byte(cfg.AdminToken)), true
+	}
+	if cfg.Suspended {
+		d.susp = suspension{on: true, since: time.Now(), by: "flag"}
+		d.m.Suspended.Set(1)
+	} else {
+		d.m.Suspended.Set(0)
+	}
+	d.m.ValidationFailed.Set(0)
+	return d, nil
+}
+
+// Metrics returns the registry the daemon reports to.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.m }
+
+// RequestSync asks for a full reconcile — the live flags read whatever the revision —
+// as SIGHUP does. It never blocks: requests made while a sync runs are merged into one.
+func (d *Daemon) RequestSync(trigger string) { d.request(trigger, true, nil) }
+
+func (d *Daemon) onPush(p webhook.Push) { d.request("webhook", false, &p) }
+
+// request records a trigger and wakes the loop with a non-blocking send on the
+// one-slot channel.
+func (d *Daemon) request(trigger string, full bool, push *webhook.Push) {
+	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		return
+	}
+	r := &d.pending
+	r.n++
+	if !slices.Contains(r.triggers, trigger) {
+		r.triggers = append(r.triggers, trigger)
+	}
+	r.full = r.full || full
+	if push != nil {
+		r.pushes = append(r.pushes, *push)
+		if len(r.pushes) > maxPushes {
+			r.pushes = r.pushes[len(r.pushes)-maxPushes:]
+		}
+	}
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the merged request and starts a new one.
+func (d *Daemon) take() request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.pending
+	d.pending = request{}
+	return r
+}
+
+// Run serves the HTTP endpoints on ln (none when ln is nil), runs the startup sync and
+// then a sync for each trigger, until ctx is cancelled. It then stops taking triggers,
+// lets the sync in flight finish the flags it started (within Config.ShutdownTimeout),
+// shuts the HTTP server down and returns nil. It returns an error only when the HTTP
+// server fails.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if ln != nil {
+		srv = &http.Server{
+			Handler:           d.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+		d.log.Info("daemon listening", "addr", ln.Addr().String(), "webhooks", d.webhook != nil, "admin", d.hasTok)
+	}
+	stopSchedule := d.startSchedule()
+	d.request("startup", true, nil)
+
+	drift := time.NewTimer(time.Hour)
+	drift.Stop()
+	var runErr error
+loop:
+	for {
+		d.armDrift(drift)
+		select {
+		case <-ctx.Done():
+			break loop
+		case runErr = <-serveErr:
+			d.log.Error("HTTP server failed", "error", runErr)
+			break loop
+		case <-drift.C:
+			d.request("drift", true, nil)
+		case <-d.wake:
+			if ctx.Err() != nil {
+				break loop
+			}
+			d.cycle(ctx)
+		}
+	}
+	drift.Stop()
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
+	stopSchedule()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("HTTP server did not shut down cleanly", "error", err)
+		}
+		cancel()
+	}
+	if runErr != nil {
+		return fmt.Errorf("serve HTTP: %w", runErr)
+	}
+	d.log.Info("daemon stopped")
+	return nil
+}
+
+// armDrift sets the drift timer to the next drift check, or stops it. The check is due
+// one interval after the last full read, but never sooner than one interval after the
+// last attempt: a check that cannot run (the head revision is invalid, the API is down)
+// is retried by the schedule's ticks, not in a tight loop.
+func (d *Daemon) armDrift(t *time.Timer) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	from := d.loop.lastFullRead
+	if d.loop.fullTried.After(from) {
+		from = d.loop.fullTried
+	}
+	if d.cfg.DriftInterval <= 0 || from.IsZero() {
+		return
+	}
+	t.Reset(max(time.Until(from.Add(d.cfg.DriftInterval)), 0))
+}
+
+// hardContext ends timeout after ctx ends: the bound on work already started.
+func hardContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-hard.Done():
+		}
+	})
+	return hard, func() {
+		stop()
+		cancel()
+	}
+}
