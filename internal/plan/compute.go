@@ -311,18 +311,85 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 		// Git restores it.
 		return nil
 	}
-	want := normalise(d)
-	have := normalise(l)
-	owned := hasTag(l.Tags, flag.OwnershipTag)
-	ref := want.Ref()
+	u := newFlagUpdate(d, l)
 	var changes []Change
-	change := func(action Action, env string, req api.Request, fields []FieldChange, reason string) {
-		changes = append(changes, Change{Action: action, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
-			EnvironmentKey: env, Request: req, Fields: fields, Reason: reason})
+	if c, ok := u.additions(); ok {
+		changes = append(changes, c)
 	}
+	changes = append(changes, u.environments(order)...)
+	if c, ok := u.removals(); ok {
+		changes = append(changes, c)
+	}
+	if d.Archived && !l.Archived {
+		changes = append(changes, u.change(ActionArchive, "", api.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
+			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git"))
+	}
+	return changes
+}
 
-	// Flag-level additions: every changed scalar or set field, and variables and
-	// variations as live ∪ Git so that environments may use new ones next.
+// flagUpdate compares one flag in Git (d, normalised as want) with its live form (l,
+// normalised as have).
+type flagUpdate struct {
+	d, l       *flag.Flag
+	want, have flag.Flag
+	owned      bool // the live flag carries the ownership tag, or Git adopts it
+	adopt      bool // Git lists the ownership tag and the live flag lacks it
+	vars       keyedDiff[flag.Variable]
+	variations keyedDiff[flag.Variation]
+}
+
+func newFlagUpdate(d, l *flag.Flag) *flagUpdate {
+	u := &flagUpdate{d: d, l: l, want: normalise(d), have: normalise(l), owned: hasTag(l.Tags, flag.OwnershipTag)}
+	// Listing the ownership tag in Git adopts a flag created elsewhere: the tag is
+	// written once, and from then on pruning may archive the flag.
+	u.adopt = !u.owned && hasTag(d.Tags, flag.OwnershipTag)
+	u.owned = u.owned || u.adopt
+
+	// Variable types are needed only when overrides differ as strings.
+	var wantTypes, haveTypes map[string]string
+	types := func() (map[string]string, map[string]string) {
+		if wantTypes == nil {
+			wantTypes, haveTypes = variableTypes(u.want.Variables), variableTypes(u.have.Variables)
+		}
+		return wantTypes, haveTypes
+	}
+	u.vars = diffKeyed("variables", "variable", u.want.Variables, u.have.Variables,
+		func(v *flag.Variable) string { return v.Key }, variableEqual, variableFields)
+	u.variations = diffKeyed("variations", "variation", u.want.Variations, u.have.Variations,
+		func(v *flag.Variation) string { return v.Key },
+		func(a, b *flag.Variation) bool {
+			if a.Key == b.Key && a.Name == b.Name && slices.Equal(a.Variables, b.Variables) {
+				return true
+			}
+			wt, ht := types()
+			return variationEqual(a, b, wt, ht)
+		},
+		func(prefix string, after, before *flag.Variation) []FieldChange {
+			wt, ht := types()
+			return variationFields(prefix, after, before, wt, ht)
+		})
+	return u
+}
+
+func (u *flagUpdate) change(action Action, env string, req api.Request, fields []FieldChange, reason string) Change {
+	return Change{Action: action, SiteCode: u.d.SiteCode, FeatureKey: u.d.FeatureKey, EnvironmentKey: env,
+		Request: req, Fields: fields, Reason: reason}
+}
+
+// patchBase is Git's flag as a flag patch sends it: with the ownership tag when the
+// flag has it, and not archived (archiving is a change of its own).
+func (u *flagUpdate) patchBase() flag.Flag {
+	f := u.want
+	f.Tags = requestTags(u.want.Tags, u.owned)
+	f.Archived = false
+	return f
+}
+
+// additions is the first flag patch: every changed scalar or set field, a restore from
+// the archive, and variables and variations as live ∪ Git, so that the environment
+// patches that follow may use new ones.
+func (u *flagUpdate) additions() (Change, bool) {
+	want, have := &u.want, &u.have
 	var names []string
 	var fields []FieldChange
 	set := func(name string, before, after any) {
@@ -335,13 +402,9 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 	if want.Description != have.Description {
 		set("description", optString(have.Description), optString(want.Description))
 	}
-	// Listing the ownership tag in Git adopts a flag created elsewhere: the tag is
-	// written once, and from then on pruning may archive the flag.
-	adopt := !owned && hasTag(d.Tags, flag.OwnershipTag)
 	switch {
-	case adopt:
+	case u.adopt:
 		set("tags", nonNilStrings(have.Tags), requestTags(want.Tags, true))
-		owned = true
 	case !stringsEqual(want.Tags, have.Tags):
 		set("tags", nonNilStrings(have.Tags), nonNilStrings(want.Tags))
 	}
@@ -361,110 +424,89 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 	if len(names) > 0 {
 		reasons = append(reasons, "Git changes "+strings.Join(names, ", "))
 	}
-	if adopt {
+	if u.adopt {
 		reasons = append(reasons, "Git lists the "+flag.OwnershipTag+" tag, so flagsync adopts the flag")
 	}
-	if l.Archived && !d.Archived {
+	if u.l.Archived && !u.d.Archived {
 		names = append(names, "archived")
 		fields = append(fields, FieldChange{Path: "archived", Before: true, After: false})
 		reasons = append(reasons, "restores the archived flag (archived is false in Git)")
 	}
 
-	// Variable types are needed only when overrides differ as strings.
-	var wantTypes, haveTypes map[string]string
-	types := func() (map[string]string, map[string]string) {
-		if wantTypes == nil {
-			wantTypes, haveTypes = variableTypes(want.Variables), variableTypes(have.Variables)
-		}
-		return wantTypes, haveTypes
-	}
-	vars := diffKeyed("variables", "variable", want.Variables, have.Variables,
-		func(v *flag.Variable) string { return v.Key }, variableEqual, variableFields)
-	variations := diffKeyed("variations", "variation", want.Variations, have.Variations,
-		func(v *flag.Variation) string { return v.Key },
-		func(a, b *flag.Variation) bool {
-			if a.Key == b.Key && a.Name == b.Name && slices.Equal(a.Variables, b.Variables) {
-				return true
-			}
-			wt, ht := types()
-			return variationEqual(a, b, wt, ht)
-		},
-		func(prefix string, after, before *flag.Variation) []FieldChange {
-			wt, ht := types()
-			return variationFields(prefix, after, before, wt, ht)
-		})
-	after := want
-	after.Tags = requestTags(want.Tags, owned)
-	after.Archived = false
-	if vars.patch {
+	after := u.patchBase()
+	if u.vars.patch {
 		names = append(names, "variables")
-		fields = append(fields, vars.first...)
-		reasons = append(reasons, vars.reasons...)
-		after.Variables = vars.union
+		fields = append(fields, u.vars.first...)
+		reasons = append(reasons, u.vars.reasons...)
+		after.Variables = u.vars.union
 	}
-	if variations.patch {
+	if u.variations.patch {
 		names = append(names, "variations")
-		fields = append(fields, variations.first...)
-		reasons = append(reasons, variations.reasons...)
-		after.Variations = variations.union
+		fields = append(fields, u.variations.first...)
+		reasons = append(reasons, u.variations.reasons...)
+		after.Variations = u.variations.union
 	}
-	if len(vars.removed)+len(variations.removed) > 0 && (vars.patch || variations.patch) {
+	if len(u.vars.removed)+len(u.variations.removed) > 0 && (u.vars.patch || u.variations.patch) {
 		reasons = append(reasons, "removals wait for the last patch")
 	}
-	if len(names) > 0 {
-		change(ActionUpdate, "", flagPatchRequest(&after, names), fields, sentence(reasons))
+	if len(names) == 0 {
+		return Change{}, false
 	}
+	return u.change(ActionUpdate, "", flagPatchRequest(&after, names), fields, sentence(reasons)), true
+}
 
-	// Environment patches, in the configured order. Environments only in Kameleoon are
-	// not managed and are left alone.
-	for _, k := range envOrder(d.Environments, order) {
+// environments are the environment patches, in the configured order. Environments
+// only in Kameleoon are not managed and are left alone.
+func (u *flagUpdate) environments(order []string) []Change {
+	var changes []Change
+	site, key := u.d.SiteCode, u.d.FeatureKey
+	for _, k := range envOrder(u.d.Environments, order) {
 		prefix := "environments." + k
-		wantEnv := normaliseEnv(d.Environments[k])
-		haveEnv, ok := l.Environments[k]
-		haveEnv = normaliseEnv(haveEnv)
+		wantEnv := normaliseEnv(u.d.Environments[k])
+		liveEnv, ok := u.l.Environments[k]
 		if !ok {
-			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, wantEnv, api.EnvironmentPatchFields),
+			changes = append(changes, u.change(ActionUpdate, k,
+				api.PatchEnvironmentRequest(site, key, k, wantEnv, api.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),
-				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration")
+				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration"))
 			continue
 		}
+		haveEnv := normaliseEnv(liveEnv)
 		if envEqual(&wantEnv, &haveEnv) {
 			continue
 		}
-		d := diffEnv(prefix, wantEnv, &haveEnv)
-		if len(d.names) > 0 {
-			change(ActionUpdate, k, api.PatchEnvironmentRequest(ref.SiteCode, ref.FeatureKey, k, d.after, d.names),
-				d.fields, "environment "+k+" differs from Git: "+strings.Join(d.reasons, "; "))
+		ed := diffEnv(prefix, wantEnv, &haveEnv)
+		if len(ed.names) == 0 {
+			continue
 		}
-	}
-
-	// Flag-level removals, once no environment uses what goes.
-	if len(vars.removed)+len(variations.removed) > 0 {
-		final := want
-		final.Tags = requestTags(want.Tags, owned)
-		final.Archived = false
-		var names []string
-		var fields []FieldChange
-		var parts []string
-		if len(vars.removed) > 0 {
-			names = append(names, "variables")
-			fields = append(fields, vars.last...)
-			parts = append(parts, plural(len(vars.removed), "variable")+" "+quoteList(vars.removed))
-		}
-		if len(variations.removed) > 0 {
-			names = append(names, "variations")
-			fields = append(fields, variations.last...)
-			parts = append(parts, plural(len(variations.removed), "variation")+" "+quoteList(variations.removed))
-		}
-		change(ActionUpdate, "", flagPatchRequest(&final, names), fields,
-			"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them")
-	}
-
-	if d.Archived && !l.Archived {
-		change(ActionArchive, "", api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
-			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git")
+		changes = append(changes, u.change(ActionUpdate, k,
+			api.PatchEnvironmentRequest(site, key, k, ed.after, ed.names),
+			ed.fields, "environment "+k+" differs from Git: "+strings.Join(ed.reasons, "; ")))
 	}
 	return changes
+}
+
+// removals is the last flag patch, with Git's final variables and variations, once no
+// environment uses what goes.
+func (u *flagUpdate) removals() (Change, bool) {
+	if len(u.vars.removed)+len(u.variations.removed) == 0 {
+		return Change{}, false
+	}
+	final := u.patchBase()
+	var names, parts []string
+	var fields []FieldChange
+	if len(u.vars.removed) > 0 {
+		names = append(names, "variables")
+		fields = append(fields, u.vars.last...)
+		parts = append(parts, plural(len(u.vars.removed), "variable")+" "+quoteList(u.vars.removed))
+	}
+	if len(u.variations.removed) > 0 {
+		names = append(names, "variations")
+		fields = append(fields, u.variations.last...)
+		parts = append(parts, plural(len(u.variations.removed), "variation")+" "+quoteList(u.variations.removed))
+	}
+	return u.change(ActionUpdate, "", flagPatchRequest(&final, names), fields,
+		"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them"), true
 }
 
 // flagPatchRequest is api.UpdateFlagRequest, except that a bucketingKey without a
