@@ -45,8 +45,8 @@ type Input struct {
 	AllowMassArchive bool
 
 	// Only makes a partial run (the daemon's webhook fast path): only these flags are
-	// planned, each read with one get instead of listing their sites, and nothing is
-	// reported unmanaged or pruned.
+	// planned, each read with one get instead of listing their sites (named flags that
+	// are not in Git are not read at all), and nothing is reported unmanaged or pruned.
 	Only []flag.Ref
 
 	// Concurrency, Hard and FinishStarted are passed to apply (see apply.Options).
@@ -151,7 +151,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		in.OnPlan(p)
 	}
 	if planErr != nil {
-		return rep, fmt.Errorf("plan revision %s: %w", in.Revision, planErr)
+		return rep, planErr // a *plan.MassArchiveError, which says what it refused
 	}
 	if in.MaxChanges > 0 && len(p.Changes) > in.MaxChanges {
 		return rep, &TooManyChangesError{Changes: len(p.Changes), Max: in.MaxChanges}
@@ -237,11 +237,16 @@ func (s *run) sites() []string {
 	return out
 }
 
-// read returns the live flags: one list per site in a full run, one get per flag in a
-// partial run.
+// read returns the live flags: one list per site in a full run; in a partial run, one
+// get per named flag that is in Git (one that is not has nothing to apply, since a
+// partial run never prunes).
 func (s *run) read(ctx context.Context) ([]flag.Flag, error) {
 	if len(s.in.Only) > 0 {
-		return s.get(ctx, s.in.Only)
+		refs := make([]flag.Ref, len(s.desired.Flags))
+		for i := range s.desired.Flags {
+			refs[i] = s.desired.Flags[i].Ref()
+		}
+		return s.get(ctx, refs)
 	}
 	return s.list(ctx, s.sites())
 }
@@ -296,7 +301,7 @@ func (s *run) compute(live []flag.Flag) (plan.Plan, error) {
 	p, err := plan.Compute(s.desired, live, opts)
 	p.Revision = s.in.Revision
 	if partial {
-		p.Unmanaged = nil
+		p.Unmanaged = []flag.Ref{}
 	}
 	return p, err
 }
