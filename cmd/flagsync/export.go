@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing/fstest"
 
@@ -52,7 +53,7 @@ func (s *siteCodes) Set(v string) error {
 		if len(code) != siteCodeLen {
 			return fmt.Errorf("%q is not a site code (they have %d characters)", code, siteCodeLen)
 		}
-		if !strings.Contains(","+s.String()+",", ","+code+",") {
+		if !slices.Contains(*s, code) {
 			*s = append(*s, code)
 		}
 	}

@@ -76,7 +76,7 @@ func exportTo(t *testing.T, client *api.Client, sites ...string) (string, *Expor
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := Write(dir, e.Files, false); err != nil {
+	if _, err := Write(dir, e.Files, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir, e, live
@@ -350,7 +350,7 @@ func TestWriteRefusesToOverwrite(t *testing.T) {
 	mustWrite("site/a.yaml", "old a\n")
 	mustWrite("site/mine.yaml", "kept\n")
 
-	err := Write(dir, files, false)
+	_, err := Write(dir, files, false)
 	var exists *ExistsError
 	if !errors.As(err, &exists) || !slices.Equal(exists.Paths, []string{"site/a.yaml"}) {
 		t.Fatalf("Write without overwrite: %v", err)
@@ -359,8 +359,9 @@ func TestWriteRefusesToOverwrite(t *testing.T) {
 		t.Error("a refused write wrote something")
 	}
 
-	if err := Write(dir, files, true); err != nil {
-		t.Fatal(err)
+	replaced, err := Write(dir, files, true)
+	if err != nil || !slices.Equal(replaced, []string{"site/a.yaml"}) {
+		t.Fatalf("Write with overwrite: replaced %q, %v", replaced, err)
 	}
 	for rel, want := range map[string]string{"flagsync.yaml": "prune: false\n", "site/a.yaml": "new a\n", "site/b.yaml": "new b\n", "site/mine.yaml": "kept\n"} {
 		if got := read(rel); got != want {
@@ -369,7 +370,7 @@ func TestWriteRefusesToOverwrite(t *testing.T) {
 	}
 
 	mustWrite("dir.yaml/x", "")
-	if err := Write(dir, []File{{Path: "dir.yaml", Data: []byte("x")}}, true); err == nil {
+	if _, err := Write(dir, []File{{Path: "dir.yaml", Data: []byte("x")}}, true); err == nil {
 		t.Error("Write over a directory succeeded")
 	}
 }
@@ -389,6 +390,8 @@ func TestQuoting(t *testing.T) {
 		{"Checkout: redesign", true}, {"- item", true}, {"#hash", true}, {"a # comment", true},
 		{"{\"a\": 1}", true}, {"[1, 2]", true}, {"&anchor", true}, {"*alias", true}, {"!tag", true},
 		{" leading space", true}, {"trailing space ", true}, {"multi\nline\n", false}, {"tab\there", true},
+		{"trailing space \nnext", true}, {"crlf\r\nline", true}, {"  indented first line\nsecond\n\n", false}, {"no final newline\nx", false},
+		{"café ✓", false}, {"bell\a", true},
 		{"Europe/Paris", false}, {"a@example.com", false}, {"managed-by-flagsync", false},
 	}
 	for _, tt := range tests {
@@ -409,7 +412,7 @@ func TestQuoting(t *testing.T) {
 		}
 		// Read back through the flag loader: as a variable value (kept as the literal
 		// text) and as a name (a typed scalar).
-		file := "featureKey: k\nname: " + indentValue(out, "other") + "variables:\n  - key: v\n    type: STRING\n    value: " + indentValue(out, "value") +
+		file := "featureKey: k\nname: " + indentValue(out, "other", "") + "variables:\n  - key: v\n    type: STRING\n    value: " + indentValue(out, "value", "    ") +
 			"variations:\n  - key: a\n"
 		if tt.s == "" {
 			continue // a name must not be empty; the empty value is in the round trip
@@ -428,9 +431,9 @@ func TestQuoting(t *testing.T) {
 	}
 }
 
-// indentValue returns what follows "key: " in an encoded two-key mapping, indented to
-// sit at the same place in another file.
-func indentValue(encoded []byte, key string) string {
+// indentValue returns what follows "key: " in an encoded two-key mapping, its lines
+// after the first indented by indent to sit at the same place in another file.
+func indentValue(encoded []byte, key, indent string) string {
 	text := string(encoded)
 	start := strings.Index(text, key+": ")
 	rest := text[start+len(key)+2:]
@@ -444,7 +447,7 @@ func indentValue(encoded []byte, key string) string {
 	lines := strings.SplitAfter(rest[:end], "\n")
 	for i := 1; i < len(lines); i++ {
 		if lines[i] != "" {
-			lines[i] = "    " + lines[i]
+			lines[i] = indent + lines[i]
 		}
 	}
 	return strings.Join(lines, "")

@@ -27,11 +27,11 @@ func (e *ExistsError) Error() string {
 	return fmt.Sprintf("write export to %s: %d files exist (%s%s)", e.Dir, len(e.Paths), strings.Join(list, ", "), more)
 }
 
-// Write writes the files below dir, creating folders as needed. Unless overwrite is
-// set, it first checks that none of the files exists and writes nothing if one does
-// (an *ExistsError). It never deletes or renames anything: files in dir that are not part
-// of the export stay as they are.
-func Write(dir string, files []File, overwrite bool) error {
+// Write writes the files below dir, creating folders as needed, and returns the paths
+// of the files it replaced. Unless overwrite is set, it first checks that none of the
+// files exists and writes nothing if one does (an *ExistsError). It never deletes or
+// renames anything: files in dir that are not part of the export stay as they are.
+func Write(dir string, files []File, overwrite bool) (replaced []string, err error) {
 	var exists []string
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
@@ -40,25 +40,23 @@ func Write(dir string, files []File, overwrite bool) error {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			return fmt.Errorf("write export: %w", err)
+			return nil, fmt.Errorf("write export: %w", err)
 		case st.IsDir():
-			return fmt.Errorf("write export: %s is a directory", p)
+			return nil, fmt.Errorf("write export: %s is a directory", p)
 		}
-		if !overwrite {
-			exists = append(exists, f.Path)
-		}
+		exists = append(exists, f.Path)
 	}
-	if len(exists) > 0 {
-		return &ExistsError{Dir: dir, Paths: exists}
+	if len(exists) > 0 && !overwrite {
+		return nil, &ExistsError{Dir: dir, Paths: exists}
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("write export: %w", err)
+			return nil, fmt.Errorf("write export: %w", err)
 		}
 		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			return fmt.Errorf("write export: %w", err)
+			return nil, fmt.Errorf("write export: %w", err)
 		}
 	}
-	return nil
+	return exists, nil
 }
