@@ -16,6 +16,7 @@ type ExistsError struct {
 	Paths []string // the existing files, slash-separated, relative to Dir
 }
 
+// Error names the output folder and the first few existing files.
 func (e *ExistsError) Error() string {
 	const show = 5
 	list := e.Paths
