@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -139,7 +140,7 @@ func (s *Server) sortedFlags(siteCode string) []*flagDoc {
 			out = append(out, f)
 		}
 	}
-	slices.SortFunc(out, func(a, b *flagDoc) int { return int(a.ID - b.ID) })
+	slices.SortFunc(out, func(a, b *flagDoc) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -288,7 +289,7 @@ func (s *Server) searchFlags(r *http.Request, body []byte) response {
 		for _, so := range sorts {
 			c := strings.Compare(sortKey(a, so.Field), sortKey(b, so.Field))
 			if so.Field == "id" {
-				c = int(a.ID - b.ID)
+				c = cmp.Compare(a.ID, b.ID)
 			}
 			if strings.EqualFold(so.Direction, "DESC") {
 				c = -c

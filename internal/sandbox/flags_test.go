@@ -362,3 +362,18 @@ func TestSearch(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestEdges(t *testing.T) {
+	_, c, _ := setup(t, Options{})
+	if r := c.raw("GET", "/goals", "", "", ""); r.status != 401 {
+		t.Errorf("unknown path without a token: %d, want 401 (authentication comes first)", r.status)
+	}
+	huge := flagBody("huge", `"description": "`+strings.Repeat("x", maxBody)+`"`)
+	if r := c.do("POST", "/feature-flags", huge); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over %d bytes: %d", maxBody, r.status)
+	}
+	r := c.must(201, "POST", "/feature-flags", flagBody("located", ""))
+	if loc := r.header.Get("Location"); loc != "/feature-flags/pzllysfw2f/located" {
+		t.Errorf("Location %q", loc)
+	}
+}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (s *Server) save(flags map[flagRef]*flagDoc, ids idCounters) error {
 	for _, f := range flags {
 		list = append(list, f)
 	}
-	slices.SortFunc(list, func(a, b *flagDoc) int { return int(a.ID - b.ID) })
+	slices.SortFunc(list, func(a, b *flagDoc) int { return cmp.Compare(a.ID, b.ID) })
 	st := stateFile{Version: stateVersion, Environments: s.envs, NextIDs: ids, Flags: make([]json.RawMessage, 0, len(list))}
 	for _, f := range list {
 		b, err := json.Marshal(render(f, allFields()))
