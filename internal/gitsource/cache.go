@@ -13,6 +13,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -149,11 +150,39 @@ func (s *Source) listRemote(ctx context.Context, conn *connection) ([]*plumbing.
 	return refs, err
 }
 
+// localRef is where the cache keeps the fetched ref, "" for a bare commit.
+func (t target) localRef() plumbing.ReferenceName {
+	if t.ref == "" {
+		return ""
+	}
+	_, dst, _ := strings.Cut(string(t.refspec()), ":")
+	return plumbing.ReferenceName(dst)
+}
+
+// errRewritten reports that a thin fetch left the new commit's tree incomplete: the
+// branch's history was rewritten under the shallow cache.
+var errRewritten = errors.New("history was rewritten: the incremental fetch is incomplete")
+
 // fetchInto fetches tgt into repo unless it already has the commit, and reports
 // whether it fetched.
+//
+// A shallow cache that already holds the ref is updated with a thin fetch, without
+// "deepen": like a plain git fetch in a shallow clone, the server then sends only the
+// objects that are new since the commit the cache has. With "deepen 1" git's server
+// sends the whole tree again (measured: 830 kB, 0.6-0.8 s, instead of a few kB, for a
+// one-file change on 10,000 files). A thin fetch trusts the cache to hold the history
+// behind its commit, which a shallow cache does not when the branch was rewritten, so
+// the new tree is checked against the old one; an incomplete one means errRewritten,
+// and the caller clones afresh.
 func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repository, tgt target) (bool, error) {
 	if hasCommit(repo, tgt.hash) {
 		return false, nil
+	}
+	var before plumbing.Hash
+	if s.opts.Depth > 0 && tgt.localRef() != "" {
+		if r, err := repo.Reference(tgt.localRef(), false); err == nil && r.Type() == plumbing.HashReference && hasCommit(repo, r.Hash()) {
+			before = r.Hash()
+		}
 	}
 	opts := &git.FetchOptions{
 		RemoteName:   "origin",
@@ -164,6 +193,9 @@ func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repo
 		Force:        true,
 		CABundle:     conn.caFile,
 		ProxyOptions: conn.proxy,
+	}
+	if !before.IsZero() {
+		opts.Depth = 0
 	}
 	err := guard(func() error { return repo.FetchContext(ctx, opts) })
 	if tgt.ref == "" && errors.Is(err, git.ErrExactSHA1NotSupported) {
@@ -177,13 +209,62 @@ func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repo
 		}
 		err = guard(func() error { return repo.FetchContext(ctx, opts) })
 	}
+	thin := !before.IsZero()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if thin {
+			// A thin pack whose delta bases the shallow cache lacks fails to parse.
+			return false, fmt.Errorf("%w: %w", errRewritten, err)
+		}
 		return false, err
 	}
-	if !hasCommit(repo, tgt.hash) {
+	switch {
+	case !hasCommit(repo, tgt.hash) && thin:
+		// The server took the commit for one the cache has (an old one, force-pushed back).
+		return false, fmt.Errorf("%w: commit %s was not sent", errRewritten, tgt.hash)
+	case !hasCommit(repo, tgt.hash):
 		return false, fmt.Errorf("commit %s: not found on %s after fetching (is it on a branch?)", tgt.hash, s.loc.display)
+	case thin:
+		if err := treeComplete(ctx, repo, before, tgt.hash); err != nil {
+			return false, fmt.Errorf("%w: %w", errRewritten, err)
+		}
 	}
 	return true, nil
+}
+
+// treeComplete checks that every object of commit to's tree is in repo, given that
+// commit from's tree is: only what differs between the two is looked up.
+func treeComplete(ctx context.Context, repo *git.Repository, from, to plumbing.Hash) error {
+	return guard(func() error {
+		a, err := readCommit(repo, from)
+		if err != nil {
+			return err
+		}
+		b, err := readCommit(repo, to)
+		if err != nil {
+			return err
+		}
+		ta, err := a.Tree()
+		if err != nil {
+			return err
+		}
+		tb, err := b.Tree()
+		if err != nil {
+			return err
+		}
+		changes, err := object.DiffTreeWithOptions(ctx, ta, tb, nil)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if c.To.Name == "" || c.To.TreeEntry.Mode == filemode.Submodule {
+				continue
+			}
+			if err := repo.Storer.HasEncodedObject(c.To.TreeEntry.Hash); err != nil {
+				return fmt.Errorf("%s: %w", c.To.Name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // describe turns a transport error into one that says what to do about it.

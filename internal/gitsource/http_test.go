@@ -2,6 +2,7 @@ package gitsource
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,20 +89,67 @@ func TestHTTPCloneThenIncrementalFetch(t *testing.T) {
 
 func TestHTTPForcePush(t *testing.T) {
 	t.Parallel()
-	repo, srv := httpRemote(t)
-	first := repo.Head(t)
-	repo.Commit(t, map[string]string{"flags/a.yaml": "a: 2\n"}, "second")
-	s, _ := newTestSource(t, Options{Repo: srv.URL, Depth: 1, Auth: httpAuthOK()})
-	mustFetch(t, s)
+	for _, depth := range []int{1, 0} {
+		t.Run(fmt.Sprintf("depth %d", depth), func(t *testing.T) {
+			t.Parallel()
+			repo, srv := httpRemote(t)
+			first := repo.Head(t)
+			repo.Commit(t, map[string]string{"flags/a.yaml": "a: 2\n"}, "second")
+			s, logs := newTestSource(t, Options{Repo: srv.URL, Depth: depth, Auth: httpAuthOK()})
+			mustFetch(t, s)
 
-	repo.ResetHard(t, first)
-	repo.Commit(t, map[string]string{"flags/c.yaml": "c: 3\n"}, "rewritten")
-	repo.ForcePush(t)
-	snap := mustFetch(t, s)
-	if want := repo.Head(t); snap.Revision != want {
-		t.Fatalf("revision %s, want the force-pushed %s", snap.Revision, want)
+			// Rewritten on top of a commit the shallow cache never had.
+			repo.ResetHard(t, first)
+			repo.Commit(t, map[string]string{"flags/c.yaml": "c: 3\n"}, "rewritten")
+			snap := mustFetch(t, s)
+			if want := repo.Head(t); snap.Revision != want {
+				t.Fatalf("revision %s, want the force-pushed %s", snap.Revision, want)
+			}
+			assertFiles(t, snap.FS, map[string]string{"flags/a.yaml": "a: 1\n", "flags/c.yaml": "c: 3\n", "README.md": "hi\n"})
+
+			// Force-pushed back to an old commit.
+			repo.ResetHard(t, first)
+			repo.ForcePush(t)
+			snap = mustFetch(t, s)
+			if snap.Revision != first {
+				t.Fatalf("revision %s, want %s", snap.Revision, first)
+			}
+			assertFiles(t, snap.FS, map[string]string{"flags/a.yaml": "a: 1\n", "README.md": "hi\n"})
+
+			rewritten := logs.count("rewritten beyond the shallow cache")
+			if depth == 1 && rewritten == 0 {
+				t.Errorf("the shallow cache did not notice the rewrite:\n%s", logs)
+			}
+			if depth == 0 && (rewritten != 0 || logs.count(`"msg":"git clone"`) != 1) {
+				t.Errorf("a full clone was re-cloned:\n%s", logs)
+			}
+			if logs.count("fetch into the cache failed") != 0 {
+				t.Errorf("a rewrite was taken for a damaged cache:\n%s", logs)
+			}
+		})
 	}
-	assertFiles(t, snap.FS, map[string]string{"flags/a.yaml": "a: 1\n", "flags/c.yaml": "c: 3\n", "README.md": "hi\n"})
+}
+
+// A shallow cache fetches only what is new: many small updates accumulate history, so
+// ChangedFiles works between any two fetched revisions.
+func TestHTTPThinFetches(t *testing.T) {
+	t.Parallel()
+	repo, srv := httpRemote(t)
+	s, logs := newTestSource(t, Options{Repo: srv.URL, Depth: 1, Auth: httpAuthOK()})
+	first := mustFetch(t, s).Revision
+	var revs []string
+	for i := 0; i < 3; i++ {
+		repo.Commit(t, map[string]string{fmt.Sprintf("flags/n%d.yaml", i): "n\n"}, "more")
+		repo.Commit(t, map[string]string{fmt.Sprintf("flags/m%d.yaml", i): "m\n"}, "more")
+		revs = append(revs, mustFetch(t, s).Revision)
+	}
+	if logs.count(`"msg":"git clone"`) != 1 || logs.count(`"msg":"git fetch"`) != 3 {
+		t.Errorf("want one clone and three fetches:\n%s", logs)
+	}
+	got, err := s.ChangedFiles(testContext(t), first, revs[2])
+	if want := "flags/m0.yaml flags/m1.yaml flags/m2.yaml flags/n0.yaml flags/n1.yaml flags/n2.yaml"; err != nil || strings.Join(got, " ") != want {
+		t.Errorf("ChangedFiles = %v, %v; want %s", got, err, want)
+	}
 }
 
 func TestHTTPBranchDeletedAndRecreated(t *testing.T) {
@@ -229,13 +277,14 @@ func TestHTTPChangedFiles(t *testing.T) {
 	if want := "README.md flags/a.yaml flags/new.yaml"; strings.Join(got, " ") != want {
 		t.Errorf("changed %v, want %s", got, want)
 	}
-	// A revision the shallow clone never saw.
-	repo.Commit(t, map[string]string{"flags/a.yaml": "a: 3\n"}, "unseen")
-	unseen := repo.Head(t)
-	repo.Commit(t, map[string]string{"flags/a.yaml": "a: 4\n"}, "tip")
-	tip := mustFetch(t, s).Revision
-	if _, err := s.ChangedFiles(testContext(t), unseen, tip); !errors.Is(err, ErrHistoryUnavailable) {
-		t.Errorf("ChangedFiles from an unfetched commit: err = %v, want ErrHistoryUnavailable", err)
+	// A fresh shallow clone has the tip only.
+	fresh, _ := newTestSource(t, Options{Repo: srv.URL, Depth: 1, Auth: httpAuthOK()})
+	mustFetch(t, fresh)
+	if _, err := fresh.ChangedFiles(testContext(t), from, to); !errors.Is(err, ErrHistoryUnavailable) {
+		t.Errorf("ChangedFiles from a commit the clone never saw: err = %v, want ErrHistoryUnavailable", err)
+	}
+	if _, err := s.ChangedFiles(testContext(t), "not-a-hash", to); !errors.Is(err, ErrHistoryUnavailable) {
+		t.Errorf("ChangedFiles from a bad revision: err = %v, want ErrHistoryUnavailable", err)
 	}
 }
 

@@ -233,10 +233,14 @@ func (s *Source) update(ctx context.Context, conn *connection, tgt target) (*git
 				return repo, "up to date", nil
 			}
 		}
-		if ctx.Err() != nil || isAuthError(err) || conn.hostKey.refused() != nil {
+		switch {
+		case ctx.Err() != nil || isAuthError(err) || conn.hostKey.refused() != nil:
 			return nil, "", s.describe(ctx, conn, "fetch "+s.loc.display, err)
+		case errors.Is(err, errRewritten):
+			s.log.Info("the branch was rewritten beyond the shallow cache; cloning afresh", "ref", tgt.describe())
+		default:
+			s.log.Warn("fetch into the cache failed; cloning afresh", "cache", s.dir, "error", s.red.text(err.Error()))
 		}
-		s.log.Warn("fetch into the cache failed; cloning afresh", "cache", s.dir, "error", s.red.text(err.Error()))
 	}
 	s.suspect.Store(false)
 	repo, err = s.clone(ctx, conn, tgt)
