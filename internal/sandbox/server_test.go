@@ -351,30 +351,38 @@ func TestStateFile(t *testing.T) {
 
 func TestStateFileWriteFailureChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	state := filepath.Join(dir, "sub", "state.json")
-	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s, c, _ := setup(t, Options{StatePath: state})
+	s, c, _ := setup(t, Options{StatePath: filepath.Join(sub, "state.json")})
 	c.must(201, "POST", "/feature-flags", flagBody("kept", ""))
-	if err := os.Chmod(filepath.Join(dir, "sub"), 0o500); err != nil {
+	// Replace the state directory with a plain file: no temporary file can be created
+	// there, whatever the user's rights.
+	if err := os.RemoveAll(sub); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.Chmod(filepath.Join(dir, "sub"), 0o700) })
-	if f, err := os.CreateTemp(filepath.Join(dir, "sub"), "probe"); err == nil { // root ignores permissions
-		f.Close()
-		os.Remove(f.Name())
-		t.Skip("the directory stays writable (running as root)")
+	if err := os.WriteFile(sub, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	before := flagJSON(t, s, "kept")
-	c.must(500, "PATCH", "/feature-flags/pzllysfw2f/kept", `{"name": "changed"}`)
-	c.must(500, "POST", "/feature-flags", flagBody("lost", ""))
+	for _, call := range []struct{ method, path, body string }{
+		{"PATCH", "/feature-flags/pzllysfw2f/kept", `{"name": "changed"}`},
+		{"POST", "/feature-flags", flagBody("lost", "")},
+		{"DELETE", "/feature-flags/pzllysfw2f/kept", ""},
+	} {
+		r := c.must(500, call.method, call.path, call.body)
+		if msg, _ := r.json(t)["message"].(string); !strings.Contains(msg, "save sandbox state") {
+			t.Errorf("%s %s: message %q", call.method, call.path, msg)
+		}
+	}
 	if string(flagJSON(t, s, "kept")) != string(before) {
 		t.Error("a write that could not be saved changed the flag")
 	}
 	if _, ok := s.FlagJSON(site, "lost"); ok {
 		t.Error("a create that could not be saved was stored")
 	}
+	c.must(200, "PATCH", "/feature-flags/pzllysfw2f/kept", `{"name": "kept"}`) // a no-op patch writes nothing
 }
 
 func TestSetFlagJSON(t *testing.T) {
