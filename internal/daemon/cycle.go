@@ -110,6 +110,8 @@ func (d *Daemon) runCycle(c *cycle) {
 		return
 	}
 	c.rev = snap.Revision
+	d.cfg.RevisionTag.set(c.rev)
+	defer d.cfg.RevisionTag.set("")
 	d.mu.Lock()
 	d.pub.head = snap.Revision
 	d.mu.Unlock()

@@ -98,6 +98,9 @@ type Config struct {
 	Concurrency      int
 
 	Logger *slog.Logger
+	// RevisionTag, when set, carries the revision of the sync in flight to the loggers
+	// it wrapped (the API client's).
+	RevisionTag *RevisionTag
 }
 
 // Daemon runs syncs one at a time, as triggers ask, and serves its HTTP endpoints.

@@ -544,3 +544,35 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("shutting down: %t %q", ok, why)
 	}
 }
+
+// TestLogLinesCarryRevision: every line logged during a sync, the API client's
+// included, names the revision; change lines name the flag and action.
+func TestLogLinesCarryRevision(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.waitStartup()
+	_, next := h.push(map[string]string{"flags/beta.yaml": flagYAML("beta", "Beta", true)}, "beta on")
+	h.waitCycle(next)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	changeLines := 0
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		_, inSync := rec["sync"]
+		if (inSync || rec["msg"] == "API call") && rec["revision"] == nil {
+			t.Errorf("log line without revision: %s", line)
+		}
+		if rec["msg"] == "change applied" {
+			changeLines++
+			if rec["flag"] == nil || rec["action"] == nil {
+				t.Errorf("change line without flag or action: %s", line)
+			}
+		}
+	}
+	if changeLines != 3 {
+		t.Errorf("%d change lines, want 3 (two creates, one update)", changeLines)
+	}
+}

@@ -137,9 +137,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	ts := httptest.NewServer(h.api)
 	t.Cleanup(ts.Close)
 	budget := api.NewBudget(1_000_000, 10_000_000)
+	tag := &RevisionTag{}
 	client, err := api.New(api.Config{
 		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
-		Budget: budget, BackoffBase: 2 * time.Millisecond, Logger: logger,
+		Budget: budget, BackoffBase: 2 * time.Millisecond, Logger: tag.Wrap(logger),
 		Observer: APIObserver(h.m, &h.calls),
 	})
 	if err != nil {
@@ -149,7 +150,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	cfg := Config{
 		Source: src, Dir: "flags", Client: client, Calls: h.calls.Load, Budget: budget, Metrics: h.m,
 		DriftInterval: time.Hour, WebhookSecret: []byte(testWebhookSecret), WebhookBranch: "main",
-		AdminToken: testAdminToken, Logger: logger,
+		AdminToken: testAdminToken, Logger: logger, RevisionTag: tag,
 	}
 	if o.config != nil {
 		o.config(&cfg)
