@@ -297,3 +297,27 @@ func TestFileURL(t *testing.T) {
 		t.Errorf("revision %s, want %s", snap.Revision, want)
 	}
 }
+
+// TLS is always verified: a private authority must be named with CAFile.
+func TestHTTPSVerifiesCertificates(t *testing.T) {
+	t.Parallel()
+	repo := gittest.NewRepo(t)
+	want := repo.Commit(t, map[string]string{"f.yaml": "x\n"}, "one")
+	srv, caPEM := gittest.StartHTTPS(t, repo, httpUser, httpPass)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ := newTestSource(t, Options{Repo: srv.URL, Depth: 1, Auth: httpAuthOK()})
+	if _, err := s.Fetch(testContext(t)); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("unknown authority: err = %v, want a certificate error", err)
+	}
+	s, _ = newTestSource(t, Options{Repo: srv.URL, Depth: 1, Auth: httpAuthOK(), CAFile: caFile})
+	if snap := mustFetch(t, s); snap.Revision != want {
+		t.Errorf("revision %s, want %s", snap.Revision, want)
+	}
+	if _, err := New(Options{Repo: srv.URL, CacheDir: t.TempDir(), CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil {
+		t.Error("a missing CA file was accepted")
+	}
+}

@@ -2,6 +2,7 @@ package gittest
 
 import (
 	"crypto/subtle"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -41,6 +42,20 @@ func StartHTTP(tb testing.TB, repo *Repo, user, pass string) string {
 // StartHTTPServer is StartHTTP returning the server, for tests that count requests.
 func StartHTTPServer(tb testing.TB, repo *Repo, user, pass string) *HTTPServer {
 	tb.Helper()
+	s, _ := startHTTP(tb, repo, user, pass, false)
+	return s
+}
+
+// StartHTTPS is StartHTTPServer over TLS, with a certificate for 127.0.0.1 signed by a
+// throwaway authority. It returns the server (URL https://127.0.0.1:PORT/remote.git)
+// and the authority's certificate in PEM, which clients must be told to trust.
+func StartHTTPS(tb testing.TB, repo *Repo, user, pass string) (*HTTPServer, []byte) {
+	tb.Helper()
+	return startHTTP(tb, repo, user, pass, true)
+}
+
+func startHTTP(tb testing.TB, repo *Repo, user, pass string, tls bool) (*HTTPServer, []byte) {
+	tb.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
 		tb.Fatalf("the git binary is needed for this test: %v", err)
@@ -72,10 +87,16 @@ func StartHTTPServer(tb testing.TB, repo *Repo, user, pass string) *HTTPServer {
 	})
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Listener = listenLoopback(tb)
-	srv.Start()
+	var caPEM []byte
+	if tls {
+		srv.StartTLS()
+		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	} else {
+		srv.Start()
+	}
 	tb.Cleanup(srv.Close)
 	s.URL = srv.URL + "/" + repo.Name
-	return s
+	return s, caPEM
 }
 
 // listenLoopback listens on a free port of 127.0.0.1.
