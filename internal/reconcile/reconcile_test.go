@@ -147,9 +147,9 @@ func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	fsys := repo()
 	live := liveOf(t, fsys)
 	live[0].Environments["production"] = flag.Environment{FeatureEnabled: false, DefaultVariationKey: "off"} // alpha drifted
-	live = append(live[:1], live[2:]...)                                                                  // beta missing
-	live = append(live, flag.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})         // not in Git
-	live = append(live, flag.Flag{ID: 10, SiteCode: "sitec00003", FeatureKey: "other", Name: "Other"})   // another site
+	live = append(live[:1], live[2:]...)                                                                     // beta missing
+	live = append(live, flag.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})             // not in Git
+	live = append(live, flag.Flag{ID: 10, SiteCode: "sitec00003", FeatureKey: "other", Name: "Other"})       // another site
 	c := &fakeClient{live: live}
 
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
