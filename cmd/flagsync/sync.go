@@ -134,12 +134,7 @@ func writeResultsText(w io.Writer, rep *reconcile.Report) {
 	}
 	fmt.Fprintln(w, "Results:")
 	for _, r := range rep.Results {
-		c := r.Change
-		target := c.Ref().String()
-		if c.EnvironmentKey != "" {
-			target += "/" + c.EnvironmentKey
-		}
-		line := fmt.Sprintf("  %-8s %-8s %s", r.Status, c.Action, target)
+		line := fmt.Sprintf("  %-8s %-8s %s", r.Status, r.Change.Action, changeTarget(r.Change))
 		switch {
 		case r.Err != nil:
 			line += ": " + r.Err.Error()
@@ -151,13 +146,17 @@ func writeResultsText(w io.Writer, rep *reconcile.Report) {
 	if rep.Verified && len(rep.Remaining) > 0 {
 		fmt.Fprintf(w, "\nStill different after applying (%d changes; changed by someone else meanwhile, or refused):\n", len(rep.Remaining))
 		for _, c := range rep.Remaining {
-			target := c.Ref().String()
-			if c.EnvironmentKey != "" {
-				target += "/" + c.EnvironmentKey
-			}
-			fmt.Fprintf(w, "  %-8s %s: %s\n", c.Action, target, c.Reason)
+			fmt.Fprintf(w, "  %-8s %s: %s\n", c.Action, changeTarget(c), c.Reason)
 		}
 	}
+}
+
+// changeTarget names what a change touches: site/key, or site/key/env.
+func changeTarget(c plan.Change) string {
+	if c.EnvironmentKey != "" {
+		return c.Ref().String() + "/" + c.EnvironmentKey
+	}
+	return c.Ref().String()
 }
 
 // syncSummaryLine is the one line a sync ends with.
