@@ -311,7 +311,8 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 		// Git restores it.
 		return nil
 	}
-	u := newFlagUpdate(d, l)
+	var u flagUpdate
+	u.init(d, l)
 	var changes []Change
 	if c, ok := u.additions(); ok {
 		changes = append(changes, c)
@@ -338,18 +339,19 @@ type flagUpdate struct {
 	variations keyedDiff[flag.Variation]
 }
 
-func newFlagUpdate(d, l *flag.Flag) *flagUpdate {
-	u := &flagUpdate{d: d, l: l, want: normalise(d), have: normalise(l), owned: hasTag(l.Tags, flag.OwnershipTag)}
+func (u *flagUpdate) init(d, l *flag.Flag) {
+	*u = flagUpdate{d: d, l: l, want: normalise(d), have: normalise(l), owned: hasTag(l.Tags, flag.OwnershipTag)}
 	// Listing the ownership tag in Git adopts a flag created elsewhere: the tag is
 	// written once, and from then on pruning may archive the flag.
 	u.adopt = !u.owned && hasTag(d.Tags, flag.OwnershipTag)
 	u.owned = u.owned || u.adopt
 
 	// Variable types are needed only when overrides differ as strings.
+	wantVars, haveVars := u.want.Variables, u.have.Variables
 	var wantTypes, haveTypes map[string]string
 	types := func() (map[string]string, map[string]string) {
 		if wantTypes == nil {
-			wantTypes, haveTypes = variableTypes(u.want.Variables), variableTypes(u.have.Variables)
+			wantTypes, haveTypes = variableTypes(wantVars), variableTypes(haveVars)
 		}
 		return wantTypes, haveTypes
 	}
@@ -368,7 +370,6 @@ func newFlagUpdate(d, l *flag.Flag) *flagUpdate {
 			wt, ht := types()
 			return variationFields(prefix, after, before, wt, ht)
 		})
-	return u
 }
 
 func (u *flagUpdate) change(action Action, env string, req api.Request, fields []FieldChange, reason string) Change {
