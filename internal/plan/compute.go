@@ -54,6 +54,7 @@ type MassArchiveError struct {
 	Limit string     // the limit that was crossed, for people
 }
 
+// Error says how many flags pruning would have archived and which limit that crossed.
 func (e *MassArchiveError) Error() string {
 	return fmt.Sprintf("plan prune: refusing to archive %d flags at once (%s) without the mass-archive override", len(e.Flags), e.Limit)
 }
