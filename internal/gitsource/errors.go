@@ -22,6 +22,7 @@ type HostKeyError struct {
 	Mismatch bool
 }
 
+// Error says what failed and what to do about it.
 func (e *HostKeyError) Error() string {
 	if e.Mismatch {
 		return fmt.Sprintf("ssh host key of %s does not match %s: the server's key changed or someone is in between; check the key with the server's owner before updating the file", e.Host, e.KnownHosts)
