@@ -365,7 +365,14 @@ func flagFields(f *flag.Flag) map[string]any {
 		m["primaryGoalId"] = f.PrimaryGoalID
 	}
 	if f.BucketingKey != nil {
-		m["bucketingKey"] = f.BucketingKey
+		// The flag patch is an RFC 7396 merge patch, in which an object merges member by
+		// member: without an explicit null, going from CUSTOM_DATA back to VISITOR_CODE
+		// would keep the old customDataId.
+		bk := map[string]any{"bucketingKeyType": f.BucketingKey.BucketingKeyType, "customDataId": nil}
+		if f.BucketingKey.CustomDataID != 0 {
+			bk["customDataId"] = f.BucketingKey.CustomDataID
+		}
+		m["bucketingKey"] = bk
 	}
 	return m
 }
@@ -426,6 +433,9 @@ func CreateFlagRequest(f *flag.Flag, order []string) Request {
 		if v == nil {
 			delete(body, k)
 		}
+	}
+	if f.BucketingKey != nil && f.BucketingKey.CustomDataID == 0 {
+		body["bucketingKey"] = map[string]any{"bucketingKeyType": f.BucketingKey.BucketingKeyType}
 	}
 	body["siteCode"] = f.SiteCode
 	body["featureKey"] = f.FeatureKey

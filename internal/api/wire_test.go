@@ -419,7 +419,7 @@ func TestUpdateFlagRequest(t *testing.T) {
 			`{"name":"","description":"","tags":[],"attributionWindow":null,"bucketingKey":null,"primaryGoalId":null,
 			  "secondaryGoalIds":[],"variables":[],"variations":[],"isArchived":false}`},
 		{"set values", full, FlagPatchFields,
-			`{"name":"N","description":"d","tags":["t"],"attributionWindow":1000,"bucketingKey":{"bucketingKeyType":"VISITOR_CODE"},
+			`{"name":"N","description":"d","tags":["t"],"attributionWindow":1000,"bucketingKey":{"bucketingKeyType":"VISITOR_CODE","customDataId":null},
 			  "primaryGoalId":5,"secondaryGoalIds":[6],"variables":[{"key":"v","type":"BOOLEAN","value":"true"}],
 			  "variations":[{"key":"on","name":"","variables":[]}],"isArchived":true}`},
 		{"archived is written isArchived", full, []string{"archived"}, `{"isArchived":true}`},

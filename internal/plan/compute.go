@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -454,7 +452,7 @@ func (u *flagUpdate) additions() (Change, bool) {
 	if len(names) == 0 {
 		return Change{}, false
 	}
-	return u.change(ActionUpdate, "", flagPatchRequest(&after, names), fields, sentence(reasons)), true
+	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&after, names), fields, sentence(reasons)), true
 }
 
 // environments are the environment patches, in the configured order. Environments
@@ -507,36 +505,8 @@ func (u *flagUpdate) removals() (Change, bool) {
 		fields = append(fields, u.variations.last...)
 		parts = append(parts, plural(len(u.variations.removed), "variation")+" "+quoteList(u.variations.removed))
 	}
-	return u.change(ActionUpdate, "", flagPatchRequest(&final, names), fields,
+	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields,
 		"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them"), true
-}
-
-// flagPatchRequest is api.UpdateFlagRequest, except that a bucketingKey without a
-// customDataId carries "customDataId": null. The patch is an RFC 7396 merge patch, in
-// which an object merges member by member: without the null, going from CUSTOM_DATA back
-// to VISITOR_CODE would keep the old customDataId (the sandbox round trip caught this).
-func flagPatchRequest(after *flag.Flag, fields []string) api.Request {
-	req := api.UpdateFlagRequest(after, fields)
-	if !slices.Contains(fields, "bucketingKey") || after.BucketingKey == nil || after.BucketingKey.CustomDataID != 0 {
-		return req
-	}
-	var body map[string]json.RawMessage
-	if err := json.Unmarshal(req.Body, &body); err != nil {
-		panic(fmt.Sprintf("flag patch body: %v", err)) // UpdateFlagRequest always encodes an object
-	}
-	bk, err := json.Marshal(map[string]any{"bucketingKeyType": after.BucketingKey.BucketingKeyType, "customDataId": nil})
-	if err != nil {
-		panic(fmt.Sprintf("flag patch body: %v", err))
-	}
-	body["bucketingKey"] = bk
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
-		panic(fmt.Sprintf("flag patch body: %v", err))
-	}
-	req.Body = bytes.TrimRight(buf.Bytes(), "\n")
-	return req
 }
 
 // keyedDiff is the difference of two keyed, ordered lists (variables, variations).
