@@ -306,8 +306,10 @@ func (s *run) compute(live []flag.Flag) (plan.Plan, error) {
 	return p, err
 }
 
-// verify reads again what the results touched (the touched sites, or the touched flags
-// in a partial run) and re-plans; the changes of that plan are what remains.
+// verify reads again what the results touched and re-plans; the changes of that plan are
+// what remains. It spends the fewest calls it can: one get per touched flag when that is
+// fewer calls than listing the touched sites again (always in a partial run), otherwise
+// one list per touched site.
 func (s *run) verify(ctx context.Context, live []flag.Flag, results []apply.Result) ([]plan.Change, error) {
 	touched := map[flag.Ref]bool{}
 	sites := map[string]bool{}
@@ -318,22 +320,34 @@ func (s *run) verify(ctx context.Context, live []flag.Flag, results []apply.Resu
 		touched[r.Change.Ref()] = true
 		sites[r.Change.SiteCode] = true
 	}
+	perSite := map[string]int{} // flags on each touched site once the creates landed
+	for _, f := range live {
+		if sites[f.SiteCode] {
+			perSite[f.SiteCode]++
+		}
+	}
+	for _, r := range results {
+		if r.Status != apply.Skipped && r.Change.Action == plan.ActionCreate {
+			perSite[r.Change.SiteCode]++
+		}
+	}
+	pages := 0
+	for site := range sites {
+		pages += max(1, (perSite[site]+api.DefaultPerPage-1)/api.DefaultPerPage)
+	}
+
+	// stale reports whether a live flag is replaced by what is read now.
+	var stale func(f *flag.Flag) bool
 	var fresh []flag.Flag
 	var err error
-	if len(s.in.Only) > 0 {
+	if len(s.in.Only) > 0 || len(touched) < pages {
 		refs := make([]flag.Ref, 0, len(touched))
 		for r := range touched {
 			refs = append(refs, r)
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 		fresh, err = s.get(ctx, refs)
-		keep := live[:0:0]
-		for _, f := range live {
-			if !touched[f.Ref()] {
-				keep = append(keep, f)
-			}
-		}
-		live = append(keep, fresh...)
+		stale = func(f *flag.Flag) bool { return touched[f.Ref()] }
 	} else {
 		list := make([]string, 0, len(sites))
 		for site := range sites {
@@ -341,17 +355,17 @@ func (s *run) verify(ctx context.Context, live []flag.Flag, results []apply.Resu
 		}
 		sort.Strings(list)
 		fresh, err = s.list(ctx, list)
-		keep := live[:0:0]
-		for _, f := range live {
-			if !sites[f.SiteCode] {
-				keep = append(keep, f)
-			}
-		}
-		live = append(keep, fresh...)
+		stale = func(f *flag.Flag) bool { return sites[f.SiteCode] }
 	}
 	if err != nil {
 		return nil, fmt.Errorf("confirm convergence: %w", err)
 	}
-	p, _ := s.compute(live) // a guard refusal here still lists what differs
+	now := fresh
+	for i := range live {
+		if !stale(&live[i]) {
+			now = append(now, live[i])
+		}
+	}
+	p, _ := s.compute(now) // a guard refusal here still lists what differs
 	return p.Changes, nil
 }

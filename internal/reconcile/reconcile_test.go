@@ -333,3 +333,36 @@ func TestRunCountsCallsAndLogsRevision(t *testing.T) {
 		}
 	}
 }
+
+func TestRunConfirmsWithTheFewestReads(t *testing.T) {
+	fsys := repo()
+	base := liveOf(t, fsys)
+	for i := range 250 { // a big site: listing it again takes three pages
+		base = append(base, flag.Flag{ID: int64(1000 + i), SiteCode: siteA, FeatureKey: fmt.Sprintf("ui_%03d", i), Name: "UI"})
+	}
+	tests := []struct {
+		name   string
+		edited []int // indexes of the repository's flags (alpha, beta, gamma) drifted live
+		want   []string
+	}{
+		{"one flag: a get", []int{0}, []string{"GET " + siteA + "/alpha"}},
+		{"two flags on two sites: two gets", []int{0, 2}, []string{"GET " + siteA + "/alpha", "GET " + siteB + "/gamma"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			live := slices.Clone(base)
+			for _, i := range tt.edited {
+				live[i].Name = "drifted"
+			}
+			c := &fakeClient{live: live}
+			if _, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c}); err != nil {
+				t.Fatal(err)
+			}
+			calls := c.log()
+			confirm := calls[2+len(tt.edited):] // after the two lists and the writes
+			if !slices.Equal(confirm, tt.want) {
+				t.Errorf("confirming reads = %q, want %q", confirm, tt.want)
+			}
+		})
+	}
+}
