@@ -97,12 +97,14 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	http   *http.Client
+	limit  time.Duration // bound of every wait
 }
 
 type harnessOptions struct {
 	files  map[string]string // the first commit; default: testRepo()
 	config func(*Config)
-	quiet  bool // log at info instead of debug (benchmarks)
+	quiet  bool          // log at info instead of debug (benchmarks)
+	limit  time.Duration // bound of every wait; default waitLimit
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -111,7 +113,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if files == nil {
 		files = testRepo()
 	}
-	h := &harness{t: t, logs: &lockedBuffer{}, m: metrics.New(), http: &http.Client{Timeout: 10 * time.Second}}
+	h := &harness{t: t, logs: &lockedBuffer{}, m: metrics.New(), http: &http.Client{Timeout: 10 * time.Second}, limit: o.limit}
+	if h.limit == 0 {
+		h.limit = waitLimit
+	}
 	level := slog.LevelDebug
 	if o.quiet {
 		level = slog.LevelInfo
@@ -185,8 +190,8 @@ func (h *harness) stop() error {
 			close(h.done)
 		}
 		return err
-	case <-time.After(waitLimit):
-		h.t.Fatalf("daemon did not stop within %s", waitLimit)
+	case <-time.After(h.limit):
+		h.t.Fatalf("daemon did not stop within %s", h.limit)
 		return nil
 	}
 }
@@ -202,10 +207,10 @@ func lastLines(s string, n int) string {
 // waitFor polls cond until it holds, failing the test after waitLimit.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(h.limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %s waiting for %s; status:\n%s", waitLimit, what, h.statusJSON())
+			h.t.Fatalf("timed out after %s waiting for %s; status:\n%s", h.limit, what, h.statusJSON())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
