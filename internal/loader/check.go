@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // release windows name IANA zones; check them the same on every machine
 
@@ -153,6 +154,7 @@ func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, kno
 	} else {
 		names[r.Name] = ri
 	}
+	c.ruleFields(r.Type, base)
 	if r.VariationKey != "" {
 		knownVariation(r.VariationKey, at("variationKey")...)
 	}
@@ -179,10 +181,44 @@ func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, kno
 	}
 }
 
+// ruleTypes lists, per rule type, the fields a rule must have and the fields it must
+// not have. These live here rather than in the schema's if/then because evaluating
+// three conditions per rule in the validator cost a seventh of the loading time; the
+// schema's descriptions state them for editors.
+var ruleTypes = map[string]struct{ required, forbidden []string }{
+	flag.RuleTargetedDelivery:    {[]string{"variationKey"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	flag.RuleProgressiveDelivery: {[]string{"variationKey", "exposition"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	flag.RuleExperimentation:     {[]string{"trafficAllocations"}, []string{"variationKey"}},
+}
+
+// ruleFields checks the fields written in a rule against its type.
+func (c *checker) ruleFields(typ string, base []any) {
+	fields, ok := ruleTypes[typ]
+	if !ok {
+		return
+	}
+	tokens := make([]string, len(base))
+	for i, p := range base {
+		tokens[i] = fmt.Sprint(p)
+	}
+	v, _ := resolveRaw(c.doc.value, tokens)
+	written, _ := v.(map[string]any)
+	for _, f := range fields.required {
+		if _, ok := written[f]; !ok {
+			c.add(false, fmt.Sprintf("missing required field %q when type is %s", f, typ), base...)
+		}
+	}
+	for _, f := range fields.forbidden {
+		if _, ok := written[f]; ok {
+			c.add(true, "not allowed when type is "+typ, append(slices.Clip(base), f)...)
+		}
+	}
+}
+
 func (c *checker) release(rel *flag.Release, base []any) {
 	at := func(f string) []any { return append(slices.Clip(base), f) }
 	if rel.TimeZone != "" {
-		if _, err := time.LoadLocation(rel.TimeZone); err != nil || rel.TimeZone == "Local" {
+		if !knownTimeZone(rel.TimeZone) {
 			c.add(false, fmt.Sprintf("unknown time zone %q: use an IANA name such as Europe/Paris or UTC", rel.TimeZone), at("timeZone")...)
 		}
 	}
@@ -262,4 +298,18 @@ func segsOf(path []any) []seg {
 		}
 	}
 	return out
+}
+
+// timeZones caches time zone lookups: loading a zone from the embedded database parses
+// it each time, and the same few zones appear in every file.
+var timeZones sync.Map // name → bool
+
+func knownTimeZone(name string) bool {
+	if ok, hit := timeZones.Load(name); hit {
+		return ok.(bool)
+	}
+	_, err := time.LoadLocation(name)
+	ok := err == nil && name != "Local"
+	timeZones.Store(name, ok)
+	return ok
 }

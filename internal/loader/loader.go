@@ -2,7 +2,6 @@ package loader
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -286,16 +285,4 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *flag.Setting
 		r.flag = &f
 	}
 	return r, nil
-}
-
-// decodeValue decodes a schema-valid JSON value into the model.
-func decodeValue(v any, into any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("cannot read the file's values: %w", err)
-	}
-	if err := json.Unmarshal(b, into); err != nil {
-		return fmt.Errorf("cannot read the file's values: %w", err)
-	}
-	return nil
 }

@@ -110,6 +110,22 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 		}
 	}()
 
+	if !mayHoldDocuments(data) {
+		// One document for sure: parse from the bytes, which saves the reader's buffers.
+		var top yaml.Node
+		if err := yaml.Unmarshal(data, &top); err != nil {
+			return nil, append(diags, syntaxDiagnostic(file, data, err))
+		}
+		if top.Kind == 0 {
+			if allowEmpty {
+				return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}, value: map[string]any{}}, nil
+			}
+			at(1, 1, "file is empty: a flag file needs at least featureKey, name and variations")
+			return nil, diags
+		}
+		return documentOf(file, &top, allowEmpty, flagFile, diags)
+	}
+
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
@@ -129,6 +145,25 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 		diags = append(diags, syntaxDiagnostic(file, data, err))
 	default:
 		at(next.Line, next.Column, "a second YAML document (after ---): a file holds exactly one flag; move it to its own file")
+	}
+	return documentOf(file, &top, allowEmpty, flagFile, diags)
+}
+
+// mayHoldDocuments reports whether data has a line starting with a document marker
+// (--- or ...), without which YAML cannot hold a second document.
+func mayHoldDocuments(data []byte) bool {
+	for line := range bytes.Lines(bytes.TrimPrefix(data, []byte("\ufeff"))) {
+		if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
+			return true
+		}
+	}
+	return false
+}
+
+// documentOf checks the parsed top of a file and converts it.
+func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []Diagnostic) (*document, []Diagnostic) {
+	at := func(line, col int, format string, args ...any) {
+		diags = append(diags, Diagnostic{File: file, Line: line, Column: col, Message: fmt.Sprintf(format, args...)})
 	}
 
 	if top.Kind != yaml.DocumentNode || len(top.Content) != 1 {
@@ -276,7 +311,6 @@ func (c *converter) convert(n *yaml.Node, path []seg) any {
 
 func (c *converter) mapping(n *yaml.Node, path []seg) any {
 	out := make(map[string]any, len(n.Content)/2)
-	var firstLine map[string]int
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
@@ -302,16 +336,22 @@ func (c *converter) mapping(n *yaml.Node, path []seg) any {
 			c.report(k, path, "anchors (&%s) are not supported: write the value out in full", k.Anchor)
 		}
 		if _, dup := out[k.Value]; dup {
-			c.report(k, append(path, keySeg(k.Value)), "duplicate key %q (first defined at line %d)", k.Value, firstLine[k.Value])
+			c.report(k, append(path, keySeg(k.Value)), "duplicate key %q (first defined at line %d)", k.Value, firstKey(n, k.Value).Line)
 			continue
 		}
-		if firstLine == nil {
-			firstLine = make(map[string]int, len(n.Content)/2)
-		}
-		firstLine[k.Value] = k.Line
 		out[k.Value] = c.convert(v, append(path, keySeg(k.Value)))
 	}
 	return out
+}
+
+// firstKey returns the first key node of mapping n named name.
+func firstKey(n *yaml.Node, name string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!str" && k.Value == name {
+			return k
+		}
+	}
+	return n
 }
 
 var leadingZero = regexp.MustCompile(`^[-+]?0[0-9]+$`)
