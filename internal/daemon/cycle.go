@@ -68,8 +68,11 @@ func (d *Daemon) cycle(ctx context.Context) {
 		c.rec.Revision = c.rev
 		c.rec.DurationMS = took.Milliseconds()
 		c.rec.APICalls = d.cfg.Calls() - calls0
-		if c.rec.Error == "" && context.Cause(soft) == errSuspended {
-			c.rec.Error = errSuspended.Error()
+		switch {
+		case ctx.Err() != nil && c.rec.Result == ResultFailed:
+			c.rec.Error = "interrupted by shutdown: flags not yet started were left for the next run (" + c.rec.Error + ")"
+		case context.Cause(soft) == errSuspended && c.rec.Result == ResultFailed:
+			c.rec.Error = errSuspended.Error() + " (" + c.rec.Error + ")"
 		}
 		c.chk.Result = c.rec.Result
 		if c.chk.Reason == "" {
@@ -116,6 +119,11 @@ func (d *Daemon) runCycle(c *cycle) {
 	d.pub.head = snap.Revision
 	d.mu.Unlock()
 
+	for _, p := range c.req.pushes {
+		if !strings.EqualFold(p.After, snap.Revision) {
+			c.log.Info("a webhook named another revision than the branch holds now; syncing what the branch holds", "revision", snap.Revision, "webhook_after", p.After)
+		}
+	}
 	st := &d.loop
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty // the revision names the files exactly
@@ -236,10 +244,16 @@ func pushedFiles(pushes []webhook.Push, from, to string) []string {
 
 // full loads and validates the whole repository and syncs every flag.
 func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
+	for _, p := range c.req.pushes {
+		if !strings.EqualFold(p.After, snap.Revision) {
+			c.log.Info("a webhook named another revision than the branch holds now; syncing what the branch holds", "revision", snap.Revision, "webhook_after", p.After)
+		}
+	}
 	st := &d.loop
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
-	desired, err := loader.Load(snap.FS, d.cfg.Dir)
+	files := newRecordingFS(snap.FS)
+	desired, err := loader.Load(files, d.cfg.Dir)
 	var invalid *loader.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -253,7 +267,9 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	checkOfApplied := rev == st.applied && st.converged && stable
 	c.log.Info("full sync", "revision", rev, "flags", len(desired.Flags), "reason", reason)
 	c.rec = &Record{Mode: ModeFull, Reason: reason}
-	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: snap.FS, Prune: d.cfg.Prune})
+	// The pipeline loads the bytes this load read: the same revision, validated, without
+	// reading the repository twice.
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: files.read(), Prune: d.cfg.Prune})
 	if stable {
 		st.index = newIndex(rev, desired)
 	} else {

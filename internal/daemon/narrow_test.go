@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +144,29 @@ func TestNarrow(t *testing.T) {
 				t.Errorf("narrow changed the old index: %d files", len(ix.files))
 			}
 		})
+	}
+}
+
+// TestRecordingFSLoadsTheSame: the copy of what a load read loads to the same flags.
+func TestRecordingFSLoadsTheSame(t *testing.T) {
+	files := testRepo()
+	files["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", true)
+	files["flags/.github/ignored.yaml"] = "not: a flag"
+	files["docs/x.yaml"] = "outside: the folder"
+	rec := newRecordingFS(mapFS(files))
+	first, err := loader.Load(rec, "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := rec.read()
+	if _, ok := copied["docs/x.yaml"]; ok {
+		t.Error("a file outside the flag folder was copied")
+	}
+	again, err := loader.Load(copied, "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Flags) != 3 || !reflect.DeepEqual(first, again) {
+		t.Errorf("loads differ:\n first %+v\n again %+v", first.Flags, again.Flags)
 	}
 }
