@@ -219,7 +219,7 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *flag.Sett
 	for range max(1, min(runtime.GOMAXPROCS(0), len(files))) {
 		wg.Go(func() {
 			for j := range jobs {
-				r, err := loadFlagFile(files[j.i], j.data, sch, settings)
+				r, err := safeLoadFlagFile(files[j.i], j.data, sch, settings)
 				if err != nil {
 					mu.Lock()
 					validateErr = cmp.Or(validateErr, err)
@@ -237,6 +237,17 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *flag.Sett
 		return nil, validateErr
 	}
 	return results, nil
+}
+
+// safeLoadFlagFile is loadFlagFile turning a panic into an error: a bug met on one
+// odd file must not take a long-running process down.
+func safeLoadFlagFile(file string, data []byte, sch *schemas, settings *flag.Settings) (r fileResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = fileResult{}, fmt.Errorf("load flag file %s: internal error: %v", file, p)
+		}
+	}()
+	return loadFlagFile(file, data, sch, settings)
 }
 
 // loadFlagFile parses, validates and checks one flag file. The error is reserved for

@@ -22,7 +22,7 @@ func suggest(s string, candidates []string) string {
 			d = min(d, 1)
 		}
 		// One edit is always a likely typo; more only when the first letter is right.
-		if d > 1 && (ls == "" || ls[0] != lc[0] || d > len(lc)/2 || d >= len(ls)) {
+		if d > 1 && (ls == "" || lc == "" || ls[0] != lc[0] || d > len(lc)/2 || d >= len(ls)) {
 			continue
 		}
 		if bestDist < 0 || d < bestDist {
