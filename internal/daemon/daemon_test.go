@@ -263,6 +263,9 @@ func TestShutdownFinishesFlagInFlight(t *testing.T) {
 	if on, _ := h.prodEnabled("beta"); on {
 		t.Error("beta was started after the shutdown began")
 	}
+	if rec := h.d.Status().Syncs[0]; rec.Summary.Applied != 3 || rec.Summary.Skipped != 1 || !strings.Contains(rec.Error, "interrupted by shutdown") {
+		t.Errorf("interrupted sync recorded as %+v", rec)
+	}
 }
 
 // TestInvalidRevisionKeepsLastGood pushes a revision that does not validate: nothing
