@@ -103,6 +103,15 @@ func splitPointer(p string) []string {
 	return parts
 }
 
+// tokenPointer renders pointer tokens as an RFC 6901 pointer.
+func tokenPointer(tokens []string) string {
+	segs := make([]seg, len(tokens))
+	for i, t := range tokens {
+		segs[i] = keySeg(t)
+	}
+	return pointer(segs)
+}
+
 // resolveRaw follows pointer tokens into a decoded JSON document.
 func resolveRaw(v any, tokens []string) (any, bool) {
 	for _, t := range tokens {
@@ -182,10 +191,12 @@ func locate(root *yaml.Node, tokens []string) located {
 
 // leaf renders one leaf validation error as diagnostics.
 func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []Diagnostic {
-	if doc.suppressed(e.InstanceLocation) {
+	inst := splitPointer(e.InstanceLocation)
+	// The validator URL-escapes pointer tokens; compare pointers in plain RFC 6901 form.
+	ptr := tokenPointer(inst)
+	if doc.suppressed(ptr) {
 		return nil
 	}
-	inst := splitPointer(e.InstanceLocation)
 	loc := locate(doc.root, inst)
 	_, frag, _ := strings.Cut(e.AbsoluteKeywordLocation, "#")
 	ktoks := splitPointer(frag)
@@ -234,7 +245,7 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 		}
 		return out
 	case "required":
-		if slices.Contains(doc.partial, e.InstanceLocation) {
+		if slices.Contains(doc.partial, ptr) {
 			return nil
 		}
 		obj, _ := val.(map[string]any)
@@ -251,7 +262,7 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 	case "uniqueItems":
 		var i, j int
 		if _, err := fmt.Sscanf(e.Message, "items at index %d and %d are equal", &i, &j); err == nil {
-			if doc.suppressed(e.InstanceLocation+"/"+strconv.Itoa(i)) || doc.suppressed(e.InstanceLocation+"/"+strconv.Itoa(j)) {
+			if doc.suppressed(ptr+"/"+strconv.Itoa(i)) || doc.suppressed(ptr+"/"+strconv.Itoa(j)) {
 				return nil // items already reported, read as null
 			}
 			il := locate(doc.root, append(slices.Clip(inst), strconv.Itoa(j)))

@@ -98,9 +98,6 @@ var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // checked (syntax error, empty file, top level not a mapping). With allowEmpty an empty
 // file is an empty mapping instead of an error.
 func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *document, diags []Diagnostic) {
-	at := func(line, col int, format string, args ...any) {
-		diags = append(diags, Diagnostic{File: file, Line: line, Column: col, Message: fmt.Sprintf(format, args...)})
-	}
 	defer func() {
 		// yaml.v3 reports errors through panics it recovers itself; anything else that
 		// escapes is a parser bug, which must not take the whole run down.
@@ -117,11 +114,7 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 			return nil, append(diags, syntaxDiagnostic(file, data, err))
 		}
 		if top.Kind == 0 {
-			if allowEmpty {
-				return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}, value: map[string]any{}}, nil
-			}
-			at(1, 1, "file is empty: a flag file needs at least featureKey, name and variations")
-			return nil, diags
+			return emptyDocument(file, 1, 1, allowEmpty, diags)
 		}
 		return documentOf(file, &top, allowEmpty, flagFile, diags)
 	}
@@ -130,11 +123,7 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
 		if errors.Is(err, io.EOF) {
-			if allowEmpty {
-				return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}, value: map[string]any{}}, nil
-			}
-			at(1, 1, "file is empty: a flag file needs at least featureKey, name and variations")
-			return nil, diags
+			return emptyDocument(file, 1, 1, allowEmpty, diags)
 		}
 		return nil, append(diags, syntaxDiagnostic(file, data, err))
 	}
@@ -144,7 +133,8 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 	case err != nil:
 		diags = append(diags, syntaxDiagnostic(file, data, err))
 	default:
-		at(next.Line, next.Column, "a second YAML document (after ---): a file holds exactly one flag; move it to its own file")
+		diags = append(diags, Diagnostic{File: file, Line: next.Line, Column: next.Column,
+			Message: "a second YAML document (after ---): a file holds exactly one flag; move it to its own file"})
 	}
 	return documentOf(file, &top, allowEmpty, flagFile, diags)
 }
@@ -172,11 +162,7 @@ func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []
 	}
 	root := top.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" && root.Value == "" {
-		if allowEmpty {
-			return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}, value: map[string]any{}}, diags
-		}
-		at(root.Line, root.Column, "file is empty: a flag file needs at least featureKey, name and variations")
-		return nil, diags
+		return emptyDocument(file, root.Line, root.Column, allowEmpty, diags)
 	}
 	if root.Kind != yaml.MappingNode {
 		what := "flag fields"
@@ -194,6 +180,16 @@ func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []
 		m = map[string]any{}
 	}
 	return &document{file: file, root: root, value: m, poisoned: c.poisoned, partial: c.partial}, diags
+}
+
+// emptyDocument handles a file without content: an empty mapping where that is allowed
+// (flagsync.yaml), else an error.
+func emptyDocument(file string, line, col int, allowEmpty bool, diags []Diagnostic) (*document, []Diagnostic) {
+	if allowEmpty {
+		return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: line, Column: col}, value: map[string]any{}}, diags
+	}
+	return nil, append(diags, Diagnostic{File: file, Line: line, Column: col,
+		Message: "file is empty: a flag file needs at least featureKey, name and variations"})
 }
 
 // syntaxDiagnostic turns a yaml.v3 error into a diagnostic. yaml.v3 gives a line but no
