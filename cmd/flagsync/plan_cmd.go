@@ -24,7 +24,8 @@ Exit codes: 0 no changes (or changes, without --detailed-exitcode), 2 changes (w
 
 Examples:
   flagsync plan --sandbox --repo examples/flags
-  flagsync plan --path flags --format markdown --out plan.md --detailed-exitcode`
+  flagsync plan --path flags --format markdown --out plan.md --detailed-exitcode
+  flagsync plan --path flags --format markdown --out plan.md --json-out plan.json`
 
 func cmdPlan(ctx context.Context, a *app, args []string) int {
 	fs := a.newFlagSet("plan", planSynopsis)
@@ -35,6 +36,7 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	format := fs.String("format", "text", "output: text, markdown (a pull-request comment) or json")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the plan has changes")
 	outPath := fs.String("out", "", "write the plan to this file instead of stdout")
+	jsonOut := fs.String("json-out", "", "also write the plan as JSON to this file (one live read for a PR comment and its artifact)")
 	prune := fs.Bool("prune", false, "plan archiving managed flags that were removed from Git (also prune: true in flagsync.yaml)")
 	if code := a.parse(fs, args); code >= 0 {
 		return code
@@ -87,6 +89,19 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	if err := a.writeOutput(*outPath, out.Bytes()); err != nil {
 		fmt.Fprintf(a.stderr, "flagsync plan: %v\n", err)
 		return exitFail
+	}
+	if *jsonOut != "" && rep != nil {
+		var js bytes.Buffer
+		if errors.As(runErr, &invalid) {
+			renderDiagnostics(&js, "json", rep)
+		} else if err := plan.RenderJSON(&js, rep.Plan); err != nil {
+			fmt.Fprintf(a.stderr, "flagsync plan: render: %v\n", err)
+			return exitFail
+		}
+		if err := os.WriteFile(*jsonOut, js.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(a.stderr, "flagsync plan: write --json-out: %v\n", err)
+			return exitFail
+		}
 	}
 	if runErr != nil {
 		a.printRunError("plan", runErr)

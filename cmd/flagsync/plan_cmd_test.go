@@ -91,6 +91,21 @@ func TestPlanFormats(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "flag_0009") {
 		t.Errorf("--out file: %v\n%s", err, b)
 	}
+
+	// One run, one live read: the Markdown comment and the JSON artifact of a PR job.
+	jsonOut := filepath.Join(t.TempDir(), "plan.json")
+	r = h.mustRun(exitOK, "plan", "--repo", dir, "--format", "markdown", "--out", out, "--json-out", jsonOut)
+	if r.calls != 3 { // token, one list per site
+		t.Errorf("plan with --json-out made %d API calls, want 3", r.calls)
+	}
+	b, err = os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pj plan.Plan
+	if err := json.Unmarshal(b, &pj); err != nil || len(pj.Changes) != 1 || pj.Changes[0].FeatureKey != "flag_0009" {
+		t.Errorf("--json-out plan: %v\n%s", err, b)
+	}
 }
 
 func TestPlanInvalidFilesInEveryFormat(t *testing.T) {
