@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/gitsource"
 )
 
 // TestWebhookFromEachProvider pushes a commit and delivers each Git host's documented
@@ -577,5 +580,45 @@ func TestLogLinesCarryRevision(t *testing.T) {
 	}
 	if changeLines != 3 {
 		t.Errorf("%d change lines, want 3 (two creates, one update)", changeLines)
+	}
+}
+
+// noHistory is a source whose cache lost the history (re-cloned, say): ChangedFiles fails.
+type noHistory struct{ Source }
+
+func (noHistory) ChangedFiles(context.Context, string, string) ([]string, error) {
+	return nil, fmt.Errorf("changed files: %w", gitsource.ErrHistoryUnavailable)
+}
+
+// TestChangedFilesWithoutHistory: when Git cannot tell what changed, a payload that lists
+// the changed files for exactly the applied..new range still narrows the sync; one that
+// does not (Bitbucket lists no files) leads to a full sync.
+func TestChangedFilesWithoutHistory(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.Source = noHistory{c.Source} }})
+	h.waitStartup()
+	for _, tc := range []struct {
+		provider string
+		mode     string
+	}{
+		{"github", ModePartial},
+		{"bitbucket-cloud", ModeFull},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			on, _ := h.prodEnabled("alpha")
+			before := h.repo.Head(t)
+			after := h.repo.Commit(t, map[string]string{"flags/alpha.yaml": flagYAML("alpha", "Alpha", !on)}, "toggle alpha")
+			dl := pushDelivery(t, tc.provider, testWebhookSecret, before, after, []string{"flags/alpha.yaml"}, "nohist-"+tc.provider)
+			next := h.cycles() + 1
+			if code, body := h.post(dl.path, dl.header, dl.body); code != http.StatusAccepted {
+				t.Fatalf("webhook: %d %s", code, body)
+			}
+			rec := h.waitCycle(next)
+			if rec.Mode != tc.mode || rec.Result != ResultSuccess || rec.Summary.Applied != 1 {
+				t.Errorf("sync = %+v, want a successful %s sync", rec, tc.mode)
+			}
+			if tc.mode == ModeFull && !strings.Contains(rec.Reason, "changed files unknown") {
+				t.Errorf("full sync reason = %q", rec.Reason)
+			}
+		})
 	}
 }
