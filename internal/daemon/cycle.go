@@ -119,10 +119,9 @@ func (d *Daemon) runCycle(c *cycle) {
 	d.pub.head = snap.Revision
 	d.mu.Unlock()
 
-	for _, p := range c.req.pushes {
-		if !strings.EqualFold(p.After, snap.Revision) {
-			c.log.Info("a webhook named another revision than the branch holds now; syncing what the branch holds", "revision", snap.Revision, "webhook_after", p.After)
-		}
+	if n := len(c.req.pushes); n > 0 && !strings.EqualFold(c.req.pushes[n-1].After, snap.Revision) {
+		c.log.Info("the last webhook named another revision than the branch holds now; syncing what the branch holds",
+			"revision", snap.Revision, "webhook_after", c.req.pushes[n-1].After)
 	}
 	st := &d.loop
 	rev := snap.Revision
@@ -244,10 +243,9 @@ func pushedFiles(pushes []webhook.Push, from, to string) []string {
 
 // full loads and validates the whole repository and syncs every flag.
 func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
-	for _, p := range c.req.pushes {
-		if !strings.EqualFold(p.After, snap.Revision) {
-			c.log.Info("a webhook named another revision than the branch holds now; syncing what the branch holds", "revision", snap.Revision, "webhook_after", p.After)
-		}
+	if n := len(c.req.pushes); n > 0 && !strings.EqualFold(c.req.pushes[n-1].After, snap.Revision) {
+		c.log.Info("the last webhook named another revision than the branch holds now; syncing what the branch holds",
+			"revision", snap.Revision, "webhook_after", c.req.pushes[n-1].After)
 	}
 	st := &d.loop
 	rev := snap.Revision
