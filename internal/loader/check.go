@@ -14,9 +14,10 @@ import (
 	"github.com/flagsync/flagsync/internal/flag"
 )
 
-// checker runs the checks the schema cannot express on one flag that passed the
-// schema. Every check reports a path into the document, which is resolved to the node
-// written at that place.
+// checker runs the checks the schema cannot express on one flag, as far as it could be
+// read. Every check reports a path into the document, which is resolved to the node
+// written at that place; a problem inside a field that already has one is dropped as
+// its consequence.
 type checker struct {
 	doc      *document
 	settings *flag.Settings // nil when flagsync.yaml is itself invalid

@@ -213,6 +213,8 @@ func syntaxDiagnostic(file string, data []byte, err error) Diagnostic {
 // tabIndent finds a tab in the leading whitespace of the given line or the one after it
 // (yaml.v3 sometimes reports the line before the problem).
 func tabIndent(data []byte, line int) (int, int, bool) {
+	// Line breaks as YAML counts them: \r\n, \r or \n.
+	data = bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	lines := bytes.Split(data, []byte("\n"))
 	for l := line; l <= line+1 && l <= len(lines); l++ {
 		if l < 1 {
