@@ -1,0 +1,377 @@
+package splitapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/api"
+)
+
+// DefaultBaseURL is the Admin API's host; request paths carry APIPrefix.
+const DefaultBaseURL = "https://api.split.io"
+
+// Defaults for the zero values of Config.
+const (
+	DefaultCallTimeout = 30 * time.Second
+	// DefaultPageSize is the limit of list calls: the documented maximum of the
+	// definitions list (the flags list documents none; the same is used).
+	DefaultPageSize    = 50
+	DefaultBackoffBase = 2 * time.Second
+	DefaultBackoffMax  = time.Minute
+	DefaultMaxAttempts = 5
+	DefaultMaxElapsed  = 3 * time.Minute
+	// DefaultPerSecond and DefaultPerMinute are the client-side budget. Split documents
+	// no figures; Harness documents 400 external API calls per minute per key.
+	DefaultPerSecond = 10
+	DefaultPerMinute = 400
+)
+
+// maxResponseBody bounds what the client reads from one response.
+const maxResponseBody = 64 << 20
+
+// NewBudget returns a budget of perSecond calls per second and perMinute per minute;
+// values <= 0 take DefaultPerSecond and DefaultPerMinute.
+func NewBudget(perSecond, perMinute int) *api.Budget {
+	if perSecond <= 0 {
+		perSecond = DefaultPerSecond
+	}
+	if perMinute <= 0 {
+		perMinute = DefaultPerMinute
+	}
+	return api.NewBudgetWindows(api.Window{Limit: perSecond, Period: time.Second}, api.Window{Limit: perMinute, Period: time.Minute})
+}
+
+// Config configures a Client. Only APIKey is required.
+type Config struct {
+	BaseURL string // default DefaultBaseURL; a Harness gateway URL that serves APIPrefix works too
+	APIKey  string // Admin API key, sent as Authorization: Bearer
+
+	HTTPClient  *http.Client
+	Logger      *slog.Logger
+	Budget      *api.Budget   // shared rate budget; nil = NewBudget(0, 0)
+	CallTimeout time.Duration // limit of one HTTP exchange; default 30 s
+	PageSize    int           // limit of list calls; default 50
+
+	// Observer, when set, is called after every HTTP exchange, for metrics.
+	Observer func(api.CallInfo)
+
+	// Retries: a 429 waits as long as the X-RateLimit-Reset-Seconds-* headers say (the
+	// largest of them), else Retry-After, else BackoffBase doubling up to BackoffMax
+	// plus up to 50 % jitter. A call gives up after MaxAttempts attempts or when the next
+	// wait would take it past MaxElapsed.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	MaxAttempts int
+	MaxElapsed  time.Duration
+
+	Now func() time.Time
+}
+
+// Client calls Split's Admin API. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	base   string
+	http   *http.Client
+	log    *slog.Logger
+	budget *api.Budget
+}
+
+// New returns a client for cfg, filling in defaults.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.APIKey) == "" {
+		return nil, errors.New("new Split API client: the admin API key is required")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("new Split API client: base URL %q: want http(s)://host[/prefix]", cfg.BaseURL)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Budget == nil {
+		cfg.Budget = NewBudget(0, 0)
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = DefaultBackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.MaxElapsed <= 0 {
+		cfg.MaxElapsed = DefaultMaxElapsed
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget}, nil
+}
+
+// Budget returns the rate budget the client spends.
+func (c *Client) Budget() *api.Budget { return c.budget }
+
+// BaseURL returns the base URL the client calls.
+func (c *Client) BaseURL() string { return c.base }
+
+type call struct {
+	method string
+	path   string
+	query  url.Values
+	body   []byte
+	// resend: the call may be sent again after a failure whose effect is unknown
+	// (timeout, dropped connection, 5xx). Only reads: a JSON Patch that appends is not
+	// idempotent, and a create sent twice is refused.
+	resend bool
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// send runs a call with budget, timeout and retries. It returns the 2xx response, an
+// *api.Error, or a network error wrapped with method and path.
+func (c *Client) send(ctx context.Context, cl call) (*response, error) {
+	start := c.cfg.Now()
+	for attempt, failures := 1, 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+		}
+		res, err := c.attempt(ctx, &cl, attempt)
+		var lastErr error
+		var delay time.Duration
+		hasDelay := false
+		switch {
+		case err != nil:
+			if ctx.Err() != nil || (!cl.resend && !notSent(err)) {
+				return nil, err
+			}
+			lastErr = err
+		case res.status >= 200 && res.status < 300:
+			return res, nil
+		default:
+			apiErr := c.newError(cl.method, cl.path, res.status, res.body)
+			if !apiErr.Retryable || (res.status >= 500 && !cl.resend) {
+				return nil, apiErr
+			}
+			lastErr = apiErr
+			if res.status == http.StatusTooManyRequests {
+				delay, hasDelay = rateLimitWait(res.header, c.cfg.Now())
+			}
+		}
+		failures++
+		if !hasDelay {
+			delay = c.backoff(failures)
+		}
+		if failures >= c.cfg.MaxAttempts || c.cfg.Now().Sub(start)+delay > c.cfg.MaxElapsed {
+			return nil, lastErr
+		}
+		c.log.Warn("Split API call failed; retrying", "method", cl.method, "path", cl.path, "attempt", attempt, "retry_in", delay, "error", lastErr.Error())
+		if err := sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.method, cl.path, err, lastErr)
+		}
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, cl *call, attempt int) (*response, error) {
+	release, err := c.budget.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	target := c.base + cl.path
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: build request: %w", cl.method, cl.path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "flagsync")
+	req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	if cl.body != nil {
+		ct := "application/json"
+		if cl.method == http.MethodPatch {
+			ct = PatchContentType
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	began := time.Now()
+	res := &response{}
+	resp, err := c.http.Do(req)
+	if err == nil {
+		res.status, res.header = resp.StatusCode, resp.Header
+		res.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		resp.Body.Close()
+	}
+	took := time.Since(began)
+	if c.cfg.Observer != nil {
+		c.cfg.Observer(api.CallInfo{Endpoint: EndpointTemplate(cl.method, cl.path), Method: cl.method, Status: res.status, Duration: took, Attempt: attempt})
+	}
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the whole URL
+		}
+		err = fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+		c.log.Debug("Split API call", "method", cl.method, "path", cl.path, "attempt", attempt, "duration", took, "error", err.Error())
+		return nil, err
+	}
+	c.log.Debug("Split API call", "method", cl.method, "path", cl.path, "status", res.status, "attempt", attempt, "duration", took)
+	return res, nil
+}
+
+// rateLimitWait reads how long a 429 asks to wait: the largest of Split's
+// X-RateLimit-Reset-Seconds-* headers (the documented rule), else Retry-After.
+func rateLimitWait(h http.Header, now time.Time) (time.Duration, bool) {
+	var wait float64
+	found := false
+	for name, vs := range h {
+		if !strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Ratelimit-Reset-Seconds") {
+			continue
+		}
+		for _, v := range vs {
+			if s, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && s >= 0 {
+				wait, found = max(wait, s), true
+			}
+		}
+	}
+	if found {
+		return time.Duration(wait * float64(time.Second)), true
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(max(secs, 0) * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.BackoffBase
+	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.BackoffMax)
+	return d + rand.N(d/2+1)
+}
+
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// newError builds the *api.Error for a response, with the API key redacted.
+func (c *Client) newError(method, path string, status int, body []byte) *api.Error {
+	text := strings.ReplaceAll(string(body), c.cfg.APIKey, "[REDACTED]")
+	const maxBody = 2 << 10
+	if len(text) > maxBody {
+		text = text[:maxBody] + "…(truncated)"
+	}
+	return &api.Error{
+		Status: status, Method: method, Path: path, Body: text,
+		Retryable: status == http.StatusTooManyRequests || status == http.StatusLocked || status >= 500,
+		Message:   errorMessage([]byte(text)),
+	}
+}
+
+// errorMessage reads a message from an error body: `message` (Split's error shape),
+// `error`, or the body's first line.
+func errorMessage(body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) == nil {
+		for _, k := range []string{"message", "error", "details"} {
+			if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
+				return firstLine(s)
+			}
+		}
+		return ""
+	}
+	return firstLine(string(body))
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// EndpointTemplate maps a request to its endpoint template, for metrics labels.
+func EndpointTemplate(method, path string) string {
+	rest, ok := strings.CutPrefix(path, APIPrefix+"/splits/ws/")
+	if !ok {
+		return "other"
+	}
+	p := strings.Split(rest, "/")
+	const ws = APIPrefix + "/splits/ws/{wsId}"
+	switch {
+	case len(p) == 1:
+		return ws
+	case len(p) == 2:
+		return ws + "/{flag}"
+	case len(p) == 3 && p[1] == "trafficTypes" && method == http.MethodPost:
+		return ws + "/trafficTypes/{trafficType}"
+	case len(p) == 3 && p[1] == "environments":
+		return ws + "/environments/{env}"
+	case len(p) == 4 && p[2] == "environments":
+		return ws + "/{flag}/environments/{env}"
+	case len(p) == 5 && p[2] == "environments" && (p[4] == "kill" || p[4] == "restore"):
+		return ws + "/{flag}/environments/{env}/" + p[4]
+	}
+	return "other"
+}
