@@ -25,8 +25,8 @@ func jsonEqual(t *testing.T, a, b string) bool {
 func TestRFC6902Examples(t *testing.T) {
 	tests := []struct {
 		name, doc, patch, want string
-		testFailed              bool // the patch must fail with a failed test
-		fails                   bool // the patch must fail otherwise
+		testFailed             bool // the patch must fail with a failed test
+		fails                  bool // the patch must fail otherwise
 	}{
 		{name: "A.1 adding an object member", doc: `{"foo":"bar"}`,
 			patch: `[{"op":"add","path":"/baz","value":"qux"}]`, want: `{"baz":"qux","foo":"bar"}`},
