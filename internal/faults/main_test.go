@@ -1,0 +1,110 @@
+package faults
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// origEnv is the environment the test binary started with, before TestMain isolated git
+// from the machine: `go build` needs the real HOME (module and build caches).
+var origEnv []string
+
+// TestMain runs the suite with git and go-git kept away from the machine's
+// configuration, then prints one summary line per scenario. A test binary started with
+// fsizeEnv set is not a test run but a launcher: see execLimited.
+func TestMain(m *testing.M) {
+	if os.Getenv(fsizeEnv) != "" {
+		execLimited() // does not return
+	}
+	origEnv = os.Environ()
+	home, err := os.MkdirTemp("", "flagsync-faults-home-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for k, v := range map[string]string{
+		"HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home,
+		"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.DevNull, "GIT_TERMINAL_PROMPT": "0",
+	} {
+		os.Setenv(k, v)
+	}
+	os.Unsetenv("SSH_AUTH_SOCK")
+	code := m.Run()
+	printSummary()
+	os.RemoveAll(home)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	summaryMu sync.Mutex
+	summaries []string
+)
+
+// summary records the one line a scenario ends with: in the test log and, after the
+// run, in the table TestMain prints on stdout so that CI output shows every scenario.
+func summary(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	if t.Failed() {
+		line += " [FAILED]"
+	}
+	t.Log(line)
+	summaryMu.Lock()
+	summaries = append(summaries, line)
+	summaryMu.Unlock()
+}
+
+func printSummary() {
+	summaryMu.Lock()
+	defer summaryMu.Unlock()
+	if len(summaries) == 0 {
+		return
+	}
+	lines := slices.Clone(summaries)
+	slices.Sort(lines)
+	fmt.Printf("\nfault-injection and security summary (%d scenarios):\n", len(lines))
+	for _, l := range lines {
+		fmt.Println("  " + l)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// flagsyncBinary builds cmd/flagsync once per test run and returns its path.
+func flagsyncBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			binErr = fmt.Errorf("the go command is not on PATH: %w", err)
+			return
+		}
+		if binDir, binErr = os.MkdirTemp("", "flagsync-faults-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "flagsync")
+		cmd := exec.Command(gobin, "build", "-o", binPath, "github.com/flagsync/flagsync/cmd/flagsync")
+		cmd.Env = origEnv
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build ./cmd/flagsync: %v\n%s", err, strings.TrimSpace(string(out)))
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
