@@ -435,4 +435,3 @@ func TestFaultTokenRevoked(t *testing.T) {
 	summary(t, "fault token-revoked: %s, %d calls refused 401 after the revocation, %d tokens fetched; token endpoint refusing: %d changes failed with %q; converged, %d duplicates",
 		st, refused, tokens, len(errs), errs[0], len(w.duplicates()))
 }
-

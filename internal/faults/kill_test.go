@@ -184,4 +184,3 @@ func TestKillBinary(t *testing.T) {
 	summary(t, "fault kill-sigkill-binary: %d trials (seed %d), writes landed at the kill %v; every next run converged, 0 duplicates, every further run sent 0 writes",
 		killBinary, seed, kills)
 }
-
