@@ -205,4 +205,7 @@ var invalidCases = []struct {
 		`flags/variation_key_not_string.yaml:4:10: variations[0].key: must be a string, got 1; quote it: "1"`,
 		`flags/variation_key_not_string.yaml:5:10: variations[1].key: must be a string, got 2; quote it: "2"`,
 	}},
+	{"settings_two_files", []string{
+		`flagsync.yml:1:1: both flagsync.yaml and flagsync.yml exist: keep one`,
+	}},
 }
