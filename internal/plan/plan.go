@@ -48,6 +48,19 @@ type Plan struct {
 	// Blocked lists the flags whose archival the mass-archive guard refused; they have no
 	// change in Changes. Compute also returns a *MassArchiveError when this is not empty.
 	Blocked []Blocked `json:"blocked,omitempty"`
+
+	// Service names the flag service the plan is for, as renderers write it ("Split");
+	// empty means Kameleoon. For Split, a change's SiteCode holds the workspace id and its
+	// FeatureKey the flag name.
+	Service string `json:"service,omitempty"`
+}
+
+// ServiceName is the flag service the plan is for, for people: Service, or "Kameleoon".
+func (p Plan) ServiceName() string {
+	if p.Service == "" {
+		return "Kameleoon"
+	}
+	return p.Service
 }
 
 // Blocked is a change the planner refused to make, and why.

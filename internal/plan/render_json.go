@@ -17,6 +17,7 @@ type jsonPlan struct {
 	Changes   []jsonChange `json:"changes"`
 	Unmanaged []flag.Ref   `json:"unmanaged"`
 	Blocked   []Blocked    `json:"blocked"`
+	Service   string       `json:"service,omitempty"` // absent for Kameleoon
 }
 
 type jsonChange struct {
@@ -46,6 +47,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Changes:   make([]jsonChange, 0, len(p.Changes)),
 		Unmanaged: p.Unmanaged,
 		Blocked:   p.Blocked,
+		Service:   p.Service,
 	}
 	if out.Unmanaged == nil {
 		out.Unmanaged = []flag.Ref{}

@@ -102,8 +102,8 @@ func markdown(p Plan, level, limit int) string {
 			b.WriteString("</details>\n\n")
 		}
 		if len(p.Unmanaged) > 0 {
-			fmt.Fprintf(&b, "<details><summary>%d unmanaged %s left alone (in Kameleoon, not in Git)</summary>\n\n",
-				len(p.Unmanaged), plural(len(p.Unmanaged), "flag"))
+			fmt.Fprintf(&b, "<details><summary>%d unmanaged %s left alone (in %s, not in Git)</summary>\n\n",
+				len(p.Unmanaged), plural(len(p.Unmanaged), "flag"), p.ServiceName())
 			for _, r := range p.Unmanaged {
 				fmt.Fprintf(&b, "- `%s`\n", r)
 			}

@@ -82,7 +82,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		if len(p.Changes) > 0 || len(p.Blocked) > 0 {
 			fmt.Fprintln(bw)
 		}
-		fmt.Fprintln(bw, "Unmanaged flags (in Kameleoon, not in Git; left alone):")
+		fmt.Fprintf(bw, "Unmanaged flags (in %s, not in Git; left alone):\n", p.ServiceName())
 		for _, r := range p.Unmanaged {
 			fmt.Fprintf(bw, "  %s\n", r)
 		}

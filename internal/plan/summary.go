@@ -38,13 +38,14 @@ func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
 // SummaryLine is the one line every renderer ends with, e.g.
 // "Plan: 2 to create, 5 to update, 0 to archive; 3 unmanaged flags left alone." or
-// "No changes. Kameleoon matches revision abc1234." A plan whose only content is
-// refused archives uses the first form: Kameleoon does not match Git.
+// "No changes. Kameleoon matches revision abc1234." (the plan's ServiceName). A plan
+// whose only content is refused archives uses the first form: the service does not match
+// Git.
 func (p Plan) SummaryLine() string {
 	s := p.Summary()
 	var b strings.Builder
 	if s.Changes() == 0 && s.Blocked == 0 {
-		b.WriteString("No changes. Kameleoon matches ")
+		b.WriteString("No changes. " + p.ServiceName() + " matches ")
 		if p.Revision != "" {
 			b.WriteString("revision " + shortRevision(p.Revision))
 		} else {
