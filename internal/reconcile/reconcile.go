@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"sort"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/loader"
@@ -31,6 +29,11 @@ type Input struct {
 	FS       fs.FS  // the repository at Revision
 	Dir      string // the flag folder inside FS ("." for the root)
 	Client   Client
+
+	// Vendors, when set, are the flag services to sync, in order (see Vendor); the
+	// default is Kameleoon through Client. A repository may hold files of several
+	// services; each takes its own.
+	Vendors []Vendor
 
 	// DryRun computes the plan and goes through apply without sending a write.
 	DryRun bool
@@ -86,7 +89,7 @@ type Report struct {
 	Converged   bool                `json:"converged"`           // live state matches the files (as far as known)
 	APICalls    int64               `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
 	Duration    time.Duration       `json:"-"`
-	Sites       []string            `json:"sites"` // site codes read
+	Sites       []string            `json:"sites"` // site codes (Split: workspace ids) read
 }
 
 // TooManyChangesError is returned when a plan has more changes than Input.MaxChanges.
@@ -104,6 +107,11 @@ func (e *TooManyChangesError) Error() string {
 // applying (invalid files — a *loader.InvalidError, with the diagnostics also in the
 // report —, a failed read, a guard); failed changes are not an error but results, and the
 // report is always non-nil.
+//
+// Every step that knows a flag service goes through a Vendor (Input.Vendors, default
+// Kameleoon): with several, each loads its own files, their plans are shown as one plan
+// (each service's changes in its own order, services in Input.Vendors' order) and the
+// guards count the whole plan.
 func Run(ctx context.Context, in Input) (*Report, error) {
 	start := time.Now()
 	logger := in.Logger
@@ -124,7 +132,11 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}()
 
-	desired, err := loader.Load(in.FS, in.Dir)
+	vendors := in.Vendors
+	if len(vendors) == 0 {
+		vendors = []Vendor{Kameleoon(in.Client)}
+	}
+	parts, err := load(vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
 	if err != nil {
 		var invalid *loader.InvalidError
 		if errors.As(err, &invalid) {
@@ -133,25 +145,33 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 		return rep, fmt.Errorf("load flags from %s: %w", in.Dir, err)
 	}
-	desired.Revision = in.Revision
-	s := &run{in: in, logger: logger, desired: desired}
-	if rep.Partial {
-		s.restrict()
+	opts := PlanOptions{Revision: in.Revision, Partial: rep.Partial, Prune: in.Prune, MaxArchive: in.MaxArchive, AllowMassArchive: in.AllowMassArchive}
+	var plans []plan.Plan
+	var planErr error
+	for _, pt := range parts {
+		if rep.Partial {
+			pt.repo.Restrict(in.Only)
+		}
+		if err := pt.repo.Read(ctx, rep.Partial); err != nil {
+			return rep, err
+		}
+		if !rep.Partial {
+			rep.Sites = append(rep.Sites, pt.repo.Scopes()...)
+		}
+		p, err := pt.repo.Plan(opts)
+		if planErr == nil {
+			planErr = err
+		}
+		plans = append(plans, p)
 	}
-
-	live, err := s.read(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep.Sites = s.sites()
-	p, planErr := s.compute(live)
+	p := merge(in.Revision, plans)
 	rep.Plan = p
 	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "dry_run", in.DryRun)
 	if in.OnPlan != nil {
 		in.OnPlan(p)
 	}
 	if planErr != nil {
-		return rep, planErr // a *plan.MassArchiveError, which says what it refused
+		return rep, planErr // a *plan.MassArchiveError or a vendor's refusal, which says what it refused
 	}
 	if in.MaxChanges > 0 && len(p.Changes) > in.MaxChanges {
 		return rep, &TooManyChangesError{Changes: len(p.Changes), Max: in.MaxChanges}
@@ -163,25 +183,43 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return rep, nil
 	}
 
-	out := apply.Plan(ctx, in.Client, p, apply.Options{
-		Concurrency: in.Concurrency, DryRun: in.DryRun, Hard: in.Hard, FinishStarted: in.FinishStarted,
-		OnResult: in.OnResult, Logger: base,
-	})
-	rep.Results, rep.Summary = out.Results, out.Summary
-	logger.Info("plan applied", "applied", out.Summary.Applied, "failed", out.Summary.Failed, "skipped", out.Summary.Skipped, "dry_run", in.DryRun)
+	// Each service's changes are applied through its own client, one service after the
+	// other; their results keep the merged plan's order.
+	var results [][]apply.Result
+	offset := 0
+	for i, pt := range parts {
+		sub := plans[i]
+		sub.Changes = p.Changes[offset : offset+len(sub.Changes)]
+		offset += len(sub.Changes)
+		out := apply.Plan(ctx, pt.vendor, sub, apply.Options{
+			Concurrency: in.Concurrency, DryRun: in.DryRun, Hard: in.Hard, FinishStarted: in.FinishStarted,
+			OnResult: in.OnResult, Logger: base,
+		})
+		results = append(results, out.Results)
+		rep.Results = append(rep.Results, out.Results...)
+	}
+	rep.Summary = apply.Summarize(rep.Results)
+	logger.Info("plan applied", "applied", rep.Summary.Applied, "failed", rep.Summary.Failed, "skipped", rep.Summary.Skipped, "dry_run", in.DryRun)
 	if in.DryRun || in.NoVerify {
 		return rep, nil
 	}
 	if ctx.Err() != nil {
-		logger.Warn("sync cancelled: changes not yet sent were skipped; the next sync picks them up", "skipped", out.Summary.Skipped)
+		logger.Warn("sync cancelled: changes not yet sent were skipped; the next sync picks them up", "skipped", rep.Summary.Skipped)
 		return rep, nil
 	}
 
-	remaining, err := s.verify(ctx, live, out.Results)
-	if err != nil {
-		// The changes were applied; only the confirmation is missing.
-		logger.Warn("could not confirm convergence", "error", err)
-		return rep, nil
+	var remaining []plan.Change
+	for i, pt := range parts {
+		if len(results[i]) == 0 {
+			continue
+		}
+		r, err := pt.repo.Confirm(ctx, results[i], opts)
+		if err != nil {
+			// The changes were applied; only the confirmation is missing.
+			logger.Warn("could not confirm convergence", "error", err)
+			return rep, nil
+		}
+		remaining = append(remaining, r...)
 	}
 	rep.Verified = true
 	rep.Remaining = remaining
@@ -192,180 +230,4 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		logger.Warn("not converged: differences remain after applying", "remaining", len(remaining))
 	}
 	return rep, nil
-}
-
-// run is the state of one Run between its steps.
-type run struct {
-	in      Input
-	logger  *slog.Logger
-	desired *flag.Desired
-}
-
-// restrict keeps only the desired flags of a partial run.
-func (s *run) restrict() {
-	want := make(map[flag.Ref]bool, len(s.in.Only))
-	for _, r := range s.in.Only {
-		want[r] = true
-	}
-	kept := s.desired.Flags[:0:0]
-	for _, f := range s.desired.Flags {
-		if want[f.Ref()] {
-			kept = append(kept, f)
-		}
-	}
-	s.desired.Flags = kept
-}
-
-// sites returns the site codes a full run reads: every site code in the desired flags
-// and the settings' default (so that pruning sees a site whose last flag was removed).
-func (s *run) sites() []string {
-	if len(s.in.Only) > 0 {
-		return nil
-	}
-	seen := map[string]bool{}
-	if s.desired.Settings.SiteCode != "" {
-		seen[s.desired.Settings.SiteCode] = true
-	}
-	for _, f := range s.desired.Flags {
-		seen[f.SiteCode] = true
-	}
-	out := make([]string, 0, len(seen))
-	for site := range seen {
-		out = append(out, site)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// read returns the live flags: one list per site in a full run; in a partial run, one
-// get per named flag that is in Git (one that is not has nothing to apply, since a
-// partial run never prunes).
-func (s *run) read(ctx context.Context) ([]flag.Flag, error) {
-	if len(s.in.Only) > 0 {
-		refs := make([]flag.Ref, len(s.desired.Flags))
-		for i := range s.desired.Flags {
-			refs[i] = s.desired.Flags[i].Ref()
-		}
-		return s.get(ctx, refs)
-	}
-	return s.list(ctx, s.sites())
-}
-
-func (s *run) list(ctx context.Context, sites []string) ([]flag.Flag, error) {
-	var live []flag.Flag
-	for _, site := range sites {
-		flags, err := s.in.Client.ListFlags(ctx, site)
-		if err != nil {
-			return nil, fmt.Errorf("read live flags of site %s: %w", site, err)
-		}
-		n := 0
-		for _, f := range flags {
-			// Whether the list endpoint filters by site is not documented: filter here too.
-			if f.SiteCode == site {
-				live = append(live, f)
-				n++
-			}
-		}
-		s.logger.Debug("live flags read", "site", site, "flags", n)
-	}
-	return live, nil
-}
-
-func (s *run) get(ctx context.Context, refs []flag.Ref) ([]flag.Flag, error) {
-	var live []flag.Flag
-	seen := make(map[flag.Ref]bool, len(refs))
-	for _, r := range refs {
-		if seen[r] {
-			continue
-		}
-		seen[r] = true
-		f, err := s.in.Client.GetFlag(ctx, r.SiteCode, r.FeatureKey)
-		if api.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read live flag %s: %w", r, err)
-		}
-		live = append(live, f)
-	}
-	return live, nil
-}
-
-// compute plans the desired flags against live. A partial run neither prunes nor reports
-// unmanaged flags: it has not seen the whole site.
-func (s *run) compute(live []flag.Flag) (plan.Plan, error) {
-	partial := len(s.in.Only) > 0
-	opts := plan.OptionsFor(s.desired.Settings)
-	opts.Prune = !partial && (opts.Prune || s.in.Prune)
-	opts.MaxArchive, opts.AllowMassArchive = s.in.MaxArchive, s.in.AllowMassArchive
-	p, err := plan.Compute(s.desired, live, opts)
-	p.Revision = s.in.Revision
-	if partial {
-		p.Unmanaged = []flag.Ref{}
-	}
-	return p, err
-}
-
-// verify reads again what the results touched and re-plans; the changes of that plan are
-// what remains. It spends the fewest calls it can: one get per touched flag when that is
-// fewer calls than listing the touched sites again (always in a partial run), otherwise
-// one list per touched site.
-func (s *run) verify(ctx context.Context, live []flag.Flag, results []apply.Result) ([]plan.Change, error) {
-	touched := map[flag.Ref]bool{}
-	sites := map[string]bool{}
-	for _, r := range results {
-		if r.Status == apply.Skipped {
-			continue // never sent: the first read still holds for it
-		}
-		touched[r.Change.Ref()] = true
-		sites[r.Change.SiteCode] = true
-	}
-	perSite := map[string]int{} // flags on each touched site once the creates landed
-	for _, f := range live {
-		if sites[f.SiteCode] {
-			perSite[f.SiteCode]++
-		}
-	}
-	for _, r := range results {
-		if r.Status != apply.Skipped && r.Change.Action == plan.ActionCreate {
-			perSite[r.Change.SiteCode]++
-		}
-	}
-	pages := 0
-	for site := range sites {
-		pages += max(1, (perSite[site]+api.DefaultPerPage-1)/api.DefaultPerPage)
-	}
-
-	// stale reports whether a live flag is replaced by what is read now.
-	var stale func(f *flag.Flag) bool
-	var fresh []flag.Flag
-	var err error
-	if len(s.in.Only) > 0 || len(touched) < pages {
-		refs := make([]flag.Ref, 0, len(touched))
-		for r := range touched {
-			refs = append(refs, r)
-		}
-		sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
-		fresh, err = s.get(ctx, refs)
-		stale = func(f *flag.Flag) bool { return touched[f.Ref()] }
-	} else {
-		list := make([]string, 0, len(sites))
-		for site := range sites {
-			list = append(list, site)
-		}
-		sort.Strings(list)
-		fresh, err = s.list(ctx, list)
-		stale = func(f *flag.Flag) bool { return sites[f.SiteCode] }
-	}
-	if err != nil {
-		return nil, fmt.Errorf("confirm convergence: %w", err)
-	}
-	now := fresh
-	for i := range live {
-		if !stale(&live[i]) {
-			now = append(now, live[i])
-		}
-	}
-	p, _ := s.compute(now) // a guard refusal here still lists what differs
-	return p.Changes, nil
 }

@@ -1,0 +1,202 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/plan"
+)
+
+// Vendor is one flag service the pipeline syncs: the seam between the pipeline (Run owns
+// the order of the steps, the guards, apply and the report) and what knows the service
+// (its flag files, its live state, its planner, its client). Kameleoon's is built in (see
+// Kameleoon); Split's is splitsync.Vendor. A Vendor is used by one Run at a time or
+// concurrently; what one run learns lives in the Repo its Load returns.
+type Vendor interface {
+	// Service names the service for people and logs ("Kameleoon", "Split").
+	Service() string
+	// Claim returns the files of the flag folder that are this service's, so that other
+	// services do not load them, and whether the repository as a whole is this service's
+	// (its flagsync.yaml says so), in which case no other service loads anything. Claim
+	// reads as little as it can; problems in the files are Load's to report.
+	Claim(src Source) (files []string, whole bool, err error)
+	// Load reads and validates this service's flag files in src. Invalid files are a
+	// *loader.InvalidError.
+	Load(src Source) (Repo, error)
+	// Do sends one planned request exactly (apply.Doer).
+	apply.Doer
+}
+
+// Source is the flag folder of one run, as a Vendor sees it: files other services
+// claimed are hidden from FS.
+type Source struct {
+	FS       fs.FS
+	Dir      string
+	Revision string
+	Logger   *slog.Logger
+}
+
+// Repo is a service's part of a repository for one run: its desired flags, and the live
+// state it read.
+type Repo interface {
+	// Restrict keeps only the named flags (a partial run).
+	Restrict(only []flag.Ref)
+	// Scopes are what a full run reads (site codes, workspace ids), for the report.
+	Scopes() []string
+	// Read reads the live state the plan needs: every scope in a full run; in a partial
+	// run, only the desired flags, each on its own.
+	Read(ctx context.Context, partial bool) error
+	// Plan computes the plan from the last read (a pure step). The error is a guard's
+	// refusal, returned with a usable plan.
+	Plan(opts PlanOptions) (plan.Plan, error)
+	// Confirm reads again what the results touched, with as few calls as it can, and
+	// returns the changes that remain.
+	Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error)
+}
+
+// PlanOptions are what the pipeline asks of every service's planner.
+type PlanOptions struct {
+	Revision         string
+	Partial          bool // neither prunes nor reports unmanaged flags: the run has not seen everything
+	Prune            bool // as well as the settings' prune: true
+	MaxArchive       int
+	AllowMassArchive bool
+}
+
+// part is one service's share of a run.
+type part struct {
+	vendor Vendor
+	repo   Repo
+}
+
+// load lets each vendor claim its files, then has each load its own: a vendor never
+// sees the files another claimed, and a vendor that claims the whole repository is the
+// only one. Every vendor's problems are reported together, as one *loader.InvalidError.
+func load(vendors []Vendor, src Source) ([]part, error) {
+	claims := make([][]string, 0, len(vendors))
+	for _, v := range vendors {
+		files, whole, err := v.Claim(src)
+		if err != nil {
+			return nil, err
+		}
+		if whole {
+			vendors, claims = []Vendor{v}, [][]string{nil}
+			break
+		}
+		claims = append(claims, files)
+	}
+	var parts []part
+	var diags []loader.Diagnostic
+	files := 0
+	for i, v := range vendors {
+		hidden := map[string]bool{}
+		for j, c := range claims {
+			if j != i {
+				for _, f := range c {
+					hidden[f] = true
+				}
+			}
+		}
+		repo, err := v.Load(hide(src, hidden))
+		var invalid *loader.InvalidError
+		switch {
+		case errors.As(err, &invalid):
+			diags = append(diags, invalid.Diagnostics...)
+			files += invalid.Files
+			continue
+		case err != nil:
+			return nil, err
+		}
+		parts = append(parts, part{vendor: v, repo: repo})
+	}
+	if len(diags) > 0 {
+		slices.SortFunc(diags, func(a, b loader.Diagnostic) int {
+			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
+				strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message))
+		})
+		return nil, &loader.InvalidError{Diagnostics: diags, Files: files}
+	}
+	return parts, nil
+}
+
+// merge joins the services' plans into the one plan a run shows and applies: changes in
+// the services' order, renumbered.
+func merge(revision string, plans []plan.Plan) plan.Plan {
+	if len(plans) == 1 {
+		return plans[0]
+	}
+	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []flag.Ref{}}
+	var services []string
+	for _, p := range plans {
+		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked) > 0 || len(plans) == 1 {
+			services = append(services, p.ServiceName())
+		}
+		for _, c := range p.Changes {
+			c.Order = len(out.Changes) + 1
+			out.Changes = append(out.Changes, c)
+		}
+		out.Unmanaged = append(out.Unmanaged, p.Unmanaged...)
+		out.Blocked = append(out.Blocked, p.Blocked...)
+	}
+	switch {
+	case len(services) == 1:
+		if services[0] != "Kameleoon" {
+			out.Service = services[0]
+		}
+	case len(services) > 1:
+		out.Service = strings.Join(services, " and ")
+	}
+	return out
+}
+
+// hide returns src with the given files left out of its FS.
+func hide(src Source, files map[string]bool) Source {
+	if len(files) == 0 {
+		return src
+	}
+	src.FS = hiddenFS{fsys: src.FS, hidden: files}
+	return src
+}
+
+// hiddenFS is an fs.FS without some files: they are neither listed nor opened.
+type hiddenFS struct {
+	fsys   fs.FS
+	hidden map[string]bool
+}
+
+func (h hiddenFS) Open(name string) (fs.File, error) {
+	if h.hidden[path.Clean(name)] {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return h.fsys.Open(name)
+}
+
+func (h hiddenFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	entries, err := fs.ReadDir(h.fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	out := entries[:0:0]
+	for _, e := range entries {
+		if !h.hidden[path.Join(name, e.Name())] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (h hiddenFS) ReadFile(name string) ([]byte, error) {
+	if h.hidden[path.Clean(name)] {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}
+	return fs.ReadFile(h.fsys, name)
+}
