@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,4 +108,43 @@ func flagsyncBinary(t *testing.T) string {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+// binResult is what one run of the flagsync binary printed and returned.
+type binResult struct {
+	code           int // -1 when killed by a signal
+	stdout, stderr string
+}
+
+// runBinary runs the flagsync binary with args in a temporary working folder, with env
+// (plus an empty HOME) as its whole environment; when limit is positive, no file it
+// writes may grow past limit bytes.
+func runBinary(t *testing.T, limit int64, env []string, args ...string) binResult {
+	t.Helper()
+	bin := flagsyncBinary(t)
+	var cmd *exec.Cmd
+	if limit > 0 {
+		var err error
+		if cmd, err = limitedCommand(limit, bin, args...); err != nil {
+			t.Skipf("no file size limit here: %v", err)
+		}
+	} else {
+		cmd = exec.Command(bin, args...)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cmd.Env, "HOME="+t.TempDir())
+	cmd.Dir = t.TempDir()
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := binResult{stdout: out.String(), stderr: errb.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("run flagsync %s: %v", strings.Join(args, " "), err)
+	}
+	return res
 }

@@ -1,0 +1,104 @@
+package faults
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/sandbox"
+)
+
+// Tests of bugs found in other packages. Each fails while its bug is there, so it is
+// skipped unless FLAGSYNC_FAULTS_BUGS=1: run
+//
+//	FLAGSYNC_FAULTS_BUGS=1 go test ./internal/faults -run Bug -v
+//
+// to see them fail, and to check a fix (then drop the bugTest call).
+
+func bugTest(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("FLAGSYNC_FAULTS_BUGS") == "" {
+		t.Skip("BUG: " + what + " (FLAGSYNC_FAULTS_BUGS=1 runs this test)")
+	}
+}
+
+// The embedded sandbox (sync --sandbox, run --sandbox) is reached with the client
+// secret "sandbox", which the API client redacts from every error body: the sandbox's
+// own messages lose their words and paths ("save [REDACTED] state
+// .flagsync/[REDACTED].json"). Fix: give the embedded sandbox a random secret per
+// process in cmd/flagsync (startSandbox and its callers).
+func TestBugEmbeddedSandboxSecretRedactsText(t *testing.T) {
+	bugTest(t, `sync --sandbox prints "[REDACTED]" for every "sandbox" in an API error (cmd/flagsync: the embedded sandbox's secret is the word "sandbox")`)
+	dir := filepath.Join(t.TempDir(), "repo")
+	writeDir(t, dir, repoFiles(genFlags(3)))
+	state := filepath.Join(t.TempDir(), "sandbox-state.json")
+	args := append([]string{"sync", "--sandbox", "--sandbox-state", state, "--repo", dir, "--path", "flags"}, fastAPI...)
+	r := runBinary(t, 600, nil, args...) // no state file fits
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stdout)
+	}
+	if strings.Contains(r.stdout, "[REDACTED]") || !strings.Contains(r.stdout, "save sandbox state "+state) {
+		t.Errorf("the error does not name the state file %s:\n%s", state, r.stdout)
+	}
+}
+
+// A fetch into an existing cache that fails while downloading (here: the disk is full)
+// leaves go-git's partial pack (objects/pack/tmp_pack_*) in the cache, and every
+// failed retry adds another: on a full disk, the cache grows with each attempt. Fix:
+// gitsource removes objects/pack/tmp_pack_* after a failed fetch (fetchInto).
+func TestBugFailedFetchLeavesPartialPack(t *testing.T) {
+	bugTest(t, "a failed fetch leaves objects/pack/tmp_pack_* in the git cache, one more per attempt (internal/gitsource)")
+	repo := gittest.NewRepo(t)
+	repo.Commit(t, repoFiles(genFlags(2)), "v1")
+	srv := gittest.StartHTTPServer(t, repo, gitUser, canaryGitPassword)
+	cache := filepath.Join(t.TempDir(), "cache")
+	validate := func(limit int64) binResult {
+		return runBinary(t, limit, gitEnv(), "validate", "--repo", srv.URL, "--path", "flags", "--cache-dir", cache)
+	}
+	if r := validate(0); r.code != 0 {
+		t.Fatalf("validate: exit %d\n%s", r.code, r.stderr)
+	}
+	files := repoFiles(genFlags(2))
+	blob := make([]byte, 96<<10)
+	rand.Read(blob)
+	files["assets/blob.txt"] = base64.StdEncoding.EncodeToString(blob)
+	repo.Commit(t, files, "v2")
+	for range 2 {
+		if r := validate(32 << 10); r.code != 1 || !strings.Contains(r.stderr, "file too large") {
+			t.Fatalf("validate on a full disk: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	packs, _ := filepath.Glob(filepath.Join(cache, "*", "objects", "pack", "tmp_pack_*"))
+	if len(packs) > 0 {
+		t.Errorf("two failed fetches left %d partial packs in the cache: %v", len(packs), packs)
+	}
+}
+
+// A fetch whose download times out after the ref listing, into a shallow cache, says
+// "history was rewritten: the incremental fetch is incomplete" as well as "no answer
+// within …": fetchInto wraps every error of a thin fetch as errRewritten, so a network
+// failure reads as a force-push. Fix: wrap only pack parse errors (not context or
+// transport errors) as errRewritten in gitsource's fetchInto.
+func TestBugThinFetchTimeoutSaysRewritten(t *testing.T) {
+	bugTest(t, `a timed-out incremental fetch says "history was rewritten" (internal/gitsource fetchInto)`)
+	w := newWorld(t, sandbox.Options{})
+	repo := gittest.NewRepo(t)
+	repo.Commit(t, repoFiles(genFlags(2)), "v1")
+	srv := gittest.StartHTTPServer(t, repo, gitUser, canaryGitPassword)
+	front := startGitFront(t, srv.URL)
+	src := newGitSource(t, w, front.url(srv.URL), t.TempDir(), 300*time.Millisecond)
+	if _, err := src.Fetch(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit(t, repoFiles(edited(genFlags(2))), "v2")
+	front.stall.Store(stallPacks)
+	_, err := src.Fetch(testContext(t))
+	if err == nil || strings.Contains(err.Error(), "rewritten") {
+		t.Errorf("err = %v; want a timeout that does not claim the history was rewritten", err)
+	}
+}
