@@ -1,0 +1,567 @@
+package splitplan
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/jsonpatch"
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/splitapi"
+	"github.com/flagsync/flagsync/internal/splitflag"
+)
+
+// Service is the name the plan renderers use for Split.
+const Service = "Split"
+
+// Options tune Compute. The zero value plans without pruning, environments in
+// alphabetical order.
+type Options struct {
+	// Prune kills, in every environment flagsync reads, the live flags that are gone from
+	// Git and carry the ownership tag. Split flags are never deleted.
+	Prune bool
+	// EnvironmentOrder is the order definitions are created and patched in (the
+	// settings' environments); others follow alphabetically.
+	EnvironmentOrder []string
+	// MaxArchive and AllowMassArchive are the mass-archive guard, as in plan.Options.
+	MaxArchive       int
+	AllowMassArchive bool
+}
+
+// OptionsFor returns the options a Split repository's settings ask for.
+func OptionsFor(s splitflag.Settings) Options {
+	return Options{Prune: s.Prune, EnvironmentOrder: slices.Clone(s.Environments)}
+}
+
+// TrafficTypeError is returned when Git gives flags a traffic type other than the one
+// they have in Split, which Split cannot change. The plan returned with it holds every
+// other change; applying it is refused by the pipeline.
+type TrafficTypeError struct {
+	Flags []string // "workspace/name: Git user, Split account", sorted
+}
+
+// Error lists the flags whose traffic type differs.
+func (e *TrafficTypeError) Error() string {
+	return fmt.Sprintf("plan: a flag's traffic type cannot be changed in Split (delete and recreate the flag, or change the file back): %s",
+		strings.Join(e.Flags, "; "))
+}
+
+// Compute returns the changes that bring live in line with desired. It is pure: the same
+// arguments give the same plan. Live flags carry the definitions of the environments
+// that were read. The error is nil, a *plan.MassArchiveError or a *TrafficTypeError,
+// returned with a usable plan.
+//
+// Per flag, strictly: create the flag → create its new definitions → patch the flag's
+// description and tags → patch changed definitions, environments in order. Flags are
+// ordered by workspace, then name.
+func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (plan.Plan, error) {
+	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []flag.Ref{}, Service: Service}
+	var want []*splitflag.Flag
+	if desired != nil {
+		p.Revision = desired.Revision
+		for i := range desired.Flags {
+			want = append(want, &desired.Flags[i])
+		}
+	}
+	slices.SortStableFunc(want, func(a, b *splitflag.Flag) int { return compareRefs(a.Ref(), b.Ref()) })
+	byRef := make(map[flag.Ref]*splitflag.Flag, len(live))
+	for i := range live {
+		if _, dup := byRef[live[i].Ref()]; !dup {
+			byRef[live[i].Ref()] = &live[i]
+		}
+	}
+
+	type group struct {
+		ref     flag.Ref
+		changes []plan.Change
+	}
+	var groups []group
+	var typeErrs []string
+	inGit := make(map[flag.Ref]bool, len(want))
+	for _, d := range want {
+		ref := d.Ref()
+		if inGit[ref] {
+			continue
+		}
+		inGit[ref] = true
+		var cs []plan.Change
+		if l, ok := byRef[ref]; ok {
+			if d.TrafficType != "" && d.TrafficType != l.TrafficType && d.TrafficType != l.TrafficTypeID {
+				typeErrs = append(typeErrs, fmt.Sprintf("%s: Git %s, Split %s", ref, d.TrafficType, l.TrafficType))
+			}
+			cs = updateChanges(d, l, opts.EnvironmentOrder)
+		} else {
+			cs = createChanges(d, opts.EnvironmentOrder)
+		}
+		if len(cs) > 0 {
+			groups = append(groups, group{ref, cs})
+		}
+	}
+
+	refs := make([]flag.Ref, 0, len(byRef))
+	for ref := range byRef {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, compareRefs)
+	managed := map[string]int{}
+	var prune []flag.Ref
+	for _, ref := range refs {
+		l := byRef[ref]
+		owned := slices.Contains(l.Tags, splitflag.OwnershipTag)
+		retired := owned && allKilled(l)
+		if owned && !retired {
+			managed[ref.SiteCode]++
+		}
+		if inGit[ref] || retired {
+			continue // a managed flag killed everywhere and gone from Git is retired: not listed, not touched
+		}
+		if opts.Prune && owned {
+			prune = append(prune, ref)
+			continue
+		}
+		p.Unmanaged = append(p.Unmanaged, ref)
+	}
+
+	var err error
+	if limit := massArchiveLimit(prune, managed, opts); limit != "" {
+		for _, ref := range prune {
+			p.Blocked = append(p.Blocked, plan.Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+				Reason: "removed from Git; killing refused by the mass-archive guard (" + limit + ")"})
+		}
+		err = &plan.MassArchiveError{Flags: prune, Limit: limit}
+	} else {
+		for _, ref := range prune {
+			groups = append(groups, group{ref, pruneChanges(byRef[ref], opts.EnvironmentOrder)})
+		}
+	}
+	if len(typeErrs) > 0 && err == nil {
+		slices.Sort(typeErrs)
+		err = &TrafficTypeError{Flags: typeErrs}
+	}
+
+	slices.SortStableFunc(groups, func(a, b group) int { return compareRefs(a.ref, b.ref) })
+	for _, g := range groups {
+		for _, c := range g.changes {
+			c.Order = len(p.Changes) + 1
+			p.Changes = append(p.Changes, c)
+		}
+	}
+	return p, err
+}
+
+func compareRefs(a, b flag.Ref) int {
+	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
+}
+
+// allKilled reports whether a live flag is killed in every environment that was read
+// (and is configured in at least one).
+func allKilled(f *splitflag.Flag) bool {
+	if len(f.Environments) == 0 {
+		return false
+	}
+	for _, d := range f.Environments {
+		if !d.Killed {
+			return false
+		}
+	}
+	return true
+}
+
+// massArchiveLimit is plan's mass-archive guard, counted per workspace.
+func massArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options) string {
+	if len(prune) == 0 || opts.AllowMassArchive {
+		return ""
+	}
+	maxTotal := opts.MaxArchive
+	if maxTotal == 0 {
+		maxTotal = plan.DefaultMaxArchive
+	}
+	if maxTotal > 0 && len(prune) > maxTotal {
+		return fmt.Sprintf("more than %d flags", maxTotal)
+	}
+	perWS := map[string]int{}
+	for _, ref := range prune {
+		perWS[ref.SiteCode]++
+	}
+	wss := make([]string, 0, len(perWS))
+	for ws := range perWS {
+		wss = append(wss, ws)
+	}
+	slices.Sort(wss)
+	for _, ws := range wss {
+		allowed := max(1, int(math.Floor(plan.MassArchiveFraction*float64(managed[ws]))))
+		if perWS[ws] > allowed {
+			return fmt.Sprintf("%d of the %d managed flags of workspace %s, more than %.0f%%", perWS[ws], managed[ws], ws, plan.MassArchiveFraction*100)
+		}
+	}
+	return ""
+}
+
+// envOrder lists keys in the configured order, then the rest alphabetically.
+func envOrder(envs map[string]splitflag.Definition, order []string) []string {
+	keys := make([]string, 0, len(envs))
+	for _, k := range order {
+		if _, ok := envs[k]; ok && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	listed := len(keys)
+	for k := range envs {
+		if !slices.Contains(order, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys[listed:])
+	return keys
+}
+
+// requestTags are the tags a write sends: Git's, plus the ownership tag when the flag
+// carries it or is created by flagsync.
+func requestTags(tags []string, owned bool) []string {
+	out := slices.Clone(tags)
+	if owned && !slices.Contains(out, splitflag.OwnershipTag) {
+		out = append(out, splitflag.OwnershipTag)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// --- create -----------------------------------------------------------------------
+
+func change(action plan.Action, f *splitflag.Flag, env string, req api.Request, fields []plan.FieldChange, reason string) plan.Change {
+	return plan.Change{Action: action, SiteCode: f.Workspace, FeatureKey: f.Name, EnvironmentKey: env, Request: req, Fields: fields, Reason: reason}
+}
+
+func createChanges(d *splitflag.Flag, order []string) []plan.Change {
+	tags := requestTags(d.Tags, true)
+	where := "in Git"
+	if d.Source.File != "" {
+		where += " (" + d.Source.File + ")"
+	}
+	envs := envOrder(d.Environments, order)
+	reason := fmt.Sprintf("%s but not in Split; one POST creates it with the %s tag", where, splitflag.OwnershipTag)
+	if len(envs) > 0 {
+		reason += fmt.Sprintf(", then one POST per environment configures it (%s)", strings.Join(envs, ", "))
+	}
+	fields := []plan.FieldChange{{Path: "name", After: d.Name}, {Path: "trafficType", After: d.TrafficType}}
+	if d.Description != "" {
+		fields = append(fields, plan.FieldChange{Path: "description", After: d.Description})
+	}
+	fields = append(fields, plan.FieldChange{Path: "tags", After: tags})
+	changes := []plan.Change{change(plan.ActionCreate, d, "", splitapi.CreateFlagRequest(d, tags), fields, reason)}
+	for _, env := range envs {
+		changes = append(changes, createDefinition(d, env, "the flag is new"))
+	}
+	return changes
+}
+
+func createDefinition(d *splitflag.Flag, env, why string) plan.Change {
+	def := splitapi.Normalise(d.Environments[env])
+	return change(plan.ActionCreate, d, env, splitapi.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
+		definitionFields("environments."+env, def),
+		fmt.Sprintf("environment %s is in Git but %s has no definition there (%s); one POST configures it", env, d.Name, why))
+}
+
+// definitionFields lists what a new definition sets.
+func definitionFields(prefix string, d splitflag.Definition) []plan.FieldChange {
+	var fc []plan.FieldChange
+	add := func(path string, v any) { fc = append(fc, plan.FieldChange{Path: prefix + "." + path, After: v}) }
+	for _, t := range d.Treatments {
+		add(keyPath("treatments", t.Name), t)
+	}
+	add("defaultTreatment", d.DefaultTreatment)
+	if d.BaselineTreatment != "" {
+		add("baselineTreatment", d.BaselineTreatment)
+	}
+	add("trafficAllocation", d.Allocation())
+	if d.Killed {
+		add("killed", true)
+	}
+	for i, r := range d.Rules {
+		add(fmt.Sprintf("rules[%d]", i), r)
+	}
+	add("defaultRule", d.DefaultRule)
+	return fc
+}
+
+// keyPath names a treatment: treatments[name=on].
+func keyPath(list, name string) string {
+	if name == "" || strings.ContainsAny(name, `[]="`) {
+		name = fmt.Sprintf("%q", name)
+	}
+	return list + "[name=" + name + "]"
+}
+
+// --- update -----------------------------------------------------------------------
+
+func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
+	var creates, patches []plan.Change
+	owned := slices.Contains(l.Tags, splitflag.OwnershipTag)
+	adopt := !owned && slices.Contains(d.Tags, splitflag.OwnershipTag)
+	tags := requestTags(d.Tags, owned || adopt)
+	if fp := splitapi.FlagPatch(l, d.Description, tags); len(fp) > 0 {
+		var fields []plan.FieldChange
+		var what []string
+		if l.Description != d.Description {
+			fields = append(fields, plan.FieldChange{Path: "description", Before: optString(l.Description), After: optString(d.Description)})
+			what = append(what, "description")
+		}
+		if !sameSet(l.Tags, tags) {
+			fields = append(fields, plan.FieldChange{Path: "tags", Before: nonNil(l.Tags), After: tags})
+			what = append(what, "tags")
+		}
+		reason := "Git changes " + strings.Join(what, " and ")
+		if adopt {
+			reason += "; Git lists the " + splitflag.OwnershipTag + " tag, so flagsync adopts the flag"
+		}
+		patches = append(patches, change(plan.ActionUpdate, d, "", splitapi.PatchFlagRequest(d.Workspace, d.Name, fp), fields, reason))
+	}
+	for _, env := range envOrder(d.Environments, order) {
+		ld, ok := l.Environments[env]
+		if !ok {
+			creates = append(creates, createDefinition(d, env, "the flag exists"))
+			continue
+		}
+		want := splitapi.Normalise(d.Environments[env])
+		p := splitapi.DefinitionPatch(ld, want)
+		if len(p) == 0 {
+			continue
+		}
+		fields, reasons := definitionDiff("environments."+env, splitapi.Normalise(ld), want)
+		patches = append(patches, change(plan.ActionUpdate, d, env, splitapi.PatchDefinitionRequest(d.Workspace, d.Name, env, p), fields,
+			fmt.Sprintf("environment %s differs from Git: %s; one JSON Patch of %d %s", env, strings.Join(reasons, "; "), len(p), plural(len(p), "operation"))))
+	}
+	return append(creates, patches...)
+}
+
+// pruneChanges kill a flag removed from Git in every environment where it is not killed.
+func pruneChanges(l *splitflag.Flag, order []string) []plan.Change {
+	var out []plan.Change
+	for _, env := range envOrder(l.Environments, order) {
+		if l.Environments[env].Killed {
+			continue
+		}
+		p := jsonpatch.Patch{{Op: jsonpatch.OpReplace, Path: "/killed", Value: true}}
+		out = append(out, change(plan.ActionArchive, l, env, splitapi.PatchDefinitionRequest(l.Workspace, l.Name, env, p),
+			[]plan.FieldChange{{Path: "environments." + env + ".killed", Before: false, After: true}},
+			fmt.Sprintf("removed from Git; carries the %s tag and prune is on, so it is killed in %s (Split flags are never deleted)", splitflag.OwnershipTag, env)))
+	}
+	return out
+}
+
+// definitionDiff describes, for people, how a definition changes: the fields in the file
+// format's names, and short reasons.
+func definitionDiff(prefix string, live, want splitflag.Definition) ([]plan.FieldChange, []string) {
+	var fc []plan.FieldChange
+	var reasons []string
+	set := func(path string, before, after any) {
+		fc = append(fc, plan.FieldChange{Path: prefix + "." + path, Before: before, After: after})
+	}
+	if live.Killed != want.Killed {
+		set("killed", live.Killed, want.Killed)
+		if want.Killed {
+			reasons = append(reasons, "killed")
+		} else {
+			reasons = append(reasons, "restored (killed false)")
+		}
+	}
+
+	// Treatments, matched by name; a new name where an old one was is a rename.
+	liveAt := map[string]int{}
+	for i, t := range live.Treatments {
+		liveAt[t.Name] = i
+	}
+	wantAt := map[string]int{}
+	for i, t := range want.Treatments {
+		wantAt[t.Name] = i
+	}
+	renamed := map[int]bool{}
+	for i, t := range live.Treatments {
+		if _, kept := wantAt[t.Name]; kept || i >= len(want.Treatments) {
+			continue
+		}
+		if _, exists := liveAt[want.Treatments[i].Name]; !exists {
+			renamed[i] = true
+			set(keyPath("treatments", t.Name)+".name", t.Name, want.Treatments[i].Name)
+			reasons = append(reasons, fmt.Sprintf("treatment %q renamed to %q", t.Name, want.Treatments[i].Name))
+		}
+	}
+	for j, w := range want.Treatments {
+		i, ok := liveAt[w.Name]
+		if !ok && renamed[j] {
+			i, ok = j, true
+		}
+		if !ok {
+			set(keyPath("treatments", w.Name), nil, w)
+			reasons = append(reasons, fmt.Sprintf("treatment %q added", w.Name))
+			continue
+		}
+		old := live.Treatments[i]
+		at := keyPath("treatments", w.Name)
+		if old.Description != w.Description {
+			set(at+".description", optString(old.Description), optString(w.Description))
+		}
+		if !splitapi.SameJSONText(old.Configurations, w.Configurations) {
+			set(at+".configurations", optString(old.Configurations), optString(w.Configurations))
+		}
+		for _, l := range []struct {
+			name      string
+			old, want []string
+		}{{"keys", old.Keys, w.Keys}, {"segments", old.Segments, w.Segments}} {
+			if sameSet(l.old, l.want) {
+				continue
+			}
+			set(at+"."+l.name, nonNil(l.old), nonNil(l.want))
+			added, removed := setDiff(l.old, l.want)
+			var parts []string
+			if len(added) > 0 {
+				parts = append(parts, "+"+strings.Join(added, ", +"))
+			}
+			if len(removed) > 0 {
+				parts = append(parts, "-"+strings.Join(removed, ", -"))
+			}
+			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, " ")))
+		}
+		if old.Description != w.Description || !splitapi.SameJSONText(old.Configurations, w.Configurations) {
+			reasons = append(reasons, fmt.Sprintf("treatment %q changed", w.Name))
+		}
+	}
+	for i, t := range live.Treatments {
+		if _, kept := wantAt[t.Name]; !kept && !renamed[i] {
+			set(keyPath("treatments", t.Name), t, nil)
+			reasons = append(reasons, fmt.Sprintf("treatment %q removed", t.Name))
+		}
+	}
+	if names := kept(live.TreatmentNames(), wantAt, renamed, want.Treatments); !slices.Equal(names, orderOf(want.TreatmentNames(), names)) {
+		set("treatments", live.TreatmentNames(), want.TreatmentNames())
+		reasons = append(reasons, "treatments reordered")
+	}
+
+	if !reflect.DeepEqual(live.Rules, want.Rules) {
+		fc = append(fc, ruleFields(prefix, live.Rules, want.Rules, &reasons)...)
+	}
+	if !reflect.DeepEqual(live.DefaultRule, want.DefaultRule) {
+		set("defaultRule", live.DefaultRule, want.DefaultRule)
+		reasons = append(reasons, "default rule changed")
+	}
+	if live.DefaultTreatment != want.DefaultTreatment {
+		set("defaultTreatment", live.DefaultTreatment, want.DefaultTreatment)
+		reasons = append(reasons, fmt.Sprintf("default treatment %s → %s", live.DefaultTreatment, want.DefaultTreatment))
+	}
+	if live.BaselineTreatment != want.BaselineTreatment {
+		set("baselineTreatment", optString(live.BaselineTreatment), optString(want.BaselineTreatment))
+		reasons = append(reasons, "baseline treatment changed")
+	}
+	if live.Allocation() != want.Allocation() {
+		set("trafficAllocation", live.Allocation(), want.Allocation())
+		reasons = append(reasons, fmt.Sprintf("traffic allocation %d → %d", live.Allocation(), want.Allocation()))
+	}
+	return fc, reasons
+}
+
+// kept returns the names of live treatments that persist (renamed ones by their new
+// name), in live order.
+func kept(liveNames []string, wantAt map[string]int, renamed map[int]bool, want []splitflag.Treatment) []string {
+	var out []string
+	for i, n := range liveNames {
+		switch {
+		case renamed[i]:
+			out = append(out, want[i].Name)
+		default:
+			if _, ok := wantAt[n]; ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// orderOf returns the names of subset in the order they have in order.
+func orderOf(order, subset []string) []string {
+	var out []string
+	for _, n := range order {
+		if slices.Contains(subset, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ruleFields describes rule changes: rules that stay are matched in order; the others
+// are shown as removed, added or changed at their index.
+func ruleFields(prefix string, live, want []splitflag.Rule, reasons *[]string) []plan.FieldChange {
+	var fc []plan.FieldChange
+	common := 0
+	for common < len(live) && common < len(want) && reflect.DeepEqual(live[common], want[common]) {
+		common++
+	}
+	tail := 0
+	for tail < len(live)-common && tail < len(want)-common && reflect.DeepEqual(live[len(live)-1-tail], want[len(want)-1-tail]) {
+		tail++
+	}
+	lm, wm := live[common:len(live)-tail], want[common:len(want)-tail]
+	for k := 0; k < max(len(lm), len(wm)); k++ {
+		switch {
+		case k >= len(lm):
+			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), After: wm[k]})
+			*reasons = append(*reasons, fmt.Sprintf("rule %d added", common+k))
+		case k >= len(wm):
+			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), Before: lm[k]})
+			*reasons = append(*reasons, fmt.Sprintf("rule %d removed", common+k))
+		default:
+			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), Before: lm[k], After: wm[k]})
+			*reasons = append(*reasons, fmt.Sprintf("rule %d changed", common+k))
+		}
+	}
+	return fc
+}
+
+func setDiff(old, want []string) (added, removed []string) {
+	for _, s := range want {
+		if !slices.Contains(old, s) && !slices.Contains(added, s) {
+			added = append(added, s)
+		}
+	}
+	for _, s := range old {
+		if !slices.Contains(want, s) && !slices.Contains(removed, s) {
+			removed = append(removed, s)
+		}
+	}
+	return added, removed
+}
+
+func sameSet(a, b []string) bool {
+	as, bs := slices.Clone(a), slices.Clone(b)
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(slices.Compact(as), slices.Compact(bs))
+}
+
+func optString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}
+
