@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/loader"
 )
 
 const validateUsage = `
-Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json]
+Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json|github]
 
 Checks every flag file (*.yaml, *.yml) under the flag folder against the flag schema
 and the semantic rules (known variation keys, variable types, traffic allocations,
@@ -37,13 +38,15 @@ type validateReport struct {
 func cmdValidate(ctx context.Context, a *app, args []string) int {
 	fs := a.newFlagSet("validate", validateUsage)
 	src := a.addSourceFlags(fs)
-	format := fs.String("format", "text", "output format: text or json")
+	format := fs.String("format", "text", "output format: text, json, or github (annotations on each file and line in GitHub Actions)")
 	logs := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(a.stderr, "flagsync validate: --format %q: want text or json\n", *format)
+	switch *format {
+	case "text", "json", "github":
+	default:
+		fmt.Fprintf(a.stderr, "flagsync validate: --format %q: want text, json or github\n", *format)
 		return exitUsage
 	}
 	logger, err := a.logger(logs)
@@ -71,9 +74,15 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 	} else {
 		report.Files = len(desired.Flags)
 	}
-	if *format == "json" {
+	switch *format {
+	case "json":
 		err = writeValidateJSON(a.stdout, report)
-	} else {
+	case "github":
+		err = writeValidateGitHub(a.stdout, report)
+		if err == nil {
+			err = writeValidateSummary(a.stdout, report, invalid, desired)
+		}
+	default:
 		err = writeValidateText(a.stdout, report, invalid, desired)
 	}
 	if err != nil {
@@ -92,6 +101,31 @@ func writeValidateJSON(w io.Writer, r validateReport) error {
 	return enc.Encode(r)
 }
 
+// writeValidateGitHub prints each diagnostic as a GitHub Actions workflow command, so
+// the check shows it as an annotation on its file and line.
+func writeValidateGitHub(w io.Writer, r validateReport) error {
+	for _, d := range r.Diagnostics {
+		msg := d.Message
+		if d.Field != "" {
+			msg = d.Field + ": " + msg
+		}
+		if _, err := fmt.Fprintf(w, "::error file=%s,line=%d,col=%d,title=flagsync validate::%s\n",
+			ghProperty(d.File), d.Line, d.Column, ghData(msg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ghData and ghProperty escape a workflow command's message and property values.
+func ghData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func ghProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
 // writeValidateText prints every diagnostic, then one summary line.
 func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidError, desired *flag.Desired) error {
 	if invalid != nil {
@@ -100,6 +134,13 @@ func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidErr
 				return err
 			}
 		}
+	}
+	return writeValidateSummary(w, r, invalid, desired)
+}
+
+// writeValidateSummary prints the one summary line.
+func writeValidateSummary(w io.Writer, r validateReport, invalid *loader.InvalidError, desired *flag.Desired) error {
+	if invalid != nil {
 		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
 		return err
 	}

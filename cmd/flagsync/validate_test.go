@@ -126,3 +126,23 @@ func TestValidateUsageAndErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateGitHubAnnotations(t *testing.T) {
+	repo := writeValidateRepo(t, validateBadRepo)
+	code, out, _ := runValidate(t, "--repo", repo, "--path", "flags", "--format", "github")
+	want := strings.Join([]string{
+		`::error file=flags/a.yaml,line=5,col=3,title=flagsync validate::environments.prod: unknown environment "prod"; did you mean "production"? (flagsync.yaml lists development, production)`,
+		`::error file=flags/a.yaml,line=6,col=26,title=flagsync validate::environments.prod.defaultVariationKey: unknown variation "of"; did you mean "off"?`,
+		`::error file=flags/team/b.yaml,line=4,col=1,title=flagsync validate::exposure: unknown field "exposure"`,
+		`3 problems in 2 files`,
+	}, "\n") + "\n"
+	if code != exitFail || out != want {
+		t.Errorf("exit %d\nstdout:\n%s\nwant:\n%s", code, out, want)
+	}
+	if got := ghProperty("a,b:c%"); got != "a%2Cb%3Ac%25" {
+		t.Errorf("ghProperty = %q", got)
+	}
+	if got := ghData("line one\nline two 100%"); got != "line one%0Aline two 100%25" {
+		t.Errorf("ghData = %q", got)
+	}
+}
