@@ -111,7 +111,7 @@ func TestValidateUsageAndErrors(t *testing.T) {
 		code     int
 		inStderr string
 	}{
-		{"bad format", []string{"--format", "xml"}, exitUsage, `--format "xml": want text or json`},
+		{"bad format", []string{"--format", "xml"}, exitUsage, `--format "xml": want text, json or github`},
 		{"unknown flag", []string{"--colour"}, exitUsage, "flag provided but not defined"},
 		{"extra argument", []string{"flags"}, exitUsage, `unexpected argument "flags"`},
 		{"help", []string{"-h"}, exitOK, "flagsync validate --repo examples/flags"},
