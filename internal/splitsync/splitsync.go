@@ -32,7 +32,9 @@ type vendor struct{ Client }
 
 func (vendor) Service() string { return splitplan.Service }
 
-func (vendor) Claim(src reconcile.Source) ([]string, bool, error) { return splitload.Claim(src.FS, src.Dir) }
+func (vendor) Claim(src reconcile.Source) ([]string, bool, error) {
+	return splitload.Claim(src.FS, src.Dir)
+}
 
 func (v vendor) Load(src reconcile.Source) (reconcile.Repo, error) {
 	desired, err := splitload.Load(src.FS, src.Dir)

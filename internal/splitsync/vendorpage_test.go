@@ -63,7 +63,7 @@ func flagFile(production string) string {
 
 func repoWith(production string) fstest.MapFS {
 	return fstest.MapFS{
-		"flags/flagsync.yaml":      {Data: []byte(settings)},
+		"flags/flagsync.yaml":     {Data: []byte(settings)},
 		"flags/paywall_beta.yaml": {Data: []byte(flagFile(production))},
 	}
 }
