@@ -394,7 +394,7 @@ func TestFaultTokenExpiry(t *testing.T) {
 	assertErrorNames(t, "the error of a sync that got no token", err.Error(), "access token", "POST /oauth/token", "503 Service Unavailable")
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-3")
-	summary(t, "fault token-expiry: %s, %d tokens fetched by a 1.5 s sync with 1 s tokens (%d refused), %d calls refused 401 after the expiry and retried with a new token, error %q, converged, %d duplicates",
+	summary(t, "fault token-expiry: %s, a 1.5 s sync with 1 s tokens fetched %d tokens (%d calls refused 401), %d calls refused 401 after the API's clock passed the expiry and retried with a new token, error %q, converged, %d duplicates",
 		st, renewed, early401, refused, err, len(w.duplicates()))
 }
 

@@ -304,10 +304,12 @@ func TestFaultGitServer(t *testing.T) {
 	if err != nil || snapD.Revision != revD {
 		t.Fatalf("fetch after the force-push: %v (revision %v, want %s)", err, snapD, revD)
 	}
+	writes0 := w.sb.Writes()
 	w.mustApplyFS(w.proc(procOptions{}), snapD.FS, snapD.Revision)
-	converging := w.settle(repoFiles(v4), revD)
-	summary(t, "fault git-server-down-slow-force-push: %s; errors %q; cache untouched and the previous snapshot still synced (0 writes) during each outage; after the force-push the next fetch got %s (rewritten) and converged (%d writes after), %d duplicates",
-		w.stats(), errs, revD[:7], converging, len(w.duplicates()))
+	rewritten := w.sb.Writes() - writes0
+	w.settle(repoFiles(v4), revD)
+	summary(t, "fault git-server-down-slow-force-push: %s; errors %q; cache untouched and the previous snapshot still synced (0 writes) during each outage; force-pushed during the sync of %s: that sync finished, the next fetch got %s (rewritten from %s) and converged (%d writes), %d duplicates",
+		w.stats(), errs, revC[:7], revD[:7], revA[:7], rewritten, len(w.duplicates()))
 }
 
 // assertQuietFS is assertQuiet on a repository given as a file system.

@@ -64,6 +64,10 @@ func summary(t *testing.T, format string, args ...any) {
 	summaryMu.Unlock()
 }
 
+// summaryEnv names a file the summary table is also written to, for CI jobs that run
+// `go test` without -v (which shows a passing package's output only with -v).
+const summaryEnv = "FLAGSYNC_FAULTS_SUMMARY"
+
 func printSummary() {
 	summaryMu.Lock()
 	defer summaryMu.Unlock()
@@ -72,9 +76,16 @@ func printSummary() {
 	}
 	lines := slices.Clone(summaries)
 	slices.Sort(lines)
-	fmt.Printf("\nfault-injection and security summary (%d scenarios):\n", len(lines))
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfault-injection and security summary (%d scenarios):\n", len(lines))
 	for _, l := range lines {
-		fmt.Println("  " + l)
+		b.WriteString("  " + l + "\n")
+	}
+	fmt.Print(b.String())
+	if path := os.Getenv(summaryEnv); path != "" {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "write %s: %v\n", summaryEnv, err)
+		}
 	}
 }
 
