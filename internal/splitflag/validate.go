@@ -163,7 +163,9 @@ func Validate(d *Definition) []Problem {
 		}
 		ps = append(ps, bucketProblems(r.Buckets, known, "rules", i, "buckets")...)
 	}
-	ps = append(ps, bucketProblems(d.EffectiveDefaultRule(), known, "defaultRule")...)
+	if len(d.DefaultRule) > 0 { // when it is left out, it is the default treatment, checked above
+		ps = append(ps, bucketProblems(d.DefaultRule, known, "defaultRule")...)
+	}
 	return ps
 }
 
