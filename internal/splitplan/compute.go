@@ -564,4 +564,3 @@ func plural(n int, noun string) string {
 	}
 	return noun + "s"
 }
-
