@@ -421,13 +421,13 @@ func definitionDiff(prefix string, live, want splitflag.Definition) ([]plan.Fiel
 			set(at+"."+l.name, nonNil(l.old), nonNil(l.want))
 			added, removed := setDiff(l.old, l.want)
 			var parts []string
-			if len(added) > 0 {
-				parts = append(parts, "+"+strings.Join(added, ", +"))
+			for _, s := range added {
+				parts = append(parts, "+"+s)
 			}
-			if len(removed) > 0 {
-				parts = append(parts, "-"+strings.Join(removed, ", -"))
+			for _, s := range removed {
+				parts = append(parts, "-"+s)
 			}
-			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, " ")))
+			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, ", ")))
 		}
 		if old.Description != w.Description || !splitapi.SameJSONText(old.Configurations, w.Configurations) {
 			reasons = append(reasons, fmt.Sprintf("treatment %q changed", w.Name))
@@ -494,33 +494,65 @@ func orderOf(order, subset []string) []string {
 	return out
 }
 
-// ruleFields describes rule changes: rules that stay are matched in order; the others
-// are shown as removed, added or changed at their index.
+// ruleFields describes rule changes the way the patch makes them: rules that stay are a
+// longest common subsequence; between them, rules are changed in place pairwise, and the
+// rest removed or added.
 func ruleFields(prefix string, live, want []splitflag.Rule, reasons *[]string) []plan.FieldChange {
 	var fc []plan.FieldChange
-	common := 0
-	for common < len(live) && common < len(want) && reflect.DeepEqual(live[common], want[common]) {
-		common++
-	}
-	tail := 0
-	for tail < len(live)-common && tail < len(want)-common && reflect.DeepEqual(live[len(live)-1-tail], want[len(want)-1-tail]) {
-		tail++
-	}
-	lm, wm := live[common:len(live)-tail], want[common:len(want)-tail]
-	for k := 0; k < max(len(lm), len(wm)); k++ {
-		switch {
-		case k >= len(lm):
-			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), After: wm[k]})
-			*reasons = append(*reasons, fmt.Sprintf("rule %d added", common+k))
-		case k >= len(wm):
-			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), Before: lm[k]})
-			*reasons = append(*reasons, fmt.Sprintf("rule %d removed", common+k))
-		default:
-			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, common+k), Before: lm[k], After: wm[k]})
-			*reasons = append(*reasons, fmt.Sprintf("rule %d changed", common+k))
+	at := func(i int) string { return fmt.Sprintf("%s.rules[%d]", prefix, i) }
+	anchors := append(commonRules(live, want), [2]int{len(live), len(want)})
+	i, j := 0, 0
+	for _, a := range anchors {
+		n := min(a[0]-i, a[1]-j)
+		for k := range n {
+			fc = append(fc, plan.FieldChange{Path: at(j + k), Before: live[i+k], After: want[j+k]})
+			if i+k == j+k {
+				*reasons = append(*reasons, fmt.Sprintf("rule %d changed", j+k))
+			} else {
+				*reasons = append(*reasons, fmt.Sprintf("rule %d changed (rule %d in Split)", j+k, i+k))
+			}
 		}
+		for k := i + n; k < a[0]; k++ {
+			fc = append(fc, plan.FieldChange{Path: fmt.Sprintf("%s.rules[%d]", prefix, k), Before: live[k]})
+			*reasons = append(*reasons, fmt.Sprintf("rule %d of Split removed", k))
+		}
+		for k := j + n; k < a[1]; k++ {
+			fc = append(fc, plan.FieldChange{Path: at(k), After: want[k]})
+			*reasons = append(*reasons, fmt.Sprintf("rule %d added", k))
+		}
+		i, j = a[0]+1, a[1]+1
 	}
 	return fc
+}
+
+// commonRules returns the index pairs of a longest common subsequence of two rule lists.
+func commonRules(a, b []splitflag.Rule) [][2]int {
+	t := make([][]int, len(a)+1)
+	for i := range t {
+		t[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if reflect.DeepEqual(a[i], b[j]) {
+				t[i][j] = t[i+1][j+1] + 1
+			} else {
+				t[i][j] = max(t[i+1][j], t[i][j+1])
+			}
+		}
+	}
+	var out [][2]int
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case reflect.DeepEqual(a[i], b[j]):
+			out = append(out, [2]int{i, j})
+			i, j = i+1, j+1
+		case t[i+1][j] >= t[i][j+1]:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
 }
 
 func setDiff(old, want []string) (added, removed []string) {

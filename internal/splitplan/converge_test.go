@@ -1,0 +1,47 @@
+package splitplan_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/flagsync/flagsync/internal/jsonpatch"
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/splitapi"
+	"github.com/flagsync/flagsync/internal/splitflag"
+)
+
+// checkPatchConverges applies a planned definition patch to the live definition's wire
+// form and checks that the result needs no further patch.
+func checkPatchConverges(t *testing.T, desired *splitflag.Desired, live []splitflag.Flag, c plan.Change) {
+	t.Helper()
+	var ld splitflag.Definition
+	found := false
+	for _, l := range live {
+		if l.Ref() == c.Ref() {
+			ld, found = l.Environments[c.EnvironmentKey]
+		}
+	}
+	var want splitflag.Definition
+	for _, d := range desired.Flags {
+		if d.Ref() == c.Ref() {
+			want = d.Environments[c.EnvironmentKey]
+		}
+	}
+	if !found {
+		t.Fatalf("change %d patches a definition that is not live", c.Order)
+	}
+	out, err := jsonpatch.Apply(ld.Wire, c.Request.Body)
+	if err != nil {
+		t.Fatalf("change %d does not apply: %v", c.Order, err)
+	}
+	_, got, err := splitapi.DecodeDefinition(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := splitapi.DefinitionPatch(got, want); len(again) > 0 {
+		t.Errorf("change %d leaves %s", c.Order, again.JSON())
+	}
+	if !reflect.DeepEqual(splitflag.Validate(&got), []splitflag.Problem(nil)) {
+		t.Errorf("change %d gives an invalid definition: %v", c.Order, splitflag.Validate(&got))
+	}
+}
