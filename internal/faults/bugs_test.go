@@ -91,7 +91,7 @@ func TestBugThinFetchTimeoutSaysRewritten(t *testing.T) {
 	repo.Commit(t, repoFiles(genFlags(2)), "v1")
 	srv := gittest.StartHTTPServer(t, repo, gitUser, canaryGitPassword)
 	front := startGitFront(t, srv.URL)
-	src := newGitSource(t, w, front.url(srv.URL), t.TempDir(), 300*time.Millisecond)
+	src := newGitSource(t, w, front.url(srv.URL), t.TempDir(), 2*time.Second)
 	if _, err := src.Fetch(testContext(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/reconcile"
@@ -157,15 +158,21 @@ func TestKillBinary(t *testing.T) {
 		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		var seen atomic.Int64
+		var running atomic.Pointer[os.Process] // set after Start, read by the hook
 		w.front.setAfter(func(r *http.Request) {
 			if isWriteRequest(r) && seen.Add(1) == at {
-				_ = cmd.Process.Signal(syscall.SIGKILL)
+				p := running.Load()
+				for ; p == nil; p = running.Load() {
+					time.Sleep(time.Millisecond) // the child was faster than Start's return
+				}
+				_ = p.Signal(syscall.SIGKILL)
 			}
 		})
 		writes0 := w.sb.Writes()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		running.Store(cmd.Process)
 		err := cmd.Wait()
 		w.front.setAfter(nil)
 		var exit *exec.ExitError

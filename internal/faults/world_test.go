@@ -159,7 +159,7 @@ func (f *front) connState(c net.Conn, st http.ConnState) {
 // that will never carry a request (the transport dials for requests that a kill then
 // cancels, and keeps such connections). A request's bytes, when there are any, are read
 // at once, which makes the connection active.
-const newConnGrace = 20 * time.Millisecond
+const newConnGrace = 100 * time.Millisecond
 
 // busy reports whether the server may still receive or handle a request already sent:
 // a connection an in-process client opened is not accepted yet, a new one may still
