@@ -13,19 +13,28 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/sandbox"
+	"github.com/flagsync/flagsync/internal/splitsandbox"
 )
 
-const sandboxSynopsis = `Usage: flagsync sandbox [flags]
+const sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]
 
 Serve a local, Kameleoon-compatible Automation API for feature flags: OAuth client
 credentials, list/search/get/create/patch/delete of flags, rule patches, Kameleoon's rate
 limits. For tests, the quick start and CI. Flags live in memory, or in --state between runs.
 Without credentials it accepts client id "sandbox" with client secret "sandbox".
 
+With --vendor split it serves a Split-compatible (Harness FME) Admin API instead: flags
+and their definitions per environment under /internal/api/v2, RFC 6902 JSON Patch applied
+exactly (a failed test answers 409 and changes nothing), offset/limit paging, rate limits
+with X-RateLimit-Reset-Seconds-* headers. It accepts the admin API key "sandbox" unless
+FLAGSYNC_SANDBOX_API_KEY (or _FILE) sets another; point flagsync at it with
+SPLIT_API_URL=http://ADDR SPLIT_ADMIN_API_KEY=sandbox.
+
 Examples:
   flagsync sandbox
   flagsync sandbox --listen 127.0.0.1:8089 --state .flagsync/sandbox.json --sites pzllysfw2f
-  FLAGSYNC_SANDBOX_CLIENT_SECRET=s3cret flagsync sandbox --client-id ci`
+  FLAGSYNC_SANDBOX_CLIENT_SECRET=s3cret flagsync sandbox --client-id ci
+  flagsync sandbox --vendor split --environments Staging,Production --workspaces ws-1`
 
 // sandboxShutdownTimeout bounds how long calls in flight may take once the context ends.
 const sandboxShutdownTimeout = 5 * time.Second
@@ -41,6 +50,11 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(sandbox.DefaultEnvironments, ",")+")")
 	rate10s := fs.Int("rate-10s", 0, "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)")
 	rateHour := fs.Int("rate-hour", 0, "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)")
+	vendor := fs.String("vendor", a.envDefault("FLAGSYNC_SANDBOX_VENDOR", "kameleoon"), "the API to serve: kameleoon or split (env FLAGSYNC_SANDBOX_VENDOR)")
+	workspaces := fs.String("workspaces", a.envDefault("FLAGSYNC_SANDBOX_WORKSPACES", ""), "with --vendor split: comma-separated workspace ids (default: any)")
+	trafficTypes := fs.String("traffic-types", a.envDefault("FLAGSYNC_SANDBOX_TRAFFIC_TYPES", ""), "with --vendor split: comma-separated traffic types (default "+strings.Join(splitsandbox.DefaultTrafficTypes, ",")+")")
+	rateSecond := fs.Int("rate-second", 0, "with --vendor split: calls of the account allowed per second (0: 10; negative: unlimited)")
+	rateMinute := fs.Int("rate-minute", 0, "with --vendor split: calls of one address allowed per minute (0: 400; negative: unlimited)")
 	lf := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
@@ -48,6 +62,26 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	logger, err := a.logger(lf)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+		return exitUsage
+	}
+	switch *vendor {
+	case "kameleoon":
+	case "split":
+		if *clientID != "" || *clientSecret != "" || *sites != "" || *rate10s != 0 || *rateHour != 0 {
+			fmt.Fprintln(a.stderr, "flagsync sandbox: --client-id, --client-secret, --sites, --rate-10s and --rate-hour are Kameleoon's; the Split sandbox takes an API key (FLAGSYNC_SANDBOX_API_KEY), --workspaces, --rate-second and --rate-minute")
+			return exitUsage
+		}
+		key, err := a.secret("FLAGSYNC_SANDBOX_API_KEY")
+		if err != nil {
+			fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+			return exitFail
+		}
+		return a.serveSplitSandbox(ctx, logger, *listen, splitsandbox.Options{
+			APIKey: key, Workspaces: splitList(*workspaces), Environments: splitList(*envs), TrafficTypes: splitList(*trafficTypes),
+			RatePerSecond: *rateSecond, RatePerMinute: *rateMinute, StatePath: *state, Logger: logger,
+		})
+	default:
+		fmt.Fprintf(a.stderr, "flagsync sandbox: --vendor %q: want kameleoon or split\n", *vendor)
 		return exitUsage
 	}
 	secret := *clientSecret
@@ -91,12 +125,63 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 
 // serveSandbox listens on addr and serves sb until ctx ends.
 func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts sandbox.Options, logger *slog.Logger) error {
+	return serveUntilDone(ctx, sb, addr, logger, func(where string) {
+		state := opts.StatePath
+		if state == "" {
+			state = "(memory only)"
+		}
+		logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
+			"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites))
+		if opts.ClientID == "" {
+			logger.Info("sandbox accepts the default credentials", "client_id", sandbox.DefaultClientID, "client_secret", sandbox.DefaultClientSecret)
+		} else {
+			logger.Info("sandbox accepts the configured credentials", "client_id", opts.ClientID)
+		}
+	})
+}
+
+// serveSplitSandbox serves a Split sandbox on addr until ctx ends.
+func (a *app) serveSplitSandbox(ctx context.Context, logger *slog.Logger, addr string, opts splitsandbox.Options) int {
+	if opts.StatePath != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.StatePath), 0o755); err != nil {
+			fmt.Fprintf(a.stderr, "flagsync sandbox: create the state directory: %v\n", err)
+			return exitFail
+		}
+	}
+	sb, err := splitsandbox.New(opts)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
+		return exitFail
+	}
+	err = serveUntilDone(ctx, sb, addr, logger, func(where string) {
+		state := opts.StatePath
+		if state == "" {
+			state = "(memory only)"
+		}
+		logger.Info("sandbox listening", "vendor", "split", "addr", where, "url", "http://"+where, "state", state,
+			"environments", strings.Join(sb.Environments(), ","), "workspaces", siteList(opts.Workspaces))
+		if opts.APIKey == "" {
+			logger.Info("Split sandbox accepts the default admin API key", "api_key", splitsandbox.DefaultAPIKey)
+		} else {
+			logger.Info("Split sandbox accepts the configured admin API key")
+		}
+	})
+	if err != nil {
+		logger.Error("sandbox stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serveUntilDone listens on addr and serves h until ctx ends, then shuts down gracefully.
+// listening is called once the address is known.
+func serveUntilDone(ctx context.Context, h http.Handler, addr string, logger *slog.Logger, listening func(where string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           sb,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -104,17 +189,7 @@ func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts san
 	go func() { served <- srv.Serve(ln) }()
 
 	where := ln.Addr().String()
-	state := opts.StatePath
-	if state == "" {
-		state = "(memory only)"
-	}
-	logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
-		"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites))
-	if opts.ClientID == "" {
-		logger.Info("sandbox accepts the default credentials", "client_id", sandbox.DefaultClientID, "client_secret", sandbox.DefaultClientSecret)
-	} else {
-		logger.Info("sandbox accepts the configured credentials", "client_id", opts.ClientID)
-	}
+	listening(where)
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		logger.Warn("sandbox is reachable from other machines: anyone who can reach it and knows the credentials can change its flags", "addr", where)
 	}

@@ -23,6 +23,10 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
+	"github.com/flagsync/flagsync/internal/splitapi"
+	"github.com/flagsync/flagsync/internal/splitload"
+	"github.com/flagsync/flagsync/internal/splitsandbox"
+	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
 // defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
@@ -89,7 +93,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	defer client.close()
 
 	in := reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api,
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api, Vendors: client.vendors,
 		DryRun: *dryRun, Prune: *prune, MaxChanges: *maxChanges, AllowMassArchive: *allowMass,
 		Concurrency: *concurrency, Calls: client.calls.Load, Logger: logger,
 	}
@@ -167,7 +171,7 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 		b.WriteString(" (dry run)")
 	}
 	if rep.Revision != "" {
-		b.WriteString(" of " + shortRev(rep.Revision))
+		b.WriteString(" of " + plan.ShortRevision(rep.Revision))
 	}
 	b.WriteString(" to " + where + ": ")
 	switch {
@@ -188,13 +192,6 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 	}
 	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
 	return b.String()
-}
-
-func shortRev(rev string) string {
-	if len(rev) == 40 {
-		return rev[:7]
-	}
-	return rev
 }
 
 // writeReportJSON writes the report (and the error that stopped the run, if any) as one
@@ -258,19 +255,25 @@ func (a *app) quietOnTerminal(fs *flag.FlagSet) {
 // --- API connection ---------------------------------------------------------------
 
 // apiFlags select the API a command talks to: Kameleoon (credentials from the
-// environment) or, with --sandbox, a sandbox started in the process.
+// environment) or, with --sandbox, a sandbox started in the process; and, for a
+// repository with Split flag files, Split's Admin API or its sandbox.
 type apiFlags struct {
-	url          string
-	rate10s      int
-	rateHour     int
-	retryBase    time.Duration
-	sandbox      bool
-	sandboxState string
+	url               string
+	rate10s           int
+	rateHour          int
+	retryBase         time.Duration
+	sandbox           bool
+	sandboxState      string
+	splitURL          string
+	splitSandboxState string
 }
 
 // defaultSandboxState is where the embedded sandbox keeps its flags, relative to the
-// current directory; .flagsync/ is gitignored.
-const defaultSandboxState = ".flagsync/sandbox.json"
+// current directory; .flagsync/ is gitignored. The Split sandbox keeps its own.
+const (
+	defaultSandboxState      = ".flagsync/sandbox.json"
+	defaultSplitSandboxState = ".flagsync/split-sandbox.json"
+)
 
 func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	f := &apiFlags{}
@@ -278,15 +281,17 @@ func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	fs.IntVar(&f.rate10s, "rate-10s", api.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
 	fs.IntVar(&f.rateHour, "rate-hour", api.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
 	fs.DurationVar(&f.retryBase, "retry-base", api.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
-	fs.BoolVar(&f.sandbox, "sandbox", false, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed)")
+	fs.BoolVar(&f.sandbox, "sandbox", false, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed); Split flag files go to a Split-compatible one")
 	fs.StringVar(&f.sandboxState, "sandbox-state", defaultSandboxState, "with --sandbox: the file the sandbox keeps its flags in between runs")
+	fs.StringVar(&f.splitURL, "split-api-url", "", "Split Admin API base URL, for Split flag files (env "+splitapi.EnvAPIURL+"; default "+splitapi.DefaultBaseURL+"); the admin API key comes from "+splitapi.EnvAdminAPIKey+" (or _FILE)")
+	fs.StringVar(&f.splitSandboxState, "split-sandbox-state", defaultSplitSandboxState, "with --sandbox: the file the Split sandbox keeps its flags in between runs")
 	return f
 }
 
 // check reports a contradictory combination of API flags (exit code), or -1.
 func (f *apiFlags) check(a *app) int {
-	if f.sandbox && f.url != "" {
-		fmt.Fprintln(a.stderr, "flagsync: --sandbox and --api-url exclude each other")
+	if f.sandbox && (f.url != "" || f.splitURL != "") {
+		fmt.Fprintln(a.stderr, "flagsync: --sandbox excludes --api-url and --split-api-url")
 		return exitUsage
 	}
 	if f.rate10s < 1 || f.rateHour < 1 || f.retryBase <= 0 {
@@ -296,32 +301,75 @@ func (f *apiFlags) check(a *app) int {
 	return -1
 }
 
-// apiConn is a connected API client and what to do when the command ends.
+// apiConn is the connected API clients and what to do when the command ends.
 type apiConn struct {
-	api   *api.Client
-	calls atomic.Int64 // HTTP exchanges so far, token requests included
-	where string       // for people: "Kameleoon (URL)" or "the sandbox (state file)"
-	close func()
+	api     *api.Client        // Kameleoon's; nil when the repository has no Kameleoon files
+	split   *splitapi.Client   // Split's; nil when the repository has no Split files
+	vendors []reconcile.Vendor // the services to sync; nil means Kameleoon alone, through api
+	calls   atomic.Int64       // HTTP exchanges so far, token requests included
+	where   string             // for people: "Kameleoon (URL)", "the sandbox (state file)", …
+	close   func()
 }
 
-// connect builds the API client: for the embedded sandbox (started here) with --sandbox,
-// otherwise for Kameleoon with the credentials of the environment. It never falls back
-// to the sandbox silently.
+// connect builds the API clients the repository's files need: Kameleoon's for its
+// Kameleoon files, Split's for its Split files (vendor: split); each for the embedded
+// sandbox (started here) with --sandbox, otherwise with the credentials of the
+// environment. It never falls back to a sandbox silently.
 func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiConn, error) {
 	c := &apiConn{close: func() {}}
-	var cfg api.Config
-	if f.sandbox {
-		base, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+	repo, err := splitload.Survey(snap.FS, snap.Dir)
+	if err != nil {
+		repo = splitload.Repository{} // the sync reports the problem; connect to Kameleoon as before
+	}
+	var closers []func()
+	c.close = func() {
+		for _, cl := range closers {
+			cl()
+		}
+	}
+	var where []string
+	if repo.Kameleoon() {
+		kc, w, stop, err := f.connectKameleoon(a, logger, snap, c)
 		if err != nil {
+			c.close()
 			return nil, err
 		}
+		c.api, closers = kc, append(closers, stop)
+		where = append(where, w)
+	}
+	if repo.Split() {
+		sc, w, stop, err := f.connectSplit(a, logger, snap, c)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.split, closers = sc, append(closers, stop)
+		where = append(where, w)
+		if c.api != nil {
+			c.vendors = append(c.vendors, reconcile.Kameleoon(c.api))
+		}
+		c.vendors = append(c.vendors, splitsync.Vendor(sc))
+	}
+	c.where = strings.Join(where, " and ")
+	return c, nil
+}
+
+func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, c *apiConn) (*api.Client, string, func(), error) {
+	var cfg api.Config
+	var where string
+	stop := func() {}
+	if f.sandbox {
+		base, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		if err != nil {
+			return nil, "", nil, err
+		}
 		cfg = api.Config{BaseURL: base, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}
-		c.where, c.close = "the sandbox ("+f.sandboxState+")", stop
+		where, stop = "the sandbox ("+f.sandboxState+")", s
 	} else {
 		var err error
 		cfg, err = api.ConfigFromEnv(a.getenv)
 		if err != nil {
-			return nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
+			return nil, "", nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
 		}
 		if f.url != "" {
 			cfg.BaseURL = f.url
@@ -329,7 +377,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		if cfg.BaseURL == "" {
 			cfg.BaseURL = api.DefaultBaseURL
 		}
-		c.where = "Kameleoon (" + cfg.BaseURL + ")"
+		where = "Kameleoon (" + cfg.BaseURL + ")"
 	}
 	cfg.Logger = logger.With("revision", snap.Revision)
 	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
@@ -337,11 +385,74 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }
 	client, err := api.New(cfg)
 	if err != nil {
-		c.close()
-		return nil, err
+		stop()
+		return nil, "", nil, err
 	}
-	c.api = client
-	return c, nil
+	return client, where, stop, nil
+}
+
+func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, c *apiConn) (*splitapi.Client, string, func(), error) {
+	var cfg splitapi.Config
+	var where string
+	stop := func() {}
+	if f.sandbox {
+		base, s, err := startSplitSandbox(f.splitSandboxState, splitSandboxEnvironments(snap), logger)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		cfg = splitapi.Config{BaseURL: base, APIKey: splitsandbox.DefaultAPIKey}
+		where, stop = "the Split sandbox ("+f.splitSandboxState+")", s
+	} else {
+		var err error
+		cfg, err = splitapi.ConfigFromEnv(a.getenv)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("%w\n  To try flagsync without a Split account, add --sandbox: it syncs into a local Split sandbox kept in %s", err, defaultSplitSandboxState)
+		}
+		if f.splitURL != "" {
+			cfg.BaseURL = f.splitURL
+		}
+		if cfg.BaseURL == "" {
+			cfg.BaseURL = splitapi.DefaultBaseURL
+		}
+		where = "Split (" + cfg.BaseURL + ")"
+	}
+	cfg.Logger = logger.With("revision", snap.Revision)
+	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }
+	client, err := splitapi.New(cfg)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return client, where, stop, nil
+}
+
+// splitSandboxEnvironments are the environments of the embedded Split sandbox: its
+// defaults plus every environment the repository's Split files use.
+func splitSandboxEnvironments(snap *snapshot) []string {
+	envs := slices.Clone(splitsandbox.DefaultEnvironments)
+	d, err := splitload.Load(snap.FS, snap.Dir)
+	if err != nil {
+		return envs
+	}
+	for _, k := range d.EnvironmentNames() {
+		if !slices.Contains(envs, k) {
+			envs = append(envs, k)
+		}
+	}
+	return envs
+}
+
+// startSplitSandbox serves a Split sandbox on a loopback port, with its flags kept in
+// statePath, and returns its base URL and a function that stops it.
+func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (string, func(), error) {
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
+		return "", nil, fmt.Errorf("start Split sandbox: %w", err)
+	}
+	sb, err := splitsandbox.New(splitsandbox.Options{StatePath: statePath, Environments: envs, Logger: logger})
+	if err != nil {
+		return "", nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+	}
+	return serveLoopback(sb, "the embedded Split sandbox, not Split", statePath, logger)
 }
 
 // sandboxEnvironments are the environments the embedded sandbox's project has: the
@@ -380,13 +491,19 @@ func startSandbox(statePath string, envs []string, logger *slog.Logger) (string,
 	if err != nil {
 		return "", nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
+	return serveLoopback(sb, "the embedded sandbox, not Kameleoon", statePath, logger)
+}
+
+// serveLoopback serves h on a loopback port and returns its base URL and a function that
+// stops it.
+func serveLoopback(h http.Handler, what, statePath string, logger *slog.Logger) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("start sandbox: %w", err)
 	}
-	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	logger.Info("using the embedded sandbox, not Kameleoon", "state", statePath, "addr", ln.Addr().String())
+	logger.Info("using "+what, "state", statePath, "addr", ln.Addr().String())
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

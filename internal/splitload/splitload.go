@@ -28,28 +28,60 @@ var reservedFlagNames = []string{"datetime", "string", "set", "integer"}
 // whose top level says vendor: split. It reads the settings and looks for a vendor key
 // in each file without parsing the others; problems are Load's to report.
 func Claim(fsys fs.FS, dir string) (files []string, whole bool, err error) {
-	dir = cleanDir(dir)
-	whole, err = splitRepository(fsys, dir)
+	s, err := Survey(fsys, dir)
 	if err != nil {
 		return nil, false, err
+	}
+	return s.SplitFiles, s.Whole, nil
+}
+
+// Repository says which flag services a flag folder's files are for.
+type Repository struct {
+	SplitFiles []string // Split flag files
+	Whole      bool     // flagsync.yaml says vendor: split: every flag file is Split's
+	OtherFiles int      // flag files that are not Split's (Kameleoon's)
+	Settings   bool     // a flagsync.yaml (or .yml) exists
+}
+
+// Kameleoon reports whether the folder has anything for Kameleoon: it is not a Split
+// repository and has Kameleoon flag files or settings, or nothing at all (an empty
+// Kameleoon repository).
+func (r Repository) Kameleoon() bool {
+	return !r.Whole && (r.OtherFiles > 0 || r.Settings || len(r.SplitFiles) == 0)
+}
+
+// Split reports whether the folder has anything for Split.
+func (r Repository) Split() bool { return r.Whole || len(r.SplitFiles) > 0 }
+
+// Survey reads the settings and looks for a vendor key in each flag file (see Claim).
+func Survey(fsys fs.FS, dir string) (Repository, error) {
+	dir = cleanDir(dir)
+	var r Repository
+	var err error
+	r.Whole, r.Settings, err = splitRepository(fsys, dir)
+	if err != nil {
+		return Repository{}, err
 	}
 	all, err := flagFiles(fsys, dir)
 	if err != nil {
-		return nil, false, err
+		return Repository{}, err
 	}
-	if whole {
-		return all, true, nil
+	if r.Whole {
+		r.SplitFiles = all
+		return r, nil
 	}
 	for _, f := range all {
 		data, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return nil, false, fmt.Errorf("read flag file %s: %w", f, err)
+			return Repository{}, fmt.Errorf("read flag file %s: %w", f, err)
 		}
 		if vendorOf(data) == splitflag.Vendor {
-			files = append(files, f)
+			r.SplitFiles = append(r.SplitFiles, f)
+		} else {
+			r.OtherFiles++
 		}
 	}
-	return files, false, nil
+	return r, nil
 }
 
 func cleanDir(dir string) string {
@@ -60,19 +92,20 @@ func cleanDir(dir string) string {
 	return dir
 }
 
-// splitRepository reports whether the settings file names vendor split.
-func splitRepository(fsys fs.FS, dir string) (bool, error) {
+// splitRepository reports whether the settings file names vendor split, and whether
+// there is a settings file.
+func splitRepository(fsys fs.FS, dir string) (split, exists bool, err error) {
 	for _, name := range settingsNames {
 		data, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return false, fmt.Errorf("read settings %s: %w", path.Join(dir, name), err)
+			return false, false, fmt.Errorf("read settings %s: %w", path.Join(dir, name), err)
 		}
-		return vendorOf(data) == splitflag.Vendor, nil
+		return vendorOf(data) == splitflag.Vendor, true, nil
 	}
-	return false, nil
+	return false, false, nil
 }
 
 // vendorOf returns the value of a top-level vendor key, or "". Only files with a line
