@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // sourceFlags select where the desired flags come from: a repository (a local folder
@@ -75,10 +76,13 @@ func (s *sourceFlags) open(ctx context.Context, logger *slog.Logger) (*snapshot,
 	if err != nil {
 		return nil, err
 	}
+	rev := snap.Revision
 	if snap.Dirty {
 		logger.Info("the work tree has uncommitted changes: flags are read as they are on disk", "revision", snap.Revision)
+		// A plan of uncommitted files must not claim to be the commit's plan.
+		rev += plan.DirtySuffix
 	}
-	return &snapshot{Revision: snap.Revision, FS: snap.FS, Dir: dir, Dirty: snap.Dirty}, nil
+	return &snapshot{Revision: rev, FS: snap.FS, Dir: dir, Dirty: snap.Dirty}, nil
 }
 
 // newSource builds the gitsource.Source the flags describe, reading Git credentials

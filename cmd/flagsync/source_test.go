@@ -217,3 +217,26 @@ func TestSyncAndPlanRemoteRepository(t *testing.T) {
 		t.Errorf("plan wrote %d times", r.writes)
 	}
 }
+
+// TestPlanOfADirtyWorkTreeSaysSo: a plan of uncommitted files must not claim to be the
+// plan of the commit they differ from.
+func TestPlanOfADirtyWorkTreeSaysSo(t *testing.T) {
+	gitFreeEnv(t)
+	h := newSyncHarness(t)
+	repo := gittest.NewRepo(t)
+	writeGenRepo(t, filepath.Join(repo.Work, "flags"), genFlags(2))
+	head := repo.Commit(t, nil, "two flags")
+	short := head[:7]
+
+	r := h.mustRun(exitOK, "plan", "--repo", repo.Work, "--path", "flags")
+	if !strings.Contains(r.stdout, "revision "+short+"\n") {
+		t.Errorf("clean tree: plan does not name revision %s:\n%s", short, r.stdout)
+	}
+	flags := genFlags(2)
+	flags[1].exposition = 42
+	writeGenRepo(t, filepath.Join(repo.Work, "flags"), flags)
+	r = h.mustRun(exitOK, "plan", "--repo", repo.Work, "--path", "flags")
+	if !strings.Contains(r.stdout, "revision "+short+"+dirty") {
+		t.Errorf("dirty tree: plan does not say %s+dirty:\n%s", short, r.stdout)
+	}
+}

@@ -61,7 +61,7 @@ func markdown(p Plan, level, limit int) string {
 	b.WriteString(MarkdownMarker + "\n")
 	b.WriteString("### flagsync plan")
 	if p.Revision != "" {
-		b.WriteString(" for `" + shortRevision(p.Revision) + "`")
+		b.WriteString(" for `" + ShortRevision(p.Revision) + "`")
 	}
 	b.WriteString("\n\n")
 	groups := groupByFlag(p.Changes)

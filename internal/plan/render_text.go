@@ -41,7 +41,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 	if len(p.Changes) > 0 || len(p.Blocked) > 0 {
 		title := "flagsync plan"
 		if p.Revision != "" {
-			title += " for revision " + shortRevision(p.Revision)
+			title += " for revision " + ShortRevision(p.Revision)
 		}
 		fmt.Fprintln(bw, paint(ansiBold, title))
 	}

@@ -47,7 +47,7 @@ func (p Plan) SummaryLine() string {
 	if s.Changes() == 0 && s.Blocked == 0 {
 		b.WriteString("No changes. " + p.ServiceName() + " matches ")
 		if p.Revision != "" {
-			b.WriteString("revision " + shortRevision(p.Revision))
+			b.WriteString("revision " + ShortRevision(p.Revision))
 		} else {
 			b.WriteString("the flag files")
 		}
@@ -64,10 +64,19 @@ func (p Plan) SummaryLine() string {
 	return b.String()
 }
 
-// shortRevision abbreviates a full commit id the way Git does.
-func shortRevision(rev string) string {
-	if len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "" {
-		return rev[:7]
+// ShortRevision abbreviates a full commit id the way Git does, keeping a "+dirty"
+// suffix (a work tree with uncommitted changes).
+func ShortRevision(rev string) string {
+	base, dirty := strings.CutSuffix(rev, DirtySuffix)
+	if len(base) == 40 && strings.Trim(base, "0123456789abcdef") == "" {
+		base = base[:7]
 	}
-	return rev
+	if dirty {
+		return base + DirtySuffix
+	}
+	return base
 }
+
+// DirtySuffix marks a revision whose files differ from the commit: a local work tree
+// with uncommitted changes, read as it is on disk.
+const DirtySuffix = "+dirty"
