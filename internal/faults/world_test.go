@@ -304,13 +304,11 @@ func (p *proc) exit() { p.http.CloseIdleConnections() }
 
 type procOptions struct {
 	budget      *api.Budget
-	backoff     time.Duration // default testBackoff
-	backoffMax  time.Duration // default testBackoffMax
-	attempts    int           // default testMaxAttempts
-	callTimeout time.Duration // default 5s
-	transport   func(http.RoundTripper) http.RoundTripper
-	httpClient  *http.Client
-	baseURL     string
+	backoff     time.Duration                             // default testBackoff
+	backoffMax  time.Duration                             // default testBackoffMax
+	attempts    int                                       // default testMaxAttempts
+	callTimeout time.Duration                             // default 5s
+	transport   func(http.RoundTripper) http.RoundTripper // wraps the client's transport
 }
 
 // proc starts a new "process": a fresh client of the world's sandbox.
@@ -332,30 +330,23 @@ func (w *world) proc(o procOptions) *proc {
 	if o.callTimeout == 0 {
 		o.callTimeout = 5 * time.Second
 	}
-	hc := o.httpClient
-	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		dialer := &net.Dialer{Timeout: 5 * time.Second}
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				w.front.dialed.Add(1)
-			}
-			return c, err
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err == nil {
+			w.front.dialed.Add(1)
 		}
-		var rt http.RoundTripper = tr
-		if o.transport != nil {
-			rt = o.transport(rt)
-		}
-		hc = &http.Client{Transport: rt}
+		return c, err
 	}
-	p.http = hc
-	if o.baseURL == "" {
-		o.baseURL = w.url
+	var rt http.RoundTripper = tr
+	if o.transport != nil {
+		rt = o.transport(rt)
 	}
+	p.http = &http.Client{Transport: rt}
 	c, err := api.New(api.Config{
-		BaseURL: o.baseURL, ClientID: clientID, ClientSecret: canaryClientSecret,
-		HTTPClient: hc, Logger: w.log, Budget: o.budget, CallTimeout: o.callTimeout,
+		BaseURL: w.url, ClientID: clientID, ClientSecret: canaryClientSecret,
+		HTTPClient: p.http, Logger: w.log, Budget: o.budget, CallTimeout: o.callTimeout,
 		BackoffBase: o.backoff, BackoffMax: o.backoffMax, MaxAttempts: o.attempts, MaxElapsed: 20 * time.Second,
 		Observer: func(ci api.CallInfo) {
 			p.calls.Add(1)
