@@ -3,44 +3,70 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // clock runs scale times faster than the wall clock, so that the API's rate windows
-// (10 seconds, 1 hour) pass scale times sooner while their limits stay Kameleoon's.
+// (10 seconds, 1 hour) pass scale times sooner while their limits stay Kameleoon's. The
+// scale can change between measurements (SetScale); the clock never goes back.
 type clock struct {
-	start time.Time
-	scale float64
-
-	mu   sync.Mutex
-	skip time.Duration // scaled time jumped over by Advance
+	mu     sync.Mutex
+	base   time.Time // the scaled time at wallAt
+	wallAt time.Time // wall time of the last change of scale
+	scale  float64
 }
 
-func newClock(scale float64) *clock { return &clock{start: time.Now(), scale: scale} }
+func newClock(scale float64) *clock {
+	now := time.Now()
+	return &clock{base: now, wallAt: now, scale: scale}
+}
 
 // Now is the scaled time.
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.start.Add(c.skip + time.Duration(float64(time.Since(c.start))*c.scale))
+	return c.nowLocked()
+}
+
+func (c *clock) nowLocked() time.Time {
+	return c.base.Add(time.Duration(float64(time.Since(c.wallAt)) * c.scale))
 }
 
 // Advance jumps the scaled time forward by d.
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
-	c.skip += d
+	c.base = c.base.Add(d)
 	c.mu.Unlock()
 }
 
-// real converts a scaled duration to wall-clock time.
-func (c *clock) real(d time.Duration) time.Duration { return time.Duration(float64(d) / c.scale) }
+// SetScale makes the clock run scale times faster than the wall clock from now on.
+// Clients made before keep the windows of the old scale: make new ones.
+func (c *clock) SetScale(scale float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.base = c.nowLocked()
+	c.wallAt = time.Now()
+	c.scale = scale
+}
+
+// real converts a scaled duration to wall-clock time at the current scale.
+func (c *clock) real(d time.Duration) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Duration(float64(d) / c.scale)
+}
 
 // env is a sandbox with Kameleoon's rate limits on a scaled clock, served over real HTTP
 // on a loopback port so that every call goes through the client's whole stack.
@@ -66,20 +92,24 @@ func newEnv(scale float64) (*env, error) {
 	return &env{clock: c, sandbox: sb, url: "http://" + ln.Addr().String(), srv: srv}, nil
 }
 
-func (e *env) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = e.srv.Shutdown(ctx)
-}
+// close stops the server at once: a graceful Shutdown would wait up to 5 s for
+// connections a client opened but never used.
+func (e *env) close() { _ = e.srv.Close() }
 
 // client returns a new API client, as a new flagsync process would have: a fresh budget
 // of Kameleoon's limits over windows shortened by the time scale, backoff shortened
 // alike, and the scaled clock for token expiry. Every HTTP exchange is recorded in m.
-func (e *env) client(m *meter) (*api.Client, error) {
+func (e *env) client(m *meter) (*api.Client, error) { return e.clientWithLatency(m, 0) }
+
+// clientWithLatency is client with latency (on the scaled clock) added to every HTTP
+// exchange, half before the request is sent and half after its response arrived, as a
+// network between flagsync and Kameleoon would: the budget slot is held throughout.
+func (e *env) clientWithLatency(m *meter, latency time.Duration) (*api.Client, error) {
 	return api.New(api.Config{
 		BaseURL:      e.url,
 		ClientID:     sandbox.DefaultClientID,
 		ClientSecret: sandbox.DefaultClientSecret,
+		HTTPClient:   &http.Client{Transport: &latencyTransport{next: newTransport(), latency: e.clock.real(latency)}},
 		Budget: api.NewBudgetWindows(
 			api.Window{Limit: api.DefaultPer10s, Period: e.clock.real(10 * time.Second)},
 			api.Window{Limit: api.DefaultPerHour, Period: e.clock.real(time.Hour)},
@@ -91,6 +121,107 @@ func (e *env) client(m *meter) (*api.Client, error) {
 		Observer:    m.observe,
 		Logger:      slog.New(slog.DiscardHandler),
 	})
+}
+
+// newTransport is http.DefaultTransport with enough idle connections kept for the
+// benchmark's concurrency: with the default two, thousands of calls at a concurrency of
+// 10 would open (and leave in TIME_WAIT) a loopback connection for most calls.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	return t
+}
+
+// latencyTransport delays every exchange by latency: half before sending, half after
+// the response headers arrived.
+type latencyTransport struct {
+	next    http.RoundTripper
+	latency time.Duration
+}
+
+func (t *latencyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.latency <= 0 {
+		return t.next.RoundTrip(r)
+	}
+	half := t.latency / 2
+	if err := sleep(r.Context(), half); err != nil {
+		return nil, err
+	}
+	res, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := sleep(r.Context(), t.latency-half); err != nil {
+		_ = res.Body.Close()
+		return nil, err
+	}
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// seedClient returns a client for setting the sandbox up, not for measuring: it has no
+// budget, and the sandbox's clock jumps an hour after every 40 of its calls, so that the
+// sandbox's rate limits (50 per 10 s, 1,000 per hour on that clock) never refuse one and
+// thousands of flags are created or read in seconds.
+func (e *env) seedClient() (*api.Client, error) {
+	var calls atomic.Int64
+	return api.New(api.Config{
+		BaseURL:      e.url,
+		ClientID:     sandbox.DefaultClientID,
+		ClientSecret: sandbox.DefaultClientSecret,
+		HTTPClient:   &http.Client{Transport: newTransport()},
+		Budget:       api.NewBudgetWindows(), // no window: no limit
+		BackoffBase:  time.Millisecond,
+		BackoffMax:   10 * time.Millisecond,
+		Now:          e.clock.Now,
+		Observer: func(api.CallInfo) {
+			if calls.Add(1)%40 == 0 {
+				e.clock.Advance(time.Hour)
+			}
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+}
+
+// seedConcurrency is how many creates seed sends at once: with 40 calls between two
+// clock jumps, at most 47 land in one sandbox window.
+const seedConcurrency = 8
+
+// seed creates the flags of fsys in the sandbox with the requests flagsync's first sync
+// would send (the plan against an empty account), with seedClient. Afterwards the clock
+// is an hour on, so that the sandbox's windows are empty, and the call log is empty.
+func (e *env) seed(ctx context.Context, fsys fs.FS) error {
+	desired, err := loader.Load(fsys, ".")
+	if err != nil {
+		return fmt.Errorf("seed the sandbox: %w", err)
+	}
+	p, err := plan.Compute(desired, nil, plan.OptionsFor(desired.Settings))
+	if err != nil {
+		return fmt.Errorf("seed the sandbox: %w", err)
+	}
+	c, err := e.seedClient()
+	if err != nil {
+		return fmt.Errorf("seed the sandbox: %w", err)
+	}
+	out := apply.Plan(ctx, c, p, apply.Options{Concurrency: seedConcurrency, Logger: slog.New(slog.DiscardHandler)})
+	for _, r := range out.Results {
+		if r.Status != apply.Applied {
+			return fmt.Errorf("seed the sandbox: %s %s: %s %v", r.Change.Action, r.Change.Ref(), r.Status, r.Err)
+		}
+	}
+	e.clock.Advance(time.Hour)
+	e.sandbox.ResetCalls()
+	return nil
 }
 
 // meter records the client's HTTP exchanges.

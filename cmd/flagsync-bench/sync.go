@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,8 +17,8 @@ import (
 // pageSize is the client's list page size (api.DefaultPerPage), for the minimum.
 const pageSize = api.DefaultPerPage
 
-// benchSync syncs n generated flags into an empty sandbox, then syncs again after about
-// 1% of them changed, and prints per pass the API calls used against the minimum
+// setupSync syncs n generated flags into an empty sandbox, then syncs again after about
+// 1% of them changed, and reports per pass the API calls used against the minimum
 // possible, the 429s seen and the wall time.
 //
 // Time scale: the sandbox enforces Kameleoon's 50 calls per 10 s and 1,000 per hour on a
@@ -27,70 +26,66 @@ const pageSize = api.DefaultPerPage
 // the same limits over windows shortened by the same factor. A run therefore takes
 // 1/scale of the time it would take against Kameleoon, with the same calls and the same
 // waits (but the CPU work and the loopback latency are not scaled).
-func benchSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("flagsync-bench sync", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	n := fset.Int("n", 100, "number of generated flags (3 environments, 3 rules each)")
+func setupSync(fset *flag.FlagSet) measure {
+	n := fset.Int("n", 100, "number of generated flags (3 environments, 4 rules each)")
 	scale := fset.Float64("scale", 60, "time scale: rate windows pass this many times faster (60: an hour in a minute)")
 	pct := fset.Float64("change", 1, "percentage of flags changed for the second pass")
 	concurrency := fset.Int("concurrency", apply.DefaultConcurrency, "flags applied at once")
-	format := fset.String("format", "text", "output: text or markdown")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	return func(ctx context.Context, progress io.Writer) (*section, error) {
+		if *n < 1 || *scale <= 0 || *pct <= 0 || *pct > 100 || *concurrency < 1 {
+			return nil, usageError("want -n >= 1, -scale > 0, 0 < -change <= 100, -concurrency >= 1")
 		}
-		return 64
+		return measureSync(ctx, *n, *scale, *pct, *concurrency, progress)
 	}
-	if *n < 1 || *scale <= 0 || *pct <= 0 || *pct > 100 || *concurrency < 1 || (*format != "text" && *format != "markdown") {
-		fmt.Fprintln(stderr, "flagsync-bench sync: want -n >= 1, -scale > 0, 0 < -change <= 100, -concurrency >= 1, -format text or markdown")
-		return 64
-	}
+}
 
-	e, err := newEnv(*scale)
+func measureSync(ctx context.Context, n int, scale, pct float64, concurrency int, progress io.Writer) (*section, error) {
+	e, err := newEnv(scale)
 	if err != nil {
-		fmt.Fprintf(stderr, "flagsync-bench sync: %v\n", err)
-		return 1
+		return nil, err
 	}
 	defer e.close()
 
-	fmt.Fprintf(stdout, "flagsync-bench sync: %d flags × %d environments (3 rules each), concurrency %d\n", *n, len(benchEnvironments), *concurrency)
-	fmt.Fprintf(stdout, "rate limits: Kameleoon's 50/10 s and 1000/h in the sandbox and the client budget, time scaled ×%g (10 s → %s, 1 h → %s)\n\n",
-		*scale, e.clock.real(10*time.Second).Round(time.Millisecond), e.clock.real(time.Hour).Round(time.Millisecond))
-
+	sec := &section{
+		title: fmt.Sprintf("Sync of %d flags, then a %g%% change", n, pct),
+		intro: []string{
+			fmt.Sprintf("flagsync-bench sync: %d flags × %d environments (4 rules each), concurrency %d", n, len(benchEnvironments), concurrency),
+			fmt.Sprintf("rate limits: Kameleoon's 50/10 s and 1000/h in the sandbox and the client budget, time scaled ×%g (10 s → %s, 1 h → %s)",
+				scale, e.clock.real(10*time.Second).Round(time.Millisecond), e.clock.real(time.Hour).Round(time.Millisecond)),
+		},
+	}
 	t := &table{header: []string{"pass", "changes", "API calls", "minimum", "token", "list pages", "writes", "confirm reads", "retries", "429s", "wall", "real-limit floor", "converged"}}
 	passes := []struct {
 		name  string
 		edits map[int]bool
 		live  int // flags that exist before the pass
 	}{
-		{fmt.Sprintf("create %d", *n), nil, 0},
-		{fmt.Sprintf("change %g%%", *pct), editEvery(*n, *pct), *n},
+		{fmt.Sprintf("create %d", n), nil, 0},
+		{fmt.Sprintf("change %g%%", pct), editEvery(n, pct), n},
 	}
-	failed := false
 	for i, p := range passes {
 		if i > 0 {
 			// The second pass is a later sync: a new process (fresh budget), an hour after
 			// the first so that the sandbox's hourly window has emptied.
 			e.clock.Advance(time.Hour)
 		}
-		f, err := syncPass(ctx, e, genRepo(*n, p.edits), p.live, *concurrency)
+		fmt.Fprintf(progress, "sync -n %d: pass %q\n", n, p.name)
+		f, err := syncPass(ctx, e, genRepo(n, p.edits), p.live, concurrency, 0)
 		if err != nil {
-			fmt.Fprintf(stderr, "flagsync-bench sync: pass %q: %v\n", p.name, err)
-			return 1
+			return nil, fmt.Errorf("pass %q: %w", p.name, err)
 		}
-		failed = failed || !f.converged || f.tooMany > 0
+		sec.check(f.converged, "pass %q did not converge", p.name)
+		sec.check(f.tooMany == 0, "pass %q saw %d 429s", p.name, f.tooMany)
 		t.add(p.name, f.changes, f.calls, f.minimum, f.token, f.listPages, f.writes, f.confirmReads, f.retries, f.tooMany,
 			f.wall.Round(time.Millisecond), limitFloor(f.calls), f.converged)
 	}
-	t.write(stdout, *format)
-	fmt.Fprintf(stdout, "\nminimum = list pages (%d flags per page, at least 1) + one write per change (one create per new flag, one patch per changed environment);\n", pageSize)
-	fmt.Fprintln(stdout, "API calls = minimum + token + the confirming re-read (list pages, or one get per changed flag when fewer) + retries.")
-	fmt.Fprintln(stdout, "real-limit floor = the least time that many calls take at Kameleoon's unscaled limits, whatever the client.")
-	if failed {
-		fmt.Fprintln(stderr, "flagsync-bench sync: a pass did not converge or saw 429s")
-		return 1
+	sec.tables = []*table{t}
+	sec.notes = []string{
+		fmt.Sprintf("minimum = list pages (%d flags per page, at least 1) + one write per change (one create per new flag, one patch per changed environment);", pageSize),
+		"API calls = minimum + token + the confirming re-read (list pages, or one get per changed flag when fewer) + retries.",
+		"wall = wall-clock time of the time-scaled run; real-limit floor = the least time that many calls take at Kameleoon's unscaled limits, whatever the client.",
 	}
-	return 0
+	return sec, nil
 }
 
 // limitFloor is the least time calls API calls take under Kameleoon's limits: the k-th
@@ -108,37 +103,44 @@ type passFigures struct {
 	changes                                int
 	calls, minimum                         int
 	token, listPages, writes, confirmReads int
-	retries, tooMany                       int
+	gets                                   int // per-resource refresh: one get per desired flag
+	retries, tooMany, unauthorized         int // as the client saw them
+	serverWrites, serverTooMany            int // as the sandbox logged them
 	wall                                   time.Duration
+	scaled                                 time.Duration // elapsed on the sandbox's (scaled) clock
 	converged                              bool
 }
 
-// syncPass runs one sync of fsys through the real pipeline with a new client and
-// classifies its HTTP exchanges.
-func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int) (passFigures, error) {
+// syncPass runs one sync of fsys through the real pipeline with a new client (latency
+// added to each of its calls) and classifies its HTTP exchanges.
+func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, latency time.Duration) (passFigures, error) {
 	m := &meter{}
-	client, err := e.client(m)
+	client, err := e.clientWithLatency(m, latency)
 	if err != nil {
 		return passFigures{}, err
 	}
+	e.sandbox.ResetCalls()
 	readDone := -1 // exchanges recorded when the plan was computed: the reads before it
-	start := time.Now()
+	start, scaledStart := time.Now(), e.clock.Now()
 	rep, err := reconcile.Run(ctx, reconcile.Input{
 		Revision: "bench", FS: fsys, Dir: ".", Client: client, Concurrency: concurrency,
 		OnPlan: func(plan.Plan) { readDone = m.mark() },
 	})
-	wall := time.Since(start)
+	wall, scaled := time.Since(start), e.clock.Now().Sub(scaledStart)
 	if err != nil {
 		return passFigures{}, err
 	}
-	f := passFigures{changes: len(rep.Plan.Changes), wall: wall, converged: rep.Converged}
+	f := passFigures{changes: len(rep.Plan.Changes), wall: wall, scaled: scaled, converged: rep.Converged}
 	for i, ci := range m.since(0) {
 		f.calls++
 		if ci.Attempt > 1 {
 			f.retries++
 		}
-		if ci.Status == 429 {
+		switch ci.Status {
+		case 429:
 			f.tooMany++
+		case 401:
+			f.unauthorized++
 		}
 		switch {
 		case ci.Endpoint == "/oauth/token":
@@ -151,6 +153,17 @@ func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int) (p
 			f.writes++
 		}
 	}
+	f.serverWrites, f.serverTooMany = serverFigures(e)
 	f.minimum = max(1, (live+pageSize-1)/pageSize) + f.changes
 	return f, nil
+}
+
+// serverFigures returns the writes and the 429s in the sandbox's call log.
+func serverFigures(e *env) (writes, tooMany int) {
+	for _, c := range e.sandbox.Calls() {
+		if c.Status == 429 {
+			tooMany++
+		}
+	}
+	return e.sandbox.Writes(), tooMany
 }

@@ -10,6 +10,7 @@ import (
 // table is a scenario's figures: a header row and one row per measurement, written as
 // aligned text or as a Markdown table (for BENCHMARKS.md).
 type table struct {
+	title  string // optional caption, written above the table
 	header []string
 	rows   [][]string
 }
@@ -23,6 +24,13 @@ func (t *table) add(cells ...any) {
 }
 
 func (t *table) write(w io.Writer, format string) {
+	if t.title != "" {
+		if format == "markdown" {
+			fmt.Fprintf(w, "**%s**\n\n", t.title)
+		} else {
+			fmt.Fprintln(w, t.title)
+		}
+	}
 	if format == "markdown" {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(t.header, " | "))
 		fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(t.header)))
