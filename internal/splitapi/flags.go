@@ -228,3 +228,22 @@ func (c *Client) Restore(ctx context.Context, workspace, name, env string) error
 	}
 	return nil
 }
+
+// ListEnvironments returns the names of a workspace's environments.
+func (c *Client) ListEnvironments(ctx context.Context, workspace string) ([]string, error) {
+	res, err := c.send(ctx, call{method: http.MethodGet, path: APIPrefix + "/environments/ws/" + esc(workspace), resend: true})
+	if err != nil {
+		return nil, fmt.Errorf("list environments of workspace %s: %w", workspace, err)
+	}
+	var envs []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(res.body, &envs); err != nil {
+		return nil, fmt.Errorf("list environments of workspace %s: decode: %w", workspace, err)
+	}
+	out := make([]string, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, e.Name)
+	}
+	return out, nil
+}
