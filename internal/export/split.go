@@ -296,4 +296,3 @@ func VerifySplit(e *Export, w *SplitWorkspace) (*Check, error) {
 	}
 	return &Check{Plan: p}, nil
 }
-

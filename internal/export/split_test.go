@@ -115,4 +115,3 @@ func TestSplitExportRoundTrip(t *testing.T) {
 		}
 	}
 }
-
