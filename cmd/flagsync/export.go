@@ -31,10 +31,17 @@ The same live flags always give byte-identical files, so a re-export diffs clean
 Credentials come from KAMELEOON_CLIENT_ID and KAMELEOON_CLIENT_SECRET (or _FILE); with
 --sandbox, the flags are read from the local sandbox instead.
 
+With --vendor split it exports a Split (Harness FME) workspace instead: one list of
+flags and one list of definitions per environment (--environments, or every environment
+of the workspace), written as a Split repository: DIR/flagsync.yaml (vendor: split,
+workspace, trafficType, environments) and DIR/<name>.yaml. The admin API key comes from
+SPLIT_ADMIN_API_KEY (or _FILE), the API from SPLIT_API_URL or --split-api-url.
+
 Examples:
   flagsync export --site-code pzllysfw2f
   flagsync export --site-code pzllysfw2f,k3mx9q2b7a --out flags
-  flagsync export --sandbox --site-code pzllysfw2f --out flags --force`
+  flagsync export --sandbox --site-code pzllysfw2f --out flags --force
+  flagsync export --vendor split --workspace 5a3e… --environments Staging,Production --out flags`
 
 // defaultExportDir is where export writes when --out is not given: a folder of its own,
 // so that an export never mixes with other files by accident.
@@ -67,10 +74,29 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 	out := fs.String("out", defaultExportDir, "folder the files are written to (created if missing)")
 	force := fs.Bool("force", false, "overwrite files that exist (files not part of the export are never touched)")
 	schema := fs.String("schema", "", "where the files' yaml-language-server comment points editors: a URL or path of the folder holding flag.schema.json, or none (default: the schema/ folder of the repository holding --out, if it has one; else none)")
+	vendor := fs.String("vendor", "kameleoon", "the service to export from: kameleoon or split")
+	workspace := fs.String("workspace", "", "with --vendor split: the workspace (project) id to export")
+	environments := fs.String("environments", "", "with --vendor split: comma-separated environment names to export, in apply order (default: every environment of the workspace)")
 	conn := a.addAPIFlags(fs)
 	logf := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
+	}
+	switch *vendor {
+	case "kameleoon":
+		if *workspace != "" || *environments != "" {
+			fmt.Fprintln(a.stderr, "flagsync export: --workspace and --environments go with --vendor split")
+			return exitUsage
+		}
+	case "split":
+		if len(sites) > 0 || *workspace == "" {
+			fmt.Fprintln(a.stderr, "flagsync export: --vendor split exports one --workspace (not --site-code)")
+			return exitUsage
+		}
+		return a.exportSplit(ctx, conn, logf, *workspace, splitList(*environments), *out, *schema, *force)
+	default:
+		fmt.Fprintf(a.stderr, "flagsync export: --vendor %q: want kameleoon or split\n", *vendor)
+		return exitUsage
 	}
 	if len(sites) == 0 {
 		fmt.Fprintln(a.stderr, "flagsync export: --site-code is required")
@@ -133,12 +159,19 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
 	}
-	replaced, err := export.Write(*out, e.Files, *force)
+	return a.finishExport(e, check, *out, *force, empty, "site", plural(len(e.Sites), "site"), int(client.calls.Load()), conn)
+}
+
+// finishExport writes the files (refusing to overwrite without force), reports them and
+// the check, and returns the exit code. what names the exported scopes for people
+// ("2 sites", "workspace ws-1").
+func (a *app) finishExport(e *export.Export, check *export.Check, out string, force bool, empty []string, noun, what string, calls int, conn *apiFlags) int {
+	replaced, err := export.Write(out, e.Files, force)
 	var exists *export.ExistsError
 	if errors.As(err, &exists) {
-		fmt.Fprintf(a.stderr, "flagsync export: %s already holds %d of the files: nothing was written (pass --force to overwrite them):\n", *out, len(exists.Paths))
+		fmt.Fprintf(a.stderr, "flagsync export: %s already holds %d of the files: nothing was written (pass --force to overwrite them):\n", out, len(exists.Paths))
 		for _, p := range exists.Paths {
-			fmt.Fprintf(a.stderr, "  %s\n", filepath.Join(*out, filepath.FromSlash(p)))
+			fmt.Fprintf(a.stderr, "  %s\n", filepath.Join(out, filepath.FromSlash(p)))
 		}
 		return exitFail
 	}
@@ -156,10 +189,10 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 		if isReplaced[f.Path] {
 			verb = "replaced"
 		}
-		fmt.Fprintf(a.stdout, "  %-8s %s\n", verb, filepath.Join(*out, filepath.FromSlash(f.Path)))
+		fmt.Fprintf(a.stdout, "  %-8s %s\n", verb, filepath.Join(out, filepath.FromSlash(f.Path)))
 	}
 	for _, code := range empty {
-		fmt.Fprintf(a.stdout, "note: site %s has no flags\n", code)
+		fmt.Fprintf(a.stdout, "note: %s %s has no flags\n", noun, code)
 	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(a.stdout, "note: %s\n", n)
@@ -169,15 +202,64 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 		archived = fmt.Sprintf(" (%d archived)", e.Archived)
 	}
 	fmt.Fprintf(a.stdout, "Exported %s%s from %s into %s: %s, %s.\n",
-		plural(e.Flags, "flag"), archived, plural(len(e.Sites), "site"), *out,
-		plural(len(e.Files), "file"), plural(int(client.calls.Load()), "API call"))
+		plural(e.Flags, "flag"), archived, what, out,
+		plural(len(e.Files), "file"), plural(calls, "API call"))
 
 	if !check.OK() {
-		a.printExportCheck(check, *out)
+		a.printExportCheck(check, out)
 		return exitFail
 	}
-	fmt.Fprintf(a.stdout, "The files are valid and plan to no change. Next: flagsync plan %s\n", exportPlanArgs(*out, conn))
+	fmt.Fprintf(a.stdout, "The files are valid and plan to no change. Next: flagsync plan %s\n", exportPlanArgs(out, conn))
 	return exitOK
+}
+
+// exportSplit exports one Split workspace (flagsync export --vendor split).
+func (a *app) exportSplit(ctx context.Context, conn *apiFlags, logf *logFlags, workspace string, envs []string, out, schemaFlag string, force bool) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
+		return code
+	}
+	if out == "" {
+		return fail(exitUsage, errors.New("--out must not be empty"))
+	}
+	if code := conn.check(a); code >= 0 {
+		return code
+	}
+	logger, err := a.logger(logf)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	schemaDir, err := exportSchema(schemaFlag, out)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	c := &apiConn{}
+	client, where, stop, err := conn.connectSplit(a, logger, &snapshot{FS: fstest.MapFS{}, Dir: "."}, c)
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	defer stop()
+	if len(envs) == 0 {
+		if envs, err = client.ListEnvironments(ctx, workspace); err != nil {
+			return fail(exitFail, err)
+		}
+	}
+	w, err := export.ReadSplit(ctx, client, workspace, envs)
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	if len(w.Flags) == 0 {
+		return fail(exitFail, fmt.Errorf("nothing to export: workspace %s has no flags in %s (is the workspace id right?)", workspace, where))
+	}
+	e, err := export.BuildSplit(w, export.Options{Schema: schemaDir})
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	check, err := export.VerifySplit(e, w)
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	return a.finishExport(e, check, out, force, nil, "workspace", "workspace "+workspace, int(c.calls.Load()), conn)
 }
 
 // printExportCheck explains on stderr why the written files do not reproduce the live
@@ -204,6 +286,9 @@ func exportPlanArgs(out string, conn *apiFlags) string {
 		args += " --sandbox"
 		if conn.sandboxState != defaultSandboxState {
 			args += " --sandbox-state " + shellQuote(conn.sandboxState)
+		}
+		if conn.splitSandboxState != defaultSplitSandboxState {
+			args += " --split-sandbox-state " + shellQuote(conn.splitSandboxState)
 		}
 	}
 	return args

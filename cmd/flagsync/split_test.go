@@ -125,3 +125,44 @@ func TestSplitCredentialsComeFromTheEnvironment(t *testing.T) {
 		t.Errorf("stderr:\n%s", errb.String())
 	}
 }
+
+// TestExportSplitRoundTrip exports a Split workspace that a sync filled, and plans the
+// exported files against it: zero changes.
+func TestExportSplitRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	flags := filepath.Join(dir, "flags")
+	if err := os.MkdirAll(flags, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"flagsync.yaml": splitSettings, "new_checkout.yaml": splitFlag,
+		"dark_mode.yaml": "name: dark_mode\ntags: [ui]\nenvironments:\n  Staging:\n    treatments: [{name: dark, keys: [u1]}, {name: light}]\n    defaultTreatment: light\n    killed: true\n"} {
+		if err := os.WriteFile(filepath.Join(flags, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := filepath.Join(dir, "split.json")
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		a := &app{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		code := a.dispatch(context.Background(), append(args, "--sandbox", "--split-sandbox-state", state, "--log-level", "error"))
+		return code, out.String(), errb.String()
+	}
+	if code, out, errs := run("sync", "--repo", dir, "--path", "flags"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errs)
+	}
+	exported := filepath.Join(dir, "exported")
+	code, out, errs := run("export", "--vendor", "split", "--workspace", "ws-1", "--out", exported, "--schema", "none")
+	if code != exitOK || !strings.Contains(out, "Exported 2 flags from workspace ws-1") || !strings.Contains(out, "4 API calls") || !strings.Contains(out, "plan to no change") {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = run("plan", "--repo", exported, "--detailed-exitcode")
+	if code != exitOK || !strings.Contains(out, "No changes. Split matches") {
+		t.Fatalf("plan of the export: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := run("export", "--vendor", "split", "--workspace", "ws-1", "--out", exported); code != exitFail {
+		t.Errorf("a second export without --force: exit %d, want %d", code, exitFail)
+	}
+	if code, _, _ := run("export", "--vendor", "split", "--site-code", "pzllysfw2f"); code != exitUsage {
+		t.Errorf("--vendor split with --site-code: exit %d", code)
+	}
+}
