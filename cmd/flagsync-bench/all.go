@@ -126,6 +126,16 @@ func writeDocument(w io.Writer, command string, m machine, start time.Time, took
 		fmt.Fprintln(w)
 	}
 
+	fmt.Fprintln(w, "## Summary")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| measured | figure |")
+	fmt.Fprintln(w, "|---|---|")
+	for _, s := range sections {
+		for _, h := range s.summary {
+			fmt.Fprintf(w, "| %s | %s |\n", h[0], h[1])
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## How to read this")
 	fmt.Fprintln(w)
 	fmt.Fprint(w, strings.Join([]string{

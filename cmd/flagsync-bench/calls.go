@@ -132,6 +132,9 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 		f := r.list
 		target, met := r.target()
 		t1.add(count(r.n), r.pass, f.changes, f.calls, f.token, f.listPages, f.writes, f.confirmReads, f.retries, tooMany(f), target, yes(met))
+		sec.headline(fmt.Sprintf("flagsync sync of %s flags, %s", count(r.n), r.pass),
+			fmt.Sprintf("%s API calls (%d token, %d list pages, %d writes, %d confirm reads), %s 429s, %s",
+				count(f.calls), f.token, f.listPages, f.writes, f.confirmReads, tooMany(f), human(r.listReal)))
 	}
 
 	t2 := &table{
@@ -148,6 +151,10 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 			ratio(float64(p.calls), float64(r.list.calls)),
 			human(r.listReal), human(r.perResReal), "≥ "+human(limitFloor(p.calls))+" at Kameleoon's limits",
 			ratio(float64(r.perResReal), float64(r.listReal)), tooMany(p))
+		sec.headline(fmt.Sprintf("per-resource sync (a get per flag) of %s flags, %s", count(r.n), r.pass),
+			fmt.Sprintf("%s API calls (%s flagsync's), %s (%s flagsync's time; ≥ %s at Kameleoon's limits)",
+				count(p.calls), ratio(float64(p.calls), float64(r.list.calls)), human(r.perResReal),
+				ratio(float64(r.perResReal), float64(r.listReal)), human(limitFloor(p.calls))))
 	}
 	sec.tables = []*table{t1, t2}
 	unauthorized := 0
@@ -164,7 +171,7 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 			"they would take against Kameleoon. The floor is derived, not measured: the least time that many calls take "+
 			"at 50 per 10 s and 1,000 per hour, whatever the client. The client's budget counts its token call like any "+
 			"other, so 1,000 gets plus the token call exceed one hour's budget.",
-			map[bool]string{true: "in real time", false: fmt.Sprintf("time-scaled ×%g (the time shown is brought back to real time and includes their CPU time ×%g)", o.scale, o.scale)}[o.scale == 1],
+			map[bool]string{true: "in real time", false: fmt.Sprintf("time-scaled ×%g from their first API call on (the time shown is the sandbox-clock time, brought back to real time)", o.scale)}[o.scale == 1],
 			o.prScale),
 	}
 	if unauthorized > 0 {
@@ -193,14 +200,13 @@ func callsForSize(ctx context.Context, n int, o callsOptions, progress io.Writer
 	change := callsRow{n: n, pass: fmt.Sprintf("%g%% change", o.pct), want: len(edits)}
 
 	// flagsync: the files as created, then with the change.
-	e.clock.SetScale(o.scale)
 	for _, r := range []struct {
 		row  *callsRow
 		fsys fs.FS
 	}{{&steady, original}, {&change, changed}} {
 		e.clock.Advance(time.Hour)
 		fmt.Fprintf(progress, "calls: %d flags: flagsync, %s\n", n, r.row.pass)
-		f, err := syncPass(ctx, e, r.fsys, n, o.concurrency, o.latency)
+		f, err := syncPass(ctx, e, r.fsys, n, o.concurrency, o.latency, o.scale)
 		if err != nil {
 			return nil, fmt.Errorf("flagsync sync of %d flags, %s: %w", n, r.row.pass, err)
 		}
@@ -215,11 +221,11 @@ func callsForSize(ctx context.Context, n int, o callsOptions, progress io.Writer
 	}{{&steady, changed}, {&change, original}} {
 		e.clock.Advance(time.Hour)
 		fmt.Fprintf(progress, "calls: %d flags: per resource, %s\n", n, r.row.pass)
-		f, real, err := perResourcePass(ctx, e, r.fsys, terraformParallelism, o.concurrency, o.latency)
+		f, realTime, err := perResourcePass(ctx, e, r.fsys, terraformParallelism, o.concurrency, o.latency)
 		if err != nil {
 			return nil, fmt.Errorf("per-resource sync of %d flags, %s: %w", n, r.row.pass, err)
 		}
-		r.row.perRes, r.row.perResReal = f, real
+		r.row.perRes, r.row.perResReal = f, realTime
 	}
 	return []callsRow{steady, change}, nil
 }
@@ -239,7 +245,7 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 	}
 	cpu := time.Since(start)
 	m := &meter{}
-	client, err := e.clientWithLatency(m, latency)
+	client, err := e.clientAt(m, latency, e.clock.scaleNow())
 	if err != nil {
 		return passFigures{}, 0, err
 	}

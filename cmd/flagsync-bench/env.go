@@ -61,6 +61,13 @@ func (c *clock) SetScale(scale float64) {
 	c.scale = scale
 }
 
+// scaleNow returns the current scale.
+func (c *clock) scaleNow() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scale
+}
+
 // real converts a scaled duration to wall-clock time at the current scale.
 func (c *clock) real(d time.Duration) time.Duration {
 	c.mu.Lock()
@@ -99,23 +106,33 @@ func (e *env) close() { _ = e.srv.Close() }
 // client returns a new API client, as a new flagsync process would have: a fresh budget
 // of Kameleoon's limits over windows shortened by the time scale, backoff shortened
 // alike, and the scaled clock for token expiry. Every HTTP exchange is recorded in m.
-func (e *env) client(m *meter) (*api.Client, error) { return e.clientWithLatency(m, 0) }
+func (e *env) client(m *meter) (*api.Client, error) {
+	return e.clientAt(m, 0, e.clock.scaleNow())
+}
 
-// clientWithLatency is client with latency (on the scaled clock) added to every HTTP
-// exchange, half before the request is sent and half after its response arrived, as a
-// network between flagsync and Kameleoon would: the budget slot is held throughout.
-func (e *env) clientWithLatency(m *meter, latency time.Duration) (*api.Client, error) {
+// clientAt is client for a clock running scale times faster than the wall clock, with
+// latency (on that clock) added to every HTTP exchange, half before the request is sent
+// and half after its response arrived, as a network between flagsync and Kameleoon
+// would: the budget slot is held throughout.
+//
+// The clock is set to scale when the client sends its first request, not before: what
+// a sync does before it calls the API (loading the files) is CPU-bound and must not be
+// stretched by the scale when the time is brought back to real time. Callers set the
+// clock to 1 beforehand for that.
+func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*api.Client, error) {
+	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
 	return api.New(api.Config{
 		BaseURL:      e.url,
 		ClientID:     sandbox.DefaultClientID,
 		ClientSecret: sandbox.DefaultClientSecret,
-		HTTPClient:   &http.Client{Transport: &latencyTransport{next: newTransport(), latency: e.clock.real(latency)}},
+		HTTPClient: &http.Client{Transport: &latencyTransport{next: newTransport(), latency: wall(latency),
+			first: func() { e.clock.SetScale(scale) }}},
 		Budget: api.NewBudgetWindows(
-			api.Window{Limit: api.DefaultPer10s, Period: e.clock.real(10 * time.Second)},
-			api.Window{Limit: api.DefaultPerHour, Period: e.clock.real(time.Hour)},
+			api.Window{Limit: api.DefaultPer10s, Period: wall(10 * time.Second)},
+			api.Window{Limit: api.DefaultPerHour, Period: wall(time.Hour)},
 		),
-		BackoffBase: e.clock.real(api.DefaultBackoffBase),
-		BackoffMax:  e.clock.real(api.DefaultBackoffMax),
+		BackoffBase: wall(api.DefaultBackoffBase),
+		BackoffMax:  wall(api.DefaultBackoffMax),
 		MaxElapsed:  2 * time.Hour, // on the scaled clock, as the client measures it
 		Now:         e.clock.Now,
 		Observer:    m.observe,
@@ -133,13 +150,19 @@ func newTransport() *http.Transport {
 }
 
 // latencyTransport delays every exchange by latency: half before sending, half after
-// the response headers arrived.
+// the response headers arrived. first, when set, is called once, before the first
+// request is sent.
 type latencyTransport struct {
 	next    http.RoundTripper
 	latency time.Duration
+	first   func()
+	once    sync.Once
 }
 
 func (t *latencyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.first != nil {
+		t.once.Do(t.first)
+	}
 	if t.latency <= 0 {
 		return t.next.RoundTrip(r)
 	}

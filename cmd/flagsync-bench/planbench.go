@@ -76,6 +76,8 @@ func measurePlan(ctx context.Context, ns []int, runs int, pct float64, progress 
 			}
 			sec.check(len(p.Changes) == c.want, "%d flags, %s live state: %d changes, want %d", n, c.name, len(p.Changes), c.want)
 			t.add(count(n), c.name, len(p.Changes), ms(f.median), ms(f.min), mib(f.allocBytes), count(f.allocs), mib(f.peakHeap), mib(f.inputHeap))
+			sec.headline(fmt.Sprintf("plan %s flags against a %s live state", count(n), c.name),
+				fmt.Sprintf("%s (median), %d changes", human(f.median), len(p.Changes)))
 		}
 	}
 	sec.tables = []*table{t}

@@ -15,6 +15,15 @@ type section struct {
 	tables   []*table
 	notes    []string // paragraphs after the tables
 	problems []string // failed checks of the figures; any makes the command exit 1
+
+	// summary are the section's headline figures, for the summary table at the top of
+	// BENCHMARKS.md.
+	summary [][2]string // what was measured, the figure
+}
+
+// headline adds a row to the section's summary.
+func (s *section) headline(what, figure string) {
+	s.summary = append(s.summary, [2]string{what, figure})
 }
 
 // check records a problem unless ok.

@@ -70,7 +70,7 @@ func measureSync(ctx context.Context, n int, scale, pct float64, concurrency int
 			e.clock.Advance(time.Hour)
 		}
 		fmt.Fprintf(progress, "sync -n %d: pass %q\n", n, p.name)
-		f, err := syncPass(ctx, e, genRepo(n, p.edits), p.live, concurrency, 0)
+		f, err := syncPass(ctx, e, genRepo(n, p.edits), p.live, concurrency, 0, scale)
 		if err != nil {
 			return nil, fmt.Errorf("pass %q: %w", p.name, err)
 		}
@@ -112,13 +112,16 @@ type passFigures struct {
 }
 
 // syncPass runs one sync of fsys through the real pipeline with a new client (latency
-// added to each of its calls) and classifies its HTTP exchanges.
-func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, latency time.Duration) (passFigures, error) {
+// added to each of its calls) and classifies its HTTP exchanges. The sandbox's clock runs
+// at the wall clock's pace until the client's first request (while the files load), then
+// scale times faster: figures.scaled is the time the sync would take against Kameleoon.
+func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, latency time.Duration, scale float64) (passFigures, error) {
 	m := &meter{}
-	client, err := e.clientWithLatency(m, latency)
+	client, err := e.clientAt(m, latency, scale)
 	if err != nil {
 		return passFigures{}, err
 	}
+	e.clock.SetScale(1)
 	e.sandbox.ResetCalls()
 	readDone := -1 // exchanges recorded when the plan was computed: the reads before it
 	start, scaledStart := time.Now(), e.clock.Now()
