@@ -19,7 +19,6 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/metrics"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	"github.com/flagsync/flagsync/internal/webhook"
 )
 
@@ -211,11 +210,11 @@ func (a *app) daemonClient(ctx context.Context, f *apiFlags, logger, clientLogge
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		base, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		sc, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		cfg = api.Config{BaseURL: base, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}
+		cfg = sc
 		closeFn = stop
 	} else {
 		var err error

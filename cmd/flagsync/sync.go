@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -359,11 +361,11 @@ func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot,
 	var where string
 	stop := func() {}
 	if f.sandbox {
-		base, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		sc, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
 		if err != nil {
 			return nil, "", nil, err
 		}
-		cfg = api.Config{BaseURL: base, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}
+		cfg = sc
 		where, stop = "the sandbox ("+f.sandboxState+")", s
 	} else {
 		var err error
@@ -482,16 +484,27 @@ func sandboxEnvironments(snap *snapshot) []string {
 }
 
 // startSandbox serves a sandbox on a loopback port, with its flags kept in statePath, and
-// returns its base URL and a function that stops it. Its rate limits are Kameleoon's.
-func startSandbox(statePath string, envs []string, logger *slog.Logger) (string, func(), error) {
+// returns the client configuration that reaches it and a function that stops it. Its
+// rate limits are Kameleoon's. The client secret is random for each process: a fixed
+// word such as "sandbox" would be redacted wherever it appears in messages, paths
+// included.
+func startSandbox(statePath string, envs []string, logger *slog.Logger) (api.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
-		return "", nil, fmt.Errorf("start sandbox: %w", err)
+		return api.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
-	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger})
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return api.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	cfg := api.Config{ClientID: sandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
+	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret})
 	if err != nil {
-		return "", nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+		return api.Config{}, nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
-	return serveLoopback(sb, "the embedded sandbox, not Kameleoon", statePath, logger)
+	base, stop, err := serveLoopback(sb, "the embedded sandbox, not Kameleoon", statePath, logger)
+	cfg.BaseURL = base
+	return cfg, stop, err
 }
 
 // serveLoopback serves h on a loopback port and returns its base URL and a function that
