@@ -22,6 +22,7 @@ import (
 type compiledSchema struct {
 	schema *jsonschema.Schema
 	raw    any
+	hints  map[string]string // unknown fields people copy from API responses, and what to write instead
 }
 
 type schemas struct {
@@ -47,7 +48,7 @@ var loadSchemas = sync.OnceValues(func() (*schemas, error) {
 		if err := json.Unmarshal(data, &raw); err != nil {
 			return compiledSchema{}, fmt.Errorf("read schema %s: %w", name, err)
 		}
-		return compiledSchema{schema: s, raw: raw}, nil
+		return compiledSchema{schema: s, raw: raw, hints: serverOwned}, nil
 	}
 	var s schemas
 	var err error
@@ -241,7 +242,7 @@ func (cs *compiledSchema) leaf(doc *document, e *jsonschema.ValidationError) []D
 			}
 			kl := locate(doc.root, append(slices.Clip(inst), name))
 			line, col := kl.at(true)
-			out = append(out, Diagnostic{File: doc.file, Line: line, Column: col, Field: kl.field(), Message: unknownField(name, allowed)})
+			out = append(out, Diagnostic{File: doc.file, Line: line, Column: col, Field: kl.field(), Message: unknownField(name, allowed, cs.hints)})
 		}
 		return out
 	case "required":
@@ -440,8 +441,8 @@ var serverOwned = map[string]string{
 }
 
 // unknownField renders an additionalProperties error for one name.
-func unknownField(name string, allowed []string) string {
-	if hint, ok := serverOwned[name]; ok && !slices.Contains(allowed, name) {
+func unknownField(name string, allowed []string, hints map[string]string) string {
+	if hint, ok := hints[name]; ok && !slices.Contains(allowed, name) {
 		return fmt.Sprintf("unknown field %q; %s", name, hint)
 	}
 	return fmt.Sprintf("unknown field %q", name) + didYouMean(name, allowed)

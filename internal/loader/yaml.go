@@ -98,6 +98,25 @@ var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // checked (syntax error, empty file, top level not a mapping). With allowEmpty an empty
 // file is an empty mapping instead of an error.
 func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *document, diags []Diagnostic) {
+	k := docKind{allowEmpty: allowEmpty, values: flagFile, what: "settings",
+		empty: "file is empty: a flag file needs at least featureKey, name and variations"}
+	if flagFile {
+		k.what = "flag fields"
+	}
+	return parseDocumentKind(file, data, k)
+}
+
+// docKind says what kind of file a document is: how it converts and how its messages
+// read.
+type docKind struct {
+	allowEmpty bool   // an empty file is an empty mapping
+	values     bool   // Kameleoon variable values keep their literal text (flag files)
+	what       string // what the top-level mapping holds: "flag fields", "settings"
+	empty      string // the message for an empty file, when that is not allowed
+}
+
+// parseDocumentKind is parseDocument for any kind of file.
+func parseDocumentKind(file string, data []byte, k docKind) (doc *document, diags []Diagnostic) {
 	defer func() {
 		// yaml.v3 reports errors through panics it recovers itself; anything else that
 		// escapes is a parser bug, which must not take the whole run down.
@@ -114,16 +133,16 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 			return nil, append(diags, syntaxDiagnostic(file, data, err))
 		}
 		if top.Kind == 0 {
-			return emptyDocument(file, 1, 1, allowEmpty, diags)
+			return emptyDocument(file, 1, 1, k, diags)
 		}
-		return documentOf(file, &top, allowEmpty, flagFile, diags)
+		return documentOf(file, &top, k, diags)
 	}
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
 		if errors.Is(err, io.EOF) {
-			return emptyDocument(file, 1, 1, allowEmpty, diags)
+			return emptyDocument(file, 1, 1, k, diags)
 		}
 		return nil, append(diags, syntaxDiagnostic(file, data, err))
 	}
@@ -136,7 +155,7 @@ func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *do
 		diags = append(diags, Diagnostic{File: file, Line: next.Line, Column: next.Column,
 			Message: "a second YAML document (after ---): a file holds exactly one flag; move it to its own file"})
 	}
-	return documentOf(file, &top, allowEmpty, flagFile, diags)
+	return documentOf(file, &top, k, diags)
 }
 
 // mayHoldDocuments reports whether data has a line starting with a document marker
@@ -151,7 +170,7 @@ func mayHoldDocuments(data []byte) bool {
 }
 
 // documentOf checks the parsed top of a file and converts it.
-func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []Diagnostic) (*document, []Diagnostic) {
+func documentOf(file string, top *yaml.Node, k docKind, diags []Diagnostic) (*document, []Diagnostic) {
 	at := func(line, col int, format string, args ...any) {
 		diags = append(diags, Diagnostic{File: file, Line: line, Column: col, Message: fmt.Sprintf(format, args...)})
 	}
@@ -162,17 +181,13 @@ func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []
 	}
 	root := top.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" && root.Value == "" {
-		return emptyDocument(file, root.Line, root.Column, allowEmpty, diags)
+		return emptyDocument(file, root.Line, root.Column, k, diags)
 	}
 	if root.Kind != yaml.MappingNode {
-		what := "flag fields"
-		if !flagFile {
-			what = "settings"
-		}
-		at(root.Line, root.Column, "the top level must be a mapping of %s, got %s", what, describeNode(root))
+		at(root.Line, root.Column, "the top level must be a mapping of %s, got %s", k.what, describeNode(root))
 		return nil, diags
 	}
-	c := converter{file: file, flagFile: flagFile}
+	c := converter{file: file, flagFile: k.values}
 	v := c.convert(root, nil)
 	diags = append(diags, c.diags...)
 	m, _ := v.(map[string]any)
@@ -184,12 +199,11 @@ func documentOf(file string, top *yaml.Node, allowEmpty, flagFile bool, diags []
 
 // emptyDocument handles a file without content: an empty mapping where that is allowed
 // (flagsync.yaml), else an error.
-func emptyDocument(file string, line, col int, allowEmpty bool, diags []Diagnostic) (*document, []Diagnostic) {
-	if allowEmpty {
+func emptyDocument(file string, line, col int, k docKind, diags []Diagnostic) (*document, []Diagnostic) {
+	if k.allowEmpty {
 		return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: line, Column: col}, value: map[string]any{}}, diags
 	}
-	return nil, append(diags, Diagnostic{File: file, Line: line, Column: col,
-		Message: "file is empty: a flag file needs at least featureKey, name and variations"})
+	return nil, append(diags, Diagnostic{File: file, Line: line, Column: col, Message: k.empty})
 }
 
 // syntaxDiagnostic turns a yaml.v3 error into a diagnostic. yaml.v3 gives a line but no

@@ -69,6 +69,10 @@ var TreatmentNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 type Problem struct {
 	Path    []any
 	Message string
+	// Unknown and Known are set for a reference to a treatment that does not exist: the
+	// name written and the treatments there are, for a typo hint.
+	Unknown string
+	Known   []string
 }
 
 // String renders the problem as rules[0].buckets: message.
@@ -138,7 +142,8 @@ func Validate(d *Definition) []Problem {
 	}
 	known := func(name string, path ...any) {
 		if len(d.Treatments) > 0 && !slices.Contains(names, name) {
-			add(fmt.Sprintf("unknown treatment %q; the treatments are %s", name, strings.Join(names, ", ")), path...)
+			ps = append(ps, Problem{Path: path, Unknown: name, Known: names,
+				Message: fmt.Sprintf("unknown treatment %q; the treatments are %s", name, strings.Join(names, ", "))})
 		}
 	}
 	if d.DefaultTreatment == "" {

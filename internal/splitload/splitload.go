@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -250,12 +251,16 @@ func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnost
 		diags = append(diags, loader.Diagnostic{File: found[1], Line: 1, Column: 1,
 			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
 	}
-	doc, pd := parse(found[0], data, true)
+	sch, err := compiled()
+	if err != nil {
+		return splitflag.Settings{}, nil, err
+	}
+	doc, pd := loader.ParseDocument(found[0], data, "settings", "")
 	diags = append(diags, pd...)
 	if doc == nil {
 		return splitflag.Settings{}, diags, nil
 	}
-	sd, err := doc.validate(schema.SplitSettingsName)
+	sd, err := sch.settings.Validate(doc)
 	if err != nil {
 		return splitflag.Settings{}, nil, err
 	}
@@ -264,7 +269,7 @@ func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnost
 		return splitflag.Settings{}, diags, nil
 	}
 	var s splitflag.Settings
-	if err := doc.decode(&s); err != nil {
+	if err := doc.Decode(&s); err != nil {
 		return splitflag.Settings{}, []loader.Diagnostic{{File: found[0], Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	return s, nil, nil
@@ -272,49 +277,78 @@ func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnost
 
 type position struct{ line, col int }
 
+// hints explain unknown fields people copy from the Admin API's responses.
+var hints = map[string]string{
+	"id":                    "ids are set by Split and not written in flag files",
+	"environment":           "the environment is the key of this entry under environments",
+	"creationTime":          "dates are set by Split and not written in flag files",
+	"lastUpdateTime":        "dates are set by Split and not written in flag files",
+	"lastTrafficReceivedAt": "dates are set by Split and not written in flag files",
+	"combiner":              "Split combines a condition's matchers with AND; leave combiner out",
+	"flagSets":              "flag sets are not managed by flagsync",
+	"rolloutStatus":         "the rollout status is not managed by flagsync",
+	"owners":                "owners are not managed by flagsync",
+	"featureKey":            `a Split flag is identified by its name; did you mean "name"? (featureKey is Kameleoon's)`,
+	"variations":            `Split flags have treatments, per environment: environments.<name>.treatments`,
+}
+
+type schemas struct{ flag, settings *loader.Schema }
+
+// compiled compiles the Split schemas once per process.
+var compiled = sync.OnceValues(func() (*schemas, error) {
+	f, err := loader.CompileSchema(schema.SplitFlagName, schema.SplitFlag(), hints)
+	if err != nil {
+		return nil, err
+	}
+	s, err := loader.CompileSchema(schema.SplitSettingsName, schema.SplitSettings(), hints)
+	if err != nil {
+		return nil, err
+	}
+	return &schemas{flag: f, settings: s}, nil
+})
+
 // loadFile parses, validates and checks one Split flag file. The error is reserved for
 // failures of the validator itself.
-func loadFile(file string, data []byte, settings *splitflag.Settings, whole bool) (*splitflag.Flag, []loader.Diagnostic, position, error) {
-	doc, diags := parse(file, data, false)
+func loadFile(file string, data []byte, settings *splitflag.Settings, whole bool) (f *splitflag.Flag, diags []loader.Diagnostic, key position, err error) {
+	defer func() {
+		// A bug in a checker must not take the whole run down: it is one file's problem.
+		if r := recover(); r != nil {
+			f, diags, key, err = nil, nil, position{}, fmt.Errorf("load %s: %v", file, r)
+		}
+	}()
+	sch, err := compiled()
+	if err != nil {
+		return nil, nil, position{}, err
+	}
+	doc, diags := loader.ParseDocument(file, data, "flag fields", "file is empty: a Split flag file needs at least name and environments")
 	if doc == nil {
 		return nil, diags, position{}, nil
 	}
-	sd, err := doc.validate(schema.SplitFlagName)
+	sd, err := sch.flag.Validate(doc)
 	if err != nil {
 		return nil, nil, position{}, err
 	}
 	diags = append(diags, sd...)
-	var f splitflag.Flag
-	if err := doc.decode(&f); err != nil && len(diags) == 0 {
-		diags = append(diags, loader.Diagnostic{File: file, Line: 1, Column: 1, Message: "cannot read the file's values: " + err.Error()})
+	f = &splitflag.Flag{}
+	if err := doc.Decode(f); err != nil && len(diags) == 0 {
+		// The schema guarantees the shape; this is a bug, but a reported one.
+		diags = append(diags, loader.Diagnostic{File: file, Line: 1, Column: 1, Message: err.Error()})
 	}
-	c := checker{doc: doc, known: diags}
-	c.flag(&f, settings, whole)
-	diags = append(diags, c.diags...)
-	var key position
-	if k, _, found := doc.node([]any{"name"}); len(found) == 1 && f.Name != "" && f.Workspace != "" {
-		key = position{k.Line, k.Column}
-		f.Source = flag.Source{File: file, Line: k.Line}
+	c := checker{Checks: doc.Checks(diags), doc: doc}
+	c.flag(f, settings, whole)
+	diags = append(diags, c.Diags...)
+	if doc.Has("name") && f.Name != "" && f.Workspace != "" && !c.Troubled("name") {
+		line, col, _ := doc.At(true, "name")
+		key = position{line, col}
+		f.Source = flag.Source{File: file, Line: line}
 	}
-	return &f, diags, key, nil
+	return f, diags, key, nil
 }
 
 // checker runs the checks the schema cannot express.
 type checker struct {
-	doc   *yamlDoc
-	known []loader.Diagnostic
-	diags []loader.Diagnostic
-}
-
-// add reports msg at path, unless a problem is already known there or above it.
-func (c *checker) add(atKey bool, msg string, path ...any) {
-	line, col, field := c.doc.at(atKey, path...)
-	for _, d := range c.known {
-		if d.Field != "" && (field == d.Field || strings.HasPrefix(field, d.Field+".") || strings.HasPrefix(field, d.Field+"[")) {
-			return
-		}
-	}
-	c.diags = append(c.diags, loader.Diagnostic{File: c.doc.file, Line: line, Column: col, Field: field, Message: msg})
+	*loader.Checks
+	doc *loader.Document
 }
 
 func (c *checker) flag(f *splitflag.Flag, settings *splitflag.Settings, whole bool) {
@@ -325,32 +359,41 @@ func (c *checker) flag(f *splitflag.Flag, settings *splitflag.Settings, whole bo
 		}
 		if f.Workspace == "" {
 			if settings.Workspace == "" {
-				c.add(false, `missing required field "workspace" (`+where+`)`)
+				c.Add(false, `missing required field "workspace" (`+where+`)`)
 			}
 			f.Workspace = settings.Workspace
 		}
 		if f.TrafficType == "" {
 			if settings.TrafficType == "" {
-				c.add(false, `missing required field "trafficType" (`+where+`)`)
+				c.Add(false, `missing required field "trafficType" (`+where+`)`)
 			}
 			f.TrafficType = settings.TrafficType
 		}
 	}
-	if !whole {
-		if _, _, found := c.doc.node([]any{"vendor"}); len(found) == 0 {
-			c.add(false, `missing "vendor: split"`)
-		}
+	if !whole && !c.doc.Has("vendor") {
+		c.Add(false, `missing "vendor: split"`)
 	}
 	if slices.Contains(reservedFlagNames, strings.ToLower(f.Name)) {
-		c.add(false, fmt.Sprintf("%q is a reserved word and cannot name a flag", f.Name), "name")
+		c.Add(false, fmt.Sprintf("%q is a reserved word and cannot name a flag", f.Name), "name")
 	}
 	for _, env := range f.EnvironmentNames() {
 		if settings != nil && len(settings.Environments) > 0 && !slices.Contains(settings.Environments, env) {
-			c.add(true, fmt.Sprintf("unknown environment %q (%s lists %s)", env, loader.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
+			c.Add(true, fmt.Sprintf("unknown environment %q%s (%s lists %s)", env, loader.DidYouMean(env, settings.Environments),
+				loader.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
 		}
 		d := f.Environments[env]
 		for _, p := range splitflag.Validate(&d) {
-			c.add(false, p.Message, append([]any{"environments", env}, p.Path...)...)
+			path := append([]any{"environments", env}, p.Path...)
+			if _, _, field := c.doc.At(false, path...); c.Troubled(field) {
+				continue // a consequence of a problem the schema found inside it
+			}
+			msg := p.Message
+			if p.Unknown != "" {
+				if hint := loader.DidYouMean(p.Unknown, p.Known); hint != "" {
+					msg = fmt.Sprintf("unknown treatment %q%s", p.Unknown, hint)
+				}
+			}
+			c.Add(false, msg, path...)
 		}
 	}
 }
