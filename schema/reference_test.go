@@ -22,6 +22,8 @@ func TestReferenceDocsUpToDate(t *testing.T) {
 	}{
 		{"flag-file-reference.md", "Flag file reference", schema.Flag()},
 		{"settings-reference.md", "flagsync.yaml reference", schema.Settings()},
+		{"split-flag-file-reference.md", "Split flag file reference", schema.SplitFlag()},
+		{"split-settings-reference.md", "flagsync.yaml reference (Split repositories)", schema.SplitSettings()},
 	} {
 		got, err := schema.Reference(tc.title, tc.schema)
 		if err != nil {
