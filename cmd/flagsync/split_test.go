@@ -166,3 +166,42 @@ func TestExportSplitRoundTrip(t *testing.T) {
 		t.Errorf("--vendor split with --site-code: exit %d", code)
 	}
 }
+
+func TestValidateSplitAndMixedRepositories(t *testing.T) {
+	validate := func(files map[string]string) (int, string) {
+		dir := t.TempDir()
+		for name, body := range files {
+			p := filepath.Join(dir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		a := &app{stdout: &out, stderr: io.Discard, getenv: func(string) string { return "" }}
+		return a.dispatch(context.Background(), []string{"validate", "--repo", dir}), out.String()
+	}
+	code, out := validate(map[string]string{"flagsync.yaml": splitSettings, "a.yaml": splitFlag,
+		"b.yaml": strings.Replace(splitFlag, "new_checkout", "other", 1)})
+	if code != exitOK || out != "2 flag files valid (1 Split workspace)\n" {
+		t.Errorf("Split repository: exit %d, %q", code, out)
+	}
+	kameleoonFlag := "featureKey: banner\nname: Banner\nvariations: [{key: \"off\"}]\n"
+	code, out = validate(map[string]string{"flagsync.yaml": "siteCode: pzllysfw2f\n", "banner.yaml": kameleoonFlag,
+		"split/a.yaml": "vendor: split\nworkspace: ws-1\ntrafficType: user\n" + splitFlag})
+	if code != exitOK || out != "2 flag files valid (1 site, 1 Split workspace)\n" {
+		t.Errorf("mixed repository: exit %d, %q", code, out)
+	}
+	code, out = validate(map[string]string{"flagsync.yaml": "siteCode: pzllysfw2f\n", "banner.yaml": strings.Replace(kameleoonFlag, "name: Banner", "nme: Banner", 1),
+		"split/a.yaml": "vendor: split\nworkspace: ws-1\ntrafficType: user\n" + strings.Replace(splitFlag, "trafficAllocation: 40", "trafficAllocation: 400", 1)})
+	want := `banner.yaml:1:1: missing required field "name"
+banner.yaml:2:1: nme: unknown field "nme"; did you mean "name"?
+split/a.yaml:9:24: environments.Production.trafficAllocation: must be <= 100
+3 problems in 2 files
+`
+	if code != exitFail || out != want {
+		t.Errorf("invalid mixed repository: exit %d\n%s\nwant\n%s", code, out, want)
+	}
+}

@@ -8,8 +8,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/splitload"
 )
 
 const validateUsage = `
@@ -18,7 +19,9 @@ Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text
 Checks every flag file (*.yaml, *.yml) under the flag folder against the flag schema
 and the semantic rules (known variation keys, variable types, traffic allocations,
 unique rule names, known environments, no duplicate flags), and prints every problem
-as file:line:col: field: message. Nothing is sent to Kameleoon.
+as file:line:col: field: message. Nothing is sent to Kameleoon. Split flag files
+(vendor: split in flagsync.yaml or in the file) are checked against the Split schema
+and Split's rules (known treatments, bucket sizes adding up to 100, ...).
 
 Exit status: 0 valid, 1 invalid (or the repository could not be read), 64 bad usage.
 
@@ -60,9 +63,8 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
 	}
-	desired, err := loader.Load(snap.FS, snap.Dir)
-	var invalid *loader.InvalidError
-	if err != nil && !errors.As(err, &invalid) {
+	sum, invalid, err := validateRepository(snap)
+	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
 	}
@@ -72,7 +74,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		report.Files = invalid.Files
 		report.Diagnostics = invalid.Diagnostics
 	} else {
-		report.Files = len(desired.Flags)
+		report.Files = sum.flags
 	}
 	switch *format {
 	case "json":
@@ -80,10 +82,10 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 	case "github":
 		err = writeValidateGitHub(a.stdout, report)
 		if err == nil {
-			err = writeValidateSummary(a.stdout, report, invalid, desired)
+			err = writeValidateSummary(a.stdout, report, invalid, sum)
 		}
 	default:
-		err = writeValidateText(a.stdout, report, invalid, desired)
+		err = writeValidateText(a.stdout, report, invalid, sum)
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync validate: write report: %v\n", err)
@@ -127,7 +129,7 @@ func ghProperty(s string) string {
 }
 
 // writeValidateText prints every diagnostic, then one summary line.
-func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidError, desired *flag.Desired) error {
+func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidError, sum validSummary) error {
 	if invalid != nil {
 		for _, d := range r.Diagnostics {
 			if _, err := fmt.Fprintln(w, d.String()); err != nil {
@@ -135,21 +137,85 @@ func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidErr
 			}
 		}
 	}
-	return writeValidateSummary(w, r, invalid, desired)
+	return writeValidateSummary(w, r, invalid, sum)
 }
 
 // writeValidateSummary prints the one summary line.
-func writeValidateSummary(w io.Writer, r validateReport, invalid *loader.InvalidError, desired *flag.Desired) error {
+func writeValidateSummary(w io.Writer, r validateReport, invalid *loader.InvalidError, sum validSummary) error {
 	if invalid != nil {
 		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
 		return err
 	}
-	sites := make(map[string]bool)
-	for _, f := range desired.Flags {
-		sites[f.SiteCode] = true
+	var scopes []string
+	if sum.kameleoon {
+		scopes = append(scopes, plural(len(sum.sites), "site"))
 	}
-	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), plural(len(sites), "site"))
+	if sum.split {
+		scopes = append(scopes, plural(len(sum.workspaces), "Split workspace"))
+	}
+	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), strings.Join(scopes, ", "))
 	return err
+}
+
+// validSummary is what a valid repository holds.
+type validSummary struct {
+	flags            int
+	kameleoon, split bool // the repository has files of the service
+	sites            map[string]bool
+	workspaces       map[string]bool
+}
+
+// validateRepository loads the flag files of every service the repository has (Kameleoon
+// files with the Kameleoon loader, Split files with Split's), and returns every problem
+// of every file as one *loader.InvalidError.
+func validateRepository(snap *snapshot) (validSummary, *loader.InvalidError, error) {
+	sum := validSummary{sites: map[string]bool{}, workspaces: map[string]bool{}}
+	repo, err := splitload.Survey(snap.FS, snap.Dir)
+	if err != nil {
+		return sum, nil, err
+	}
+	var diags []loader.Diagnostic
+	files := 0
+	collect := func(err error) error {
+		var invalid *loader.InvalidError
+		if errors.As(err, &invalid) {
+			diags = append(diags, invalid.Diagnostics...)
+			files += invalid.Files
+			return nil
+		}
+		return err
+	}
+	if repo.Kameleoon() {
+		sum.kameleoon = true
+		desired, err := loader.Load(reconcile.Without(snap.FS, repo.SplitFiles), snap.Dir)
+		if err := collect(err); err != nil {
+			return sum, nil, err
+		}
+		if desired != nil {
+			sum.flags += len(desired.Flags)
+			for _, f := range desired.Flags {
+				sum.sites[f.SiteCode] = true
+			}
+		}
+	}
+	if repo.Split() {
+		sum.split = true
+		desired, err := splitload.Load(snap.FS, snap.Dir)
+		if err := collect(err); err != nil {
+			return sum, nil, err
+		}
+		if desired != nil {
+			sum.flags += len(desired.Flags)
+			for _, f := range desired.Flags {
+				sum.workspaces[f.Workspace] = true
+			}
+		}
+	}
+	if len(diags) > 0 {
+		loader.SortDiagnostics(diags)
+		return sum, &loader.InvalidError{Diagnostics: diags, Files: files}, nil
+	}
+	return sum, nil, nil
 }
 
 // plural renders "1 file", "2 files".

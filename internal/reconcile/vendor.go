@@ -158,6 +158,20 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 	return out
 }
 
+// Without returns fsys without the given files (slash-separated paths): they are neither
+// listed nor opened. A service's loader reads a repository that holds other services'
+// files through it.
+func Without(fsys fs.FS, files []string) fs.FS {
+	if len(files) == 0 {
+		return fsys
+	}
+	hidden := make(map[string]bool, len(files))
+	for _, f := range files {
+		hidden[path.Clean(f)] = true
+	}
+	return hiddenFS{fsys: fsys, hidden: hidden}
+}
+
 // hide returns src with the given files left out of its FS.
 func hide(src Source, files map[string]bool) Source {
 	if len(files) == 0 {
