@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -234,7 +235,7 @@ func (a *app) exportSplit(ctx context.Context, conn *apiFlags, logf *logFlags, w
 		return fail(exitUsage, err)
 	}
 	c := &apiConn{}
-	client, where, stop, err := conn.connectSplit(a, logger, &snapshot{FS: fstest.MapFS{}, Dir: "."}, c)
+	client, where, stop, err := conn.connectSplit(a, logger, &snapshot{FS: fstest.MapFS{}, Dir: "."}, func(api.CallInfo) { c.calls.Add(1) }, logger)
 	if err != nil {
 		return fail(exitFail, err)
 	}

@@ -19,6 +19,9 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/metrics"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/splitload"
+	"github.com/flagsync/flagsync/internal/splitsync"
 	"github.com/flagsync/flagsync/internal/webhook"
 )
 
@@ -128,20 +131,55 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	m := metrics.New()
 	var calls atomic.Int64
 	tag := &daemon.RevisionTag{}
-	client, budget, closeAPI, err := a.daemonClient(ctx, conn, logger, tag.Wrap(logger), daemon.APIObserver(m, &calls), func(ctx context.Context) (*snapshot, error) {
+	fetch := func(ctx context.Context) (*snapshot, error) {
 		snap, err := source.Fetch(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return &snapshot{Revision: snap.Revision, FS: snap.FS, Dir: dir}, nil
-	})
-	if err != nil {
-		return fail(err)
 	}
-	defer closeAPI()
+	// The services the repository's files need decide the clients: read once at start.
+	repo := splitload.Repository{}
+	if snap, err := fetch(ctx); err != nil {
+		logger.Warn("could not read the repository to see which flag services its files need; assuming Kameleoon alone", "error", err)
+	} else if repo, err = splitload.Survey(snap.FS, snap.Dir); err != nil {
+		repo = splitload.Repository{}
+	}
+	observe := daemon.APIObserver(m, &calls)
+	var client reconcile.Client
+	var budget *api.Budget
+	closeAPI := func() {}
+	if repo.Kameleoon() {
+		kc, b, stop, err := a.daemonClient(ctx, conn, logger, tag.Wrap(logger), observe, fetch)
+		if err != nil {
+			return fail(err)
+		}
+		client, budget, closeAPI = kc, b, stop
+	}
+	defer func() { closeAPI() }()
+	var vendors []reconcile.Vendor
+	if repo.Split() {
+		snap, err := fetch(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		sc, where, stop, err := conn.connectSplit(a, logger, snap, observe, tag.Wrap(logger))
+		if err != nil {
+			return fail(err)
+		}
+		defer stop()
+		if budget == nil {
+			budget = sc.Budget()
+		}
+		logger.Info("syncing Split flag files", "api", where)
+		if client != nil {
+			vendors = append(vendors, reconcile.Kameleoon(client))
+		}
+		vendors = append(vendors, splitsync.Vendor(sc))
+	}
 
 	d, err := daemon.New(daemon.Config{
-		Source: source, Dir: dir, Client: client, Calls: calls.Load, Budget: budget, Metrics: m,
+		Source: source, Dir: dir, Client: client, Vendors: vendors, Calls: calls.Load, Budget: budget, Metrics: m,
 		Schedule: *schedule, Jitter: *jitter, DriftInterval: *drift, ShutdownTimeout: *shutdown,
 		ReadyIntervals: *readyIntervals, History: *history,
 		WebhookSecret: []byte(secret), WebhookBranch: branch, WebhookMaxBody: *webhookMaxBody,

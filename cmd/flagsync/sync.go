@@ -340,7 +340,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		where = append(where, w)
 	}
 	if repo.Split() {
-		sc, w, stop, err := f.connectSplit(a, logger, snap, c)
+		sc, w, stop, err := f.connectSplit(a, logger, snap, func(api.CallInfo) { c.calls.Add(1) }, logger.With("revision", snap.Revision))
 		if err != nil {
 			c.close()
 			return nil, err
@@ -393,17 +393,20 @@ func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot,
 	return client, where, stop, nil
 }
 
-func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, c *apiConn) (*splitapi.Client, string, func(), error) {
+// connectSplit builds the Split Admin API client: for the embedded Split sandbox (started
+// here) with --sandbox, otherwise with the key of the environment. observe sees every
+// HTTP exchange; clientLogger is the client's logger. It returns the client, where it
+// syncs (for people) and a function that stops the sandbox.
+func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*splitapi.Client, string, func(), error) {
 	var cfg splitapi.Config
 	var where string
 	stop := func() {}
 	if f.sandbox {
-		base, s, err := startSplitSandbox(f.splitSandboxState, splitSandboxEnvironments(snap), logger)
+		sc, s, err := startSplitSandbox(f.splitSandboxState, splitSandboxEnvironments(snap), logger)
 		if err != nil {
 			return nil, "", nil, err
 		}
-		cfg = splitapi.Config{BaseURL: base, APIKey: splitsandbox.DefaultAPIKey}
-		where, stop = "the Split sandbox ("+f.splitSandboxState+")", s
+		cfg, where, stop = sc, "the Split sandbox ("+f.splitSandboxState+")", s
 	} else {
 		var err error
 		cfg, err = splitapi.ConfigFromEnv(a.getenv)
@@ -418,8 +421,8 @@ func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, c *
 		}
 		where = "Split (" + cfg.BaseURL + ")"
 	}
-	cfg.Logger = logger.With("revision", snap.Revision)
-	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }
+	cfg.Logger = clientLogger
+	cfg.Observer = observe
 	client, err := splitapi.New(cfg)
 	if err != nil {
 		stop()
@@ -445,16 +448,25 @@ func splitSandboxEnvironments(snap *snapshot) []string {
 }
 
 // startSplitSandbox serves a Split sandbox on a loopback port, with its flags kept in
-// statePath, and returns its base URL and a function that stops it.
-func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (string, func(), error) {
+// statePath, and returns the client configuration that reaches it and a function that
+// stops it. The admin API key is random for each process, as the Kameleoon sandbox's
+// secret is: a fixed word would be redacted wherever it appears in messages.
+func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (splitapi.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
-		return "", nil, fmt.Errorf("start Split sandbox: %w", err)
+		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
 	}
-	sb, err := splitsandbox.New(splitsandbox.Options{StatePath: statePath, Environments: envs, Logger: logger})
+	key := make([]byte, 16)
+	if _, err := rand.Read(key); err != nil {
+		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
+	}
+	cfg := splitapi.Config{APIKey: hex.EncodeToString(key)}
+	sb, err := splitsandbox.New(splitsandbox.Options{StatePath: statePath, Environments: envs, Logger: logger, APIKey: cfg.APIKey})
 	if err != nil {
-		return "", nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
-	return serveLoopback(sb, "the embedded Split sandbox, not Split", statePath, logger)
+	base, stop, err := serveLoopback(sb, "the embedded Split sandbox, not Split", statePath, logger)
+	cfg.BaseURL = base
+	return cfg, stop, err
 }
 
 // sandboxEnvironments are the environments the embedded sandbox's project has: the

@@ -251,7 +251,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
 	files := newRecordingFS(snap.FS)
-	desired, err := loader.Load(files, d.cfg.Dir)
+	desired, err := loadRepository(files, d.cfg.Dir)
 	var invalid *loader.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -263,13 +263,13 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	}
 	d.valid()
 	checkOfApplied := rev == st.applied && st.converged && stable
-	c.log.Info("full sync", "revision", rev, "flags", len(desired.Flags), "reason", reason)
+	c.log.Info("full sync", "revision", rev, "flags", len(desired), "reason", reason)
 	c.rec = &Record{Mode: ModeFull, Reason: reason}
 	// The pipeline loads the bytes this load read: the same revision, validated, without
 	// reading the repository twice.
 	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: files.read(), Prune: d.cfg.Prune})
 	if stable {
-		st.index = newIndex(rev, desired)
+		st.index = newFileIndex(rev, desired)
 	} else {
 		st.index = nil
 	}
@@ -293,7 +293,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 		c.rec.Drift = true
 		d.m.DriftDetected.Inc()
 		for _, ch := range rep.Plan.Changes {
-			c.log.Warn("drift: Kameleoon differs from the applied revision", "revision", rev,
+			c.log.Warn("drift: "+rep.Plan.ServiceName()+" differs from the applied revision", "revision", rev,
 				"flag", ch.Ref().String(), "env", ch.EnvironmentKey, "action", string(ch.Action), "reason", ch.Reason)
 		}
 	}
@@ -304,6 +304,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 func (d *Daemon) reconcile(c *cycle, in reconcile.Input) (*reconcile.Report, error) {
 	in.Dir = d.cfg.Dir
 	in.Client = d.cfg.Client
+	in.Vendors = d.cfg.Vendors
 	in.DryRun = c.suspended
 	in.MaxChanges, in.MaxArchive, in.AllowMassArchive = d.cfg.MaxChanges, d.cfg.MaxArchive, d.cfg.AllowMassArchive
 	in.Concurrency = d.cfg.Concurrency

@@ -28,10 +28,19 @@ type flagIndex struct {
 }
 
 func newIndex(rev string, d *flag.Desired) *flagIndex {
-	ix := &flagIndex{rev: rev, files: make(map[string]flag.Ref, len(d.Flags)), refs: make(map[flag.Ref]string, len(d.Flags))}
-	for _, f := range d.Flags {
-		ix.files[f.Source.File] = f.Ref()
-		ix.refs[f.Ref()] = f.Source.File
+	flags := make([]fileFlag, len(d.Flags))
+	for i, f := range d.Flags {
+		flags[i] = fileFlag{f.Source.File, f.Ref()}
+	}
+	return newFileIndex(rev, flags)
+}
+
+// newFileIndex indexes the flags of a valid revision of any services.
+func newFileIndex(rev string, flags []fileFlag) *flagIndex {
+	ix := &flagIndex{rev: rev, files: make(map[string]flag.Ref, len(flags)), refs: make(map[flag.Ref]string, len(flags))}
+	for _, f := range flags {
+		ix.files[f.file] = f.ref
+		ix.refs[f.ref] = f.file
 	}
 	return ix
 }
@@ -109,7 +118,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	if len(flagFiles) == 0 {
 		return out, nil
 	}
-	d, err := loader.Load(sub, dir)
+	flags, err := loadRepository(sub, dir)
 	if err != nil {
 		return narrowed{}, err
 	}
@@ -118,8 +127,8 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 		changedSet[p] = true
 	}
 	next := &flagIndex{rev: rev, files: maps.Clone(ix.files), refs: maps.Clone(ix.refs)}
-	for _, f := range d.Flags {
-		file, ref := f.Source.File, f.Ref()
+	for _, f := range flags {
+		file, ref := f.file, f.ref
 		if old, had := ix.files[file]; had && old != ref {
 			return narrowed{full: fmt.Sprintf("flag file %s now defines %s instead of %s", file, ref, old)}, nil
 		}
