@@ -111,7 +111,7 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 		timeLabel = fmt.Sprintf("real-time equivalent, time-scaled ×%g", o.scale)
 	}
 	sec.intro = []string{
-		fmt.Sprintf("Each size is created in a fresh sandbox (%s), then synced four times, each sync a new process with a fresh "+
+		fmt.Sprintf("Each flag has %s. Each size is created in a fresh sandbox, then synced four times, each sync a new process with a fresh "+
 			"budget an hour after the last: flagsync with the files unchanged (steady state), flagsync after about %g%% of the "+
 			"flags changed one production exposition, then the per-resource strategy unchanged, and the per-resource strategy "+
 			"undoing that change (the same number of writes).", flagShape, o.pct),

@@ -13,7 +13,7 @@ const benchSite = "benchsite1"
 var benchEnvironments = []string{"development", "staging", "production"}
 
 // flagShape says what each generated flag holds, for the reports.
-const flagShape = "3 environments, 4 rules (targeted with a rollback condition, progressive, experiment with traffic allocations), 2 variables, 2 variations"
+const flagShape = "3 environments; 4 rules: targeted with a rollback condition, progressive, experiment with traffic allocations; 2 variables; 2 variations"
 
 // genRepo returns a flag repository of n flags, each with three environments, three
 // rules in production (one of each type) and one in staging, two variables and two

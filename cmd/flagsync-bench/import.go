@@ -44,7 +44,7 @@ func measureImport(ctx context.Context, n int, scale float64, latency time.Durat
 	}
 	sec := &section{
 		title: fmt.Sprintf("First import of %s flags", count(n)),
-		intro: []string{fmt.Sprintf("flagsync sync (reconcile.Run) of %s new flags (%s) into an empty sandbox: one create per flag. "+
+		intro: []string{fmt.Sprintf("flagsync sync (reconcile.Run) of %s new flags into an empty sandbox: one create per flag. Each flag has %s. "+
 			"Kameleoon's limits (50 calls per 10 s, 1,000 per hour) are enforced by the sandbox and kept by the client's budget, "+
 			"%s of latency is added to every call, %d flags are applied at once. Time-scaled ×%g: the rate windows and the "+
 			"latency pass %g times faster than the wall clock.", count(n), flagShape, latency, concurrency, scale, scale)},

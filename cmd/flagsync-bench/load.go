@@ -48,7 +48,7 @@ func measureLoad(ctx context.Context, ns []int, runs int, progress io.Writer) (*
 	sec := &section{
 		title: "Load and validate",
 		intro: []string{fmt.Sprintf("loader.Load on generated repositories held in memory (fstest.MapFS, as a Git snapshot is): "+
-			"every file parsed, checked against the JSON Schema and the semantic rules. Each flag: %s, about 45 lines. "+
+			"every file parsed, checked against the JSON Schema and the semantic rules. Each flag file has %s, in about 45 lines. "+
 			"One warm-up load, then %d measured loads per size.", flagShape, runs)},
 	}
 	t := &table{header: []string{"files", "median", "fastest", "files/s", "allocated per load", "objects per load", "peak heap", "heap before (inputs)"}}
