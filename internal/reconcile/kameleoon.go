@@ -20,14 +20,18 @@ func Kameleoon(c Client) Vendor { return kameleoon{c} }
 
 type kameleoon struct{ client Client }
 
+// Service names Kameleoon.
 func (kameleoon) Service() string { return "Kameleoon" }
 
+// Claim takes no file: Kameleoon loads what the other services leave.
 func (kameleoon) Claim(Source) ([]string, bool, error) { return nil, false, nil }
 
+// Do sends a planned request through the Kameleoon client.
 func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
 	return k.client.Do(ctx, req)
 }
 
+// Load reads the Kameleoon flag files with the loader.
 func (k kameleoon) Load(src Source) (Repo, error) {
 	desired, err := loader.Load(src.FS, src.Dir)
 	if err != nil {

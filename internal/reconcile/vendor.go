@@ -187,6 +187,7 @@ type hiddenFS struct {
 	hidden map[string]bool
 }
 
+// Open opens a file that is not hidden.
 func (h hiddenFS) Open(name string) (fs.File, error) {
 	if h.hidden[path.Clean(name)] {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
@@ -194,6 +195,7 @@ func (h hiddenFS) Open(name string) (fs.File, error) {
 	return h.fsys.Open(name)
 }
 
+// ReadDir lists a folder without the hidden files.
 func (h hiddenFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	entries, err := fs.ReadDir(h.fsys, name)
 	if err != nil {
@@ -208,6 +210,7 @@ func (h hiddenFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
+// ReadFile reads a file that is not hidden.
 func (h hiddenFS) ReadFile(name string) ([]byte, error) {
 	if h.hidden[path.Clean(name)] {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}

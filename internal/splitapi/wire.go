@@ -67,6 +67,7 @@ const PatchContentType = "application/json"
 // number decodes a JSON number, or null as 0.
 type number float64
 
+// UnmarshalJSON reads a number, or null as 0.
 func (n *number) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		*n = 0

@@ -30,12 +30,15 @@ func Vendor(c Client) reconcile.Vendor { return vendor{c} }
 
 type vendor struct{ Client }
 
+// Service names Split.
 func (vendor) Service() string { return splitplan.Service }
 
+// Claim takes the Split flag files (see splitload.Claim).
 func (vendor) Claim(src reconcile.Source) ([]string, bool, error) {
 	return splitload.Claim(src.FS, src.Dir)
 }
 
+// Load reads the Split flag files with splitload.
 func (v vendor) Load(src reconcile.Source) (reconcile.Repo, error) {
 	desired, err := splitload.Load(src.FS, src.Dir)
 	if err != nil {
@@ -58,6 +61,7 @@ type repo struct {
 	live    []splitflag.Flag
 }
 
+// Restrict keeps only the named flags (a partial run).
 func (r *repo) Restrict(only []flag.Ref) {
 	r.partial = true
 	kept := r.desired.Flags[:0:0]
@@ -137,6 +141,7 @@ func (r *repo) get(ctx context.Context, refs []flag.Ref) ([]splitflag.Flag, erro
 	return live, nil
 }
 
+// Plan plans the desired flags against the last read.
 func (r *repo) Plan(opts reconcile.PlanOptions) (plan.Plan, error) { return r.compute(r.live, opts) }
 
 func (r *repo) compute(live []splitflag.Flag, o reconcile.PlanOptions) (plan.Plan, error) {
