@@ -18,7 +18,8 @@ import (
 //
 //	FLAGSYNC_FAULTS_BUGS=1 go test ./internal/faults -run Bug -v
 //
-// to see them fail, and to check a fix (then drop the bugTest call).
+// to see them fail, and to check a fix (then drop the bugTest call). A test whose bug
+// is fixed stays here without it, as a regression test of the normal suite.
 
 func bugTest(t *testing.T, what string) {
 	t.Helper()
@@ -47,12 +48,13 @@ func TestBugEmbeddedSandboxSecretRedactsText(t *testing.T) {
 	}
 }
 
-// A fetch into an existing cache that fails while downloading (here: the disk is full)
-// leaves go-git's partial pack (objects/pack/tmp_pack_*) in the cache, and every
-// failed retry adds another: on a full disk, the cache grows with each attempt. Fix:
-// gitsource removes objects/pack/tmp_pack_* after a failed fetch (fetchInto).
+// Fixed; a regression test. A fetch into an existing cache that fails while
+// downloading (here: the disk is full) left go-git's partial pack
+// (objects/pack/tmp_pack_*) in the cache, and every failed retry added another: on a
+// full disk, the cache grew with each attempt. gitsource now removes the temporary
+// files of objects/pack after a failed fetch (fetchInto).
 func TestBugFailedFetchLeavesPartialPack(t *testing.T) {
-	bugTest(t, "a failed fetch leaves objects/pack/tmp_pack_* in the git cache, one more per attempt (internal/gitsource)")
+	t.Parallel()
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(genFlags(2)), "v1")
 	srv := gittest.StartHTTPServer(t, repo, gitUser, canaryGitPassword)
@@ -79,13 +81,13 @@ func TestBugFailedFetchLeavesPartialPack(t *testing.T) {
 	}
 }
 
-// A fetch whose download times out after the ref listing, into a shallow cache, says
-// "history was rewritten: the incremental fetch is incomplete" as well as "no answer
-// within …": fetchInto wraps every error of a thin fetch as errRewritten, so a network
-// failure reads as a force-push. Fix: wrap only pack parse errors (not context or
-// transport errors) as errRewritten in gitsource's fetchInto.
+// Fixed; a regression test. A fetch whose download times out after the ref listing,
+// into a shallow cache, said "history was rewritten: the incremental fetch is
+// incomplete" as well as "no answer within …": fetchInto wrapped every error of a thin
+// fetch as errRewritten, so a network failure read as a force-push. gitsource's
+// fetchInto now reports a fetch cut short (deadline, network, full disk) as it is.
 func TestBugThinFetchTimeoutSaysRewritten(t *testing.T) {
-	bugTest(t, `a timed-out incremental fetch says "history was rewritten" (internal/gitsource fetchInto)`)
+	t.Parallel()
 	w := newWorld(t, sandbox.Options{})
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(genFlags(2)), "v1")

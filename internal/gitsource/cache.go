@@ -163,8 +163,8 @@ func (t target) localRef() plumbing.ReferenceName {
 // branch's history was rewritten under the shallow cache.
 var errRewritten = errors.New("history was rewritten: the incremental fetch is incomplete")
 
-// fetchInto fetches tgt into repo unless it already has the commit, and reports
-// whether it fetched.
+// fetchInto fetches tgt into repo, the clone in dir, unless it already has the commit,
+// and reports whether it fetched.
 //
 // A shallow cache that already holds the ref is updated with a thin fetch, without
 // "deepen": like a plain git fetch in a shallow clone, the server then sends only the
@@ -174,7 +174,11 @@ var errRewritten = errors.New("history was rewritten: the incremental fetch is i
 // behind its commit, which a shallow cache does not when the branch was rewritten, so
 // the new tree is checked against the old one; an incomplete one means errRewritten,
 // and the caller clones afresh.
-func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repository, tgt target) (bool, error) {
+//
+// A fetch that fails leaves no partial pack in dir. One cut short by the deadline, the
+// network or a full disk returns an *interruptedError: the cache is as it was, and
+// neither rewritten history nor a reason to clone afresh.
+func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repository, dir string, tgt target) (bool, error) {
 	if hasCommit(repo, tgt.hash) {
 		return false, nil
 	}
@@ -211,8 +215,15 @@ func (s *Source) fetchInto(ctx context.Context, conn *connection, repo *git.Repo
 	}
 	thin := !before.IsZero()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if thin {
-			// A thin pack whose delta bases the shallow cache lacks fails to parse.
+		// go-git leaves the pack it was writing when the download fails.
+		if n := removeTempPacks(dir); n > 0 {
+			s.log.Debug("removed the partial download from the cache", "cache", dir, "files", n)
+		}
+		switch {
+		case ctx.Err() != nil || cutShort(err):
+			return false, &interruptedError{err: err}
+		case thin && missingObjects(err):
+			// A pack that refers to objects the shallow cache lacks fails to parse.
 			return false, fmt.Errorf("%w: %w", errRewritten, err)
 		}
 		return false, err
@@ -398,6 +409,29 @@ func readCommit(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
 func hasCommit(repo *git.Repository, h plumbing.Hash) bool {
 	_, err := readCommit(repo, h)
 	return err == nil
+}
+
+// removeTempPacks removes the temporary files that go-git (tmp_pack_*, tmp_obj_*) and
+// git (tmp_pack_*, tmp_idx_*, tmp_rev_*, …) write in the objects/pack folder of the
+// clone in dir while they download a pack: what a failed or interrupted download
+// leaves behind. Packs (pack-*) and their indexes, and anything else, are kept. It
+// returns how many files it removed.
+func removeTempPacks(dir string) int {
+	folder := filepath.Join(dir, "objects", "pack")
+	entries, err := os.ReadDir(folder)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "tmp_") {
+			continue
+		}
+		if os.Remove(filepath.Join(folder, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // removeStaleTemps removes clone folders left by a process that died mid-clone.

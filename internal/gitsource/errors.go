@@ -1,9 +1,17 @@
 package gitsource
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // ErrHistoryUnavailable is returned by ChangedFiles when a revision is not in the
@@ -76,3 +84,72 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// interruptedError reports a fetch that was cut short by the deadline, the network or
+// a full disk: the cache is as it was before, and the same fetch may work later.
+type interruptedError struct {
+	err error
+}
+
+func (e *interruptedError) Error() string { return e.err.Error() }
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// cutShort reports whether err, from a fetch, says that it was cut short rather than
+// that something is wrong with the cache: a cancelled or expired context, a network
+// error, the stream ending early (a dropped connection), a full disk. A fetch reads
+// few files of the cache, and go-git ignores what goes wrong there (it only lists
+// the commits it has), so an early end of stream is the server's.
+func cutShort(err error) bool {
+	return anyCause(err, func(e error) bool {
+		var errno syscall.Errno
+		switch {
+		case errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded), errors.Is(e, os.ErrDeadlineExceeded),
+			errors.Is(e, io.ErrUnexpectedEOF), errors.Is(e, io.EOF):
+			return true
+		case errors.As(e, &errno):
+			switch errno {
+			case syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT, // the network
+				syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG: // a full disk
+				return true
+			}
+			return false
+		}
+		_, isNet := e.(net.Error) // *url.Error of an HTTP request, *net.OpError
+		return isNet
+	})
+}
+
+// missingObjects reports whether err says that a pack referred to objects that
+// neither it nor the repository holds.
+func missingObjects(err error) bool {
+	return anyCause(err, func(e error) bool {
+		return errors.Is(e, packfile.ErrReferenceDeltaNotFound) || errors.Is(e, plumbing.ErrObjectNotFound)
+	})
+}
+
+// anyCause reports whether f holds for err or for an error it wraps, go-git's
+// *plumbing.UnexpectedError and *plumbing.PermanentError included (they do not
+// unwrap).
+func anyCause(err error, f func(error) bool) bool {
+	for err != nil {
+		if f(err) {
+			return true
+		}
+		switch e := err.(type) {
+		case *plumbing.UnexpectedError:
+			err = e.Err
+		case *plumbing.PermanentError:
+			err = e.Err
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if anyCause(inner, f) {
+					return true
+				}
+			}
+			return false
+		default:
+			err = errors.Unwrap(err)
+		}
+	}
+	return false
+}

@@ -212,7 +212,8 @@ func (s *Source) markSuspect(err error) {
 // update brings the cache up to date for tgt and returns the opened cache and what was
 // done ("clone", "fetch" or "up to date"). A cache that fails verification, or that
 // a fetch into fails after the remote answered the ref listing, is discarded and
-// cloned afresh, once.
+// cloned afresh, once; not when the fetch was cut short (the deadline, the network, a
+// full disk) or refused, which leaves the cache intact and would stop a clone too.
 func (s *Source) update(ctx context.Context, conn *connection, tgt target) (*git.Repository, string, error) {
 	repo, err := openCache(s.dir, s.loc.url)
 	if err != nil {
@@ -224,7 +225,11 @@ func (s *Source) update(ctx context.Context, conn *connection, tgt target) (*git
 		repo = nil
 	}
 	if repo != nil {
-		fetched, err := s.fetchInto(ctx, conn, repo, tgt)
+		// Partial packs of a process that died while downloading. The cache's lock is
+		// held (and without flock, a cache is one process's), so no fetch is writing
+		// them.
+		removeTempPacks(s.dir)
+		fetched, err := s.fetchInto(ctx, conn, repo, s.dir, tgt)
 		if err == nil {
 			if _, err = readCommit(repo, tgt.hash); err == nil {
 				if fetched {
@@ -234,7 +239,8 @@ func (s *Source) update(ctx context.Context, conn *connection, tgt target) (*git
 			}
 		}
 		switch {
-		case ctx.Err() != nil || isAuthError(err) || conn.hostKey.refused() != nil:
+		case ctx.Err() != nil || isAuthError(err) || conn.hostKey.refused() != nil || errors.As(err, new(*interruptedError)):
+			// Cloning afresh would not help: the cache is intact.
 			return nil, "", s.describe(ctx, conn, "fetch "+s.loc.display, err)
 		case errors.Is(err, errRewritten):
 			s.log.Info("the branch was rewritten beyond the shallow cache; cloning afresh", "ref", tgt.describe())
@@ -263,7 +269,7 @@ func (s *Source) clone(ctx context.Context, conn *connection, tgt target) (*git.
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.fetchInto(ctx, conn, repo, tgt); err != nil {
+	if _, err := s.fetchInto(ctx, conn, repo, tmp, tgt); err != nil {
 		return nil, err
 	}
 	if err := os.RemoveAll(s.dir); err != nil {
