@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flagsync/flagsync/internal/fakeapi"
 )
 
 // Paging of the list and search endpoints. The maximum page size is not documented: a
@@ -85,7 +87,7 @@ func render(f *flagDoc, fs fieldSet) flagDoc {
 }
 
 func flagResponse(status int, f *flagDoc) response {
-	return jsonResponse(status, render(f, allFields()))
+	return fakeapi.JSON(status, render(f, allFields()))
 }
 
 func flagNotFound(ref flagRef) response {
@@ -124,11 +126,11 @@ func pageResponse(flags []*flagDoc, pg paging, fs fieldSet) response {
 	for _, f := range flags[start:end] {
 		out = append(out, render(f, fs))
 	}
-	resp := jsonResponse(http.StatusOK, out)
-	resp.header.Set("X-Pagination-Total-Count", strconv.Itoa(total))
-	resp.header.Set("X-Pagination-Page-Count", strconv.Itoa((total+per-1)/per))
-	resp.header.Set("X-Pagination-Current-Page", strconv.Itoa(pg.page))
-	resp.header.Set("X-Pagination-Per-Page", strconv.Itoa(per))
+	resp := fakeapi.JSON(http.StatusOK, out)
+	resp.Header.Set("X-Pagination-Total-Count", strconv.Itoa(total))
+	resp.Header.Set("X-Pagination-Page-Count", strconv.Itoa((total+per-1)/per))
+	resp.Header.Set("X-Pagination-Current-Page", strconv.Itoa(pg.page))
+	resp.Header.Set("X-Pagination-Per-Page", strconv.Itoa(per))
 	return resp
 }
 
@@ -172,7 +174,7 @@ func (s *Server) getFlag(r *http.Request, ref flagRef) response {
 	if !ok {
 		return flagNotFound(ref)
 	}
-	return jsonResponse(http.StatusOK, render(f, fs))
+	return fakeapi.JSON(http.StatusOK, render(f, fs))
 }
 
 // --- search -----------------------------------------------------------------------
@@ -446,7 +448,7 @@ func (s *Server) createFlag(r *http.Request, body []byte) response {
 		return errorResponse(http.StatusInternalServerError, "%v", err)
 	}
 	resp := flagResponse(http.StatusCreated, f)
-	resp.header.Set("Location", "/feature-flags/"+url.PathEscape(f.SiteCode)+"/"+url.PathEscape(f.FeatureKey))
+	resp.Header.Set("Location", "/feature-flags/"+url.PathEscape(f.SiteCode)+"/"+url.PathEscape(f.FeatureKey))
 	return resp
 }
 
@@ -644,7 +646,7 @@ func (s *Server) deleteFlag(ref flagRef) response {
 	if err := s.commit(ref, nil, s.ids); err != nil {
 		return errorResponse(http.StatusInternalServerError, "%v", err)
 	}
-	return response{status: http.StatusNoContent}
+	return response{Status: http.StatusNoContent}
 }
 
 // commit stores next under ref (nil deletes it) and the id counters, writing the state

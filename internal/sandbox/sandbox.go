@@ -1,14 +1,11 @@
 package sandbox
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -18,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/fakeapi"
 )
 
 // Defaults of Options.
@@ -34,7 +33,7 @@ const (
 var DefaultEnvironments = []string{"production", "staging", "development"}
 
 // maxBody bounds a request body; real flags are far smaller.
-const maxBody = 4 << 20
+const maxBody = fakeapi.MaxBody
 
 // Options configure a sandbox Server.
 type Options struct {
@@ -62,39 +61,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Call is one request the server received, in the call log.
-type Call struct {
-	Time   time.Time
-	Method string
-	Path   string // without the query
-	Query  string // raw query
-	Status int    // 0 when the connection was dropped or the client went away
-	Body   []byte // request body; the client secret of a token call is redacted
-}
+// Call is one request the server received, in the call log; the client secret of a
+// token call is redacted from its Body.
+type Call = fakeapi.Call
 
 // Fault changes how the server answers the next Count calls that match Method (empty:
-// any) and PathPrefix (empty: any). Faulted calls are in the call log.
-//
-// A fault without AfterHandle answers instead of the API: after Latency, it drops the
-// connection (Drop) or answers Status with Body (default a JSON message) and, if set, a
-// Retry-After header; a fault with only Latency delays the call, which is then handled.
-// With AfterHandle the call is handled first (a write is applied) and then the
-// connection is dropped or the answer replaced by Status: the response is lost.
-//
-// Note that Go's http.Transport transparently retries an idempotent request (GET, or
-// any request with an Idempotency-Key header) whose reused connection was dropped before
-// any response byte: such a retry is a second call and takes a second fault count.
-type Fault struct {
-	Method      string
-	PathPrefix  string
-	Status      int
-	RetryAfter  string
-	Body        string
-	Latency     time.Duration
-	Drop        bool // hijack and close the connection without answering
-	AfterHandle bool // apply the change, then drop or answer Status
-	Count       int  // calls to fault; 0 means 1
-}
+// any) and PathPrefix (empty: any); see fakeapi.Fault. Faulted calls are in the call log.
+type Fault = fakeapi.Fault
 
 // Server is a Kameleoon-compatible Automation API for feature flags, in memory. It is an
 // http.Handler and safe for concurrent use.
@@ -117,17 +90,10 @@ type Server struct {
 
 	rate limiter
 
-	callMu sync.Mutex // guards calls and faults
-	calls  []Call
-	faults []*pendingFault
+	front *fakeapi.Front // call log and faults
 }
 
 type flagRef struct{ siteCode, featureKey string }
-
-type pendingFault struct {
-	Fault
-	left int
-}
 
 // New returns a server configured by opts, with the flags of opts.StatePath loaded.
 func New(opts Options) (*Server, error) {
@@ -149,6 +115,10 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.front = fakeapi.NewFront(fakeapi.Config{
+		Name: "sandbox", Now: s.now, Logger: s.log,
+		IsWrite: isWrite, Redact: redactBody, Error: errorResponse,
+	})
 	for _, code := range s.sites {
 		if len(code) != siteCodeLen {
 			return nil, fmt.Errorf("sandbox site code %q: must be exactly %d characters", code, siteCodeLen)
@@ -196,33 +166,15 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Environments() []string { return slices.Clone(s.envs) }
 
 // Calls returns the call log, in the order the calls were answered.
-func (s *Server) Calls() []Call {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	return slices.Clone(s.calls)
-}
+func (s *Server) Calls() []Call { return s.front.Calls() }
 
 // ResetCalls empties the call log.
-func (s *Server) ResetCalls() {
-	s.callMu.Lock()
-	s.calls = nil
-	s.callMu.Unlock()
-}
+func (s *Server) ResetCalls() { s.front.ResetCalls() }
 
 // Writes counts the logged calls that create, change or delete flags or rules (POST,
 // PATCH, DELETE under /feature-flags or /rules; not the search, not /oauth/token),
 // whatever their outcome.
-func (s *Server) Writes() int {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if isWrite(c.Method, c.Path) {
-			n++
-		}
-	}
-	return n
-}
+func (s *Server) Writes() int { return s.front.Writes() }
 
 func isWrite(method, path string) bool {
 	switch method {
@@ -238,31 +190,7 @@ func isWrite(method, path string) bool {
 
 // InjectFault queues f; it applies to the next f.Count matching calls. Queued faults are
 // tried in the order they were injected; a call takes at most one.
-func (s *Server) InjectFault(f Fault) {
-	left := f.Count
-	if left <= 0 {
-		left = 1
-	}
-	s.callMu.Lock()
-	s.faults = append(s.faults, &pendingFault{Fault: f, left: left})
-	s.callMu.Unlock()
-}
-
-func (s *Server) takeFault(method, path string) *Fault {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	for i, f := range s.faults {
-		if (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix) {
-			f.left--
-			if f.left == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			out := f.Fault
-			return &out
-		}
-	}
-	return nil
-}
+func (s *Server) InjectFault(f Fault) { s.front.InjectFault(f) }
 
 // RevokeTokens makes every issued token invalid: resource calls with one get 401.
 func (s *Server) RevokeTokens() {
@@ -273,19 +201,7 @@ func (s *Server) RevokeTokens() {
 
 // response is what a handler answers, written out by ServeHTTP (or thrown away by an
 // AfterHandle fault).
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func jsonResponse(status int, v any) response {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("sandbox: encode response: %v", err)) // only the sandbox's own types reach here
-	}
-	return response{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
+type response = fakeapi.Response
 
 // errorBody is the API's error shape. The docs leave it open; third-party code reads
 // `message`.
@@ -295,102 +211,13 @@ type errorBody struct {
 }
 
 func errorResponse(status int, format string, args ...any) response {
-	return jsonResponse(status, errorBody{Message: fmt.Sprintf(format, args...), Status: status})
+	return fakeapi.JSON(status, errorBody{Message: fmt.Sprintf(format, args...), Status: status})
 }
 
 // ServeHTTP answers one API call. The call is in the log before its answer is sent (or
 // its connection dropped), so a client that has its answer can assert on the log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	call := Call{Time: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	call.Body = redactBody(r.URL.Path, body)
-
-	fault := s.takeFault(r.Method, r.URL.Path)
-	if fault != nil && fault.Latency > 0 {
-		t := time.NewTimer(fault.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			s.record(call) // the client went away: logged with status 0, not handled
-			return
-		}
-	}
-	answersInstead := fault != nil && !fault.AfterHandle && (fault.Drop || fault.Status != 0)
-
-	var resp response
-	switch {
-	case answersInstead && fault.Drop:
-		s.record(call)
-		dropConnection(w)
-		return
-	case answersInstead:
-		resp = faultResponse(fault)
-	case readErr != nil:
-		var tooLarge *http.MaxBytesError
-		if errors.As(readErr, &tooLarge) {
-			resp = errorResponse(http.StatusRequestEntityTooLarge, "body: larger than %d bytes", maxBody)
-		} else {
-			resp = errorResponse(http.StatusBadRequest, "body: %v", readErr)
-		}
-	default:
-		resp = s.handle(r, body)
-	}
-	if fault != nil && fault.AfterHandle {
-		if fault.Drop {
-			s.record(call)
-			dropConnection(w)
-			return
-		}
-		if fault.Status != 0 {
-			resp = faultResponse(fault)
-		}
-	}
-	call.Status = resp.status
-	s.record(call)
-	for k, v := range resp.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.status)
-	if len(resp.body) > 0 {
-		_, _ = w.Write(resp.body)
-	}
-}
-
-func (s *Server) record(c Call) {
-	s.callMu.Lock()
-	s.calls = append(s.calls, c)
-	s.callMu.Unlock()
-	level := slog.LevelDebug
-	if isWrite(c.Method, c.Path) {
-		level = slog.LevelInfo // writes are what a quick-start user wants to see land
-	}
-	s.log.Log(context.Background(), level, "sandbox call", "method", c.Method, "path", c.Path, "status", c.Status)
-}
-
-func faultResponse(f *Fault) response {
-	resp := errorResponse(f.Status, "%s", http.StatusText(f.Status))
-	if f.Body != "" {
-		resp.body = []byte(f.Body)
-		if !json.Valid(resp.body) {
-			resp.header.Set("Content-Type", "text/plain; charset=utf-8")
-		}
-	}
-	if f.RetryAfter != "" {
-		resp.header.Set("Retry-After", f.RetryAfter)
-	}
-	return resp
-}
-
-// dropConnection closes the connection without an answer.
-func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler) // HTTP/2 or a wrapped writer: abort the stream instead
+	s.front.Serve(w, r, s.handle)
 }
 
 func redactBody(path string, body []byte) []byte {
@@ -426,7 +253,7 @@ func (s *Server) handle(r *http.Request, body []byte) response {
 
 func methodNotAllowed(allowed ...string) response {
 	resp := errorResponse(http.StatusMethodNotAllowed, "method not allowed; use %s", strings.Join(allowed, " or "))
-	resp.header.Set("Allow", strings.Join(allowed, ", "))
+	resp.Header.Set("Allow", strings.Join(allowed, ", "))
 	return resp
 }
 
@@ -438,7 +265,7 @@ type tokenError struct {
 }
 
 func oauthError(status int, code, desc string) response {
-	return jsonResponse(status, tokenError{Error: code, Description: desc})
+	return fakeapi.JSON(status, tokenError{Error: code, Description: desc})
 }
 
 // token implements the client credentials grant (RFC 6749 §4.4). Credentials come in the
@@ -481,12 +308,12 @@ func (s *Server) token(r *http.Request, body []byte) response {
 	}
 	s.tokens[tok] = now.Add(s.tokenTTL)
 	s.tokMu.Unlock()
-	resp := jsonResponse(http.StatusOK, map[string]any{
+	resp := fakeapi.JSON(http.StatusOK, map[string]any{
 		"access_token": tok,
 		"token_type":   "Bearer",
 		"expires_in":   int64(s.tokenTTL / time.Second),
 	})
-	resp.header.Set("Cache-Control", "no-store")
+	resp.Header.Set("Cache-Control", "no-store")
 	return resp
 }
 
@@ -501,7 +328,7 @@ func (s *Server) authenticate(r *http.Request) (response, bool) {
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		resp := errorResponse(http.StatusUnauthorized, "Unauthorized: a Bearer token is required")
-		resp.header.Set("WWW-Authenticate", `Bearer`)
+		resp.Header.Set("WWW-Authenticate", `Bearer`)
 		return resp, false
 	}
 	s.tokMu.Lock()
@@ -509,7 +336,7 @@ func (s *Server) authenticate(r *http.Request) (response, bool) {
 	s.tokMu.Unlock()
 	if !known || !s.now().Before(exp) {
 		resp := errorResponse(http.StatusUnauthorized, "Unauthorized: the token is invalid or expired")
-		resp.header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		resp.Header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		return resp, false
 	}
 	return response{}, true

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flagsync/flagsync/internal/fakeapi"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
 	"github.com/flagsync/flagsync/internal/splitapi"
 	"github.com/flagsync/flagsync/internal/splitflag"
@@ -153,7 +154,7 @@ func notFound(r *http.Request) response {
 
 func methodNotAllowed(allowed ...string) response {
 	resp := errorResponse(http.StatusMethodNotAllowed, "method not allowed; use %s", strings.Join(allowed, " or "))
-	resp.header.Set("Allow", strings.Join(allowed, ", "))
+	resp.Header.Set("Allow", strings.Join(allowed, ", "))
 	return resp
 }
 
@@ -186,7 +187,7 @@ func (s *Server) listEnvironments(ws string) response {
 	for _, e := range s.envs {
 		out = append(out, map[string]any{"id": envID(e), "name": e, "production": strings.Contains(strings.ToLower(e), "prod")})
 	}
-	return jsonResponse(http.StatusOK, out)
+	return fakeapi.JSON(http.StatusOK, out)
 }
 
 func (s *Server) listTrafficTypes(ws string) response {
@@ -197,7 +198,7 @@ func (s *Server) listTrafficTypes(ws string) response {
 	for _, t := range s.types {
 		out = append(out, ref{typeID(t), t})
 	}
-	return jsonResponse(http.StatusOK, out)
+	return fakeapi.JSON(http.StatusOK, out)
 }
 
 // paging reads offset and limit.
@@ -249,7 +250,7 @@ func (s *Server) listFlags(r *http.Request, ws string) response {
 	for _, f := range s.sortedFlags(ws) {
 		items = append(items, f.view())
 	}
-	return jsonResponse(http.StatusOK, pageOf(items, offset, limit))
+	return fakeapi.JSON(http.StatusOK, pageOf(items, offset, limit))
 }
 
 func (s *Server) listDefinitions(r *http.Request, ws, envParam string) response {
@@ -269,7 +270,7 @@ func (s *Server) listDefinitions(r *http.Request, ws, envParam string) response 
 			items = append(items, d)
 		}
 	}
-	return jsonResponse(http.StatusOK, pageOf(items, offset, limit))
+	return fakeapi.JSON(http.StatusOK, pageOf(items, offset, limit))
 }
 
 func (s *Server) getFlag(ws, name string) response {
@@ -279,7 +280,7 @@ func (s *Server) getFlag(ws, name string) response {
 	if f == nil {
 		return errorResponse(http.StatusNotFound, "feature flag %q not found", name)
 	}
-	return jsonResponse(http.StatusOK, f.view())
+	return fakeapi.JSON(http.StatusOK, f.view())
 }
 
 // decodeStrict decodes JSON refusing unknown members and trailing data.
@@ -335,7 +336,7 @@ func (s *Server) createFlag(r *http.Request, ws, typeParam string, body []byte) 
 		delete(s.flags, k)
 		return resp
 	}
-	return jsonResponse(http.StatusOK, f.view())
+	return fakeapi.JSON(http.StatusOK, f.view())
 }
 
 func flagNameProblem(name string) string {
@@ -432,7 +433,7 @@ func (s *Server) patchFlag(r *http.Request, ws, name string, body []byte) respon
 		f.Description, f.Tags = prevDesc, prevTags
 		return resp
 	}
-	return jsonResponse(http.StatusOK, f.view())
+	return fakeapi.JSON(http.StatusOK, f.view())
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
@@ -456,7 +457,7 @@ func (s *Server) deleteFlag(ws, name string) response {
 		s.flags[k] = f
 		return resp
 	}
-	return jsonResponse(http.StatusOK, true)
+	return fakeapi.JSON(http.StatusOK, true)
 }
 
 // lookup finds a flag and resolves an environment. The caller holds s.mu.
@@ -489,7 +490,7 @@ func (s *Server) getDefinition(ws, name, envParam string) response {
 }
 
 func rawResponse(b json.RawMessage) response {
-	return response{status: http.StatusOK, header: http.Header{"Content-Type": {"application/json"}}, body: b}
+	return response{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: b}
 }
 
 func (s *Server) createDefinition(ws, name, envParam string, body []byte) response {
@@ -596,7 +597,7 @@ func (s *Server) deleteDefinition(ws, name, envParam string) response {
 		f.Definitions[env] = before
 		return resp
 	}
-	return jsonResponse(http.StatusOK, true)
+	return fakeapi.JSON(http.StatusOK, true)
 }
 
 // --- definitions --------------------------------------------------------------------

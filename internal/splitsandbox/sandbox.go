@@ -1,12 +1,8 @@
 package splitsandbox
 
 import (
-	"context"
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -16,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/fakeapi"
 	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
@@ -31,9 +28,6 @@ var DefaultEnvironments = []string{"Staging", "Production"}
 
 // DefaultTrafficTypes are a workspace's traffic types when Options.TrafficTypes is empty.
 var DefaultTrafficTypes = []string{"user", "account"}
-
-// maxBody bounds a request body.
-const maxBody = 4 << 20
 
 // Options configure a Server.
 type Options struct {
@@ -62,31 +56,14 @@ type Options struct {
 }
 
 // Call is one request the server received.
-type Call struct {
-	Time   time.Time
-	Method string
-	Path   string
-	Query  string
-	Status int // 0 when the connection was dropped
-	Body   []byte
-}
+type Call = fakeapi.Call
 
 // Fault changes how the server answers the next Count calls matching Method (empty: any)
 // and PathPrefix (empty: any). Without AfterHandle it answers instead of the API: after
 // Latency it drops the connection (Drop) or answers Status with Body and Header; with
 // AfterHandle the call is handled first (a write is applied) and then the answer is lost
-// (Drop) or replaced.
-type Fault struct {
-	Method      string
-	PathPrefix  string
-	Status      int
-	Body        string
-	Header      http.Header
-	Latency     time.Duration
-	Drop        bool
-	AfterHandle bool
-	Count       int // 0 means 1
-}
+// (Drop) or replaced. See fakeapi.Fault.
+type Fault = fakeapi.Fault
 
 // Server is the sandbox. It is an http.Handler, safe for concurrent use.
 type Server struct {
@@ -104,14 +81,7 @@ type Server struct {
 
 	rate rateLimiter
 
-	callMu sync.Mutex
-	calls  []Call
-	faults []*pendingFault
-}
-
-type pendingFault struct {
-	Fault
-	left int
+	front *fakeapi.Front // call log and faults
 }
 
 // New returns a server configured by opts, with the flags of opts.StatePath loaded.
@@ -128,6 +98,10 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.front = fakeapi.NewFront(fakeapi.Config{
+		Name: "split sandbox", Now: s.now, Logger: s.log,
+		IsWrite: isWrite, Error: errorResponse,
+	})
 	if s.apiKey == "" {
 		s.apiKey = DefaultAPIKey
 	}
@@ -162,169 +136,33 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Environments() []string { return slices.Clone(s.envs) }
 
 // Calls returns the call log, in the order the calls were answered.
-func (s *Server) Calls() []Call {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	return slices.Clone(s.calls)
-}
+func (s *Server) Calls() []Call { return s.front.Calls() }
 
 // ResetCalls empties the call log.
-func (s *Server) ResetCalls() {
-	s.callMu.Lock()
-	s.calls = nil
-	s.callMu.Unlock()
-}
+func (s *Server) ResetCalls() { s.front.ResetCalls() }
 
 // Writes counts the logged calls that create, change or delete flags or definitions
 // (POST, PATCH, PUT, DELETE under the flags API), whatever their outcome.
-func (s *Server) Writes() int {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if isWrite(c.Method, c.Path) {
-			n++
-		}
-	}
-	return n
-}
+func (s *Server) Writes() int { return s.front.Writes() }
 
 func isWrite(method, path string) bool {
 	return method != http.MethodGet && method != http.MethodHead && strings.HasPrefix(path, splitapi.APIPrefix+"/splits/")
 }
 
 // InjectFault queues f for the next f.Count matching calls.
-func (s *Server) InjectFault(f Fault) {
-	left := max(f.Count, 1)
-	s.callMu.Lock()
-	s.faults = append(s.faults, &pendingFault{Fault: f, left: left})
-	s.callMu.Unlock()
-}
+func (s *Server) InjectFault(f Fault) { s.front.InjectFault(f) }
 
-func (s *Server) takeFault(method, path string) *Fault {
-	s.callMu.Lock()
-	defer s.callMu.Unlock()
-	for i, f := range s.faults {
-		if (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix) {
-			f.left--
-			if f.left == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			out := f.Fault
-			return &out
-		}
-	}
-	return nil
-}
-
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func jsonResponse(status int, v any) response {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("split sandbox: encode response: %v", err)) // only the sandbox's own values reach here
-	}
-	return response{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
+// response is what a handler answers.
+type response = fakeapi.Response
 
 // errorResponse is Split's error shape: {"code": status, "message": "..."}.
 func errorResponse(status int, format string, args ...any) response {
-	return jsonResponse(status, map[string]any{"code": status, "message": fmt.Sprintf(format, args...)})
+	return fakeapi.JSON(status, map[string]any{"code": status, "message": fmt.Sprintf(format, args...)})
 }
 
 // ServeHTTP answers one call. The call is in the log before its answer is sent.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	call := Call{Time: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	call.Body = body
-	fault := s.takeFault(r.Method, r.URL.Path)
-	if fault != nil && fault.Latency > 0 {
-		t := time.NewTimer(fault.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			s.record(call)
-			return
-		}
-	}
-	instead := fault != nil && !fault.AfterHandle && (fault.Drop || fault.Status != 0)
-	var resp response
-	switch {
-	case instead && fault.Drop:
-		s.record(call)
-		dropConnection(w)
-		return
-	case instead:
-		resp = faultResponse(fault)
-	case readErr != nil:
-		var tooLarge *http.MaxBytesError
-		if errors.As(readErr, &tooLarge) {
-			resp = errorResponse(http.StatusRequestEntityTooLarge, "body: larger than %d bytes", maxBody)
-		} else {
-			resp = errorResponse(http.StatusBadRequest, "body: %v", readErr)
-		}
-	default:
-		resp = s.handle(r, body)
-	}
-	if fault != nil && fault.AfterHandle {
-		if fault.Drop {
-			s.record(call)
-			dropConnection(w)
-			return
-		}
-		if fault.Status != 0 {
-			resp = faultResponse(fault)
-		}
-	}
-	call.Status = resp.status
-	s.record(call)
-	for k, v := range resp.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.status)
-	if len(resp.body) > 0 {
-		_, _ = w.Write(resp.body)
-	}
-}
-
-func (s *Server) record(c Call) {
-	s.callMu.Lock()
-	s.calls = append(s.calls, c)
-	s.callMu.Unlock()
-	level := slog.LevelDebug
-	if isWrite(c.Method, c.Path) {
-		level = slog.LevelInfo
-	}
-	s.log.Log(context.Background(), level, "split sandbox call", "method", c.Method, "path", c.Path, "status", c.Status)
-}
-
-func faultResponse(f *Fault) response {
-	resp := errorResponse(f.Status, "%s", http.StatusText(f.Status))
-	if f.Body != "" {
-		resp.body = []byte(f.Body)
-		if !json.Valid(resp.body) {
-			resp.header.Set("Content-Type", "text/plain; charset=utf-8")
-		}
-	}
-	for k, v := range f.Header {
-		resp.header[http.CanonicalHeaderKey(k)] = v
-	}
-	return resp
-}
-
-func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
+	s.front.Serve(w, r, s.handle)
 }
 
 // handle authenticates, rate-limits and routes a call.
@@ -332,7 +170,7 @@ func (s *Server) handle(r *http.Request, body []byte) response {
 	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(key)), []byte(s.apiKey)) != 1 {
 		resp := errorResponse(http.StatusUnauthorized, "Unauthorized: a valid admin API key is required (Authorization: Bearer)")
-		resp.header.Set("WWW-Authenticate", "Bearer")
+		resp.Header.Set("WWW-Authenticate", "Bearer")
 		return resp
 	}
 	addr := r.RemoteAddr
@@ -346,7 +184,7 @@ func (s *Server) handle(r *http.Request, body []byte) response {
 	} else {
 		resp = s.route(r, body)
 	}
-	st.headers(resp.header)
+	st.headers(resp.Header)
 	return resp
 }
 

@@ -3,17 +3,13 @@ package splitsandbox
 import (
 	"net/http/httptest"
 	"testing"
+
+	"github.com/flagsync/flagsync/internal/fakeapi"
 )
 
 // NewTestServer starts a sandbox on a loopback httptest server for a test in any package
 // and closes it when the test ends. It fails the test if opts are invalid.
 func NewTestServer(t testing.TB, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
-	s, err := New(opts)
-	if err != nil {
-		t.Fatalf("start split sandbox: %v", err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
-	return s, ts
+	return fakeapi.NewTestServer(t, "split sandbox", func() (*Server, error) { return New(opts) })
 }
