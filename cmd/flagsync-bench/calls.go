@@ -119,7 +119,8 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 			"budget and in the sandbox, and %s of latency added to every call. flagsync runs reconcile.Run: list the site "+
 			"(%d flags per page), plan, write, confirm. The per-resource strategy works the way a Terraform provider does: one "+
 			"GetFlag per flag in the files (refresh, %d at once, Terraform's default parallelism), the same plan.Compute, the "+
-			"same writes through apply (%d flags at once); it reads nothing after writing, which favours it.",
+			"same writes through apply (%d flags at once). It reads nothing after writing, and refreshes once per sync (a Terraform "+
+			"workflow that plans on the pull request and applies after merge refreshes twice): both favour it.",
 			o.latency, pageSize, terraformParallelism, o.concurrency),
 	}
 

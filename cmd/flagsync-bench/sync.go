@@ -47,14 +47,14 @@ func measureSync(ctx context.Context, n int, scale, pct float64, concurrency int
 	defer e.close()
 
 	sec := &section{
-		title: fmt.Sprintf("Sync of %d flags, then a %g%% change", n, pct),
+		title: fmt.Sprintf("Sync of %s flags, then a %g%% change", count(n), pct),
 		intro: []string{
 			fmt.Sprintf("flagsync-bench sync: %d flags × %d environments (4 rules each), concurrency %d", n, len(benchEnvironments), concurrency),
 			fmt.Sprintf("rate limits: Kameleoon's 50/10 s and 1000/h in the sandbox and the client budget, time scaled ×%g (10 s → %s, 1 h → %s)",
 				scale, e.clock.real(10*time.Second).Round(time.Millisecond), e.clock.real(time.Hour).Round(time.Millisecond)),
 		},
 	}
-	t := &table{header: []string{"pass", "changes", "API calls", "minimum", "token", "list pages", "writes", "confirm reads", "retries", "429s", "wall", "real-limit floor", "converged", "real-time equivalent"}}
+	t := &table{header: []string{"pass", "changes", "API calls", "minimum", "token", "list pages", "writes", "confirm reads", "retries", "429s", "wall", "real-limit floor", "converged"}}
 	passes := []struct {
 		name  string
 		edits map[int]bool
@@ -77,14 +77,13 @@ func measureSync(ctx context.Context, n int, scale, pct float64, concurrency int
 		sec.check(f.converged, "pass %q did not converge", p.name)
 		sec.check(f.tooMany == 0, "pass %q saw %d 429s", p.name, f.tooMany)
 		t.add(p.name, f.changes, f.calls, f.minimum, f.token, f.listPages, f.writes, f.confirmReads, f.retries, f.tooMany,
-			human(f.wall), human(limitFloor(f.calls)), f.converged, human(f.scaled))
+			human(f.wall), human(limitFloor(f.calls)), f.converged)
 	}
 	sec.tables = []*table{t}
 	sec.notes = []string{
 		fmt.Sprintf("minimum = list pages (%d flags per page, at least 1) + one write per change (one create per new flag, one patch per changed environment);", pageSize),
 		"API calls = minimum + token + the confirming re-read (list pages, or one get per changed flag when fewer) + retries.",
-		"wall = wall-clock time of the time-scaled run; real-limit floor = the least time that many calls take at Kameleoon's unscaled limits, whatever the client;",
-		"real-time equivalent = the time the run took on the sandbox's clock (wall-clock pace while the files load, ×scale from the first API call on): what it would take against Kameleoon. The CPU work between calls is stretched ×scale too, so it errs on the long side, most for short runs.",
+		"wall = wall-clock time of the time-scaled run; real-limit floor = the least time that many calls take at Kameleoon's unscaled limits, whatever the client.",
 	}
 	return sec, nil
 }
