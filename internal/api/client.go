@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -188,7 +185,7 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 		hasDelay := false
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || (!cl.resend && !notSent(err)) {
+			if ctx.Err() != nil || (!cl.resend && !NotSent(err)) {
 				return nil, err
 			}
 			lastErr = err
@@ -208,7 +205,7 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 			}
 			lastErr = apiErr
 			if res.status == http.StatusTooManyRequests {
-				delay, hasDelay = retryAfter(res.header, c.now())
+				delay, hasDelay = RetryAfter(res.header, c.now())
 			}
 		}
 		failures++
@@ -219,7 +216,7 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 			return nil, lastErr
 		}
 		c.log.Warn("API call failed; retrying", "method", cl.method, "path", path, "attempt", attempt, "retry_in", delay, "error", lastErr.Error())
-		if err := sleep(ctx, delay); err != nil {
+		if err := Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.method, path, err, lastErr)
 		}
 	}
@@ -278,29 +275,12 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, attempt in
 		c.cfg.Observer(CallInfo{Endpoint: endpointTemplate(path), Method: cl.method, Status: res.status, Duration: took, Attempt: attempt})
 	}
 	if err != nil {
-		err = fmt.Errorf("%s %s: %w", cl.method, path, unwrapURLError(err))
+		err = fmt.Errorf("%s %s: %w", cl.method, path, UnwrapURLError(err))
 		c.log.Debug("API call", "method", cl.method, "path", path, "status", res.status, "duration", took, "attempt", attempt, "error", err.Error())
 		return nil, err
 	}
 	c.log.Debug("API call", "method", cl.method, "path", path, "status", res.status, "duration", took, "attempt", attempt)
 	return res, nil
-}
-
-// unwrapURLError drops net/http's *url.Error wrapper, whose message repeats the method
-// and the whole URL (query included).
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// notSent reports whether a network error happened before the request left: it can be
-// sent again whatever its method.
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // ambiguous reports whether a failed call may nonetheless have taken effect: the
@@ -310,50 +290,12 @@ func ambiguous(err error) bool {
 	if errors.As(err, &e) {
 		return e.Status >= 500
 	}
-	return !notSent(err) && !errors.Is(err, context.Canceled)
+	return !NotSent(err) && !errors.Is(err, context.Canceled)
 }
 
-// backoff is the wait before retry n (from 1): BackoffBase·2ⁿ⁻¹ capped at BackoffMax,
-// plus up to 50 % jitter so that clients that failed together do not retry together.
+// backoff is the wait before retry n (from 1): see Backoff.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.BackoffBase
-	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.BackoffMax)
-	return d + rand.N(d/2+1)
-}
-
-// retryAfter reads a Retry-After header, in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
-			secs = 0
-		}
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return Backoff(n, c.cfg.BackoffBase, c.cfg.BackoffMax)
 }
 
 // endpointTemplate maps a path to its endpoint template, so that metrics labels do not

@@ -272,7 +272,7 @@ func TestRetries(t *testing.T) {
 				t.Errorf("err = %v", err)
 			case tt.wantErr != 0 && (!errors.As(err, &apiErr) || apiErr.Status != tt.wantErr):
 				t.Errorf("err = %v, want an *Error with status %d", err, tt.wantErr)
-			case tt.wantErr != 0 && apiErr.Retryable != retryableStatus(tt.wantErr):
+			case tt.wantErr != 0 && apiErr.Retryable != RetryableStatus(tt.wantErr):
 				t.Errorf("Retryable = %v for %d", apiErr.Retryable, tt.wantErr)
 			}
 		})
@@ -805,9 +805,9 @@ func TestRetryAfter(t *testing.T) {
 		if tt.value != "" {
 			h.Set("Retry-After", tt.value)
 		}
-		got, ok := retryAfter(h, now)
+		got, ok := RetryAfter(h, now)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
+			t.Errorf("RetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -44,26 +44,31 @@ func hasStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.Status == status
 }
 
-// retryableStatus reports whether a status means "try again later": the rate limit, a
+// RetryableStatus reports whether a status means "try again later": the rate limit, a
 // locked resource, or a server-side failure.
-func retryableStatus(status int) bool {
+func RetryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusLocked || status >= 500
 }
 
 // newError builds the Error for a response; body must already be redacted.
 func newError(method, path string, status int, body []byte) *Error {
-	text := string(body)
-	if len(text) > maxErrorBody {
-		text = text[:maxErrorBody] + "…(truncated)"
-	}
 	return &Error{
 		Status:    status,
 		Method:    method,
 		Path:      path,
-		Retryable: retryableStatus(status),
+		Retryable: RetryableStatus(status),
 		Message:   errorMessage(body),
-		Body:      text,
+		Body:      TruncateErrorBody(string(body)),
 	}
+}
+
+// TruncateErrorBody keeps the first 2 KiB of an error body for Error.Body, marking the
+// cut.
+func TruncateErrorBody(text string) string {
+	if len(text) > maxErrorBody {
+		text = text[:maxErrorBody] + "…(truncated)"
+	}
+	return text
 }
 
 // errorMessage reads a human message from an error body. The shape of Kameleoon's error
@@ -79,25 +84,25 @@ func errorMessage(body []byte) string {
 		}
 		switch msg, desc, code := str("message"), str("error_description"), str("error"); {
 		case msg != "":
-			return oneLine(msg)
+			return OneLine(msg)
 		case desc != "" && code != "":
-			return oneLine(code + ": " + desc)
+			return OneLine(code + ": " + desc)
 		case desc != "":
-			return oneLine(desc)
+			return OneLine(desc)
 		case code != "":
-			return oneLine(code)
+			return OneLine(code)
 		}
 		if errs, ok := m["errors"].([]any); ok && len(errs) > 0 {
 			b, _ := json.Marshal(errs)
-			return oneLine(string(b))
+			return OneLine(string(b))
 		}
 		return ""
 	}
-	return oneLine(string(body))
+	return OneLine(string(body))
 }
 
 // oneLine keeps the first line of s, at most 300 bytes of it.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]

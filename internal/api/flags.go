@@ -191,7 +191,7 @@ func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, erro
 			return nil, err
 		}
 		c.log.Warn("create failed and the flag does not exist; retrying", "flag", id.String(), "retry_in", delay, "error", err.Error())
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := Sleep(ctx, delay); serr != nil {
 			return nil, fmt.Errorf("%w (after %w)", serr, err)
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -170,7 +168,7 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 		hasDelay := false
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || (!cl.resend && !notSent(err)) {
+			if ctx.Err() != nil || (!cl.resend && !api.NotSent(err)) {
 				return nil, err
 			}
 			lastErr = err
@@ -194,7 +192,7 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 			return nil, lastErr
 		}
 		c.log.Warn("Split API call failed; retrying", "method", cl.method, "path", cl.path, "attempt", attempt, "retry_in", delay, "error", lastErr.Error())
-		if err := sleep(ctx, delay); err != nil {
+		if err := api.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.method, cl.path, err, lastErr)
 		}
 	}
@@ -243,11 +241,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, attempt int) (*response,
 		c.cfg.Observer(api.CallInfo{Endpoint: EndpointTemplate(cl.method, cl.path), Method: cl.method, Status: res.status, Duration: took, Attempt: attempt})
 	}
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the whole URL
-		}
-		err = fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+		err = fmt.Errorf("%s %s: %w", cl.method, cl.path, api.UnwrapURLError(err))
 		c.log.Debug("Split API call", "method", cl.method, "path", cl.path, "attempt", attempt, "duration", took, "error", err.Error())
 		return nil, err
 	}
@@ -273,54 +267,20 @@ func rateLimitWait(h http.Header, now time.Time) (time.Duration, bool) {
 	if found {
 		return time.Duration(wait * float64(time.Second)), true
 	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(max(secs, 0) * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return api.RetryAfter(h, now)
 }
 
+// backoff is the wait before retry n (from 1): see api.Backoff.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.BackoffBase
-	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.BackoffMax)
-	return d + rand.N(d/2+1)
-}
-
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return api.Backoff(n, c.cfg.BackoffBase, c.cfg.BackoffMax)
 }
 
 // newError builds the *api.Error for a response, with the API key redacted.
 func (c *Client) newError(method, path string, status int, body []byte) *api.Error {
-	text := strings.ReplaceAll(string(body), c.cfg.APIKey, "[REDACTED]")
-	const maxBody = 2 << 10
-	if len(text) > maxBody {
-		text = text[:maxBody] + "…(truncated)"
-	}
+	text := api.TruncateErrorBody(strings.ReplaceAll(string(body), c.cfg.APIKey, "[REDACTED]"))
 	return &api.Error{
 		Status: status, Method: method, Path: path, Body: text,
-		Retryable: status == http.StatusTooManyRequests || status == http.StatusLocked || status >= 500,
+		Retryable: api.RetryableStatus(status),
 		Message:   errorMessage([]byte(text)),
 	}
 }
@@ -332,23 +292,12 @@ func errorMessage(body []byte) string {
 	if json.Unmarshal(body, &m) == nil {
 		for _, k := range []string{"message", "error", "details"} {
 			if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
-				return firstLine(s)
+				return api.OneLine(s)
 			}
 		}
 		return ""
 	}
-	return firstLine(string(body))
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return api.OneLine(string(body))
 }
 
 // EndpointTemplate maps a request to its endpoint template, for metrics labels.
