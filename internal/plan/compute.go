@@ -73,7 +73,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *flag.Flag) int { return compareRefs(a.Ref(), b.Ref()) })
+	slices.SortStableFunc(want, func(a, b *flag.Flag) int { return CompareRefs(a.Ref(), b.Ref()) })
 
 	// One live flag per ref; should the API ever list one twice, the lowest id wins.
 	byRef := make(map[flag.Ref]*flag.Flag, len(live))
@@ -111,7 +111,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, compareRefs)
+	slices.SortFunc(refs, CompareRefs)
 	managed := map[string]int{} // per site: live, not archived, carrying the ownership tag
 	var prune []flag.Ref
 	for _, ref := range refs {
@@ -131,7 +131,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 	}
 
 	var err error
-	if limit := massArchiveLimit(prune, managed, opts); limit != "" {
+	if limit := MassArchiveLimit(prune, managed, opts, "site"); limit != "" {
 		mae := &MassArchiveError{Flags: prune, Limit: limit}
 		for _, ref := range prune {
 			p.Blocked = append(p.Blocked, Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
@@ -149,7 +149,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		}
 	}
 
-	slices.SortStableFunc(groups, func(a, b group) int { return compareRefs(a.ref, b.ref) })
+	slices.SortStableFunc(groups, func(a, b group) int { return CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
 			for i := range c.Fields {
@@ -163,8 +163,11 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 	return p, err
 }
 
-// massArchiveLimit returns the limit pruning would cross, or "" when it may proceed.
-func massArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options) string {
+// MassArchiveLimit returns the limit pruning would cross, or "" when it may proceed:
+// more than opts.MaxArchive flags in all, or more than MassArchiveFraction of the
+// managed flags of one site (unit names what a flag's SiteCode is in the message:
+// "site", "workspace"). Each vendor's planner applies this one guard.
+func MassArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options, unit string) string {
 	if len(prune) == 0 || opts.AllowMassArchive {
 		return ""
 	}
@@ -187,18 +190,20 @@ func massArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options) st
 	for _, s := range sites {
 		allowed := max(1, int(math.Floor(MassArchiveFraction*float64(managed[s]))))
 		if perSite[s] > allowed {
-			return fmt.Sprintf("%d of the %d managed flags of site %s, more than %.0f%%", perSite[s], managed[s], s, MassArchiveFraction*100)
+			return fmt.Sprintf("%d of the %d managed flags of %s %s, more than %.0f%%", perSite[s], managed[s], unit, s, MassArchiveFraction*100)
 		}
 	}
 	return ""
 }
 
-func compareRefs(a, b flag.Ref) int {
+// CompareRefs orders flags by site code, then feature key: the order of a plan's flags.
+func CompareRefs(a, b flag.Ref) int {
 	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
 }
 
-// envOrder lists the keys of envs in the configured order, then the rest alphabetically.
-func envOrder(envs map[string]flag.Environment, order []string) []string {
+// EnvOrder lists the keys of envs in the configured order, then the rest alphabetically:
+// the order a plan's environment changes are applied in.
+func EnvOrder[V any](envs map[string]V, order []string) []string {
 	keys := make([]string, 0, len(envs))
 	for _, k := range order {
 		if _, ok := envs[k]; ok && !slices.Contains(keys, k) {
@@ -281,7 +286,7 @@ func createFields(f *flag.Flag, order []string) []FieldChange {
 	for _, v := range f.Variations {
 		add(keyPath("variations", "key", v.Key), v)
 	}
-	for _, k := range envOrder(f.Environments, order) {
+	for _, k := range EnvOrder(f.Environments, order) {
 		fc = append(fc, envAddedFields("environments."+k, f.Environments[k])...)
 	}
 	return fc
@@ -460,7 +465,7 @@ func (u *flagUpdate) additions() (Change, bool) {
 func (u *flagUpdate) environments(order []string) []Change {
 	var changes []Change
 	site, key := u.d.SiteCode, u.d.FeatureKey
-	for _, k := range envOrder(u.d.Environments, order) {
+	for _, k := range EnvOrder(u.d.Environments, order) {
 		prefix := "environments." + k
 		wantEnv := normaliseEnv(u.d.Environments[k])
 		liveEnv, ok := u.l.Environments[k]

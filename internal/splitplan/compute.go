@@ -1,9 +1,7 @@
 package splitplan
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -68,7 +66,7 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *splitflag.Flag) int { return compareRefs(a.Ref(), b.Ref()) })
+	slices.SortStableFunc(want, func(a, b *splitflag.Flag) int { return plan.CompareRefs(a.Ref(), b.Ref()) })
 	byRef := make(map[flag.Ref]*splitflag.Flag, len(live))
 	for i := range live {
 		if _, dup := byRef[live[i].Ref()]; !dup {
@@ -107,7 +105,7 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, compareRefs)
+	slices.SortFunc(refs, plan.CompareRefs)
 	managed := map[string]int{}
 	var prune []flag.Ref
 	for _, ref := range refs {
@@ -128,7 +126,7 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 	}
 
 	var err error
-	if limit := massArchiveLimit(prune, managed, opts); limit != "" {
+	if limit := plan.MassArchiveLimit(prune, managed, plan.Options{MaxArchive: opts.MaxArchive, AllowMassArchive: opts.AllowMassArchive}, "workspace"); limit != "" {
 		for _, ref := range prune {
 			p.Blocked = append(p.Blocked, plan.Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
 				Reason: "removed from Git; killing refused by the mass-archive guard (" + limit + ")"})
@@ -144,7 +142,7 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 		err = &TrafficTypeError{Flags: typeErrs}
 	}
 
-	slices.SortStableFunc(groups, func(a, b group) int { return compareRefs(a.ref, b.ref) })
+	slices.SortStableFunc(groups, func(a, b group) int { return plan.CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
 			c.Order = len(p.Changes) + 1
@@ -152,10 +150,6 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 		}
 	}
 	return p, err
-}
-
-func compareRefs(a, b flag.Ref) int {
-	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
 }
 
 // allKilled reports whether a live flag is killed in every environment that was read
@@ -170,54 +164,6 @@ func allKilled(f *splitflag.Flag) bool {
 		}
 	}
 	return true
-}
-
-// massArchiveLimit is plan's mass-archive guard, counted per workspace.
-func massArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options) string {
-	if len(prune) == 0 || opts.AllowMassArchive {
-		return ""
-	}
-	maxTotal := opts.MaxArchive
-	if maxTotal == 0 {
-		maxTotal = plan.DefaultMaxArchive
-	}
-	if maxTotal > 0 && len(prune) > maxTotal {
-		return fmt.Sprintf("more than %d flags", maxTotal)
-	}
-	perWS := map[string]int{}
-	for _, ref := range prune {
-		perWS[ref.SiteCode]++
-	}
-	wss := make([]string, 0, len(perWS))
-	for ws := range perWS {
-		wss = append(wss, ws)
-	}
-	slices.Sort(wss)
-	for _, ws := range wss {
-		allowed := max(1, int(math.Floor(plan.MassArchiveFraction*float64(managed[ws]))))
-		if perWS[ws] > allowed {
-			return fmt.Sprintf("%d of the %d managed flags of workspace %s, more than %.0f%%", perWS[ws], managed[ws], ws, plan.MassArchiveFraction*100)
-		}
-	}
-	return ""
-}
-
-// envOrder lists keys in the configured order, then the rest alphabetically.
-func envOrder(envs map[string]splitflag.Definition, order []string) []string {
-	keys := make([]string, 0, len(envs))
-	for _, k := range order {
-		if _, ok := envs[k]; ok && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	listed := len(keys)
-	for k := range envs {
-		if !slices.Contains(order, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys[listed:])
-	return keys
 }
 
 // requestTags are the tags a write sends: Git's, plus the ownership tag when the flag
@@ -245,7 +191,7 @@ func createChanges(d *splitflag.Flag, order []string) []plan.Change {
 	if d.Source.File != "" {
 		where += " (" + d.Source.File + ")"
 	}
-	envs := envOrder(d.Environments, order)
+	envs := plan.EnvOrder(d.Environments, order)
 	reason := fmt.Sprintf("%s but not in Split; one POST creates it with the %s tag", where, splitflag.OwnershipTag)
 	if len(envs) > 0 {
 		reason += fmt.Sprintf(", then one POST per environment configures it (%s)", strings.Join(envs, ", "))
@@ -323,7 +269,7 @@ func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
 		}
 		patches = append(patches, change(plan.ActionUpdate, d, "", splitapi.PatchFlagRequest(d.Workspace, d.Name, fp), fields, reason))
 	}
-	for _, env := range envOrder(d.Environments, order) {
+	for _, env := range plan.EnvOrder(d.Environments, order) {
 		ld, ok := l.Environments[env]
 		if !ok {
 			creates = append(creates, createDefinition(d, env, "the flag exists"))
@@ -344,7 +290,7 @@ func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
 // pruneChanges kill a flag removed from Git in every environment where it is not killed.
 func pruneChanges(l *splitflag.Flag, order []string) []plan.Change {
 	var out []plan.Change
-	for _, env := range envOrder(l.Environments, order) {
+	for _, env := range plan.EnvOrder(l.Environments, order) {
 		if l.Environments[env].Killed {
 			continue
 		}
