@@ -1,9 +1,7 @@
 package loader
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -51,16 +49,4 @@ func (e *InvalidError) FileCount() int {
 		seen[d.File] = true
 	}
 	return len(seen)
-}
-
-func sortDiagnostics(ds []Diagnostic) {
-	slices.SortFunc(ds, func(a, b Diagnostic) int {
-		return cmp.Or(
-			strings.Compare(a.File, b.File),
-			cmp.Compare(a.Line, b.Line),
-			cmp.Compare(a.Column, b.Column),
-			strings.Compare(a.Field, b.Field),
-			strings.Compare(a.Message, b.Message),
-		)
-	})
 }

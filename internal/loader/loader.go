@@ -94,7 +94,7 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 	}
 
 	if len(diags) > 0 {
-		sortDiagnostics(diags)
+		SortDiagnostics(diags)
 		return nil, &InvalidError{Diagnostics: diags, Files: len(files)}
 	}
 	slices.SortFunc(desired.Flags, func(a, b flag.Flag) int {
@@ -106,30 +106,9 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 // loadSettings reads flagsync.yaml (or flagsync.yml) at the root of dir. A missing file
 // means default settings.
 func loadSettings(fsys fs.FS, dir string, sch *schemas) (flag.Settings, []Diagnostic, error) {
-	var found []string
-	var data []byte
-	for _, name := range settingsNames {
-		p := path.Join(dir, name)
-		b, err := fs.ReadFile(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return flag.Settings{}, nil, fmt.Errorf("read settings %s: %w", p, err)
-		}
-		if len(found) == 0 {
-			data = b
-		}
-		found = append(found, p)
-	}
-	if len(found) == 0 {
-		return flag.Settings{}, nil, nil
-	}
-	file := found[0]
-	var diags []Diagnostic
-	if len(found) > 1 {
-		diags = append(diags, Diagnostic{File: found[1], Line: 1, Column: 1,
-			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
+	file, data, diags, err := ReadSettingsFile(fsys, dir)
+	if err != nil || file == "" {
+		return flag.Settings{}, nil, err
 	}
 	doc, pd := parseDocument(file, data, true, false)
 	diags = append(diags, pd...)
@@ -149,6 +128,35 @@ func loadSettings(fsys fs.FS, dir string, sch *schemas) (flag.Settings, []Diagno
 		return flag.Settings{}, []Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	return s, nil, nil
+}
+
+// ReadSettingsFile reads the settings file at the root of dir, flagsync.yaml or
+// flagsync.yml; file is "" when neither exists. When both do, the first is read and a
+// diagnostic on the second asks to keep one.
+func ReadSettingsFile(fsys fs.FS, dir string) (file string, data []byte, diags []Diagnostic, err error) {
+	var found []string
+	for _, name := range settingsNames {
+		p := path.Join(dir, name)
+		b, err := fs.ReadFile(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("read settings %s: %w", p, err)
+		}
+		if len(found) == 0 {
+			data = b
+		}
+		found = append(found, p)
+	}
+	if len(found) == 0 {
+		return "", nil, nil, nil
+	}
+	if len(found) > 1 {
+		diags = append(diags, Diagnostic{File: found[1], Line: 1, Column: 1,
+			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
+	}
+	return found[0], data, diags, nil
 }
 
 // listFlagFiles returns the flag files below dir in lexical order, and settings files

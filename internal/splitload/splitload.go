@@ -217,10 +217,7 @@ func Load(fsys fs.FS, dir string) (*splitflag.Desired, error) {
 		}
 	}
 	if len(diags) > 0 {
-		slices.SortFunc(diags, func(a, b loader.Diagnostic) int {
-			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
-				strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message))
-		})
+		loader.SortDiagnostics(diags)
 		return nil, &loader.InvalidError{Diagnostics: diags, Files: len(files)}
 	}
 	slices.SortFunc(desired.Flags, func(a, b splitflag.Flag) int {
@@ -229,33 +226,17 @@ func Load(fsys fs.FS, dir string) (*splitflag.Desired, error) {
 	return desired, nil
 }
 
+// loadSettings reads the settings of a Split repository, which Claim found.
 func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnostic, error) {
-	var found []string
-	var data []byte
-	for _, name := range settingsNames {
-		p := path.Join(dir, name)
-		b, err := fs.ReadFile(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return splitflag.Settings{}, nil, fmt.Errorf("read settings %s: %w", p, err)
-		}
-		if len(found) == 0 {
-			data = b
-		}
-		found = append(found, p)
-	}
-	var diags []loader.Diagnostic
-	if len(found) > 1 {
-		diags = append(diags, loader.Diagnostic{File: found[1], Line: 1, Column: 1,
-			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
+	file, data, diags, err := loader.ReadSettingsFile(fsys, dir)
+	if err != nil {
+		return splitflag.Settings{}, nil, err
 	}
 	sch, err := compiled()
 	if err != nil {
 		return splitflag.Settings{}, nil, err
 	}
-	doc, pd := loader.ParseDocument(found[0], data, "settings", "")
+	doc, pd := loader.ParseDocument(file, data, "settings", "")
 	diags = append(diags, pd...)
 	if doc == nil {
 		return splitflag.Settings{}, diags, nil
@@ -270,7 +251,7 @@ func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnost
 	}
 	var s splitflag.Settings
 	if err := doc.Decode(&s); err != nil {
-		return splitflag.Settings{}, []loader.Diagnostic{{File: found[0], Line: 1, Column: 1, Message: err.Error()}}, nil
+		return splitflag.Settings{}, []loader.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	return s, nil, nil
 }
