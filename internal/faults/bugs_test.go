@@ -28,13 +28,12 @@ func bugTest(t *testing.T, what string) {
 	}
 }
 
-// The embedded sandbox (sync --sandbox, run --sandbox) is reached with the client
+// The embedded sandbox (sync --sandbox, run --sandbox) was reached with the client
 // secret "sandbox", which the API client redacts from every error body: the sandbox's
-// own messages lose their words and paths ("save [REDACTED] state
-// .flagsync/[REDACTED].json"). Fix: give the embedded sandbox a random secret per
-// process in cmd/flagsync (startSandbox and its callers).
+// own messages lost their words and paths ("save [REDACTED] state
+// .flagsync/[REDACTED].json"). Fixed: the embedded sandbox has a random secret per
+// process (cmd/flagsync startSandbox).
 func TestBugEmbeddedSandboxSecretRedactsText(t *testing.T) {
-	bugTest(t, `sync --sandbox prints "[REDACTED]" for every "sandbox" in an API error (cmd/flagsync: the embedded sandbox's secret is the word "sandbox")`)
 	dir := filepath.Join(t.TempDir(), "repo")
 	writeDir(t, dir, repoFiles(genFlags(3)))
 	state := filepath.Join(t.TempDir(), "sandbox-state.json")
