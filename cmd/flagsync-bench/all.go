@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -61,6 +62,7 @@ func benchAll(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	code := 0
 	for _, r := range runs {
 		fmt.Fprintf(stderr, "flagsync-bench all: %s\n", strings.Join(r, " "))
+		runtime.GC() // the last scenario's sandbox and flags are garbage: collect them before measuring
 		m, _, c := prepare(r[0], r[1:], stderr)
 		if m == nil {
 			return max(c, 1)
