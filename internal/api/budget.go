@@ -95,6 +95,16 @@ func (b *Budget) Wait(ctx context.Context) error {
 // then stays counted for each window's period. Acquire returns ctx's error if ctx ends
 // first.
 func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
+	rel, err := b.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() { rel(true) }, nil
+}
+
+// acquire is Acquire whose release says whether the slot was used: a slot handed back
+// unused (release(false)) is not counted, as if it had never been taken.
+func (b *Budget) acquire(ctx context.Context) (release func(used bool), err error) {
 	select {
 	case b.queue <- struct{}{}:
 		defer func() { <-b.queue }()
@@ -111,7 +121,7 @@ func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
 			b.inFlight++
 			b.mu.Unlock()
 			var once sync.Once
-			return func() { once.Do(b.release) }, nil
+			return func(used bool) { once.Do(func() { b.release(used) }) }, nil
 		}
 		changed := b.changed
 		b.mu.Unlock()
@@ -133,11 +143,13 @@ func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-func (b *Budget) release() {
+func (b *Budget) release(used bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.inFlight--
-	b.done = append(b.done, b.now())
+	if used {
+		b.done = append(b.done, b.now())
+	}
 	close(b.changed)
 	b.changed = make(chan struct{})
 }

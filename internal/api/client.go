@@ -165,20 +165,27 @@ type response struct {
 func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 	path := cl.endpointPath()
 	start := c.now()
-	reauthed := false
+	reauthed, handedBack := false, false
 	for attempt, failures := 1, 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", cl.method, path, err)
 		}
-		var token string
 		if !cl.noAuth {
-			tok, err := c.tokens.get(ctx)
-			if err != nil {
+			// Make sure a token is cached; attempt takes the freshest one once its budget
+			// slot is granted, which can be long after this.
+			if _, err := c.tokens.get(ctx); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", cl.method, path, err)
 			}
-			token = tok
 		}
-		res, err := c.attempt(ctx, &cl, token, attempt)
+		res, token, err := c.attempt(ctx, &cl, attempt, !handedBack)
+		if errors.Is(err, errTokenStale) {
+			// Once per call: were tokens shorter-lived than budget waits, renewing
+			// before every send would never end; the next attempt sends what it has
+			// and a 401 renews the token as usual.
+			handedBack = true
+			attempt-- // nothing was sent
+			continue
+		}
 
 		var lastErr error
 		var delay time.Duration
@@ -222,14 +229,31 @@ func (c *Client) send(ctx context.Context, cl call) (*response, error) {
 	}
 }
 
-// attempt sends one HTTP request within the budget and the per-call timeout.
-func (c *Client) attempt(ctx context.Context, cl *call, token string, attempt int) (*response, error) {
+// errTokenStale says the token expired while the call waited for its budget slot; the
+// slot was handed back unused and the caller renews the token before trying again.
+var errTokenStale = errors.New("access token expired while waiting for the budget")
+
+// attempt sends one HTTP request within the budget and the per-call timeout, with the
+// token that is current when its budget slot is granted (a wait for the hourly window
+// can outlast a token), and returns the token it sent. With renewStale, a token that
+// expired during the wait is not sent: the slot goes back unused and errTokenStale says
+// to renew it first.
+func (c *Client) attempt(ctx context.Context, cl *call, attempt int, renewStale bool) (*response, string, error) {
 	path := cl.endpointPath()
-	release, err := c.budget.Acquire(ctx)
+	release, err := c.budget.acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", cl.method, path, err)
+		return nil, "", fmt.Errorf("%s %s: %w", cl.method, path, err)
 	}
-	defer release()
+	var token string
+	if !cl.noAuth {
+		tok, fresh := c.tokens.peek()
+		if !fresh && renewStale {
+			release(false)
+			return nil, "", errTokenStale
+		}
+		token = tok
+	}
+	defer release(true)
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
@@ -247,7 +271,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, attempt in
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.method, target, body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: build request: %w", cl.method, path, err)
+		return nil, token, fmt.Errorf("%s %s: build request: %w", cl.method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "flagsync")
@@ -277,10 +301,10 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string, attempt in
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w", cl.method, path, UnwrapURLError(err))
 		c.log.Debug("API call", "method", cl.method, "path", path, "status", res.status, "duration", took, "attempt", attempt, "error", err.Error())
-		return nil, err
+		return nil, token, err
 	}
 	c.log.Debug("API call", "method", cl.method, "path", path, "status", res.status, "duration", took, "attempt", attempt)
-	return res, nil
+	return res, token, nil
 }
 
 // ambiguous reports whether a failed call may nonetheless have taken effect: the

@@ -38,7 +38,7 @@ type tokenFetch struct {
 // get returns a valid token, fetching one if there is none or it is about to expire.
 func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	ts.mu.Lock()
-	if ts.token != "" && (ts.renewAt.IsZero() || ts.c.now().Before(ts.renewAt)) {
+	if ts.freshLocked() {
 		tok := ts.token
 		ts.mu.Unlock()
 		return tok, nil
@@ -57,6 +57,18 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("get access token: %w", ctx.Err())
 	}
+}
+
+// peek returns the cached token and whether it is still good to send now, without
+// fetching: a call that waited long for the budget checks its token again with it.
+func (ts *tokenSource) peek() (string, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.token, ts.freshLocked()
+}
+
+func (ts *tokenSource) freshLocked() bool {
+	return ts.token != "" && (ts.renewAt.IsZero() || ts.c.now().Before(ts.renewAt))
 }
 
 // drop forgets tok after the API refused it, unless a newer token has replaced it
