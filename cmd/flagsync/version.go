@@ -10,7 +10,7 @@ import (
 var version = ""
 
 func cmdVersion(_ context.Context, a *app, args []string) int {
-	fs := a.newFlagSet("version", "Usage: flagsync version\n\nPrints the version of this binary.")
+	fs := a.newFlagSet("version", "Usage: flagsync version\n\nPrints the version of this binary (set at build time with -ldflags \"-X main.version=v1.2.3\", else the module version).\n\nExample:\n  flagsync version")
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
