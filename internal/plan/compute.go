@@ -374,6 +374,54 @@ func (u *flagUpdate) init(d, l *flag.Flag) {
 			wt, ht := types()
 			return variationFields(prefix, after, before, wt, ht)
 		})
+	u.dropUnfitOverrides()
+}
+
+// dropUnfitOverrides leaves out, of the variations only live has, the overrides that no
+// longer fit Git's variables (the variable's type changes, or an ENUM value is no longer
+// allowed). Those variations stay in the first flag patch until the removal patch, but
+// Kameleoon checks every override against the variables the patch sends and would refuse
+// the whole patch; the variation goes anyway, so its unfit override goes first.
+func (u *flagUpdate) dropUnfitOverrides() {
+	d := &u.variations
+	if len(d.removed) == 0 {
+		return
+	}
+	want := make(map[string]*flag.Variable, len(u.want.Variables))
+	for i := range u.want.Variables {
+		want[u.want.Variables[i].Key] = &u.want.Variables[i]
+	}
+	haveTypes := variableTypes(u.have.Variables)
+	fits := func(o flag.VariationVariable) bool {
+		w, ok := want[o.Key]
+		if !ok {
+			return true // a removed variable: the union still sends it as it was
+		}
+		if w.Type != haveTypes[o.Key] {
+			return false
+		}
+		return w.Type != flag.TypeEnum || len(w.AllowedValues) == 0 || slices.Contains(w.AllowedValues, o.Value)
+	}
+	for i := len(u.want.Variations); i < len(d.union); i++ {
+		v := &d.union[i]
+		if !slices.ContainsFunc(v.Variables, func(o flag.VariationVariable) bool { return !fits(o) }) {
+			continue
+		}
+		var dropped []string
+		var vars []flag.VariationVariable
+		for _, o := range v.Variables {
+			if fits(o) {
+				vars = append(vars, o)
+				continue
+			}
+			dropped = append(dropped, o.Key)
+			d.first = append(d.first, FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
+		}
+		v.Variables = vars
+		d.patch = true
+		d.reasons = append(d.reasons, fmt.Sprintf("drops the override of %s %s from variation %q, which no longer fits Git's variables, until the variation is removed",
+			plural(len(dropped), "variable"), quoteList(dropped), v.Key))
+	}
 }
 
 func (u *flagUpdate) change(action Action, env string, req api.Request, fields []FieldChange, reason string) Change {
