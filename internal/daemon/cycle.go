@@ -355,7 +355,8 @@ func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *loader.InvalidErr
 		d.loop.invalidRev = rev
 	}
 	c.rec = &Record{Result: ResultInvalid, Problems: len(e.Diagnostics),
-		Error: fmt.Sprintf("%d problems in %d files: nothing read or written; %s stays applied", len(e.Diagnostics), e.FileCount(), orNone(d.loop.applied))}
+		Error: fmt.Sprintf("%s in %s: nothing read or written; %s stays applied",
+			plural(len(e.Diagnostics), "problem"), plural(e.FileCount(), "file"), orNone(d.loop.applied))}
 	c.ok = true
 	diags := e.Diagnostics
 	if len(diags) > maxDiagnostics {
@@ -411,4 +412,12 @@ func orNone(rev string) string {
 		return "nothing"
 	}
 	return "revision " + rev
+}
+
+// plural writes n and noun, with an s unless n is 1: "1 problem", "3 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -316,6 +316,20 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopSchedule := d.startSchedule()
 	d.request("startup", true, nil)
+	// The shutdown is visible at once, not when the sync in flight ends: /readyz fails,
+	// triggers are refused and the operator sees that the signal was received.
+	stopWatch := context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.closing = true
+		running := d.running != nil
+		d.mu.Unlock()
+		if running {
+			d.log.Info("shutting down: no new trigger or flag is taken; the flags already started finish their changes", "timeout", d.cfg.ShutdownTimeout.String())
+		} else {
+			d.log.Info("shutting down")
+		}
+	})
+	defer stopWatch()
 
 	drift := time.NewTimer(time.Hour)
 	drift.Stop()

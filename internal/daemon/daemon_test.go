@@ -271,6 +271,61 @@ func TestShutdownFinishesFlagInFlight(t *testing.T) {
 	}
 }
 
+// TestShutdownVisibleWhileFlagInFlight cancels the daemon's context while a change is in
+// flight: before that change ends, /readyz already answers 503 "shutting down", a
+// webhook starts no further sync, and the logs say the shutdown began.
+func TestShutdownVisibleWhileFlagInFlight(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.Concurrency = 1; c.ShutdownTimeout = 10 * time.Second }})
+	h.waitStartup()
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	h.api.setHook(func(r *http.Request) {
+		if r.Method == http.MethodPatch {
+			once.Do(func() {
+				close(arrived)
+				<-release
+			})
+		}
+	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	h.push(map[string]string{"flags/alpha.yaml": flagYAML("alpha", "Alpha renamed", true)}, "alpha renamed")
+	select {
+	case <-arrived:
+	case <-time.After(waitLimit):
+		t.Fatal("no patch reached the API")
+	}
+	h.cancel() // SIGTERM
+	h.waitFor("/readyz to report the shutdown", func() bool {
+		code, body := h.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "shutting down")
+	})
+	h.waitFor("a log line about the shutdown", func() bool {
+		return strings.Contains(h.logs.String(), `"msg":"shutting down: no new trigger or flag is taken`)
+	})
+	seq := h.d.Status().Syncs
+	h.d.RequestSync("signal") // a trigger during the shutdown is dropped
+	close(release)
+	select {
+	case err := <-h.done:
+		close(h.done)
+		if err != nil {
+			t.Fatalf("Run returned %v, want nil", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after the flag in flight completed")
+	}
+	if got := h.d.Status().Syncs; len(got) != len(seq)+1 {
+		t.Errorf("%d syncs recorded after the shutdown began, want only the interrupted one", len(got)-len(seq))
+	}
+}
+
 // TestInvalidRevisionKeepsLastGood pushes a revision that does not validate: nothing
 // is read or written, /status and /metrics say why, the revision is not retried, and a
 // fixed revision is applied.
@@ -283,9 +338,10 @@ func TestInvalidRevisionKeepsLastGood(t *testing.T) {
 		name  string
 		files map[string]string
 		file  string
+		error string // the start of the sync's error, when the count is known
 	}{
-		{"changed flag file (partial path)", map[string]string{"flags/alpha.yaml": bad}, "flags/alpha.yaml"},
-		{"settings file (full path)", map[string]string{"flags/flagsync.yaml": "siteCode: 12\n"}, "flags/flagsync.yaml"},
+		{"changed flag file (partial path)", map[string]string{"flags/alpha.yaml": bad}, "flags/alpha.yaml", "1 problem in 1 file: "},
+		{"settings file (full path)", map[string]string{"flags/flagsync.yaml": "siteCode: 12\n"}, "flags/flagsync.yaml", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,6 +350,9 @@ func TestInvalidRevisionKeepsLastGood(t *testing.T) {
 			rec := h.waitCycle(next)
 			if rec.Result != ResultInvalid || rec.Revision != rev || rec.Problems == 0 {
 				t.Fatalf("sync = %+v, want an invalid result for %s", rec, rev)
+			}
+			if !strings.HasPrefix(rec.Error, tt.error) {
+				t.Errorf("sync error %q, want it to start with %q", rec.Error, tt.error)
 			}
 			if n := h.calls.Load() - calls0; n != 0 {
 				t.Errorf("an invalid revision made %d API calls", n)
