@@ -248,7 +248,8 @@ func (a *app) daemonClient(ctx context.Context, f *apiFlags, logger, clientLogge
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sc, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		// The sandbox logs each call it serves during a sync: with the sync's revision.
+		sc, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), clientLogger)
 		if err != nil {
 			return nil, nil, nil, err
 		}

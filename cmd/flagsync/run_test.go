@@ -392,3 +392,27 @@ func TestRefBranch(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSandboxLinesCarryRevision: with --sandbox, the embedded sandbox's lines about
+// the calls it serves during a sync name the sync's revision, like the API client's.
+func TestRunSandboxLinesCarryRevision(t *testing.T) {
+	d := startRunDaemon(t, map[string]string{"FLAGSYNC_SANDBOX": "true",
+		"FLAGSYNC_SANDBOX_STATE": filepath.Join(t.TempDir(), "sandbox.json")})
+	rec := d.waitSync("startup", 1)
+	if rec["result"] != "success" {
+		t.Fatalf("startup sync: %v", rec)
+	}
+	calls := 0
+	for _, line := range logLines(t, d.logs.String()) {
+		if line["msg"] != "sandbox call" {
+			continue
+		}
+		calls++
+		if line["revision"] != rec["revision"] {
+			t.Errorf("sandbox line without the revision %v: %v", rec["revision"], line)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("the startup sync logged no sandbox call")
+	}
+}
