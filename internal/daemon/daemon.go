@@ -345,6 +345,9 @@ loop:
 			break loop
 		case <-drift.C:
 			d.request("drift", true, nil)
+			// Counts as tried now: the timer, re-armed before the check runs, must not
+			// fire again and merge a second request into it.
+			d.loop.fullTried = time.Now()
 		case <-d.wake:
 			if ctx.Err() != nil {
 				break loop

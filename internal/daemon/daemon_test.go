@@ -516,6 +516,28 @@ func TestDriftRepairedOnInterval(t *testing.T) {
 	}
 }
 
+// TestDriftCheckIsOneRequest: each drift check is one request, as /status reports it,
+// not the timer's request plus a second one from the timer re-armed before the check ran.
+func TestDriftCheckIsOneRequest(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.DriftInterval = 50 * time.Millisecond }})
+	h.waitStartup()
+	var drifts []Record
+	h.waitFor("six drift checks", func() bool {
+		drifts = drifts[:0]
+		for _, r := range h.d.Status().Syncs {
+			if r.Trigger == "drift" {
+				drifts = append(drifts, r)
+			}
+		}
+		return len(drifts) >= 6
+	})
+	for _, r := range drifts {
+		if r.Requests != 1 {
+			t.Errorf("drift check %d merged %d requests, want 1", r.ID, r.Requests)
+		}
+	}
+}
+
 // TestUnchangedTickCallsNothing: a scheduled tick on an unchanged, converged revision
 // fetches from Git but makes no API call.
 func TestUnchangedTickCallsNothing(t *testing.T) {
