@@ -325,11 +325,13 @@ func (h *Handler) record(r *http.Request, res result) {
 		attrs = append(attrs, "err", res.err.Error())
 	}
 	if p := res.push; p != nil {
-		files := -1 // unknown
-		if p.ChangedFiles != nil {
-			files = len(p.ChangedFiles)
+		attrs = append(attrs, "branch", p.Branch, "after", p.After)
+		if p.Repository != "" {
+			attrs = append(attrs, "repository", clip(p.Repository))
 		}
-		attrs = append(attrs, "branch", p.Branch, "after", p.After, "repository", clip(p.Repository), "changed_files", files)
+		if p.ChangedFiles != nil { // nil: the payload does not list them
+			attrs = append(attrs, "changed_files", len(p.ChangedFiles))
+		}
 	}
 	switch res.status {
 	case http.StatusOK, http.StatusAccepted, http.StatusMethodNotAllowed:

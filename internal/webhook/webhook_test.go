@@ -764,3 +764,50 @@ func TestSecretSetIgnoresAllowUnsigned(t *testing.T) {
 		t.Errorf("unsigned delivery with a secret configured: %d %q, want 401", resp.status, resp.outcome)
 	}
 }
+
+// TestAcceptedLogOmitsUnknowns: a push that names neither its repository nor its files
+// (a generic sender) is logged without a "repository" of "" or "changed_files" of -1.
+func TestAcceptedLogOmitsUnknowns(t *testing.T) {
+	after := strings.Repeat("ab", 20)
+	tests := []struct {
+		name     string
+		body     string
+		want     map[string]any
+		notWants []string
+	}{
+		{"nothing but ref and after", `{"ref":"refs/heads/main","after":"` + after + `"}`,
+			map[string]any{"after": after}, []string{"repository", "changed_files"}},
+		{"repository named", `{"ref":"main","after":"` + after + `","repository":"acme/flags"}`,
+			map[string]any{"repository": "acme/flags"}, []string{"changed_files"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			body := []byte(tt.body)
+			hd := http.Header{"Content-Type": {"application/json"}, "X-Flagsync-Signature": {"sha256=" + hexMAC(canary, body)}}
+			if resp := e.post("/webhook/generic", hd, body); resp.status != http.StatusAccepted {
+				t.Fatalf("got %d %q (%s), want 202", resp.status, resp.outcome, resp.reason)
+			}
+			var line map[string]any
+			for _, l := range strings.Split(e.logs.String(), "\n") {
+				var rec map[string]any
+				if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == "webhook delivery" {
+					line = rec
+				}
+			}
+			if line == nil {
+				t.Fatalf("no delivery log line:\n%s", e.logs)
+			}
+			for k, v := range tt.want {
+				if line[k] != v {
+					t.Errorf("log %s = %v, want %v", k, line[k], v)
+				}
+			}
+			for _, k := range tt.notWants {
+				if v, ok := line[k]; ok {
+					t.Errorf("log has %s = %v, want it left out when unknown", k, v)
+				}
+			}
+		})
+	}
+}
