@@ -98,7 +98,9 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		inGit[ref] = true
 		var cs []Change
 		if l, ok := byRef[ref]; ok {
-			cs = updateChanges(want[i], l, order)
+			var blocked []Blocked
+			cs, blocked = updateChanges(want[i], l, order)
+			p.Blocked = append(p.Blocked, blocked...)
 		} else {
 			cs = createChanges(want[i], order)
 		}
@@ -309,11 +311,14 @@ func envAddedFields(prefix string, e flag.Environment) []FieldChange {
 
 // --- update -----------------------------------------------------------------------
 
-func updateChanges(d, l *flag.Flag, order []string) []Change {
+// updateChanges returns the changes that bring live flag l in line with d, and the
+// changes it refuses to make (variations Git removes that an environment Git does not
+// manage still uses).
+func updateChanges(d, l *flag.Flag, order []string) ([]Change, []Blocked) {
 	if d.Archived && l.Archived {
 		// Archived on both sides: the flag is frozen. Its content is reconciled when
 		// Git restores it.
-		return nil
+		return nil, nil
 	}
 	var u flagUpdate
 	u.init(d, l)
@@ -329,7 +334,7 @@ func updateChanges(d, l *flag.Flag, order []string) []Change {
 		changes = append(changes, u.change(ActionArchive, "", api.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
 			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git"))
 	}
-	return changes
+	return changes, u.blocked
 }
 
 // flagUpdate compares one flag in Git (d, normalised as want) with its live form (l,
@@ -341,6 +346,11 @@ type flagUpdate struct {
 	adopt      bool // Git lists the ownership tag and the live flag lacks it
 	vars       keyedDiff[flag.Variable]
 	variations keyedDiff[flag.Variation]
+
+	// kept are the variations Git removes that an environment Git does not manage still
+	// uses, in live order: they stay, and blocked says why.
+	kept    []string
+	blocked []Blocked
 }
 
 func (u *flagUpdate) init(d, l *flag.Flag) {
@@ -374,7 +384,71 @@ func (u *flagUpdate) init(d, l *flag.Flag) {
 			wt, ht := types()
 			return variationFields(prefix, after, before, wt, ht)
 		})
+	u.keepServedVariations()
 	u.dropUnfitOverrides()
+}
+
+// keepServedVariations keeps the variations Git removes that a live environment the flag
+// file does not list still uses (as its default variation, or in a rule): Kameleoon
+// refuses a flag patch that removes a variation in use, which would take the flag's other
+// removals down with it on every sync. Each kept variation is a refused change.
+func (u *flagUpdate) keepServedVariations() {
+	d := &u.variations
+	if len(d.removed) == 0 {
+		return
+	}
+	var unmanaged []string
+	for k := range u.l.Environments {
+		if _, ok := u.d.Environments[k]; !ok {
+			unmanaged = append(unmanaged, k)
+		}
+	}
+	if len(unmanaged) == 0 {
+		return
+	}
+	slices.Sort(unmanaged)
+	var removed []string
+	var last []FieldChange
+	for i, key := range d.removed {
+		var envs, uses []string
+		for _, k := range unmanaged {
+			if use := variationUses(u.l.Environments[k], key); len(use) > 0 {
+				envs = append(envs, k)
+				uses = append(uses, k+" ("+strings.Join(use, ", ")+")")
+			}
+		}
+		if len(envs) == 0 {
+			removed = append(removed, key)
+			last = append(last, d.last[i])
+			continue
+		}
+		u.kept = append(u.kept, key)
+		u.blocked = append(u.blocked, Blocked{
+			SiteCode: u.d.SiteCode, FeatureKey: u.d.FeatureKey, Kind: BlockedVariationInUse,
+			Variation: key, Environments: envs,
+			Reason: fmt.Sprintf("variation %q is removed from Git but still used by %s %s, which the flag file does not list; "+
+				"the variation is kept: list %s %s in the file (and stop using the variation there), or change %s in Kameleoon first",
+				key, plural(len(envs), "environment"), andList(uses), plural(len(envs), "environment"), andList(envs), pronoun(len(envs))),
+		})
+	}
+	d.removed, d.last = removed, last
+}
+
+// variationUses says where environment e uses variation key: "defaultVariationKey" and
+// `rule "name"` for each rule that serves it (variationKey, controlVariationKey or a
+// traffic allocation).
+func variationUses(e flag.Environment, key string) []string {
+	var uses []string
+	if e.DefaultVariationKey == key {
+		uses = append(uses, "defaultVariationKey")
+	}
+	for _, r := range e.RolloutRules {
+		if r.VariationKey == key || r.ControlVariationKey == key ||
+			slices.ContainsFunc(r.TrafficAllocations, func(a flag.TrafficAllocation) bool { return a.VariationKey == key }) {
+			uses = append(uses, fmt.Sprintf("rule %q", r.Name))
+		}
+	}
+	return uses
 }
 
 // dropUnfitOverrides leaves out, of the variations only live has, the overrides that no
@@ -419,8 +493,12 @@ func (u *flagUpdate) dropUnfitOverrides() {
 		}
 		v.Variables = vars
 		d.patch = true
-		d.reasons = append(d.reasons, fmt.Sprintf("drops the override of %s %s from variation %q, which no longer fits Git's variables, until the variation is removed",
-			plural(len(dropped), "variable"), quoteList(dropped), v.Key))
+		until := "until the variation is removed"
+		if slices.Contains(u.kept, v.Key) {
+			until = "and keeps the variation (an environment the flag file does not list still uses it)"
+		}
+		d.reasons = append(d.reasons, fmt.Sprintf("drops the override of %s %s from variation %q, which no longer fits Git's variables, %s",
+			plural(len(dropped), "variable"), quoteList(dropped), v.Key, until))
 	}
 }
 
@@ -546,6 +624,7 @@ func (u *flagUpdate) removals() (Change, bool) {
 		return Change{}, false
 	}
 	final := u.patchBase()
+	keptFields, keptReasons := u.keptVariations(&final)
 	var names, parts []string
 	var fields []FieldChange
 	if len(u.vars.removed) > 0 {
@@ -553,13 +632,60 @@ func (u *flagUpdate) removals() (Change, bool) {
 		fields = append(fields, u.vars.last...)
 		parts = append(parts, plural(len(u.vars.removed), "variable")+" "+quoteList(u.vars.removed))
 	}
-	if len(u.variations.removed) > 0 {
+	if len(u.variations.removed) > 0 || len(keptFields) > 0 {
 		names = append(names, "variations")
 		fields = append(fields, u.variations.last...)
+		fields = append(fields, keptFields...)
+	}
+	if len(u.variations.removed) > 0 {
 		parts = append(parts, plural(len(u.variations.removed), "variation")+" "+quoteList(u.variations.removed))
 	}
-	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields,
-		"removes "+strings.Join(parts, " and ")+", after the environment patches stop using them"), true
+	reasons := []string{"removes " + strings.Join(parts, " and ") + ", after the environment patches stop using them"}
+	if len(u.kept) > 0 {
+		reasons = append(reasons, fmt.Sprintf("keeps %s %s, which an environment the flag file does not list still uses (see the refused changes)",
+			plural(len(u.kept), "variation"), quoteList(u.kept)))
+	}
+	reasons = append(reasons, keptReasons...)
+	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields, sentence(reasons)), true
+}
+
+// keptVariations appends the kept variations to final's, as the first patch leaves them
+// and without their overrides of variables final no longer has (Kameleoon refuses an
+// override of a variable the flag does not define). It returns the overrides it drops
+// and why.
+func (u *flagUpdate) keptVariations(final *flag.Flag) ([]FieldChange, []string) {
+	if len(u.kept) == 0 {
+		return nil, nil
+	}
+	defined := make(map[string]bool, len(final.Variables))
+	for _, v := range final.Variables {
+		defined[v.Key] = true
+	}
+	var fields []FieldChange
+	var reasons []string
+	final.Variations = slices.Clone(final.Variations)
+	for _, v := range u.variations.union[len(u.want.Variations):] {
+		if !slices.Contains(u.kept, v.Key) {
+			continue
+		}
+		var vars []flag.VariationVariable
+		var dropped []string
+		for _, o := range v.Variables {
+			if defined[o.Key] {
+				vars = append(vars, o)
+				continue
+			}
+			dropped = append(dropped, o.Key)
+			fields = append(fields, FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
+		}
+		v.Variables = vars
+		final.Variations = append(final.Variations, v)
+		if len(dropped) > 0 {
+			reasons = append(reasons, fmt.Sprintf("drops the override of removed %s %s from kept variation %q",
+				plural(len(dropped), "variable"), quoteList(dropped), v.Key))
+		}
+	}
+	return fields, reasons
 }
 
 // keyedDiff is the difference of two keyed, ordered lists (variables, variations).
@@ -914,6 +1040,22 @@ func plural(n int, noun string) string {
 		return noun
 	}
 	return noun + "s"
+}
+
+// andList joins items for a sentence: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// pronoun is "it" for one thing, "them" for more.
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 func quoteList(items []string) string {

@@ -45,8 +45,12 @@ type Plan struct {
 	Changes   []Change   `json:"changes"`
 	Unmanaged []flag.Ref `json:"unmanaged"` // live flags not in Git, left untouched
 
-	// Blocked lists the flags whose archival the mass-archive guard refused; they have no
-	// change in Changes. Compute also returns a *MassArchiveError when this is not empty.
+	// Blocked lists the changes the planner refuses to make, each with its reason: the
+	// archives the mass-archive guard refused (they have no change in Changes, and
+	// Compute also returns a *MassArchiveError) and the removals of variations that an
+	// environment the flag file does not list still uses (the variation is kept; the
+	// rest of the flag's changes are planned). Where any is refused, Kameleoon will still
+	// differ from Git after the plan is applied.
 	Blocked []Blocked `json:"blocked,omitempty"`
 
 	// Service names the flag service the plan is for, as renderers write it ("Split");
@@ -63,9 +67,31 @@ func (p Plan) ServiceName() string {
 	return p.Service
 }
 
+// BlockedKind says which of the planner's rules refused a change.
+type BlockedKind string
+
+// Kinds of refused changes.
+const (
+	// BlockedMassArchive is a prune archive the mass-archive guard refused. It is the
+	// zero value, so a Blocked built without a kind means what it always meant.
+	BlockedMassArchive BlockedKind = ""
+	// BlockedVariationInUse is the removal of a variation that an environment the flag
+	// file does not list still uses in Kameleoon: Kameleoon would refuse the flag patch
+	// that removes it, so the variation is kept.
+	BlockedVariationInUse BlockedKind = "variation-in-use"
+)
+
 // Blocked is a change the planner refused to make, and why.
 type Blocked struct {
-	SiteCode   string `json:"siteCode"`
-	FeatureKey string `json:"featureKey"`
-	Reason     string `json:"reason"`
+	SiteCode   string      `json:"siteCode"`
+	FeatureKey string      `json:"featureKey"`
+	Kind       BlockedKind `json:"kind,omitempty"` // empty: BlockedMassArchive
+	// Variation and Environments are set for BlockedVariationInUse: the variation Git
+	// removes and the environments (not in the flag file) that still use it, sorted.
+	Variation    string   `json:"variation,omitempty"`
+	Environments []string `json:"environments,omitempty"`
+	Reason       string   `json:"reason"`
 }
+
+// Ref returns the flag whose change was refused.
+func (b *Blocked) Ref() flag.Ref { return flag.Ref{SiteCode: b.SiteCode, FeatureKey: b.FeatureKey} }

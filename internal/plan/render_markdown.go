@@ -24,7 +24,7 @@ type MarkdownOptions struct {
 // maxMarkdownValue is the most characters of one value a table cell shows.
 const maxMarkdownValue = 300
 
-// maxFoldedBlocked is how many refused archives a folded comment still lists.
+// maxFoldedBlocked is how many refused changes of one kind a folded comment still lists.
 const maxFoldedBlocked = 20
 
 // Detail levels, from everything down to a list of flags that fits.
@@ -79,16 +79,12 @@ func markdown(p Plan, level, limit int) string {
 	case mdFlags, mdFlagsTrunc:
 		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: only the flags are listed, without their changes. Run `flagsync plan` for the full plan.\n\n")
 	}
-	if len(p.Blocked) > 0 {
-		b.WriteString("> [!WARNING]\n> Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:\n")
-		for i, x := range p.Blocked {
-			if level >= mdFlags && i == maxFoldedBlocked {
-				fmt.Fprintf(&b, "> - … and %d more\n", len(p.Blocked)-i)
-				break
-			}
-			fmt.Fprintf(&b, "> - `%s/%s`: %s\n", x.SiteCode, x.FeatureKey, mdEscape(x.Reason))
-		}
-		b.WriteString("\n")
+	archives, others := p.splitBlocked()
+	if len(others) > 0 {
+		writeMarkdownBlocked(&b, "Changes flagsync refuses to make; "+p.ServiceName()+" will still differ from Git after this plan:", others, level)
+	}
+	if len(archives) > 0 {
+		writeMarkdownBlocked(&b, "Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:", archives, level)
 	}
 
 	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
@@ -123,6 +119,20 @@ func markdown(p Plan, level, limit int) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n") + "\n" + tail
+}
+
+// writeMarkdownBlocked writes refused changes as a warning under title; a folded
+// comment lists at most maxFoldedBlocked of them.
+func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, level int) {
+	b.WriteString("> [!WARNING]\n> " + title + "\n")
+	for i, x := range blocked {
+		if level >= mdFlags && i == maxFoldedBlocked {
+			fmt.Fprintf(b, "> - … and %d more\n", len(blocked)-i)
+			break
+		}
+		fmt.Fprintf(b, "> - `%s/%s`: %s\n", x.SiteCode, x.FeatureKey, mdEscape(x.Reason))
+	}
+	b.WriteString("\n")
 }
 
 func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {

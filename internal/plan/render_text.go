@@ -29,7 +29,8 @@ const (
 
 // RenderText writes p for a terminal, in the style of terraform plan: a header per
 // flag, one line per change (+ create, ~ update, - archive) with its request, its
-// reason and a line per field (before → after), and one summary line at the end.
+// reason and a line per field (before → after), the refused changes (! flag: reason),
+// the unmanaged flags, and one summary line at the end.
 func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 	bw := bufio.NewWriter(w)
 	paint := func(code, s string) string {
@@ -71,10 +72,18 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			}
 		}
 	}
-	if len(p.Blocked) > 0 {
+	archives, others := p.splitBlocked()
+	if len(others) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, paint(ansiRed, "Refused ("+p.ServiceName()+" will still differ from Git):"))
+		for _, b := range others {
+			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
+		}
+	}
+	if len(archives) > 0 {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiRed, "Refused by the mass-archive guard:"))
-		for _, b := range p.Blocked {
+		for _, b := range archives {
 			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
 		}
 	}

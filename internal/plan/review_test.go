@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -209,11 +210,9 @@ func TestPruneGuardAtTheLimits(t *testing.T) {
 // TestVariationStillUsedByUnmanagedEnvironment: Git removes a variation that an
 // environment flagsync does not manage (not listed in the file) still serves. The
 // removal patch would be refused by Kameleoon (the sandbox answers 400), failing every
-// sync; the plan must not send it.
+// sync; the plan must not send it. It keeps the variation, refuses its removal visibly
+// (Plan.Blocked), and still removes the rest (here the variable).
 func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
-	t.Skip("BUG: the removal patch drops a variation (and its variables) that a live environment not listed in Git still serves; " +
-		"Kameleoon refuses it (the sandbox answers 400), so the flag's removals fail on every sync and the PR plan does not warn. " +
-		"The plan should keep such variations and say why (or refuse the removal visibly)")
 	c := newReviewSandbox(t)
 	d := baseFlag()
 	d.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
@@ -226,6 +225,19 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	e.Variables = nil
 	e.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
 	p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+	if len(p.Blocked) != 1 {
+		t.Fatalf("blocked = %+v, want one refused removal\nplan:\n%s", p.Blocked, describePlan(p))
+	}
+	b := p.Blocked[0]
+	if b.Kind != BlockedVariationInUse || b.Ref() != d.Ref() || b.Variation != "on" || !slices.Equal(b.Environments, []string{"development"}) {
+		t.Errorf("blocked = %+v, want variation \"on\" of %s, used by development", b, d.Ref())
+	}
+	if want := "list environment development in the file (and stop using the variation there), or change it in Kameleoon first"; !strings.Contains(b.Reason, want) {
+		t.Errorf("reason %q does not say what to do (%q)", b.Reason, want)
+	}
+	if got, want := p.SummaryLine(), "; 1 change refused (Kameleoon will still differ from Git)."; !strings.HasSuffix(got, want) {
+		t.Errorf("summary %q does not end with %q", got, want)
+	}
 	for _, ch := range p.Changes {
 		if status, body := c.send(ch.Request); status >= 300 {
 			t.Errorf("change %d (%s %s) refused by the sandbox: %d %s\nplan:\n%s", ch.Order, ch.Request.Method, ch.Request.Path, status, body, describePlan(p))
@@ -234,6 +246,102 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	after := c.get(d.SiteCode, d.FeatureKey)
 	if got := after.Environments["development"].DefaultVariationKey; got != "on" {
 		t.Errorf("unmanaged development now serves %q, want it left serving \"on\"", got)
+	}
+	keys := keysOf(after.Variations, func(v *flag.Variation) string { return v.Key })
+	if !slices.Equal(keys, []string{"off", "on"}) {
+		t.Errorf("live variations %v, want off and the kept on", keys)
+	}
+	if len(after.Variables) != 0 {
+		t.Errorf("live variables %+v, want the removal of color applied", after.Variables)
+	}
+
+	// The next plan changes nothing and still refuses the removal: Git and Kameleoon
+	// differ until development is managed or changed in Kameleoon.
+	p2 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+	if len(p2.Changes) != 0 || len(p2.Blocked) != 1 || p2.Blocked[0].Variation != "on" {
+		t.Errorf("second plan: %d changes, blocked %+v; want no change and the same refusal\n%s", len(p2.Changes), p2.Blocked, describePlan(p2))
+	}
+	if got := p2.SummaryLine(); got != "Plan: 0 to create, 0 to update, 0 to archive; 1 change refused (Kameleoon will still differ from Git)." {
+		t.Errorf("second plan's summary %q", got)
+	}
+
+	// Listing development in Git, serving "off", lets the variation go.
+	e.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+	p3 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+	if len(p3.Blocked) != 0 {
+		t.Errorf("with development managed, blocked = %+v", p3.Blocked)
+	}
+	c.apply(p3)
+	final := c.get(d.SiteCode, d.FeatureKey)
+	if keys := keysOf(final.Variations, func(v *flag.Variation) string { return v.Key }); !slices.Equal(keys, []string{"off"}) {
+		t.Errorf("live variations %v after managing development, want only off", keys)
+	}
+	if p4 := mustCompute(t, desiredOf(e), []flag.Flag{final}, Options{}); len(p4.Changes)+len(p4.Blocked) > 0 {
+		t.Errorf("not converged:\n%s", describePlan(p4))
+	}
+}
+
+// TestVariationUsesInUnmanagedEnvironments: every way an environment uses a variation
+// keeps it; an environment Git manages, or an unmanaged one that does not use it, does
+// not.
+func TestVariationUsesInUnmanagedEnvironments(t *testing.T) {
+	rule := func(r flag.Rule) flag.Environment {
+		r.Name = "r1"
+		return flag.Environment{DefaultVariationKey: "off", RolloutRules: []flag.Rule{r}}
+	}
+	tests := []struct {
+		name      string
+		unmanaged map[string]flag.Environment
+		wantEnvs  []string // nil: "on" is removed
+		wantUse   string
+	}{
+		{"default variation", map[string]flag.Environment{"development": {DefaultVariationKey: "on"}}, []string{"development"}, "development (defaultVariationKey)"},
+		{"rule variationKey", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleTargetedDelivery, VariationKey: "on"})}, []string{"staging"}, `staging (rule "r1")`},
+		{"rule controlVariationKey", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleExperimentation, ControlVariationKey: "on",
+			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "off", Exposition: 100}}})}, []string{"staging"}, `staging (rule "r1")`},
+		{"traffic allocation", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleExperimentation, ControlVariationKey: "off",
+			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 50}}})}, []string{"staging"}, `staging (rule "r1")`},
+		{"two environments", map[string]flag.Environment{"staging": {DefaultVariationKey: "on"}, "development": {DefaultVariationKey: "on"}},
+			[]string{"development", "staging"}, "environments development (defaultVariationKey) and staging (defaultVariationKey)"},
+		{"unmanaged environment not using it", map[string]flag.Environment{"development": {DefaultVariationKey: "off"}}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := liveOf(baseFlag())
+			for k, env := range tt.unmanaged {
+				l.Environments[k] = env
+			}
+			e := baseFlag()
+			e.Variations = e.Variations[:1]
+			e.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+			p := mustCompute(t, desiredOf(e), []flag.Flag{l}, Options{})
+			last := p.Changes[len(p.Changes)-1]
+			var body struct {
+				Variations []struct {
+					Key       string `json:"key"`
+					Variables []any  `json:"variables"`
+				} `json:"variations"`
+			}
+			if err := json.Unmarshal(last.Request.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantEnvs == nil {
+				if len(p.Blocked) != 0 || len(body.Variations) != 1 {
+					t.Fatalf("blocked %+v, last patch %s; want \"on\" removed", p.Blocked, last.Request.Body)
+				}
+				return
+			}
+			if len(p.Blocked) != 1 || !slices.Equal(p.Blocked[0].Environments, tt.wantEnvs) || !strings.Contains(p.Blocked[0].Reason, tt.wantUse) {
+				t.Fatalf("blocked %+v; want environments %v, reason naming %q\n%s", p.Blocked, tt.wantEnvs, tt.wantUse, describePlan(p))
+			}
+			// Only the variation's override of the variable Git keeps changed; no removal
+			// patch is needed, and the first patch is the production one.
+			for _, ch := range p.Changes {
+				if ch.EnvironmentKey == "" && strings.Contains(ch.Reason, "removes") {
+					t.Errorf("a removal patch is planned: %s", ch.Request.Body)
+				}
+			}
+		})
 	}
 }
 

@@ -38,9 +38,10 @@ func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
 // SummaryLine is the one line every renderer ends with, e.g.
 // "Plan: 2 to create, 5 to update, 0 to archive; 3 unmanaged flags left alone." or
-// "No changes. Kameleoon matches revision abc1234." (the plan's ServiceName). A plan
-// whose only content is refused archives uses the first form: the service does not match
-// Git.
+// "No changes. Kameleoon matches revision abc1234." (the plan's ServiceName). Refused
+// changes are counted after them: "; 6 archives refused by the mass-archive guard" and
+// "; 1 change refused (Kameleoon will still differ from Git)". A plan whose only content
+// is refused changes uses the first form: the service does not match Git.
 func (p Plan) SummaryLine() string {
 	s := p.Summary()
 	var b strings.Builder
@@ -57,11 +58,34 @@ func (p Plan) SummaryLine() string {
 	if s.Unmanaged > 0 {
 		fmt.Fprintf(&b, "; %d unmanaged %s left alone", s.Unmanaged, plural(s.Unmanaged, "flag"))
 	}
-	if s.Blocked > 0 {
-		fmt.Fprintf(&b, "; %d %s refused by the mass-archive guard", s.Blocked, plural(s.Blocked, "archive"))
+	archives := p.refusedArchives()
+	if archives > 0 {
+		fmt.Fprintf(&b, "; %d %s refused by the mass-archive guard", archives, plural(archives, "archive"))
+	}
+	if other := s.Blocked - archives; other > 0 {
+		fmt.Fprintf(&b, "; %d %s refused (%s will still differ from Git)", other, plural(other, "change"), p.ServiceName())
 	}
 	b.WriteString(".")
 	return b.String()
+}
+
+// refusedArchives counts the plan's archives refused by the mass-archive guard.
+func (p Plan) refusedArchives() int {
+	archives, _ := p.splitBlocked()
+	return len(archives)
+}
+
+// splitBlocked separates the plan's refused changes into the archives the mass-archive
+// guard refused and every other refusal, each in plan order.
+func (p Plan) splitBlocked() (archives, others []Blocked) {
+	for _, b := range p.Blocked {
+		if b.Kind == BlockedMassArchive {
+			archives = append(archives, b)
+		} else {
+			others = append(others, b)
+		}
+	}
+	return archives, others
 }
 
 // ShortRevision abbreviates a full commit id the way Git does, keeping a "+dirty"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
@@ -90,6 +91,12 @@ type Report struct {
 	APICalls    int64               `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
 	Duration    time.Duration       `json:"-"`
 	Sites       []string            `json:"sites"` // site codes (Split: workspace ids) read
+
+	// Refused lists the changes the planner refused to make (the plan's Blocked, such as
+	// a variation an environment Git does not manage still uses). Git still differs
+	// from the service there, so a run with any is not converged, though every other
+	// change was planned and applied as usual.
+	Refused []plan.Blocked `json:"refused,omitempty"`
 }
 
 // TooManyChangesError is returned when a plan has more changes than Input.MaxChanges.
@@ -166,7 +173,8 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	p := merge(in.Revision, plans)
 	rep.Plan = p
-	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "dry_run", in.DryRun)
+	rep.Refused = p.Blocked
+	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "dry_run", in.DryRun)
 	if in.OnPlan != nil {
 		in.OnPlan(p)
 	}
@@ -177,9 +185,13 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return rep, &TooManyChangesError{Changes: len(p.Changes), Max: in.MaxChanges}
 	}
 	if len(p.Changes) == 0 {
-		rep.Converged = true
+		rep.Converged = len(rep.Refused) == 0
 		rep.Results = []apply.Result{}
-		logger.Info("in sync: no changes")
+		if rep.Converged {
+			logger.Info("in sync: no changes")
+		} else {
+			logRefused(logger, rep.Refused)
+		}
 		return rep, nil
 	}
 
@@ -223,11 +235,50 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	rep.Verified = true
 	rep.Remaining = remaining
-	rep.Converged = len(remaining) == 0
-	if rep.Converged {
+	// A refused change was not sent, so what it would have changed still differs.
+	rep.Converged = len(remaining) == 0 && len(rep.Refused) == 0
+	switch {
+	case rep.Converged:
 		logger.Info("converged")
-	} else {
-		logger.Warn("not converged: differences remain after applying", "remaining", len(remaining))
+	case len(remaining) > 0:
+		logger.Warn("not converged: differences remain after applying", "remaining", len(remaining), "refused", len(rep.Refused))
+	default:
+		logRefused(logger, rep.Refused)
 	}
 	return rep, nil
+}
+
+// logRefused warns that a run is not converged because the planner refused changes,
+// one line per refusal.
+func logRefused(logger *slog.Logger, refused []plan.Blocked) {
+	for _, b := range refused {
+		logger.Warn("not converged: change refused by the planner", "flag", b.Ref().String(), "reason", b.Reason)
+	}
+}
+
+// NotConverged says, for people, why the run is not converged ("" when it is): the
+// differences left after applying, the changes the planner refused, or that
+// convergence was not confirmed (a dry run, an error, a cancelled run, no verify).
+func (r *Report) NotConverged() string {
+	if r == nil || r.Converged {
+		return ""
+	}
+	var parts []string
+	if r.Verified && len(r.Remaining) > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s remain after applying", len(r.Remaining), plural(len(r.Remaining), "difference")))
+	}
+	if n := len(r.Refused); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s refused by the planner", n, plural(n, "change")))
+	}
+	if len(parts) == 0 {
+		return "convergence not confirmed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

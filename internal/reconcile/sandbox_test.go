@@ -68,3 +68,66 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 		t.Fatalf("full run after the partial one: err=%v changes=%+v converged=%t", err, rep.Plan.Changes, rep.Converged)
 	}
 }
+
+// TestRunRefusedVariationIsNotConverged: Git removes a variation that an environment it
+// no longer lists still serves. The planner refuses that removal; the run applies every
+// other change without a refused call, and reports itself not converged, with the
+// refusal, on this run and the next (which writes nothing).
+func TestRunRefusedVariationIsNotConverged(t *testing.T) {
+	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fsys := repo()
+	if rep, err := Run(ctx, Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c}); err != nil || !rep.Converged {
+		t.Fatalf("first run: err=%v converged=%t", err, rep.Converged)
+	}
+
+	// alpha: renamed, development no longer listed (it serves "on"), "on" removed.
+	fsys["flags/alpha.yaml"] = &fstest.MapFile{Data: []byte(`featureKey: alpha
+name: Alpha renamed
+variations:
+  - {key: "off", name: Off}
+environments:
+  production:
+    featureEnabled: true
+    defaultVariationKey: "off"
+`)}
+	writes := sb.Writes()
+	rep, err := Run(ctx, Input{Revision: "r2", FS: fsys, Dir: "flags", Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary.Failed != 0 || rep.Summary.Applied != 1 || sb.Writes() != writes+1 {
+		t.Errorf("summary %+v, %d writes; want the rename applied and nothing refused by the API", rep.Summary, sb.Writes()-writes)
+	}
+	if !rep.Verified || len(rep.Remaining) != 0 || rep.Converged {
+		t.Errorf("verified=%t remaining=%d converged=%t; want verified, nothing remaining, not converged", rep.Verified, len(rep.Remaining), rep.Converged)
+	}
+	if len(rep.Refused) != 1 || rep.Refused[0].Variation != "on" || rep.Refused[0].FeatureKey != "alpha" {
+		t.Fatalf("refused = %+v, want the removal of alpha's variation on", rep.Refused)
+	}
+	if got, want := rep.NotConverged(), "1 change refused by the planner"; got != want {
+		t.Errorf("NotConverged() = %q, want %q", got, want)
+	}
+	live, err := c.GetFlag(ctx, siteA, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.Name != "Alpha renamed" || len(live.Variations) != 2 || live.Environments["development"].DefaultVariationKey != "on" {
+		t.Errorf("live alpha: name %q, %d variations, development serves %q; want renamed, on kept and served",
+			live.Name, len(live.Variations), live.Environments["development"].DefaultVariationKey)
+	}
+
+	// The next run has nothing to write and is still not converged.
+	writes = sb.Writes()
+	rep, err = Run(ctx, Input{Revision: "r2", FS: fsys, Dir: "flags", Client: c})
+	if err != nil || len(rep.Plan.Changes) != 0 || sb.Writes() != writes {
+		t.Fatalf("second run: err=%v changes=%d writes=%d", err, len(rep.Plan.Changes), sb.Writes()-writes)
+	}
+	if rep.Converged || len(rep.Refused) != 1 || rep.NotConverged() == "" {
+		t.Errorf("second run: converged=%t refused=%+v; want not converged with the refusal", rep.Converged, rep.Refused)
+	}
+}
