@@ -437,7 +437,7 @@ func TestSyncFailedChangeExitsOne(t *testing.T) {
 		!strings.Contains(r.stdout, "rule rejected") {
 		t.Errorf("failed change not reported:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout, "1 applied, 1 failed, 0 skipped; NOT converged (1 differences remain)") {
+	if !strings.Contains(r.stdout, "1 applied, 1 failed, 0 skipped; NOT converged (1 difference remains after applying)") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
 	// The other flag went through, and the next sync finishes the job.

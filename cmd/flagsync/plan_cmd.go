@@ -19,8 +19,9 @@ const planSynopsis = `Usage: flagsync plan [flags]
 Loads and validates the flag files, reads the live flags (one list call per site) and
 prints the changes a sync would make. Writes nothing.
 
-Exit codes: 0 no changes (or changes, without --detailed-exitcode), 2 changes (with
---detailed-exitcode), 1 error or invalid files (the problems are printed), 64 usage.
+Exit codes: 0 no changes (or changes, without --detailed-exitcode), 2 changes or
+changes the planner refuses (with --detailed-exitcode), 1 error or invalid files (the
+problems are printed), 64 usage.
 
 Examples:
   flagsync plan --sandbox --repo examples/flags
@@ -107,7 +108,8 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		a.printRunError("plan", runErr)
 		return exitFail
 	}
-	if *detailed && len(rep.Plan.Changes) > 0 {
+	// Refused changes count: Git and Kameleoon still differ.
+	if *detailed && (len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
 		return exitChanges
 	}
 	return exitOK

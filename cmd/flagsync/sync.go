@@ -177,6 +177,8 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 	}
 	b.WriteString(" to " + where + ": ")
 	switch {
+	case len(rep.Plan.Changes) == 0 && len(rep.Refused) > 0:
+		fmt.Fprintf(&b, "nothing to apply; NOT converged (%s)", rep.NotConverged())
 	case len(rep.Plan.Changes) == 0:
 		b.WriteString("already in sync")
 	case rep.DryRun:
@@ -186,8 +188,8 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 		switch {
 		case rep.Converged:
 			b.WriteString("; converged")
-		case rep.Verified:
-			fmt.Fprintf(&b, "; NOT converged (%d differences remain)", len(rep.Remaining))
+		case rep.Verified || len(rep.Refused) > 0:
+			fmt.Fprintf(&b, "; NOT converged (%s)", rep.NotConverged())
 		default:
 			b.WriteString("; convergence not confirmed")
 		}

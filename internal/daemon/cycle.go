@@ -337,11 +337,7 @@ func (d *Daemon) result(c *cycle, rep *reconcile.Report, err error) {
 		c.rec.Result, c.rec.Error = ResultFailed, fmt.Sprintf("%d of %d changes failed", rep.Summary.Failed, len(rep.Results))
 	case !rep.DryRun && !rep.Converged:
 		c.rec.Result = ResultFailed
-		if rep.Verified {
-			c.rec.Error = fmt.Sprintf("not converged: %d differences remain after applying", len(rep.Remaining))
-		} else {
-			c.rec.Error = "convergence not confirmed"
-		}
+		c.rec.Error = "not converged: " + rep.NotConverged()
 	default:
 		c.rec.Result = ResultSuccess
 		c.ok = true

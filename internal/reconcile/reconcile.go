@@ -265,7 +265,11 @@ func (r *Report) NotConverged() string {
 	}
 	var parts []string
 	if r.Verified && len(r.Remaining) > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s remain after applying", len(r.Remaining), plural(len(r.Remaining), "difference")))
+		verb := "remain"
+		if len(r.Remaining) == 1 {
+			verb = "remains"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s after applying", len(r.Remaining), plural(len(r.Remaining), "difference"), verb))
 	}
 	if n := len(r.Refused); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s refused by the planner", n, plural(n, "change")))

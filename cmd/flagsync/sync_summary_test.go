@@ -1,0 +1,31 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
+)
+
+// TestSyncSummaryLineWithRefusedChanges: a sync whose only difference is a change the
+// planner refused must not say "already in sync" (it exits 1: Git and Kameleoon differ).
+func TestSyncSummaryLineWithRefusedChanges(t *testing.T) {
+	refused := []plan.Blocked{{Kind: plan.BlockedVariationInUse, Reason: "variation on is still served"}}
+	for _, tc := range []struct {
+		name string
+		rep  reconcile.Report
+		want string
+	}{
+		{"only refused", reconcile.Report{Refused: refused}, "nothing to apply; NOT converged (1 change refused by the planner)"},
+		{"applied and refused", reconcile.Report{Refused: refused, Verified: true,
+			Plan: plan.Plan{Changes: []plan.Change{{Action: plan.ActionUpdate}}}}, "NOT converged (1 change refused by the planner)"},
+		{"in sync", reconcile.Report{Converged: true}, "already in sync"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := syncSummaryLine(&tc.rep, "the sandbox"); !strings.Contains(got, tc.want) {
+				t.Errorf("summary %q lacks %q", got, tc.want)
+			}
+		})
+	}
+}
