@@ -36,22 +36,22 @@ Examples:
 		return code
 	}
 	if *file == "" {
-		fmt.Fprintln(a.stderr, "comment: --file is required")
+		fmt.Fprintln(a.stderr, "flagsync comment: --file is required")
 		return exitUsage
 	}
 	body, err := os.ReadFile(*file)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "comment: %v\n", err)
+		fmt.Fprintf(a.stderr, "flagsync comment: %v\n", err)
 		return exitFail
 	}
 	t, err := a.commentTarget(*provider, *slug, *number, *apiURL)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "comment: %v\n", err)
+		fmt.Fprintf(a.stderr, "flagsync comment: %v\n", err)
 		return exitUsage
 	}
 	res, err := prcomment.Upsert(ctx, nil, t, plan.MarkdownMarker, string(body))
 	if err != nil {
-		fmt.Fprintf(a.stderr, "comment: %v\n", err)
+		fmt.Fprintf(a.stderr, "flagsync comment: %v\n", err)
 		return exitFail
 	}
 	fmt.Fprintf(a.stdout, "%s plan comment %d on %s %s#%d\n", res.Action, res.ID, t.Provider, t.Repo, t.Number)
