@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -138,10 +137,15 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		}
 		return &snapshot{Revision: snap.Revision, FS: snap.FS, Dir: dir}, nil
 	}
-	// The services the repository's files need decide the clients: read once at start.
+	// The services the repository's files need decide the clients, and the embedded
+	// sandboxes take their environments from the files: read once at start.
 	repo := splitload.Repository{}
-	if snap, err := fetch(ctx); err != nil {
-		logger.Warn("could not read the repository to see which flag services its files need; assuming Kameleoon alone", "error", err)
+	snap, fetchErr := fetch(ctx)
+	if fetchErr != nil {
+		if conn.sandbox {
+			return fail(fetchErr)
+		}
+		logger.Warn("could not read the repository to see which flag services its files need; assuming Kameleoon alone", "error", fetchErr)
 	} else if repo, err = splitload.Survey(snap.FS, snap.Dir); err != nil {
 		repo = splitload.Repository{}
 	}
@@ -150,19 +154,16 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	var budget *api.Budget
 	closeAPI := func() {}
 	if repo.Kameleoon() {
-		kc, b, stop, err := a.daemonClient(ctx, conn, logger, tag.Wrap(logger), observe, fetch)
+		kc, where, stop, err := conn.connectKameleoon(a, logger, snap, observe, tag.Wrap(logger))
 		if err != nil {
 			return fail(err)
 		}
-		client, budget, closeAPI = kc, b, stop
+		client, budget, closeAPI = kc, kc.Budget(), stop
+		logger.Info("syncing Kameleoon flag files", "api", where)
 	}
 	defer func() { closeAPI() }()
 	var vendors []reconcile.Vendor
 	if repo.Split() {
-		snap, err := fetch(ctx)
-		if err != nil {
-			return fail(err)
-		}
 		sc, where, stop, err := conn.connectSplit(a, logger, snap, observe, tag.Wrap(logger))
 		if err != nil {
 			return fail(err)
@@ -233,51 +234,6 @@ func refBranch(ref string) string {
 		return ""
 	}
 	return ref
-}
-
-// daemonClient builds the daemon's API client like apiFlags.connect does, but with the
-// daemon's observer (metrics by endpoint and code) and a logger that carries the
-// revision of the sync in flight. fetch gives the repository, needed only to size the
-// embedded sandbox's environments.
-func (a *app) daemonClient(ctx context.Context, f *apiFlags, logger, clientLogger *slog.Logger, observe func(api.CallInfo),
-	fetch func(context.Context) (*snapshot, error)) (*api.Client, *api.Budget, func(), error) {
-	closeFn := func() {}
-	var cfg api.Config
-	if f.sandbox {
-		snap, err := fetch(ctx)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		// The sandbox logs each call it serves during a sync: with the sync's revision.
-		sc, stop, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), clientLogger)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		cfg = sc
-		closeFn = stop
-	} else {
-		var err error
-		if cfg, err = api.ConfigFromEnv(a.getenv); err != nil {
-			return nil, nil, nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
-		}
-		if f.url != "" {
-			cfg.BaseURL = f.url
-		}
-		if cfg.BaseURL == "" {
-			cfg.BaseURL = api.DefaultBaseURL
-		}
-		logger.Info("syncing into Kameleoon", "api", cfg.BaseURL)
-	}
-	cfg.Logger = clientLogger
-	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
-	cfg.BackoffBase = f.retryBase
-	cfg.Observer = observe
-	client, err := api.New(cfg)
-	if err != nil {
-		closeFn()
-		return nil, nil, nil, err
-	}
-	return client, cfg.Budget, closeFn, nil
 }
 
 // envForFlags gives every flag of fs that names no environment variable in its usage

@@ -333,7 +333,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 	}
 	var where []string
 	if repo.Kameleoon() {
-		kc, w, stop, err := f.connectKameleoon(a, logger, snap, c)
+		kc, w, stop, err := f.connectKameleoon(a, logger, snap, func(api.CallInfo) { c.calls.Add(1) }, logger.With("revision", snap.Revision))
 		if err != nil {
 			c.close()
 			return nil, err
@@ -358,12 +358,16 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 	return c, nil
 }
 
-func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, c *apiConn) (*api.Client, string, func(), error) {
+// connectKameleoon builds the Automation API client: for the embedded sandbox (started
+// here) with --sandbox, otherwise with the credentials of the environment. observe sees
+// every HTTP exchange; clientLogger is the client's (and the sandbox's) logger. It
+// returns the client, where it syncs (for people) and a function that stops the sandbox.
+func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*api.Client, string, func(), error) {
 	var cfg api.Config
 	var where string
 	stop := func() {}
 	if f.sandbox {
-		sc, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), logger)
+		sc, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), clientLogger)
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -383,10 +387,10 @@ func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot,
 		}
 		where = "Kameleoon (" + cfg.BaseURL + ")"
 	}
-	cfg.Logger = logger.With("revision", snap.Revision)
+	cfg.Logger = clientLogger
 	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
 	cfg.BackoffBase = f.retryBase
-	cfg.Observer = func(api.CallInfo) { c.calls.Add(1) }
+	cfg.Observer = observe
 	client, err := api.New(cfg)
 	if err != nil {
 		stop()
