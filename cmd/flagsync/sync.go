@@ -29,6 +29,7 @@ import (
 	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 	"github.com/flagsync/flagsync/internal/splitsync"
+	"gopkg.in/yaml.v3"
 )
 
 // defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
@@ -477,13 +478,26 @@ func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (sp
 
 // sandboxEnvironments are the environments the embedded sandbox's project has: the
 // sandbox's defaults plus every key the repository uses, so that any valid repository
-// can be synced into it. A repository that does not load gives the defaults (its
-// diagnostics come from the sync itself).
+// can be synced into it. When flagsync.yaml lists the environments, validation keeps
+// every flag to them, so the settings file is enough; otherwise the repository is
+// loaded. A repository that does not load gives the defaults (its diagnostics come
+// from the sync itself).
 func sandboxEnvironments(snap *snapshot) []string {
 	envs := slices.Clone(sandbox.DefaultEnvironments)
 	add := func(k string) {
 		if !slices.Contains(envs, k) {
 			envs = append(envs, k)
+		}
+	}
+	if _, data, _, err := loader.ReadSettingsFile(snap.FS, snap.Dir); err == nil && data != nil {
+		var settings struct {
+			Environments []string `yaml:"environments"`
+		}
+		if yaml.Unmarshal(data, &settings) == nil && len(settings.Environments) > 0 {
+			for _, k := range settings.Environments {
+				add(k)
+			}
+			return envs
 		}
 	}
 	d, err := loader.Load(snap.FS, snap.Dir)
