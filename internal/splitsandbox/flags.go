@@ -460,6 +460,37 @@ func (s *Server) deleteFlag(ws, name string) response {
 	return fakeapi.JSON(http.StatusOK, true)
 }
 
+// lookupDefinition finds a flag's definition in an environment, or the 404 to answer.
+// The caller holds s.mu.
+func (s *Server) lookupDefinition(ws, name, envParam string) (*flagDoc, string, json.RawMessage, *response) {
+	f, env, resp := s.lookup(ws, name, envParam)
+	if resp != nil {
+		return nil, "", nil, resp
+	}
+	d, ok := f.Definitions[env]
+	if !ok {
+		resp := errorResponse(http.StatusNotFound, "feature flag %q is not configured in environment %s", name, env)
+		return nil, "", nil, &resp
+	}
+	return f, env, d, nil
+}
+
+// replaceDefinition stores d as f's definition in env, keeping its creation time, and
+// saves the state; if saving fails the definition goes back to before. The caller
+// holds s.mu.
+func (s *Server) replaceDefinition(f *flagDoc, env string, before json.RawMessage, d splitflag.Definition) response {
+	var created struct {
+		CreationTime int64 `json:"creationTime"`
+	}
+	_ = json.Unmarshal(before, &created)
+	f.Definitions[env] = stored(f, env, d, created.CreationTime, s.now().UnixMilli())
+	if resp, failed := s.persist(); failed {
+		f.Definitions[env] = before
+		return resp
+	}
+	return rawResponse(f.Definitions[env])
+}
+
 // lookup finds a flag and resolves an environment. The caller holds s.mu.
 func (s *Server) lookup(ws, name, envParam string) (*flagDoc, string, *response) {
 	env, ok := s.environment(envParam)
@@ -478,13 +509,9 @@ func (s *Server) lookup(ws, name, envParam string) (*flagDoc, string, *response)
 func (s *Server) getDefinition(ws, name, envParam string) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, env, resp := s.lookup(ws, name, envParam)
+	_, _, d, resp := s.lookupDefinition(ws, name, envParam)
 	if resp != nil {
 		return *resp
-	}
-	d, ok := f.Definitions[env]
-	if !ok {
-		return errorResponse(http.StatusNotFound, "feature flag %q is not configured in environment %s", name, env)
 	}
 	return rawResponse(d)
 }
@@ -525,13 +552,9 @@ func (s *Server) patchDefinition(r *http.Request, ws, name, envParam string, bod
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, env, resp := s.lookup(ws, name, envParam)
+	f, env, before, resp := s.lookupDefinition(ws, name, envParam)
 	if resp != nil {
 		return *resp
-	}
-	before, ok := f.Definitions[env]
-	if !ok {
-		return errorResponse(http.StatusNotFound, "feature flag %q is not configured in environment %s", name, env)
 	}
 	after, err := jsonpatch.Apply(before, body)
 	if err != nil {
@@ -541,56 +564,30 @@ func (s *Server) patchDefinition(r *http.Request, ws, name, envParam string, bod
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "the patched definition is not valid: %v", err)
 	}
-	var created struct {
-		CreationTime int64 `json:"creationTime"`
-	}
-	_ = json.Unmarshal(before, &created)
-	f.Definitions[env] = stored(f, env, d, created.CreationTime, s.now().UnixMilli())
-	if resp, failed := s.persist(); failed {
-		f.Definitions[env] = before
-		return resp
-	}
-	return rawResponse(f.Definitions[env])
+	return s.replaceDefinition(f, env, before, d)
 }
 
 func (s *Server) setKilled(ws, name, envParam string, killed bool) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, env, resp := s.lookup(ws, name, envParam)
+	f, env, before, resp := s.lookupDefinition(ws, name, envParam)
 	if resp != nil {
 		return *resp
-	}
-	before, ok := f.Definitions[env]
-	if !ok {
-		return errorResponse(http.StatusNotFound, "feature flag %q is not configured in environment %s", name, env)
 	}
 	_, d, err := splitapi.DecodeDefinition(before)
 	if err != nil {
 		return errorResponse(http.StatusInternalServerError, "%v", err)
 	}
-	var created struct {
-		CreationTime int64 `json:"creationTime"`
-	}
-	_ = json.Unmarshal(before, &created)
 	d.Killed = killed
-	f.Definitions[env] = stored(f, env, d, created.CreationTime, s.now().UnixMilli())
-	if resp, failed := s.persist(); failed {
-		f.Definitions[env] = before
-		return resp
-	}
-	return rawResponse(f.Definitions[env])
+	return s.replaceDefinition(f, env, before, d)
 }
 
 func (s *Server) deleteDefinition(ws, name, envParam string) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, env, resp := s.lookup(ws, name, envParam)
+	f, env, before, resp := s.lookupDefinition(ws, name, envParam)
 	if resp != nil {
 		return *resp
-	}
-	before, ok := f.Definitions[env]
-	if !ok {
-		return errorResponse(http.StatusNotFound, "feature flag %q is not configured in environment %s", name, env)
 	}
 	delete(f.Definitions, env)
 	if resp, failed := s.persist(); failed {
