@@ -14,13 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -30,24 +30,6 @@ const (
 	runAdminToken    = "canary-run-admin-40be"
 	runGitPassword   = "canary-run-git-9a71"
 )
-
-// runLogs collects the daemon's stderr; the daemon writes from several goroutines.
-type runLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *runLogs) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *runLogs) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func runFlagYAML(key string, prodOn bool) string {
 	return fmt.Sprintf(`featureKey: %s
@@ -72,7 +54,7 @@ type runDaemon struct {
 	repo   *gittest.Repo
 	sb     *sandbox.Server
 	env    map[string]string
-	logs   *runLogs
+	logs   *logtest.Buffer
 	base   string
 	cancel context.CancelFunc
 	code   chan int
@@ -122,7 +104,7 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 	for k, v := range extra {
 		env[k] = v
 	}
-	d := &runDaemon{t: t, repo: repo, sb: sb, env: env, logs: &runLogs{}, code: make(chan int, 1)}
+	d := &runDaemon{t: t, repo: repo, sb: sb, env: env, logs: &logtest.Buffer{}, code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	a := &app{stdout: io.Discard, stderr: d.logs, getenv: func(k string) string { return env[k] }}

@@ -11,35 +11,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/logtest"
 )
-
-// lockedBuffer is an io.Writer that a running command and the test share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startSandboxCmd runs `flagsync sandbox` in-process on a free loopback port and returns
 // its base URL, its log, and a function that cancels it and returns its exit code.
-func startSandboxCmd(t *testing.T, env map[string]string, args ...string) (string, *lockedBuffer, func() int) {
+func startSandboxCmd(t *testing.T, env map[string]string, args ...string) (string, *logtest.Buffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	a := &app{stdout: io.Discard, stderr: logs, getenv: func(k string) string { return env[k] }}
 	done := make(chan int, 1)
 	go func() {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/logtest"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -199,7 +200,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 			if tt.reply != nil {
 				f.tokenReply = func(w http.ResponseWriter, _ *http.Request) bool { tt.reply(w); return true }
 			}
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			cfg := testConfig(f.srv.URL, logs)
 			cfg.ClientSecret = tt.secret
 			c := newTestClient(t, cfg)
@@ -483,7 +484,7 @@ func TestCreateNeverDuplicates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := &flagStore{flags: map[string]string{}}
 			f := newFakeAPI(t, store.handler(tt.failPost))
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			c := newTestClient(t, testConfig(f.srv.URL, logs))
 			got, err := c.CreateFlag(context.Background(), &flag.Flag{SiteCode: "s", FeatureKey: "new", Name: "New"}, nil)
 			if tt.wantErr == 0 && (err != nil || got.FeatureKey != "new" || got.ID == 0) {
@@ -729,7 +730,7 @@ func TestResourceErrorsRedactSecrets(t *testing.T) {
 		w.WriteHeader(400)
 		fmt.Fprintf(w, `{"message":"bad request with header %s and secret %s"}`, r.Header.Get("Authorization"), testSecret)
 	})
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
 	_, err := c.PatchEnvironment(context.Background(), "s", "k", "e", flag.Environment{}, []string{"featureEnabled"})
 	var apiErr *Error

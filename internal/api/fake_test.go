@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,24 +140,6 @@ const (
 	testSecret      = "canary-client-secret-8d1f"
 	testTokenPrefix = "canary-token-51e0"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers, for captured logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig is a client configuration for tests: fast backoff, debug logs captured.
 func testConfig(baseURL string, logs io.Writer) Config {

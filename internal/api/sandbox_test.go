@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -234,7 +235,7 @@ func TestSandboxLostCreateResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			srv, c := sandboxClient(t, sandbox.Options{}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
 			srv.InjectFault(tt.fault)
 			f := &flag.Flag{SiteCode: tutorialSite, FeatureKey: "new_checkout", Name: "New checkout", Variations: []flag.Variation{{Key: "off"}, {Key: "on"}}}
@@ -287,7 +288,7 @@ func (r *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	const canaryID, canarySecret = "canary-client", "canary-secret-3b7e9c1d"
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	rec := &tokenRecorder{tokens: map[string]bool{}}
 	srv, c := sandboxClient(t, sandbox.Options{ClientID: canaryID, ClientSecret: canarySecret}, func(cfg *Config) {
 		cfg.Logger = testConfig("", logs).Logger

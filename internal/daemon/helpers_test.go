@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -37,24 +37,6 @@ const (
 	gitUser, gitPass  = "flagsync", "canary-git-password-5d1e"
 	waitLimit         = 20 * time.Second
 )
-
-// lockedBuffer is a log sink safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // hookedAPI serves the sandbox behind a hook that sees every request first, so a test
 // can hold a call in flight or time the writes.
@@ -93,7 +75,7 @@ type harness struct {
 	m      *metrics.Metrics
 	calls  atomic.Int64
 	base   string // the daemon's URL
-	logs   *lockedBuffer
+	logs   *logtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	http   *http.Client
@@ -113,7 +95,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if files == nil {
 		files = testRepo()
 	}
-	h := &harness{t: t, logs: &lockedBuffer{}, m: metrics.New(), http: &http.Client{Timeout: 10 * time.Second}, limit: o.limit}
+	h := &harness{t: t, logs: &logtest.Buffer{}, m: metrics.New(), http: &http.Client{Timeout: 10 * time.Second}, limit: o.limit}
 	if h.limit == 0 {
 		h.limit = waitLimit
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -134,7 +135,7 @@ func runDaemon(t *testing.T, env, source []string) (string, []string) {
 		"--log-level", "debug", "--retry-base", "1ms"}, source...)...)
 	cmd.Env = append(append([]string{}, env...), "HOME="+t.TempDir())
 	cmd.Dir = t.TempDir()
-	out := &lockedBuffer{}
+	out := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -155,7 +156,7 @@ func TestKillBinary(t *testing.T) {
 			"--rate-10s", "100000", "--rate-hour", "1000000", "--log-level", "warn")
 		cmd.Env = []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + w.url, "HOME=" + t.TempDir()}
 		cmd.Dir = t.TempDir()
-		out := &lockedBuffer{}
+		out := &logtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		var seen atomic.Int64
 		var running atomic.Pointer[os.Process] // set after Start, read by the hook

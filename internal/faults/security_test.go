@@ -25,6 +25,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 	"github.com/flagsync/flagsync/internal/webhook"
@@ -197,7 +198,7 @@ const githubPush = `{"ref":"refs/heads/main","before":"f75de4b5a49857af12f2611bc
 func TestWebhookRejectsBadDeliveries(t *testing.T) {
 	t.Parallel()
 	secret := []byte(canaryWebhookSecret)
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	var pushes atomic.Int64
 	h, err := webhook.New(webhook.Options{Secret: secret, Branch: "main", MaxBody: 4 << 10, Logger: debugLogger(logs),
 		OnPush: func(webhook.Push) { pushes.Add(1) }})
@@ -275,7 +276,7 @@ func TestSSHRefusesUnknownHostKey(t *testing.T) {
 	keyFile, pub := gittest.NewKey(t, "")
 	url, hostKey := gittest.StartSSH(t, repo, pub)
 	_, otherKey := gittest.NewKey(t, "")
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	fetch := func(knownHosts string) error {
 		src, err := gitsource.New(gitsource.Options{Repo: url, Path: "flags", CacheDir: t.TempDir(), Timeout: 20 * time.Second,
 			Auth: gitsource.Auth{SSHKeyFile: keyFile}, KnownHostsFile: knownHosts, Logger: debugLogger(logs)})

@@ -24,6 +24,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -53,27 +54,9 @@ const (
 	testMaxAttempts = 4
 )
 
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // debugLogger logs at debug level to buf twice, as JSON and as text, so that a secret
 // that only one handler's formatting would reveal is caught too.
-func debugLogger(buf *lockedBuffer) *slog.Logger {
+func debugLogger(buf *logtest.Buffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	return slog.New(slog.NewMultiHandler(slog.NewJSONHandler(buf, opts), slog.NewTextHandler(buf, opts)))
 }
@@ -86,13 +69,13 @@ type world struct {
 	sb    *sandbox.Server
 	front *front
 	url   string
-	logs  *lockedBuffer
+	logs  *logtest.Buffer
 	log   *slog.Logger
 }
 
 func newWorld(t *testing.T, opts sandbox.Options) *world {
 	t.Helper()
-	w := &world{t: t, logs: &lockedBuffer{}}
+	w := &world{t: t, logs: &logtest.Buffer{}}
 	w.log = debugLogger(w.logs)
 	opts.ClientID, opts.ClientSecret = clientID, canaryClientSecret
 	if opts.RatePer10s == 0 {

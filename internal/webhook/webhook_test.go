@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/logtest"
 )
 
 // canary is the webhook secret of every test server: it must never show up in a log
@@ -45,29 +47,11 @@ var documentedFiles = []string{
 	"flags/legacy/old_banner.yaml",
 }
 
-// lockedBuffer is a log sink safe to write from server goroutines and read in tests.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a webhook handler behind a real HTTP server, with everything it reported.
 type env struct {
 	t        *testing.T
 	srv      *httptest.Server
-	logs     *lockedBuffer
+	logs     *logtest.Buffer
 	mu       sync.Mutex
 	pushes   []Push
 	observed []string
@@ -76,7 +60,7 @@ type env struct {
 
 func newEnv(t *testing.T, mutate func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, logs: &lockedBuffer{}}
+	e := &env{t: t, logs: &logtest.Buffer{}}
 	opts := Options{
 		Secret: []byte(canary),
 		Branch: "main",
@@ -734,7 +718,7 @@ func TestNew(t *testing.T) {
 	}
 
 	opts := Options{Secret: []byte(canary), Branch: "main"}
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("options", "opts", opts)
 	for _, s := range []string{fmt.Sprint(opts), fmt.Sprintf("%+v", opts), logs.String()} {
 		if strings.Contains(s, canary) {
