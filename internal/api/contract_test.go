@@ -233,7 +233,7 @@ func runContract(t *testing.T, target contractTarget) {
 		if _, err := c.GetFlag(ctx, site, unknown); !IsNotFound(err) {
 			t.Errorf("GetFlag of an unknown flag: err = %v, want 404", err)
 		}
-		_, err := c.PatchEnvironment(ctx, site, unknown, "development", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
+		_, err := c.PatchEnvironment(ctx, site, unknown, unknown, "development", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
 		if !IsNotFound(err) {
 			t.Errorf("patch of an unknown flag: err = %v, want 404", err)
 		}
@@ -360,7 +360,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		dev.RolloutRules[0].Exposition = ptr(40.0)
 		dev.RolloutRules[0].TrafficAllocations = []flag.TrafficAllocation{{VariationKey: "on", Exposition: 40}}
-		got, err := c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		second := flag.Rule{Name: "second rule", Type: flag.RuleTargetedDelivery, State: flag.StatePaused, SegmentID: target.segmentID, Exposition: ptr(10.0), VariationKey: "off"}
 		dev.RolloutRules = append(dev.RolloutRules, second)
-		got, err := c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,7 +391,7 @@ func runContract(t *testing.T, target contractTarget) {
 
 		// Send only the second rule: the first is gone, not merged back.
 		dev.RolloutRules = []flag.Rule{rules[1]}
-		got, err = c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +419,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		dev.FeatureEnabled = !dev.FeatureEnabled
 		dev.RolloutRules = append(dev.RolloutRules, flag.Rule{Name: "too wide", Type: flag.RuleTargetedDelivery, State: flag.StateActive, SegmentID: target.segmentID, Exposition: ptr(150.0)})
-		_, err = c.PatchEnvironment(ctx, site, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
+		_, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
 		var apiErr *Error
 		if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Retryable {
 			t.Fatalf("patch with exposition 150: err = %v, want a final 400", err)

@@ -219,9 +219,11 @@ func (c *Client) UpdateFlag(ctx context.Context, after *flag.Flag, fields []stri
 }
 
 // PatchEnvironment sets the named fields of one environment (see EnvironmentPatchFields)
-// to their values in after, with a merge patch of the environment.
-func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, env string, after flag.Environment, fields []string) (flag.Flag, error) {
-	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, env, after, fields))
+// to their values in after, with a merge patch of the environment that also carries
+// featureKey, the flag's name and the environment's integrations and rules (see
+// PatchEnvironmentRequest).
+func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, name, env string, after flag.Environment, fields []string) (flag.Flag, error) {
+	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, name, env, after, fields))
 }
 
 // Archive archives a flag (Kameleoon keeps it; it is never deleted).

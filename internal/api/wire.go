@@ -275,6 +275,7 @@ type writeRule struct {
 	ID                      int64                    `json:"id,omitempty"`
 	Name                    string                   `json:"name"`
 	Type                    string                   `json:"type"`
+	OrderIndex              int                      `json:"orderIndex"`
 	State                   string                   `json:"state,omitempty"`
 	SegmentID               int64                    `json:"segmentId,omitempty"`
 	Exposition              *float64                 `json:"exposition,omitempty"`
@@ -298,11 +299,14 @@ type writeRollback struct {
 	Recipients         []string `json:"recipients"`
 }
 
+// writeRules is rules in write shape. Each carries orderIndex equal to its position, so
+// that the order converges whether the API orders rules by array position or by
+// orderIndex (the docs show both, and say neither is the order).
 func writeRules(rules []flag.Rule) []writeRule {
 	out := make([]writeRule, 0, len(rules))
-	for _, r := range rules {
+	for i, r := range rules {
 		w := writeRule{
-			ID: r.ID, Name: r.Name, Type: r.Type, State: r.State, SegmentID: r.SegmentID,
+			ID: r.ID, Name: r.Name, Type: r.Type, OrderIndex: i, State: r.State, SegmentID: r.SegmentID,
 			Exposition: r.Exposition, VariationKey: r.VariationKey, ControlVariationKey: r.ControlVariationKey,
 			TrafficAllocationMethod: r.TrafficAllocationMethod, TrafficAllocations: r.TrafficAllocations,
 			Reallocation: r.Reallocation, Release: r.Release,
@@ -479,24 +483,37 @@ func ArchiveFlagRequest(siteCode, featureKey string, archived bool) Request {
 // EnvironmentPatchFields are the field names PatchEnvironmentRequest accepts.
 var EnvironmentPatchFields = []string{"featureEnabled", "defaultVariationKey", "rolloutRules", "integrations"}
 
-// PatchEnvironmentRequest is the environment-level JSON merge patch that sets the named
-// fields (see EnvironmentPatchFields) to their values in after. Rules are sent whole with
-// the ids they carry, so rules that persist keep their id and experiment.
-func PatchEnvironmentRequest(siteCode, featureKey, env string, after flag.Environment, fields []string) Request {
+// EnvironmentPatchRequired are the members every environment patch body carries,
+// whatever changed: the newer reference page of the environment PATCH marks them
+// required, and the older pages, which require nothing, accept them too.
+var EnvironmentPatchRequired = []string{"featureKey", "name", "integrations", "rolloutRules"}
+
+// PatchEnvironmentRequest is the environment-level JSON merge patch for one environment
+// of flag siteCode/featureKey. It carries featureKey, the flag's name as Git wants it, and
+// the environment's integrations and rolloutRules as in after (see
+// EnvironmentPatchRequired), plus the other named fields (see EnvironmentPatchFields) with
+// their values in after. Rules are sent whole with the ids they carry, so rules that
+// persist keep their id and experiment, and with orderIndex equal to their position.
+// Because the required members are sent as after holds them, the caller passes the
+// environment as it must end up, not only the fields that changed.
+func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after flag.Environment, fields []string) Request {
 	w := writeEnv(env, after)
-	body := make(map[string]any, len(fields))
-	for _, name := range fields {
-		switch name {
+	body := map[string]any{
+		"featureKey":   featureKey,
+		"name":         name,
+		"integrations": w.Integrations,
+		"rolloutRules": w.RolloutRules,
+	}
+	for _, field := range fields {
+		switch field {
 		case "featureEnabled":
-			body[name] = w.FeatureEnabled
+			body[field] = w.FeatureEnabled
 		case "defaultVariationKey":
-			body[name] = w.DefaultVariationKey
-		case "rolloutRules":
-			body[name] = w.RolloutRules
-		case "integrations":
-			body[name] = w.Integrations
+			body[field] = w.DefaultVariationKey
+		case "rolloutRules", "integrations":
+			// always sent
 		default:
-			panic(fmt.Sprintf("PatchEnvironmentRequest: unknown field %q", name))
+			panic(fmt.Sprintf("PatchEnvironmentRequest: unknown field %q", field))
 		}
 	}
 	return Request{Method: "PATCH", Path: EnvironmentPath(siteCode, featureKey, env), Body: encode(body)}
