@@ -332,7 +332,7 @@ func TestCallTimeout(t *testing.T) {
 			}
 			return
 		}
-		io.WriteString(w, `{"siteCode":"s","featureKey":"k"}`)
+		io.WriteString(w, `{"siteCode":"s","featureKey":"k",`+completeFields+`}`)
 	})
 	cfg := testConfig(f.srv.URL, nil)
 	cfg.CallTimeout = 250 * time.Millisecond
@@ -593,7 +593,7 @@ func TestWrappersDecodeAndName(t *testing.T) {
 
 func TestListFlagsPaging(t *testing.T) {
 	flagJSON := func(site string, i int) string {
-		return fmt.Sprintf(`{"id":%d,"siteCode":%q,"featureKey":"f%03d","name":"F"}`, i, site, i)
+		return fmt.Sprintf(`{"id":%d,"siteCode":%q,"featureKey":"f%03d","name":"F",%s}`, i, site, i, completeFields)
 	}
 	tests := []struct {
 		name      string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 
 	"github.com/flagsync/flagsync/internal/flag"
@@ -81,6 +82,10 @@ type readFlag struct {
 	EnvironmentConfigurations []readEnvironment `json:"environmentConfigurations"`
 	Archived                  *bool             `json:"archived"`
 	IsArchived                *bool             `json:"isArchived"`
+
+	// orderConflicts, set by model, are the environments whose rules the API listed in an
+	// order their orderIndex contradicts.
+	orderConflicts []string
 }
 
 type readBucketingKey struct {
@@ -143,11 +148,19 @@ type readRollback struct {
 
 // DecodeFlag converts one flag in the API's read shape to the model.
 func DecodeFlag(data []byte) (flag.Flag, error) {
+	f, _, err := decodeFlag(data)
+	return f, err
+}
+
+// decodeFlag is DecodeFlag, and also returns the environments whose rules are listed in
+// an order their orderIndex contradicts.
+func decodeFlag(data []byte) (flag.Flag, []string, error) {
 	var r readFlag
 	if err := json.Unmarshal(data, &r); err != nil {
-		return flag.Flag{}, fmt.Errorf("decode flag: %w", err)
+		return flag.Flag{}, nil, fmt.Errorf("decode flag: %w", err)
 	}
-	return r.model(), nil
+	f := r.model()
+	return f, r.orderConflicts, nil
 }
 
 // DecodeFlags converts a JSON array of flags in the read shape to the model.
@@ -204,15 +217,24 @@ func (r *readFlag) model() flag.Flag {
 			Integrations:        e.Integrations,
 		}
 		rules := e.RolloutRules
-		// Order is the array order unless every rule carries an orderIndex.
+		// Order is orderIndex when every rule carries one, else the array order; equal
+		// indices keep their array order. flagsync writes orderIndex equal to the array
+		// position, so the two agree on what it wrote. They disagree only after another
+		// writer: a server that orders by orderIndex may list by something else (then
+		// orderIndex is right), and one that orders by position may keep a stale
+		// orderIndex on rules written without one (then the array is right). flagsync
+		// reads orderIndex, the field the write reference names, and the client warns:
+		// any patch of that environment writes both the same way again.
 		indexed := len(rules) > 0
 		for _, rr := range rules {
 			if rr.OrderIndex == nil {
 				indexed = false
 			}
 		}
-		if indexed {
+		if indexed && !sort.SliceIsSorted(rules, func(i, j int) bool { return *rules[i].OrderIndex < *rules[j].OrderIndex }) {
+			rules = slices.Clone(rules)
 			sort.SliceStable(rules, func(i, j int) bool { return *rules[i].OrderIndex < *rules[j].OrderIndex })
+			r.orderConflicts = append(r.orderConflicts, e.EnvironmentKey)
 		}
 		for _, rr := range rules {
 			env.RolloutRules = append(env.RolloutRules, rr.model())
