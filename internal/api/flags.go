@@ -24,10 +24,6 @@ func RulePath(ruleID int64) string {
 	return flagsPath + "/rules/" + strconv.FormatInt(ruleID, 10)
 }
 
-// optionalFieldsQuery asks for every optional field flagsync manages: tests and raw reads
-// use it; the client's own reads go through withOptionalFields.
-func optionalFieldsQuery() url.Values { return fieldsQuery(OptionalFields) }
-
 // ListFlags returns every flag of siteCode, read with the list endpoint (one call per
 // page) and converted to the model. Flags of other sites are dropped even if the server
 // returns them, since whether it filters by siteCode is not documented. Flags the list

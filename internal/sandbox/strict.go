@@ -193,3 +193,23 @@ func zonedRelease(value, timeZone string) (string, error) {
 
 // zonedLayout is how the zoned-dates variant writes release window bounds.
 const zonedLayout = "2006-01-02T15:04:05Z"
+
+// Reading is one way the sandbox reads the open points: the default (no variant), one
+// strict variant, or all of them at once.
+type Reading struct {
+	Name   string // "default", a variant's name, or "all"
+	Strict []Variant
+}
+
+// Readings returns the readings a suite runs against, for tests to loop over: the
+// default, each variant of Variants alone, then all of them together.
+func Readings() []Reading {
+	out := []Reading{{Name: "default"}}
+	for _, v := range Variants {
+		out = append(out, Reading{Name: string(v), Strict: []Variant{v}})
+	}
+	return append(out, Reading{Name: AllVariants, Strict: slices.Clone(Variants)})
+}
+
+// Has reports whether the reading follows variant v.
+func (r Reading) Has(v Variant) bool { return slices.Contains(r.Strict, v) }
