@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -103,6 +104,10 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 		}
 		raw, err := c.getFlagRaw(ctx, id.SiteCode, id.FeatureKey)
 		if err != nil {
+			var ie *IncompleteReadError
+			if errors.As(err, &ie) {
+				ie.Listed = true
+			}
 			return nil, fmt.Errorf("list flags of site %s: get %s, which the list left incomplete: %w", siteCode, id, err)
 		}
 		all[i] = raw

@@ -36,12 +36,17 @@ type IncompleteReadError struct {
 	SiteCode, FeatureKey string
 	Missing              []string // wire names: environmentConfigurations, variations, …
 	OptionalFields       []string // the optionalFields the reads asked for
+	Listed               bool     // the list returned the flag incomplete first
 }
 
-// Error names the flag, what is missing and what was asked for.
+// Error names the flag, what is missing, from which reads, and what was asked for.
 func (e *IncompleteReadError) Error() string {
-	return fmt.Sprintf("read flag %s/%s: incomplete: %s missing from the list and from the single-flag GET (asked optionalFields=%s); flagsync does not plan against an incomplete read",
-		e.SiteCode, e.FeatureKey, strings.Join(e.Missing, ", "), strings.Join(e.OptionalFields, ","))
+	from := "the single-flag GET"
+	if e.Listed {
+		from = "the list and from " + from
+	}
+	return fmt.Sprintf("read flag %s/%s: incomplete: %s missing from %s (asked optionalFields=%s); flagsync does not plan against an incomplete read",
+		e.SiteCode, e.FeatureKey, strings.Join(e.Missing, ", "), from, strings.Join(e.OptionalFields, ","))
 }
 
 // IsIncompleteRead reports whether err is (or wraps) an *IncompleteReadError.

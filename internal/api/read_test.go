@@ -153,17 +153,19 @@ func TestIncompleteReadFails(t *testing.T) {
 			if !errors.As(err, &ie) || !IsIncompleteRead(err) {
 				t.Fatalf("err = %v, want an *IncompleteReadError", err)
 			}
-			if ie.SiteCode != "s" || ie.FeatureKey != "k" || !slices.Equal(ie.Missing, tc.missing) || !slices.Equal(ie.OptionalFields, OptionalFields) {
-				t.Errorf("error = %+v, want flag s/k missing %v", ie, tc.missing)
+			if ie.SiteCode != "s" || ie.FeatureKey != "k" || !slices.Equal(ie.Missing, tc.missing) || !slices.Equal(ie.OptionalFields, OptionalFields) || !ie.Listed {
+				t.Errorf("error = %+v, want flag s/k missing %v, listed", ie, tc.missing)
 			}
-			if !strings.Contains(err.Error(), "s/k") || !strings.Contains(err.Error(), "does not plan against an incomplete read") {
+			if !strings.Contains(err.Error(), "read flag s/k: incomplete: "+strings.Join(tc.missing, ", ")+" missing from the list and from the single-flag GET") ||
+				!strings.Contains(err.Error(), "does not plan against an incomplete read") {
 				t.Errorf("message %q", err)
 			}
 			if n := f.count("GET", "/feature-flags/s/k"); n != 1 {
 				t.Errorf("%d GETs of the incomplete flag, want 1", n)
 			}
-			if _, err := c.GetFlag(context.Background(), "s", "k"); !IsIncompleteRead(err) {
-				t.Errorf("GetFlag: err = %v, want an incomplete read", err)
+			_, err = c.GetFlag(context.Background(), "s", "k")
+			if !errors.As(err, &ie) || ie.Listed || !strings.Contains(err.Error(), "missing from the single-flag GET (asked") {
+				t.Errorf("GetFlag: err = %v, want an incomplete read of the GET alone", err)
 			}
 		})
 	}
