@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -33,6 +35,17 @@ type syncHarness struct {
 func newSyncHarness(t *testing.T) *syncHarness {
 	t.Helper()
 	return newSyncHarnessWith(t, sandbox.Options{})
+}
+
+// forEachReading runs test as one subtest per reading of what Kameleoon's docs leave
+// open (sandbox.Readings: the default, each strict variant, all of them), each against
+// a sandbox that follows it.
+func forEachReading(t *testing.T, test func(t *testing.T, h *syncHarness, r sandbox.Reading)) {
+	for _, r := range sandbox.Readings() {
+		t.Run(r.Name, func(t *testing.T) {
+			test(t, newSyncHarnessWith(t, sandbox.Options{Strict: r.Strict}), r)
+		})
+	}
 }
 
 // newSyncHarnessWith starts the sandbox with opts. Its rate limits are lifted: the tests
@@ -93,8 +106,40 @@ func lastLines(s string, n int) string {
 type genFlag struct {
 	key        string
 	site       string // "" for the default site
-	exposition int    // of the production rule
+	exposition int    // of the production rule "beta testers"
 	stagingOn  bool
+	reordered  bool // production lists "gradual" before "beta testers"
+}
+
+// rules are the generated flag's production rules, in Git's order. "gradual" carries a
+// release window as the vendor tutorial writes one: a local time in its timeZone.
+func (g genFlag) rules() string {
+	beta := fmt.Sprintf(`      - name: beta testers
+        type: TARGETED_DELIVERY
+        segmentId: 403694
+        exposition: %d
+        variationKey: "on"
+        state: ACTIVE
+`, g.exposition)
+	gradual := `      - name: gradual
+        type: PROGRESSIVE_DELIVERY
+        exposition: 5
+        variationKey: "on"
+        state: PAUSED
+        release: {releaseFrom: "2030-01-10T11:58:01", releaseTo: "2030-07-10T11:58:01", timeZone: Europe/Paris}
+`
+	if g.reordered {
+		return gradual + beta
+	}
+	return beta + gradual
+}
+
+// ruleOrder is the names of the generated flag's production rules, in Git's order.
+func (g genFlag) ruleOrder() string {
+	if g.reordered {
+		return "gradual,beta testers"
+	}
+	return "beta testers,gradual"
 }
 
 func genFlags(n int) []genFlag {
@@ -135,18 +180,7 @@ environments:
     featureEnabled: true
     defaultVariationKey: "off"
     rolloutRules:
-      - name: beta testers
-        type: TARGETED_DELIVERY
-        segmentId: 403694
-        exposition: %d
-        variationKey: "on"
-        state: ACTIVE
-      - name: gradual
-        type: PROGRESSIVE_DELIVERY
-        exposition: 5
-        variationKey: "on"
-        state: PAUSED
-`, g.key, g.key, g.stagingOn, g.exposition)
+%s`, g.key, g.key, g.stagingOn, g.rules())
 	return b.String()
 }
 
@@ -220,8 +254,19 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 			h.t.Fatal(err)
 		}
 		prod := f.Environments["production"]
-		if len(prod.RolloutRules) != 2 || prod.RolloutRules[0].Exposition == nil || int(*prod.RolloutRules[0].Exposition) != g.exposition {
-			h.t.Errorf("%s: production rules %+v, want exposition %d first", g.key, prod.RolloutRules, g.exposition)
+		var order []string
+		var beta *flag.Rule
+		for i, r := range prod.RolloutRules {
+			order = append(order, r.Name)
+			if r.Name == "beta testers" {
+				beta = &prod.RolloutRules[i]
+			}
+		}
+		if got := strings.Join(order, ","); got != g.ruleOrder() {
+			h.t.Errorf("%s: production rules in the order %s, want %s", g.key, got, g.ruleOrder())
+		}
+		if beta == nil || beta.Exposition == nil || int(*beta.Exposition) != g.exposition {
+			h.t.Errorf("%s: production rules %+v, want beta testers at exposition %d", g.key, prod.RolloutRules, g.exposition)
 		}
 		if f.Environments["staging"].FeatureEnabled != g.stagingOn {
 			h.t.Errorf("%s: staging enabled = %t, want %t", g.key, f.Environments["staging"].FeatureEnabled, g.stagingOn)
@@ -229,8 +274,9 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 	}
 }
 
-func TestSyncEndToEnd(t *testing.T) {
-	h := newSyncHarness(t)
+func TestSyncEndToEnd(t *testing.T) { forEachReading(t, testSyncEndToEnd) }
+
+func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(12)
 	writeGenRepo(t, dir, flags)
@@ -320,13 +366,32 @@ func TestSyncEndToEnd(t *testing.T) {
 		t.Errorf("sync of two edits sent %d writes, want 2", r.writes)
 	}
 	h.assertLive(flags)
+
+	// 8. A reorder of two rules is one environment patch, and it converges: the next
+	// sync writes nothing, whether the API orders rules by position or by orderIndex.
+	flags[2].reordered = true
+	writeGenRepo(t, dir, flags)
+	h.sb.ResetCalls()
+	r = h.mustRun(exitOK, "sync", "--repo", dir)
+	want = []string{"PATCH " + api.EnvironmentPath(genSiteA, "flag_0002", "production")}
+	if got := writeCalls(h.sb.Calls()); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("reorder sent %q, want %q", got, want)
+	}
+	if !strings.Contains(r.stdout, "; converged") {
+		t.Errorf("reorder did not converge:\n%s", r.stdout)
+	}
+	h.assertLive(flags)
+	if r = h.mustRun(exitOK, "sync", "--repo", dir); r.writes != 0 {
+		t.Errorf("sync after the reorder sent %d writes, want 0", r.writes)
+	}
 	if n := createsPerKey(t, h.sb.Calls()); len(n) != 0 {
 		t.Errorf("creates after the first sync: %v", n)
 	}
 }
 
-func TestSyncJSONReport(t *testing.T) {
-	h := newSyncHarness(t)
+func TestSyncJSONReport(t *testing.T) { forEachReading(t, testSyncJSONReport) }
+
+func testSyncJSONReport(t *testing.T, h *syncHarness, reading sandbox.Reading) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(3))
 	r := h.mustRun(exitOK, "sync", "--repo", dir, "--format", "json")
@@ -349,14 +414,27 @@ func TestSyncJSONReport(t *testing.T) {
 	if len(rep.Plan.Changes) != 3 || len(rep.Results) != 3 || rep.Summary.Applied != 3 || !rep.Converged {
 		t.Errorf("report = %+v", rep)
 	}
-	// token, one list (all three flags are on one site), 3 creates, the confirming list
-	if rep.APICalls != r.calls || r.calls != 1+1+3+1 {
-		t.Errorf("report counts %d API calls, the sandbox saw %d (want 6)", rep.APICalls, r.calls)
+	// token, one list (all three flags are on one site), 3 creates, the confirming list;
+	// where the API refuses flagsync's optionalFields, each list is refused once first
+	// (the client then asks for the documented ones), and where the list leaves fields
+	// out, the confirming list is followed by one get per flag.
+	want := 1 + 1 + 3 + 1
+	switch {
+	case reading.Has(sandbox.OptionalFieldsRefused):
+		want += 1 + 3
+	case reading.Has(sandbox.OptionalFieldsIgnored):
+		want += 3
+	}
+	if rep.APICalls != r.calls || r.calls != want {
+		t.Errorf("report counts %d API calls, the sandbox saw %d (want %d)", rep.APICalls, r.calls, want)
 	}
 }
 
 func TestSyncConvergesThroughFaults(t *testing.T) {
-	h := newSyncHarness(t)
+	forEachReading(t, testSyncConvergesThroughFaults)
+}
+
+func testSyncConvergesThroughFaults(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(20)
 	writeGenRepo(t, dir, flags)
@@ -420,8 +498,9 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	}
 }
 
-func TestSyncFailedChangeExitsOne(t *testing.T) {
-	h := newSyncHarness(t)
+func TestSyncFailedChangeExitsOne(t *testing.T) { forEachReading(t, testSyncFailedChangeExitsOne) }
+
+func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(3)
 	writeGenRepo(t, dir, flags)
@@ -447,8 +526,9 @@ func TestSyncFailedChangeExitsOne(t *testing.T) {
 	}
 }
 
-func TestSyncGuards(t *testing.T) {
-	h := newSyncHarness(t)
+func TestSyncGuards(t *testing.T) { forEachReading(t, testSyncGuards) }
+
+func testSyncGuards(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(6))
 	r := h.mustRun(exitFail, "sync", "--repo", dir, "--max-changes", "5")
@@ -469,5 +549,81 @@ func TestSyncGuards(t *testing.T) {
 	r = h.mustRun(exitOK, "sync", "--repo", dir, "--prune", "--allow-mass-archive")
 	if r.writes != 6 { // all six flags are on genSiteA
 		t.Errorf("allowed mass archive sent %d writes, want 6", r.writes)
+	}
+}
+
+// TestEnvPatchRequiredRefusesOldBodies shows what the env-patch-required reading catches:
+// the environment patch flagsync used to send (only the fields that changed) is refused
+// with a 400 naming the required members, and the patch flagsync plans now, the same
+// change with featureKey, name, integrations and rolloutRules, is accepted. The default
+// reading accepts both, which is why only the strict sandbox could tell.
+func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
+	for _, tc := range []struct {
+		reading   sandbox.Reading
+		oldStatus int
+	}{
+		{sandbox.Reading{Name: "default"}, 200},
+		{sandbox.Reading{Name: string(sandbox.EnvPatchRequired), Strict: []sandbox.Variant{sandbox.EnvPatchRequired}}, 400},
+	} {
+		t.Run(tc.reading.Name, func(t *testing.T) {
+			h := newSyncHarnessWith(t, sandbox.Options{Strict: tc.reading.Strict})
+			dir := t.TempDir()
+			flags := genFlags(2)
+			writeGenRepo(t, dir, flags)
+			h.mustRun(exitOK, "sync", "--repo", dir)
+
+			// The planned patch of one changed switch.
+			flags[1].stagingOn = !flags[1].stagingOn
+			writeGenRepo(t, dir, flags)
+			r := h.mustRun(exitOK, "plan", "--repo", dir, "--format", "json")
+			var p struct {
+				Changes []struct {
+					Request api.Request `json:"request"`
+				} `json:"changes"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || len(p.Changes) != 1 {
+				t.Fatalf("plan: %v, %d changes\n%s", err, len(p.Changes), r.stdout)
+			}
+			planned := p.Changes[0].Request
+			var body map[string]any
+			if err := json.Unmarshal(planned.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range api.EnvironmentPatchRequired {
+				if _, ok := body[k]; !ok {
+					t.Errorf("planned body lacks %s: %s", k, planned.Body)
+				}
+			}
+			// The old body: only what changed.
+			old := planned
+			old.Body = json.RawMessage(`{"featureEnabled":` + fmt.Sprint(body["featureEnabled"]) + `}`)
+
+			c, err := api.New(api.Config{BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Do(context.Background(), old)
+			var apiErr *api.Error
+			switch {
+			case tc.oldStatus == 200 && err != nil:
+				t.Fatalf("the old body %s: %v, want it accepted by the default reading", old.Body, err)
+			case tc.oldStatus == 400 && (!errors.As(err, &apiErr) || apiErr.Status != 400):
+				t.Fatalf("the old body %s: err = %v, want a 400", old.Body, err)
+			case tc.oldStatus == 400 && !strings.HasPrefix(apiErr.Message, "featureKey, name, integrations, rolloutRules: required"):
+				t.Errorf("the 400 says %q, want the four missing members named", apiErr.Message)
+			}
+			if tc.oldStatus == 400 {
+				if r := h.mustRun(exitOK, "plan", "--repo", dir, "--format", "json"); !strings.Contains(r.stdout, `"featureEnabled"`) {
+					t.Fatalf("the refused old body changed the flag: the plan has no change left\n%s", r.stdout)
+				}
+				if _, err := c.Do(context.Background(), planned); err != nil {
+					t.Fatalf("the planned body %s: %v", planned.Body, err)
+				}
+			}
+			h.assertLive(flags)
+			if r := h.mustRun(exitOK, "sync", "--repo", dir); r.writes != 0 {
+				t.Errorf("sync after the patch sent %d writes, want 0", r.writes)
+			}
+		})
 	}
 }

@@ -16,12 +16,16 @@ import (
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 )
 
-const sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]
+var sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]
 
 Serve a local, Kameleoon-compatible Automation API for feature flags: OAuth client
 credentials, list/search/get/create/patch/delete of flags, rule patches, Kameleoon's rate
 limits. For tests, the quick start and CI. Flags live in memory, or in --state between runs.
 Without credentials it accepts client id "sandbox" with client secret "sandbox".
+
+--strict switches on stricter readings of what Kameleoon's docs leave open, to test a
+client against each (comma-separated, or "all"):
+` + strictHelp() + `
 
 With --vendor split it serves a Split-compatible (Harness FME) Admin API instead: flags
 and their definitions per environment under /internal/api/v2, RFC 6902 JSON Patch applied
@@ -34,6 +38,8 @@ Examples:
   flagsync sandbox
   flagsync sandbox --listen 127.0.0.1:8089 --state .flagsync/sandbox.json --sites pzllysfw2f
   FLAGSYNC_SANDBOX_CLIENT_SECRET=s3cret flagsync sandbox --client-id ci
+  flagsync sandbox --strict env-patch-required,order-index
+  flagsync sandbox --strict all
   flagsync sandbox --vendor split --environments Staging,Production --workspaces ws-1`
 
 // sandboxShutdownTimeout bounds how long calls in flight may take once the context ends.
@@ -50,6 +56,7 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(sandbox.DefaultEnvironments, ",")+")")
 	rate10s := fs.Int("rate-10s", 0, "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)")
 	rateHour := fs.Int("rate-hour", 0, "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)")
+	strict := fs.String("strict", a.envDefault("FLAGSYNC_SANDBOX_STRICT", ""), "comma-separated strict variants to follow, or \"all\" (env FLAGSYNC_SANDBOX_STRICT; default: none, the lenient reading of each)")
 	vendor := fs.String("vendor", a.envDefault("FLAGSYNC_SANDBOX_VENDOR", "kameleoon"), "the API to serve: kameleoon or split (env FLAGSYNC_SANDBOX_VENDOR)")
 	workspaces := fs.String("workspaces", a.envDefault("FLAGSYNC_SANDBOX_WORKSPACES", ""), "with --vendor split: comma-separated workspace ids (default: any)")
 	trafficTypes := fs.String("traffic-types", a.envDefault("FLAGSYNC_SANDBOX_TRAFFIC_TYPES", ""), "with --vendor split: comma-separated traffic types (default "+strings.Join(splitsandbox.DefaultTrafficTypes, ",")+")")
@@ -67,8 +74,8 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	switch *vendor {
 	case "kameleoon":
 	case "split":
-		if *clientID != "" || *clientSecret != "" || *sites != "" || *rate10s != 0 || *rateHour != 0 {
-			fmt.Fprintln(a.stderr, "flagsync sandbox: --client-id, --client-secret, --sites, --rate-10s and --rate-hour are Kameleoon's; the Split sandbox takes an API key (FLAGSYNC_SANDBOX_API_KEY), --workspaces, --rate-second and --rate-minute")
+		if *clientID != "" || *clientSecret != "" || *sites != "" || *rate10s != 0 || *rateHour != 0 || *strict != "" {
+			fmt.Fprintln(a.stderr, "flagsync sandbox: --client-id, --client-secret, --sites, --rate-10s, --rate-hour and --strict are Kameleoon's; the Split sandbox takes an API key (FLAGSYNC_SANDBOX_API_KEY), --workspaces, --rate-second and --rate-minute")
 			return exitUsage
 		}
 		key, err := a.secret("FLAGSYNC_SANDBOX_API_KEY")
@@ -95,7 +102,13 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, "flagsync sandbox: give both a client id and a client secret, or neither (then \"sandbox\"/\"sandbox\" is accepted)")
 		return exitUsage
 	}
+	variants, err := sandbox.ParseVariants(*strict)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: --strict: %v\n", err)
+		return exitUsage
+	}
 	opts := sandbox.Options{
+		Strict:       variants,
 		Sites:        splitList(*sites),
 		ClientID:     *clientID,
 		ClientSecret: secret,
@@ -131,7 +144,7 @@ func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts san
 			state = "(memory only)"
 		}
 		logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
-			"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites))
+			"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites), "strict", strictList(sb.Strict()))
 		if opts.ClientID == "" {
 			logger.Info("sandbox accepts the default credentials", "client_id", sandbox.DefaultClientID, "client_secret", sandbox.DefaultClientSecret)
 		} else {
@@ -221,6 +234,36 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// strictHelp lists the strict variants with what each changes, for the help text.
+func strictHelp() string {
+	const width, indent = 90, 27
+	var b strings.Builder
+	for _, v := range sandbox.Variants {
+		line := fmt.Sprintf("  %-24s", v)
+		for _, word := range strings.Fields(v.Description()) {
+			if len(line)+1+len(word) > width {
+				b.WriteString(line + "\n")
+				line = strings.Repeat(" ", indent-1)
+			}
+			line += " " + word
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// strictList renders the variants a sandbox follows for its start-up log line.
+func strictList(vs []sandbox.Variant) string {
+	if len(vs) == 0 {
+		return "none"
+	}
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = string(v)
+	}
+	return strings.Join(names, ",")
 }
 
 func siteList(sites []string) string {

@@ -185,6 +185,8 @@ func TestSandboxCommandErrors(t *testing.T) {
 		{"corrupt state", []string{"--state", corrupt}, exitFail, corrupt},
 		{"bad address", []string{"--listen", "127.0.0.1:notaport", "--log-format", "json"}, exitFail, "listen on 127.0.0.1:notaport"},
 		{"bad log level", []string{"--log-level", "loud"}, exitUsage, "--log-level"},
+		{"unknown strict variant", []string{"--strict", "order-index,zoned"}, exitUsage, `strict variant "zoned": unknown`},
+		{"strict with split", []string{"--vendor", "split", "--strict", "all"}, exitUsage, "--strict are Kameleoon's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var errb bytes.Buffer
@@ -196,6 +198,58 @@ func TestSandboxCommandErrors(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), tc.msg) {
 				t.Errorf("stderr lacks %q:\n%s", tc.msg, errb.String())
+			}
+		})
+	}
+}
+
+// TestSandboxCommandStrict starts the command with --strict and checks that the sandbox
+// follows the variants named (an environment patch without the required fields is a 400)
+// and says so in its start-up line.
+func TestSandboxCommandStrict(t *testing.T) {
+	for _, tc := range []struct {
+		name, strict string
+		env          map[string]string
+		want         string // the start-up line's strict attribute
+		patchStatus  int
+	}{
+		{"none", "", nil, "none", 200},
+		{"flag", "env-patch-required,zoned-dates", nil, "env-patch-required,zoned-dates", 400},
+		{"all from env", "", map[string]string{"FLAGSYNC_SANDBOX_STRICT": "all"}, "env-patch-required,order-index,optional-fields-refused,optional-fields-ignored,zoned-dates", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--rate-10s", "-1"}
+			if tc.strict != "" {
+				args = append(args, "--strict", tc.strict)
+			}
+			base, logs, stop := startSandboxCmd(t, tc.env, args...)
+			_, tok := tokenCall(t, base, "sandbox", "sandbox")
+			send := func(method, path, body string) int {
+				req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if got := send("POST", "/feature-flags", `{"siteCode": "pzllysfw2f", "featureKey": "cli", "name": "cli"}`); got != 201 {
+				t.Fatalf("create: %d", got)
+			}
+			if got := send("PATCH", "/feature-flags/pzllysfw2f/cli/production", `{"featureEnabled": true}`); got != tc.patchStatus {
+				t.Errorf("environment patch without the required fields: %d, want %d", got, tc.patchStatus)
+			}
+			stop()
+			found := false
+			for _, l := range logLines(t, logs.String()) {
+				if l["msg"] == "sandbox listening" {
+					found = l["strict"] == tc.want
+				}
+			}
+			if !found {
+				t.Errorf("start-up line lacks strict=%s:\n%s", tc.want, logs)
 			}
 		})
 	}

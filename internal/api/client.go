@@ -75,6 +75,7 @@ type Client struct {
 	log    *slog.Logger
 	budget *Budget
 	tokens *tokenSource
+	fields optionalFields // which optionalFields names reads ask for
 }
 
 // New returns a client for cfg, filling in defaults.

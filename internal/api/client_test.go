@@ -332,7 +332,7 @@ func TestCallTimeout(t *testing.T) {
 			}
 			return
 		}
-		io.WriteString(w, `{"siteCode":"s","featureKey":"k"}`)
+		io.WriteString(w, `{"siteCode":"s","featureKey":"k",`+completeFields+`}`)
 	})
 	cfg := testConfig(f.srv.URL, nil)
 	cfg.CallTimeout = 250 * time.Millisecond
@@ -533,7 +533,7 @@ func TestDoSendsRequestExactly(t *testing.T) {
 		io.WriteString(w, `{"ok":true}`)
 	})
 	c := newTestClient(t, testConfig(f.srv.URL+"/", nil))
-	req := PatchEnvironmentRequest("s c", "k", "production", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
+	req := PatchEnvironmentRequest("s c", "k", "K", "production", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
 	raw, err := c.Do(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -579,7 +579,7 @@ func TestWrappersDecodeAndName(t *testing.T) {
 		t.Errorf("requests:\n got %q\nwant %q", bodies, want)
 	}
 
-	_, err := c.PatchEnvironment(ctx, "s", "missing", "production", flag.Environment{}, []string{"featureEnabled"})
+	_, err := c.PatchEnvironment(ctx, "s", "missing", "Missing", "production", flag.Environment{}, []string{"featureEnabled"})
 	if !IsNotFound(err) {
 		t.Errorf("err = %v, want not found", err)
 	}
@@ -593,7 +593,7 @@ func TestWrappersDecodeAndName(t *testing.T) {
 
 func TestListFlagsPaging(t *testing.T) {
 	flagJSON := func(site string, i int) string {
-		return fmt.Sprintf(`{"id":%d,"siteCode":%q,"featureKey":"f%03d","name":"F"}`, i, site, i)
+		return fmt.Sprintf(`{"id":%d,"siteCode":%q,"featureKey":"f%03d","name":"F",%s}`, i, site, i, completeFields)
 	}
 	tests := []struct {
 		name      string
@@ -732,7 +732,7 @@ func TestResourceErrorsRedactSecrets(t *testing.T) {
 	})
 	logs := &logtest.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
-	_, err := c.PatchEnvironment(context.Background(), "s", "k", "e", flag.Environment{}, []string{"featureEnabled"})
+	_, err := c.PatchEnvironment(context.Background(), "s", "k", "K", "e", flag.Environment{}, []string{"featureEnabled"})
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 {
 		t.Fatalf("err = %v", err)

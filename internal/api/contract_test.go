@@ -33,12 +33,18 @@ type contractTarget struct {
 // tutorialSite is the tutorial's site code, used by the sandbox runs.
 const tutorialSite = "pzllysfw2f"
 
+// TestContractSandbox runs the suite against the sandbox in each reading of what the
+// docs leave open (sandbox.Readings): the default, each strict variant, all of them.
 func TestContractSandbox(t *testing.T) {
-	_, ts := sandbox.NewTestServer(t, sandbox.Options{Sites: []string{tutorialSite}})
-	runContract(t, contractTarget{
-		baseURL: ts.URL, clientID: sandbox.DefaultClientID, clientSecret: sandbox.DefaultClientSecret,
-		siteCode: tutorialSite, segmentID: 403694, goalID: 400899,
-	})
+	for _, r := range sandbox.Readings() {
+		t.Run(r.Name, func(t *testing.T) {
+			_, ts := sandbox.NewTestServer(t, sandbox.Options{Sites: []string{tutorialSite}, Strict: r.Strict})
+			runContract(t, contractTarget{
+				baseURL: ts.URL, clientID: sandbox.DefaultClientID, clientSecret: sandbox.DefaultClientSecret,
+				siteCode: tutorialSite, segmentID: 403694, goalID: 400899,
+			})
+		})
+	}
 }
 
 // TestContractKameleoon runs the suite against the real API. It creates flags with
@@ -233,7 +239,7 @@ func runContract(t *testing.T, target contractTarget) {
 		if _, err := c.GetFlag(ctx, site, unknown); !IsNotFound(err) {
 			t.Errorf("GetFlag of an unknown flag: err = %v, want 404", err)
 		}
-		_, err := c.PatchEnvironment(ctx, site, unknown, "development", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
+		_, err := c.PatchEnvironment(ctx, site, unknown, unknown, "development", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
 		if !IsNotFound(err) {
 			t.Errorf("patch of an unknown flag: err = %v, want 404", err)
 		}
@@ -307,6 +313,17 @@ func runContract(t *testing.T, target contractTarget) {
 		if cond["matchValue"] != 20.0 || r["name"] != "test rollout rule" || r["type"] != "TARGETED_DELIVERY" || r["exposition"] != 59.0 {
 			t.Errorf("rule read back as %v", r)
 		}
+		// The release window reads back as the instants written, with or without a zone.
+		got, _ := r["release"].(object)
+		if got["timeZone"] != release["timeZone"] {
+			t.Errorf("release timeZone read back as %v, want %v", got["timeZone"], release["timeZone"])
+		}
+		for _, k := range []string{"releaseFrom", "releaseTo"} {
+			s, _ := got[k].(string)
+			if !sameInstant(t, s, release[k].(string), "Europe/Paris") {
+				t.Errorf("release %s read back as %q, not the instant written (%s in Europe/Paris)", k, s, release[k])
+			}
+		}
 		// The flag-level patch named development only: the others stay as they were.
 		for _, env := range []string{"staging", "production"} {
 			if got, want := environmentOf(t, f, env), environmentOf(t, created, env); len(rulesOf(got)) != 0 || got["featureEnabled"] != want["featureEnabled"] || got["defaultVariationKey"] != want["defaultVariationKey"] {
@@ -360,7 +377,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		dev.RolloutRules[0].Exposition = ptr(40.0)
 		dev.RolloutRules[0].TrafficAllocations = []flag.TrafficAllocation{{VariationKey: "on", Exposition: 40}}
-		got, err := c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +396,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		second := flag.Rule{Name: "second rule", Type: flag.RuleTargetedDelivery, State: flag.StatePaused, SegmentID: target.segmentID, Exposition: ptr(10.0), VariationKey: "off"}
 		dev.RolloutRules = append(dev.RolloutRules, second)
-		got, err := c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,9 +406,21 @@ func runContract(t *testing.T, target contractTarget) {
 		}
 		secondID := rules[1].ID
 
+		// A reorder (sent with orderIndex = position) reads back in the new order, with
+		// the rules' ids kept.
+		dev.RolloutRules = []flag.Rule{rules[1], rules[0]}
+		if _, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"}); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := c.GetFlag(ctx, site, key); err != nil {
+			t.Fatal(err)
+		} else if r := again.Environments["development"].RolloutRules; len(r) != 2 || r[0].ID != secondID || r[1].ID != ruleID {
+			t.Fatalf("rules after a reorder: %+v, want %d then %d", r, secondID, ruleID)
+		}
+
 		// Send only the second rule: the first is gone, not merged back.
 		dev.RolloutRules = []flag.Rule{rules[1]}
-		got, err = c.PatchEnvironment(ctx, site, key, "development", dev, []string{"rolloutRules"})
+		got, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +448,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev := live.Environments["development"]
 		dev.FeatureEnabled = !dev.FeatureEnabled
 		dev.RolloutRules = append(dev.RolloutRules, flag.Rule{Name: "too wide", Type: flag.RuleTargetedDelivery, State: flag.StateActive, SegmentID: target.segmentID, Exposition: ptr(150.0)})
-		_, err = c.PatchEnvironment(ctx, site, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
+		_, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
 		var apiErr *Error
 		if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Retryable {
 			t.Fatalf("patch with exposition 150: err = %v, want a final 400", err)
@@ -431,10 +460,29 @@ func runContract(t *testing.T, target contractTarget) {
 	})
 }
 
-// rawFlag reads a flag as the API sends it, with every optional field.
+// sameInstant reports whether a release window bound read back (with a zone, or a local
+// time in zone) names the same instant as want, a local time in zone.
+func sameInstant(t *testing.T, got, want, zone string) bool {
+	t.Helper()
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := time.ParseInLocation("2006-01-02T15:04:05", want, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := time.Parse(time.RFC3339, got); err == nil {
+		return g.Equal(w)
+	}
+	g, err := time.ParseInLocation("2006-01-02T15:04:05", got, loc)
+	return err == nil && g.Equal(w)
+}
+
+// rawFlag reads a flag as the API sends it, with the optional fields the client asks for.
 func rawFlag(ctx context.Context, t *testing.T, c *Client, site, key string) ([]byte, bool) {
 	t.Helper()
-	raw, err := c.Do(ctx, Request{Method: "GET", Path: FlagPath(site, key) + "?" + optionalFieldsQuery().Encode()})
+	raw, err := c.Do(ctx, Request{Method: "GET", Path: FlagPath(site, key) + "?" + fieldsQuery(c.OptionalFieldsInUse()).Encode()})
 	if err != nil {
 		t.Error(err)
 		return nil, false

@@ -166,6 +166,11 @@ func newTestClient(t *testing.T, cfg Config) *Client {
 	return c
 }
 
+// completeFields are the members a flag in read shape needs for the client to take it as
+// complete: one variation and one environment (see missingFields).
+const completeFields = `"variables":[],"secondaryGoalIds":[],"variations":[{"key":"off","name":"Off"}],` +
+	`"environmentConfigurations":[{"environmentKey":"production","featureEnabled":false,"defaultVariationKey":"off","rolloutRules":[]}]`
+
 // replies returns a handler that answers successive requests with the given statuses
 // (the last one repeats) and a JSON body for 2xx.
 func replies(statuses ...int) func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -181,7 +186,7 @@ func replies(statuses ...int) func(w http.ResponseWriter, r *http.Request, body 
 		}
 		w.WriteHeader(s)
 		if s < 300 {
-			io.WriteString(w, `{"siteCode":"s","featureKey":"k","id":1}`)
+			io.WriteString(w, `{"siteCode":"s","featureKey":"k","id":1,`+completeFields+`}`)
 		} else {
 			fmt.Fprintf(w, `{"message":"status %d"}`, s)
 		}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,13 +25,10 @@ func RulePath(ruleID int64) string {
 	return flagsPath + "/rules/" + strconv.FormatInt(ruleID, 10)
 }
 
-func optionalFieldsQuery() url.Values {
-	return url.Values{"optionalFields": {strings.Join(OptionalFields, ",")}}
-}
-
 // ListFlags returns every flag of siteCode, read with the list endpoint (one call per
 // page) and converted to the model. Flags of other sites are dropped even if the server
-// returns them, since whether it filters by siteCode is not documented.
+// returns them, since whether it filters by siteCode is not documented. Flags the list
+// returns incomplete are read one by one (see ListFlagsRaw).
 func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error) {
 	raws, err := c.ListFlagsRaw(ctx, siteCode)
 	if err != nil {
@@ -37,53 +36,122 @@ func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, e
 	}
 	out := make([]flag.Flag, 0, len(raws))
 	for _, raw := range raws {
-		f, err := DecodeFlag(raw)
+		f, conflicts, err := decodeFlag(raw)
 		if err != nil {
 			return nil, fmt.Errorf("list flags of site %s: %w", siteCode, err)
 		}
 		if f.SiteCode == "" {
 			f.SiteCode = siteCode
 		}
+		c.warnOrderConflicts(f.Ref(), conflicts)
 		out = append(out, f)
 	}
 	return out, nil
 }
 
-// ListFlagsRaw returns every flag of siteCode as the API sent it (read shape, all
-// optional fields), in the server's order.
+// warnOrderConflicts says which environments list rules in an order their orderIndex
+// contradicts (see decodeFlag): flagsync follows orderIndex, and its next patch of the
+// environment writes both the same way.
+func (c *Client) warnOrderConflicts(ref flag.Ref, envs []string) {
+	for _, env := range envs {
+		c.log.Warn("rules are listed in an order their orderIndex contradicts; flagsync reads them by orderIndex, and its next patch of the environment sends both the same way",
+			"flag", ref.String(), "env", env)
+	}
+}
+
+// ListFlagsRaw returns every flag of siteCode as the API sent it (read shape), in the
+// server's order, each with the fields flagsync plans with.
 //
 // Pages are followed with page=1,2,… while the X-Pagination-Page-Count header says
 // there are more; without the header, until a page is shorter than PerPage (or than the
 // page size the server reports in X-Pagination-Per-Page, if it clamped PerPage). The
 // API's largest page size is not documented: a server that clamps PerPage silently and
 // sends neither header would end the listing early, so PerPage stays at 100 by default.
+//
+// The list asks for OptionalFields, or for DocumentedOptionalFields once the API has
+// refused those (see withOptionalFields). A flag listed without environmentConfigurations
+// or variations (or, when the list did not ask for them, without variables or
+// secondaryGoalIds) is read again with the single-flag GET, one call each within the
+// budget, and replaced by what the GET returns; a flag the GET returns incomplete too
+// gives an *IncompleteReadError.
 func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawMessage, error) {
+	all, asked, err := c.listPages(ctx, siteCode)
+	if err != nil {
+		return nil, err
+	}
+	var incomplete []int
+	for i, raw := range all {
+		missing, err := missingFields(raw, notAsked(asked))
+		if err != nil {
+			return nil, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+		}
+		if len(missing) > 0 {
+			incomplete = append(incomplete, i)
+		}
+	}
+	if len(incomplete) == 0 {
+		return all, nil
+	}
+	c.log.Info("the list left out fields flagsync plans with; reading those flags one by one",
+		"site", siteCode, "flags", len(incomplete), "optional_fields", strings.Join(asked, ","))
+	for _, i := range incomplete {
+		var id flag.Ref
+		if err := json.Unmarshal(all[i], &id); err != nil || id.FeatureKey == "" {
+			return nil, fmt.Errorf("list flags of site %s: a flag listed without its fields has no featureKey to read it by", siteCode)
+		}
+		if id.SiteCode == "" {
+			id.SiteCode = siteCode
+		}
+		raw, err := c.getFlagRaw(ctx, id.SiteCode, id.FeatureKey)
+		if err != nil {
+			var ie *IncompleteReadError
+			if errors.As(err, &ie) {
+				ie.Listed = true
+			}
+			return nil, fmt.Errorf("list flags of site %s: get %s, which the list left incomplete: %w", siteCode, id, err)
+		}
+		all[i] = raw
+	}
+	return all, nil
+}
+
+// listPages reads every page of siteCode's flags and returns them with the optionalFields
+// the pages asked for.
+func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMessage, []string, error) {
 	perPage := c.cfg.PerPage
 	var all []json.RawMessage
 	var prevFirst json.RawMessage
+	var asked []string
 	for page := 1; ; page++ {
-		q := optionalFieldsQuery()
-		q.Set("siteCode", siteCode)
-		q.Set("page", strconv.Itoa(page))
-		q.Set("perPage", strconv.Itoa(perPage))
-		res, err := c.send(ctx, call{method: http.MethodGet, path: flagsPath, query: q, resend: true})
+		res, names, err := c.withOptionalFields(func(q url.Values) (*response, error) {
+			q.Set("siteCode", siteCode)
+			q.Set("page", strconv.Itoa(page))
+			q.Set("perPage", strconv.Itoa(perPage))
+			return c.send(ctx, call{method: http.MethodGet, path: flagsPath, query: q, resend: true})
+		})
 		if err != nil {
-			return nil, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
+			return nil, nil, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
 		}
+		if asked != nil && !slices.Equal(asked, names) {
+			// The client fell back while this listing was under way (another call was
+			// refused): start again, so that every page asked for the same fields.
+			return c.listPages(ctx, siteCode)
+		}
+		asked = names
 		var items []json.RawMessage
 		if err := json.Unmarshal(res.body, &items); err != nil {
-			return nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+			return nil, nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
 		}
 		if len(items) > 0 && prevFirst != nil && bytes.Equal(items[0], prevFirst) {
 			// A server that ignores `page` would otherwise be read forever.
-			return nil, fmt.Errorf("list flags of site %s: page %d repeats page %d; the server does not page as expected", siteCode, page, page-1)
+			return nil, nil, fmt.Errorf("list flags of site %s: page %d repeats page %d; the server does not page as expected", siteCode, page, page-1)
 		}
 		for _, it := range items {
 			var id struct {
 				SiteCode string `json:"siteCode"`
 			}
 			if err := json.Unmarshal(it, &id); err != nil {
-				return nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+				return nil, nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
 			}
 			if id.SiteCode == "" || id.SiteCode == siteCode {
 				all = append(all, it)
@@ -96,10 +164,10 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 		}
 		if count, err := strconv.Atoi(res.header.Get("X-Pagination-Page-Count")); err == nil {
 			if page >= count || len(items) == 0 {
-				return all, nil
+				return all, asked, nil
 			}
 		} else if len(items) != full {
-			return all, nil
+			return all, asked, nil
 		}
 		if len(items) > 0 {
 			prevFirst = items[0]
@@ -107,22 +175,50 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 	}
 }
 
-// GetFlag returns one flag with all optional fields. A flag that does not exist gives an
-// error for which IsNotFound is true.
+// GetFlag returns one flag with the fields flagsync plans with. A flag that does not
+// exist gives an error for which IsNotFound is true; one that comes back without
+// environmentConfigurations or variations, an *IncompleteReadError.
 func (c *Client) GetFlag(ctx context.Context, siteCode, featureKey string) (flag.Flag, error) {
 	raw, err := c.getFlagRaw(ctx, siteCode, featureKey)
 	if err != nil {
 		return flag.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
 	}
-	return decodeResponse(raw)
+	f, conflicts, err := decodeFlag(raw)
+	if err != nil {
+		return flag.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
+	}
+	c.warnOrderConflicts(flag.Ref{SiteCode: siteCode, FeatureKey: featureKey}, conflicts)
+	return f, nil
 }
 
+// getFlagRaw reads one flag with the single-flag GET and checks that it is complete
+// (environmentConfigurations and variations present and not empty): the GET is the
+// last read the client has, so an incomplete one is an *IncompleteReadError.
 func (c *Client) getFlagRaw(ctx context.Context, siteCode, featureKey string) (json.RawMessage, error) {
-	res, err := c.send(ctx, call{method: http.MethodGet, path: FlagPath(siteCode, featureKey), query: optionalFieldsQuery(), resend: true})
+	body, asked, err := c.fetchFlag(ctx, siteCode, featureKey)
 	if err != nil {
 		return nil, err
 	}
-	return res.body, nil
+	missing, err := missingFields(body, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, &IncompleteReadError{SiteCode: siteCode, FeatureKey: featureKey, Missing: missing, OptionalFields: slices.Clone(asked)}
+	}
+	return body, nil
+}
+
+// fetchFlag sends the single-flag GET and returns the body as it came, with the
+// optionalFields it asked for.
+func (c *Client) fetchFlag(ctx context.Context, siteCode, featureKey string) (json.RawMessage, []string, error) {
+	res, asked, err := c.withOptionalFields(func(q url.Values) (*response, error) {
+		return c.send(ctx, call{method: http.MethodGet, path: FlagPath(siteCode, featureKey), query: q, resend: true})
+	})
+	if err != nil {
+		return nil, asked, err
+	}
+	return res.body, asked, nil
 }
 
 // Do sends req exactly (method, path and body, as a plan carries it) and returns the
@@ -178,7 +274,7 @@ func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, erro
 			return nil, err
 		}
 		// The create may have taken effect with its response lost: look before resending.
-		got, gerr := c.getFlagRaw(ctx, id.SiteCode, id.FeatureKey)
+		got, _, gerr := c.fetchFlag(ctx, id.SiteCode, id.FeatureKey)
 		if gerr == nil {
 			c.log.Warn("create response lost, but the flag exists: the create took effect", "flag", id.String(), "error", err.Error())
 			return got, nil
@@ -219,9 +315,11 @@ func (c *Client) UpdateFlag(ctx context.Context, after *flag.Flag, fields []stri
 }
 
 // PatchEnvironment sets the named fields of one environment (see EnvironmentPatchFields)
-// to their values in after, with a merge patch of the environment.
-func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, env string, after flag.Environment, fields []string) (flag.Flag, error) {
-	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, env, after, fields))
+// to their values in after, with a merge patch of the environment that also carries
+// featureKey, the flag's name and the environment's integrations and rules (see
+// PatchEnvironmentRequest).
+func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, name, env string, after flag.Environment, fields []string) (flag.Flag, error) {
+	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, name, env, after, fields))
 }
 
 // Archive archives a flag (Kameleoon keeps it; it is never deleted).

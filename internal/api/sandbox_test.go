@@ -311,7 +311,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	keep(err)
 	_, err = c.GetFlag(ctx, tutorialSite, "missing") // 404
 	keep(err)
-	_, err = c.PatchEnvironment(ctx, tutorialSite, "canary", "production", flag.Environment{DefaultVariationKey: "nope"}, []string{"defaultVariationKey"}) // 400
+	_, err = c.PatchEnvironment(ctx, tutorialSite, "canary", "Canary", "production", flag.Environment{DefaultVariationKey: "nope"}, []string{"defaultVariationKey"}) // 400
 	keep(err)
 	srv.RevokeTokens() // 401, re-auth
 	_, err = c.ListFlags(ctx, tutorialSite)

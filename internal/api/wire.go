@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 
 	"github.com/flagsync/flagsync/internal/flag"
@@ -81,6 +82,10 @@ type readFlag struct {
 	EnvironmentConfigurations []readEnvironment `json:"environmentConfigurations"`
 	Archived                  *bool             `json:"archived"`
 	IsArchived                *bool             `json:"isArchived"`
+
+	// orderConflicts, set by model, are the environments whose rules the API listed in an
+	// order their orderIndex contradicts.
+	orderConflicts []string
 }
 
 type readBucketingKey struct {
@@ -143,11 +148,19 @@ type readRollback struct {
 
 // DecodeFlag converts one flag in the API's read shape to the model.
 func DecodeFlag(data []byte) (flag.Flag, error) {
+	f, _, err := decodeFlag(data)
+	return f, err
+}
+
+// decodeFlag is DecodeFlag, and also returns the environments whose rules are listed in
+// an order their orderIndex contradicts.
+func decodeFlag(data []byte) (flag.Flag, []string, error) {
 	var r readFlag
 	if err := json.Unmarshal(data, &r); err != nil {
-		return flag.Flag{}, fmt.Errorf("decode flag: %w", err)
+		return flag.Flag{}, nil, fmt.Errorf("decode flag: %w", err)
 	}
-	return r.model(), nil
+	f := r.model()
+	return f, r.orderConflicts, nil
 }
 
 // DecodeFlags converts a JSON array of flags in the read shape to the model.
@@ -204,15 +217,24 @@ func (r *readFlag) model() flag.Flag {
 			Integrations:        e.Integrations,
 		}
 		rules := e.RolloutRules
-		// Order is the array order unless every rule carries an orderIndex.
+		// Order is orderIndex when every rule carries one, else the array order; equal
+		// indices keep their array order. flagsync writes orderIndex equal to the array
+		// position, so the two agree on what it wrote. They disagree only after another
+		// writer: a server that orders by orderIndex may list by something else (then
+		// orderIndex is right), and one that orders by position may keep a stale
+		// orderIndex on rules written without one (then the array is right). flagsync
+		// reads orderIndex, the field the write reference names, and the client warns:
+		// any patch of that environment writes both the same way again.
 		indexed := len(rules) > 0
 		for _, rr := range rules {
 			if rr.OrderIndex == nil {
 				indexed = false
 			}
 		}
-		if indexed {
+		if indexed && !sort.SliceIsSorted(rules, func(i, j int) bool { return *rules[i].OrderIndex < *rules[j].OrderIndex }) {
+			rules = slices.Clone(rules)
 			sort.SliceStable(rules, func(i, j int) bool { return *rules[i].OrderIndex < *rules[j].OrderIndex })
+			r.orderConflicts = append(r.orderConflicts, e.EnvironmentKey)
 		}
 		for _, rr := range rules {
 			env.RolloutRules = append(env.RolloutRules, rr.model())
@@ -275,6 +297,7 @@ type writeRule struct {
 	ID                      int64                    `json:"id,omitempty"`
 	Name                    string                   `json:"name"`
 	Type                    string                   `json:"type"`
+	OrderIndex              int                      `json:"orderIndex"`
 	State                   string                   `json:"state,omitempty"`
 	SegmentID               int64                    `json:"segmentId,omitempty"`
 	Exposition              *float64                 `json:"exposition,omitempty"`
@@ -298,11 +321,14 @@ type writeRollback struct {
 	Recipients         []string `json:"recipients"`
 }
 
+// writeRules is rules in write shape. Each carries orderIndex equal to its position, so
+// that the order converges whether the API orders rules by array position or by
+// orderIndex (the docs show both, and say neither is the order).
 func writeRules(rules []flag.Rule) []writeRule {
 	out := make([]writeRule, 0, len(rules))
-	for _, r := range rules {
+	for i, r := range rules {
 		w := writeRule{
-			ID: r.ID, Name: r.Name, Type: r.Type, State: r.State, SegmentID: r.SegmentID,
+			ID: r.ID, Name: r.Name, Type: r.Type, OrderIndex: i, State: r.State, SegmentID: r.SegmentID,
 			Exposition: r.Exposition, VariationKey: r.VariationKey, ControlVariationKey: r.ControlVariationKey,
 			TrafficAllocationMethod: r.TrafficAllocationMethod, TrafficAllocations: r.TrafficAllocations,
 			Reallocation: r.Reallocation, Release: r.Release,
@@ -479,24 +505,37 @@ func ArchiveFlagRequest(siteCode, featureKey string, archived bool) Request {
 // EnvironmentPatchFields are the field names PatchEnvironmentRequest accepts.
 var EnvironmentPatchFields = []string{"featureEnabled", "defaultVariationKey", "rolloutRules", "integrations"}
 
-// PatchEnvironmentRequest is the environment-level JSON merge patch that sets the named
-// fields (see EnvironmentPatchFields) to their values in after. Rules are sent whole with
-// the ids they carry, so rules that persist keep their id and experiment.
-func PatchEnvironmentRequest(siteCode, featureKey, env string, after flag.Environment, fields []string) Request {
+// EnvironmentPatchRequired are the members every environment patch body carries,
+// whatever changed: the newer reference page of the environment PATCH marks them
+// required, and the older pages, which require nothing, accept them too.
+var EnvironmentPatchRequired = []string{"featureKey", "name", "integrations", "rolloutRules"}
+
+// PatchEnvironmentRequest is the environment-level JSON merge patch for one environment
+// of flag siteCode/featureKey. It carries featureKey, the flag's name as Git wants it, and
+// the environment's integrations and rolloutRules as in after (see
+// EnvironmentPatchRequired), plus the other named fields (see EnvironmentPatchFields) with
+// their values in after. Rules are sent whole with the ids they carry, so rules that
+// persist keep their id and experiment, and with orderIndex equal to their position.
+// Because the required members are sent as after holds them, the caller passes the
+// environment as it must end up, not only the fields that changed.
+func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after flag.Environment, fields []string) Request {
 	w := writeEnv(env, after)
-	body := make(map[string]any, len(fields))
-	for _, name := range fields {
-		switch name {
+	body := map[string]any{
+		"featureKey":   featureKey,
+		"name":         name,
+		"integrations": w.Integrations,
+		"rolloutRules": w.RolloutRules,
+	}
+	for _, field := range fields {
+		switch field {
 		case "featureEnabled":
-			body[name] = w.FeatureEnabled
+			body[field] = w.FeatureEnabled
 		case "defaultVariationKey":
-			body[name] = w.DefaultVariationKey
-		case "rolloutRules":
-			body[name] = w.RolloutRules
-		case "integrations":
-			body[name] = w.Integrations
+			body[field] = w.DefaultVariationKey
+		case "rolloutRules", "integrations":
+			// always sent
 		default:
-			panic(fmt.Sprintf("PatchEnvironmentRequest: unknown field %q", name))
+			panic(fmt.Sprintf("PatchEnvironmentRequest: unknown field %q", field))
 		}
 	}
 	return Request{Method: "PATCH", Path: EnvironmentPath(siteCode, featureKey, env), Body: encode(body)}

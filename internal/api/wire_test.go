@@ -247,7 +247,7 @@ func tutorialModel(t *testing.T) flag.Flag {
 
 func TestPatchEnvironmentRequestTutorialRule(t *testing.T) {
 	f := tutorialModel(t)
-	req := PatchEnvironmentRequest(f.SiteCode, f.FeatureKey, "development", f.Environments["development"], EnvironmentPatchFields)
+	req := PatchEnvironmentRequest(f.SiteCode, f.FeatureKey, f.Name, "development", f.Environments["development"], EnvironmentPatchFields)
 	if req.Method != "PATCH" || req.Path != "/feature-flags/pzllysfw2f/test_feature_flag_post/development" {
 		t.Fatalf("request line = %s %s", req.Method, req.Path)
 	}
@@ -266,6 +266,7 @@ func TestPatchEnvironmentRequestTutorialRule(t *testing.T) {
 	delete(wantRule, "variations")
 	delete(wantRule, "reallocationTimestamp")
 	wantRule["id"] = 20557.0
+	wantRule["orderIndex"] = 0.0
 	wantRule["rollbackConditions"].([]any)[0].(map[string]any)["id"] = 648.0
 
 	got := asJSON(t, req.Body).(map[string]any)
@@ -280,6 +281,16 @@ func TestPatchEnvironmentRequestTutorialRule(t *testing.T) {
 	}
 	if _, ok := got["environmentKey"]; ok {
 		t.Error("environment patch body carries environmentKey; the path names the environment")
+	}
+	// The members the newer reference page marks required, with the values the page
+	// describes: the flag's key and name (the tutorial's flag is named after its key).
+	if got["featureKey"] != "test_feature_flag_post" || got["name"] != "test_feature_flag_post" {
+		t.Errorf("featureKey %v, name %v; want the flag's", got["featureKey"], got["name"])
+	}
+	for _, k := range EnvironmentPatchRequired {
+		if _, ok := got[k]; !ok {
+			t.Errorf("body lacks required member %s: %s", k, req.Body)
+		}
 	}
 	for _, bad := range []string{`"status"`, `"experimentId"`, `"archived"`} {
 		if strings.Contains(string(req.Body), bad) {
@@ -296,36 +307,42 @@ func TestPatchEnvironmentRequestFields(t *testing.T) {
 			{Name: "new", Type: flag.RuleProgressiveDelivery, RollbackConditions: []flag.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}},
 		},
 	}
+	const envRules = `"rolloutRules":[{"id":7,"name":"kept","type":"TARGETED_DELIVERY","orderIndex":0,"state":"PAUSED","exposition":0},
+			{"name":"new","type":"PROGRESSIVE_DELIVERY","orderIndex":1,"rollbackConditions":[{"target":"RULE","criteria":"UPLIFT","comparisonOperator":"LESS_THAN","matchValue":1,"recipients":[]}]}]`
+	const noIntegrations = `"integrations":{"deliveryRules":[],"experimentRules":[]}`
 	tests := []struct {
 		name   string
 		env    flag.Environment
 		fields []string
 		want   string
 	}{
-		{"only the named fields", env, []string{"featureEnabled"}, `{"featureEnabled":false}`},
-		{"rules sent whole, ids carried, state not status", env, []string{"rolloutRules"},
-			`{"rolloutRules":[{"id":7,"name":"kept","type":"TARGETED_DELIVERY","state":"PAUSED","exposition":0},
-			{"name":"new","type":"PROGRESSIVE_DELIVERY","rollbackConditions":[{"target":"RULE","criteria":"UPLIFT","comparisonOperator":"LESS_THAN","matchValue":1,"recipients":[]}]}]}`},
-		{"no rules is an empty array, not absent", flag.Environment{}, []string{"rolloutRules"}, `{"rolloutRules":[]}`},
-		{"integrations: both arrays when the model has none", flag.Environment{}, []string{"integrations"}, `{"integrations":{"deliveryRules":[],"experimentRules":[]}}`},
+		{"required members and the named fields", env, []string{"featureEnabled"}, `{"featureKey":"key","name":"Key flag","featureEnabled":false,` + envRules + `,` + noIntegrations + `}`},
+		{"rules sent whole, ids carried, orderIndex the position, state not status", env, []string{"rolloutRules"}, `{"featureKey":"key","name":"Key flag",` + envRules + `,` + noIntegrations + `}`},
+		{"no rules is an empty array, not absent", flag.Environment{}, nil, `{"featureKey":"key","name":"Key flag","rolloutRules":[],` + noIntegrations + `}`},
 		{"integrations: both arrays when one is set", flag.Environment{Integrations: &flag.Integrations{DeliveryRules: []any{map[string]any{"x": 1.0}}}}, []string{"integrations"},
-			`{"integrations":{"deliveryRules":[{"x":1}],"experimentRules":[]}}`},
-		{"default variation", flag.Environment{DefaultVariationKey: "on"}, []string{"defaultVariationKey"}, `{"defaultVariationKey":"on"}`},
+			`{"featureKey":"key","name":"Key flag","rolloutRules":[],"integrations":{"deliveryRules":[{"x":1}],"experimentRules":[]}}`},
+		{"default variation", flag.Environment{DefaultVariationKey: "on"}, []string{"defaultVariationKey"},
+			`{"featureKey":"key","name":"Key flag","defaultVariationKey":"on","rolloutRules":[],` + noIntegrations + `}`},
+		{"every field", flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}, EnvironmentPatchFields,
+			`{"featureKey":"key","name":"Key flag","featureEnabled":true,"defaultVariationKey":"on","rolloutRules":[],` + noIntegrations + `}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := PatchEnvironmentRequest("site", "key", "prod", tt.env, tt.fields)
+			req := PatchEnvironmentRequest("site", "key", "Key flag", "prod", tt.env, tt.fields)
 			if got, want := asJSON(t, req.Body), asJSON(t, []byte(tt.want)); !reflect.DeepEqual(got, want) {
 				t.Errorf("body = %s\nwant %s", req.Body, tt.want)
 			}
 		})
 	}
 
-	req := PatchEnvironmentRequest("a b", "k/x", "pr od", flag.Environment{}, nil)
+	req := PatchEnvironmentRequest("a b", "k/x", "K", "pr od", flag.Environment{}, nil)
 	if req.Path != "/feature-flags/a%20b/k%2Fx/pr%20od" {
 		t.Errorf("path = %s: path segments must be escaped", req.Path)
 	}
-	assertPanics(t, func() { PatchEnvironmentRequest("s", "k", "e", flag.Environment{}, []string{"status"}) })
+	if got := asJSON(t, req.Body).(map[string]any)["featureKey"]; got != "k/x" {
+		t.Errorf("featureKey = %v: the body carries the key itself, unescaped", got)
+	}
+	assertPanics(t, func() { PatchEnvironmentRequest("s", "k", "K", "e", flag.Environment{}, []string{"status"}) })
 }
 
 func assertPanics(t *testing.T, f func()) {
@@ -365,8 +382,11 @@ func TestCreateFlagRequest(t *testing.T) {
 
 	t.Run("environments in the configured order, then the rest", func(t *testing.T) {
 		f := flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "n", Archived: true, Environments: map[string]flag.Environment{
-			"zeta":        {},
-			"production":  {FeatureEnabled: true, RolloutRules: []flag.Rule{{ID: 3, Name: "r", Type: flag.RuleTargetedDelivery, State: flag.StateActive}}},
+			"zeta": {},
+			"production": {FeatureEnabled: true, RolloutRules: []flag.Rule{
+				{ID: 3, Name: "r", Type: flag.RuleTargetedDelivery, State: flag.StateActive},
+				{Name: "s", Type: flag.RuleTargetedDelivery},
+			}},
 			"alpha":       {},
 			"development": {DefaultVariationKey: "on"},
 		}}
@@ -390,9 +410,13 @@ func TestCreateFlagRequest(t *testing.T) {
 		if want := []string{"development", "production", "alpha", "zeta"}; !reflect.DeepEqual(keys, want) {
 			t.Errorf("environment order = %v, want %v", keys, want)
 		}
-		rule := body.EnvironmentConfigurations[1]["rolloutRules"].([]any)[0].(map[string]any)
-		if rule["state"] != "ACTIVE" || rule["id"] != 3.0 || rule["status"] != nil {
-			t.Errorf("rule = %v, want state ACTIVE, id 3, no status", rule)
+		rules := body.EnvironmentConfigurations[1]["rolloutRules"].([]any)
+		rule := rules[0].(map[string]any)
+		if rule["state"] != "ACTIVE" || rule["id"] != 3.0 || rule["status"] != nil || rule["orderIndex"] != 0.0 {
+			t.Errorf("rule = %v, want state ACTIVE, id 3, orderIndex 0, no status", rule)
+		}
+		if second := rules[1].(map[string]any); second["orderIndex"] != 1.0 {
+			t.Errorf("second rule = %v, want orderIndex 1", second)
 		}
 		for _, absent := range []string{`"isArchived"`, `"archived"`, `null`} {
 			if strings.Contains(string(req.Body), absent) {
@@ -451,7 +475,7 @@ func TestArchiveFlagRequest(t *testing.T) {
 
 func TestRequestJSONRoundTrip(t *testing.T) {
 	// A plan stores the request as JSON; what is read back must be what was planned.
-	req := PatchEnvironmentRequest("s", "k", "e", flag.Environment{DefaultVariationKey: "<on&off>"}, []string{"defaultVariationKey"})
+	req := PatchEnvironmentRequest("s", "k", "K", "e", flag.Environment{DefaultVariationKey: "<on&off>"}, []string{"defaultVariationKey"})
 	if strings.Contains(string(req.Body), `\u003c`) {
 		t.Errorf("body escapes HTML: %s", req.Body)
 	}

@@ -136,8 +136,10 @@ func TestFault429StormRetryAfter(t *testing.T) {
 		st, w.statuses()[429], shortest.Round(time.Millisecond), window.Period, busiest, window.Limit, errs[0], len(w.duplicates()))
 }
 
-func TestFault429StormBackoff(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+func TestFault429StormBackoff(t *testing.T) { forEachReading(t, testFault429StormBackoff) }
+
+func testFault429StormBackoff(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(6)
 	const base, most = 20 * time.Millisecond, 60 * time.Millisecond
 	p := w.proc(procOptions{backoff: base, backoffMax: most, attempts: 5})
@@ -170,12 +172,14 @@ func TestFault429StormBackoff(t *testing.T) {
 	assertErrorNames(t, "the error of a change refused with 429", errs[0], "429 Too Many Requests", "PATCH "+target)
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-2")
-	summary(t, "fault 429-storm-backoff: %s, waits %s (base %s, doubling, cap %s, up to 50%% jitter), error %q, converged, %d duplicates",
-		st, strings.Join(gaps, " "), base, most, errs[0], len(w.duplicates()))
+	summary(t, "fault 429-storm-backoff%s: %s, waits %s (base %s, doubling, cap %s, up to 50%% jitter), error %q, converged, %d duplicates",
+		readingTag(reading), st, strings.Join(gaps, " "), base, most, errs[0], len(w.duplicates()))
 }
 
-func TestFault5xxAnd423Bursts(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+func TestFault5xxAnd423Bursts(t *testing.T) { forEachReading(t, testFault5xxAnd423Bursts) }
+
+func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	w.mustApply(w.proc(procOptions{}), repoFiles(flags), "rev-1")
 
@@ -225,12 +229,14 @@ func TestFault5xxAnd423Bursts(t *testing.T) {
 	assertErrorNames(t, "the error of a locked change", errs[0], "423 Locked", "PATCH "+target)
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-3")
-	summary(t, "fault 5xx-423-bursts: %s, answered 500/502/503/504/423 %d/%d/%d/%d/%d times, failing list: %d calls, 0 writes, error %q; locked patch: error %q; converged, %d duplicates",
-		st, got[500], got[502], got[503], got[504], got[423], listAttempts, err, errs[0], len(w.duplicates()))
+	summary(t, "fault 5xx-423-bursts%s: %s, answered 500/502/503/504/423 %d/%d/%d/%d/%d times, failing list: %d calls, 0 writes, error %q; locked patch: error %q; converged, %d duplicates",
+		readingTag(reading), st, got[500], got[502], got[503], got[504], got[423], listAttempts, err, errs[0], len(w.duplicates()))
 }
 
-func TestFault5xxOnCreate(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+func TestFault5xxOnCreate(t *testing.T) { forEachReading(t, testFault5xxOnCreate) }
+
+func testFault5xxOnCreate(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	// A 500 before the create is handled (the flag is not created), then creates that
 	// take effect but answer 502 and 503: the client must look before it sends again.
@@ -253,8 +259,8 @@ func TestFault5xxOnCreate(t *testing.T) {
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-2")
 	_, conflicts := w.created()
-	summary(t, "fault 5xx-on-create: %s, %d existence checks after an ambiguous create, %d creates refused 409, error %q, converged, %d duplicates",
-		st, checks, conflicts, errs[0], len(w.duplicates()))
+	summary(t, "fault 5xx-on-create%s: %s, %d existence checks after an ambiguous create, %d creates refused 409, error %q, converged, %d duplicates",
+		readingTag(reading), st, checks, conflicts, errs[0], len(w.duplicates()))
 }
 
 // assertCreatesChecked checks that every create that failed ambiguously (5xx, or no
@@ -295,8 +301,10 @@ func assertCreatesChecked(t *testing.T, w *world) int {
 	return checks
 }
 
-func TestFaultDroppedConnections(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+func TestFaultDroppedConnections(t *testing.T) { forEachReading(t, testFaultDroppedConnections) }
+
+func testFaultDroppedConnections(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	// Creates: the connection drops before the request is handled (nothing created),
 	// or after (created, answer lost).
@@ -330,8 +338,8 @@ func TestFaultDroppedConnections(t *testing.T) {
 	}
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-3")
-	summary(t, "fault dropped-connections: %s, %d connections dropped (before and after the write), %d existence checks, error %q, converged, %d duplicates",
-		st, w.statuses()[0], checks, errs[0], len(w.duplicates()))
+	summary(t, "fault dropped-connections%s: %s, %d connections dropped (before and after the write), %d existence checks, error %q, converged, %d duplicates",
+		readingTag(reading), st, w.statuses()[0], checks, errs[0], len(w.duplicates()))
 }
 
 // clock is a sandbox clock that a test can move forward.
@@ -398,8 +406,10 @@ func TestFaultTokenExpiry(t *testing.T) {
 		st, renewed, early401, refused, err, len(w.duplicates()))
 }
 
-func TestFaultTokenRevoked(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+func TestFaultTokenRevoked(t *testing.T) { forEachReading(t, testFaultTokenRevoked) }
+
+func testFaultTokenRevoked(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(12)
 
 	// Every token is revoked when the fourth write arrives, with four flags in flight.
@@ -432,6 +442,6 @@ func TestFaultTokenRevoked(t *testing.T) {
 	assertErrorNames(t, "the error of a change without a token", errs[0], "POST /oauth/token", "401 Unauthorized", "invalid_client")
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-2")
-	summary(t, "fault token-revoked: %s, %d calls refused 401 after the revocation, %d tokens fetched; token endpoint refusing: %d changes failed with %q; converged, %d duplicates",
-		st, refused, tokens, len(errs), errs[0], len(w.duplicates()))
+	summary(t, "fault token-revoked%s: %s, %d calls refused 401 after the revocation, %d tokens fetched; token endpoint refusing: %d changes failed with %q; converged, %d duplicates",
+		readingTag(reading), st, refused, tokens, len(errs), errs[0], len(w.duplicates()))
 }

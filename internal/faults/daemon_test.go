@@ -63,7 +63,14 @@ func (r *daemonRig) get(path string) string {
 // after the faults converges on the newest revision.
 func TestDaemonRidesOutFaults(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	forEachReading(t, func(t *testing.T, reading sandbox.Reading) {
+		t.Parallel()
+		testDaemonRidesOutFaults(t, reading)
+	})
+}
+
+func testDaemonRidesOutFaults(t *testing.T, reading sandbox.Reading) {
+	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
 	flags := genFlags(6)
 	repo := gittest.NewRepo(t)
 	revA := repo.Commit(t, repoFiles(flags), "v1")
@@ -182,8 +189,8 @@ func TestDaemonRidesOutFaults(t *testing.T) {
 		w.assertNoSecrets(what, text)
 	}
 	w.settle(repoFiles(flags), revC)
-	summary(t, "fault daemon-faults: %s; %q; then converged on %s (%d write), a further sync sent 0 writes, /status and /metrics hold no secret, %d duplicates",
-		w.stats(p), lines, revC[:7], applied, len(w.duplicates()))
+	summary(t, "fault daemon-faults%s: %s; %q; then converged on %s (%d write), a further sync sent 0 writes, /status and /metrics hold no secret, %d duplicates",
+		readingTag(reading), w.stats(p), lines, revC[:7], applied, len(w.duplicates()))
 }
 
 func grepLines(s, sub string) string {

@@ -73,6 +73,24 @@ type world struct {
 	log   *slog.Logger
 }
 
+// forEachReading runs test once per reading of what Kameleoon's docs leave open
+// (sandbox.Readings: the default, each strict variant, all of them), as subtests named
+// after the reading; test starts its world with sandbox.Options{Strict: r.Strict}.
+func forEachReading(t *testing.T, test func(t *testing.T, r sandbox.Reading)) {
+	for _, r := range sandbox.Readings() {
+		t.Run(r.Name, func(t *testing.T) { test(t, r) })
+	}
+}
+
+// readingTag marks a scenario's summary line with the reading it ran against ("" for the
+// default).
+func readingTag(r sandbox.Reading) string {
+	if len(r.Strict) == 0 {
+		return ""
+	}
+	return " [" + r.Name + "]"
+}
+
 func newWorld(t *testing.T, opts sandbox.Options) *world {
 	t.Helper()
 	w := &world{t: t, logs: &logtest.Buffer{}}
@@ -562,7 +580,9 @@ func lastLines(s string, n int) string {
 
 // --- repositories ------------------------------------------------------------------
 
-// genFlag is one generated flag; the fields are what the tests edit.
+// genFlag is one generated flag; the fields are what the tests edit. Its production
+// environment has two rules, one with a release window written as a local time in its
+// timeZone (as the vendor tutorial writes it).
 type genFlag struct {
 	key        string
 	site       string // "" for the default site
@@ -590,13 +610,6 @@ func edited(flags []genFlag) []genFlag {
 		out[i].stagingOn = !out[i].stagingOn
 	}
 	return out
-}
-
-func (g genFlag) siteCode() string {
-	if g.site == "" {
-		return siteA
-	}
-	return g.site
 }
 
 func (g genFlag) yaml() string {
@@ -632,6 +645,12 @@ environments:
         exposition: %d
         variationKey: "on"
         state: ACTIVE
+      - name: gradual
+        type: PROGRESSIVE_DELIVERY
+        exposition: 5
+        variationKey: "on"
+        state: PAUSED
+        release: {releaseFrom: "2030-01-10T11:58:01", releaseTo: "2030-07-10T11:58:01", timeZone: Europe/Paris}
 `, g.key, g.key, g.stagingOn, g.exposition)
 	return b.String()
 }

@@ -597,7 +597,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 		liveEnv, ok := u.l.Environments[k]
 		if !ok {
 			changes = append(changes, u.change(ActionUpdate, k,
-				api.PatchEnvironmentRequest(site, key, k, wantEnv, api.EnvironmentPatchFields),
+				api.PatchEnvironmentRequest(site, key, u.d.Name, k, wantEnv, api.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),
 				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration"))
 			continue
@@ -611,7 +611,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 			continue
 		}
 		changes = append(changes, u.change(ActionUpdate, k,
-			api.PatchEnvironmentRequest(site, key, k, ed.after, ed.names),
+			api.PatchEnvironmentRequest(site, key, u.d.Name, k, ed.after, ed.names),
 			ed.fields, "environment "+k+" differs from Git: "+strings.Join(ed.reasons, "; ")))
 	}
 	return changes

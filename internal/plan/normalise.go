@@ -7,6 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	// Release windows are compared as instants in their time zone (see releaseEqual);
+	// the embedded zone database keeps that working in images without
+	// /usr/share/zoneinfo (distroless), in every binary that plans.
+	_ "time/tzdata"
 
 	"github.com/flagsync/flagsync/internal/flag"
 )
@@ -35,6 +42,10 @@ import (
 //   - Variable values are compared by their declared type: JSON as parsed JSON
 //     (whitespace and key order do not matter), NUMBER by numeric value, BOOLEAN
 //     without regard to case; other types as exact strings.
+//   - Release windows are compared as instants: a bound without a zone is a local time
+//     in the window's timeZone, so 2025-12-11T11:58:01 in Europe/Paris equals
+//     2025-12-11T10:58:01Z (see releaseEqual). A bound that does not parse compares as
+//     a string.
 
 // normalise returns f in canonical form, except its environments (see normaliseEnv).
 // Lists already in canonical form are shared with f; callers never change them in place.
@@ -374,11 +385,79 @@ func floatPtrEqual(a, b *float64) bool {
 	return *a == *b
 }
 
+// releaseEqual compares two release windows by the instants they name, not by how the
+// instants are spelt: Git writes a local time in the window's timeZone (as the vendor
+// tutorial does), and the API may read it back so, or as a UTC instant with a Z, or with
+// an offset. 2025-12-11T11:58:01 in Europe/Paris is 2025-12-11T10:58:01Z. The timeZone
+// itself must be the same on both sides: it is what Kameleoon shows and evaluates the
+// window in.
 func releaseEqual(a, b *flag.Release) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return *a == *b
+	if *a == *b {
+		return true
+	}
+	return a.TimeZone == b.TimeZone &&
+		instantEqual(a.ReleaseFrom, b.ReleaseFrom, a.TimeZone) && instantEqual(a.ReleaseTo, b.ReleaseTo, a.TimeZone)
+}
+
+// instantEqual compares two bounds of a release window in timeZone. A bound with a zone
+// (Z or an offset) is that instant; one without is a local time in timeZone, or in UTC
+// when timeZone is empty. A bound that does not parse, or a timeZone that is not known,
+// compares as a string: flagsync never guesses an instant.
+func instantEqual(a, b, timeZone string) bool {
+	if a == b {
+		return true
+	}
+	ta, okA := releaseInstant(a, timeZone)
+	tb, okB := releaseInstant(b, timeZone)
+	return okA && okB && ta.Equal(tb)
+}
+
+// releaseLocalLayouts are the forms of a bound without a zone; time.RFC3339Nano reads
+// those with one (Z or ±hh:mm, with or without fractional seconds).
+var releaseLocalLayouts = []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"}
+
+func releaseInstant(s, timeZone string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	loc, ok := location(timeZone)
+	if !ok {
+		return time.Time{}, false
+	}
+	for _, layout := range releaseLocalLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// locations caches time.LoadLocation, which reads the zone database on every call. It
+// is only ever filled with the same answer for the same name, so planning stays pure.
+var locations sync.Map // name → *time.Location, or nil for an unknown name
+
+func location(name string) (*time.Location, bool) {
+	if name == "" {
+		return time.UTC, true
+	}
+	if v, ok := locations.Load(name); ok {
+		loc, _ := v.(*time.Location)
+		return loc, loc != nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		// "Local" is the machine's zone, not the window's: never an answer.
+		locations.Store(name, (*time.Location)(nil))
+		return nil, false
+	}
+	locations.Store(name, loc)
+	return loc, true
 }
 
 func rollbacksEqual(a, b []flag.RollbackCondition) bool {

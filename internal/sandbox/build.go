@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -77,6 +78,14 @@ type builder struct {
 	ids   *idCounters // where new ids come from
 	seed  bool        // a read-shape seed: keep ids, dates, status and archived as given
 	probs problems
+
+	// orderIndex (the order-index variant): rules take the orderIndex they are sent with,
+	// else keep the one they had, else their position; an environment's rules are
+	// ordered by it. Otherwise orderIndex is the position and a sent one is ignored.
+	orderIndex bool
+	// zonedDates (the zoned-dates variant): release window bounds are stored as UTC
+	// instants with a Z. Seeds keep theirs as given.
+	zonedDates bool
 }
 
 // flag builds the stored flag that w describes. prev is the flag as stored before the
@@ -288,6 +297,9 @@ func (b *builder) environment(key string, w *wEnvironment, prev *environment, vs
 		}
 		e.RolloutRules = append(e.RolloutRules, b.rule(rp, key, wr, prev, i))
 	}
+	if b.orderIndex {
+		slices.SortStableFunc(e.RolloutRules, func(x, y rule) int { return cmp.Compare(x.OrderIndex, y.OrderIndex) })
+	}
 	return e
 }
 
@@ -320,6 +332,9 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 	}
 	if w.Release != nil {
 		r.Release = &release{ReleaseFrom: val(w.Release.ReleaseFrom), ReleaseTo: val(w.Release.ReleaseTo), TimeZone: val(w.Release.TimeZone)}
+		if b.zonedDates && !b.seed {
+			b.zoneRelease(path, r.Release)
+		}
 	}
 
 	var prevRule *rule
@@ -342,6 +357,14 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 	default:
 		r.ID = take(&b.ids.Rule)
 		r.ExperimentID = take(&b.ids.Experiment)
+	}
+	if b.orderIndex {
+		switch {
+		case w.OrderIndex != nil:
+			r.OrderIndex = int(*w.OrderIndex)
+		case prevRule != nil:
+			r.OrderIndex = prevRule.OrderIndex
+		}
 	}
 
 	r.TrafficAllocations = make([]trafficAllocation, 0)
@@ -386,6 +409,19 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		r.RollbackConditions = append(r.RollbackConditions, rc)
 	}
 	return r
+}
+
+// zoneRelease rewrites a release window's bounds as UTC instants (the zoned-dates
+// variant).
+func (b *builder) zoneRelease(path string, r *release) {
+	for _, bound := range []*string{&r.ReleaseFrom, &r.ReleaseTo} {
+		z, err := zonedRelease(*bound, r.TimeZone)
+		if err != nil {
+			b.probs.add(path+".release.timeZone", "%v", err)
+			return
+		}
+		*bound = z
+	}
 }
 
 func (f *flagDoc) environment(key string) *environment {

@@ -45,7 +45,16 @@ func allFields() fieldSet {
 	return fs
 }
 
-func parseOptionalFields(q url.Values) (fieldSet, error) {
+// parseOptionalFields reads the optionalFields query parameter (a comma list, which may
+// repeat). By default every name of OptionalFields may be asked for and any other is a
+// 400; the optional-fields variants accept only DocumentedOptionalFields, refusing the
+// others with a 400 or ignoring them.
+func (s *Server) parseOptionalFields(q url.Values) (fieldSet, error) {
+	mode := s.optionalFieldsMode()
+	known := OptionalFields
+	if mode != optionalFieldsKnown {
+		known = DocumentedOptionalFields
+	}
 	fs := fieldSet{}
 	for _, v := range q["optionalFields"] {
 		for _, name := range strings.Split(v, ",") {
@@ -53,8 +62,11 @@ func parseOptionalFields(q url.Values) (fieldSet, error) {
 			if name == "" {
 				continue
 			}
-			if !slices.Contains(OptionalFields, name) {
-				return nil, fmt.Errorf("optionalFields: unknown field %q (known: %s)", name, strings.Join(OptionalFields, ","))
+			if !slices.Contains(known, name) {
+				if mode == optionalFieldsIgnoredMode {
+					continue
+				}
+				return nil, fmt.Errorf("optionalFields: unknown field %q (known: %s)", name, strings.Join(known, ","))
 			}
 			fs[name] = true
 		}
@@ -84,6 +96,32 @@ func render(f *flagDoc, fs fieldSet) flagDoc {
 		out.EnvironmentConfigurations = []environment{}
 	}
 	return out
+}
+
+// listed is f as the list and search endpoints return it. By default and with
+// optional-fields-refused, that is render's; with optional-fields-ignored alone, the
+// optional fields that are not documented are left out of the object entirely.
+func (s *Server) listed(f *flagDoc, fs fieldSet) any {
+	out := render(f, fs)
+	if s.optionalFieldsMode() != optionalFieldsIgnoredMode {
+		return out
+	}
+	m := toGeneric(out)
+	for _, name := range OptionalFields {
+		if !slices.Contains(DocumentedOptionalFields, name) {
+			delete(m, name)
+		}
+	}
+	return m
+}
+
+// fetched is f as the single-flag GET returns it: render's by default; with either
+// optional-fields variant the whole flag, whatever was asked for.
+func (s *Server) fetched(f *flagDoc, fs fieldSet) flagDoc {
+	if s.optionalFieldsMode() != optionalFieldsKnown {
+		return render(f, allFields())
+	}
+	return render(f, fs)
 }
 
 func flagResponse(status int, f *flagDoc) response {
@@ -117,14 +155,14 @@ func parsePaging(q url.Values) (paging, error) {
 
 // pageResponse answers one page of flags (a bare JSON array) with the paging headers.
 // A page past the last one is an empty array.
-func pageResponse(flags []*flagDoc, pg paging, fs fieldSet) response {
+func (s *Server) pageResponse(flags []*flagDoc, pg paging, fs fieldSet) response {
 	per := min(pg.perPage, maxPerPage)
 	total := len(flags)
 	start := min((pg.page-1)*per, total)
 	end := min(start+per, total)
-	out := make([]flagDoc, 0, end-start)
+	out := make([]any, 0, end-start)
 	for _, f := range flags[start:end] {
-		out = append(out, render(f, fs))
+		out = append(out, s.listed(f, fs))
 	}
 	resp := fakeapi.JSON(http.StatusOK, out)
 	resp.Header.Set("X-Pagination-Total-Count", strconv.Itoa(total))
@@ -154,17 +192,17 @@ func (s *Server) listFlags(r *http.Request) response {
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
-	fs, err := parseOptionalFields(q)
+	fs, err := s.parseOptionalFields(q)
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return pageResponse(s.sortedFlags(q.Get("siteCode")), pg, fs)
+	return s.pageResponse(s.sortedFlags(q.Get("siteCode")), pg, fs)
 }
 
 func (s *Server) getFlag(r *http.Request, ref flagRef) response {
-	fs, err := parseOptionalFields(r.URL.Query())
+	fs, err := s.parseOptionalFields(r.URL.Query())
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
@@ -174,7 +212,7 @@ func (s *Server) getFlag(r *http.Request, ref flagRef) response {
 	if !ok {
 		return flagNotFound(ref)
 	}
-	return fakeapi.JSON(http.StatusOK, render(f, fs))
+	return fakeapi.JSON(http.StatusOK, s.fetched(f, fs))
 }
 
 // --- search -----------------------------------------------------------------------
@@ -232,7 +270,7 @@ func (s *Server) searchFlags(r *http.Request, body []byte) response {
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
-	fs, err := parseOptionalFields(q)
+	fs, err := s.parseOptionalFields(q)
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
@@ -302,7 +340,7 @@ func (s *Server) searchFlags(r *http.Request, body []byte) response {
 		}
 		return 0
 	})
-	return pageResponse(out, pg, fs)
+	return s.pageResponse(out, pg, fs)
 }
 
 func sortKey(f *flagDoc, field string) string {
@@ -417,7 +455,9 @@ func requireJSON(r *http.Request, mergePatch bool) (response, bool) {
 	return errorResponse(http.StatusUnsupportedMediaType, "Content-Type must be %s, got %q", want, r.Header.Get("Content-Type")), false
 }
 
-func (s *Server) builder(ids *idCounters) *builder { return &builder{envs: s.envs, ids: ids} }
+func (s *Server) builder(ids *idCounters) *builder {
+	return &builder{envs: s.envs, ids: ids, orderIndex: s.strict[OrderIndex], zonedDates: s.strict[ZonedDates]}
+}
 
 func (s *Server) stampNow() string { return s.now().UTC().Format(dateLayout) }
 
@@ -483,6 +523,12 @@ func (s *Server) patchEnvironment(r *http.Request, ref flagRef, envKey string, b
 	}
 	if _, ok := patch["environmentConfigurations"]; ok {
 		return errorResponse(http.StatusBadRequest, "environmentConfigurations: not accepted in an environment patch; patch the flag (PATCH /feature-flags/{siteCode}/{featureKey}) or send the environment's fields at top level")
+	}
+	if s.strict[EnvPatchRequired] {
+		if missing := missingRequired(patch); len(missing) > 0 {
+			return errorResponse(http.StatusBadRequest, "%s: required in an environment patch (every environment patch must carry %s)",
+				strings.Join(missing, ", "), strings.Join(envPatchRequired, ", "))
+		}
 	}
 	if k, ok := patch["environmentKey"]; ok {
 		if k != envKey {
@@ -750,7 +796,7 @@ func (s *Server) SetFlagJSON(siteCode string, raw []byte) error {
 
 // seed builds and checks a read-shape flag against the other stored flags. Callers hold mu.
 func (s *Server) seed(w *wFlag, ids *idCounters, flags map[flagRef]*flagDoc) (*flagDoc, error) {
-	b := &builder{envs: s.envs, ids: ids, seed: true}
+	b := &builder{envs: s.envs, ids: ids, seed: true, orderIndex: s.strict[OrderIndex]}
 	f := b.flag(w, nil)
 	s.validate(f, &b.probs)
 	ref := flagRef{f.SiteCode, f.FeatureKey}

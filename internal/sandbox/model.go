@@ -205,7 +205,7 @@ type wRule struct {
 	Release                 *wRelease             `json:"release,omitempty"`
 	RollbackConditions      *[]wRollbackCondition `json:"rollbackConditions,omitempty"`
 	Variations              *[]json.RawMessage    `json:"variations,omitempty"`
-	OrderIndex              *int64                `json:"orderIndex,omitempty"` // ignored: the array position is the order
+	OrderIndex              *int64                `json:"orderIndex,omitempty"` // ignored (the array position is the order) unless the order-index variant is on
 
 	// Read-only: ignored in create and patch bodies, used when seeding.
 	ExperimentID *int64  `json:"experimentId,omitempty"`
@@ -318,6 +318,7 @@ func writeRuleView(r *rule) wRule {
 		Exposition:            r.Exposition,
 		Variations:            ptr(r.Variations),
 		ReallocationTimestamp: r.ReallocationTimestamp,
+		OrderIndex:            ptr(int64(r.OrderIndex)),
 	}
 	if r.VariationKey != "" {
 		w.VariationKey = ptr(r.VariationKey)

@@ -59,6 +59,10 @@ type Options struct {
 	// Logger receives one line per call, at info for writes and debug for the rest: method,
 	// path and status, never a token, secret or body. Optional.
 	Logger *slog.Logger
+	// Strict switches on stricter readings of what Kameleoon's docs leave open (see
+	// Variant and Variants; ParseVariants reads them from a command line). Empty keeps
+	// the lenient default of each.
+	Strict []Variant
 }
 
 // Call is one request the server received, in the call log; the client secret of a
@@ -80,6 +84,7 @@ type Server struct {
 	clientSecret string
 	tokenTTL     time.Duration
 	statePath    string
+	strict       variantSet
 
 	mu    sync.Mutex // guards flags and ids
 	flags map[flagRef]*flagDoc
@@ -109,6 +114,11 @@ func New(opts Options) (*Server, error) {
 		tokens:    map[string]time.Time{},
 		rate:      limiter{per10s: opts.RatePer10s, perHour: opts.RatePerHour},
 	}
+	strict, err := newVariantSet(opts.Strict)
+	if err != nil {
+		return nil, err
+	}
+	s.strict = strict
 	if s.now == nil {
 		s.now = time.Now
 	}
