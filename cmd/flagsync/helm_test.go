@@ -498,10 +498,19 @@ func TestHelmChart(t *testing.T) {
 			}
 			r := parseRendered(t, tc.values, out)
 			checkDaemonPod(t, tc.values, r)
-			if strings.Contains(out, ":latest") {
-				t.Error("rendered output names a :latest image")
+			if strings.Contains(out, ":latest") || strings.Contains(out, "<no value>") {
+				t.Error("rendered output names a :latest image or has <no value>")
 			}
 			tc.check(t, out, r)
+			// NOTES.txt renders only on install; a client-side dry run needs no cluster.
+			notes, errOut, err := runHelm(t, helm, "install", "flagsync", chartDir, "--dry-run=client", "--namespace", "flagsync", "-f", values)
+			if err != nil {
+				t.Fatalf("helm install --dry-run=client: %v\n%s", err, errOut)
+			}
+			notes = notes[strings.Index(notes, "NOTES:"):]
+			if !strings.Contains(notes, "flagsync v0.1.0 syncs ") || !strings.Contains(notes, "/status") || strings.Contains(notes, "<no value>") {
+				t.Errorf("NOTES:\n%s", notes)
+			}
 		})
 	}
 }
@@ -909,6 +918,20 @@ func TestReleaseWorkflow(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("%s lacks %q", path, want)
 		}
+	}
+	// The chart job pins the packaged chart to the image it built by rewriting these two
+	// lines of values.yaml with sed: each must exist exactly once.
+	values, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []string{`(?m)^  repository: ghcr\.io/flagsync/flagsync$`, `(?m)^  digest: ""$`} {
+		if n := len(regexp.MustCompile(re).FindAllIndex(values, -1)); n != 1 {
+			t.Errorf("values.yaml: %d lines match %s, the release's sed wants exactly 1", n, re)
+		}
+	}
+	if !strings.Contains(text, `s|^  repository: .*|  repository: $IMAGE|`) || !strings.Contains(text, `s|^  digest: \"\"$|  digest: \"$DIGEST\"|`) {
+		t.Errorf("%s: the chart job no longer pins image.repository and image.digest", path)
 	}
 	if strings.Contains(text, ":latest") || strings.Contains(text, "goreleaser") {
 		t.Errorf("%s: pushes a latest tag or uses goreleaser", path)
