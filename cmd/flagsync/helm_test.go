@@ -82,8 +82,8 @@ func helmBinary(t *testing.T) string {
 	return ""
 }
 
-// runHelm runs helm with its caches and settings in a temporary folder, so a test neither
-// reads nor writes the user's.
+// runHelm runs helm with its caches, settings and kubeconfig in a temporary folder, so a
+// test neither reads nor writes the user's, and never reaches a cluster.
 func runHelm(t *testing.T, helm string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	home := t.TempDir()
@@ -92,6 +92,7 @@ func runHelm(t *testing.T, helm string, args ...string) (stdout, stderr string, 
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"),
 	)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
