@@ -25,8 +25,8 @@ import (
 
 // These tests run the shipped CI files' own shell commands, in order, with the flagsync
 // built from this checkout on PATH, `flagsync sandbox` as Kameleoon, and fake GitHub and
-// GitLab APIs, against an example repository: one whose files are invalid, and one whose
-// flags are all to be created. Only the step that installs flagsync with `go install` is
+// GitLab APIs, against an example repository: one whose files are invalid, one whose
+// flags are all to be created, and one planned with wrong credentials. Only the step that installs flagsync with `go install` is
 // not run (flagsync is already on PATH); actions (`uses:`) are not run either.
 
 const (
@@ -128,6 +128,23 @@ func exampleRepository(t *testing.T, flagsPath string, invalid bool) (dir, sha s
 	return dir, git("rev-parse", "HEAD"), line
 }
 
+// scenario is what the CI job meets.
+type scenario int
+
+const (
+	invalidFiles     scenario = iota // dark_mode.yaml names an unknown variation
+	validWithChanges                 // every flag is to be created
+	planFails                        // the read-only credentials are wrong: plan writes no plan
+)
+
+// secret is the read-only client secret the scenario's CI job has.
+func (s scenario) secret() string {
+	if s == planFails {
+		return "not-the-secret"
+	}
+	return "sandbox"
+}
+
 func TestPlanWorkflows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds flagsync and runs the CI files' commands")
@@ -139,11 +156,11 @@ func TestPlanWorkflows(t *testing.T) {
 	}
 	bin := filepath.Dir(buildFlagsync(t)) // the folder put on PATH
 	for _, c := range []struct {
-		name    string
-		invalid bool
-	}{{"invalid files", true}, {"valid files with changes", false}} {
-		t.Run("github/"+c.name, func(t *testing.T) { testGitHubPlanWorkflow(t, bin, c.invalid) })
-		t.Run("gitlab/"+c.name, func(t *testing.T) { testGitLabPlanJob(t, bin, c.invalid) })
+		name string
+		s    scenario
+	}{{"invalid files", invalidFiles}, {"valid files with changes", validWithChanges}, {"plan fails", planFails}} {
+		t.Run("github/"+c.name, func(t *testing.T) { testGitHubPlanWorkflow(t, bin, c.s) })
+		t.Run("gitlab/"+c.name, func(t *testing.T) { testGitLabPlanJob(t, bin, c.s) })
 	}
 }
 
@@ -186,7 +203,7 @@ type ghRun struct {
 	ran       []string
 }
 
-func testGitHubPlanWorkflow(t *testing.T, bin string, invalid bool) {
+func testGitHubPlanWorkflow(t *testing.T, bin string, s scenario) {
 	raw, err := os.ReadFile(filepath.Join(deployDir, "github-actions", "flagsync-plan.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +219,7 @@ func testGitHubPlanWorkflow(t *testing.T, bin string, invalid bool) {
 	if flagsPath == "" {
 		t.Fatal("the workflow sets no FLAGS_PATH")
 	}
-	workspace, headSHA, badLine := exampleRepository(t, flagsPath, invalid)
+	workspace, headSHA, badLine := exampleRepository(t, flagsPath, s == invalidFiles)
 	sandboxURL := startSandboxProcess(t, bin)
 
 	// GITHUB_TOKEN gets exactly the permissions the workflow declares.
@@ -225,7 +242,7 @@ func testGitHubPlanWorkflow(t *testing.T, bin string, invalid bool) {
 	r := &ghRun{
 		t: t, workspace: workspace,
 		github:  map[string]any{"repository": prRepo, "event_name": "pull_request", "event": event},
-		secrets: map[string]string{"KAMELEOON_READONLY_CLIENT_ID": "sandbox", "KAMELEOON_READONLY_CLIENT_SECRET": "sandbox", "GITHUB_TOKEN": actionsTok},
+		secrets: map[string]string{"KAMELEOON_READONLY_CLIENT_ID": "sandbox", "KAMELEOON_READONLY_CLIENT_SECRET": s.secret(), "GITHUB_TOKEN": actionsTok},
 		env: map[string]string{
 			"PATH": bin + ":/usr/local/bin:/usr/bin:/bin", "HOME": runner, "CI": "true", "GITHUB_ACTIONS": "true",
 			"GITHUB_WORKSPACE": workspace, "GITHUB_EVENT_PATH": eventPath, "GITHUB_EVENT_NAME": "pull_request",
@@ -258,8 +275,8 @@ func testGitHubPlanWorkflow(t *testing.T, bin string, invalid bool) {
 	}
 	t.Logf("steps run: %s", strings.Join(r.ran, ", "))
 
-	if r.failed != invalid {
-		t.Errorf("the job failed: %v; want %v", r.failed, invalid)
+	if want := s != validWithChanges; r.failed != want {
+		t.Errorf("the job failed: %v; want %v", r.failed, want)
 	}
 	cs := gh.Comments(prNumber)
 	if len(cs) != 2 || cs[0].ID != foreign || cs[0].Body != foreignBody {
@@ -276,7 +293,14 @@ func testGitHubPlanWorkflow(t *testing.T, bin string, invalid bool) {
 		t.Fatalf("comment by %s, check run %+v", ours.User.Login, run)
 	}
 	stepSummary, _ := os.ReadFile(summary)
-	if invalid {
+	switch s {
+	case planFails:
+		if run.Conclusion != "failure" || run.Title != "flagsync plan did not finish: no plan was written" ||
+			!strings.Contains(ours.Body, "did not finish") || !strings.Contains(ours.Body, run.DetailsURL) {
+			t.Fatalf("check run %+v, comment %q: want both to say the plan did not finish, with a link to the run", run, ours.Body)
+		}
+		return
+	case invalidFiles:
 		problem := fmt.Sprintf("%s/dark_mode.yaml:%d:", flagsPath, badLine)
 		for what, text := range map[string]string{"comment": ours.Body, "check run summary": run.Summary, "job summary": string(stepSummary)} {
 			if !strings.Contains(text, "the flag files are invalid") || !strings.Contains(text, problem) || !strings.Contains(text, `unknown variation "nope"`) {
@@ -714,7 +738,7 @@ func (f *fatalRecorder) Fatalf(string, ...any) { f.fataled = true; panic(errFata
 // testGitLabPlanJob runs the GitLab example's flagsync-plan job: its before_script
 // (except the go install) and script in one shell with `set -eo pipefail`, as GitLab's
 // runner does, against a fake GitLab.
-func testGitLabPlanJob(t *testing.T, bin string, invalid bool) {
+func testGitLabPlanJob(t *testing.T, bin string, s scenario) {
 	raw, err := os.ReadFile(filepath.Join(deployDir, "gitlab-ci", "flagsync.gitlab-ci.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -732,7 +756,7 @@ func testGitLabPlanJob(t *testing.T, bin string, invalid bool) {
 		vars[k] = fmt.Sprint(v)
 	}
 	flagsPath := vars["FLAGS_PATH"]
-	workspace, headSHA, badLine := exampleRepository(t, flagsPath, invalid)
+	workspace, headSHA, badLine := exampleRepository(t, flagsPath, s == invalidFiles)
 	sandboxURL := startSandboxProcess(t, bin)
 
 	gl := codehosttest.NewGitLab(42, prRepo)
@@ -749,7 +773,7 @@ func testGitLabPlanJob(t *testing.T, bin string, invalid bool) {
 		"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": strconv.Itoa(prNumber), "CI_COMMIT_SHA": headSHA,
 		"CI_PIPELINE_ID": "3100", "CI_JOB_URL": "https://gitlab.example/" + prRepo + "/-/jobs/77",
 		// The project's CI/CD variables; Kameleoon is the sandbox.
-		"KAMELEOON_READONLY_CLIENT_ID": "sandbox", "KAMELEOON_READONLY_CLIENT_SECRET": "sandbox", "GITLAB_TOKEN": gitlabTok,
+		"KAMELEOON_READONLY_CLIENT_ID": "sandbox", "KAMELEOON_READONLY_CLIENT_SECRET": s.secret(), "GITLAB_TOKEN": gitlabTok,
 		"KAMELEOON_API_URL": sandboxURL,
 	}
 	for k, v := range vars {
@@ -795,8 +819,8 @@ func testGitLabPlanJob(t *testing.T, bin string, invalid bool) {
 	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("flagsync-plan:\n%s", out)
-	if failed := err != nil; failed != invalid {
-		t.Errorf("job error %v: want it to fail: %v", err, invalid)
+	if failed, want := err != nil, s != validWithChanges; failed != want {
+		t.Errorf("job error %v: want it to fail: %v", err, want)
 	}
 
 	notes := gl.Notes(prNumber)
@@ -807,7 +831,13 @@ func testGitLabPlanJob(t *testing.T, bin string, invalid bool) {
 	if len(sts) != 1 || sts[0].Name != "flagsync/plan" || sts[0].SHA != headSHA || sts[0].PipelineID != 3100 || sts[0].TargetURL != env["CI_JOB_URL"] {
 		t.Fatalf("statuses %+v", sts)
 	}
-	if invalid {
+	switch s {
+	case planFails:
+		if sts[0].State != "failed" || !strings.Contains(sts[0].Description, "did not finish") || !strings.Contains(notes[1].Body, env["CI_JOB_URL"]) {
+			t.Errorf("status %+v, note %q: want both to say the plan did not finish", sts[0], notes[1].Body)
+		}
+		return
+	case invalidFiles:
 		problem := fmt.Sprintf("%s/dark_mode.yaml:%d:", flagsPath, badLine)
 		if !strings.Contains(notes[1].Body, problem) || !strings.Contains(notes[1].Body, "the flag files are invalid") {
 			t.Errorf("the note lacks the problem list (%s):\n%s", problem, notes[1].Body)

@@ -15,8 +15,9 @@ type Options struct {
 	// Marker finds the comment again (plan.MarkdownMarker).
 	Marker string
 	// Markdown is the plan comment (plan --format markdown). When it is blank and a
-	// status is asked for, the report's own Markdown is posted instead, so that a plan
-	// that wrote nothing does not leave the last push's plan standing unexplained.
+	// status is asked for, the plan did not finish: its JSON plan, if any, is ignored
+	// and the report's own Markdown is posted instead, so that the last push's plan is
+	// not left standing unexplained.
 	Markdown string
 	// Comment asks for the comment; Status for the check run or commit status, made
 	// from Inputs.
@@ -40,7 +41,17 @@ func Post(ctx context.Context, o Options) (Outcome, error) {
 	var out Outcome
 	markdown := o.Markdown
 	if o.Status {
-		rep, err := NewReport(o.Inputs)
+		in := o.Inputs
+		if o.Comment && strings.TrimSpace(markdown) == "" && len(in.PlanJSON) > 0 {
+			// plan writes its Markdown whenever it has a plan (or a problem list), but a
+			// run that failed reading the service leaves it empty while --json-out still
+			// holds an empty plan: that is no plan, not "no changes".
+			if o.Logger != nil {
+				o.Logger.Warn("the Markdown plan is empty: the plan did not finish, its JSON plan is not used")
+			}
+			in.PlanJSON = nil
+		}
+		rep, err := NewReport(in)
 		if err != nil {
 			return out, err
 		}

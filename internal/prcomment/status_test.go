@@ -155,3 +155,27 @@ func TestPublishCapsAnnotations(t *testing.T) {
 		t.Fatalf("%d requests", len(gh.Writes()))
 	}
 }
+
+// TestPostPlanThatDidNotFinish: plan leaves its Markdown empty when it could not read the
+// service, while --json-out holds an empty plan; that must not read as "no changes".
+func TestPostPlanThatDidNotFinish(t *testing.T) {
+	gh := codehosttest.NewGitHub("acme/flags")
+	gh.AddToken("ghs_x", codehosttest.ActionsToken(true, true, false))
+	srv := gh.Start(t)
+	emptyPlan := []byte(`{"revision":"","summary":{"create":0,"update":0,"archive":0,"unmanaged":0,"blocked":0},"changes":[],"unmanaged":[],"blocked":[]}`)
+	out, err := Post(context.Background(), Options{
+		Target: Target{Provider: GitHub, APIURL: srv.URL, Repo: "acme/flags", Number: 7, Token: "ghs_x", InstallationAuthor: "github-actions[bot]", SHA: headSHA},
+		Marker: marker, Markdown: "\n", Comment: true, Status: true,
+		Inputs: Inputs{PlanJSON: emptyPlan, ValidateJSON: validateJSON(t, true), JobURL: "https://x/run/1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := gh.CheckRuns()[0]
+	if out.Status.State != "failure" || !strings.Contains(run.Title, "did not finish") {
+		t.Fatalf("check run %+v: want a failure saying the plan did not finish", run)
+	}
+	if cs := gh.Comments(7); len(cs) != 1 || !strings.Contains(cs[0].Body, "did not finish") || !strings.Contains(cs[0].Body, "https://x/run/1") {
+		t.Fatalf("comments %+v: want the report's note, with the link to the run", cs)
+	}
+}
