@@ -201,6 +201,7 @@ type ghRun struct {
 	steps     map[string]ghStepResult
 	failed    bool // a step failed: success() is false from then on
 	ran       []string
+	log       strings.Builder // every step's output
 }
 
 func testGitHubPlanWorkflow(t *testing.T, bin string, s scenario) {
@@ -274,6 +275,9 @@ func testGitHubPlanWorkflow(t *testing.T, bin string, s scenario) {
 		}
 	}
 	t.Logf("steps run: %s", strings.Join(r.ran, ", "))
+	if strings.Contains(r.log.String(), actionsTok) {
+		t.Error("a step printed GITHUB_TOKEN")
+	}
 
 	if want := s != validWithChanges; r.failed != want {
 		t.Errorf("the job failed: %v; want %v", r.failed, want)
@@ -422,6 +426,7 @@ func (r *ghRun) exec(i int, st ghStep, label string) string {
 	cmd.Dir, cmd.Env = r.workspace, list
 	out, err := cmd.CombinedOutput()
 	t.Logf("step %q:\n%s", label, out)
+	r.log.Write(out)
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {
 			t.Fatalf("step %q: %v", label, err)
@@ -819,6 +824,9 @@ func testGitLabPlanJob(t *testing.T, bin string, s scenario) {
 	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("flagsync-plan:\n%s", out)
+	if strings.Contains(string(out), gitlabTok) {
+		t.Error("the job printed GITLAB_TOKEN")
+	}
 	if failed, want := err != nil, s != validWithChanges; failed != want {
 		t.Errorf("job error %v: want it to fail: %v", err, want)
 	}
