@@ -117,7 +117,7 @@ func cmdComment(ctx context.Context, a *app, args []string) int {
 		}
 	}
 	if c := out.Comment; c != nil {
-		fmt.Fprintf(a.stdout, "%s plan comment %d on %s %s#%d as %s\n", c.Action, c.ID, t.Provider, t.Repo, t.Number, c.Author.Login)
+		fmt.Fprintf(a.stdout, "%s plan comment %d on %s %s as %s\n", c.Action, c.ID, t.Provider, t.Request(), c.Author.Login)
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync comment: %v\n", err)

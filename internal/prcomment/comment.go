@@ -117,7 +117,7 @@ func Upsert(ctx context.Context, hc *http.Client, t Target, marker, body string,
 	if own != nil {
 		res.ID = own.ID
 	}
-	logger.Info("plan comment "+res.Action, "comment", res.ID, "request", t.where(), "author", me.Login)
+	logger.Info("plan comment "+res.Action, "comment", res.ID, "request", t.Request(), "author", me.Login)
 	return res, nil
 }
 

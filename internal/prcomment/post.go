@@ -73,7 +73,7 @@ func Post(ctx context.Context, o Options) (Outcome, error) {
 		if strings.TrimSpace(markdown) == "" {
 			errs = append(errs, errors.New("the plan comment is empty and there is no report to post instead"))
 		} else if res, err := Upsert(ctx, o.HTTPClient, o.Target, o.Marker, markdown, o.Logger); err != nil {
-			errs = append(errs, fmt.Errorf("comment on %s: %w", o.Target.where(), err))
+			errs = append(errs, fmt.Errorf("comment on %s: %w", o.Target.Request(), err))
 		} else {
 			out.Comment = &res
 		}

@@ -61,8 +61,9 @@ func (t Target) host(hc *http.Client) (host, error) {
 	return host{}, fmt.Errorf("provider %q: want %s or %s", t.Provider, GitHub, GitLab)
 }
 
-// where names the request for messages: acme/flags#7 or group/project!7.
-func (t Target) where() string {
+// Request names the pull or merge request for people: acme/flags#7 (GitHub) or
+// group/project!7 (GitLab).
+func (t Target) Request() string {
 	if t.Provider == GitLab {
 		return fmt.Sprintf("%s!%d", t.Repo, t.Number)
 	}
