@@ -1,3 +1,5 @@
-// Package prcomment keeps one living plan comment on a pull request (GitHub) or merge
-// request (GitLab), found by a hidden marker and updated in place on every push.
+// Package prcomment reports a plan on its pull request (GitHub) or merge request
+// (GitLab): one living comment, found by its hidden marker among the comments the token's
+// own account wrote and updated in place, and a check run or commit status on the
+// request's head commit.
 package prcomment
