@@ -1,13 +1,17 @@
 // Starts the real Unleash server for flagsync's tests, on loopback only.
 //
 // Configuration comes from the environment (set by internal/unleash/unleashtest):
-//   UNLEASH_PORT         TCP port on 127.0.0.1 (required)
-//   UNLEASH_ADMIN_TOKEN  admin API token, of the form "*:*.<random>" (required)
-//   UNLEASH_DB_HOST      PostgreSQL host name, or the directory of its Unix socket (required)
-//   UNLEASH_DB_PORT      PostgreSQL port (default 5432)
-//   UNLEASH_DB_NAME      database (required)
-//   UNLEASH_DB_USER      database user (required)
-//   UNLEASH_DB_PASSWORD  database password (optional: trust or peer authentication)
+//   FLAGSYNC_UNLEASH_PORT          TCP port on 127.0.0.1 (required)
+//   FLAGSYNC_UNLEASH_ADMIN_TOKEN   admin API token, of the form "*:*.<random>" (required)
+//   FLAGSYNC_UNLEASH_DB_HOST       PostgreSQL host name, or its Unix socket's directory (required)
+//   FLAGSYNC_UNLEASH_DB_PORT       PostgreSQL port (default 5432)
+//   FLAGSYNC_UNLEASH_DB_NAME       database (required)
+//   FLAGSYNC_UNLEASH_DB_USER       database user (required)
+//   FLAGSYNC_UNLEASH_DB_PASSWORD   database password (optional: trust or peer authentication)
+//   FLAGSYNC_UNLEASH_LOG_LEVEL     Unleash's log level: debug, info, warn (default), error
+//   FLAGSYNC_UNLEASH_EXIT_ON_STDIN_EOF=1
+//                                  stop when standard input closes: the test harness holds a
+//                                  pipe open, so the server ends with the test process
 //
 // When the server listens it prints one line, "unleash-server ready on http://127.0.0.1:<port>",
 // then keeps running until SIGTERM or SIGINT.
@@ -25,14 +29,14 @@ const required = (name) => {
   return value;
 };
 
-const port = Number.parseInt(required('UNLEASH_PORT'), 10);
-const adminToken = required('UNLEASH_ADMIN_TOKEN');
+const port = Number.parseInt(required('FLAGSYNC_UNLEASH_PORT'), 10);
+const adminToken = required('FLAGSYNC_UNLEASH_ADMIN_TOKEN');
 const db = {
-  host: required('UNLEASH_DB_HOST'),
-  port: Number.parseInt(process.env.UNLEASH_DB_PORT || '5432', 10),
-  database: required('UNLEASH_DB_NAME'),
-  user: required('UNLEASH_DB_USER'),
-  password: process.env.UNLEASH_DB_PASSWORD || undefined,
+  host: required('FLAGSYNC_UNLEASH_DB_HOST'),
+  port: Number.parseInt(process.env.FLAGSYNC_UNLEASH_DB_PORT || '5432', 10),
+  database: required('FLAGSYNC_UNLEASH_DB_NAME'),
+  user: required('FLAGSYNC_UNLEASH_DB_USER'),
+  password: process.env.FLAGSYNC_UNLEASH_DB_PASSWORD || undefined,
   ssl: false,
   pool: { min: 0, max: 4 },
 };
@@ -66,7 +70,7 @@ try {
     },
     versionCheck: { enable: false },
     telemetry: false,
-    logLevel: LogLevel[process.env.UNLEASH_LOG_LEVEL || 'warn'] ?? LogLevel.warn,
+    logLevel: LogLevel[process.env.FLAGSYNC_UNLEASH_LOG_LEVEL || 'warn'] ?? LogLevel.warn,
   });
 } catch (err) {
   console.error('unleash-server start: failed:', err);
@@ -89,3 +93,8 @@ const stop = async (signal) => {
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
+if (process.env.FLAGSYNC_UNLEASH_EXIT_ON_STDIN_EOF === '1') {
+  process.stdin.on('end', () => stop('end of standard input'));
+  process.stdin.on('error', () => stop('standard input error'));
+  process.stdin.resume();
+}

@@ -93,13 +93,14 @@ func spawnServer(ctx context.Context, node, dir string, c *cluster, dbName, logP
 	cmd := exec.Command(node, "start.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(serverEnviron(os.Environ()),
-		"UNLEASH_PORT="+strconv.Itoa(port),
-		"UNLEASH_ADMIN_TOKEN="+token,
-		"UNLEASH_DB_HOST="+c.sockDir(),
-		"UNLEASH_DB_PORT="+strconv.Itoa(pgSocketPort),
-		"UNLEASH_DB_NAME="+dbName,
-		"UNLEASH_DB_USER="+pgSuperuser,
-		"UNLEASH_LOG_LEVEL=warn",
+		"FLAGSYNC_UNLEASH_PORT="+strconv.Itoa(port),
+		"FLAGSYNC_UNLEASH_ADMIN_TOKEN="+token,
+		"FLAGSYNC_UNLEASH_DB_HOST="+c.sockDir(),
+		"FLAGSYNC_UNLEASH_DB_PORT="+strconv.Itoa(pgSocketPort),
+		"FLAGSYNC_UNLEASH_DB_NAME="+dbName,
+		"FLAGSYNC_UNLEASH_DB_USER="+pgSuperuser,
+		"FLAGSYNC_UNLEASH_LOG_LEVEL=warn",
+		"FLAGSYNC_UNLEASH_EXIT_ON_STDIN_EOF=1",
 		"TZ=UTC",
 	)
 	cmd.Stdout = logFile
@@ -136,19 +137,17 @@ func spawnServer(ctx context.Context, node, dir string, c *cluster, dbName, logP
 	return s, nil
 }
 
-// serverEnviron is the environment for the Node server: ours, less whatever could point
-// Unleash at another database or server (DATABASE_*, UNLEASH_*, HTTP_*, PORT, ...).
+// serverEnviron is the environment for the Node server: the few variables Node itself uses,
+// taken from ours, and nothing else, so that no variable of the developer's or CI's (Unleash
+// reads dozens: DATABASE_URL, AUTH_TYPE, LOG_LEVEL, ...) changes what the tests run against.
 func serverEnviron(env []string) []string {
 	var out []string
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case strings.HasPrefix(name, "DATABASE_"), strings.HasPrefix(name, "UNLEASH_"),
-			strings.HasPrefix(name, "HTTP_"), name == "PORT", name == "BASE_URI_PATH",
-			strings.HasPrefix(name, "INIT_"), name == "NODE_OPTIONS":
-			continue
+		switch name {
+		case "PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR":
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }
@@ -223,32 +222,6 @@ func (s *Server) LogTail(n int) string { return tailFile(s.LogPath, n) }
 func (s *Server) UniqueName(base string) string {
 	return base + "-" + strconv.FormatInt(s.names.Add(1), 10)
 }
-
-// AddEnvironment creates environment name of the given type (development, test, preproduction,
-// production) and enables it for the default project. The open-source server has no API to
-// create environments (it answers 404 on POST /api/admin/environments; that is an Enterprise
-// feature) and comes with development and production only, so the row is inserted into the
-// server's database directly; enabling it for the project then goes through the admin API.
-func (s *Server) AddEnvironment(ctx context.Context, name, typ string) error {
-	sql := fmt.Sprintf("INSERT INTO environments (name, type, sort_order) VALUES (%s, %s, "+
-		"(SELECT COALESCE(MAX(sort_order), 0) + 1 FROM environments)) ON CONFLICT (name) DO NOTHING",
-		sqlString(name), sqlString(typ))
-	if _, err := s.cluster.psql(ctx, s.Database, sql); err != nil {
-		return fmt.Errorf("add environment %s: %w", name, err)
-	}
-	resp, err := s.Do(ctx, s.AdminToken, http.MethodPost, "/api/admin/projects/default/environments",
-		map[string]string{"environment": name})
-	if err != nil {
-		return fmt.Errorf("add environment %s to project default: %w", name, err)
-	}
-	if resp.Status != http.StatusOK && resp.Status != http.StatusConflict {
-		return fmt.Errorf("add environment %s to project default: %s", name, resp)
-	}
-	return nil
-}
-
-// sqlString quotes s as an SQL string literal.
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
