@@ -261,8 +261,10 @@ func sweepOrphans(base string, logf func(string, ...any)) {
 				}
 			}
 		}
-		if err := os.RemoveAll(dir); err == nil {
-			logf("unleashtest: removed %s, left by test process %d that no longer runs", dir, pid)
+		if err := os.RemoveAll(dir); err != nil {
+			logf("unleashtest: remove %s, left by test process %d that no longer runs: %v", dir, pid, err)
+			continue
 		}
+		logf("unleashtest: removed %s, left by test process %d that no longer runs", dir, pid)
 	}
 }

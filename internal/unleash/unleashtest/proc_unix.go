@@ -3,8 +3,10 @@
 package unleashtest
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 )
 
@@ -29,10 +31,21 @@ func signalGroup(pid int, sig syscall.Signal) error {
 	return err
 }
 
-// processAlive reports whether a process with this id exists.
+// processAlive reports whether a process with this id runs: it exists and, where /proc tells,
+// is not a zombie (an orphan that died waits for init to reap it, which may take a while).
 func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// The state is the field after the parenthesised command name.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
 }
 
 // lockFile takes an exclusive advisory lock on f, waiting for other processes to release it.

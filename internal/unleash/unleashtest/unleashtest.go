@@ -144,17 +144,25 @@ func setup(t testing.TB) *env {
 	e, err := state.env, state.err
 	state.mu.Unlock()
 	if err != nil {
-		var u *UnavailableError
-		if errors.As(err, &u) {
-			if os.Getenv(RequireEnv) == "1" {
-				t.Fatalf("unleashtest: the real Unleash server is required (%s=1) but %v", RequireEnv, err)
-			}
-			t.Skipf("SKIPPED: the real Unleash server cannot run here: %v. "+
-				"Set %s=1 to make this a failure instead (CI does).", err, RequireEnv)
-		}
-		t.Fatalf("unleashtest: %v", err)
+		skipOrFail(t, err, os.Getenv(RequireEnv) == "1")
 	}
 	return e
+}
+
+// skipOrFail ends t for a setup error: a skip when a prerequisite is unavailable and the
+// server is not required, a failure otherwise.
+func skipOrFail(t testing.TB, err error, required bool) {
+	t.Helper()
+	var u *UnavailableError
+	switch {
+	case !errors.As(err, &u):
+		t.Fatalf("unleashtest: %v", err)
+	case required:
+		t.Fatalf("unleashtest: the real Unleash server is required (%s=1) but %v", RequireEnv, err)
+	default:
+		t.Skipf("SKIPPED: the real Unleash server cannot run here: %v. "+
+			"Set %s=1 to make this a failure instead (CI does).", err, RequireEnv)
+	}
 }
 
 // prepare finds Node.js, installs the pinned unleash-server when node_modules lacks it, and
