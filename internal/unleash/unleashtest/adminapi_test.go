@@ -168,6 +168,14 @@ func exportEnv(t *testing.T, s *Server, body map[string]any) (exportResult, []ma
 	return out, raw.FeatureStrategies
 }
 
+// exportEvents counts the features-exported events in the event log.
+func exportEvents(t *testing.T, s *Server) int {
+	t.Helper()
+	var ev struct{ Total int }
+	s.Call(t, http.MethodGet, "/api/admin/search/events?type=IS:features-exported&limit=1", nil).Want(t, http.StatusOK).Decode(t, &ev)
+	return ev.Total
+}
+
 func names[T any](items []T, name func(T) string) []string {
 	var out []string
 	for _, it := range items {
@@ -388,7 +396,13 @@ func TestBulkRead(t *testing.T) {
 	s.Call(t, http.MethodDelete, featurePath(archived), nil).Want(t, http.StatusAccepted)
 
 	t.Run("export: one call per environment holds everything but strategy order", func(t *testing.T) {
+		before := exportEvents(t, s)
 		dev, rawStrategies := exportEnv(t, s, map[string]any{"environment": "development", "project": "default"})
+		// A read with a side effect: every export is recorded in the event log, with the
+		// whole exported payload as the event's data.
+		if after := exportEvents(t, s); after != before+1 {
+			t.Errorf("features-exported events: %d before the export, %d after; want one more", before, after)
+		}
 		var f *feature
 		for i := range dev.Features {
 			if dev.Features[i].Name == name {
@@ -800,7 +814,8 @@ func TestWrites(t *testing.T) {
 		s.Call(t, http.MethodDelete, "/api/admin/archive/"+name, nil).Want(t, http.StatusOK) // gone: still 200
 		r := s.Call(t, http.MethodPost, "/api/admin/archive/revive/"+name, nil).Want(t, http.StatusNotFound)
 		errorOf(t, r)
-		// Deleted for good: the name is free again.
+		// Deleted for good: the name is free again, as validate says without side effects.
+		s.Call(t, http.MethodPost, "/api/admin/features/validate", map[string]any{"name": name}).Want(t, http.StatusOK)
 		createFeature(t, s, map[string]any{"name": name})
 	})
 
