@@ -15,11 +15,11 @@ import (
 
 // Response is one answer of the server, read whole.
 type Response struct {
-	Method string
-	Path   string
-	Status int
-	Header http.Header
-	Body   []byte
+	Method string      // of the request
+	Path   string      // of the request, query included
+	Status int         // the HTTP status code
+	Header http.Header // the response's headers
+	Body   []byte      // the whole body, as received
 }
 
 // String is "METHOD path -> status: body", the body cut at 2000 bytes.

@@ -26,6 +26,7 @@ type UnavailableError struct {
 	Hint string // how to provide it; may be empty
 }
 
+// Error says what is missing, why, and how to provide it.
 func (e *UnavailableError) Error() string {
 	msg := e.What + " unavailable: " + e.Err.Error()
 	if e.Hint != "" {
@@ -34,6 +35,7 @@ func (e *UnavailableError) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying failure.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 func unavailable(what string, err error, hint string) error {
