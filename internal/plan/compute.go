@@ -453,12 +453,15 @@ func variationUses(e flag.Environment, key string) []string {
 
 // dropUnfitOverrides leaves out, of the variations only live has, the overrides that no
 // longer fit Git's variables (the variable's type changes, or an ENUM value is no longer
-// allowed). Those variations stay in the first flag patch until the removal patch, but
-// Kameleoon checks every override against the variables the patch sends and would refuse
-// the whole patch; the variation goes anyway, so its unfit override goes first.
+// allowed). Those variations stay in the first flag patch until the removal patch (or
+// for good, when an environment Git does not manage keeps them), but Kameleoon checks
+// every override against the variables the patch sends and would refuse the whole
+// patch: the unfit override goes in the first patch. It runs after
+// keepServedVariations, which moves kept variations out of d.removed; the variations
+// only live has are all of d.union after Git's.
 func (u *flagUpdate) dropUnfitOverrides() {
 	d := &u.variations
-	if len(d.removed) == 0 {
+	if len(d.removed) == 0 && len(u.kept) == 0 {
 		return
 	}
 	want := make(map[string]*flag.Variable, len(u.want.Variables))
