@@ -121,10 +121,10 @@ func keyedList(key, elems string, elem *fieldSpec) *fieldSpec {
 // ignorable is the flag file's shape as far as ignore paths go: the planner compares
 // (and so can leave alone) exactly these fields.
 var ignorable = object("a flag", map[string]*fieldSpec{
-	"siteCode":          fixedField("siteCode identifies the flag"),
-	"featureKey":        fixedField("featureKey identifies the flag"),
+	"siteCode":          fixedField("it identifies the flag"),
+	"featureKey":        fixedField("it identifies the flag"),
 	"archived":          fixedField("flagsync archives or restores a flag only as Git says"),
-	"ignore":            fixedField("ignore is flagsync's own field, never sent to Kameleoon"),
+	"ignore":            fixedField("it is flagsync's own field, never sent to Kameleoon"),
 	"name":              leaf(),
 	"description":       leaf(),
 	"tags":              setOf(),
@@ -133,13 +133,13 @@ var ignorable = object("a flag", map[string]*fieldSpec{
 	"primaryGoalId":     leaf(),
 	"secondaryGoalIds":  setOf(),
 	"variables": keyedList("key", "variables", object("a variable", map[string]*fieldSpec{
-		"key":           fixedField("key identifies the variable"),
+		"key":           fixedField("it identifies the variable; ignore its type, value or allowedValues"),
 		"type":          leaf(),
 		"value":         leaf(),
 		"allowedValues": setOf(),
 	})),
 	"variations": keyedList("key", "variations", object("a variation", map[string]*fieldSpec{
-		"key":       fixedField("key identifies the variation"),
+		"key":       fixedField("it identifies the variation; ignore its name or variables"),
 		"name":      leaf(),
 		"variables": keyedList("key", "overrides", &fieldSpec{valueOf: true}),
 	})),
@@ -148,7 +148,7 @@ var ignorable = object("a flag", map[string]*fieldSpec{
 		"defaultVariationKey": leaf(),
 		"integrations":        whole("deliveryRules", "experimentRules"),
 		"rolloutRules": keyedList("name", "rules", object("a rule", map[string]*fieldSpec{
-			"name":                    fixedField("name identifies the rule"),
+			"name":                    fixedField("it identifies the rule (renaming a rule replaces it)"),
 			"type":                    leaf(),
 			"state":                   leaf(),
 			"segmentId":               leaf(),
@@ -236,6 +236,12 @@ func check(path string, steps []PathStep) ([]PathStep, *PathError) {
 		f, ok := spec.fields[st.Name]
 		if !ok {
 			e := fail(i, fmt.Sprintf("unknown field %q in %s", st.Name, spec.noun))
+			if _, envField := ignorable.fields["environments"].envs.fields[st.Name]; envField && i == 0 {
+				// rolloutRules[*].exposition: a field of an environment, written at the top.
+				e.Msg = st.Name + " is a field of an environment"
+				e.Suggest = FormatFieldPath(append([]PathStep{{Name: "environments"}, {Name: "*"}}, steps...))
+				return nil, e
+			}
 			e.Near, e.Candidates = st.Name, spec.names()
 			return nil, e
 		}
@@ -282,7 +288,7 @@ func check(path string, steps []PathStep) ([]PathStep, *PathError) {
 				return steps, nil
 			}
 			if last {
-				e := fail(i, fmt.Sprintf("a path ends at a field: ignore a field of the element, or the whole %s", st.Name))
+				e := fail(i, fmt.Sprintf("a path ends at a field: ignore a field of the %s, or the whole %s", f.elems, st.Name))
 				e.Suggest = FormatFieldPath(withoutSel(steps, i))
 				return nil, e
 			}

@@ -145,6 +145,12 @@ func (c *checker) flag(f *flag.Flag) {
 			c.rule(ek, ri, r, names, knownVariation)
 		}
 	}
+
+	// Ignore paths name this file's environments, rules, variables and variations: they
+	// are checked against lists that are themselves fine.
+	if len(f.Ignore) > 0 && variablesOK && variationsOK && !c.troubled("environments") {
+		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), ignoreScope{flag: f})...)
+	}
 }
 
 func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, knownVariation func(string, ...any)) {
