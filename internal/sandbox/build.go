@@ -343,6 +343,7 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		r.ID = take(&b.ids.Rule)
 		r.ExperimentID = take(&b.ids.Experiment)
 	}
+	b.automate(&r, w, prevRule)
 
 	r.TrafficAllocations = make([]trafficAllocation, 0)
 	for i, a := range val(w.TrafficAllocations) {
