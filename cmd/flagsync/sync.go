@@ -196,7 +196,7 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 		}
 	}
 	if n := len(rep.Plan.Notes); n > 0 {
-		fmt.Fprintf(&b, "; %d %s left alone (owned outside Git or by Kameleoon's automation)", n, plural(n, "difference"))
+		fmt.Fprintf(&b, "; %s left alone (owned outside Git or by Kameleoon's automation)", plural(n, "difference"))
 	}
 	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
 	return b.String()
