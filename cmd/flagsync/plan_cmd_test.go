@@ -198,3 +198,32 @@ func TestPlanMassArchiveRefusedIsNotAnError(t *testing.T) {
 		t.Errorf("sync does not say nothing was applied:\n%s", r.stderr)
 	}
 }
+
+// TestPlanOnlyIgnoredDifferences: when the only differences are in fields flagsync.yaml
+// ignores, plan says "No changes" with the notes, and --detailed-exitcode exits 0.
+func TestPlanOnlyIgnoredDifferences(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	flags := genFlags(3)
+	writeGenRepo(t, dir, flags)
+	h.mustRun(exitOK, "sync", "--repo", dir)
+	flags[1].exposition = 77 // differs from Kameleoon now, but ignored
+	writeGenRepo(t, dir, flags)
+	settings := filepath.Join(dir, "flagsync.yaml")
+	data, err := os.ReadFile(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(settings, append(data, "ignore:\n  - environments.production.rolloutRules[*].exposition\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.mustRun(exitOK, "plan", "--repo", dir, "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "Left alone") || !strings.Contains(r.stdout, "environments.production.rolloutRules[name=beta testers].exposition: 77 in Git") ||
+		!strings.Contains(r.stdout, "No changes. Kameleoon matches") || !strings.Contains(r.stdout, "1 difference left alone") {
+		t.Errorf("plan does not show the ignored difference as a note:\n%s", r.stdout)
+	}
+	r = h.mustRun(exitOK, "sync", "--repo", dir)
+	if r.writes != 0 || !strings.Contains(r.stdout, "already in sync; 1 difference left alone") {
+		t.Errorf("sync wrote %d times:\n%s", r.writes, r.stdout)
+	}
+}
