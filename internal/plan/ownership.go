@@ -151,27 +151,37 @@ func liveRule(e flag.Environment, name string) *flag.Rule {
 // Git and Kameleoon both have (matched by name in an environment both have); see
 // pause and ramp. Git's changes to other fields of those rules are planned as usual.
 func (o *owner) automation() {
-	for _, k := range o.orig.EnvironmentKeys() {
+	// Environments in any order: notes are sorted by environment afterwards, and within
+	// one environment they come in rule order.
+	for k, de := range o.orig.Environments {
 		le, ok := o.origLive.Environments[k]
-		if !ok {
+		if !ok || len(le.RolloutRules) == 0 {
 			continue
 		}
-		for i, w := range o.orig.Environments[k].RolloutRules {
+		for i := range de.RolloutRules {
+			w := &de.RolloutRules[i]
 			j := slices.IndexFunc(le.RolloutRules, func(r flag.Rule) bool { return r.Name == w.Name })
 			if j < 0 {
 				continue
 			}
 			h := &le.RolloutRules[j]
-			prefix := keyPath("environments."+k+".rolloutRules", "name", w.Name)
-			switch o.pause(k, prefix, &w, h) {
-			case keepPaused:
-				o.writable()
-				o.d.Environments[k].RolloutRules[i].State = flag.StatePaused
-			case readActive:
-				o.writableLive()
-				o.l.Environments[k].RolloutRules[j].State = flag.StateActive
+			paused := cmp.Or(w.State, flag.StateActive) == flag.StateActive && (h.Status == flag.StatePaused || h.State == flag.StatePaused)
+			progressive := w.Type == flag.RuleProgressiveDelivery && h.Type == flag.RuleProgressiveDelivery
+			if !paused && !progressive {
+				continue // the common case: nothing Kameleoon's automation could have done
 			}
-			if x, ok := o.ramp(k, prefix, &w, h); ok {
+			prefix := keyPath("environments."+k+".rolloutRules", "name", w.Name)
+			if paused {
+				switch o.pause(k, prefix, w, h) {
+				case keepPaused:
+					o.writable()
+					o.d.Environments[k].RolloutRules[i].State = flag.StatePaused
+				case readActive:
+					o.writableLive()
+					o.l.Environments[k].RolloutRules[j].State = flag.StateActive
+				}
+			}
+			if x, ok := o.ramp(k, prefix, w, h); ok {
 				o.writable()
 				o.d.Environments[k].RolloutRules[i].Exposition = x
 			}
