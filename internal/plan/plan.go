@@ -82,8 +82,9 @@ const (
 	// zero value, so a Blocked built without a kind means what it always meant.
 	BlockedMassArchive BlockedKind = ""
 	// BlockedVariationInUse is the removal of a variation that an environment the flag
-	// file does not list still uses in Kameleoon: Kameleoon would refuse the flag patch
-	// that removes it, so the variation is kept.
+	// file does not list still uses in Kameleoon (or one it lists, in a field an ignore
+	// rule leaves to Kameleoon): Kameleoon would refuse the flag patch that removes it,
+	// so the variation is kept.
 	BlockedVariationInUse BlockedKind = "variation-in-use"
 )
 
@@ -93,7 +94,8 @@ type Blocked struct {
 	FeatureKey string      `json:"featureKey"`
 	Kind       BlockedKind `json:"kind,omitempty"` // empty: BlockedMassArchive
 	// Variation and Environments are set for BlockedVariationInUse: the variation Git
-	// removes and the environments (not in the flag file) that still use it, sorted.
+	// removes and the environments that still use it (not in the flag file, or in a
+	// field an ignore rule leaves to Kameleoon), sorted.
 	Variation    string   `json:"variation,omitempty"`
 	Environments []string `json:"environments,omitempty"`
 	Reason       string   `json:"reason"`
