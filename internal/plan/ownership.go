@@ -323,6 +323,9 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 	// What would be written without the rules, under them, is what they leave alone.
 	would, _ := updateChanges(before, o.l, order)
 	for _, c := range would {
+		if _, live := o.l.Environments[c.EnvironmentKey]; c.EnvironmentKey != "" && !live {
+			continue // an environment Kameleoon lacks is sent with Git's values
+		}
 		for _, f := range c.Fields {
 			steps, err := flag.ParseFieldPath(f.Path)
 			if err != nil {

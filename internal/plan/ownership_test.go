@@ -107,6 +107,9 @@ func TestIgnoreCreateSendsGit(t *testing.T) {
 	if len(p.Changes) != 1 || !strings.Contains(string(p.Changes[0].Request.Body), `"exposition":59`) {
 		t.Errorf("an environment new to Kameleoon is not sent with Git's values:\n%s", describePlan(p))
 	}
+	if len(p.Notes) != 0 {
+		t.Errorf("notes for an environment new to Kameleoon, whose values are sent: %+v", p.Notes)
+	}
 }
 
 // TestIgnoredDefaultVariationKeepsTheVariation: an ignore rule keeps an environment's
