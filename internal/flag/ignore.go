@@ -172,9 +172,6 @@ var ignorable = object("a flag", map[string]*fieldSpec{
 	})},
 })
 
-// IgnorableFields lists the top-level fields an ignore path may start with, sorted.
-func IgnorableFields() []string { return ignorable.names() }
-
 func (s *fieldSpec) names() []string {
 	var out []string
 	for k, f := range s.fields {
@@ -209,8 +206,7 @@ func check(path string, steps []PathStep) ([]PathStep, *PathError) {
 	for i := 0; i < len(steps); i++ {
 		st := steps[i]
 		last := i == len(steps)-1
-		switch {
-		case spec.envs != nil:
+		if spec.envs != nil {
 			// steps[i] is an environment key (the step naming "environments" came before).
 			if _, isEnvField := spec.envs.fields[st.Name]; isEnvField {
 				// environments.featureEnabled: the environment key is missing.
