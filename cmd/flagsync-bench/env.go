@@ -103,14 +103,10 @@ func newEnv(scale float64) (*env, error) {
 // connections a client opened but never used.
 func (e *env) close() { _ = e.srv.Close() }
 
-// client returns a new API client, as a new flagsync process would have: a fresh budget
-// of Kameleoon's limits over windows shortened by the time scale, backoff shortened
-// alike, and the scaled clock for token expiry. Every HTTP exchange is recorded in m.
-func (e *env) client(m *meter) (*api.Client, error) {
-	return e.clientAt(m, 0, e.clock.scaleNow())
-}
-
-// clientAt is client for a clock running scale times faster than the wall clock, with
+// clientAt returns a new API client, as a new flagsync process would have: a fresh
+// budget of Kameleoon's limits over windows shortened by the time scale, backoff
+// shortened alike, and the scaled clock for token expiry; every HTTP exchange is
+// recorded in m. The clock runs scale times faster than the wall clock, with
 // latency (on that clock) added to every HTTP exchange, half before the request is sent
 // and half after its response arrived, as a network between flagsync and Kameleoon
 // would: the budget slot is held throughout.

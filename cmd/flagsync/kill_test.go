@@ -88,10 +88,6 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 		}
 		edit := i%2 == 1
 		h, want := trial(edit)
-		total := len(want)
-		if edit {
-			total *= 2
-		}
 		mode := 0
 		if edit {
 			mode = 1

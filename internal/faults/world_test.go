@@ -592,13 +592,6 @@ func edited(flags []genFlag) []genFlag {
 	return out
 }
 
-func (g genFlag) siteCode() string {
-	if g.site == "" {
-		return siteA
-	}
-	return g.site
-}
-
 func (g genFlag) yaml() string {
 	var b strings.Builder
 	if g.site != "" {

@@ -57,7 +57,7 @@ func TestHTTPCloneThenIncrementalFetch(t *testing.T) {
 
 	// Nothing changed: the ref listing is all it takes.
 	before := srv.UploadPacks()
-	snap = mustFetch(t, s)
+	mustFetch(t, s)
 	if srv.UploadPacks() != before {
 		t.Errorf("an up-to-date fetch downloaded a pack")
 	}

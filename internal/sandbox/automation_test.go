@@ -77,7 +77,7 @@ func TestFireRollback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c, _ := setup(t, Options{Sites: []string{site}})
-			c.must(201, "POST", "/feature-flags", automationFlag)
+			c.must(201, "POST", "/feature-flags", compact(t, automationFlag))
 			if err := s.FireRollback(site, "auto", "production", "guarded", tt.opts); err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestFireRollback(t *testing.T) {
 		})
 	}
 	s, c, _ := setup(t, Options{Sites: []string{site}})
-	c.must(201, "POST", "/feature-flags", automationFlag)
+	c.must(201, "POST", "/feature-flags", compact(t, automationFlag))
 	if err := s.FireRollback(site, "auto", "production", "sale", RollbackOptions{}); err == nil || !strings.Contains(err.Error(), "no rollback conditions") {
 		t.Errorf("a rule without rollback conditions: %v", err)
 	}
@@ -112,7 +112,7 @@ func TestFireRollback(t *testing.T) {
 
 func TestEndReleaseWindow(t *testing.T) {
 	s, c, _ := setup(t, Options{Sites: []string{site}})
-	c.must(201, "POST", "/feature-flags", automationFlag)
+	c.must(201, "POST", "/feature-flags", compact(t, automationFlag))
 	if err := s.EndReleaseWindow(site, "auto", "production", "sale", WindowOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestEndReleaseWindow(t *testing.T) {
 
 func TestRampProgressive(t *testing.T) {
 	s, c, _ := setup(t, Options{Sites: []string{site}})
-	c.must(201, "POST", "/feature-flags", automationFlag)
+	c.must(201, "POST", "/feature-flags", compact(t, automationFlag))
 	if r := productionRule(t, c, "gradual"); r["currentExposition"] != 50.0 {
 		t.Fatalf("a progressive rule not ramping: currentExposition %v, want its exposition", r["currentExposition"])
 	}
@@ -183,7 +183,7 @@ func TestRampProgressive(t *testing.T) {
 func TestAutomationSurvivesTheStateFile(t *testing.T) {
 	state := t.TempDir() + "/state.json"
 	s, c, _ := setup(t, Options{Sites: []string{site}, StatePath: state})
-	c.must(201, "POST", "/feature-flags", automationFlag)
+	c.must(201, "POST", "/feature-flags", compact(t, automationFlag))
 	if err := s.FireRollback(site, "auto", "production", "guarded", RollbackOptions{}); err != nil {
 		t.Fatal(err)
 	}

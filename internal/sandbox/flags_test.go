@@ -216,7 +216,7 @@ func TestOptionalFields(t *testing.T) {
 			{"?optionalFields=" + strings.Join(OptionalFields, ","), OptionalFields},
 		} {
 			r := c.must(200, "GET", path+tc.query, "")
-			f := map[string]any{}
+			var f map[string]any
 			if path == "/feature-flags" {
 				f = r.list(t)[0]
 			} else {
