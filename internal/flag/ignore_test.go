@@ -153,3 +153,30 @@ func TestWrittenState(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseIgnorePath: no input makes the parser panic; a path it accepts is written back
+// in a form it accepts again, unchanged, and matches its own field path.
+func FuzzParseIgnorePath(f *testing.F) {
+	for _, s := range []string{"tags", "environments.*.rolloutRules[*].exposition", `environments.p.rolloutRules[name="a [b]"].state`,
+		"variations[key=on].variables[key=c].value", "environments.*.rolloutRules[*].rollbackConditions[0].matchValue", "a[", "a[=", `a[k="`, "[*]", "..."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = ParseFieldPath(s)
+		p, err := ParseIgnorePath(s)
+		if err != nil {
+			var pe *PathError
+			if !errors.As(err, &pe) || pe.Offset < 0 || pe.Offset > len(s) {
+				t.Fatalf("ParseIgnorePath(%q): %v (%T)", s, err, err)
+			}
+			return
+		}
+		q, err := ParseIgnorePath(p.String())
+		if err != nil || q.String() != p.String() {
+			t.Fatalf("ParseIgnorePath(%q) = %q, which parses as %q, %v", s, p.String(), q.String(), err)
+		}
+		if !strings.Contains(p.String(), "*") && !p.Matches(p.String()) {
+			t.Fatalf("%q does not match itself", p.String())
+		}
+	})
+}

@@ -146,10 +146,14 @@ func (c *checker) flag(f *flag.Flag) {
 		}
 	}
 
-	// Ignore paths name this file's environments, rules, variables and variations: they
-	// are checked against lists that are themselves fine.
-	if len(f.Ignore) > 0 && variablesOK && variationsOK && !c.troubled("environments") {
-		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), ignoreScope{flag: f})...)
+	// Ignore paths name this file's environments, rules, variables and variations: the
+	// names are checked against lists that are themselves fine; the paths' shape always.
+	if len(f.Ignore) > 0 {
+		scope := ignoreScope{flag: f}
+		if !variablesOK || !variationsOK || c.troubled("environments") {
+			scope = ignoreScope{}
+		}
+		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)...)
 	}
 }
 
