@@ -389,6 +389,9 @@ func overlayFlag(d, l *flag.Flag, steps []flag.PathStep) bool {
 	case "description":
 		return set(&d.Description, l.Description)
 	case "tags":
+		if stringsEqual(tagSet(d.Tags), tagSet(l.Tags)) {
+			return false // equal but for order or flagsync's tag: nothing left alone
+		}
 		return set(&d.Tags, l.Tags)
 	case "attributionWindow":
 		return set(&d.AttributionWindow, l.AttributionWindow)
