@@ -138,12 +138,18 @@ func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, l
 	b.WriteString("\n")
 }
 
-// writeMarkdownNotes writes the differences left alone as a note under the summary; a
-// folded comment lists at most maxFoldedBlocked of them.
+// writeMarkdownNotes writes the differences left alone as a note under the summary: all
+// of them in the full comment, at most maxFoldedBlocked once field details are folded,
+// and only their number once the comment lists flags alone.
 func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
+	if level >= mdFlags {
+		fmt.Fprintf(b, "> [!NOTE]\n> %d %s left alone (owned outside Git, or %s's own automation); `flagsync plan` lists them.\n\n",
+			len(p.Notes), plural(len(p.Notes), "difference"), p.ServiceName())
+		return
+	}
 	b.WriteString("> [!NOTE]\n> Differences flagsync leaves alone (owned outside Git, or " + p.ServiceName() + "'s own automation); nothing is written for them:\n")
 	for i, n := range p.Notes {
-		if level >= mdFlags && i == maxFoldedBlocked {
+		if level == mdChanges && i == maxFoldedBlocked {
 			fmt.Fprintf(b, "> - … and %d more\n", len(p.Notes)-i)
 			break
 		}
