@@ -104,6 +104,14 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 			return exitFail
 		}
 	}
+	// Archives the mass-archive guard refuses are refused changes, shown in the plan like
+	// every other refusal, not an error of the plan command: the plan was computed and
+	// shown. A sync of the same plan applies nothing (see docs/sync.md).
+	var mass *plan.MassArchiveError
+	if errors.As(runErr, &mass) {
+		fmt.Fprintf(a.stderr, "flagsync plan: %v; a sync of this plan applies nothing (give sync --allow-mass-archive if this is intended)\n", mass)
+		runErr = nil
+	}
 	if runErr != nil {
 		a.printRunError("plan", runErr)
 		return exitFail

@@ -158,3 +158,72 @@ func TestPlanPruneShowsArchives(t *testing.T) {
 		t.Errorf("with --prune the removed flag is archived:\n%s", r.stdout)
 	}
 }
+
+// TestPlanMassArchiveRefusedIsNotAnError: archives the mass-archive guard refuses are
+// refused changes, not an error of the plan command: plan exits 0, or 2 with
+// --detailed-exitcode, shows the refusal and still shows the rest of the plan. sync
+// refuses the whole plan, applies nothing and exits 1 (Kameleoon still differs).
+func TestPlanMassArchiveRefusedIsNotAnError(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	flags := genFlags(8)
+	writeGenRepo(t, dir, flags)
+	h.mustRun(exitOK, "sync", "--repo", dir)
+	flags = flags[2:] // flag_0000 and flag_0001 removed from Git: 2 of 8 managed flags
+	flags[0].stagingOn = !flags[0].stagingOn
+	writeGenRepo(t, dir, flags)
+
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"plan", "--repo", dir, "--prune"}, exitOK},
+		{[]string{"plan", "--repo", dir, "--prune", "--detailed-exitcode"}, exitChanges},
+		{[]string{"plan", "--repo", dir, "--prune", "--format", "json", "--detailed-exitcode"}, exitChanges},
+	} {
+		r := h.mustRun(tt.want, tt.args...)
+		if r.writes != 0 {
+			t.Errorf("%v sent %d writes", tt.args, r.writes)
+		}
+		if !strings.Contains(r.stdout, "refused by the mass-archive guard") || !strings.Contains(r.stdout, "flag_0002") {
+			t.Errorf("%v: the plan does not show the refusal and the other change:\n%s", tt.args, r.stdout)
+		}
+	}
+
+	r := h.mustRun(exitFail, "sync", "--repo", dir, "--prune")
+	if r.writes != 0 {
+		t.Errorf("sync sent %d writes after the guard refused the plan", r.writes)
+	}
+	if !strings.Contains(r.stderr, "nothing was applied") {
+		t.Errorf("sync does not say nothing was applied:\n%s", r.stderr)
+	}
+}
+
+// TestPlanOnlyIgnoredDifferences: when the only differences are in fields flagsync.yaml
+// ignores, plan says "No changes" with the notes, and --detailed-exitcode exits 0.
+func TestPlanOnlyIgnoredDifferences(t *testing.T) {
+	h := newSyncHarness(t)
+	dir := t.TempDir()
+	flags := genFlags(3)
+	writeGenRepo(t, dir, flags)
+	h.mustRun(exitOK, "sync", "--repo", dir)
+	flags[1].exposition = 77 // differs from Kameleoon now, but ignored
+	writeGenRepo(t, dir, flags)
+	settings := filepath.Join(dir, "flagsync.yaml")
+	data, err := os.ReadFile(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(settings, append(data, "ignore:\n  - environments.production.rolloutRules[*].exposition\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.mustRun(exitOK, "plan", "--repo", dir, "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "Left alone") || !strings.Contains(r.stdout, "environments.production.rolloutRules[name=beta testers].exposition: 77 in Git") ||
+		!strings.Contains(r.stdout, "No changes. Kameleoon matches") || !strings.Contains(r.stdout, "1 difference left alone") {
+		t.Errorf("plan does not show the ignored difference as a note:\n%s", r.stdout)
+	}
+	r = h.mustRun(exitOK, "sync", "--repo", dir)
+	if r.writes != 0 || !strings.Contains(r.stdout, "already in sync; 1 difference left alone") {
+		t.Errorf("sync wrote %d times:\n%s", r.writes, r.stdout)
+	}
+}

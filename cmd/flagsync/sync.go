@@ -195,6 +195,9 @@ func syncSummaryLine(rep *reconcile.Report, where string) string {
 			b.WriteString("; convergence not confirmed")
 		}
 	}
+	if n := len(rep.Plan.Notes); n > 0 {
+		fmt.Fprintf(&b, "; %s left alone (owned outside Git or by Kameleoon's automation)", plural(n, "difference"))
+	}
 	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
 	return b.String()
 }

@@ -21,6 +21,8 @@ func TestSyncSummaryLineWithRefusedChanges(t *testing.T) {
 		{"applied and refused", reconcile.Report{Refused: refused, Verified: true,
 			Plan: plan.Plan{Changes: []plan.Change{{Action: plan.ActionUpdate}}}}, "NOT converged (1 change refused by the planner)"},
 		{"in sync", reconcile.Report{Converged: true}, "already in sync"},
+		{"in sync, with notes", reconcile.Report{Converged: true, Plan: plan.Plan{Notes: []plan.Note{{Kind: plan.NotePaused}, {Kind: plan.NoteIgnored}}}},
+			"already in sync; 2 differences left alone (owned outside Git or by Kameleoon's automation)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := syncSummaryLine(&tc.rep, "the sandbox"); !strings.Contains(got, tc.want) {

@@ -335,7 +335,7 @@ func runContract(t *testing.T, target contractTarget) {
 			t.Fatal(err)
 		}
 		mr := model.Environments["development"].RolloutRules[0]
-		if mr.ID != ruleID || mr.ExperimentID != experimentID || mr.State != flag.StateActive ||
+		if mr.ID != ruleID || mr.ExperimentID != experimentID || mr.WrittenState() != flag.StateActive ||
 			len(mr.TrafficAllocations) != 1 || mr.TrafficAllocations[0] != (flag.TrafficAllocation{VariationKey: "on", Exposition: 59}) {
 			t.Errorf("decoded rule %+v", mr)
 		}

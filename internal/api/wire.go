@@ -120,6 +120,7 @@ type readRule struct {
 	OrderIndex              *number                 `json:"orderIndex"`
 	SegmentID               number                  `json:"segmentId"`
 	Exposition              *number                 `json:"exposition"`
+	CurrentExposition       *number                 `json:"currentExposition"`
 	VariationKey            string                  `json:"variationKey"`
 	ControlVariationKey     string                  `json:"controlVariationKey"`
 	TrafficAllocationMethod string                  `json:"trafficAllocationMethod"`
@@ -257,12 +258,17 @@ func (rr *readRule) model() flag.Rule {
 		Reallocation:            rr.Reallocation,
 		Release:                 rr.Release,
 	}
-	// `state` is what was written; `status` is how the docs say it reads back, and the
-	// vendor tutorial shows both at once with different values (status reflects the
-	// release window). Prefer the written form so a past window is not false drift.
+	// `state` is what was written (Git's); `status` is whether the rule serves now
+	// (Kameleoon's, read-only). The reference pages' read shape carries only `status`;
+	// the vendor tutorial's carries both, with status PAUSED and state ACTIVE after the
+	// release window ended. Both are kept as read: State stays "" when the read shape
+	// has no `state` (flag.Rule.WrittenState falls back on Status), so the planner can
+	// tell Kameleoon's automation from a written change.
 	m.State = rr.State
-	if m.State == "" {
-		m.State = rr.Status
+	m.Status = rr.Status
+	if rr.CurrentExposition != nil {
+		x := float64(*rr.CurrentExposition)
+		m.CurrentExposition = &x
 	}
 	if m.TrafficAllocationMethod == "" && rr.MultiArmedBandit {
 		m.TrafficAllocationMethod = "MULTI_ARMED_BANDIT"

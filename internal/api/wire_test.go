@@ -39,8 +39,10 @@ func TestDecodeTutorialResponses(t *testing.T) {
 	tutorialRule := func(matchValue float64) flag.Rule {
 		return flag.Rule{
 			ID: 20557, ExperimentID: 354972, Name: "test rollout rule", Type: flag.RuleTargetedDelivery,
-			// The response says "status": "PAUSED" and "state": "ACTIVE"; the written state wins.
+			// The response says "status": "PAUSED" and "state": "ACTIVE" (the release window
+			// is over): both are kept, apart.
 			State:              flag.StateActive,
+			Status:             flag.StatePaused,
 			SegmentID:          403694,
 			Exposition:         ptr(59.0),
 			VariationKey:       "on",
@@ -89,22 +91,35 @@ func TestDecodeTutorialResponses(t *testing.T) {
 	}
 }
 
+// TestDecodeRuleState: `state` (written, Git's) and `status` (read-only, Kameleoon's)
+// are kept apart; WrittenState falls back on status when the read shape has no state.
 func TestDecodeRuleState(t *testing.T) {
 	tests := []struct {
-		name, rule, want string
+		name, rule                 string
+		state, status, writtenWant string
 	}{
-		{"status only (documented read shape)", `{"status":"PAUSED"}`, flag.StatePaused},
-		{"state only", `{"state":"ACTIVE"}`, flag.StateActive},
-		{"both: the written state wins", `{"status":"PAUSED","state":"ACTIVE"}`, flag.StateActive},
-		{"neither", `{}`, ""},
+		{"status only (documented read shape)", `{"status":"PAUSED"}`, "", flag.StatePaused, flag.StatePaused},
+		{"state only", `{"state":"ACTIVE"}`, flag.StateActive, "", flag.StateActive},
+		{"both differ (the tutorial after its window ended)", `{"status":"PAUSED","state":"ACTIVE"}`, flag.StateActive, flag.StatePaused, flag.StateActive},
+		{"neither", `{}`, "", "", flag.StateActive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := decodeOneRule(t, tt.rule)
-			if f.State != tt.want {
-				t.Errorf("state = %q, want %q", f.State, tt.want)
+			r := decodeOneRule(t, tt.rule)
+			if r.State != tt.state || r.Status != tt.status || r.WrittenState() != tt.writtenWant {
+				t.Errorf("state %q, status %q, written %q; want %q, %q, %q", r.State, r.Status, r.WrittenState(), tt.state, tt.status, tt.writtenWant)
 			}
 		})
+	}
+}
+
+func TestDecodeCurrentExposition(t *testing.T) {
+	r := decodeOneRule(t, `{"type":"PROGRESSIVE_DELIVERY","exposition":50,"currentExposition":12.5}`)
+	if r.Exposition == nil || *r.Exposition != 50 || r.CurrentExposition == nil || *r.CurrentExposition != 12.5 {
+		t.Errorf("exposition %v, currentExposition %v; want 50 (the target) and 12.5 (the ramp)", r.Exposition, r.CurrentExposition)
+	}
+	if r := decodeOneRule(t, `{"type":"PROGRESSIVE_DELIVERY","exposition":50}`); r.CurrentExposition != nil {
+		t.Errorf("currentExposition %v without one in the read shape", *r.CurrentExposition)
 	}
 }
 

@@ -175,11 +175,9 @@ func ruleNode(r *flag.Rule) *yaml.Node {
 	m := newMapping()
 	m.add("name", str(r.Name))
 	m.add("type", str(r.Type))
-	state := r.State
-	if state == "" {
-		state = flag.StateActive // what the planner reads a missing state as
-	}
-	m.add("state", str(state))
+	// The written state, not `status`: a rule Kameleoon's automation paused is still
+	// ACTIVE in what was written, and exporting PAUSED would make Git pause it for good.
+	m.add("state", str(r.WrittenState()))
 	if r.SegmentID != 0 {
 		m.add("segmentId", intNode(r.SegmentID))
 	}

@@ -20,7 +20,9 @@ const (
 	TypeEnum    = "ENUM"
 )
 
-// Rule states (written as `state`, read back as `status`).
+// Rule states: what is written as `state` (Git's), and what Kameleoon reads back as
+// `status` (Kameleoon's, read-only; it differs from `state` when Kameleoon's automation
+// paused the rule).
 const (
 	StateActive = "ACTIVE"
 	StatePaused = "PAUSED"
@@ -63,6 +65,10 @@ type Flag struct {
 	Variations        []Variation            `json:"variations,omitempty"`
 	Environments      map[string]Environment `json:"environments,omitempty"`
 	Archived          bool                   `json:"archived,omitempty"`
+
+	// Ignore lists the fields of this flag that flagsync leaves alone (see IgnorePath),
+	// as written in the flag file; flagsync.yaml's ignore list adds to it.
+	Ignore []string `json:"ignore,omitempty"`
 
 	// Source is where a desired flag was read from (empty for live flags).
 	Source Source `json:"-"`
@@ -130,14 +136,23 @@ type Integrations struct {
 	ExperimentRules []any `json:"experimentRules,omitempty"`
 }
 
-// Rule is a rollout rule. Rules are identified by Name within an environment; ID and
-// ExperimentID are server-owned and set only on rules read from the API.
+// Rule is a rollout rule. Rules are identified by Name within an environment; ID,
+// ExperimentID, Status and CurrentExposition are server-owned (read-only) and set only
+// on rules read from the API.
 type Rule struct {
-	ID                      int64               `json:"-"`
-	ExperimentID            int64               `json:"-"`
+	ID           int64 `json:"-"`
+	ExperimentID int64 `json:"-"`
+	// Status is the read-only `status` Kameleoon reports (ACTIVE or PAUSED): whether the
+	// rule serves now. It differs from State when Kameleoon's automation paused the rule
+	// (a rollback condition fired, the release window is over) and is never written.
+	Status string `json:"-"`
+	// CurrentExposition is the read-only `currentExposition` of a PROGRESSIVE_DELIVERY
+	// rule: where Kameleoon's ramp is now, on its way to Exposition. Never written.
+	CurrentExposition *float64 `json:"-"`
+
 	Name                    string              `json:"name"`
 	Type                    string              `json:"type"`
-	State                   string              `json:"state,omitempty"` // ACTIVE or PAUSED; read as `status`
+	State                   string              `json:"state,omitempty"` // ACTIVE or PAUSED, the written `state`; "" when a read shape carries only `status`
 	SegmentID               int64               `json:"segmentId,omitempty"`
 	Exposition              *float64            `json:"exposition,omitempty"`
 	VariationKey            string              `json:"variationKey,omitempty"`
@@ -147,6 +162,19 @@ type Rule struct {
 	Reallocation            bool                `json:"reallocation,omitempty"`
 	Release                 *Release            `json:"release,omitempty"`
 	RollbackConditions      []RollbackCondition `json:"rollbackConditions,omitempty"`
+}
+
+// WrittenState is the rule's written state as best known: State; for a rule read from
+// a shape that carries only `status` (as Kameleoon's reference pages show it), Status;
+// ACTIVE when neither is set (the API's default).
+func (r *Rule) WrittenState() string {
+	switch {
+	case r.State != "":
+		return r.State
+	case r.Status != "":
+		return r.Status
+	}
+	return StateActive
 }
 
 // TrafficAllocation gives a share of a rule's exposed traffic to a variation.
@@ -180,6 +208,8 @@ type Settings struct {
 	SiteCode     string   `json:"siteCode,omitempty"`
 	Environments []string `json:"environments,omitempty"` // known keys, in apply order
 	Prune        bool     `json:"prune,omitempty"`
+	// Ignore lists fields flagsync leaves alone in every flag (see IgnorePath).
+	Ignore []string `json:"ignore,omitempty"`
 }
 
 // Desired is a whole validated flag repository.

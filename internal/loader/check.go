@@ -145,6 +145,16 @@ func (c *checker) flag(f *flag.Flag) {
 			c.rule(ek, ri, r, names, knownVariation)
 		}
 	}
+
+	// Ignore paths name this file's environments, rules, variables and variations: the
+	// names are checked against lists that are themselves fine; the paths' shape always.
+	if len(f.Ignore) > 0 {
+		scope := ignoreScope{flag: f}
+		if !variablesOK || !variationsOK || c.troubled("environments") {
+			scope = ignoreScope{}
+		}
+		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)...)
+	}
 }
 
 func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, knownVariation func(string, ...any)) {

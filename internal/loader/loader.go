@@ -127,6 +127,9 @@ func loadSettings(fsys fs.FS, dir string, sch *schemas) (flag.Settings, []Diagno
 	if err := decodeValue(doc.value, &s); err != nil {
 		return flag.Settings{}, []Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
+	if d := checkIgnores(doc, s.Ignore, nil, ignoreScope{environments: s.Environments}); len(d) > 0 {
+		return flag.Settings{}, d, nil
+	}
 	return s, nil, nil
 }
 

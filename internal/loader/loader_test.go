@@ -16,7 +16,7 @@ import (
 const standardSettings = "siteCode: pzllysfw2f\nenvironments: [development, staging, production]\n"
 
 // flagDir is the flag folder of directory fixtures that do not keep flags at their root.
-var flagDir = map[string]string{"duplicate_flag": "flags"}
+var flagDir = map[string]string{"duplicate_flag": "flags", "ignore_in_settings": "flags"}
 
 func loadFixture(t *testing.T, name string) error {
 	t.Helper()
@@ -377,5 +377,38 @@ func TestLoadIOErrors(t *testing.T) {
 	_, err = Load(fstest.MapFS{}, "../outside")
 	if err == nil || errors.As(err, &inv) {
 		t.Errorf("path outside the repository: err = %v", err)
+	}
+}
+
+// TestIgnorePathsLoad: valid ignore lists in flagsync.yaml and in a flag file load as
+// written, quoted or not.
+func TestIgnorePathsLoad(t *testing.T) {
+	fsys := fstest.MapFS{
+		"flags/flagsync.yaml": {Data: []byte(standardSettings + "ignore:\n  - environments.*.featureEnabled\n  - tags\n")},
+		"flags/checkout.yaml": {Data: []byte(`featureKey: checkout
+name: Checkout
+variables: [{key: color, type: STRING, value: blue}]
+variations: [{key: off}, {key: on, variables: [{key: color, value: green}]}]
+environments:
+  production:
+    defaultVariationKey: off
+    rolloutRules:
+      - {name: beta testers, type: PROGRESSIVE_DELIVERY, exposition: 10, variationKey: on}
+ignore:
+  - environments.production.rolloutRules[name=beta testers].exposition
+  - "variations[key=on].variables[key=color]"
+  - environments.*.rolloutRules[*].state
+`)},
+	}
+	d, err := Load(fsys, "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.Settings.Ignore, []string{"environments.*.featureEnabled", "tags"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("settings ignore = %q, want %q", got, want)
+	}
+	want := []string{"environments.production.rolloutRules[name=beta testers].exposition", "variations[key=on].variables[key=color]", "environments.*.rolloutRules[*].state"}
+	if got := d.Flags[0].Ignore; !reflect.DeepEqual(got, want) {
+		t.Errorf("flag ignore = %q, want %q", got, want)
 	}
 }

@@ -69,6 +69,19 @@ func benchInputs(n int) (*flag.Desired, []flag.Flag) {
 // inputs included), and input-heap-MB, the heap the inputs alone hold.
 func BenchmarkCompute10000(b *testing.B) {
 	desired, live := benchInputs(10000)
+	benchCompute(b, desired, live)
+}
+
+// BenchmarkCompute10000Ignore is BenchmarkCompute10000 with flagsync.yaml ignoring every
+// rule's exposition and the tags: every flag is planned with its ignore rules, and the
+// flags that differ there (a fifth) are planned twice, for their notes.
+func BenchmarkCompute10000Ignore(b *testing.B) {
+	desired, live := benchInputs(10000)
+	desired.Settings.Ignore = []string{"environments.*.rolloutRules[*].exposition", "tags"}
+	benchCompute(b, desired, live)
+}
+
+func benchCompute(b *testing.B, desired *flag.Desired, live []flag.Flag) {
 	opts := Options{EnvironmentOrder: DefaultEnvironmentOrder}
 	runtime.GC()
 	var ms runtime.MemStats
@@ -89,6 +102,9 @@ func BenchmarkCompute10000(b *testing.B) {
 	b.ReportMetric(float64(*peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "input-heap-MB")
 	b.ReportMetric(float64(len(p.Changes)), "changes")
+	if len(p.Notes) > 0 {
+		b.ReportMetric(float64(len(p.Notes)), "notes")
+	}
 }
 
 // samplePeakHeap polls the heap size until stop is called; peak holds the largest.

@@ -89,6 +89,10 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		changes []Change
 	}
 	var groups []group
+	var settingsIgnores []flag.IgnorePath
+	if desired != nil {
+		settingsIgnores = parseIgnores(desired.Settings.Ignore)
+	}
 	inGit := make(map[flag.Ref]bool, len(want))
 	for i, d := range want {
 		ref := d.Ref()
@@ -98,8 +102,14 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		inGit[ref] = true
 		var cs []Change
 		if l, ok := byRef[ref]; ok {
+			d := want[i]
+			if !(d.Archived && l.Archived) { // an archived flag is frozen: nothing to say
+				var notes []Note
+				d, l, notes = own(d, l, ignoreRules(settingsIgnores, d), order)
+				p.Notes = append(p.Notes, notes...)
+			}
 			var blocked []Blocked
-			cs, blocked = updateChanges(want[i], l, order)
+			cs, blocked = updateChanges(d, l, order)
 			p.Blocked = append(p.Blocked, blocked...)
 		} else {
 			cs = createChanges(want[i], order)
@@ -151,6 +161,9 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		}
 	}
 
+	for i := range p.Notes {
+		p.Notes[i].Git, p.Notes[i].Live = untypedNil(p.Notes[i].Git), untypedNil(p.Notes[i].Live)
+	}
 	slices.SortStableFunc(groups, func(a, b group) int { return CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
@@ -389,9 +402,11 @@ func (u *flagUpdate) init(d, l *flag.Flag) {
 }
 
 // keepServedVariations keeps the variations Git removes that a live environment the flag
-// file does not list still uses (as its default variation, or in a rule): Kameleoon
-// refuses a flag patch that removes a variation in use, which would take the flag's other
-// removals down with it on every sync. Each kept variation is a refused change.
+// file does not list still uses (as its default variation, or in a rule), or that an
+// environment it lists still uses in a field Git does not own (an ignore rule keeps
+// Kameleoon's value there): Kameleoon refuses a flag patch that removes a variation in
+// use, which would take the flag's other removals down with it on every sync. Each kept
+// variation is a refused change.
 func (u *flagUpdate) keepServedVariations() {
 	d := &u.variations
 	if len(d.removed) == 0 {
@@ -403,32 +418,53 @@ func (u *flagUpdate) keepServedVariations() {
 			unmanaged = append(unmanaged, k)
 		}
 	}
-	if len(unmanaged) == 0 {
-		return
-	}
 	slices.Sort(unmanaged)
+	managed := u.d.EnvironmentKeys()
 	var removed []string
 	var last []FieldChange
 	for i, key := range d.removed {
-		var envs, uses []string
+		var envs, uses, owned, ownedUses []string
 		for _, k := range unmanaged {
 			if use := variationUses(u.l.Environments[k], key); len(use) > 0 {
 				envs = append(envs, k)
 				uses = append(uses, k+" ("+strings.Join(use, ", ")+")")
 			}
 		}
-		if len(envs) == 0 {
+		// Git's own environments never use a variation Git removes (the loader checks);
+		// one that does holds a value an ignore rule keeps from Kameleoon.
+		for _, k := range managed {
+			if use := variationUses(u.d.Environments[k], key); len(use) > 0 {
+				owned = append(owned, k)
+				ownedUses = append(ownedUses, k+" ("+strings.Join(use, ", ")+")")
+			}
+		}
+		if len(envs)+len(owned) == 0 {
 			removed = append(removed, key)
 			last = append(last, d.last[i])
 			continue
 		}
 		u.kept = append(u.kept, key)
+		var reason string
+		if len(owned) == 0 {
+			reason = fmt.Sprintf("variation %q is removed from Git but still used by %s %s, which the flag file does not list; "+
+				"the variation is kept: list %s %s in the file (and stop using the variation there), or change %s in Kameleoon first",
+				key, plural(len(envs), "environment"), andList(uses), plural(len(envs), "environment"), andList(envs), pronoun(len(envs)))
+		} else {
+			var where, fix []string
+			if len(envs) > 0 {
+				where = append(where, fmt.Sprintf("by %s %s, which the flag file does not list", plural(len(envs), "environment"), andList(uses)))
+				fix = append(fix, fmt.Sprintf("list %s %s in the file (and stop using the variation there)", plural(len(envs), "environment"), andList(envs)))
+			}
+			where = append(where, fmt.Sprintf("by %s %s in fields an ignore rule leaves to Kameleoon", plural(len(owned), "environment"), andList(ownedUses)))
+			fix = append(fix, "stop ignoring those fields")
+			reason = fmt.Sprintf("variation %q is removed from Git but still used %s; the variation is kept: %s, or change %s in Kameleoon first",
+				key, strings.Join(where, " and "), strings.Join(fix, ", "), pronoun(len(envs)+len(owned)))
+			envs = append(envs, owned...)
+			slices.Sort(envs)
+		}
 		u.blocked = append(u.blocked, Blocked{
 			SiteCode: u.d.SiteCode, FeatureKey: u.d.FeatureKey, Kind: BlockedVariationInUse,
-			Variation: key, Environments: envs,
-			Reason: fmt.Sprintf("variation %q is removed from Git but still used by %s %s, which the flag file does not list; "+
-				"the variation is kept: list %s %s in the file (and stop using the variation there), or change %s in Kameleoon first",
-				key, plural(len(envs), "environment"), andList(uses), plural(len(envs), "environment"), andList(envs), pronoun(len(envs))),
+			Variation: key, Environments: envs, Reason: reason,
 		})
 	}
 	d.removed, d.last = removed, last
@@ -453,12 +489,15 @@ func variationUses(e flag.Environment, key string) []string {
 
 // dropUnfitOverrides leaves out, of the variations only live has, the overrides that no
 // longer fit Git's variables (the variable's type changes, or an ENUM value is no longer
-// allowed). Those variations stay in the first flag patch until the removal patch, but
-// Kameleoon checks every override against the variables the patch sends and would refuse
-// the whole patch; the variation goes anyway, so its unfit override goes first.
+// allowed). Those variations stay in the first flag patch until the removal patch (or
+// for good, when an environment Git does not manage keeps them), but Kameleoon checks
+// every override against the variables the patch sends and would refuse the whole
+// patch: the unfit override goes in the first patch. It runs after
+// keepServedVariations, which moves kept variations out of d.removed; the variations
+// only live has are all of d.union after Git's.
 func (u *flagUpdate) dropUnfitOverrides() {
 	d := &u.variations
-	if len(d.removed) == 0 {
+	if len(d.removed) == 0 && len(u.kept) == 0 {
 		return
 	}
 	want := make(map[string]*flag.Variable, len(u.want.Variables))
@@ -602,7 +641,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration"))
 			continue
 		}
-		haveEnv := normaliseEnv(liveEnv)
+		haveEnv := normaliseEnv(writtenStates(liveEnv))
 		if envEqual(&wantEnv, &haveEnv) {
 			continue
 		}
@@ -615,6 +654,21 @@ func (u *flagUpdate) environments(order []string) []Change {
 			ed.fields, "environment "+k+" differs from Git: "+strings.Join(ed.reasons, "; ")))
 	}
 	return changes
+}
+
+// writtenStates returns live environment e with every rule's State set to its written
+// state as best known (flag.Rule.WrittenState): a read shape that carries only `status`
+// leaves State empty, which normalisation would read as ACTIVE.
+func writtenStates(e flag.Environment) flag.Environment {
+	if !slices.ContainsFunc(e.RolloutRules, func(r flag.Rule) bool { return r.State == "" }) {
+		return e
+	}
+	rules := slices.Clone(e.RolloutRules)
+	for i := range rules {
+		rules[i].State = rules[i].WrittenState()
+	}
+	e.RolloutRules = rules
+	return e
 }
 
 // removals is the last flag patch, with Git's final variables and variations, once no

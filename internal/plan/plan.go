@@ -53,6 +53,12 @@ type Plan struct {
 	// differ from Git after the plan is applied.
 	Blocked []Blocked `json:"blocked,omitempty"`
 
+	// Notes are the differences the plan leaves alone on purpose: fields an `ignore:`
+	// path hands to someone else, and what Kameleoon's own automation changed (a rule it
+	// paused, a progressive ramp). Nothing is written for them; they do not count as
+	// changes or as refused changes.
+	Notes []Note `json:"notes,omitempty"`
+
 	// Service names the flag service the plan is for, as renderers write it ("Split");
 	// empty means Kameleoon. For Split, a change's SiteCode holds the workspace id and its
 	// FeatureKey the flag name.
@@ -76,8 +82,9 @@ const (
 	// zero value, so a Blocked built without a kind means what it always meant.
 	BlockedMassArchive BlockedKind = ""
 	// BlockedVariationInUse is the removal of a variation that an environment the flag
-	// file does not list still uses in Kameleoon: Kameleoon would refuse the flag patch
-	// that removes it, so the variation is kept.
+	// file does not list still uses in Kameleoon (or one it lists, in a field an ignore
+	// rule leaves to Kameleoon): Kameleoon would refuse the flag patch that removes it,
+	// so the variation is kept.
 	BlockedVariationInUse BlockedKind = "variation-in-use"
 )
 
@@ -87,7 +94,8 @@ type Blocked struct {
 	FeatureKey string      `json:"featureKey"`
 	Kind       BlockedKind `json:"kind,omitempty"` // empty: BlockedMassArchive
 	// Variation and Environments are set for BlockedVariationInUse: the variation Git
-	// removes and the environments (not in the flag file) that still use it, sorted.
+	// removes and the environments that still use it (not in the flag file, or in a
+	// field an ignore rule leaves to Kameleoon), sorted.
 	Variation    string   `json:"variation,omitempty"`
 	Environments []string `json:"environments,omitempty"`
 	Reason       string   `json:"reason"`
@@ -95,3 +103,39 @@ type Blocked struct {
 
 // Ref returns the flag whose change was refused.
 func (b *Blocked) Ref() flag.Ref { return flag.Ref{SiteCode: b.SiteCode, FeatureKey: b.FeatureKey} }
+
+// NoteKind says why the planner leaves a difference alone.
+type NoteKind string
+
+// Kinds of notes.
+const (
+	// NoteIgnored is a field an ignore path hands to someone else: owned outside Git,
+	// never written.
+	NoteIgnored NoteKind = "ignored"
+	// NotePaused is a rule Git has ACTIVE that Kameleoon paused (a rollback condition
+	// fired, or it is outside its release window): not re-activated.
+	NotePaused NoteKind = "paused-by-kameleoon"
+	// NoteRamp is a PROGRESSIVE_DELIVERY rule whose exposure Kameleoon is ramping: not
+	// reverted.
+	NoteRamp NoteKind = "progressive-ramp"
+)
+
+// Note is one difference between Git and the service that the plan leaves alone, and
+// why. It is for people: nothing is written for it.
+type Note struct {
+	SiteCode       string   `json:"siteCode"`
+	FeatureKey     string   `json:"featureKey"`
+	EnvironmentKey string   `json:"environmentKey"` // "" for a flag-level field
+	Kind           NoteKind `json:"kind"`
+	Path           string   `json:"path"` // the field, as in FieldChange.Path
+	Git            any      `json:"git"`  // Git's value (null: absent)
+	Live           any      `json:"live"` // the service's value, which stays
+	// Ignore and Source are set for NoteIgnored: the ignore path that matched and the
+	// file it is written in (flagsync.yaml or the flag file).
+	Ignore string `json:"ignore,omitempty"`
+	Source string `json:"source,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Ref returns the flag the note is about.
+func (n *Note) Ref() flag.Ref { return flag.Ref{SiteCode: n.SiteCode, FeatureKey: n.FeatureKey} }

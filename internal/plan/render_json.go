@@ -17,6 +17,7 @@ type jsonPlan struct {
 	Changes   []jsonChange `json:"changes"`
 	Unmanaged []flag.Ref   `json:"unmanaged"`
 	Blocked   []Blocked    `json:"blocked"`
+	Notes     []Note       `json:"notes"`
 	Service   string       `json:"service,omitempty"` // absent for Kameleoon
 }
 
@@ -38,7 +39,7 @@ type jsonRequest struct {
 }
 
 // RenderJSON writes p for machines as one indented JSON document:
-// {"revision", "summary", "changes", "unmanaged", "blocked"}. Request bodies are
+// {"revision", "summary", "changes", "unmanaged", "blocked", "notes"}. Request bodies are
 // embedded as JSON, exactly as they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
@@ -47,7 +48,11 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Changes:   make([]jsonChange, 0, len(p.Changes)),
 		Unmanaged: p.Unmanaged,
 		Blocked:   p.Blocked,
+		Notes:     p.Notes,
 		Service:   p.Service,
+	}
+	if out.Notes == nil {
+		out.Notes = []Note{}
 	}
 	if out.Unmanaged == nil {
 		out.Unmanaged = []flag.Ref{}

@@ -66,7 +66,7 @@ func markdown(p Plan, level, limit int) string {
 	b.WriteString("\n\n")
 	groups := groupByFlag(p.Changes)
 	s := p.Summary()
-	if s.Changes() > 0 || s.Blocked > 0 {
+	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 {
 		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
 	}
 	if len(groups) > 0 {
@@ -85,6 +85,9 @@ func markdown(p Plan, level, limit int) string {
 	}
 	if len(archives) > 0 {
 		writeMarkdownBlocked(&b, "Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:", archives, level)
+	}
+	if len(p.Notes) > 0 {
+		writeMarkdownNotes(&b, p, level)
 	}
 
 	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
@@ -131,6 +134,27 @@ func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, l
 			break
 		}
 		fmt.Fprintf(b, "> - `%s/%s`: %s\n", x.SiteCode, x.FeatureKey, mdEscape(x.Reason))
+	}
+	b.WriteString("\n")
+}
+
+// writeMarkdownNotes writes the differences left alone as a note under the summary: all
+// of them in the full comment, at most maxFoldedBlocked once field details are folded,
+// and only their number once the comment lists flags alone.
+func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
+	if level >= mdFlags {
+		fmt.Fprintf(b, "> [!NOTE]\n> %d %s left alone (owned outside Git, or %s's own automation); `flagsync plan` lists them.\n\n",
+			len(p.Notes), plural(len(p.Notes), "difference"), p.ServiceName())
+		return
+	}
+	b.WriteString("> [!NOTE]\n> Differences flagsync leaves alone (owned outside Git, or " + p.ServiceName() + "'s own automation); nothing is written for them:\n")
+	for i, n := range p.Notes {
+		if level == mdChanges && i == maxFoldedBlocked {
+			fmt.Fprintf(b, "> - … and %d more\n", len(p.Notes)-i)
+			break
+		}
+		fmt.Fprintf(b, "> - `%s` <code>%s</code>: <code>%s</code> in Git, <code>%s</code> in %s: %s\n", n.Ref(), cell(n.Path),
+			cell(truncate(compactJSON(n.Git), maxMarkdownValue)), cell(truncate(compactJSON(n.Live), maxMarkdownValue)), p.ServiceName(), mdEscape(n.Reason))
 	}
 	b.WriteString("\n")
 }

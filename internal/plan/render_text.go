@@ -30,6 +30,7 @@ const (
 // RenderText writes p for a terminal, in the style of terraform plan: a header per
 // flag, one line per change (+ create, ~ update, - archive) with its request, its
 // reason and a line per field (before → after), the refused changes (! flag: reason),
+// the differences left alone (= flag: field: Git's and the service's values, and why),
 // the unmanaged flags, and one summary line at the end.
 func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 	bw := bufio.NewWriter(w)
@@ -39,7 +40,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		}
 		return code + s + ansiReset
 	}
-	if len(p.Changes) > 0 || len(p.Blocked) > 0 {
+	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Notes) > 0 {
 		title := "flagsync plan"
 		if p.Revision != "" {
 			title += " for revision " + ShortRevision(p.Revision)
@@ -87,8 +88,16 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
 		}
 	}
+	if len(p.Notes) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or Kameleoon's automation; nothing is written):"))
+		for _, n := range p.Notes {
+			fmt.Fprintf(bw, "  = %s: %s: %s in Git, %s in %s\n", n.Ref(), n.Path, textValue(n.Git), textValue(n.Live), p.ServiceName())
+			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+n.Reason))
+		}
+	}
 	if len(p.Unmanaged) > 0 {
-		if len(p.Changes) > 0 || len(p.Blocked) > 0 {
+		if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Notes) > 0 {
 			fmt.Fprintln(bw)
 		}
 		fmt.Fprintf(bw, "Unmanaged flags (in %s, not in Git; left alone):\n", p.ServiceName())
@@ -96,7 +105,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			fmt.Fprintf(bw, "  %s\n", r)
 		}
 	}
-	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Unmanaged) > 0 {
+	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Unmanaged) > 0 || len(p.Notes) > 0 {
 		fmt.Fprintln(bw)
 	}
 	fmt.Fprintln(bw, paint(ansiBold, p.SummaryLine()))

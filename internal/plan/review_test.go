@@ -379,3 +379,69 @@ func TestVariableTypeChangeWithVariationRemoved(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptVariationLosesUnfitOverrides: Git removes variation "legacy", which an
+// environment the flag file no longer lists still serves, so the planner keeps it; and
+// Git changes a variable that "legacy" overrides so that the override no longer fits
+// (a type change, or an ENUM value that is no longer allowed). Kameleoon checks every
+// override against the variables a flag patch sends: the first flag patch must already
+// leave the kept variation's unfit override out, or it is refused (400) on every sync
+// and nothing else of the flag (name, variables, environments) is ever applied.
+func TestKeptVariationLosesUnfitOverrides(t *testing.T) {
+	tests := []struct {
+		name     string
+		override flag.VariationVariable // legacy's override, written while it still fits
+		variable flag.Variable          // the variable as Git changes it
+	}{
+		{"type change", flag.VariationVariable{Key: "color", Value: "red"}, flag.Variable{Key: "color", Type: flag.TypeNumber, Value: "1"}},
+		{"enum shrinks", flag.VariationVariable{Key: "size", Value: "XL"},
+			flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newReviewSandbox(t)
+			d := baseFlag()
+			d.Variables = append(d.Variables, flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
+			d.Variations = append(d.Variations, flag.Variation{Key: "legacy", Name: "Legacy", Variables: []flag.VariationVariable{tt.override}})
+			d.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "legacy"}
+			c.apply(mustCompute(t, desiredOf(d), nil, Options{}))
+			live := c.get(d.SiteCode, d.FeatureKey)
+
+			// Git renames the flag, stops listing development (which still serves
+			// "legacy"), removes "legacy" and changes the variable it overrides.
+			e := baseFlag()
+			e.Name = "Checkout v2"
+			e.Variables = append(e.Variables, flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
+			for i := range e.Variables {
+				if e.Variables[i].Key == tt.variable.Key {
+					e.Variables[i] = tt.variable
+				}
+			}
+			if tt.variable.Key == "color" {
+				e.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "2"}}
+			}
+			p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+			if len(p.Blocked) != 1 || p.Blocked[0].Variation != "legacy" {
+				t.Fatalf("blocked = %+v, want the removal of \"legacy\" refused\n%s", p.Blocked, describePlan(p))
+			}
+			for _, ch := range p.Changes {
+				if status, body := c.send(ch.Request); status >= 300 {
+					t.Fatalf("change %d (%s %s) refused: %d %s\nbody: %s\nplan:\n%s", ch.Order, ch.Request.Method, ch.Request.Path, status, body, ch.Request.Body, describePlan(p))
+				}
+			}
+			after := c.get(d.SiteCode, d.FeatureKey)
+			if after.Name != "Checkout v2" {
+				t.Errorf("name %q: the rest of the flag was not applied", after.Name)
+			}
+			for _, v := range after.Variations {
+				if v.Key == "legacy" && slices.ContainsFunc(v.Variables, func(o flag.VariationVariable) bool { return o.Key == tt.override.Key }) {
+					t.Errorf("kept variation legacy still overrides %q: %+v", tt.override.Key, v.Variables)
+				}
+			}
+			p2 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+			if len(p2.Changes) != 0 || len(p2.Blocked) != 1 {
+				t.Errorf("second plan: want no change and the same refusal\n%s", describePlan(p2))
+			}
+		})
+	}
+}

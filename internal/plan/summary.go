@@ -12,11 +12,12 @@ type Summary struct {
 	Archive   int `json:"archive"`
 	Unmanaged int `json:"unmanaged"`
 	Blocked   int `json:"blocked"`
+	Notes     int `json:"notes"` // differences left alone on purpose (Plan.Notes)
 }
 
 // Summary counts p's changes by action.
 func (p Plan) Summary() Summary {
-	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked)}
+	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked), Notes: len(p.Notes)}
 	for i := range p.Changes {
 		switch p.Changes[i].Action {
 		case ActionCreate:
@@ -41,7 +42,8 @@ func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
 // "No changes. Kameleoon matches revision abc1234." (the plan's ServiceName). Refused
 // changes are counted after them: "; 6 archives refused by the mass-archive guard" and
 // "; 1 change refused (Kameleoon will still differ from Git)". A plan whose only content
-// is refused changes uses the first form: the service does not match Git.
+// is refused changes uses the first form: the service does not match Git. Notes come
+// last: "; 2 differences left alone (see the notes)".
 func (p Plan) SummaryLine() string {
 	s := p.Summary()
 	var b strings.Builder
@@ -64,6 +66,9 @@ func (p Plan) SummaryLine() string {
 	}
 	if other := s.Blocked - archives; other > 0 {
 		fmt.Fprintf(&b, "; %d %s refused (%s will still differ from Git)", other, plural(other, "change"), p.ServiceName())
+	}
+	if s.Notes > 0 {
+		fmt.Fprintf(&b, "; %d %s left alone (see the notes)", s.Notes, plural(s.Notes, "difference"))
 	}
 	b.WriteString(".")
 	return b.String()

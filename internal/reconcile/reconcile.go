@@ -174,7 +174,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	p := merge(in.Revision, plans)
 	rep.Plan = p
 	rep.Refused = p.Blocked
-	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "dry_run", in.DryRun)
+	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "left_alone", len(p.Notes), "dry_run", in.DryRun)
 	if in.OnPlan != nil {
 		in.OnPlan(p)
 	}

@@ -137,7 +137,7 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []flag.Ref{}}
 	var services []string
 	for _, p := range plans {
-		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked) > 0 || len(plans) == 1 {
+		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
 			services = append(services, p.ServiceName())
 		}
 		for _, c := range p.Changes {
@@ -146,6 +146,7 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 		}
 		out.Unmanaged = append(out.Unmanaged, p.Unmanaged...)
 		out.Blocked = append(out.Blocked, p.Blocked...)
+		out.Notes = append(out.Notes, p.Notes...)
 	}
 	switch {
 	case len(services) == 1:

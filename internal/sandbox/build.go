@@ -366,6 +366,7 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 			r.OrderIndex = prevRule.OrderIndex
 		}
 	}
+	b.automate(&r, w, prevRule)
 
 	r.TrafficAllocations = make([]trafficAllocation, 0)
 	for i, a := range val(w.TrafficAllocations) {

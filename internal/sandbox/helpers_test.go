@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -268,4 +269,13 @@ func flagJSON(t testing.TB, s *Server, key string) []byte {
 		t.Fatalf("flag %s not stored", key)
 	}
 	return b
+}
+
+func compact(t testing.TB, s string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }

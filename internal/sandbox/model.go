@@ -88,14 +88,20 @@ type rule struct {
 	ReallocationTimestamp   json.RawMessage     `json:"reallocationTimestamp"` // nil renders as null
 	Release                 *release            `json:"release,omitempty"`
 	Status                  string              `json:"status"`
+	State                   string              `json:"state,omitempty"` // shown once Kameleoon's automation made status differ (see automation.go)
 	RollbackConditions      []rollbackCondition `json:"rollbackConditions"`
 	SegmentID               *int64              `json:"segmentId,omitempty"`
 	Exposition              *float64            `json:"exposition,omitempty"`
+	CurrentExposition       *float64            `json:"currentExposition,omitempty"` // PROGRESSIVE_DELIVERY: where the ramp is
 	VariationKey            string              `json:"variationKey,omitempty"`
 	ControlVariationKey     string              `json:"controlVariationKey,omitempty"`
 	TrafficAllocationMethod string              `json:"trafficAllocationMethod,omitempty"`
 	MultiArmedBandit        bool                `json:"multiArmedBandit,omitempty"`
 	Reallocation            bool                `json:"reallocation,omitempty"`
+
+	// What Kameleoon's automation did to the rule, beyond what the read shape shows
+	// (see automation.go). Not kept in the state file.
+	automation automation
 }
 
 type trafficAllocation struct {
@@ -208,8 +214,9 @@ type wRule struct {
 	OrderIndex              *int64                `json:"orderIndex,omitempty"` // ignored (the array position is the order) unless the order-index variant is on
 
 	// Read-only: ignored in create and patch bodies, used when seeding.
-	ExperimentID *int64  `json:"experimentId,omitempty"`
-	Status       *string `json:"status,omitempty"`
+	ExperimentID      *int64   `json:"experimentId,omitempty"`
+	Status            *string  `json:"status,omitempty"`
+	CurrentExposition *float64 `json:"currentExposition,omitempty"`
 }
 
 type wTrafficAllocation struct {
@@ -313,7 +320,7 @@ func writeRuleView(r *rule) wRule {
 		ID:                    ptr(r.ID),
 		Name:                  ptr(r.Name),
 		Type:                  ptr(r.Type),
-		State:                 ptr(r.Status),
+		State:                 ptr(r.writtenState()),
 		SegmentID:             r.SegmentID,
 		Exposition:            r.Exposition,
 		Variations:            ptr(r.Variations),
