@@ -92,7 +92,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 	})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync doctor: %v\n", err)
-		return exitUsage
+		return exitFail
 	}
 	// The preface goes where the report goes, unless that is JSON, which stays one object.
 	preface := a.stdout

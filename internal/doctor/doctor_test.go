@@ -68,6 +68,9 @@ func TestEveryReading(t *testing.T) {
 					t.Errorf("row %s: reading %q (%s), want %q", id, got, rows[id].Observed, reading)
 				}
 			}
+			if rd.Has(sandbox.OptionalFieldsRefused) && !strings.HasSuffix(rows[RowOptionalFields].Observed, "one by one: refused variables, variations, secondaryGoalIds, environmentConfigurations, accepted none") {
+				t.Errorf("optional-fields observed %q, want the names refused one by one", rows[RowOptionalFields].Observed)
+			}
 			if rd.Has(sandbox.EnvPatchRequired) && !strings.HasPrefix(rows[RowEnvPatchMinimal].Observed, "refused (400") {
 				t.Errorf("env-patch-minimal observed %q, want it to start with \"refused (400\"", rows[RowEnvPatchMinimal].Observed)
 			}
@@ -480,4 +483,30 @@ func TestWrap(t *testing.T) {
 			t.Errorf("wrap(%q, %d) = %q, want %q", tc.in, tc.width, got, tc.want)
 		}
 	}
+}
+
+// TestOptionalFieldsOneByOne: an account that refuses one undocumented name (and
+// ignores the others, its single-flag GET returning whole flags) gets the fallback, and
+// the row names the refused one after asking for each alone.
+func TestOptionalFieldsOneByOne(t *testing.T) {
+	h := newHarness(t, sandbox.Options{Strict: []sandbox.Variant{sandbox.OptionalFieldsIgnored}}, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Query().Get("optionalFields"), "secondaryGoalIds") {
+				answer(w, http.StatusBadRequest, `{"message":"optionalFields: secondaryGoalIds is not supported","status":400}`)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	h.seed()
+	rep := h.run(context.Background(), h.options())
+	if !rep.OK {
+		t.Fatalf("not OK:\n%s", describe(rep))
+	}
+	r := rep.Row(RowOptionalFields)
+	if r.Reading != "refused" || !strings.HasSuffix(r.Observed, "one by one: refused secondaryGoalIds, accepted variables, variations, environmentConfigurations") {
+		t.Errorf("optional-fields: %q %q", r.Reading, r.Observed)
+	}
+	h.assertArchived(rep)
+	h.assertCalls(rep)
 }

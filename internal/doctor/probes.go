@@ -70,6 +70,7 @@ func (d *Doctor) probe(ctx context.Context) {
 	d.reorders(ctx)
 	d.rulePatch(ctx)
 	d.search(ctx)
+	d.optionalFieldsEach(ctx)
 }
 
 // --- the scratch flag --------------------------------------------------------------
@@ -473,6 +474,43 @@ func (d *Doctor) list(ctx context.Context) {
 	}
 	d.noteComplete(page2)
 	d.pagingRow(page1, page2, ex1)
+}
+
+// optionalFieldsEach, when the list refused the undocumented optionalFields together,
+// asks for each alone (one call each, last, when the budget allows), so that the row
+// says which names the account refuses.
+func (d *Doctor) optionalFieldsEach(ctx context.Context) {
+	r := d.rows[RowOptionalFields]
+	if r.Reading != "refused" {
+		return
+	}
+	names := undocumentedFields()
+	if ctx.Err() != nil || len(names) > d.max-cleanupReserve-d.used() {
+		r.Observed += "; which of them: not probed (budget)"
+		return
+	}
+	var accepted, refused []string
+	for _, n := range names {
+		_, err := d.a.Do(ctx, listRequest(d.site, 1, append(slices.Clone(api.DocumentedOptionalFields), n)))
+		var apiErr *api.Error
+		switch {
+		case err == nil:
+			accepted = append(accepted, n)
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest:
+			refused = append(refused, n)
+		default:
+			r.Observed += "; which of them: unknown (" + err.Error() + ")"
+			return
+		}
+	}
+	r.Observed += "; one by one: refused " + orNone(refused) + ", accepted " + orNone(accepted)
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // noteComplete records whether listed flags carry the fields flagsync plans with.
@@ -1079,7 +1117,7 @@ func (d *Doctor) archive(ctx context.Context) {
 			}
 		}
 		d.st.getComplete = boolPtr(!missing)
-		if d.st.reordered != nil {
+		if d.st.reordered != nil && !missing {
 			if order := ruleNames(got.Environments[d.envs[0]].RolloutRules); !slices.Equal(order, d.st.reordered) {
 				d.holds(RowReorder, false, fmt.Sprintf("the reorder's answer showed %q, but a later read shows %q", d.st.reordered, order),
 					"a reorder in Git never takes effect: flagsync plans it again on every sync", reportAdvice)
