@@ -313,7 +313,12 @@ func (d *Doctor) releaseRows(live flag.Flag) {
 	}
 	sameFrom, zonedFrom := sameInstant(got.ReleaseFrom, want.ReleaseFrom, zone, want.TimeZone)
 	sameTo, zonedTo := sameInstant(got.ReleaseTo, want.ReleaseTo, zone, want.TimeZone)
-	shown := fmt.Sprintf("releaseFrom %s, releaseTo %s, timeZone %s (written %s, %s, %s)", got.ReleaseFrom, got.ReleaseTo, got.TimeZone, want.ReleaseFrom, want.ReleaseTo, want.TimeZone)
+	shown := fmt.Sprintf("%s to %s %s", got.ReleaseFrom, got.ReleaseTo, got.TimeZone)
+	if got == want {
+		shown += " (as written)"
+	} else {
+		shown += fmt.Sprintf(" (written %s to %s %s)", want.ReleaseFrom, want.ReleaseTo, want.TimeZone)
+	}
 	if sameFrom && sameTo && got.TimeZone == want.TimeZone {
 		d.holds(RowReleaseInstant, true, "the same instants: "+shown,
 			"flagsync compares instants: a release window is not drift whatever its spelling", "")
