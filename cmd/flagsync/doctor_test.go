@@ -35,6 +35,9 @@ func TestDoctorSandbox(t *testing.T) {
 			if !strings.Contains(first, "at most 25 API calls") || !strings.Contains(first, "scratch flag flagsync_doctor_") {
 				t.Errorf("first line does not state the budget and the scratch flag: %q", first)
 			}
+			if strict := len(tc.args) > 0 || len(tc.env) > 0; strict != strings.Contains(first, "; strict env-patch-required") {
+				t.Errorf("first line does not say which strict variants the sandbox follows: %q", first)
+			}
 			for _, w := range []string{"behaviour", "expected by flagsync", "observed", "consequence", "ok    create with environments", "API calls used: ", "of at most 25", ": archived", "every behaviour flagsync relies on holds"} {
 				if !strings.Contains(out, w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out)

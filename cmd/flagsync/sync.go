@@ -420,6 +420,9 @@ func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *s
 		}
 		cfg = sc
 		where, stop = "the sandbox ("+f.sandboxState+")", s
+		if len(f.strictVariants) > 0 {
+			where = "the sandbox (" + f.sandboxState + "; strict " + strictList(f.strictVariants) + ")"
+		}
 	} else {
 		var err error
 		cfg, err = api.ConfigFromEnv(a.getenv)
