@@ -38,7 +38,7 @@ func TestDoctorSandbox(t *testing.T) {
 			if strict := len(tc.args) > 0 || len(tc.env) > 0; strict != strings.Contains(first, "; strict env-patch-required") {
 				t.Errorf("first line does not say which strict variants the sandbox follows: %q", first)
 			}
-			for _, w := range []string{"behaviour", "expected by flagsync", "observed", "consequence", "ok    create with environments", "API calls used: ", "of at most 25", ": archived", "every behaviour flagsync relies on holds"} {
+			for _, w := range []string{"behaviour", "expected by flagsync", "observed", "consequence", "ok    create with environments", "API calls used: ", "of at most 25", ": archived", "flagsync can manage this account"} {
 				if !strings.Contains(out, w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out)
 				}

@@ -308,6 +308,9 @@ func TestOneFlagSite(t *testing.T) {
 	if r.Holds != nil || r.Mark() != "--" || !strings.Contains(r.Observed, "one flag") || !strings.Contains(r.Advice, "at least one other flag") {
 		t.Errorf("paging row in a one-flag site: %+v", r)
 	}
+	if s := rep.summary(); !strings.Contains(s, "that could be probed holds (9 of 10; not probable on this site: list-paging;") {
+		t.Errorf("summary: %q", s)
+	}
 	h.assertArchived(rep)
 	h.assertCalls(rep)
 }

@@ -94,7 +94,17 @@ func (rep *Report) summary() string {
 	}
 	failed := rep.Failures()
 	if len(failed) == 0 {
-		return fmt.Sprintf("every behaviour flagsync relies on holds (%d of %d rows; %d readings detected): flagsync can manage this account", relied-countInconclusive(rep.Rows), relied, readings)
+		var open []string
+		for _, r := range rep.Rows {
+			if r.Kind == Relied && r.inconclusive {
+				open = append(open, r.ID)
+			}
+		}
+		if len(open) > 0 {
+			return fmt.Sprintf("every behaviour flagsync relies on that could be probed holds (%d of %d; not probable on this site: %s; %d readings detected): flagsync can manage this account",
+				relied-len(open), relied, strings.Join(open, ", "), readings)
+		}
+		return fmt.Sprintf("every behaviour flagsync relies on holds (%d of %d; %d readings detected): flagsync can manage this account", relied, relied, readings)
 	}
 	ids := make([]string, len(failed))
 	for i, r := range failed {
@@ -102,16 +112,6 @@ func (rep *Report) summary() string {
 	}
 	return fmt.Sprintf("%d of %d behaviours flagsync relies on do not hold or could not be probed: %s; see \"To do\" above",
 		len(failed), relied, strings.Join(ids, ", "))
-}
-
-func countInconclusive(rows []Row) int {
-	n := 0
-	for _, r := range rows {
-		if r.Kind == Relied && r.inconclusive {
-			n++
-		}
-	}
-	return n
 }
 
 // writeTableRow writes one row of cells, each wrapped to its column's width.
