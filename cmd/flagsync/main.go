@@ -53,6 +53,7 @@ var commands = map[string]command{
 	"comment":     {"post or update the one plan comment on a pull/merge request", cmdComment},
 	"version":     {"print the version", cmdVersion},
 	"healthcheck": {"probe a running daemon's health endpoint (for container HEALTHCHECK)", cmdHealthcheck},
+	"doctor":      {"probe a Kameleoon account once: which behaviours flagsync relies on hold", cmdDoctor},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -272,6 +272,8 @@ type apiFlags struct {
 	retryBase         time.Duration
 	sandbox           bool
 	sandboxState      string
+	strict            string            // --strict as given; with --sandbox, FLAGSYNC_SANDBOX_STRICT when empty
+	strictVariants    []sandbox.Variant // parsed by check
 	splitURL          string
 	splitSandboxState string
 }
@@ -284,23 +286,48 @@ const (
 )
 
 func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
-	f := &apiFlags{}
-	fs.StringVar(&f.url, "api-url", "", "Automation API base URL (env "+api.EnvAPIURL+"; default "+api.DefaultBaseURL+")")
-	fs.IntVar(&f.rate10s, "rate-10s", api.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
-	fs.IntVar(&f.rateHour, "rate-hour", api.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
-	fs.DurationVar(&f.retryBase, "retry-base", api.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
-	fs.BoolVar(&f.sandbox, "sandbox", false, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed); Split flag files go to a Split-compatible one")
-	fs.StringVar(&f.sandboxState, "sandbox-state", defaultSandboxState, "with --sandbox: the file the sandbox keeps its flags in between runs")
+	f := a.addKameleoonAPIFlags(fs, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed); Split flag files go to a Split-compatible one")
 	fs.StringVar(&f.splitURL, "split-api-url", "", "Split Admin API base URL, for Split flag files (env "+splitapi.EnvAPIURL+"; default "+splitapi.DefaultBaseURL+"); the admin API key comes from "+splitapi.EnvAdminAPIKey+" (or _FILE)")
 	fs.StringVar(&f.splitSandboxState, "split-sandbox-state", defaultSplitSandboxState, "with --sandbox: the file the Split sandbox keeps its flags in between runs")
 	return f
 }
 
-// check reports a contradictory combination of API flags (exit code), or -1.
+// addKameleoonAPIFlags adds the flags that select and pace Kameleoon's API (or the
+// embedded sandbox, described by sandboxUsage) to fs.
+func (a *app) addKameleoonAPIFlags(fs *flag.FlagSet, sandboxUsage string) *apiFlags {
+	f := &apiFlags{}
+	fs.StringVar(&f.url, "api-url", "", "Automation API base URL (env "+api.EnvAPIURL+"; default "+api.DefaultBaseURL+")")
+	fs.IntVar(&f.rate10s, "rate-10s", api.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
+	fs.IntVar(&f.rateHour, "rate-hour", api.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
+	fs.DurationVar(&f.retryBase, "retry-base", api.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
+	fs.BoolVar(&f.sandbox, "sandbox", false, sandboxUsage)
+	fs.StringVar(&f.sandboxState, "sandbox-state", defaultSandboxState, "with --sandbox: the file the sandbox keeps its flags in between runs")
+	fs.StringVar(&f.strict, "strict", "", "with --sandbox: the strict variants the sandbox follows, comma-separated, or \"all\" (see flagsync sandbox -h; env FLAGSYNC_SANDBOX_STRICT; default: none)")
+	return f
+}
+
+// check reports a contradictory combination of API flags (exit code), or -1. It also
+// reads the strict variants of the embedded sandbox.
 func (f *apiFlags) check(a *app) int {
 	if f.sandbox && (f.url != "" || f.splitURL != "") {
 		fmt.Fprintln(a.stderr, "flagsync: --sandbox excludes --api-url and --split-api-url")
 		return exitUsage
+	}
+	if f.strict != "" && !f.sandbox {
+		fmt.Fprintln(a.stderr, "flagsync: --strict goes with --sandbox (it sets how the embedded sandbox reads what Kameleoon's docs leave open)")
+		return exitUsage
+	}
+	if f.sandbox {
+		strict := f.strict
+		if strict == "" {
+			strict = a.getenv("FLAGSYNC_SANDBOX_STRICT")
+		}
+		variants, err := sandbox.ParseVariants(strict)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "flagsync: --strict: %v\n", err)
+			return exitUsage
+		}
+		f.strictVariants = variants
 	}
 	if f.rate10s < 1 || f.rateHour < 1 || f.retryBase <= 0 {
 		fmt.Fprintln(a.stderr, "flagsync: --rate-10s and --rate-hour must be at least 1, --retry-base positive")
@@ -367,21 +394,43 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 // every HTTP exchange; clientLogger is the client's (and the sandbox's) logger. It
 // returns the client, where it syncs (for people) and a function that stops the sandbox.
 func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*api.Client, string, func(), error) {
+	cfg, where, stop, err := f.kameleoonConfig(a, sandboxEnvironments(snap), clientLogger)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cfg.Observer = observe
+	client, err := api.New(cfg)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return client, where, stop, nil
+}
+
+// kameleoonConfig is the Automation API client configuration (logger, budget and
+// retry pacing included): for the embedded sandbox (started here, with sandboxEnvs and
+// the strict variants) with --sandbox, otherwise with the credentials of the
+// environment. It returns where the API is (for people) and a function that stops the
+// sandbox.
+func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *slog.Logger) (api.Config, string, func(), error) {
 	var cfg api.Config
 	var where string
 	stop := func() {}
 	if f.sandbox {
-		sc, s, err := startSandbox(f.sandboxState, sandboxEnvironments(snap), clientLogger)
+		sc, s, err := startSandbox(f.sandboxState, sandboxEnvs, f.strictVariants, clientLogger)
 		if err != nil {
-			return nil, "", nil, err
+			return api.Config{}, "", nil, err
 		}
 		cfg = sc
 		where, stop = "the sandbox ("+f.sandboxState+")", s
+		if len(f.strictVariants) > 0 {
+			where = "the sandbox (" + f.sandboxState + "; strict " + strictList(f.strictVariants) + ")"
+		}
 	} else {
 		var err error
 		cfg, err = api.ConfigFromEnv(a.getenv)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
+			return api.Config{}, "", nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
 		}
 		if f.url != "" {
 			cfg.BaseURL = f.url
@@ -394,13 +443,7 @@ func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot,
 	cfg.Logger = clientLogger
 	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
 	cfg.BackoffBase = f.retryBase
-	cfg.Observer = observe
-	client, err := api.New(cfg)
-	if err != nil {
-		stop()
-		return nil, "", nil, err
-	}
-	return client, where, stop, nil
+	return cfg, where, stop, nil
 }
 
 // connectSplit builds the Split Admin API client: for the embedded Split sandbox (started
@@ -523,7 +566,7 @@ func sandboxEnvironments(snap *snapshot) []string {
 // rate limits are Kameleoon's. The client secret is random for each process: a fixed
 // word such as "sandbox" would be redacted wherever it appears in messages, paths
 // included.
-func startSandbox(statePath string, envs []string, logger *slog.Logger) (api.Config, func(), error) {
+func startSandbox(statePath string, envs []string, strict []sandbox.Variant, logger *slog.Logger) (api.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
 		return api.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
@@ -533,7 +576,7 @@ func startSandbox(statePath string, envs []string, logger *slog.Logger) (api.Con
 	}
 	cfg := api.Config{ClientID: sandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
 	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
-		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret})
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Strict: strict})
 	if err != nil {
 		return api.Config{}, nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
