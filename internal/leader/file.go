@@ -111,7 +111,13 @@ func (e *FileElector) Run(ctx context.Context, cb Callbacks) error {
 		case err != nil:
 			e.log.Warn("lock file unavailable", "err", err.Error())
 		case f != nil:
-			e.hold(ctx, f)
+			if lost := e.hold(ctx, f); lost && ctx.Err() == nil {
+				// The lock was lost, not released: give the others the first try.
+				select {
+				case <-ctx.Done():
+				case <-time.After(e.timing.RenewDeadline + e.timing.RetryPeriod):
+				}
+			}
 		default:
 			e.follow()
 		}
@@ -140,14 +146,14 @@ func (e *FileElector) follow() {
 
 // hold leads while f's lock is held: it waits out a crashed holder's deadline, starts
 // the term, heartbeats every RetryPeriod, and releases the lock when ctx is cancelled
-// or a heartbeat fails.
-func (e *FileElector) hold(ctx context.Context, f *os.File) {
+// or a heartbeat fails. It reports whether the lock was lost rather than released.
+func (e *FileElector) hold(ctx context.Context, f *os.File) (lost bool) {
 	defer f.Close() // closing the file releases the flock
 
-	// Who held the lock last, by the file (authoritative when readable) or by what
-	// was seen while following.
+	// Who held the lock last: by the file when it holds a record, else (an empty or
+	// unreadable file: it may have been replaced) by what was seen while following.
 	prev, err := readRecordFrom(f)
-	if err != nil {
+	if err != nil || prev == (fileRecord{}) {
 		prev = e.seen
 	}
 	startAt := time.Now()
@@ -180,7 +186,7 @@ func (e *FileElector) hold(ctx context.Context, f *os.File) {
 	}
 	if err := beat(); err != nil {
 		e.log.Warn("lock file heartbeat failed", "err", (&LockError{Op: "heartbeat", Path: e.path, Err: err}).Error())
-		return
+		return true
 	}
 	ticker := time.NewTicker(e.timing.RetryPeriod)
 	defer ticker.Stop()
@@ -188,11 +194,11 @@ func (e *FileElector) hold(ctx context.Context, f *os.File) {
 		select {
 		case <-ctx.Done():
 			e.release(f, rec)
-			return
+			return false
 		case <-ticker.C:
 			if err := beat(); err != nil {
 				e.log.Warn("lock file heartbeat failed", "err", (&LockError{Op: "heartbeat", Path: e.path, Err: err}).Error())
-				return
+				return true
 			}
 		case <-time.After(wait):
 		}
@@ -200,7 +206,7 @@ func (e *FileElector) hold(ctx context.Context, f *os.File) {
 
 	t := e.startTerm(ctx, rec.Heartbeat)
 	if t == nil {
-		return
+		return false
 	}
 	go e.watchdog(t, func() {})
 	for {
@@ -209,17 +215,17 @@ func (e *FileElector) hold(ctx context.Context, f *os.File) {
 			e.endTerm(t, "shutting down", true)
 			e.waitTerm(t)
 			e.release(f, rec)
-			return
+			return false
 		case <-t.ended:
 			// The watchdog ended the term: this process stalled past its deadline.
 			e.waitTerm(t)
 			e.release(f, rec)
-			return
+			return true
 		case <-ticker.C:
 			if err := beat(); err != nil {
 				e.endTerm(t, (&LockError{Op: "heartbeat", Path: e.path, Err: err}).Error(), false)
 				e.waitTerm(t)
-				return // the file is not ours any more: do not write a release into it
+				return true // the file is not ours any more: do not write a release into it
 			}
 		}
 	}
