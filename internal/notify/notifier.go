@@ -129,7 +129,7 @@ func New(cfg Config) (*Notifier, error) {
 // Report is what one Observe did. Failures are for metrics and logs only: a
 // notification failure never fails a sync.
 type Report struct {
-	Events   []Event         // the events the outcome caused (sent or not)
+	Events   []Event          // the events the outcome caused (sent or not)
 	Failures []*DeliveryError // deliveries given up on
 }
 
