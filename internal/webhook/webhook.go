@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Provider names: the value of Push.Provider, the provider field of log lines and the
@@ -31,7 +34,9 @@ const (
 const (
 	OutcomeAccepted         = "accepted"           // 202: push to the tracked branch; OnPush called once
 	OutcomeIgnored          = "ignored"            // 202: verified, but nothing to sync (see the reason)
-	OutcomeDuplicate        = "duplicate"          // 200: delivery id seen before; OnPush not called again
+	OutcomeDuplicate        = "duplicate"          // 200: delivery id (or, with RevisionDedupe, the push) seen before; OnPush not called again
+	OutcomeUpToDate         = "up_to_date"         // 200: the pushed revision is already applied (AlreadyApplied); OnPush not called
+	OutcomeRateLimited      = "rate_limited"       // 429: too many accepted deliveries from this source; Retry-After says when to retry
 	OutcomePing             = "ping"               // 200: the host's connection test
 	OutcomeUnauthorized     = "unauthorized"       // 401: missing or wrong signature or token
 	OutcomeStale            = "stale"              // 401: signed GitLab delivery older (or newer) than 5 minutes
@@ -50,6 +55,15 @@ const (
 	ReasonDeleted       = "branch deleted"
 	ReasonNoRefsChanged = "no refs changed"
 )
+
+// Reasons given with OutcomeDuplicate.
+const (
+	ReasonSameDelivery = "delivery id seen before"
+	ReasonSamePush     = "push for this revision seen before"
+)
+
+// ReasonAlreadyApplied is given with OutcomeUpToDate.
+const ReasonAlreadyApplied = "revision already applied"
 
 // DefaultMaxBody is the body size limit when Options.MaxBody is zero.
 const DefaultMaxBody int64 = 1 << 20
@@ -96,14 +110,39 @@ type Options struct {
 	// DedupeSize is how many delivery ids are remembered (least recently seen dropped
 	// first). Default 1000.
 	DedupeSize int
-	// Now is the clock used for GitLab timestamp checks. Default time.Now.
+	// Now is the clock used for GitLab timestamp checks and the rate limit. Default
+	// time.Now.
 	Now func() time.Time
+
+	// RevisionDedupe de-duplicates pushes on what their signature covers, not only on
+	// the delivery id (which no provider's signature but GitLab's signing token
+	// covers): a push to the revision the branch was last pushed to, or a replay of an
+	// earlier push, is answered 200 duplicate however fresh its delivery id. The last
+	// DedupeSize pushes are remembered. Off in the zero value so that callers opt in;
+	// the daemon turns it on.
+	RevisionDedupe bool
+	// AlreadyApplied, when set, is asked about each push that would be accepted: true
+	// means the branch's pushed revision is already applied and converged, and the
+	// push is answered 200 up_to_date without calling OnPush (no fetch). It is called
+	// on the request goroutine and must not block.
+	AlreadyApplied func(branch, revision string) bool
+	// RateLimit limits the deliveries accepted per source (per second; a token bucket
+	// of RateBurst). Only verified deliveries that would call OnPush count; more get
+	// 429 with Retry-After. Zero: no limit. See DefaultRateLimit and DefaultRateBurst.
+	RateLimit rate.Limit
+	// RateBurst is the token bucket's size. Default DefaultRateBurst when RateLimit is
+	// set.
+	RateBurst int
+	// Source names the sender of a delivery for the rate limit. Default: the peer's IP
+	// address. Behind a reverse proxy, derive it from the proxy's forwarding header,
+	// trusting only what the proxy sets.
+	Source func(*http.Request) string
 }
 
 // String describes the options without the secret, so that printing them is safe.
 func (o Options) String() string {
-	return fmt.Sprintf("webhook.Options{Secret:%s Branch:%q MaxBody:%d DedupeSize:%d AllowUnsigned:%t}",
-		redacted(o.Secret), o.Branch, o.MaxBody, o.DedupeSize, o.AllowUnsigned)
+	return fmt.Sprintf("webhook.Options{Secret:%s Branch:%q MaxBody:%d DedupeSize:%d AllowUnsigned:%t RevisionDedupe:%t RateLimit:%g RateBurst:%d}",
+		redacted(o.Secret), o.Branch, o.MaxBody, o.DedupeSize, o.AllowUnsigned, o.RevisionDedupe, float64(o.RateLimit), o.RateBurst)
 }
 
 // LogValue logs the options without the secret.
@@ -114,6 +153,9 @@ func (o Options) LogValue() slog.Value {
 		slog.Int64("max_body", o.MaxBody),
 		slog.Int("dedupe_size", o.DedupeSize),
 		slog.Bool("allow_unsigned", o.AllowUnsigned),
+		slog.Bool("revision_dedupe", o.RevisionDedupe),
+		slog.Float64("rate_limit", float64(o.RateLimit)),
+		slog.Int("rate_burst", o.RateBurst),
 	)
 }
 
@@ -142,6 +184,10 @@ type Handler struct {
 	observe  func(provider, outcome string)
 	seen     *deliveries
 	now      func() time.Time
+	pushes   *pushes // nil: no revision de-duplication
+	applied  func(branch, revision string) bool
+	limit    *limiter // nil: no rate limit
+	source   func(*http.Request) string
 }
 
 // New builds a Handler. It refuses an empty secret unless AllowUnsigned is set, and
@@ -163,6 +209,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.DedupeSize < 0 {
 		return nil, fmt.Errorf("build webhook handler: dedupe size %d: must not be negative", opts.DedupeSize)
 	}
+	if opts.RateLimit < 0 || opts.RateBurst < 0 {
+		return nil, fmt.Errorf("build webhook handler: rate limit %g/s, burst %d: must not be negative", float64(opts.RateLimit), opts.RateBurst)
+	}
 	h := &Handler{
 		keys:     newKeys(opts.Secret),
 		unsigned: len(opts.Secret) == 0,
@@ -172,6 +221,8 @@ func New(opts Options) (*Handler, error) {
 		onPush:   opts.OnPush,
 		observe:  opts.Observe,
 		now:      opts.Now,
+		applied:  opts.AlreadyApplied,
+		source:   opts.Source,
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBody
@@ -187,6 +238,19 @@ func New(opts Options) (*Handler, error) {
 		size = DefaultDedupeSize
 	}
 	h.seen = newDeliveries(size)
+	if opts.RevisionDedupe {
+		h.pushes = newPushes(size)
+	}
+	if opts.RateLimit > 0 {
+		burst := opts.RateBurst
+		if burst == 0 {
+			burst = DefaultRateBurst
+		}
+		h.limit = newLimiter(opts.RateLimit, burst)
+	}
+	if h.source == nil {
+		h.source = remoteIP
+	}
 	if h.unsigned {
 		h.log.Warn("webhook signature verification is DISABLED: anyone who can reach the webhook endpoint can trigger syncs")
 	}
@@ -208,6 +272,7 @@ type result struct {
 	event    string
 	push     *Push // set when accepted
 	err      error // detail for the log only
+	retry    int   // Retry-After seconds, for a 429
 }
 
 // ServeHTTP verifies, parses and answers one webhook delivery.
@@ -219,6 +284,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
+	}
+	if res.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(res.retry))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -280,7 +348,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) result {
 		return res
 	}
 	if !h.seen.add(prov, res.delivery) {
-		res.status, res.outcome = http.StatusOK, OutcomeDuplicate
+		res.status, res.outcome, res.reason = http.StatusOK, OutcomeDuplicate, ReasonSameDelivery
 		return res
 	}
 	change, reason := payload.find(h.branch)
@@ -288,8 +356,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) result {
 		res.status, res.outcome, res.reason = http.StatusAccepted, OutcomeIgnored, reason
 		return res
 	}
-	res.status, res.outcome = http.StatusAccepted, OutcomeAccepted
-	res.push = &Push{
+	push := &Push{
 		Provider:     prov,
 		DeliveryID:   res.delivery,
 		Branch:       change.name,
@@ -298,6 +365,35 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) result {
 		ChangedFiles: change.files,
 		Repository:   payload.repository,
 	}
+	return h.admit(r, res, push)
+}
+
+// admit decides about a verified push to the tracked branch: a duplicate of one seen
+// before, already applied, over the source's rate limit, or accepted.
+func (h *Handler) admit(r *http.Request, res result, push *Push) result {
+	undo := func() {}
+	if h.pushes != nil {
+		isNew, forget := h.pushes.reserve(newPushKey(*push))
+		if !isNew {
+			res.status, res.outcome, res.reason = http.StatusOK, OutcomeDuplicate, ReasonSamePush
+			return res
+		}
+		undo = forget
+	}
+	if h.applied != nil && h.applied(push.Branch, push.After) {
+		res.status, res.outcome, res.reason = http.StatusOK, OutcomeUpToDate, ReasonAlreadyApplied
+		return res
+	}
+	if h.limit != nil {
+		if ok, wait := h.limit.allow(h.source(r), h.now()); !ok {
+			// Forget this delivery, so that the host's retry is judged afresh.
+			undo()
+			h.seen.remove(res.provider, res.delivery)
+			res.status, res.outcome, res.retry = http.StatusTooManyRequests, OutcomeRateLimited, retryAfterSeconds(wait)
+			return res
+		}
+	}
+	res.status, res.outcome, res.push = http.StatusAccepted, OutcomeAccepted, push
 	return res
 }
 

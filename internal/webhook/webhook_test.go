@@ -695,6 +695,7 @@ func TestNew(t *testing.T) {
 		{"full ref branch", Options{Secret: []byte(canary), Branch: "refs/heads/main", OnPush: onPush}, ""},
 		{"no OnPush", Options{Secret: []byte(canary), Branch: "main"}, "OnPush is required"},
 		{"negative max body", Options{Secret: []byte(canary), Branch: "main", OnPush: onPush, MaxBody: -1}, "must not be negative"},
+		{"negative rate limit", Options{Secret: []byte(canary), Branch: "main", OnPush: onPush, RateLimit: -1}, "must not be negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
