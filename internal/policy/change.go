@@ -48,8 +48,10 @@ var (
 	fieldType  = types.NewObjectType(fieldTypeName)
 )
 
-// changeField describes one field of flagsync.Change as CEL sees it.
+// changeField describes one field of flagsync.Change as CEL sees it. slot is its place in
+// changeVal's cache: each field is converted once per change, not once per policy.
 type changeField struct {
+	slot  int
 	typ   *types.Type
 	get   func(c *Change, a types.Adapter) ref.Val
 	isSet func(c *Change) bool
@@ -58,23 +60,28 @@ type changeField struct {
 // changeFields are the fields `change` offers: the Kameleoon names the issue promised, the
 // neutral names every vendor shares, and the list of field changes.
 var changeFields = map[string]changeField{
-	"action":         strField(func(c *Change) string { return c.Action }),
-	"service":        strField(func(c *Change) string { return c.Service }),
-	"scope":          strField(func(c *Change) string { return c.Scope }),
-	"siteCode":       strField(func(c *Change) string { return c.Scope }),
-	"key":            strField(func(c *Change) string { return c.Key }),
-	"featureKey":     strField(func(c *Change) string { return c.Key }),
-	"environment":    strField(func(c *Change) string { return c.Environment }),
-	"environmentKey": strField(func(c *Change) string { return c.Environment }),
+	"action":         strField(0, func(c *Change) string { return c.Action }),
+	"service":        strField(1, func(c *Change) string { return c.Service }),
+	"scope":          strField(2, func(c *Change) string { return c.Scope }),
+	"siteCode":       strField(2, func(c *Change) string { return c.Scope }),
+	"key":            strField(3, func(c *Change) string { return c.Key }),
+	"featureKey":     strField(3, func(c *Change) string { return c.Key }),
+	"environment":    strField(4, func(c *Change) string { return c.Environment }),
+	"environmentKey": strField(4, func(c *Change) string { return c.Environment }),
 	"fields": {
+		slot:  5,
 		typ:   types.NewListType(fieldType),
 		get:   func(c *Change, a types.Adapter) ref.Val { return types.NewDynamicList(a, c.Fields) },
 		isSet: func(c *Change) bool { return len(c.Fields) > 0 },
 	},
 }
 
-func strField(get func(*Change) string) changeField {
+// changeSlots is the number of cached fields of changeVal.
+const changeSlots = 6
+
+func strField(slot int, get func(*Change) string) changeField {
 	return changeField{
+		slot:  slot,
 		typ:   types.StringType,
 		get:   func(c *Change, _ types.Adapter) ref.Val { return types.String(get(c)) },
 		isSet: func(c *Change) bool { return get(c) != "" },
@@ -117,6 +124,18 @@ func (p *provider) FindStructType(name string) (*types.Type, bool) {
 	return p.Registry.FindStructType(name)
 }
 
+// FindIdent implements types.Provider: the type names resolve to their types, so
+// type(change) == flagsync.Change holds.
+func (p *provider) FindIdent(name string) (ref.Val, bool) {
+	switch name {
+	case changeTypeName:
+		return changeType, true
+	case fieldTypeName:
+		return fieldType, true
+	}
+	return p.Registry.FindIdent(name)
+}
+
 // FindStructFieldNames implements types.Provider.
 func (p *provider) FindStructFieldNames(name string) ([]string, bool) {
 	switch name {
@@ -137,9 +156,21 @@ func (p *provider) FindStructFieldType(name, field string) (*types.FieldType, bo
 			return nil, false
 		}
 		return &types.FieldType{
-			Type:    f.typ,
-			IsSet:   func(target any) bool { c, ok := target.(*Change); return ok && f.isSet(c) },
-			GetFrom: func(target any) (any, error) { c, err := asChange(target); return getOr(c, err, p.adapter, f.get) },
+			Type: f.typ,
+			IsSet: func(target any) bool {
+				v, ok := target.(*changeVal)
+				return ok && f.isSet(v.c)
+			},
+			GetFrom: func(target any) (any, error) {
+				v, ok := target.(*changeVal)
+				if !ok {
+					return nil, fmt.Errorf("select %s on %T: not a %s", field, target, changeTypeName)
+				}
+				if v.cache[f.slot] == nil {
+					v.cache[f.slot] = f.get(v.c, p.adapter)
+				}
+				return v.cache[f.slot], nil
+			},
 		}, true
 	case fieldTypeName:
 		f, ok := fieldFields[field]
@@ -170,21 +201,6 @@ func (p *provider) NewValue(name string, fields map[string]ref.Val) ref.Val {
 	return p.Registry.NewValue(name, fields)
 }
 
-func asChange(target any) (*Change, error) {
-	c, ok := target.(*Change)
-	if !ok {
-		return nil, fmt.Errorf("select on %T: not a %s", target, changeTypeName)
-	}
-	return c, nil
-}
-
-func getOr(c *Change, err error, a types.Adapter, get func(*Change, types.Adapter) ref.Val) (any, error) {
-	if err != nil {
-		return nil, err
-	}
-	return get(c, a), nil
-}
-
 // adapter turns *Change and *FieldChange into their CEL values and leaves the rest to the
 // base adapter (plain maps, lists and scalars).
 type adapter struct{ base types.Adapter }
@@ -194,6 +210,8 @@ func (a *adapter) NativeToValue(v any) ref.Val {
 	switch t := v.(type) {
 	case *Change:
 		return &changeVal{c: t, adapter: a}
+	case *changeVal:
+		return t
 	case *FieldChange:
 		return &fieldVal{f: t, adapter: a}
 	case FieldChange:
@@ -202,10 +220,12 @@ func (a *adapter) NativeToValue(v any) ref.Val {
 	return a.base.NativeToValue(v)
 }
 
-// changeVal is the CEL value of `change`.
+// changeVal is the CEL value of `change`. Its Value is itself, so that field accessors
+// reach the cache of converted fields.
 type changeVal struct {
 	c       *Change
 	adapter types.Adapter
+	cache   [changeSlots]ref.Val
 }
 
 func (v *changeVal) ConvertToNative(t reflect.Type) (any, error) {
@@ -225,7 +245,7 @@ func (v *changeVal) Equal(other ref.Val) ref.Val {
 	return types.Bool(ok && reflect.DeepEqual(v.c, o.c))
 }
 func (v *changeVal) Type() ref.Type { return changeType }
-func (v *changeVal) Value() any     { return v.c }
+func (v *changeVal) Value() any     { return v }
 
 // fieldVal is the CEL value of one element of change.fields.
 type fieldVal struct {

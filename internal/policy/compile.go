@@ -113,7 +113,7 @@ func newEnv() (*adapter, *cel.Env, error) {
 	}
 	a := &adapter{base: reg}
 	p := &provider{Registry: reg, adapter: a}
-	env, err := cel.NewEnv(
+	opts := []cel.EnvOption{
 		cel.CustomTypeProvider(p),
 		cel.CustomTypeAdapter(a),
 		cel.Variable(VarFlag, cel.MapType(cel.StringType, cel.DynType)),
@@ -128,7 +128,8 @@ func newEnv() (*adapter, *cel.Env, error) {
 		ext.Math(),
 		ext.Bindings(),
 		ext.TwoVarComprehensions(),
-	)
+	}
+	env, err := cel.NewEnv(append(opts, functions(a)...)...)
 	if err != nil {
 		return nil, nil, err
 	}

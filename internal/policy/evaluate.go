@@ -127,7 +127,7 @@ func (c *compiled) eval(act *activation) Result {
 // activation resolves the four variables of one change; it is built once per change and
 // shared by every policy of the set, so the flag and live documents are wrapped once.
 type activation struct {
-	change ref.Val
+	change changeVal
 	flag   ref.Val
 	live   ref.Val
 	now    ref.Val
@@ -139,7 +139,7 @@ func (s *Set) activation(in *Input) *activation {
 		now = time.Now()
 	}
 	act := &activation{
-		change: &changeVal{c: &in.Change, adapter: s.adapter},
+		change: changeVal{c: &in.Change, adapter: s.adapter},
 		flag:   s.adapter.NativeToValue(in.Flag),
 		live:   types.NullValue,
 		now:    types.Timestamp{Time: now},
@@ -154,7 +154,7 @@ func (s *Set) activation(in *Input) *activation {
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case VarChange:
-		return a.change, true
+		return &a.change, true
 	case VarFlag:
 		return a.flag, true
 	case VarLive:
