@@ -39,13 +39,26 @@ type compiled struct {
 type Option func(*options)
 
 type options struct {
-	shape *Shape
+	flag, live *Shape
+	liveSet    bool
 }
 
-// WithShape makes Compile check every field a policy reads from flag or live against the
+// WithShape makes Compile check every field a policy reads from flag and live against the
 // flag-file shape s (built with ShapeFromJSONSchema): a misspelt field there is a Problem
 // instead of an evaluation error. Without it, only change is checked field by field.
-func WithShape(s *Shape) Option { return func(o *options) { o.shape = s } }
+func WithShape(s *Shape) Option {
+	return func(o *options) {
+		o.flag = s
+		if !o.liveSet {
+			o.live = s
+		}
+	}
+}
+
+// WithLiveShape checks what policies read from live against s instead of the flag shape,
+// for a vendor whose live flags carry more than files do (Kameleoon's read-only health);
+// nil leaves live unchecked.
+func WithLiveShape(s *Shape) Option { return func(o *options) { o.live, o.liveSet = s, true } }
 
 // Len is the number of policies in the set.
 func (s *Set) Len() int {
@@ -84,10 +97,10 @@ func Compile(specs []Spec, opts ...Option) (*Set, []Problem) {
 		if c.level == "" {
 			c.level = Deny
 		}
-		prog, p := compileExpr(env, i, s, FieldExpr, s.Expr, s.Pos.Expr, s.Pos.ExprText, cel.BoolType, o.shape)
+		prog, p := compileExpr(env, i, s, FieldExpr, s.Expr, s.Pos.Expr, s.Pos.ExprText, cel.BoolType, &o)
 		probs = append(probs, p...)
 		if s.MessageExpr != "" {
-			msg, p2 := compileExpr(env, i, s, FieldMessageExpr, s.MessageExpr, s.Pos.MessageExpr, s.Pos.MessageExprText, cel.StringType, o.shape)
+			msg, p2 := compileExpr(env, i, s, FieldMessageExpr, s.MessageExpr, s.Pos.MessageExpr, s.Pos.MessageExprText, cel.StringType, &o)
 			probs = append(probs, p2...)
 			c.msgProg = msg
 			if msg == nil {
@@ -139,7 +152,7 @@ func newEnv() (*adapter, *cel.Env, error) {
 // compileExpr compiles one expression of a policy to a program whose output must be of
 // type want; on failure it returns nil and the problems, placed inside the expression where
 // text says how it maps onto the file.
-func compileExpr(env *cel.Env, i int, s *Spec, field, src string, at, text Position, want *cel.Type, shape *Shape) (cel.Program, []Problem) {
+func compileExpr(env *cel.Env, i int, s *Spec, field, src string, at, text Position, want *cel.Type, o *options) (cel.Program, []Problem) {
 	if at.IsZero() {
 		at = s.Pos.Item
 	}
@@ -155,8 +168,8 @@ func compileExpr(env *cel.Env, i int, s *Spec, field, src string, at, text Posit
 		return nil, []Problem{{Index: i, Name: s.Name, Field: field, Pos: at,
 			Message: fmt.Sprintf("must be of type %s, is %s%s", want, got, typeHint(want, got))}}
 	}
-	if shape != nil {
-		if probs := checkShape(ast, shape); len(probs) > 0 {
+	if o.flag != nil || o.live != nil {
+		if probs := checkShape(ast, o.flag, o.live); len(probs) > 0 {
 			out := make([]Problem, len(probs))
 			for j, sp := range probs {
 				out[j] = Problem{Index: i, Name: s.Name, Field: field, Pos: inText(at, text, sp.loc), Message: sp.msg}

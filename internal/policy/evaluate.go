@@ -14,7 +14,8 @@ type Input struct {
 	// Change is the planned change.
 	Change Change
 	// Flag is the flag file's content in the flag-file shape, as plain data (see Plain and
-	// FromYAML). For an archive it is the file as it was last read, when there is one.
+	// FromYAML); nil reads as an empty map (a flag archived because its file is gone).
+	// The same map may be shared by every change of the flag, and is only read.
 	Flag map[string]any
 	// Live is the live flag in the same shape, nil for a flag the vendor does not have yet.
 	Live map[string]any

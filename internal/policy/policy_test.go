@@ -100,6 +100,27 @@ func TestShapeAllowsWhatTheSchemaAllows(t *testing.T) {
 	}
 }
 
+func TestLiveShape(t *testing.T) {
+	flag := testShape(t)
+	live := testShape(t)
+	live.Field("health")
+	spec := []Spec{{Name: "p", Message: "m", Expr: `live == null || live.?health.orValue("") != "STALE"`}}
+	if _, probs := Compile(spec, WithShape(flag), WithLiveShape(live)); len(probs) > 0 {
+		t.Errorf("live.health with a live shape that has it: %v", probs)
+	}
+	if _, probs := Compile(spec, WithShape(flag)); len(probs) == 0 || !strings.Contains(probs[0].Message, `no field "health"`) {
+		t.Errorf("live.health against the flag shape: %v", probs)
+	}
+	spec[0].Expr = `live == null || live.?helth.orValue("") != "STALE"`
+	if _, probs := Compile(spec, WithShape(flag), WithLiveShape(live)); len(probs) == 0 || !strings.Contains(probs[0].Message, "did you mean health?") {
+		t.Errorf("live.helth: %v", probs)
+	}
+	spec[0].Expr = `has(flag.health)`
+	if _, probs := Compile(spec, WithShape(flag), WithLiveShape(live)); len(probs) == 0 {
+		t.Error("flag.health passes against the flag shape")
+	}
+}
+
 func TestMergeShapes(t *testing.T) {
 	k := testShape(t)
 	split, err := ShapeFromJSONSchema([]byte(`{"type": "object", "additionalProperties": false,
@@ -316,5 +337,55 @@ func TestPlainAndFromYAML(t *testing.T) {
 	}
 	if _, err := FromYAML(&n); err == nil || !strings.Contains(err.Error(), "aliases") {
 		t.Errorf("alias: %v", err)
+	}
+}
+
+// TestDocumentedFunctions compiles and runs a use of every function docs/policies.md
+// lists, and the number rules it states.
+func TestDocumentedFunctions(t *testing.T) {
+	exprs := []string{
+		`size(flag.tags) == 2 && has(flag.tags) && flag.tags.all(x, x != "") && flag.tags.exists(x, x == "ui")`,
+		`flag.tags.exists_one(x, x == "ui") && flag.tags.map(x, x + "!") == ["ui!", "theme!"] && flag.tags.filter(x, x == "ui") == ["ui"]`,
+		`"ui" in flag.tags && flag.name.startsWith("Dark") && flag.name.endsWith("mode") && flag.name.contains("rk m") && flag.name.matches("^D.*e$")`,
+		`int("3") == 3 && double(3) == 3.0 && string(3) == "3" && timestamp("2026-01-01T00:00:00Z") < now + duration("8760h")`,
+		`flag.?owner.orValue("x") == "x" && !flag.?owner.hasValue()`,
+		`flag.name.lowerAscii() == "dark mode" && flag.name.split(" ") == ["Dark", "mode"] && ["a", "b"].join("-") == "a-b"`,
+		`"%s-%d".format(["a", 1]) == "a-1" && "a-b".replace("-", "+") == "a+b" && " a ".trim() == "a"`,
+		`[[1], [2]].flatten() == [1, 2] && [1, 1, 2].distinct() == [1, 2] && [2, 1].sort() == [1, 2] && [1, 2, 3].slice(1, 2) == [2]`,
+		`[1, 2].first().value() == 1 && [1, 2].last().value() == 2`,
+		`sets.contains([1, 2], [1]) && sets.intersects([1], [1, 3]) && sets.equivalent([1, 2], [2, 1])`,
+		`math.greatest([1, 5]) == 5 && math.least([1, 5]) == 1 && math.abs(-2) == 2`,
+		`cel.bind(x, 2, x * x == 4) && {"a": 1}.transformMap(k, v, v + 1) == {"a": 2} && [1].transformList(i, v, v * 2) == [2]`,
+		`{"a": 1}.all(k, v, v == 1) && {"a": 1}.exists(k, v, k == "a")`,
+		`{"a": 1, "b": 2}.pick(["a", "c"]) == {"a": 1} && {"a": 1, "b": 2}.omit(["a"]) == {"b": 2}`,
+		`[{"a": 1, "b": 2}, 3].pick(["a"]) == [{"a": 1}, 3] && [{"a": 1, "b": 2}].omit(["a"]) == [{"b": 2}]`,
+		`[{"n": "x", "v": 1}, {"v": 2}, {"n": "x", "v": 3}].indexBy("n") == {"x": {"n": "x", "v": 3}}`,
+		`date("2026-06-30") == timestamp("2026-06-30T00:00:00Z") && date("2026-06-30T12:00:00+02:00") == timestamp("2026-06-30T10:00:00Z")`,
+		`change.touches("production") && !change.touches("prod") && !change.touches("staging")`,
+		// Numbers: comparisons mix int and double, arithmetic needs double().
+		`flag.half <= 25 && flag.half < flag.fifty && double(flag.fifty) - flag.half == 37.5`,
+	}
+	in := Input{
+		Change: Change{Action: "create", Fields: []FieldChange{{Path: "environments.production[0]"}}},
+		Flag:   map[string]any{"tags": []any{"ui", "theme"}, "name": "Dark mode", "half": 12.5, "fifty": int64(50)},
+		Now:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, e := range exprs {
+		set, probs := Compile([]Spec{{Name: "p", Message: "m", Expr: e}})
+		if len(probs) > 0 {
+			t.Errorf("%s: %v", e, probs)
+			continue
+		}
+		if r := set.Evaluate(in)[0]; !r.Allowed {
+			t.Errorf("%s: %+v", e, r)
+		}
+	}
+	set, _ := Compile([]Spec{{Name: "p", Message: "m", Expr: `flag.fifty - flag.half > 0.0`}})
+	if r := set.Evaluate(in)[0]; r.Err == nil || !strings.Contains(r.Message, "no such overload") {
+		t.Errorf("int minus double: %+v", r)
+	}
+	set, _ = Compile([]Spec{{Name: "p", Message: "m", Expr: `date("30/06/2026") > now`}})
+	if r := set.Evaluate(in)[0]; r.Err == nil || !strings.Contains(r.Message, "neither a date") {
+		t.Errorf("bad date: %+v", r)
 	}
 }

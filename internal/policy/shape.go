@@ -315,9 +315,9 @@ type shapeProblem struct {
 // checkShape walks a checked expression and reports every field read by name from flag or
 // live (directly, through cel.bind, optional selection, or a comprehension variable) that
 // the shape does not allow.
-func checkShape(a *cel.Ast, root *Shape) []shapeProblem {
+func checkShape(a *cel.Ast, flag, live *Shape) []shapeProblem {
 	native := a.NativeRep()
-	w := shapeWalker{info: native.SourceInfo(), root: root}
+	w := shapeWalker{info: native.SourceInfo(), flag: flag, live: live}
 	w.walk(native.Expr(), nil)
 	sort.SliceStable(w.probs, func(i, j int) bool {
 		li, lj := w.probs[i].loc, w.probs[j].loc
@@ -328,7 +328,8 @@ func checkShape(a *cel.Ast, root *Shape) []shapeProblem {
 
 type shapeWalker struct {
 	info  *ast.SourceInfo
-	root  *Shape
+	flag  *Shape
+	live  *Shape
 	probs []shapeProblem
 	seen  map[string]bool
 }
@@ -373,8 +374,11 @@ func (w *shapeWalker) walk(e ast.Expr, sc *scope) *Shape {
 		if sh, ok := sc.lookup(name); ok {
 			return sh
 		}
-		if name == VarFlag || name == VarLive {
-			return w.root
+		switch name {
+		case VarFlag:
+			return w.flag
+		case VarLive:
+			return w.live
 		}
 		return nil
 	case ast.SelectKind:

@@ -327,11 +327,12 @@ func (p *promotion) render(srcKey, srcVal, block *yaml.Node) (string, bool) {
 		if ok {
 			lines := p.lines.apply(edits)
 			end := lines.blockEnd(keyLine, keyIndent)
+			eol := lineEnding(lines[keyLine])
 			if inline {
 				first := lines[keyLine][lines.byteCol(keyLine, srcVal.Column):]
-				return first + strings.Join(lines[keyLine+1:end+1], ""), true
+				return withEOL(first+strings.Join(lines[keyLine+1:end+1], ""), eol), true
 			}
-			return strings.Join(lines[keyLine+1:end+1], ""), false
+			return withEOL(strings.Join(lines[keyLine+1:end+1], ""), eol), false
 		}
 	}
 	p.res.Reformatted = true
@@ -415,7 +416,7 @@ func (p *promotion) splice(envs, srcKey, dstKey, dstVal *yaml.Node, value string
 	if at > 0 && !strings.HasSuffix(lines[at-1], "\n") {
 		out.WriteString("\n")
 	}
-	out.WriteString(keyLine(strings.Repeat(" ", keyIndent)+quoteKey(p.opts.To)+":", value, inline, "\n"))
+	out.WriteString(keyLine(strings.Repeat(" ", keyIndent)+quoteKey(p.opts.To)+":", value, inline, lineEnding(lines[srcKey.Line-1])))
 	if !inline {
 		out.WriteString(value)
 	}
@@ -445,6 +446,18 @@ func keyLine(keyText, value string, inline bool, eol string) string {
 		v += eol
 	}
 	return k + " " + v
+}
+
+// withEOL ends a non-empty text with a line ending: the source block may be the file's
+// last line, without one, and be copied above other lines.
+func withEOL(s, eol string) string {
+	if s == "" || strings.HasSuffix(s, "\n") {
+		return s
+	}
+	if eol == "" {
+		eol = "\n"
+	}
+	return s + eol
 }
 
 func lineEnding(l string) string {
