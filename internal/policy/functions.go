@@ -128,15 +128,21 @@ func project(a types.Adapter, x, list ref.Val, keep bool) ref.Val {
 
 // projectMap is a copy of m with only (keep) or without (!keep) keys.
 func projectMap(a types.Adapter, m traits.Mapper, keys []ref.Val, keep bool) ref.Val {
-	out := make(map[ref.Val]ref.Val, len(keys))
 	if keep {
+		// String keys (the keys argument is list(string)) hash faster than ref.Val keys.
+		out := make(map[string]any, len(keys))
 		for _, k := range keys {
+			ks, ok := k.(types.String)
+			if !ok {
+				return types.NewErr("pick: keys must be strings, got %s", k.Type().TypeName())
+			}
 			if v, found := m.Find(k); found {
-				out[k] = v
+				out[string(ks)] = v
 			}
 		}
-		return types.NewRefValMap(a, out)
+		return types.NewStringInterfaceMap(a, out)
 	}
+	out := make(map[ref.Val]ref.Val, len(keys))
 	it := m.Iterator()
 	for it.HasNext() == types.True {
 		k := it.Next()
