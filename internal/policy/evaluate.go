@@ -45,10 +45,13 @@ type Result struct {
 // EvalError is the error of a policy that could not decide on a change: a missing key in
 // flag or live, an operation on values of the wrong type, a division by zero.
 type EvalError struct {
+	// Policy is the policy's name.
 	Policy string
-	Err    error
+	// Err is CEL's error.
+	Err error
 }
 
+// Error implements error.
 func (e *EvalError) Error() string { return fmt.Sprintf("policy %s: %v", e.Policy, e.Err) }
 
 // Unwrap returns the underlying error.

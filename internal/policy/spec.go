@@ -39,6 +39,7 @@ type Spec struct {
 // Positions says where a policy and its fields were written. Every position is optional;
 // a zero Position is unknown and left out of messages.
 type Positions struct {
+	// Item is the list entry; the others are the values of its keys.
 	Item, Name, Level, Message, MessageExpr, Expr Position
 	// ExprText and MessageExprText are where the first character of the expression's text
 	// is, when the text's lines and columns map one to one onto the file (a literal block
