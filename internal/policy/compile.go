@@ -89,6 +89,9 @@ func Compile(specs []Spec, opts ...Option) (*Set, []Problem) {
 	names := map[string]int{}
 	for i := range specs {
 		s := &specs[i]
+		if s.skip {
+			continue
+		}
 		if p := specProblems(i, s, names); len(p) > 0 {
 			probs = append(probs, p...)
 			continue

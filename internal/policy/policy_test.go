@@ -199,6 +199,35 @@ policies:
 	}
 }
 
+// TestIndexesAreTheFiles: an entry with a shape problem does not shift the indexes of
+// the entries after it, in problems and in results.
+func TestIndexesAreTheFiles(t *testing.T) {
+	src := `policies:
+  - {name: a, level: loud, message: m, expr: "true"}
+  - just a string
+  - {name: b, message: m, expr: change.nope}
+  - {name: c, message: m, expr: "false"}
+  - {name: c, message: m, expr: "true"}
+`
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	specs, probs := ParseYAML("f.yaml", []byte(src), n.Content[0].Content[1])
+	set, cprobs := Compile(specs)
+	var got []string
+	for _, p := range append(probs, cprobs...) {
+		got = append(got, p.Path())
+	}
+	if want := []string{"policies[0].level", "policies[1]", "policies[4].name", "policies[2].expr"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problems at %v, want %v", got, want)
+	}
+	rs := set.Evaluate(Input{})
+	if len(rs) != 1 || rs[0].Index != 3 || rs[0].Name != "c" || rs[0].Allowed {
+		t.Errorf("results %+v, want policies[3] (c) refusing", rs)
+	}
+}
+
 func TestParseYAMLShape(t *testing.T) {
 	for src, want := range map[string]string{
 		`policies: {name: x}`:                                      "policies: must be a list",

@@ -34,6 +34,10 @@ type Spec struct {
 	Expr string
 	// Pos says where the entry and its fields were written, for diagnostics; optional.
 	Pos Positions
+
+	// skip marks an entry ParseYAML already reported a problem for: Compile leaves it out
+	// but keeps counting, so that indexes stay those of the list in the file.
+	skip bool
 }
 
 // Positions says where a policy and its fields were written. Every position is optional;
@@ -130,9 +134,9 @@ func (p Problem) Error() string {
 // mappings) into Specs with every position filled in. file names the file in positions;
 // src, when given, is the file's text, used to place errors inside literal block
 // expressions exactly. Shape errors (not a list, unknown or duplicate keys, a value that is
-// not a string, a missing name or expr, an unknown level, a duplicate name) are Problems;
-// the Specs of entries without problems are still returned, in order, with Index matching
-// their place in the list.
+// not a string, a missing name or expr, an unknown level, a duplicate name) are Problems.
+// It returns one Spec per entry, in order, so that Compile's indexes are the file's; an
+// entry with a problem is marked, and Compile leaves it out without reporting it again.
 func ParseYAML(file string, src []byte, node *yaml.Node) ([]Spec, []Problem) {
 	pos := func(n *yaml.Node) Position { return Position{File: file, Line: n.Line, Column: n.Column} }
 	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
@@ -154,6 +158,7 @@ func ParseYAML(file string, src []byte, node *yaml.Node) ([]Spec, []Problem) {
 	for i, item := range node.Content {
 		if item.Kind != yaml.MappingNode {
 			probs = append(probs, Problem{Index: i, Pos: pos(item), Message: "must be a mapping {name, level, message, expr}"})
+			specs = append(specs, Spec{Pos: Positions{Item: pos(item)}, skip: true})
 			continue
 		}
 		s := Spec{Pos: Positions{Item: pos(item)}}
@@ -200,9 +205,8 @@ func ParseYAML(file string, src []byte, node *yaml.Node) ([]Spec, []Problem) {
 			probs = append(probs, p)
 			bad = true
 		}
-		if !bad {
-			specs = append(specs, s)
-		}
+		s.skip = bad
+		specs = append(specs, s)
 	}
 	return specs, probs
 }
