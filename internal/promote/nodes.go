@@ -241,3 +241,15 @@ func quoteLike(old *yaml.Node, value string) string {
 	}
 	return strconv.Quote(value)
 }
+
+// tagOf is the tag YAML gives the scalar written as raw (!!int for 403700, !!str for
+// "403700" or beta).
+func tagOf(raw string) string {
+	var probe yaml.Node
+	if yaml.Unmarshal([]byte("v: "+raw), &probe) == nil && len(probe.Content) == 1 {
+		if _, v := lookup(probe.Content[0], "v"); v != nil {
+			return v.ShortTag()
+		}
+	}
+	return "!!str"
+}

@@ -175,10 +175,9 @@ func (p *promotion) mapSegments(n *yaml.Node, path string) {
 		}
 		p.res.Segments = append(p.res.Segments, SegmentChange{Path: path, From: v.Value, To: to})
 		if to != v.Value {
-			p.setScalar(v, to, quoteLike(v, to))
-			if v.ShortTag() == "!!int" && quoteLike(v, to) != to {
-				v.Tag = "!!str"
-			}
+			raw := quoteLike(v, to)
+			v.Tag = tagOf(raw)
+			p.setScalar(v, to, raw)
 		}
 	}
 	walk = func(n *yaml.Node, path string) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -230,5 +231,51 @@ func TestExamplesKeepEveryOtherByte(t *testing.T) {
 	}
 	if tested < 3 {
 		t.Fatalf("only %d example files have staging and production", tested)
+	}
+}
+
+// TestSegmentValues maps ids to names and back, in plain and quoted scalars, and in the
+// re-rendered path, and checks the data the file then holds.
+func TestSegmentValues(t *testing.T) {
+	src := `featureKey: a
+environments:
+  staging:
+    featureEnabled: true
+    defaultVariationKey: on
+    rolloutRules:
+      - {name: r1, type: TARGETED_DELIVERY, segmentId: 403694, variationKey: on}
+      - {name: r2, type: TARGETED_DELIVERY, segmentId: '17', variationKey: on}
+      - {name: r3, type: TARGETED_DELIVERY, segmentId: "beta", variationKey: on}
+  production:
+    featureEnabled: false
+    defaultVariationKey: off
+    integrations: {deliveryRules: []}
+`
+	table := map[string]string{"403694": "gamma", "17": "18", "beta": "403700"}
+	for _, keep := range [][]string{nil, {"integrations"}} {
+		res, err := Promote([]byte(src), Options{From: "staging", To: "production",
+			Settings: Settings{Segments: map[string]map[string]string{"staging": table}, Keep: keep}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Environments map[string]struct {
+				RolloutRules []map[string]any `yaml:"rolloutRules"`
+			} `yaml:"environments"`
+		}
+		if err := yaml.Unmarshal(res.Out, &doc); err != nil {
+			t.Fatal(err)
+		}
+		rules := doc.Environments["production"].RolloutRules
+		got := []any{rules[0]["segmentId"], rules[1]["segmentId"], rules[2]["segmentId"]}
+		if want := []any{"gamma", "18", "403700"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("keep %v: segment ids %#v, want %#v\n%s", keep, got, want, res.Out)
+		}
+		if res.Reformatted != (keep != nil) {
+			t.Errorf("keep %v: reformatted %v", keep, res.Reformatted)
+		}
+		if len(res.Segments) != 3 || len(res.Unmapped) != 0 {
+			t.Errorf("keep %v: segments %+v unmapped %+v", keep, res.Segments, res.Unmapped)
+		}
 	}
 }
