@@ -279,3 +279,39 @@ environments:
 		}
 	}
 }
+
+// TestLayouts covers the combinations of flow and block blocks and a missing target.
+func TestLayouts(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"inline to inline",
+			"environments:\n  staging: {featureEnabled: true, defaultVariationKey: on}\n  production: {featureEnabled: false, defaultVariationKey: off}  # prod\nx: 1\n",
+			"environments:\n  staging: {featureEnabled: true, defaultVariationKey: on}\n  production: {featureEnabled: true, defaultVariationKey: on}\nx: 1\n"},
+		{"inline to new",
+			"environments:\n  staging: {featureEnabled: true, defaultVariationKey: on}\nx: 1\n",
+			"environments:\n  staging: {featureEnabled: true, defaultVariationKey: on}\n  production: {featureEnabled: true, defaultVariationKey: on}\nx: 1\n"},
+		{"block to new at the end of the file",
+			"x: 1\nenvironments:\n  staging:\n    featureEnabled: true\n    defaultVariationKey: on",
+			"x: 1\nenvironments:\n  staging:\n    featureEnabled: true\n    defaultVariationKey: on\n  production:\n    featureEnabled: true\n    defaultVariationKey: on\n"},
+		{"four-space indentation",
+			"environments:\n    staging:\n        featureEnabled: true\n        defaultVariationKey: on\n    production:\n        featureEnabled: false\n",
+			"environments:\n    staging:\n        featureEnabled: true\n        defaultVariationKey: on\n    production:\n        featureEnabled: true\n        defaultVariationKey: on\n"},
+		{"quoted environment key",
+			"environments:\n  staging:\n    featureEnabled: true\n  \"production\":\n    featureEnabled: false\n",
+			"environments:\n  staging:\n    featureEnabled: true\n  \"production\":\n    featureEnabled: true\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Promote([]byte(c.in), Options{From: "staging", To: "production"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(res.Out) != c.want {
+				t.Errorf("got:\n%s\nwant:\n%s", res.Out, c.want)
+			}
+			again, err := Promote(res.Out, Options{From: "staging", To: "production"})
+			if err != nil || again.Changed {
+				t.Errorf("second promotion: %v, changed %v", err, again != nil && again.Changed)
+			}
+		})
+	}
+}
