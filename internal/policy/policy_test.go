@@ -2,9 +2,11 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,5 +418,33 @@ func TestDocumentedFunctions(t *testing.T) {
 	set, _ = Compile([]Spec{{Name: "p", Message: "m", Expr: `date("30/06/2026") > now`}})
 	if r := set.Evaluate(in)[0]; r.Err == nil || !strings.Contains(r.Message, "neither a date") {
 		t.Errorf("bad date: %+v", r)
+	}
+}
+
+// TestConcurrentEvaluate evaluates the same inputs from several goroutines (run with -race)
+// and expects the results of a sequential run.
+func TestConcurrentEvaluate(t *testing.T) {
+	set := benchSet(t)
+	ins := benchInputs(t)[:300]
+	want := make([][]Result, len(ins))
+	for i := range ins {
+		want[i] = set.Evaluate(ins[i])
+	}
+	errs := make(chan string, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range ins {
+				if got := set.Evaluate(ins[i]); !reflect.DeepEqual(got, want[i]) {
+					errs <- fmt.Sprintf("input %d: %+v, want %+v", i, got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
