@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	fl "github.com/flagsync/flagsync/internal/flag"
+	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -255,7 +255,7 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 		}
 		prod := f.Environments["production"]
 		var order []string
-		var beta *flag.Rule
+		var beta *kmodel.Rule
 		for i, r := range prod.RolloutRules {
 			order = append(order, r.Name)
 			if r.Name == "beta testers" {

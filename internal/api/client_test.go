@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/logtest"
 	"io"
 	"net"
 	"net/http"
@@ -18,9 +20,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/logtest"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -429,7 +428,7 @@ func (s *flagStore) handler(failPost func(n int) string) func(w http.ResponseWri
 				w.WriteHeader(503)
 				return
 			}
-			var id flag.Ref
+			var id kmodel.Ref
 			json.Unmarshal(body, &id)
 			if _, ok := s.flags[id.FeatureKey]; ok {
 				w.WriteHeader(409)
@@ -486,7 +485,7 @@ func TestCreateNeverDuplicates(t *testing.T) {
 			f := newFakeAPI(t, store.handler(tt.failPost))
 			logs := &logtest.Buffer{}
 			c := newTestClient(t, testConfig(f.srv.URL, logs))
-			got, err := c.CreateFlag(context.Background(), &flag.Flag{SiteCode: "s", FeatureKey: "new", Name: "New"}, nil)
+			got, err := c.CreateFlag(context.Background(), &kmodel.Flag{SiteCode: "s", FeatureKey: "new", Name: "New"}, nil)
 			if tt.wantErr == 0 && (err != nil || got.FeatureKey != "new" || got.ID == 0) {
 				t.Errorf("CreateFlag = %+v, %v", got, err)
 			}
@@ -510,7 +509,7 @@ func TestCreateNeverDuplicates(t *testing.T) {
 		store := &flagStore{flags: map[string]string{"old": `{}`}}
 		f := newFakeAPI(t, store.handler(func(int) string { return "" }))
 		c := newTestClient(t, testConfig(f.srv.URL, nil))
-		_, err := c.CreateFlag(context.Background(), &flag.Flag{SiteCode: "s", FeatureKey: "old", Name: "Old"}, nil)
+		_, err := c.CreateFlag(context.Background(), &kmodel.Flag{SiteCode: "s", FeatureKey: "old", Name: "Old"}, nil)
 		if !IsConflict(err) {
 			t.Errorf("err = %v, want a conflict", err)
 		}
@@ -533,7 +532,7 @@ func TestDoSendsRequestExactly(t *testing.T) {
 		io.WriteString(w, `{"ok":true}`)
 	})
 	c := newTestClient(t, testConfig(f.srv.URL+"/", nil))
-	req := PatchEnvironmentRequest("s c", "k", "K", "production", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
+	req := PatchEnvironmentRequest("s c", "k", "K", "production", kmodel.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
 	raw, err := c.Do(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -564,7 +563,7 @@ func TestWrappersDecodeAndName(t *testing.T) {
 	if fl, err := c.Archive(ctx, "s", "k"); err != nil || !fl.Archived || fl.ID != 9 {
 		t.Errorf("Archive = %+v, %v", fl, err)
 	}
-	if _, err := c.UpdateFlag(ctx, &flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "N"}, []string{"name"}); err != nil {
+	if _, err := c.UpdateFlag(ctx, &kmodel.Flag{SiteCode: "s", FeatureKey: "k", Name: "N"}, []string{"name"}); err != nil {
 		t.Error(err)
 	}
 	if _, err := c.UpdateRule(ctx, 20557, map[string]any{"rollbackConditions": []any{}}); err != nil {
@@ -579,7 +578,7 @@ func TestWrappersDecodeAndName(t *testing.T) {
 		t.Errorf("requests:\n got %q\nwant %q", bodies, want)
 	}
 
-	_, err := c.PatchEnvironment(ctx, "s", "missing", "Missing", "production", flag.Environment{}, []string{"featureEnabled"})
+	_, err := c.PatchEnvironment(ctx, "s", "missing", "Missing", "production", kmodel.Environment{}, []string{"featureEnabled"})
 	if !IsNotFound(err) {
 		t.Errorf("err = %v, want not found", err)
 	}
@@ -732,7 +731,7 @@ func TestResourceErrorsRedactSecrets(t *testing.T) {
 	})
 	logs := &logtest.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
-	_, err := c.PatchEnvironment(context.Background(), "s", "k", "K", "e", flag.Environment{}, []string{"featureEnabled"})
+	_, err := c.PatchEnvironment(context.Background(), "s", "k", "K", "e", kmodel.Environment{}, []string{"featureEnabled"})
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 {
 		t.Fatalf("err = %v", err)

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/sandbox"
 	"os"
 	"reflect"
 	"sort"
@@ -13,9 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // The contract suite is one list of API behaviours flagsync relies on, written once and
@@ -217,7 +216,7 @@ func runContract(t *testing.T, target contractTarget) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var found []flag.Flag
+		var found []kmodel.Flag
 		for _, f := range flags {
 			if f.FeatureKey == key {
 				found = append(found, f)
@@ -239,7 +238,7 @@ func runContract(t *testing.T, target contractTarget) {
 		if _, err := c.GetFlag(ctx, site, unknown); !IsNotFound(err) {
 			t.Errorf("GetFlag of an unknown flag: err = %v, want 404", err)
 		}
-		_, err := c.PatchEnvironment(ctx, site, unknown, unknown, "development", flag.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
+		_, err := c.PatchEnvironment(ctx, site, unknown, unknown, "development", kmodel.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
 		if !IsNotFound(err) {
 			t.Errorf("patch of an unknown flag: err = %v, want 404", err)
 		}
@@ -261,7 +260,7 @@ func runContract(t *testing.T, target contractTarget) {
 
 	t.Run("400 for an invalid create creates nothing", func(t *testing.T) {
 		bad := "Not A Valid Key!"
-		_, err := c.CreateFlag(ctx, &flag.Flag{SiteCode: site, FeatureKey: bad, Name: "bad", Variations: []flag.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}}}, nil)
+		_, err := c.CreateFlag(ctx, &kmodel.Flag{SiteCode: site, FeatureKey: bad, Name: "bad", Variations: []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}}}, nil)
 		if !hasStatus(err, 400) {
 			t.Fatalf("create with an invalid key: err = %v, want 400", err)
 		}
@@ -335,8 +334,8 @@ func runContract(t *testing.T, target contractTarget) {
 			t.Fatal(err)
 		}
 		mr := model.Environments["development"].RolloutRules[0]
-		if mr.ID != ruleID || mr.ExperimentID != experimentID || mr.WrittenState() != flag.StateActive ||
-			len(mr.TrafficAllocations) != 1 || mr.TrafficAllocations[0] != (flag.TrafficAllocation{VariationKey: "on", Exposition: 59}) {
+		if mr.ID != ruleID || mr.ExperimentID != experimentID || mr.WrittenState() != kmodel.StateActive ||
+			len(mr.TrafficAllocations) != 1 || mr.TrafficAllocations[0] != (kmodel.TrafficAllocation{VariationKey: "on", Exposition: 59}) {
 			t.Errorf("decoded rule %+v", mr)
 		}
 	})
@@ -376,7 +375,7 @@ func runContract(t *testing.T, target contractTarget) {
 		}
 		dev := live.Environments["development"]
 		dev.RolloutRules[0].Exposition = ptr(40.0)
-		dev.RolloutRules[0].TrafficAllocations = []flag.TrafficAllocation{{VariationKey: "on", Exposition: 40}}
+		dev.RolloutRules[0].TrafficAllocations = []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 40}}
 		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
@@ -394,7 +393,7 @@ func runContract(t *testing.T, target contractTarget) {
 			t.Fatal(err)
 		}
 		dev := live.Environments["development"]
-		second := flag.Rule{Name: "second rule", Type: flag.RuleTargetedDelivery, State: flag.StatePaused, SegmentID: target.segmentID, Exposition: ptr(10.0), VariationKey: "off"}
+		second := kmodel.Rule{Name: "second rule", Type: kmodel.RuleTargetedDelivery, State: kmodel.StatePaused, SegmentID: target.segmentID, Exposition: ptr(10.0), VariationKey: "off"}
 		dev.RolloutRules = append(dev.RolloutRules, second)
 		got, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
@@ -408,7 +407,7 @@ func runContract(t *testing.T, target contractTarget) {
 
 		// A reorder (sent with orderIndex = position) reads back in the new order, with
 		// the rules' ids kept.
-		dev.RolloutRules = []flag.Rule{rules[1], rules[0]}
+		dev.RolloutRules = []kmodel.Rule{rules[1], rules[0]}
 		if _, err := c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"}); err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +418,7 @@ func runContract(t *testing.T, target contractTarget) {
 		}
 
 		// Send only the second rule: the first is gone, not merged back.
-		dev.RolloutRules = []flag.Rule{rules[1]}
+		dev.RolloutRules = []kmodel.Rule{rules[1]}
 		got, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"rolloutRules"})
 		if err != nil {
 			t.Fatal(err)
@@ -447,7 +446,7 @@ func runContract(t *testing.T, target contractTarget) {
 		}
 		dev := live.Environments["development"]
 		dev.FeatureEnabled = !dev.FeatureEnabled
-		dev.RolloutRules = append(dev.RolloutRules, flag.Rule{Name: "too wide", Type: flag.RuleTargetedDelivery, State: flag.StateActive, SegmentID: target.segmentID, Exposition: ptr(150.0)})
+		dev.RolloutRules = append(dev.RolloutRules, kmodel.Rule{Name: "too wide", Type: kmodel.RuleTargetedDelivery, State: kmodel.StateActive, SegmentID: target.segmentID, Exposition: ptr(150.0)})
 		_, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
 		var apiErr *Error
 		if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Retryable {

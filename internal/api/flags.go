@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // flagsPath is the collection of feature flags: list (GET) and create (POST).
@@ -29,12 +28,12 @@ func RulePath(ruleID int64) string {
 // page) and converted to the model. Flags of other sites are dropped even if the server
 // returns them, since whether it filters by siteCode is not documented. Flags the list
 // returns incomplete are read one by one (see ListFlagsRaw).
-func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error) {
+func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error) {
 	raws, err := c.ListFlagsRaw(ctx, siteCode)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]flag.Flag, 0, len(raws))
+	out := make([]kmodel.Flag, 0, len(raws))
 	for _, raw := range raws {
 		f, conflicts, err := decodeFlag(raw)
 		if err != nil {
@@ -52,7 +51,7 @@ func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, e
 // warnOrderConflicts says which environments list rules in an order their orderIndex
 // contradicts (see decodeFlag): flagsync follows orderIndex, and its next patch of the
 // environment writes both the same way.
-func (c *Client) warnOrderConflicts(ref flag.Ref, envs []string) {
+func (c *Client) warnOrderConflicts(ref kmodel.Ref, envs []string) {
 	for _, env := range envs {
 		c.log.Warn("rules are listed in an order their orderIndex contradicts; flagsync reads them by orderIndex, and its next patch of the environment sends both the same way",
 			"flag", ref.String(), "env", env)
@@ -95,7 +94,7 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 	c.log.Info("the list left out fields flagsync plans with; reading those flags one by one",
 		"site", siteCode, "flags", len(incomplete), "optional_fields", strings.Join(asked, ","))
 	for _, i := range incomplete {
-		var id flag.Ref
+		var id kmodel.Ref
 		if err := json.Unmarshal(all[i], &id); err != nil || id.FeatureKey == "" {
 			return nil, fmt.Errorf("list flags of site %s: a flag listed without its fields has no featureKey to read it by", siteCode)
 		}
@@ -178,16 +177,16 @@ func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMess
 // GetFlag returns one flag with the fields flagsync plans with. A flag that does not
 // exist gives an error for which IsNotFound is true; one that comes back without
 // environmentConfigurations or variations, an *IncompleteReadError.
-func (c *Client) GetFlag(ctx context.Context, siteCode, featureKey string) (flag.Flag, error) {
+func (c *Client) GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error) {
 	raw, err := c.getFlagRaw(ctx, siteCode, featureKey)
 	if err != nil {
-		return flag.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
+		return kmodel.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
 	}
 	f, conflicts, err := decodeFlag(raw)
 	if err != nil {
-		return flag.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
+		return kmodel.Flag{}, fmt.Errorf("get flag %s/%s: %w", siteCode, featureKey, err)
 	}
-	c.warnOrderConflicts(flag.Ref{SiteCode: siteCode, FeatureKey: featureKey}, conflicts)
+	c.warnOrderConflicts(kmodel.Ref{SiteCode: siteCode, FeatureKey: featureKey}, conflicts)
 	return f, nil
 }
 
@@ -255,7 +254,7 @@ func idempotent(method string) bool {
 
 // create sends a create request, never twice for one flag: see Do.
 func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, error) {
-	var id flag.Ref
+	var id kmodel.Ref
 	if err := json.Unmarshal(req.Body, &id); err != nil || id.SiteCode == "" || id.FeatureKey == "" {
 		// Without the flag's identity a lost response cannot be checked: send it once.
 		res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req)})
@@ -294,9 +293,9 @@ func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, erro
 }
 
 // decodeResponse decodes a flag from a write's response; an empty body gives a zero flag.
-func decodeResponse(raw json.RawMessage) (flag.Flag, error) {
+func decodeResponse(raw json.RawMessage) (kmodel.Flag, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return flag.Flag{}, nil
+		return kmodel.Flag{}, nil
 	}
 	return DecodeFlag(raw)
 }
@@ -304,13 +303,13 @@ func decodeResponse(raw json.RawMessage) (flag.Flag, error) {
 // CreateFlag creates f with its environments (see CreateFlagRequest) and returns the flag
 // as the API created it. A flag that exists already gives an error for which IsConflict
 // is true.
-func (c *Client) CreateFlag(ctx context.Context, f *flag.Flag, envOrder []string) (flag.Flag, error) {
+func (c *Client) CreateFlag(ctx context.Context, f *kmodel.Flag, envOrder []string) (kmodel.Flag, error) {
 	return c.write(ctx, f.Ref().String(), CreateFlagRequest(f, envOrder))
 }
 
 // UpdateFlag sets the named flag-level fields (see FlagPatchFields) to their values in
 // after, with a merge patch of the flag.
-func (c *Client) UpdateFlag(ctx context.Context, after *flag.Flag, fields []string) (flag.Flag, error) {
+func (c *Client) UpdateFlag(ctx context.Context, after *kmodel.Flag, fields []string) (kmodel.Flag, error) {
 	return c.write(ctx, after.Ref().String(), UpdateFlagRequest(after, fields))
 }
 
@@ -318,35 +317,35 @@ func (c *Client) UpdateFlag(ctx context.Context, after *flag.Flag, fields []stri
 // to their values in after, with a merge patch of the environment that also carries
 // featureKey, the flag's name and the environment's integrations and rules (see
 // PatchEnvironmentRequest).
-func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, name, env string, after flag.Environment, fields []string) (flag.Flag, error) {
+func (c *Client) PatchEnvironment(ctx context.Context, siteCode, featureKey, name, env string, after kmodel.Environment, fields []string) (kmodel.Flag, error) {
 	return c.write(ctx, siteCode+"/"+featureKey+"/"+env, PatchEnvironmentRequest(siteCode, featureKey, name, env, after, fields))
 }
 
 // Archive archives a flag (Kameleoon keeps it; it is never deleted).
-func (c *Client) Archive(ctx context.Context, siteCode, featureKey string) (flag.Flag, error) {
+func (c *Client) Archive(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error) {
 	return c.write(ctx, siteCode+"/"+featureKey, ArchiveFlagRequest(siteCode, featureKey, true))
 }
 
 // UpdateRule merge-patches one rollout rule by id (e.g. its rollbackConditions) and
 // returns the flag the rule belongs to. body is marshalled to JSON (a json.RawMessage is
 // sent as is).
-func (c *Client) UpdateRule(ctx context.Context, ruleID int64, body any) (flag.Flag, error) {
+func (c *Client) UpdateRule(ctx context.Context, ruleID int64, body any) (kmodel.Flag, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return flag.Flag{}, fmt.Errorf("update rule %d: encode body: %w", ruleID, err)
+		return kmodel.Flag{}, fmt.Errorf("update rule %d: encode body: %w", ruleID, err)
 	}
 	return c.write(ctx, "rule "+strconv.FormatInt(ruleID, 10), Request{Method: http.MethodPatch, Path: RulePath(ruleID), Body: b})
 }
 
 // write sends a write request and decodes the flag it returns.
-func (c *Client) write(ctx context.Context, what string, req Request) (flag.Flag, error) {
+func (c *Client) write(ctx context.Context, what string, req Request) (kmodel.Flag, error) {
 	raw, err := c.Do(ctx, req)
 	if err != nil {
-		return flag.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
+		return kmodel.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
 	}
 	f, err := decodeResponse(raw)
 	if err != nil {
-		return flag.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
+		return kmodel.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
 	}
 	return f, nil
 }

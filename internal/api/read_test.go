@@ -3,16 +3,15 @@ package api
 import (
 	"context"
 	"errors"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/logtest"
+	"github.com/flagsync/flagsync/internal/sandbox"
 	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // richSeed is a flag with every optional field set, so that a read that lost any of
@@ -36,7 +35,7 @@ func seedRich(t *testing.T, srv *sandbox.Server, keys ...string) {
 // of optionalFields and checks that the client plans against the same, complete flags,
 // at the calls each reading needs.
 func TestListFlagsOptionalFieldReadings(t *testing.T) {
-	var reference []flag.Flag
+	var reference []kmodel.Flag
 	for _, tc := range []struct {
 		name    string
 		strict  []sandbox.Variant

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/logtest"
+	"github.com/flagsync/flagsync/internal/sandbox"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // These tests run the client against the sandbox and read what happened from the
@@ -238,7 +237,7 @@ func TestSandboxLostCreateResponse(t *testing.T) {
 			logs := &logtest.Buffer{}
 			srv, c := sandboxClient(t, sandbox.Options{}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
 			srv.InjectFault(tt.fault)
-			f := &flag.Flag{SiteCode: tutorialSite, FeatureKey: "new_checkout", Name: "New checkout", Variations: []flag.Variation{{Key: "off"}, {Key: "on"}}}
+			f := &kmodel.Flag{SiteCode: tutorialSite, FeatureKey: "new_checkout", Name: "New checkout", Variations: []kmodel.Variation{{Key: "off"}, {Key: "on"}}}
 			got, err := c.CreateFlag(context.Background(), f, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -302,7 +301,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 		}
 	}
 
-	f := &flag.Flag{SiteCode: tutorialSite, FeatureKey: "canary", Name: "Canary", Variations: []flag.Variation{{Key: "off"}, {Key: "on"}}}
+	f := &kmodel.Flag{SiteCode: tutorialSite, FeatureKey: "canary", Name: "Canary", Variations: []kmodel.Variation{{Key: "off"}, {Key: "on"}}}
 	_, err := c.CreateFlag(ctx, f, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +310,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	keep(err)
 	_, err = c.GetFlag(ctx, tutorialSite, "missing") // 404
 	keep(err)
-	_, err = c.PatchEnvironment(ctx, tutorialSite, "canary", "Canary", "production", flag.Environment{DefaultVariationKey: "nope"}, []string{"defaultVariationKey"}) // 400
+	_, err = c.PatchEnvironment(ctx, tutorialSite, "canary", "Canary", "production", kmodel.Environment{DefaultVariationKey: "nope"}, []string{"defaultVariationKey"}) // 400
 	keep(err)
 	srv.RevokeTokens() // 401, re-auth
 	_, err = c.ListFlags(ctx, tutorialSite)

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"math"
 	"net/url"
 	"slices"
 	"sort"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // This file is the only place that knows Kameleoon's wire shapes: the read shape of a
@@ -77,7 +76,7 @@ type readFlag struct {
 	BucketingKey              *readBucketingKey `json:"bucketingKey"`
 	PrimaryGoalID             number            `json:"primaryGoalId"`
 	SecondaryGoalIDs          []number          `json:"secondaryGoalIds"`
-	Variables                 []flag.Variable   `json:"variables"`
+	Variables                 []kmodel.Variable `json:"variables"`
 	Variations                []readVariation   `json:"variations"`
 	EnvironmentConfigurations []readEnvironment `json:"environmentConfigurations"`
 	Archived                  *bool             `json:"archived"`
@@ -103,11 +102,11 @@ type readVariation struct {
 }
 
 type readEnvironment struct {
-	EnvironmentKey      string             `json:"environmentKey"`
-	FeatureEnabled      bool               `json:"featureEnabled"`
-	DefaultVariationKey string             `json:"defaultVariationKey"`
-	RolloutRules        []readRule         `json:"rolloutRules"`
-	Integrations        *flag.Integrations `json:"integrations"`
+	EnvironmentKey      string               `json:"environmentKey"`
+	FeatureEnabled      bool                 `json:"featureEnabled"`
+	DefaultVariationKey string               `json:"defaultVariationKey"`
+	RolloutRules        []readRule           `json:"rolloutRules"`
+	Integrations        *kmodel.Integrations `json:"integrations"`
 }
 
 type readRule struct {
@@ -127,7 +126,7 @@ type readRule struct {
 	MultiArmedBandit        bool                    `json:"multiArmedBandit"`
 	TrafficAllocations      []readTrafficAllocation `json:"trafficAllocations"`
 	Reallocation            bool                    `json:"reallocation"`
-	Release                 *flag.Release           `json:"release"`
+	Release                 *kmodel.Release         `json:"release"`
 	RollbackConditions      []readRollback          `json:"rollbackConditions"`
 }
 
@@ -148,37 +147,37 @@ type readRollback struct {
 }
 
 // DecodeFlag converts one flag in the API's read shape to the model.
-func DecodeFlag(data []byte) (flag.Flag, error) {
+func DecodeFlag(data []byte) (kmodel.Flag, error) {
 	f, _, err := decodeFlag(data)
 	return f, err
 }
 
 // decodeFlag is DecodeFlag, and also returns the environments whose rules are listed in
 // an order their orderIndex contradicts.
-func decodeFlag(data []byte) (flag.Flag, []string, error) {
+func decodeFlag(data []byte) (kmodel.Flag, []string, error) {
 	var r readFlag
 	if err := json.Unmarshal(data, &r); err != nil {
-		return flag.Flag{}, nil, fmt.Errorf("decode flag: %w", err)
+		return kmodel.Flag{}, nil, fmt.Errorf("decode flag: %w", err)
 	}
 	f := r.model()
 	return f, r.orderConflicts, nil
 }
 
 // DecodeFlags converts a JSON array of flags in the read shape to the model.
-func DecodeFlags(data []byte) ([]flag.Flag, error) {
+func DecodeFlags(data []byte) ([]kmodel.Flag, error) {
 	var rs []readFlag
 	if err := json.Unmarshal(data, &rs); err != nil {
 		return nil, fmt.Errorf("decode flag list: %w", err)
 	}
-	out := make([]flag.Flag, len(rs))
+	out := make([]kmodel.Flag, len(rs))
 	for i := range rs {
 		out[i] = rs[i].model()
 	}
 	return out, nil
 }
 
-func (r *readFlag) model() flag.Flag {
-	f := flag.Flag{
+func (r *readFlag) model() kmodel.Flag {
+	f := kmodel.Flag{
 		ID:                r.ID.int(),
 		SiteCode:          r.SiteCode,
 		FeatureKey:        r.FeatureKey,
@@ -190,15 +189,15 @@ func (r *readFlag) model() flag.Flag {
 		Variables:         r.Variables,
 	}
 	if r.BucketingKey != nil {
-		f.BucketingKey = &flag.BucketingKey{BucketingKeyType: r.BucketingKey.BucketingKeyType, CustomDataID: r.BucketingKey.CustomDataID.int()}
+		f.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: r.BucketingKey.BucketingKeyType, CustomDataID: r.BucketingKey.CustomDataID.int()}
 	}
 	for _, g := range r.SecondaryGoalIDs {
 		f.SecondaryGoalIDs = append(f.SecondaryGoalIDs, g.int())
 	}
 	for _, v := range r.Variations {
-		mv := flag.Variation{Key: v.Key, Name: v.Name}
+		mv := kmodel.Variation{Key: v.Key, Name: v.Name}
 		for _, vv := range v.Variables {
-			mv.Variables = append(mv.Variables, flag.VariationVariable{Key: vv.Key, Value: vv.Value})
+			mv.Variables = append(mv.Variables, kmodel.VariationVariable{Key: vv.Key, Value: vv.Value})
 		}
 		f.Variations = append(f.Variations, mv)
 	}
@@ -209,10 +208,10 @@ func (r *readFlag) model() flag.Flag {
 		f.Archived = *r.IsArchived
 	}
 	if len(r.EnvironmentConfigurations) > 0 {
-		f.Environments = make(map[string]flag.Environment, len(r.EnvironmentConfigurations))
+		f.Environments = make(map[string]kmodel.Environment, len(r.EnvironmentConfigurations))
 	}
 	for _, e := range r.EnvironmentConfigurations {
-		env := flag.Environment{
+		env := kmodel.Environment{
 			FeatureEnabled:      e.FeatureEnabled,
 			DefaultVariationKey: e.DefaultVariationKey,
 			Integrations:        e.Integrations,
@@ -245,8 +244,8 @@ func (r *readFlag) model() flag.Flag {
 	return f
 }
 
-func (rr *readRule) model() flag.Rule {
-	m := flag.Rule{
+func (rr *readRule) model() kmodel.Rule {
+	m := kmodel.Rule{
 		ID:                      rr.ID.int(),
 		ExperimentID:            rr.ExperimentID.int(),
 		Name:                    rr.Name,
@@ -278,10 +277,10 @@ func (rr *readRule) model() flag.Rule {
 		m.Exposition = &x
 	}
 	for _, a := range rr.TrafficAllocations {
-		m.TrafficAllocations = append(m.TrafficAllocations, flag.TrafficAllocation{VariationKey: a.VariationKey, Exposition: float64(a.Exposition)})
+		m.TrafficAllocations = append(m.TrafficAllocations, kmodel.TrafficAllocation{VariationKey: a.VariationKey, Exposition: float64(a.Exposition)})
 	}
 	for _, c := range rr.RollbackConditions {
-		m.RollbackConditions = append(m.RollbackConditions, flag.RollbackCondition{
+		m.RollbackConditions = append(m.RollbackConditions, kmodel.RollbackCondition{
 			ID: c.ID.int(), Target: c.Target, Criteria: c.Criteria, ComparisonOperator: c.ComparisonOperator,
 			MatchValue: float64(c.MatchValue), GoalID: c.GoalID.int(), Visitors: c.Visitors.int(), Recipients: c.Recipients,
 		})
@@ -300,20 +299,20 @@ type writeEnvironment struct {
 }
 
 type writeRule struct {
-	ID                      int64                    `json:"id,omitempty"`
-	Name                    string                   `json:"name"`
-	Type                    string                   `json:"type"`
-	OrderIndex              int                      `json:"orderIndex"`
-	State                   string                   `json:"state,omitempty"`
-	SegmentID               int64                    `json:"segmentId,omitempty"`
-	Exposition              *float64                 `json:"exposition,omitempty"`
-	VariationKey            string                   `json:"variationKey,omitempty"`
-	ControlVariationKey     string                   `json:"controlVariationKey,omitempty"`
-	TrafficAllocationMethod string                   `json:"trafficAllocationMethod,omitempty"`
-	TrafficAllocations      []flag.TrafficAllocation `json:"trafficAllocations,omitempty"`
-	Reallocation            bool                     `json:"reallocation,omitempty"`
-	Release                 *flag.Release            `json:"release,omitempty"`
-	RollbackConditions      []writeRollback          `json:"rollbackConditions,omitempty"`
+	ID                      int64                      `json:"id,omitempty"`
+	Name                    string                     `json:"name"`
+	Type                    string                     `json:"type"`
+	OrderIndex              int                        `json:"orderIndex"`
+	State                   string                     `json:"state,omitempty"`
+	SegmentID               int64                      `json:"segmentId,omitempty"`
+	Exposition              *float64                   `json:"exposition,omitempty"`
+	VariationKey            string                     `json:"variationKey,omitempty"`
+	ControlVariationKey     string                     `json:"controlVariationKey,omitempty"`
+	TrafficAllocationMethod string                     `json:"trafficAllocationMethod,omitempty"`
+	TrafficAllocations      []kmodel.TrafficAllocation `json:"trafficAllocations,omitempty"`
+	Reallocation            bool                       `json:"reallocation,omitempty"`
+	Release                 *kmodel.Release            `json:"release,omitempty"`
+	RollbackConditions      []writeRollback            `json:"rollbackConditions,omitempty"`
 }
 
 type writeRollback struct {
@@ -330,7 +329,7 @@ type writeRollback struct {
 // writeRules is rules in write shape. Each carries orderIndex equal to its position, so
 // that the order converges whether the API orders rules by array position or by
 // orderIndex (the docs show both, and say neither is the order).
-func writeRules(rules []flag.Rule) []writeRule {
+func writeRules(rules []kmodel.Rule) []writeRule {
 	out := make([]writeRule, 0, len(rules))
 	for i, r := range rules {
 		w := writeRule{
@@ -354,7 +353,7 @@ func writeRules(rules []flag.Rule) []writeRule {
 	return out
 }
 
-func writeEnv(key string, e flag.Environment) writeEnvironment {
+func writeEnv(key string, e kmodel.Environment) writeEnvironment {
 	return writeEnvironment{
 		EnvironmentKey:      key,
 		FeatureEnabled:      e.FeatureEnabled,
@@ -365,7 +364,7 @@ func writeEnv(key string, e flag.Environment) writeEnvironment {
 }
 
 // writeIntegrations always writes both arrays: the model's omitempty would drop them.
-func writeIntegrations(in *flag.Integrations) map[string][]any {
+func writeIntegrations(in *kmodel.Integrations) map[string][]any {
 	out := map[string][]any{"deliveryRules": {}, "experimentRules": {}}
 	if in != nil {
 		out["deliveryRules"] = nonNil(in.DeliveryRules)
@@ -377,7 +376,7 @@ func writeIntegrations(in *flag.Integrations) map[string][]any {
 // flagFields returns the flag-level fields of f in write shape, keyed by wire name.
 // Absent values are written explicitly (empty string, empty array, null) because a
 // flag in Git is fully owned: leaving a field out must reset it.
-func flagFields(f *flag.Flag) map[string]any {
+func flagFields(f *kmodel.Flag) map[string]any {
 	m := map[string]any{
 		"name":              f.Name,
 		"description":       f.Description,
@@ -409,7 +408,7 @@ func flagFields(f *flag.Flag) map[string]any {
 	return m
 }
 
-func writeVariations(vs []flag.Variation) []map[string]any {
+func writeVariations(vs []kmodel.Variation) []map[string]any {
 	out := make([]map[string]any, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, map[string]any{"key": v.Key, "name": v.Name, "variables": nonNil(v.Variables)})
@@ -425,7 +424,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // envOrder lists keys in the configured order first, then the rest alphabetically.
-func envOrder(envs map[string]flag.Environment, order []string) []string {
+func envOrder(envs map[string]kmodel.Environment, order []string) []string {
 	seen := make(map[string]bool, len(envs))
 	var keys []string
 	for _, k := range order {
@@ -458,7 +457,7 @@ func encode(v any) json.RawMessage {
 // CreateFlagRequest is the POST that creates f with all its environments, listed in
 // the given order first. The caller decides the tags (flagsync's ownership tag included); an
 // archived flag is created live and archived by a separate patch.
-func CreateFlagRequest(f *flag.Flag, order []string) Request {
+func CreateFlagRequest(f *kmodel.Flag, order []string) Request {
 	body := flagFields(f)
 	delete(body, "isArchived")
 	for k, v := range body {
@@ -486,7 +485,7 @@ var FlagPatchFields = []string{"name", "description", "tags", "attributionWindow
 
 // UpdateFlagRequest is the flag-level JSON merge patch that sets the named fields (model
 // names, see FlagPatchFields) to their values in after. Arrays are sent whole.
-func UpdateFlagRequest(after *flag.Flag, fields []string) Request {
+func UpdateFlagRequest(after *kmodel.Flag, fields []string) Request {
 	all := flagFields(after)
 	body := make(map[string]any, len(fields))
 	for _, name := range fields {
@@ -524,7 +523,7 @@ var EnvironmentPatchRequired = []string{"featureKey", "name", "integrations", "r
 // persist keep their id and experiment, and with orderIndex equal to their position.
 // Because the required members are sent as after holds them, the caller passes the
 // environment as it must end up, not only the fields that changed.
-func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after flag.Environment, fields []string) Request {
+func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after kmodel.Environment, fields []string) Request {
 	w := writeEnv(env, after)
 	body := map[string]any{
 		"featureKey":   featureKey,

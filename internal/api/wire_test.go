@@ -2,13 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // The testdata/tutorial-* files are the request and response bodies of Kameleoon's
@@ -36,19 +35,19 @@ func asJSON(t *testing.T, b []byte) any {
 func ptr[T any](v T) *T { return &v }
 
 func TestDecodeTutorialResponses(t *testing.T) {
-	tutorialRule := func(matchValue float64) flag.Rule {
-		return flag.Rule{
-			ID: 20557, ExperimentID: 354972, Name: "test rollout rule", Type: flag.RuleTargetedDelivery,
+	tutorialRule := func(matchValue float64) kmodel.Rule {
+		return kmodel.Rule{
+			ID: 20557, ExperimentID: 354972, Name: "test rollout rule", Type: kmodel.RuleTargetedDelivery,
 			// The response says "status": "PAUSED" and "state": "ACTIVE" (the release window
 			// is over): both are kept, apart.
-			State:              flag.StateActive,
-			Status:             flag.StatePaused,
+			State:              kmodel.StateActive,
+			Status:             kmodel.StatePaused,
 			SegmentID:          403694,
 			Exposition:         ptr(59.0),
 			VariationKey:       "on",
-			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
-			Release:            &flag.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"},
-			RollbackConditions: []flag.RollbackCondition{{
+			TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
+			Release:            &kmodel.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"},
+			RollbackConditions: []kmodel.RollbackCondition{{
 				ID: 648, Target: "RULE", Criteria: "CONVERSION_RATE", ComparisonOperator: "GREATER_THAN",
 				MatchValue: matchValue, GoalID: 400899, Visitors: 2, Recipients: []string{},
 			}},
@@ -56,11 +55,11 @@ func TestDecodeTutorialResponses(t *testing.T) {
 	}
 	tests := []struct {
 		file    string
-		devRule []flag.Rule
+		devRule []kmodel.Rule
 	}{
 		{"tutorial-1-create-response.json", nil},
-		{"tutorial-2-patch-response.json", []flag.Rule{tutorialRule(20)}},
-		{"tutorial-3-rule-response.json", []flag.Rule{tutorialRule(25)}},
+		{"tutorial-2-patch-response.json", []kmodel.Rule{tutorialRule(20)}},
+		{"tutorial-3-rule-response.json", []kmodel.Rule{tutorialRule(25)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -68,17 +67,17 @@ func TestDecodeTutorialResponses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			noIntegrations := &flag.Integrations{DeliveryRules: []any{}, ExperimentRules: []any{}}
-			want := flag.Flag{
+			noIntegrations := &kmodel.Integrations{DeliveryRules: []any{}, ExperimentRules: []any{}}
+			want := kmodel.Flag{
 				ID: 13134, SiteCode: "pzllysfw2f", FeatureKey: "test_feature_flag_post", Name: "test_feature_flag_post",
 				Tags:              []string{},
 				AttributionWindow: 604800000,
-				Variables:         []flag.Variable{{Key: "test_variable", Type: flag.TypeString, Value: "test"}},
-				Variations: []flag.Variation{
-					{Key: "on", Name: "On", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
-					{Key: "off", Name: "Off", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+				Variables:         []kmodel.Variable{{Key: "test_variable", Type: kmodel.TypeString, Value: "test"}},
+				Variations: []kmodel.Variation{
+					{Key: "on", Name: "On", Variables: []kmodel.VariationVariable{{Key: "test_variable", Value: "test"}}},
+					{Key: "off", Name: "Off", Variables: []kmodel.VariationVariable{{Key: "test_variable", Value: "test"}}},
 				},
-				Environments: map[string]flag.Environment{
+				Environments: map[string]kmodel.Environment{
 					"production":  {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
 					"staging":     {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
 					"development": {FeatureEnabled: true, DefaultVariationKey: "on", Integrations: noIntegrations, RolloutRules: tt.devRule},
@@ -98,10 +97,10 @@ func TestDecodeRuleState(t *testing.T) {
 		name, rule                 string
 		state, status, writtenWant string
 	}{
-		{"status only (documented read shape)", `{"status":"PAUSED"}`, "", flag.StatePaused, flag.StatePaused},
-		{"state only", `{"state":"ACTIVE"}`, flag.StateActive, "", flag.StateActive},
-		{"both differ (the tutorial after its window ended)", `{"status":"PAUSED","state":"ACTIVE"}`, flag.StateActive, flag.StatePaused, flag.StateActive},
-		{"neither", `{}`, "", "", flag.StateActive},
+		{"status only (documented read shape)", `{"status":"PAUSED"}`, "", kmodel.StatePaused, kmodel.StatePaused},
+		{"state only", `{"state":"ACTIVE"}`, kmodel.StateActive, "", kmodel.StateActive},
+		{"both differ (the tutorial after its window ended)", `{"status":"PAUSED","state":"ACTIVE"}`, kmodel.StateActive, kmodel.StatePaused, kmodel.StateActive},
+		{"neither", `{}`, "", "", kmodel.StateActive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,12 +124,12 @@ func TestDecodeCurrentExposition(t *testing.T) {
 
 // decodeOneRule decodes a flag whose development environment holds the given rules and
 // returns the first.
-func decodeOneRule(t *testing.T, rules ...string) flag.Rule {
+func decodeOneRule(t *testing.T, rules ...string) kmodel.Rule {
 	t.Helper()
 	return decodeRules(t, rules...)[0]
 }
 
-func decodeRules(t *testing.T, rules ...string) []flag.Rule {
+func decodeRules(t *testing.T, rules ...string) []kmodel.Rule {
 	t.Helper()
 	body := `{"siteCode":"s","featureKey":"k","environmentConfigurations":[{"environmentKey":"development","rolloutRules":[` + strings.Join(rules, ",") + `]}]}`
 	f, err := DecodeFlag([]byte(body))
@@ -144,19 +143,19 @@ func TestDecodeNumbers(t *testing.T) {
 	tests := []struct {
 		name string
 		rule string
-		want flag.Rule
+		want kmodel.Rule
 	}{
 		{"integers written as floats", `{"id":20557.0,"experimentId":354972.0,"exposition":59.0,"segmentId":403694.0,
 			"trafficAllocations":[{"variationKey":"on","exposition":59.0}],
 			"rollbackConditions":[{"id":648.0,"matchValue":20.0,"goalId":400899.0,"visitors":2.0}]}`,
-			flag.Rule{ID: 20557, ExperimentID: 354972, Exposition: ptr(59.0), SegmentID: 403694,
-				TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
-				RollbackConditions: []flag.RollbackCondition{{ID: 648, MatchValue: 20, GoalID: 400899, Visitors: 2}}}},
+			kmodel.Rule{ID: 20557, ExperimentID: 354972, Exposition: ptr(59.0), SegmentID: 403694,
+				TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 59}},
+				RollbackConditions: []kmodel.RollbackCondition{{ID: 648, MatchValue: 20, GoalID: 400899, Visitors: 2}}}},
 		{"fractions kept where the model has floats", `{"exposition":12.5,"rollbackConditions":[{"matchValue":50.00005}]}`,
-			flag.Rule{Exposition: ptr(12.5), RollbackConditions: []flag.RollbackCondition{{MatchValue: 50.00005}}}},
-		{"numbers as strings of digits", `{"id":"20557","segmentId":"403694"}`, flag.Rule{ID: 20557, SegmentID: 403694}},
-		{"nulls", `{"id":null,"segmentId":null,"exposition":null}`, flag.Rule{}},
-		{"exposition 0 is not absent", `{"exposition":0}`, flag.Rule{Exposition: ptr(0.0)}},
+			kmodel.Rule{Exposition: ptr(12.5), RollbackConditions: []kmodel.RollbackCondition{{MatchValue: 50.00005}}}},
+		{"numbers as strings of digits", `{"id":"20557","segmentId":"403694"}`, kmodel.Rule{ID: 20557, SegmentID: 403694}},
+		{"nulls", `{"id":null,"segmentId":null,"exposition":null}`, kmodel.Rule{}},
+		{"exposition 0 is not absent", `{"exposition":0}`, kmodel.Rule{Exposition: ptr(0.0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +172,7 @@ func TestDecodeNumbers(t *testing.T) {
 }
 
 func TestDecodeRuleOrder(t *testing.T) {
-	names := func(rules []flag.Rule) []string {
+	names := func(rules []kmodel.Rule) []string {
 		var out []string
 		for _, r := range rules {
 			out = append(out, r.Name)
@@ -202,25 +201,27 @@ func TestDecodeRuleOrder(t *testing.T) {
 func TestDecodeFlagFields(t *testing.T) {
 	tests := []struct {
 		name, body string
-		check      func(f flag.Flag) bool
+		check      func(f kmodel.Flag) bool
 	}{
-		{"archived", `{"archived":true}`, func(f flag.Flag) bool { return f.Archived }},
-		{"isArchived (write name) read too", `{"isArchived":true}`, func(f flag.Flag) bool { return f.Archived }},
-		{"archived wins over isArchived", `{"archived":false,"isArchived":true}`, func(f flag.Flag) bool { return !f.Archived }},
+		{"archived", `{"archived":true}`, func(f kmodel.Flag) bool { return f.Archived }},
+		{"isArchived (write name) read too", `{"isArchived":true}`, func(f kmodel.Flag) bool { return f.Archived }},
+		{"archived wins over isArchived", `{"archived":false,"isArchived":true}`, func(f kmodel.Flag) bool { return !f.Archived }},
 		{"multiArmedBandit read as the allocation method", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true}]}]}`,
-			func(f flag.Flag) bool {
+			func(f kmodel.Flag) bool {
 				return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MULTI_ARMED_BANDIT"
 			}},
 		{"explicit allocation method wins", `{"environmentConfigurations":[{"environmentKey":"e","rolloutRules":[{"multiArmedBandit":true,"trafficAllocationMethod":"MANUAL"}]}]}`,
-			func(f flag.Flag) bool { return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MANUAL" }},
+			func(f kmodel.Flag) bool {
+				return f.Environments["e"].RolloutRules[0].TrafficAllocationMethod == "MANUAL"
+			}},
 		{"bucketing key and goals", `{"bucketingKey":{"bucketingKeyType":"CUSTOM_DATA","customDataId":7.0},"primaryGoalId":5,"secondaryGoalIds":[1,2.0]}`,
-			func(f flag.Flag) bool {
-				return reflect.DeepEqual(f.BucketingKey, &flag.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: 7}) &&
+			func(f kmodel.Flag) bool {
+				return reflect.DeepEqual(f.BucketingKey, &kmodel.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: 7}) &&
 					f.PrimaryGoalID == 5 && reflect.DeepEqual(f.SecondaryGoalIDs, []int64{1, 2})
 			}},
-		{"no environments gives a nil map", `{"environmentConfigurations":[]}`, func(f flag.Flag) bool { return f.Environments == nil }},
+		{"no environments gives a nil map", `{"environmentConfigurations":[]}`, func(f kmodel.Flag) bool { return f.Environments == nil }},
 		{"server-owned fields ignored", `{"health":"STALE","teamId":3,"dateCreated":"2025-12-17T10:42:14","createdById":1}`,
-			func(f flag.Flag) bool { return reflect.DeepEqual(f, flag.Flag{}) }},
+			func(f kmodel.Flag) bool { return reflect.DeepEqual(f, kmodel.Flag{}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,7 +252,7 @@ func TestDecodeFlags(t *testing.T) {
 }
 
 // tutorialModel is the tutorial's flag after step 2, as the model holds it.
-func tutorialModel(t *testing.T) flag.Flag {
+func tutorialModel(t *testing.T) kmodel.Flag {
 	t.Helper()
 	f, err := DecodeFlag(readTestdata(t, "tutorial-2-patch-response.json"))
 	if err != nil {
@@ -315,11 +316,11 @@ func TestPatchEnvironmentRequestTutorialRule(t *testing.T) {
 }
 
 func TestPatchEnvironmentRequestFields(t *testing.T) {
-	env := flag.Environment{
+	env := kmodel.Environment{
 		FeatureEnabled: false,
-		RolloutRules: []flag.Rule{
-			{ID: 7, Name: "kept", Type: flag.RuleTargetedDelivery, State: flag.StatePaused, Exposition: ptr(0.0)},
-			{Name: "new", Type: flag.RuleProgressiveDelivery, RollbackConditions: []flag.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}},
+		RolloutRules: []kmodel.Rule{
+			{ID: 7, Name: "kept", Type: kmodel.RuleTargetedDelivery, State: kmodel.StatePaused, Exposition: ptr(0.0)},
+			{Name: "new", Type: kmodel.RuleProgressiveDelivery, RollbackConditions: []kmodel.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}},
 		},
 	}
 	const envRules = `"rolloutRules":[{"id":7,"name":"kept","type":"TARGETED_DELIVERY","orderIndex":0,"state":"PAUSED","exposition":0},
@@ -327,18 +328,18 @@ func TestPatchEnvironmentRequestFields(t *testing.T) {
 	const noIntegrations = `"integrations":{"deliveryRules":[],"experimentRules":[]}`
 	tests := []struct {
 		name   string
-		env    flag.Environment
+		env    kmodel.Environment
 		fields []string
 		want   string
 	}{
 		{"required members and the named fields", env, []string{"featureEnabled"}, `{"featureKey":"key","name":"Key flag","featureEnabled":false,` + envRules + `,` + noIntegrations + `}`},
 		{"rules sent whole, ids carried, orderIndex the position, state not status", env, []string{"rolloutRules"}, `{"featureKey":"key","name":"Key flag",` + envRules + `,` + noIntegrations + `}`},
-		{"no rules is an empty array, not absent", flag.Environment{}, nil, `{"featureKey":"key","name":"Key flag","rolloutRules":[],` + noIntegrations + `}`},
-		{"integrations: both arrays when one is set", flag.Environment{Integrations: &flag.Integrations{DeliveryRules: []any{map[string]any{"x": 1.0}}}}, []string{"integrations"},
+		{"no rules is an empty array, not absent", kmodel.Environment{}, nil, `{"featureKey":"key","name":"Key flag","rolloutRules":[],` + noIntegrations + `}`},
+		{"integrations: both arrays when one is set", kmodel.Environment{Integrations: &kmodel.Integrations{DeliveryRules: []any{map[string]any{"x": 1.0}}}}, []string{"integrations"},
 			`{"featureKey":"key","name":"Key flag","rolloutRules":[],"integrations":{"deliveryRules":[{"x":1}],"experimentRules":[]}}`},
-		{"default variation", flag.Environment{DefaultVariationKey: "on"}, []string{"defaultVariationKey"},
+		{"default variation", kmodel.Environment{DefaultVariationKey: "on"}, []string{"defaultVariationKey"},
 			`{"featureKey":"key","name":"Key flag","defaultVariationKey":"on","rolloutRules":[],` + noIntegrations + `}`},
-		{"every field", flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}, EnvironmentPatchFields,
+		{"every field", kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}, EnvironmentPatchFields,
 			`{"featureKey":"key","name":"Key flag","featureEnabled":true,"defaultVariationKey":"on","rolloutRules":[],` + noIntegrations + `}`},
 	}
 	for _, tt := range tests {
@@ -350,14 +351,14 @@ func TestPatchEnvironmentRequestFields(t *testing.T) {
 		})
 	}
 
-	req := PatchEnvironmentRequest("a b", "k/x", "K", "pr od", flag.Environment{}, nil)
+	req := PatchEnvironmentRequest("a b", "k/x", "K", "pr od", kmodel.Environment{}, nil)
 	if req.Path != "/feature-flags/a%20b/k%2Fx/pr%20od" {
 		t.Errorf("path = %s: path segments must be escaped", req.Path)
 	}
 	if got := asJSON(t, req.Body).(map[string]any)["featureKey"]; got != "k/x" {
 		t.Errorf("featureKey = %v: the body carries the key itself, unescaped", got)
 	}
-	assertPanics(t, func() { PatchEnvironmentRequest("s", "k", "K", "e", flag.Environment{}, []string{"status"}) })
+	assertPanics(t, func() { PatchEnvironmentRequest("s", "k", "K", "e", kmodel.Environment{}, []string{"status"}) })
 }
 
 func assertPanics(t *testing.T, f func()) {
@@ -372,13 +373,13 @@ func assertPanics(t *testing.T, f func()) {
 
 func TestCreateFlagRequest(t *testing.T) {
 	t.Run("tutorial flag without environments", func(t *testing.T) {
-		f := flag.Flag{
+		f := kmodel.Flag{
 			SiteCode: "pzllysfw2f", FeatureKey: "test_feature_flag_post", Name: "test_feature_flag_post",
 			AttributionWindow: 604800000,
-			Variables:         []flag.Variable{{Key: "test_variable", Type: flag.TypeString, Value: "test"}},
-			Variations: []flag.Variation{
-				{Key: "on", Name: "On", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
-				{Key: "off", Name: "Off", Variables: []flag.VariationVariable{{Key: "test_variable", Value: "test"}}},
+			Variables:         []kmodel.Variable{{Key: "test_variable", Type: kmodel.TypeString, Value: "test"}},
+			Variations: []kmodel.Variation{
+				{Key: "on", Name: "On", Variables: []kmodel.VariationVariable{{Key: "test_variable", Value: "test"}}},
+				{Key: "off", Name: "Off", Variables: []kmodel.VariationVariable{{Key: "test_variable", Value: "test"}}},
 			},
 		}
 		req := CreateFlagRequest(&f, nil)
@@ -396,11 +397,11 @@ func TestCreateFlagRequest(t *testing.T) {
 	})
 
 	t.Run("environments in the configured order, then the rest", func(t *testing.T) {
-		f := flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "n", Archived: true, Environments: map[string]flag.Environment{
+		f := kmodel.Flag{SiteCode: "s", FeatureKey: "k", Name: "n", Archived: true, Environments: map[string]kmodel.Environment{
 			"zeta": {},
-			"production": {FeatureEnabled: true, RolloutRules: []flag.Rule{
-				{ID: 3, Name: "r", Type: flag.RuleTargetedDelivery, State: flag.StateActive},
-				{Name: "s", Type: flag.RuleTargetedDelivery},
+			"production": {FeatureEnabled: true, RolloutRules: []kmodel.Rule{
+				{ID: 3, Name: "r", Type: kmodel.RuleTargetedDelivery, State: kmodel.StateActive},
+				{Name: "s", Type: kmodel.RuleTargetedDelivery},
 			}},
 			"alpha":       {},
 			"development": {DefaultVariationKey: "on"},
@@ -442,15 +443,15 @@ func TestCreateFlagRequest(t *testing.T) {
 }
 
 func TestUpdateFlagRequest(t *testing.T) {
-	empty := flag.Flag{SiteCode: "s", FeatureKey: "k"}
-	full := flag.Flag{SiteCode: "s", FeatureKey: "k", Name: "N", Description: "d", Tags: []string{"t"},
+	empty := kmodel.Flag{SiteCode: "s", FeatureKey: "k"}
+	full := kmodel.Flag{SiteCode: "s", FeatureKey: "k", Name: "N", Description: "d", Tags: []string{"t"},
 		AttributionWindow: 1000, PrimaryGoalID: 5, SecondaryGoalIDs: []int64{6},
-		BucketingKey: &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}, Archived: true,
-		Variables:  []flag.Variable{{Key: "v", Type: flag.TypeBoolean, Value: "true"}},
-		Variations: []flag.Variation{{Key: "on"}}}
+		BucketingKey: &kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}, Archived: true,
+		Variables:  []kmodel.Variable{{Key: "v", Type: kmodel.TypeBoolean, Value: "true"}},
+		Variations: []kmodel.Variation{{Key: "on"}}}
 	tests := []struct {
 		name   string
-		f      flag.Flag
+		f      kmodel.Flag
 		fields []string
 		want   string
 	}{
@@ -490,7 +491,7 @@ func TestArchiveFlagRequest(t *testing.T) {
 
 func TestRequestJSONRoundTrip(t *testing.T) {
 	// A plan stores the request as JSON; what is read back must be what was planned.
-	req := PatchEnvironmentRequest("s", "k", "K", "e", flag.Environment{DefaultVariationKey: "<on&off>"}, []string{"defaultVariationKey"})
+	req := PatchEnvironmentRequest("s", "k", "K", "e", kmodel.Environment{DefaultVariationKey: "<on&off>"}, []string{"defaultVariationKey"})
 	if strings.Contains(string(req.Body), `\u003c`) {
 		t.Errorf("body escapes HTML: %s", req.Body)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -279,7 +279,7 @@ func changeTarget(c plan.Change) string {
 // groupByFlag returns, for each flag in order of its first change, the indexes of its
 // changes sorted by Change.Order.
 func groupByFlag(changes []plan.Change) [][]int {
-	pos := make(map[flag.Ref]int)
+	pos := make(map[kmodel.Ref]int)
 	var groups [][]int
 	for i := range changes {
 		ref := changes[i].Ref()

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -23,13 +23,13 @@ func sandboxClient(t *testing.T) (*sandbox.Server, *api.Client) {
 	return sb, c
 }
 
-func desiredFlags(n int, prodOn bool) *flag.Desired {
-	d := &flag.Desired{Revision: "rev", Settings: flag.Settings{SiteCode: site}}
+func desiredFlags(n int, prodOn bool) *kmodel.Desired {
+	d := &kmodel.Desired{Revision: "rev", Settings: kmodel.Settings{SiteCode: site}}
 	for i := range n {
-		d.Flags = append(d.Flags, flag.Flag{
+		d.Flags = append(d.Flags, kmodel.Flag{
 			SiteCode: site, FeatureKey: fmt.Sprintf("f%d", i), Name: fmt.Sprintf("Flag %d", i),
-			Variations: []flag.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
-			Environments: map[string]flag.Environment{
+			Variations: []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
+			Environments: map[string]kmodel.Environment{
 				"development": {FeatureEnabled: true, DefaultVariationKey: "on"},
 				"production":  {FeatureEnabled: prodOn, DefaultVariationKey: "off"},
 			},

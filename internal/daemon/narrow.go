@@ -3,15 +3,14 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/loader"
 	"io/fs"
 	"maps"
 	"path"
 	"slices"
 	"strings"
 	"testing/fstest"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // settingsNames are the repository settings files the loader reads at the root of the
@@ -23,11 +22,11 @@ var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}
 // still holds the flag it held, and was valid.
 type flagIndex struct {
 	rev   string
-	files map[string]flag.Ref // flag file (repository path) → flag
-	refs  map[flag.Ref]string // flag → its file
+	files map[string]kmodel.Ref // flag file (repository path) → flag
+	refs  map[kmodel.Ref]string // flag → its file
 }
 
-func newIndex(rev string, d *flag.Desired) *flagIndex {
+func newIndex(rev string, d *kmodel.Desired) *flagIndex {
 	flags := make([]fileFlag, len(d.Flags))
 	for i, f := range d.Flags {
 		flags[i] = fileFlag{f.Source.File, f.Ref()}
@@ -37,7 +36,7 @@ func newIndex(rev string, d *flag.Desired) *flagIndex {
 
 // newFileIndex indexes the flags of a valid revision of any services.
 func newFileIndex(rev string, flags []fileFlag) *flagIndex {
-	ix := &flagIndex{rev: rev, files: make(map[string]flag.Ref, len(flags)), refs: make(map[flag.Ref]string, len(flags))}
+	ix := &flagIndex{rev: rev, files: make(map[string]kmodel.Ref, len(flags)), refs: make(map[kmodel.Ref]string, len(flags))}
 	for _, f := range flags {
 		ix.files[f.file] = f.ref
 		ix.refs[f.ref] = f.file
@@ -53,9 +52,9 @@ type narrowed struct {
 	// fs holds the settings and the changed flag files, at their repository paths:
 	// loading it gives exactly the changed flags.
 	fs    fs.FS
-	only  []flag.Ref // the changed flags, sorted
-	files []string   // the changed flag files
-	next  *flagIndex // the index of the new revision
+	only  []kmodel.Ref // the changed flags, sorted
+	files []string     // the changed flag files
+	next  *flagIndex   // the index of the new revision
 }
 
 // narrow maps the files changed since ix.rev to the flags they define at rev, and checks
@@ -139,7 +138,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 		next.refs[ref] = file
 		out.only = append(out.only, ref)
 	}
-	slices.SortFunc(out.only, func(a, b flag.Ref) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out.only, func(a, b kmodel.Ref) int { return strings.Compare(a.String(), b.String()) })
 	out.next = next
 	return out, nil
 }

@@ -11,8 +11,8 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 )
 
@@ -29,12 +29,12 @@ func (noSource) ChangedFiles(context.Context, string, string) ([]string, error) 
 
 type noClient struct{}
 
-func (noClient) ListFlags(context.Context, string) ([]flag.Flag, error) {
+func (noClient) ListFlags(context.Context, string) ([]kmodel.Flag, error) {
 	return nil, errors.New("no client")
 }
 
-func (noClient) GetFlag(context.Context, string, string) (flag.Flag, error) {
-	return flag.Flag{}, errors.New("no client")
+func (noClient) GetFlag(context.Context, string, string) (kmodel.Flag, error) {
+	return kmodel.Flag{}, errors.New("no client")
 }
 
 func (noClient) Do(context.Context, api.Request) (json.RawMessage, error) {

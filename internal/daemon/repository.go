@@ -2,18 +2,17 @@ package daemon
 
 import (
 	"errors"
-	"io/fs"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/splitload"
+	"io/fs"
 )
 
 // fileFlag is one flag of a valid repository and the file that defines it.
 type fileFlag struct {
 	file string
-	ref  flag.Ref
+	ref  kmodel.Ref
 }
 
 // loadRepository loads and validates the flag files of every service the repository

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // MaxCalls is the most API calls a doctor run makes, token requests included.
@@ -36,7 +36,7 @@ const ScratchPrefix = "flagsync_doctor_"
 // is empty: Kameleoon's default environments that are not production.
 var DefaultEnvironments = []string{"development", "staging"}
 
-const ownershipTag = flag.OwnershipTag
+const ownershipTag = kmodel.OwnershipTag
 
 // Options configure a doctor run.
 type Options struct {

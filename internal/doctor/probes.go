@@ -17,7 +17,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // The scratch flag's rules, and the zone of their release window.
@@ -38,10 +38,10 @@ type state struct {
 	created   bool   // the create may have taken effect: archive at the end
 	needRules bool   // the flag was created without environments: the next patch adds the rules
 	name      string // the scratch flag's name
-	release   flag.Release
+	release   kmodel.Release
 
-	live    flag.Flag        // the flag as the latest answer showed it
-	desired flag.Environment // the first environment as the probes want it
+	live    kmodel.Flag        // the flag as the latest answer showed it
+	desired kmodel.Environment // the first environment as the probes want it
 
 	listNames    []string // the optionalFields names the list accepted
 	listComplete *bool    // the flags the list returned carry environmentConfigurations and variations
@@ -80,17 +80,17 @@ func ptr(f float64) *float64 { return &f }
 // scratchFlag is the flag the doctor creates: two environments whose values differ
 // from Kameleoon's defaults, the first with two rules, each with a rollback condition
 // and a release window. Both environments stay disabled.
-func (d *Doctor) scratchFlag(withEnvironments bool) flag.Flag {
-	f := flag.Flag{
+func (d *Doctor) scratchFlag(withEnvironments bool) kmodel.Flag {
+	f := kmodel.Flag{
 		SiteCode:    d.site,
 		FeatureKey:  d.key,
 		Name:        d.key,
 		Description: "Scratch flag of `flagsync doctor`, which probes the Automation API; archived when the run ends.",
 		Tags:        []string{ownershipTag},
-		Variations:  []flag.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
+		Variations:  []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
 	}
 	if withEnvironments {
-		f.Environments = map[string]flag.Environment{
+		f.Environments = map[string]kmodel.Environment{
 			d.envs[0]: {FeatureEnabled: false, DefaultVariationKey: "off", RolloutRules: d.rules()},
 			d.envs[1]: {FeatureEnabled: false, DefaultVariationKey: "on"},
 		}
@@ -98,33 +98,33 @@ func (d *Doctor) scratchFlag(withEnvironments bool) flag.Flag {
 	return f
 }
 
-func (d *Doctor) rules() []flag.Rule {
+func (d *Doctor) rules() []kmodel.Rule {
 	rel := d.st.release
-	mk := func(name, state string, exposition float64, variation string) flag.Rule {
+	mk := func(name, state string, exposition float64, variation string) kmodel.Rule {
 		r := rel
-		return flag.Rule{
-			Name: name, Type: flag.RuleTargetedDelivery, State: state, SegmentID: d.opts.SegmentID,
+		return kmodel.Rule{
+			Name: name, Type: kmodel.RuleTargetedDelivery, State: state, SegmentID: d.opts.SegmentID,
 			Exposition: ptr(exposition), VariationKey: variation,
-			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: variation, Exposition: exposition}},
+			TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: variation, Exposition: exposition}},
 			Release:            &r,
-			RollbackConditions: []flag.RollbackCondition{{
+			RollbackConditions: []kmodel.RollbackCondition{{
 				Target: "RULE", Criteria: "CONVERSION_RATE", ComparisonOperator: "GREATER_THAN",
 				MatchValue: 20, GoalID: d.opts.GoalID, Visitors: 2,
 			}},
 		}
 	}
-	return []flag.Rule{mk(ruleA, flag.StateActive, 50, "on"), mk(ruleB, flag.StatePaused, 10, "off")}
+	return []kmodel.Rule{mk(ruleA, kmodel.StateActive, 50, "on"), mk(ruleB, kmodel.StatePaused, 10, "off")}
 }
 
 // releaseWindow is tomorrow to three days from now, as local times in releaseZone: a
 // window in the future, which a real account accepts.
-func (d *Doctor) releaseWindow() flag.Release {
+func (d *Doctor) releaseWindow() kmodel.Release {
 	loc, err := time.LoadLocation(releaseZone)
 	if err != nil {
 		loc = time.UTC // unreachable: the zone data is embedded
 	}
 	from := d.now().In(loc).Add(24 * time.Hour).Truncate(time.Second)
-	return flag.Release{ReleaseFrom: from.Format(localLayout), ReleaseTo: from.Add(48 * time.Hour).Format(localLayout), TimeZone: releaseZone}
+	return kmodel.Release{ReleaseFrom: from.Format(localLayout), ReleaseTo: from.Add(48 * time.Hour).Format(localLayout), TimeZone: releaseZone}
 }
 
 // --- token and create ---------------------------------------------------------------
@@ -253,7 +253,7 @@ func (d *Doctor) tokenRow(err error) bool {
 }
 
 // checkCreated compares the created flag with what was sent.
-func (d *Doctor) checkCreated(live flag.Flag) {
+func (d *Doctor) checkCreated(live kmodel.Flag) {
 	var problems []string
 	e1, ok1 := live.Environments[d.envs[0]]
 	e2, ok2 := live.Environments[d.envs[1]]
@@ -297,7 +297,7 @@ func (d *Doctor) checkCreated(live flag.Flag) {
 }
 
 // releaseRows compares the release windows read back with the one written.
-func (d *Doctor) releaseRows(live flag.Flag) {
+func (d *Doctor) releaseRows(live kmodel.Flag) {
 	r := findRule(live.Environments[d.envs[0]].RolloutRules, ruleA)
 	if r == nil || r.Release == nil {
 		d.holds(RowReleaseInstant, false, "no release window read back",
@@ -652,10 +652,10 @@ func (d *Doctor) tokenOldRow(mark int) {
 
 // withLiveIDs returns env with the ids of the live rules (and their rollback conditions)
 // of the same name, as the planner sends rules that persist.
-func (d *Doctor) withLiveIDs(env flag.Environment) flag.Environment {
+func (d *Doctor) withLiveIDs(env kmodel.Environment) kmodel.Environment {
 	live := d.st.live.Environments[d.envs[0]].RolloutRules
 	out := env
-	out.RolloutRules = make([]flag.Rule, len(env.RolloutRules))
+	out.RolloutRules = make([]kmodel.Rule, len(env.RolloutRules))
 	for i, r := range env.RolloutRules {
 		r.RollbackConditions = slices.Clone(r.RollbackConditions)
 		if lr := findRule(live, r.Name); lr != nil {
@@ -672,7 +672,7 @@ func (d *Doctor) withLiveIDs(env flag.Environment) flag.Environment {
 }
 
 // checkIDs records whether the rules sent with ids came back with them.
-func (d *Doctor) checkIDs(sent flag.Environment, got flag.Flag) {
+func (d *Doctor) checkIDs(sent kmodel.Environment, got kmodel.Flag) {
 	rules := got.Environments[d.envs[0]].RolloutRules
 	withIDs := false
 	for _, s := range sent.RolloutRules {
@@ -710,14 +710,14 @@ func (d *Doctor) idProblem(p string) {
 
 // patchEnv sends an environment patch of the first environment and, on success, takes
 // the answer as the live flag and checks the ids.
-func (d *Doctor) patchEnv(ctx context.Context, req api.Request, sent flag.Environment) (flag.Flag, []byte, error) {
+func (d *Doctor) patchEnv(ctx context.Context, req api.Request, sent kmodel.Environment) (kmodel.Flag, []byte, error) {
 	raw, err := d.a.Do(ctx, req)
 	if err != nil {
-		return flag.Flag{}, nil, err
+		return kmodel.Flag{}, nil, err
 	}
 	got, err := api.DecodeFlag(raw)
 	if err != nil {
-		return flag.Flag{}, nil, fmt.Errorf("the answer is not a flag: %w", err)
+		return kmodel.Flag{}, nil, fmt.Errorf("the answer is not a flag: %w", err)
 	}
 	d.st.live = got
 	d.checkIDs(sent, got)
@@ -774,7 +774,7 @@ func (d *Doctor) patchRequired(ctx context.Context) {
 	for i, r := range want.RolloutRules {
 		if r.Name == ruleA {
 			r.Exposition = ptr(40)
-			r.TrafficAllocations = []flag.TrafficAllocation{{VariationKey: r.VariationKey, Exposition: 40}}
+			r.TrafficAllocations = []kmodel.TrafficAllocation{{VariationKey: r.VariationKey, Exposition: 40}}
 			want.RolloutRules[i] = r
 		}
 	}
@@ -869,7 +869,7 @@ func (d *Doctor) reorders(ctx context.Context) {
 }
 
 // ordered is the desired first environment with its rules in the order of names.
-func (d *Doctor) ordered(names []string) flag.Environment {
+func (d *Doctor) ordered(names []string) kmodel.Environment {
 	env := d.st.desired
 	env.RolloutRules = nil
 	for _, n := range names {
@@ -1153,11 +1153,11 @@ func (d *Doctor) archive(ctx context.Context) {
 }
 
 // get reads the scratch flag with the single-flag GET.
-func (d *Doctor) get(ctx context.Context, names []string) (flag.Flag, []byte, error) {
+func (d *Doctor) get(ctx context.Context, names []string) (kmodel.Flag, []byte, error) {
 	q := url.Values{"optionalFields": {strings.Join(names, ",")}}
 	raw, err := d.a.Do(ctx, api.Request{Method: http.MethodGet, Path: api.FlagPath(d.site, d.key) + "?" + q.Encode()})
 	if err != nil {
-		return flag.Flag{}, nil, err
+		return kmodel.Flag{}, nil, err
 	}
 	f, err := api.DecodeFlag(raw)
 	return f, raw, err
@@ -1283,7 +1283,7 @@ func statusText(e *api.Error) string {
 	return strconv.Itoa(e.Status) + ": " + e.Message
 }
 
-func ruleNames(rules []flag.Rule) []string {
+func ruleNames(rules []kmodel.Rule) []string {
 	out := make([]string, 0, len(rules))
 	for _, r := range rules {
 		out = append(out, r.Name)
@@ -1291,7 +1291,7 @@ func ruleNames(rules []flag.Rule) []string {
 	return out
 }
 
-func findRule(rules []flag.Rule, name string) *flag.Rule {
+func findRule(rules []kmodel.Rule, name string) *kmodel.Rule {
 	for i := range rules {
 		if rules[i].Name == name {
 			return &rules[i]
@@ -1300,7 +1300,7 @@ func findRule(rules []flag.Rule, name string) *flag.Rule {
 	return nil
 }
 
-func findRuleByID(rules []flag.Rule, id int64) *flag.Rule {
+func findRuleByID(rules []kmodel.Rule, id int64) *kmodel.Rule {
 	for i := range rules {
 		if rules[i].ID == id {
 			return &rules[i]

@@ -4,24 +4,23 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/loader"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // Lister reads the live flags of one site; *api.Client is one.
 type Lister interface {
-	ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error)
+	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
 }
 
 // Site is the live flags of one site.
 type Site struct {
 	Code  string
-	Flags []flag.Flag
+	Flags []kmodel.Flag
 }
 
 // Read lists the live flags of each site: one list per site (paged by the client),
@@ -49,9 +48,9 @@ type Options struct {
 
 // File is one file of an export.
 type File struct {
-	Path string    // slash-separated, relative to the output folder
-	Data []byte    // the file's content
-	Flag *flag.Ref // the flag the file holds; nil for flagsync.yaml
+	Path string      // slash-separated, relative to the output folder
+	Data []byte      // the file's content
+	Flag *kmodel.Ref // the flag the file holds; nil for flagsync.yaml
 }
 
 // Export is a set of flag files that describe live flags exactly.
@@ -59,7 +58,7 @@ type Export struct {
 	// Files are flagsync.yaml first, then one file per flag, by site code and feature key.
 	Files []File
 	// Settings are what flagsync.yaml holds.
-	Settings flag.Settings
+	Settings kmodel.Settings
 	// Sites are the exported site codes, in the order asked for.
 	Sites []string
 	// Flags counts the exported flags; Archived, those of them that are archived.
@@ -120,7 +119,7 @@ func Build(sites []Site, opts Options) (*Export, error) {
 			if err != nil {
 				return nil, fmt.Errorf("export flag %s/%s: %w", s.Code, f.FeatureKey, err)
 			}
-			ref := flag.Ref{SiteCode: s.Code, FeatureKey: f.FeatureKey}
+			ref := kmodel.Ref{SiteCode: s.Code, FeatureKey: f.FeatureKey}
 			flagFiles = append(flagFiles, File{Path: p, Data: data, Flag: &ref})
 			for _, n := range notes {
 				e.Notes = append(e.Notes, fmt.Sprintf("%s: %s", ref, n))
@@ -178,16 +177,16 @@ func depth(p string) int { return strings.Count(p, "/") }
 
 // uniqueFlags returns the site's flags sorted by feature key, one per key (the lowest
 // id, as the planner does), and the refs listed more than once.
-func uniqueFlags(s Site) ([]flag.Flag, []flag.Ref) {
+func uniqueFlags(s Site) ([]kmodel.Flag, []kmodel.Ref) {
 	flags := slices.Clone(s.Flags)
-	slices.SortStableFunc(flags, func(a, b flag.Flag) int {
+	slices.SortStableFunc(flags, func(a, b kmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.FeatureKey, b.FeatureKey), cmp.Compare(a.ID, b.ID))
 	})
-	var dups []flag.Ref
+	var dups []kmodel.Ref
 	out := flags[:0]
 	for _, f := range flags {
 		if len(out) > 0 && out[len(out)-1].FeatureKey == f.FeatureKey {
-			ref := flag.Ref{SiteCode: s.Code, FeatureKey: f.FeatureKey}
+			ref := kmodel.Ref{SiteCode: s.Code, FeatureKey: f.FeatureKey}
 			if !slices.Contains(dups, ref) {
 				dups = append(dups, ref)
 			}

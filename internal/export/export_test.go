@@ -15,7 +15,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
-	model "github.com/flagsync/flagsync/internal/flag"
+	model "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"

@@ -6,10 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
+	"gopkg.in/yaml.v3"
 )
 
 // flagDocument builds the YAML of one flag. Keys come in a fixed order: siteCode,
@@ -17,7 +16,7 @@ import (
 // bucketingKey, attributionWindow, environments. What the planner counts as a default
 // (normalise.go in internal/plan) is left out, and server-owned fields (ids, dates,
 // health) are not part of the model. It returns notes on what could not be written.
-func flagDocument(f *flag.Flag, siteCode string, withSite bool) (*yaml.Node, []string, error) {
+func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, []string, error) {
 	m := newMapping()
 	if withSite {
 		m.add("siteCode", str(siteCode))
@@ -80,7 +79,7 @@ func flagDocument(f *flag.Flag, siteCode string, withSite bool) (*yaml.Node, []s
 	if goals := int64Set(f.SecondaryGoalIDs); len(goals) > 0 {
 		m.add("secondaryGoalIds", intSeq(goals))
 	}
-	if bk := f.BucketingKey; bk != nil && *bk != (flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}) && *bk != (flag.BucketingKey{}) {
+	if bk := f.BucketingKey; bk != nil && *bk != (kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}) && *bk != (kmodel.BucketingKey{}) {
 		bm := newMapping()
 		typ := bk.BucketingKeyType
 		if typ == "" {
@@ -92,7 +91,7 @@ func flagDocument(f *flag.Flag, siteCode string, withSite bool) (*yaml.Node, []s
 		}
 		m.add("bucketingKey", bm.n)
 	}
-	if w := f.AttributionWindow; w != 0 && w != flag.DefaultAttributionWindow {
+	if w := f.AttributionWindow; w != 0 && w != kmodel.DefaultAttributionWindow {
 		m.add("attributionWindow", intNode(w))
 	}
 
@@ -124,11 +123,11 @@ func flagDocument(f *flag.Flag, siteCode string, withSite bool) (*yaml.Node, []s
 // planner treats as equal and the loader requires.
 func value(typ, v string) string {
 	switch typ {
-	case flag.TypeBoolean:
+	case kmodel.TypeBoolean:
 		if t := strings.TrimSpace(v); strings.EqualFold(t, "true") || strings.EqualFold(t, "false") {
 			return strings.ToLower(t)
 		}
-	case flag.TypeNumber:
+	case kmodel.TypeNumber:
 		t := strings.TrimSpace(v)
 		if _, err := strconv.ParseFloat(t, 64); err == nil {
 			return t
@@ -137,7 +136,7 @@ func value(typ, v string) string {
 	return v
 }
 
-func environmentNode(env flag.Environment) (*yaml.Node, error) {
+func environmentNode(env kmodel.Environment) (*yaml.Node, error) {
 	m := newMapping()
 	m.add("featureEnabled", boolNode(env.FeatureEnabled))
 	m.add("defaultVariationKey", str(env.DefaultVariationKey))
@@ -171,7 +170,7 @@ func environmentNode(env flag.Environment) (*yaml.Node, error) {
 // ruleNode writes a rule: name, type and state first. The rule's Kameleoon id is a
 // comment: flagsync identifies rules by name and carries the id into its patches, so
 // the rule (and its experiment) survives a sync as long as the name stays.
-func ruleNode(r *flag.Rule) *yaml.Node {
+func ruleNode(r *kmodel.Rule) *yaml.Node {
 	m := newMapping()
 	m.add("name", str(r.Name))
 	m.add("type", str(r.Type))
@@ -207,7 +206,7 @@ func ruleNode(r *flag.Rule) *yaml.Node {
 	if r.Reallocation {
 		m.add("reallocation", boolNode(true))
 	}
-	if rel := r.Release; rel != nil && *rel != (flag.Release{}) {
+	if rel := r.Release; rel != nil && *rel != (kmodel.Release{}) {
 		rm := newMapping()
 		if rel.ReleaseFrom != "" {
 			rm.add("releaseFrom", str(rel.ReleaseFrom))
@@ -252,7 +251,7 @@ func ruleNode(r *flag.Rule) *yaml.Node {
 }
 
 // settingsFile renders flagsync.yaml.
-func settingsFile(s flag.Settings, sites []string, schema string) (File, error) {
+func settingsFile(s kmodel.Settings, sites []string, schema string) (File, error) {
 	m := newMapping()
 	if s.SiteCode != "" {
 		m.addComment("siteCode", str(s.SiteCode), "Default siteCode of the flag files.")
@@ -291,7 +290,7 @@ func withHeader(root *yaml.Node, lines []string) ([]byte, error) {
 func tagSet(tags []string) []string {
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
-		if t != flag.OwnershipTag {
+		if t != kmodel.OwnershipTag {
 			out = append(out, t)
 		}
 	}

@@ -8,21 +8,20 @@ import (
 	"slices"
 	"testing/fstest"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 	"github.com/flagsync/flagsync/schema"
+	"gopkg.in/yaml.v3"
 )
 
 // SplitLister reads a Split workspace's flags with their definitions in some
 // environments; *splitapi.Client is one.
 type SplitLister interface {
-	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitflag.Flag, error)
+	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error)
 }
 
 // SplitWorkspace is the live flags of one Split workspace, with their definitions in
@@ -30,7 +29,7 @@ type SplitLister interface {
 type SplitWorkspace struct {
 	ID           string
 	Environments []string
-	Flags        []splitflag.Flag
+	Flags        []splitmodel.Flag
 }
 
 // ReadSplit lists a workspace's flags and their definitions in envs: one list of flags
@@ -53,7 +52,7 @@ func ReadSplit(ctx context.Context, l SplitLister, workspace string, envs []stri
 func BuildSplit(w *SplitWorkspace, opts Options) (*Export, error) {
 	e := &Export{Sites: []string{w.ID}}
 	flags := slices.Clone(w.Flags)
-	slices.SortFunc(flags, func(a, b splitflag.Flag) int {
+	slices.SortFunc(flags, func(a, b splitmodel.Flag) int {
 		switch {
 		case a.Name < b.Name:
 			return -1
@@ -82,7 +81,7 @@ func BuildSplit(w *SplitWorkspace, opts Options) (*Export, error) {
 		if err != nil {
 			return nil, fmt.Errorf("export flag %s/%s: %w", w.ID, f.Name, err)
 		}
-		ref := flag.Ref{SiteCode: w.ID, FeatureKey: f.Name}
+		ref := kmodel.Ref{SiteCode: w.ID, FeatureKey: f.Name}
 		files = append(files, File{Path: p, Data: data, Flag: &ref})
 		if len(f.Environments) == 0 {
 			e.Notes = append(e.Notes, fmt.Sprintf("%s: not configured in %s; its file lists no environment", ref, joinAnd(w.Environments)))
@@ -90,7 +89,7 @@ func BuildSplit(w *SplitWorkspace, opts Options) (*Export, error) {
 		e.Flags++
 	}
 	m := newMapping()
-	m.addComment("vendor", str(splitflag.Vendor), "Every flag file here is a Split (Harness FME) flag.")
+	m.addComment("vendor", str(splitmodel.Vendor), "Every flag file here is a Split (Harness FME) flag.")
 	m.addComment("workspace", str(w.ID), "Default workspace id of the flag files.")
 	if trafficType != "" {
 		m.addComment("trafficType", str(trafficType), "Default traffic type of the flag files.")
@@ -108,7 +107,7 @@ func BuildSplit(w *SplitWorkspace, opts Options) (*Export, error) {
 }
 
 // commonTrafficType is the traffic type most flags have (the first by name on a tie).
-func commonTrafficType(flags []splitflag.Flag) string {
+func commonTrafficType(flags []splitmodel.Flag) string {
 	count := map[string]int{}
 	best := ""
 	for _, f := range flags {
@@ -136,7 +135,7 @@ func joinAnd(s []string) string {
 
 // splitFlagDocument builds the YAML of one Split flag: name, description, tags,
 // trafficType (when not the settings' default), environments in the order read.
-func splitFlagDocument(f *splitflag.Flag, defaultType string, order []string) (*yaml.Node, error) {
+func splitFlagDocument(f *splitmodel.Flag, defaultType string, order []string) (*yaml.Node, error) {
 	m := newMapping()
 	m.add("name", str(f.Name))
 	if f.Description != "" {
@@ -165,7 +164,7 @@ func splitFlagDocument(f *splitflag.Flag, defaultType string, order []string) (*
 // definitionNode writes a definition without what the planner takes as default: a
 // traffic allocation of 100, killed false, a default rule of 100 % of the default
 // treatment.
-func definitionNode(d splitflag.Definition) *yaml.Node {
+func definitionNode(d splitmodel.Definition) *yaml.Node {
 	m := newMapping()
 	items := make([]*yaml.Node, len(d.Treatments))
 	for i, t := range d.Treatments {
@@ -190,7 +189,7 @@ func definitionNode(d splitflag.Definition) *yaml.Node {
 	if d.BaselineTreatment != "" {
 		m.add("baselineTreatment", str(d.BaselineTreatment))
 	}
-	if a := d.Allocation(); a != splitflag.DefaultTrafficAllocation {
+	if a := d.Allocation(); a != splitmodel.DefaultTrafficAllocation {
 		m.add("trafficAllocation", intNode(int64(a)))
 	}
 	if d.Killed {
@@ -212,13 +211,13 @@ func definitionNode(d splitflag.Definition) *yaml.Node {
 		}
 		m.add("rules", seq(rules...))
 	}
-	if !slices.Equal(d.DefaultRule, []splitflag.Bucket{{Treatment: d.DefaultTreatment, Size: 100}}) {
+	if !slices.Equal(d.DefaultRule, []splitmodel.Bucket{{Treatment: d.DefaultTreatment, Size: 100}}) {
 		m.add("defaultRule", bucketsNode(d.DefaultRule))
 	}
 	return m.n
 }
 
-func bucketsNode(bs []splitflag.Bucket) *yaml.Node {
+func bucketsNode(bs []splitmodel.Bucket) *yaml.Node {
 	items := make([]*yaml.Node, len(bs))
 	for i, b := range bs {
 		bm := newMapping()
@@ -230,7 +229,7 @@ func bucketsNode(bs []splitflag.Bucket) *yaml.Node {
 	return seq(items...)
 }
 
-func matcherNode(mt splitflag.Matcher) *yaml.Node {
+func matcherNode(mt splitmodel.Matcher) *yaml.Node {
 	m := newMapping()
 	m.add("type", str(mt.Type))
 	if mt.Negate {

@@ -7,45 +7,45 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 // splitSeeds are live flags that use every part of the file format.
-func splitSeeds() []splitflag.Flag {
-	onOff := []splitflag.Treatment{{Name: "on"}, {Name: "off"}}
-	return []splitflag.Flag{
+func splitSeeds() []splitmodel.Flag {
+	onOff := []splitmodel.Treatment{{Name: "on"}, {Name: "off"}}
+	return []splitmodel.Flag{
 		{Name: "new_checkout", Description: "Redesigned checkout: 2024-01-02", Tags: []string{"checkout", "managed-by-flagsync", "yes"}, TrafficType: "user",
-			Environments: map[string]splitflag.Definition{
+			Environments: map[string]splitmodel.Definition{
 				"Staging": {Treatments: onOff, DefaultTreatment: "on"},
 				"Production": {
-					Treatments: []splitflag.Treatment{
+					Treatments: []splitmodel.Treatment{
 						{Name: "on", Description: "multi\nline", Configurations: `{"color": "green", "n": 1.50}`, Keys: []string{"3", "true", "0x1F", "qa-1"}, Segments: []string{"beta testers"}},
 						{Name: "off", Configurations: "null", Keys: []string{"007"}},
 					},
 					DefaultTreatment: "off", BaselineTreatment: "off", TrafficAllocation: ptr(40), Killed: true,
-					Rules: []splitflag.Rule{
-						{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "IN_SEGMENT", String: "employees"}, {Type: "BOOLEAN", Attribute: "vip", Bool: ptr(false), Negate: true}}},
-							Buckets: []splitflag.Bucket{{Treatment: "on", Size: 100}}},
-						{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "EQUAL_SET", Attribute: "plan", Strings: []string{"gold", "on"}}}},
-							Buckets: []splitflag.Bucket{{Treatment: "on", Size: 33}, {Treatment: "off", Size: 67}}},
-						{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "BETWEEN_NUMBER", Attribute: "age", Between: &splitflag.Between{From: 18, To: 65.5}}}},
-							Buckets: []splitflag.Bucket{{Treatment: "off", Size: 100}}},
-						{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitflag.Depends{SplitName: "dark_mode", Treatment: "on"}}}},
-							Buckets: []splitflag.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}}},
-						{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "GREATER_THAN_OR_EQUAL_NUMBER", Attribute: "score", Number: ptr(2.5)}, {Type: "MATCHES_STRING", String: "^a.*$"}}},
-							Buckets: []splitflag.Bucket{{Treatment: "on", Size: 100}}},
+					Rules: []splitmodel.Rule{
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "IN_SEGMENT", String: "employees"}, {Type: "BOOLEAN", Attribute: "vip", Bool: ptr(false), Negate: true}}},
+							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 100}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "EQUAL_SET", Attribute: "plan", Strings: []string{"gold", "on"}}}},
+							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 33}, {Treatment: "off", Size: 67}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "BETWEEN_NUMBER", Attribute: "age", Between: &splitmodel.Between{From: 18, To: 65.5}}}},
+							Buckets: []splitmodel.Bucket{{Treatment: "off", Size: 100}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitmodel.Depends{SplitName: "dark_mode", Treatment: "on"}}}},
+							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "GREATER_THAN_OR_EQUAL_NUMBER", Attribute: "score", Number: ptr(2.5)}, {Type: "MATCHES_STRING", String: "^a.*$"}}},
+							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 100}}},
 					},
-					DefaultRule: []splitflag.Bucket{{Treatment: "on", Size: 10}, {Treatment: "off", Size: 90}},
+					DefaultRule: []splitmodel.Bucket{{Treatment: "on", Size: 10}, {Treatment: "off", Size: 90}},
 				},
 			}},
-		{Name: "account_flag", TrafficType: "account", Environments: map[string]splitflag.Definition{"Production": {Treatments: onOff, DefaultTreatment: "off"}}},
+		{Name: "account_flag", TrafficType: "account", Environments: map[string]splitmodel.Definition{"Production": {Treatments: onOff, DefaultTreatment: "off"}}},
 		{Name: "never_configured", TrafficType: "user"},
-		{Name: "dark_mode", TrafficType: "user", Environments: map[string]splitflag.Definition{
-			"Production": {Treatments: []splitflag.Treatment{{Name: "dark"}, {Name: "light"}}, DefaultTreatment: "light", DefaultRule: []splitflag.Bucket{{Treatment: "light", Size: 100}}}}},
+		{Name: "dark_mode", TrafficType: "user", Environments: map[string]splitmodel.Definition{
+			"Production": {Treatments: []splitmodel.Treatment{{Name: "dark"}, {Name: "light"}}, DefaultTreatment: "light", DefaultRule: []splitmodel.Bucket{{Treatment: "light", Size: 100}}}}},
 	}
 }
 

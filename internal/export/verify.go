@@ -3,11 +3,10 @@ package export
 import (
 	"errors"
 	"fmt"
-	"testing/fstest"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
+	"testing/fstest"
 )
 
 // Check is what Verify found.
@@ -43,7 +42,7 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 		return nil, fmt.Errorf("verify export: %w", err)
 	}
 
-	var live []flag.Flag
+	var live []kmodel.Flag
 	for _, s := range sites {
 		for _, f := range s.Flags {
 			if f.SiteCode == "" {
@@ -55,13 +54,13 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 	// A flag archived on both sides is frozen for the planner; compare its content as if
 	// it were restored on both sides. A flag archived on one side only keeps its mark, so
 	// that a lost mark shows as a change.
-	liveArchived := map[flag.Ref]bool{}
+	liveArchived := map[kmodel.Ref]bool{}
 	for i := range live {
 		if live[i].Archived {
 			liveArchived[live[i].Ref()] = true
 		}
 	}
-	both := map[flag.Ref]bool{}
+	both := map[kmodel.Ref]bool{}
 	for i := range desired.Flags {
 		if d := &desired.Flags[i]; d.Archived && liveArchived[d.Ref()] {
 			both[d.Ref()] = true

@@ -3,15 +3,14 @@ package loader
 import (
 	"encoding/json"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model" // release windows name IANA zones; check them the same on every machine
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // release windows name IANA zones; check them the same on every machine
-
-	"github.com/flagsync/flagsync/internal/flag"
+	_ "time/tzdata"
 )
 
 // checker runs the checks the schema cannot express on one flag, as far as it could be
@@ -20,8 +19,8 @@ import (
 // its consequence.
 type checker struct {
 	doc      *document
-	settings *flag.Settings // nil when flagsync.yaml is itself invalid
-	known    []Diagnostic   // problems already found in this file (syntax, schema)
+	settings *kmodel.Settings // nil when flagsync.yaml is itself invalid
+	known    []Diagnostic     // problems already found in this file (syntax, schema)
 	diags    []Diagnostic
 }
 
@@ -66,12 +65,12 @@ func (c *checker) add(atKey bool, msg string, path ...any) {
 	c.diags = append(c.diags, Diagnostic{File: c.doc.file, Line: line, Column: col, Field: field, Message: msg})
 }
 
-func (c *checker) flag(f *flag.Flag) {
+func (c *checker) flag(f *kmodel.Flag) {
 	// References are checked only against lists that are themselves fine, so that one
 	// mistake in a variation is not reported again at every place that names it.
 	variablesOK := !c.troubled("variables")
 	variationsOK := !c.troubled("variations")
-	vars := make(map[string]flag.Variable, len(f.Variables))
+	vars := make(map[string]kmodel.Variable, len(f.Variables))
 	for i, v := range f.Variables {
 		if _, dup := vars[v.Key]; dup {
 			c.add(false, fmt.Sprintf("duplicate variable key %q (also variables[%d])", v.Key, indexOfVariable(f.Variables, v.Key)), "variables", i, "key")
@@ -157,7 +156,7 @@ func (c *checker) flag(f *flag.Flag) {
 	}
 }
 
-func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, knownVariation func(string, ...any)) {
+func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, knownVariation func(string, ...any)) {
 	base := []any{"environments", ek, "rolloutRules", ri}
 	at := func(more ...any) []any { return append(slices.Clip(base), more...) }
 	if j, dup := names[r.Name]; dup {
@@ -197,9 +196,9 @@ func (c *checker) rule(ek string, ri int, r flag.Rule, names map[string]int, kno
 // three conditions per rule in the validator cost a seventh of the loading time; the
 // schema's descriptions state them for editors.
 var ruleTypes = map[string]struct{ required, forbidden []string }{
-	flag.RuleTargetedDelivery:    {[]string{"variationKey"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
-	flag.RuleProgressiveDelivery: {[]string{"variationKey", "exposition"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
-	flag.RuleExperimentation:     {[]string{"trafficAllocations"}, []string{"variationKey"}},
+	kmodel.RuleTargetedDelivery:    {[]string{"variationKey"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	kmodel.RuleProgressiveDelivery: {[]string{"variationKey", "exposition"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	kmodel.RuleExperimentation:     {[]string{"trafficAllocations"}, []string{"variationKey"}},
 }
 
 // ruleFields checks the fields written in a rule against its type.
@@ -226,7 +225,7 @@ func (c *checker) ruleFields(typ string, base []any) {
 	}
 }
 
-func (c *checker) release(rel *flag.Release, base []any) {
+func (c *checker) release(rel *kmodel.Release, base []any) {
 	at := func(f string) []any { return append(slices.Clip(base), f) }
 	if rel.TimeZone != "" {
 		if !knownTimeZone(rel.TimeZone) {
@@ -265,31 +264,31 @@ func parseReleaseTime(s string) (t time.Time, zoned, ok bool) {
 	return time.Time{}, false, false
 }
 
-func indexOfVariable(vs []flag.Variable, key string) int {
-	return slices.IndexFunc(vs, func(v flag.Variable) bool { return v.Key == key })
+func indexOfVariable(vs []kmodel.Variable, key string) int {
+	return slices.IndexFunc(vs, func(v kmodel.Variable) bool { return v.Key == key })
 }
 
 var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
 // valueProblem checks that value fits the declared variable's type; it returns "" when
 // it does.
-func valueProblem(decl flag.Variable, value string) string {
+func valueProblem(decl kmodel.Variable, value string) string {
 	kind := fmt.Sprintf("variable %q is %s", decl.Key, decl.Type)
 	switch decl.Type {
-	case flag.TypeBoolean:
+	case kmodel.TypeBoolean:
 		if value != "true" && value != "false" {
 			return fmt.Sprintf("must be true or false (%s), got %q", kind, value)
 		}
-	case flag.TypeNumber:
+	case kmodel.TypeNumber:
 		if !jsonNumber.MatchString(value) {
 			return fmt.Sprintf("must be a number such as 42 or -1.5 (%s), got %q", kind, value)
 		}
-	case flag.TypeJSON:
+	case kmodel.TypeJSON:
 		var v any
 		if err := json.Unmarshal([]byte(value), &v); err != nil {
 			return fmt.Sprintf("must be valid JSON (%s): %v", kind, err)
 		}
-	case flag.TypeEnum:
+	case kmodel.TypeEnum:
 		if !slices.Contains(decl.AllowedValues, value) {
 			return fmt.Sprintf("must be one of %s (%s), got %q", strings.Join(decl.AllowedValues, ", "), kind, value) + didYouMean(value, decl.AllowedValues)
 		}

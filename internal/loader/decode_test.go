@@ -2,12 +2,11 @@ package loader
 
 import (
 	"encoding/json"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // TestDecodeValueMatchesEncodingJSON checks the direct decoder against the round trip
@@ -45,7 +44,7 @@ func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 		}},
 	})
 	for i, v := range values {
-		var got, want flag.Flag
+		var got, want kmodel.Flag
 		if err := decodeValue(v, &got); err != nil {
 			t.Fatalf("value %d: %v", i, err)
 		}
@@ -60,7 +59,7 @@ func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("value %d:\ngot  %+v\nwant %+v", i, got, want)
 		}
 	}
-	var s flag.Settings
+	var s kmodel.Settings
 	if err := decodeValue(map[string]any{"prune": "yes", "siteCode": "x"}, &s); err == nil || s.SiteCode != "x" {
 		t.Errorf("wrong type: err %v, settings %+v; want an error and the other fields decoded", err, s)
 	}

@@ -7,16 +7,15 @@ import (
 	"strconv"
 	"strings"
 
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"gopkg.in/yaml.v3"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // ignoreScope is what the ignore paths of one file may name: a flag file's own
 // environments, rules, variables and variations, or (flagsync.yaml, flag nil) any flag's,
 // with the environments flagsync.yaml lists when it lists them.
 type ignoreScope struct {
-	flag         *flag.Flag
+	flag         *kmodel.Flag
 	environments []string // known environment keys; empty: any
 }
 
@@ -64,8 +63,8 @@ func columnOffset(n *yaml.Node, offset int) int {
 // ignoreProblem returns what is wrong with ignore path s in scope and the byte offset it
 // is at, or "" when s is fine.
 func ignoreProblem(s string, scope ignoreScope) (int, string) {
-	p, err := flag.ParseIgnorePath(s)
-	var pe *flag.PathError
+	p, err := kmodel.ParseIgnorePath(s)
+	var pe *kmodel.PathError
 	if errors.As(err, &pe) {
 		msg := fmt.Sprintf("ignore path %q: %s", s, pe.Msg)
 		if hint := didYouMean(pe.Near, pe.Candidates); hint != "" {
@@ -102,7 +101,7 @@ func ignoreProblem(s string, scope ignoreScope) (int, string) {
 		case f == nil && env.Name != "*" && len(keys) > 0 && !slices.Contains(keys, env.Name):
 			return fail(env.Offset, "unknown environment %q%s (flagsync.yaml lists %s)", env.Name, didYouMean(env.Name, keys), strings.Join(keys, ", "))
 		}
-		if f == nil || len(steps) < 3 || steps[2].Name != "rolloutRules" || steps[2].Sel.Kind != flag.SelectKey {
+		if f == nil || len(steps) < 3 || steps[2].Name != "rolloutRules" || steps[2].Sel.Kind != kmodel.SelectKey {
 			return 0, ""
 		}
 		name := steps[2].Sel.Value
@@ -126,28 +125,28 @@ func ignoreProblem(s string, scope ignoreScope) (int, string) {
 		}
 		return fail(steps[2].Sel.Offset, "no rule named %q %s%s", name, where, orList(didYouMean(name, names), "the rules are", names))
 	case "variables":
-		if f == nil || steps[0].Sel.Kind != flag.SelectKey {
+		if f == nil || steps[0].Sel.Kind != kmodel.SelectKey {
 			return 0, ""
 		}
-		return known(s, steps[0], "variable", keysOf(f.Variables, func(v flag.Variable) string { return v.Key }))
+		return known(s, steps[0], "variable", keysOf(f.Variables, func(v kmodel.Variable) string { return v.Key }))
 	case "variations":
 		if f == nil {
 			return 0, ""
 		}
-		if steps[0].Sel.Kind == flag.SelectKey {
-			if at, msg := known(s, steps[0], "variation", keysOf(f.Variations, func(v flag.Variation) string { return v.Key })); msg != "" {
+		if steps[0].Sel.Kind == kmodel.SelectKey {
+			if at, msg := known(s, steps[0], "variation", keysOf(f.Variations, func(v kmodel.Variation) string { return v.Key })); msg != "" {
 				return at, msg
 			}
 		}
-		if len(steps) > 1 && steps[1].Name == "variables" && steps[1].Sel.Kind == flag.SelectKey {
-			return known(s, steps[1], "variable", keysOf(f.Variables, func(v flag.Variable) string { return v.Key }))
+		if len(steps) > 1 && steps[1].Name == "variables" && steps[1].Sel.Kind == kmodel.SelectKey {
+			return known(s, steps[1], "variable", keysOf(f.Variables, func(v kmodel.Variable) string { return v.Key }))
 		}
 	}
 	return 0, ""
 }
 
 // known checks that the key a step selects is one of keys.
-func known(path string, st flag.PathStep, noun string, keys []string) (int, string) {
+func known(path string, st kmodel.PathStep, noun string, keys []string) (int, string) {
 	if slices.Contains(keys, st.Sel.Value) {
 		return 0, ""
 	}

@@ -4,14 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io/fs"
 	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // SettingsFile is the name of the repository settings file at the root of the flag
@@ -30,7 +29,7 @@ var settingsNames = []string{SettingsFile, "flagsync.yml"}
 // of every file; semantic checks run on the files that pass the schema. Other errors
 // (a missing folder, an unreadable file) are returned wrapped. The returned flags are
 // sorted by site code, then feature key; Revision is left for the caller to set.
-func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
+func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 	sch, err := loadSchemas()
 	if err != nil {
 		return nil, fmt.Errorf("load flags: %w", err)
@@ -58,7 +57,7 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 			Message: fmt.Sprintf("%s is read only at the root of the flag folder (%s): move it there, or rename it if it is a flag", path.Base(p), dir)})
 	}
 
-	var checkSettings *flag.Settings
+	var checkSettings *kmodel.Settings
 	if settingsValid {
 		checkSettings = &settings
 	}
@@ -67,12 +66,12 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 		return nil, err
 	}
 
-	desired := &flag.Desired{Settings: settings}
+	desired := &kmodel.Desired{Settings: settings}
 	type first struct {
 		file      string
 		line, col int
 	}
-	seen := make(map[flag.Ref]*first)
+	seen := make(map[kmodel.Ref]*first)
 	for i := range results {
 		r := &results[i]
 		diags = append(diags, r.diags...)
@@ -97,7 +96,7 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 		SortDiagnostics(diags)
 		return nil, &InvalidError{Diagnostics: diags, Files: len(files)}
 	}
-	slices.SortFunc(desired.Flags, func(a, b flag.Flag) int {
+	slices.SortFunc(desired.Flags, func(a, b kmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
 	})
 	return desired, nil
@@ -105,30 +104,30 @@ func Load(fsys fs.FS, dir string) (*flag.Desired, error) {
 
 // loadSettings reads flagsync.yaml (or flagsync.yml) at the root of dir. A missing file
 // means default settings.
-func loadSettings(fsys fs.FS, dir string, sch *schemas) (flag.Settings, []Diagnostic, error) {
+func loadSettings(fsys fs.FS, dir string, sch *schemas) (kmodel.Settings, []Diagnostic, error) {
 	file, data, diags, err := ReadSettingsFile(fsys, dir)
 	if err != nil || file == "" {
-		return flag.Settings{}, nil, err
+		return kmodel.Settings{}, nil, err
 	}
 	doc, pd := parseDocument(file, data, true, false)
 	diags = append(diags, pd...)
 	if doc == nil {
-		return flag.Settings{}, diags, nil
+		return kmodel.Settings{}, diags, nil
 	}
 	sd, err := sch.settings.validate(doc)
 	if err != nil {
-		return flag.Settings{}, nil, err
+		return kmodel.Settings{}, nil, err
 	}
 	diags = append(diags, sd...)
 	if len(diags) > 0 {
-		return flag.Settings{}, diags, nil
+		return kmodel.Settings{}, diags, nil
 	}
-	var s flag.Settings
+	var s kmodel.Settings
 	if err := decodeValue(doc.value, &s); err != nil {
-		return flag.Settings{}, []Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
+		return kmodel.Settings{}, []Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	if d := checkIgnores(doc, s.Ignore, nil, ignoreScope{environments: s.Environments}); len(d) > 0 {
-		return flag.Settings{}, d, nil
+		return kmodel.Settings{}, d, nil
 	}
 	return s, nil, nil
 }
@@ -196,8 +195,8 @@ func listFlagFiles(fsys fs.FS, dir string) (files, misplaced []string, err error
 
 // fileResult is what loading one flag file gave.
 type fileResult struct {
-	flag            *flag.Flag // nil unless the file is valid on its own
-	ref             *flag.Ref  // the flag's identity when siteCode and featureKey are valid, for duplicates
+	flag            *kmodel.Flag // nil unless the file is valid on its own
+	ref             *kmodel.Ref  // the flag's identity when siteCode and featureKey are valid, for duplicates
 	file            string
 	keyLine, keyCol int // position of the featureKey value
 	diags           []Diagnostic
@@ -205,7 +204,7 @@ type fileResult struct {
 
 // loadFlagFiles reads the files one by one (an fs.FS is not promised to be safe for
 // concurrent use) and parses and validates them on GOMAXPROCS goroutines.
-func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *flag.Settings) ([]fileResult, error) {
+func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Settings) ([]fileResult, error) {
 	results := make([]fileResult, len(files))
 	type job struct {
 		i    int
@@ -252,7 +251,7 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *flag.Sett
 
 // safeLoadFlagFile is loadFlagFile turning a panic into an error: a bug met on one
 // odd file must not take a long-running process down.
-func safeLoadFlagFile(file string, data []byte, sch *schemas, settings *flag.Settings) (r fileResult, err error) {
+func safeLoadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Settings) (r fileResult, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r, err = fileResult{}, fmt.Errorf("load flag file %s: internal error: %v", file, p)
@@ -268,7 +267,7 @@ func safeLoadFlagFile(file string, data []byte, sch *schemas, settings *flag.Set
 // so that one run shows everything; a semantic problem inside a field that already has
 // a problem, or that depends on variations or variables that have one, is not reported
 // twice.
-func loadFlagFile(file string, data []byte, sch *schemas, settings *flag.Settings) (fileResult, error) {
+func loadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Settings) (fileResult, error) {
 	doc, diags := parseDocument(file, data, false, true)
 	if doc == nil {
 		return fileResult{file: file, diags: diags}, nil
@@ -279,7 +278,7 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *flag.Setting
 	}
 	diags = append(diags, sd...)
 
-	var f flag.Flag
+	var f kmodel.Flag
 	if err := decodeValue(doc.value, &f); err != nil && len(diags) == 0 {
 		// The schema guarantees the shape; this is a bug, but a reported one.
 		diags = append(diags, Diagnostic{File: file, Line: doc.root.Line, Column: doc.root.Column, Message: err.Error()})
@@ -301,7 +300,7 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *flag.Setting
 	if key := locate(doc.root, []string{"featureKey"}); key.found && f.FeatureKey != "" && f.SiteCode != "" && siteCodeOK && !c.troubled("featureKey") {
 		ref := f.Ref()
 		r.ref, r.keyLine, r.keyCol = &ref, key.node.Line, key.node.Column
-		f.Source = flag.Source{File: file, Line: key.key.Line}
+		f.Source = kmodel.Source{File: file, Line: key.key.Line}
 	}
 	if len(diags) == 0 {
 		r.flag = &f

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"errors"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 const standardSettings = "siteCode: pzllysfw2f\nenvironments: [development, staging, production]\n"
@@ -131,12 +130,12 @@ func TestExamplesValidate(t *testing.T) {
 	if len(sites) != 2 {
 		t.Errorf("examples use %d sites, want 2", len(sites))
 	}
-	for _, typ := range []string{flag.TypeBoolean, flag.TypeNumber, flag.TypeString, flag.TypeJSON, flag.TypeJS, flag.TypeCSS} {
+	for _, typ := range []string{kmodel.TypeBoolean, kmodel.TypeNumber, kmodel.TypeString, kmodel.TypeJSON, kmodel.TypeJS, kmodel.TypeCSS} {
 		if !types[typ] {
 			t.Errorf("no example variable of type %s", typ)
 		}
 	}
-	for _, typ := range []string{flag.RuleTargetedDelivery, flag.RuleProgressiveDelivery, flag.RuleExperimentation} {
+	for _, typ := range []string{kmodel.RuleTargetedDelivery, kmodel.RuleProgressiveDelivery, kmodel.RuleExperimentation} {
 		if !rules[typ] {
 			t.Errorf("no example rule of type %s", typ)
 		}
@@ -144,7 +143,7 @@ func TestExamplesValidate(t *testing.T) {
 	if archived == 0 || inSubfolder == 0 {
 		t.Errorf("archived flags %d, flags in subfolders %d: want some of each", archived, inSubfolder)
 	}
-	want := flag.Settings{SiteCode: "pzllysfw2f", Environments: []string{"development", "staging", "production"}}
+	want := kmodel.Settings{SiteCode: "pzllysfw2f", Environments: []string{"development", "staging", "production"}}
 	if !reflect.DeepEqual(d.Settings, want) {
 		t.Errorf("Settings = %+v, want %+v", d.Settings, want)
 	}
@@ -234,7 +233,7 @@ environments:
 	if !reflect.DeepEqual(values, wantValues) {
 		t.Errorf("variable values = %v, want %v", values, wantValues)
 	}
-	wantOn := []flag.VariationVariable{{Key: "n", Value: "-7"}, {Key: "b", Value: "false"}, {Key: "s", Value: "yes"}}
+	wantOn := []kmodel.VariationVariable{{Key: "n", Value: "-7"}, {Key: "b", Value: "false"}, {Key: "s", Value: "yes"}}
 	if !reflect.DeepEqual(f.Variations[1].Variables, wantOn) {
 		t.Errorf("variation on = %+v, want %+v", f.Variations[1].Variables, wantOn)
 	}
@@ -248,7 +247,7 @@ environments:
 	if rule.Exposition == nil || *rule.Exposition != 59.5 {
 		t.Errorf("exposition = %v", rule.Exposition)
 	}
-	if f.Source != (flag.Source{File: "f.yaml", Line: 2}) {
+	if f.Source != (kmodel.Source{File: "f.yaml", Line: 2}) {
 		t.Errorf("Source = %+v", f.Source)
 	}
 }
@@ -325,7 +324,7 @@ func TestLoadEmptyFolderAndNoSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Flags) != 0 || !reflect.DeepEqual(d.Settings, flag.Settings{}) {
+	if len(d.Flags) != 0 || !reflect.DeepEqual(d.Settings, kmodel.Settings{}) {
 		t.Errorf("Load = %+v", d)
 	}
 	// An empty flagsync.yaml is allowed: every setting is optional.

@@ -2,37 +2,36 @@ package plan
 
 import (
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // benchInputs builds n flags with three environments each, and their live form: half
 // unchanged, the other half changed in a flag-level field, a rule, a variation or an
 // environment switch, and a few flags only in Git or only in Kameleoon.
-func benchInputs(n int) (*flag.Desired, []flag.Flag) {
-	desired := &flag.Desired{Revision: "0123456789abcdef0123456789abcdef01234567"}
-	live := make([]flag.Flag, 0, n)
+func benchInputs(n int) (*kmodel.Desired, []kmodel.Flag) {
+	desired := &kmodel.Desired{Revision: "0123456789abcdef0123456789abcdef01234567"}
+	live := make([]kmodel.Flag, 0, n)
 	for i := range n {
 		d := baseFlag()
 		d.SiteCode = []string{"pzllysfw2f", "abcdefghij"}[i%2]
 		d.FeatureKey = fmt.Sprintf("flag_%05d", i)
 		d.Variables = append(d.Variables,
-			flag.Variable{Key: "config", Type: flag.TypeJSON, Value: `{"limit": 10, "modes": ["a", "b"]}`},
-			flag.Variable{Key: "ratio", Type: flag.TypeNumber, Value: "0.5"})
+			kmodel.Variable{Key: "config", Type: kmodel.TypeJSON, Value: `{"limit": 10, "modes": ["a", "b"]}`},
+			kmodel.Variable{Key: "ratio", Type: kmodel.TypeNumber, Value: "0.5"})
 		prod := d.Environments["production"]
-		prod.RolloutRules = append(prod.RolloutRules, flag.Rule{
-			Name: "experiment", Type: flag.RuleExperimentation, ControlVariationKey: "off",
-			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "off", Exposition: 50}, {VariationKey: "on", Exposition: 50}},
+		prod.RolloutRules = append(prod.RolloutRules, kmodel.Rule{
+			Name: "experiment", Type: kmodel.RuleExperimentation, ControlVariationKey: "off",
+			TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "off", Exposition: 50}, {VariationKey: "on", Exposition: 50}},
 		})
-		d.Environments = map[string]flag.Environment{
+		d.Environments = map[string]kmodel.Environment{
 			"development": {FeatureEnabled: true, DefaultVariationKey: "on"},
-			"staging": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{
-				{Name: "staff", Type: flag.RuleTargetedDelivery, SegmentID: 42, VariationKey: "on"},
+			"staging": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{
+				{Name: "staff", Type: kmodel.RuleTargetedDelivery, SegmentID: 42, VariationKey: "on"},
 			}},
 			"production": prod,
 		}
@@ -45,7 +44,7 @@ func benchInputs(n int) (*flag.Desired, []flag.Flag) {
 		case i%10 == 3:
 			d.Environments["production"].RolloutRules[0].Exposition = ptr(75.0)
 		case i%10 == 5:
-			d.Variations = append(d.Variations, flag.Variation{Key: "v3", Name: "V3"})
+			d.Variations = append(d.Variations, kmodel.Variation{Key: "v3", Name: "V3"})
 			st := d.Environments["staging"]
 			st.DefaultVariationKey = "v3"
 			d.Environments["staging"] = st
@@ -81,7 +80,7 @@ func BenchmarkCompute10000Ignore(b *testing.B) {
 	benchCompute(b, desired, live)
 }
 
-func benchCompute(b *testing.B, desired *flag.Desired, live []flag.Flag) {
+func benchCompute(b *testing.B, desired *kmodel.Desired, live []kmodel.Flag) {
 	opts := Options{EnvironmentOrder: DefaultEnvironmentOrder}
 	runtime.GC()
 	var ms runtime.MemStats

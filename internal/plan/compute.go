@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // DefaultEnvironmentOrder is the apply order of environments when flagsync.yaml lists
@@ -40,7 +40,7 @@ type Options struct {
 }
 
 // OptionsFor returns the options a repository's flagsync.yaml asks for.
-func OptionsFor(s flag.Settings) Options {
+func OptionsFor(s kmodel.Settings) Options {
 	return Options{Prune: s.Prune, EnvironmentOrder: slices.Clone(s.Environments)}
 }
 
@@ -48,8 +48,8 @@ func OptionsFor(s flag.Settings) Options {
 // the guard allows. The plan returned with it holds every other change and lists the
 // refused flags in Plan.Blocked.
 type MassArchiveError struct {
-	Flags []flag.Ref // the flags pruning would have archived, sorted
-	Limit string     // the limit that was crossed, for people
+	Flags []kmodel.Ref // the flags pruning would have archived, sorted
+	Limit string       // the limit that was crossed, for people
 }
 
 // Error says how many flags pruning would have archived and which limit that crossed.
@@ -60,23 +60,23 @@ func (e *MassArchiveError) Error() string {
 // Compute returns the changes that bring live in line with desired. It is pure: the
 // same arguments give the same plan, whatever the order of live. The error is nil or a
 // *MassArchiveError, returned with a usable plan that leaves the refused archives out.
-func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error) {
+func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, error) {
 	order := opts.EnvironmentOrder
 	if len(order) == 0 {
 		order = DefaultEnvironmentOrder
 	}
-	p := Plan{Changes: []Change{}, Unmanaged: []flag.Ref{}}
-	var want []*flag.Flag
+	p := Plan{Changes: []Change{}, Unmanaged: []kmodel.Ref{}}
+	var want []*kmodel.Flag
 	if desired != nil {
 		p.Revision = desired.Revision
 		for i := range desired.Flags {
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *flag.Flag) int { return CompareRefs(a.Ref(), b.Ref()) })
+	slices.SortStableFunc(want, func(a, b *kmodel.Flag) int { return CompareRefs(a.Ref(), b.Ref()) })
 
 	// One live flag per ref; should the API ever list one twice, the lowest id wins.
-	byRef := make(map[flag.Ref]*flag.Flag, len(live))
+	byRef := make(map[kmodel.Ref]*kmodel.Flag, len(live))
 	for i := range live {
 		l := &live[i]
 		if prev, ok := byRef[l.Ref()]; !ok || l.ID < prev.ID {
@@ -85,15 +85,15 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 	}
 
 	type group struct {
-		ref     flag.Ref
+		ref     kmodel.Ref
 		changes []Change
 	}
 	var groups []group
-	var settingsIgnores []flag.IgnorePath
+	var settingsIgnores []kmodel.IgnorePath
 	if desired != nil {
 		settingsIgnores = parseIgnores(desired.Settings.Ignore)
 	}
-	inGit := make(map[flag.Ref]bool, len(want))
+	inGit := make(map[kmodel.Ref]bool, len(want))
 	for i, d := range want {
 		ref := d.Ref()
 		if inGit[ref] {
@@ -119,16 +119,16 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 		}
 	}
 
-	refs := make([]flag.Ref, 0, len(byRef))
+	refs := make([]kmodel.Ref, 0, len(byRef))
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
 	slices.SortFunc(refs, CompareRefs)
 	managed := map[string]int{} // per site: live, not archived, carrying the ownership tag
-	var prune []flag.Ref
+	var prune []kmodel.Ref
 	for _, ref := range refs {
 		l := byRef[ref]
-		owned := hasTag(l.Tags, flag.OwnershipTag)
+		owned := hasTag(l.Tags, kmodel.OwnershipTag)
 		if owned && !l.Archived {
 			managed[ref.SiteCode]++
 		}
@@ -156,7 +156,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 				Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
 				Request: api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 				Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
-				Reason:  "removed from Git; carries the " + flag.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
+				Reason:  "removed from Git; carries the " + kmodel.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
 			}}})
 		}
 	}
@@ -182,7 +182,7 @@ func Compute(desired *flag.Desired, live []flag.Flag, opts Options) (Plan, error
 // more than opts.MaxArchive flags in all, or more than MassArchiveFraction of the
 // managed flags of one site (unit names what a flag's SiteCode is in the message:
 // "site", "workspace"). Each vendor's planner applies this one guard.
-func MassArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options, unit string) string {
+func MassArchiveLimit(prune []kmodel.Ref, managed map[string]int, opts Options, unit string) string {
 	if len(prune) == 0 || opts.AllowMassArchive {
 		return ""
 	}
@@ -212,7 +212,7 @@ func MassArchiveLimit(prune []flag.Ref, managed map[string]int, opts Options, un
 }
 
 // CompareRefs orders flags by site code, then feature key: the order of a plan's flags.
-func CompareRefs(a, b flag.Ref) int {
+func CompareRefs(a, b kmodel.Ref) int {
 	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
 }
 
@@ -240,14 +240,14 @@ func EnvOrder[V any](envs map[string]V, order []string) []string {
 func requestTags(tags []string, owned bool) []string {
 	out := slices.Clone(tags)
 	if owned {
-		out = append(out, flag.OwnershipTag)
+		out = append(out, kmodel.OwnershipTag)
 	}
 	return out
 }
 
 // --- create -----------------------------------------------------------------------
 
-func createChanges(d *flag.Flag, order []string) []Change {
+func createChanges(d *kmodel.Flag, order []string) []Change {
 	want := normalise(d)
 	want.Environments = normaliseEnvs(d.Environments)
 	want.Tags = requestTags(want.Tags, true)
@@ -258,7 +258,7 @@ func createChanges(d *flag.Flag, order []string) []Change {
 		reason = "in Git (" + d.Source.File + ") but not in Kameleoon"
 	}
 	reason += fmt.Sprintf("; one POST creates it with its %d %s and the %s tag",
-		len(want.Environments), plural(len(want.Environments), "environment"), flag.OwnershipTag)
+		len(want.Environments), plural(len(want.Environments), "environment"), kmodel.OwnershipTag)
 	changes := []Change{{
 		Action: ActionCreate, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
 		Request: api.CreateFlagRequest(&want, order),
@@ -279,7 +279,7 @@ func createChanges(d *flag.Flag, order []string) []Change {
 }
 
 // createFields lists what a create sets, in file order, each with a nil Before.
-func createFields(f *flag.Flag, order []string) []FieldChange {
+func createFields(f *kmodel.Flag, order []string) []FieldChange {
 	var fc []FieldChange
 	add := func(path string, v any) { fc = append(fc, FieldChange{Path: path, After: v}) }
 	add("name", f.Name)
@@ -308,7 +308,7 @@ func createFields(f *flag.Flag, order []string) []FieldChange {
 }
 
 // envAddedFields lists every field of an environment that is new to Kameleoon.
-func envAddedFields(prefix string, e flag.Environment) []FieldChange {
+func envAddedFields(prefix string, e kmodel.Environment) []FieldChange {
 	fc := []FieldChange{{Path: prefix + ".featureEnabled", After: e.FeatureEnabled}}
 	if e.DefaultVariationKey != "" {
 		fc = append(fc, FieldChange{Path: prefix + ".defaultVariationKey", After: e.DefaultVariationKey})
@@ -327,7 +327,7 @@ func envAddedFields(prefix string, e flag.Environment) []FieldChange {
 // updateChanges returns the changes that bring live flag l in line with d, and the
 // changes it refuses to make (variations Git removes that an environment Git does not
 // manage still uses).
-func updateChanges(d, l *flag.Flag, order []string) ([]Change, []Blocked) {
+func updateChanges(d, l *kmodel.Flag, order []string) ([]Change, []Blocked) {
 	if d.Archived && l.Archived {
 		// Archived on both sides: the flag is frozen. Its content is reconciled when
 		// Git restores it.
@@ -353,12 +353,12 @@ func updateChanges(d, l *flag.Flag, order []string) ([]Change, []Blocked) {
 // flagUpdate compares one flag in Git (d, normalised as want) with its live form (l,
 // normalised as have).
 type flagUpdate struct {
-	d, l       *flag.Flag
-	want, have flag.Flag
+	d, l       *kmodel.Flag
+	want, have kmodel.Flag
 	owned      bool // the live flag carries the ownership tag, or Git adopts it
 	adopt      bool // Git lists the ownership tag and the live flag lacks it
-	vars       keyedDiff[flag.Variable]
-	variations keyedDiff[flag.Variation]
+	vars       keyedDiff[kmodel.Variable]
+	variations keyedDiff[kmodel.Variation]
 
 	// kept are the variations Git removes that an environment Git does not manage still
 	// uses, in live order: they stay, and blocked says why.
@@ -366,11 +366,11 @@ type flagUpdate struct {
 	blocked []Blocked
 }
 
-func (u *flagUpdate) init(d, l *flag.Flag) {
-	*u = flagUpdate{d: d, l: l, want: normalise(d), have: normalise(l), owned: hasTag(l.Tags, flag.OwnershipTag)}
+func (u *flagUpdate) init(d, l *kmodel.Flag) {
+	*u = flagUpdate{d: d, l: l, want: normalise(d), have: normalise(l), owned: hasTag(l.Tags, kmodel.OwnershipTag)}
 	// Listing the ownership tag in Git adopts a flag created elsewhere: the tag is
 	// written once, and from then on pruning may archive the flag.
-	u.adopt = !u.owned && hasTag(d.Tags, flag.OwnershipTag)
+	u.adopt = !u.owned && hasTag(d.Tags, kmodel.OwnershipTag)
 	u.owned = u.owned || u.adopt
 
 	// Variable types are needed only when overrides differ as strings.
@@ -383,17 +383,17 @@ func (u *flagUpdate) init(d, l *flag.Flag) {
 		return wantTypes, haveTypes
 	}
 	u.vars = diffKeyed("variables", "variable", u.want.Variables, u.have.Variables,
-		func(v *flag.Variable) string { return v.Key }, variableEqual, variableFields)
+		func(v *kmodel.Variable) string { return v.Key }, variableEqual, variableFields)
 	u.variations = diffKeyed("variations", "variation", u.want.Variations, u.have.Variations,
-		func(v *flag.Variation) string { return v.Key },
-		func(a, b *flag.Variation) bool {
+		func(v *kmodel.Variation) string { return v.Key },
+		func(a, b *kmodel.Variation) bool {
 			if a.Key == b.Key && a.Name == b.Name && slices.Equal(a.Variables, b.Variables) {
 				return true
 			}
 			wt, ht := types()
 			return variationEqual(a, b, wt, ht)
 		},
-		func(prefix string, after, before *flag.Variation) []FieldChange {
+		func(prefix string, after, before *kmodel.Variation) []FieldChange {
 			wt, ht := types()
 			return variationFields(prefix, after, before, wt, ht)
 		})
@@ -473,14 +473,14 @@ func (u *flagUpdate) keepServedVariations() {
 // variationUses says where environment e uses variation key: "defaultVariationKey" and
 // `rule "name"` for each rule that serves it (variationKey, controlVariationKey or a
 // traffic allocation).
-func variationUses(e flag.Environment, key string) []string {
+func variationUses(e kmodel.Environment, key string) []string {
 	var uses []string
 	if e.DefaultVariationKey == key {
 		uses = append(uses, "defaultVariationKey")
 	}
 	for _, r := range e.RolloutRules {
 		if r.VariationKey == key || r.ControlVariationKey == key ||
-			slices.ContainsFunc(r.TrafficAllocations, func(a flag.TrafficAllocation) bool { return a.VariationKey == key }) {
+			slices.ContainsFunc(r.TrafficAllocations, func(a kmodel.TrafficAllocation) bool { return a.VariationKey == key }) {
 			uses = append(uses, fmt.Sprintf("rule %q", r.Name))
 		}
 	}
@@ -500,12 +500,12 @@ func (u *flagUpdate) dropUnfitOverrides() {
 	if len(d.removed) == 0 && len(u.kept) == 0 {
 		return
 	}
-	want := make(map[string]*flag.Variable, len(u.want.Variables))
+	want := make(map[string]*kmodel.Variable, len(u.want.Variables))
 	for i := range u.want.Variables {
 		want[u.want.Variables[i].Key] = &u.want.Variables[i]
 	}
 	haveTypes := variableTypes(u.have.Variables)
-	fits := func(o flag.VariationVariable) bool {
+	fits := func(o kmodel.VariationVariable) bool {
 		w, ok := want[o.Key]
 		if !ok {
 			return true // a removed variable: the union still sends it as it was
@@ -513,15 +513,15 @@ func (u *flagUpdate) dropUnfitOverrides() {
 		if w.Type != haveTypes[o.Key] {
 			return false
 		}
-		return w.Type != flag.TypeEnum || len(w.AllowedValues) == 0 || slices.Contains(w.AllowedValues, o.Value)
+		return w.Type != kmodel.TypeEnum || len(w.AllowedValues) == 0 || slices.Contains(w.AllowedValues, o.Value)
 	}
 	for i := len(u.want.Variations); i < len(d.union); i++ {
 		v := &d.union[i]
-		if !slices.ContainsFunc(v.Variables, func(o flag.VariationVariable) bool { return !fits(o) }) {
+		if !slices.ContainsFunc(v.Variables, func(o kmodel.VariationVariable) bool { return !fits(o) }) {
 			continue
 		}
 		var dropped []string
-		var vars []flag.VariationVariable
+		var vars []kmodel.VariationVariable
 		for _, o := range v.Variables {
 			if fits(o) {
 				vars = append(vars, o)
@@ -548,7 +548,7 @@ func (u *flagUpdate) change(action Action, env string, req api.Request, fields [
 
 // patchBase is Git's flag as a flag patch sends it: with the ownership tag when the
 // flag has it, and not archived (archiving is a change of its own).
-func (u *flagUpdate) patchBase() flag.Flag {
+func (u *flagUpdate) patchBase() kmodel.Flag {
 	f := u.want
 	f.Tags = requestTags(u.want.Tags, u.owned)
 	f.Archived = false
@@ -595,7 +595,7 @@ func (u *flagUpdate) additions() (Change, bool) {
 		reasons = append(reasons, "Git changes "+strings.Join(names, ", "))
 	}
 	if u.adopt {
-		reasons = append(reasons, "Git lists the "+flag.OwnershipTag+" tag, so flagsync adopts the flag")
+		reasons = append(reasons, "Git lists the "+kmodel.OwnershipTag+" tag, so flagsync adopts the flag")
 	}
 	if u.l.Archived && !u.d.Archived {
 		names = append(names, "archived")
@@ -659,8 +659,8 @@ func (u *flagUpdate) environments(order []string) []Change {
 // writtenStates returns live environment e with every rule's State set to its written
 // state as best known (flag.Rule.WrittenState): a read shape that carries only `status`
 // leaves State empty, which normalisation would read as ACTIVE.
-func writtenStates(e flag.Environment) flag.Environment {
-	if !slices.ContainsFunc(e.RolloutRules, func(r flag.Rule) bool { return r.State == "" }) {
+func writtenStates(e kmodel.Environment) kmodel.Environment {
+	if !slices.ContainsFunc(e.RolloutRules, func(r kmodel.Rule) bool { return r.State == "" }) {
 		return e
 	}
 	rules := slices.Clone(e.RolloutRules)
@@ -707,7 +707,7 @@ func (u *flagUpdate) removals() (Change, bool) {
 // and without their overrides of variables final no longer has (Kameleoon refuses an
 // override of a variable the flag does not define). It returns the overrides it drops
 // and why.
-func (u *flagUpdate) keptVariations(final *flag.Flag) ([]FieldChange, []string) {
+func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]FieldChange, []string) {
 	if len(u.kept) == 0 {
 		return nil, nil
 	}
@@ -722,7 +722,7 @@ func (u *flagUpdate) keptVariations(final *flag.Flag) ([]FieldChange, []string) 
 		if !slices.Contains(u.kept, v.Key) {
 			continue
 		}
-		var vars []flag.VariationVariable
+		var vars []kmodel.VariationVariable
 		var dropped []string
 		for _, o := range v.Variables {
 			if defined[o.Key] {
@@ -823,7 +823,7 @@ func keysOf[T any](items []T, key func(*T) string) []string {
 	return out
 }
 
-func variableFields(prefix string, after, before *flag.Variable) []FieldChange {
+func variableFields(prefix string, after, before *kmodel.Variable) []FieldChange {
 	var fc []FieldChange
 	if after.Type != before.Type {
 		fc = append(fc, FieldChange{Path: prefix + ".type", Before: before.Type, After: after.Type})
@@ -837,7 +837,7 @@ func variableFields(prefix string, after, before *flag.Variable) []FieldChange {
 	return fc
 }
 
-func variationFields(prefix string, after, before *flag.Variation, afterTypes, beforeTypes map[string]string) []FieldChange {
+func variationFields(prefix string, after, before *kmodel.Variation, afterTypes, beforeTypes map[string]string) []FieldChange {
 	var fc []FieldChange
 	if after.Name != before.Name {
 		fc = append(fc, FieldChange{Path: prefix + ".name", Before: optString(before.Name), After: optString(after.Name)})
@@ -869,12 +869,12 @@ func variationFields(prefix string, after, before *flag.Variation, afterTypes, b
 // envDiff is what one environment patch sends and why.
 type envDiff struct {
 	names   []string // environment patch fields
-	after   flag.Environment
+	after   kmodel.Environment
 	fields  []FieldChange
 	reasons []string
 }
 
-func diffEnv(prefix string, want flag.Environment, have *flag.Environment) envDiff {
+func diffEnv(prefix string, want kmodel.Environment, have *kmodel.Environment) envDiff {
 	d := envDiff{after: want}
 	if want.FeatureEnabled != have.FeatureEnabled {
 		d.names = append(d.names, "featureEnabled")
@@ -902,14 +902,14 @@ func diffEnv(prefix string, want flag.Environment, have *flag.Environment) envDi
 }
 
 type rulesDiff struct {
-	after   []flag.Rule // Git's rules carrying the live ids of rules that persist
+	after   []kmodel.Rule // Git's rules carrying the live ids of rules that persist
 	fields  []FieldChange
 	reasons []string
 }
 
 // diffRules matches rules by name. A rule that persists keeps its live id, and its
 // rollback conditions keep the live ids of the conditions at the same positions.
-func diffRules(path string, want, have []flag.Rule) rulesDiff {
+func diffRules(path string, want, have []kmodel.Rule) rulesDiff {
 	d := rulesDiff{after: slices.Clone(want)}
 	byName := make(map[string][]int, len(have))
 	for j := range have {
@@ -984,7 +984,7 @@ func diffRules(path string, want, have []flag.Rule) rulesDiff {
 	return d
 }
 
-func ruleNames(rules []flag.Rule) []string {
+func ruleNames(rules []kmodel.Rule) []string {
 	out := make([]string, len(rules))
 	for i := range rules {
 		out[i] = rules[i].Name
@@ -992,7 +992,7 @@ func ruleNames(rules []flag.Rule) []string {
 	return out
 }
 
-func ruleFields(prefix string, after, before *flag.Rule) []FieldChange {
+func ruleFields(prefix string, after, before *kmodel.Rule) []FieldChange {
 	var fc []FieldChange
 	diff := func(name string, changed bool, b, a any) {
 		if changed {

@@ -10,24 +10,24 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 // baseFlag is a small flag with one environment and one rule, as written in Git.
-func baseFlag() flag.Flag {
-	return flag.Flag{
+func baseFlag() kmodel.Flag {
+	return kmodel.Flag{
 		SiteCode: "pzllysfw2f", FeatureKey: "checkout", Name: "Checkout", Tags: []string{"web"},
-		Variables: []flag.Variable{{Key: "color", Type: flag.TypeString, Value: "blue"}},
-		Variations: []flag.Variation{
+		Variables: []kmodel.Variable{{Key: "color", Type: kmodel.TypeString, Value: "blue"}},
+		Variations: []kmodel.Variation{
 			{Key: "off", Name: "Off"},
-			{Key: "on", Name: "On", Variables: []flag.VariationVariable{{Key: "color", Value: "green"}}},
+			{Key: "on", Name: "On", Variables: []kmodel.VariationVariable{{Key: "color", Value: "green"}}},
 		},
-		Environments: map[string]flag.Environment{
-			"production": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{
-				{Name: "beta", Type: flag.RuleTargetedDelivery, SegmentID: 403694, Exposition: ptr(59.0), VariationKey: "on",
-					RollbackConditions: []flag.RollbackCondition{{Target: "RULE", Criteria: "CONVERSION_RATE", ComparisonOperator: "GREATER_THAN", MatchValue: 20, GoalID: 400899, Visitors: 2}}},
+		Environments: map[string]kmodel.Environment{
+			"production": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{
+				{Name: "beta", Type: kmodel.RuleTargetedDelivery, SegmentID: 403694, Exposition: ptr(59.0), VariationKey: "on",
+					RollbackConditions: []kmodel.RollbackCondition{{Target: "RULE", Criteria: "CONVERSION_RATE", ComparisonOperator: "GREATER_THAN", MatchValue: 20, GoalID: 400899, Visitors: 2}}},
 			}},
 		},
 	}
@@ -35,24 +35,24 @@ func baseFlag() flag.Flag {
 
 // liveOf is f as Kameleoon would return it after flagsync created it: ids filled in,
 // defaults explicit, the ownership tag present.
-func liveOf(f flag.Flag) flag.Flag {
+func liveOf(f kmodel.Flag) kmodel.Flag {
 	l := f
 	l.ID = 13134
-	l.Tags = append([]string{flag.OwnershipTag}, f.Tags...)
-	l.AttributionWindow = flag.DefaultAttributionWindow
-	l.BucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
-	l.Environments = map[string]flag.Environment{}
+	l.Tags = append([]string{kmodel.OwnershipTag}, f.Tags...)
+	l.AttributionWindow = kmodel.DefaultAttributionWindow
+	l.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
+	l.Environments = map[string]kmodel.Environment{}
 	id := int64(20557)
 	for k, e := range f.Environments {
-		e.Integrations = &flag.Integrations{DeliveryRules: []any{}, ExperimentRules: []any{}}
-		rules := make([]flag.Rule, len(e.RolloutRules))
+		e.Integrations = &kmodel.Integrations{DeliveryRules: []any{}, ExperimentRules: []any{}}
+		rules := make([]kmodel.Rule, len(e.RolloutRules))
 		for i, r := range e.RolloutRules {
 			r.ID, r.ExperimentID = id, id+334415
 			id++
 			if r.State == "" {
-				r.State = flag.StateActive
+				r.State = kmodel.StateActive
 			}
-			rcs := make([]flag.RollbackCondition, len(r.RollbackConditions))
+			rcs := make([]kmodel.RollbackCondition, len(r.RollbackConditions))
 			for j, c := range r.RollbackConditions {
 				c.ID = int64(648 + j)
 				c.Recipients = []string{}
@@ -67,11 +67,11 @@ func liveOf(f flag.Flag) flag.Flag {
 	return l
 }
 
-func desiredOf(flags ...flag.Flag) *flag.Desired {
-	return &flag.Desired{Revision: "abc1234", Flags: flags}
+func desiredOf(flags ...kmodel.Flag) *kmodel.Desired {
+	return &kmodel.Desired{Revision: "abc1234", Flags: flags}
 }
 
-func mustCompute(t *testing.T, d *flag.Desired, live []flag.Flag, opts Options) Plan {
+func mustCompute(t *testing.T, d *kmodel.Desired, live []kmodel.Flag, opts Options) Plan {
 	t.Helper()
 	p, err := Compute(d, live, opts)
 	if err != nil {
@@ -92,44 +92,44 @@ func describe(p Plan) string {
 func TestNoChangeAfterNormalisation(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(live *flag.Flag)
+		edit func(live *kmodel.Flag)
 	}{
-		{"as created", func(*flag.Flag) {}},
-		{"tags reordered", func(l *flag.Flag) { l.Tags = []string{"web", flag.OwnershipTag} }},
-		{"no ownership tag", func(l *flag.Flag) { l.Tags = []string{"web"} }},
-		{"attribution window absent", func(l *flag.Flag) { l.AttributionWindow = 0 }},
-		{"bucketing key absent", func(l *flag.Flag) { l.BucketingKey = nil }},
-		{"integrations absent", func(l *flag.Flag) {
+		{"as created", func(*kmodel.Flag) {}},
+		{"tags reordered", func(l *kmodel.Flag) { l.Tags = []string{"web", kmodel.OwnershipTag} }},
+		{"no ownership tag", func(l *kmodel.Flag) { l.Tags = []string{"web"} }},
+		{"attribution window absent", func(l *kmodel.Flag) { l.AttributionWindow = 0 }},
+		{"bucketing key absent", func(l *kmodel.Flag) { l.BucketingKey = nil }},
+		{"integrations absent", func(l *kmodel.Flag) {
 			e := l.Environments["production"]
 			e.Integrations = nil
 			l.Environments["production"] = e
 		}},
-		{"rule state absent", func(l *flag.Flag) { l.Environments["production"].RolloutRules[0].State = "" }},
-		{"recipients nil", func(l *flag.Flag) {
+		{"rule state absent", func(l *kmodel.Flag) { l.Environments["production"].RolloutRules[0].State = "" }},
+		{"recipients nil", func(l *kmodel.Flag) {
 			l.Environments["production"].RolloutRules[0].RollbackConditions[0].Recipients = nil
 		}},
-		{"empty release", func(l *flag.Flag) { l.Environments["production"].RolloutRules[0].Release = &flag.Release{} }},
-		{"MANUAL on a delivery rule", func(l *flag.Flag) {
+		{"empty release", func(l *kmodel.Flag) { l.Environments["production"].RolloutRules[0].Release = &kmodel.Release{} }},
+		{"MANUAL on a delivery rule", func(l *kmodel.Flag) {
 			l.Environments["production"].RolloutRules[0].TrafficAllocationMethod = "MANUAL"
 		}},
-		{"environment only in Kameleoon", func(l *flag.Flag) {
-			l.Environments["staging"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
+		{"environment only in Kameleoon", func(l *kmodel.Flag) {
+			l.Environments["staging"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
 		}},
-		{"variation overrides reordered", func(l *flag.Flag) {
-			l.Variables = append(l.Variables, flag.Variable{Key: "size", Type: flag.TypeNumber, Value: "1"})
-			l.Variations[1].Variables = []flag.VariationVariable{{Key: "size", Value: "2"}, {Key: "color", Value: "green"}}
+		{"variation overrides reordered", func(l *kmodel.Flag) {
+			l.Variables = append(l.Variables, kmodel.Variable{Key: "size", Type: kmodel.TypeNumber, Value: "1"})
+			l.Variations[1].Variables = []kmodel.VariationVariable{{Key: "size", Value: "2"}, {Key: "color", Value: "green"}}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := baseFlag()
 			if tt.name == "variation overrides reordered" {
-				want.Variables = append(want.Variables, flag.Variable{Key: "size", Type: flag.TypeNumber, Value: "1.0"})
-				want.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "green"}, {Key: "size", Value: "2"}}
+				want.Variables = append(want.Variables, kmodel.Variable{Key: "size", Type: kmodel.TypeNumber, Value: "1.0"})
+				want.Variations[1].Variables = []kmodel.VariationVariable{{Key: "color", Value: "green"}, {Key: "size", Value: "2"}}
 			}
 			live := liveOf(baseFlag())
 			tt.edit(&live)
-			p := mustCompute(t, desiredOf(want), []flag.Flag{live}, Options{})
+			p := mustCompute(t, desiredOf(want), []kmodel.Flag{live}, Options{})
 			if len(p.Changes) != 0 {
 				t.Errorf("want no change, got:\n%s", describe(p))
 			}
@@ -142,16 +142,16 @@ func TestValueEqual(t *testing.T) {
 		typ, a, b string
 		want      bool
 	}{
-		{flag.TypeJSON, `{"a": 1, "b": [1, 2]}`, `{"b":[1,2],"a":1}`, true},
-		{flag.TypeJSON, `{"a": 1}`, `{"a": 2}`, false},
-		{flag.TypeJSON, `{"a": 1`, `{"a": 1}`, false},
-		{flag.TypeNumber, "59", "59.0", true},
-		{flag.TypeNumber, "59", "59.5", false},
-		{flag.TypeBoolean, "true", "TRUE", true},
-		{flag.TypeBoolean, "true", "false", false},
-		{flag.TypeString, "59", "59.0", false},
-		{flag.TypeString, "a b", "a  b", false},
-		{flag.TypeCSS, ".a{}", ".a{}", true},
+		{kmodel.TypeJSON, `{"a": 1, "b": [1, 2]}`, `{"b":[1,2],"a":1}`, true},
+		{kmodel.TypeJSON, `{"a": 1}`, `{"a": 2}`, false},
+		{kmodel.TypeJSON, `{"a": 1`, `{"a": 1}`, false},
+		{kmodel.TypeNumber, "59", "59.0", true},
+		{kmodel.TypeNumber, "59", "59.5", false},
+		{kmodel.TypeBoolean, "true", "TRUE", true},
+		{kmodel.TypeBoolean, "true", "false", false},
+		{kmodel.TypeString, "59", "59.0", false},
+		{kmodel.TypeString, "a b", "a  b", false},
+		{kmodel.TypeCSS, ".a{}", ".a{}", true},
 	}
 	for _, tt := range tests {
 		if got := valueEqual(tt.typ, tt.a, tt.b); got != tt.want {
@@ -178,13 +178,13 @@ func TestNumbersByValueThroughDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mustCompute(t, desiredOf(baseFlag()), []flag.Flag{live}, Options{})
+	p := mustCompute(t, desiredOf(baseFlag()), []kmodel.Flag{live}, Options{})
 	if len(p.Changes) != 0 {
 		t.Fatalf("want no change, got:\n%s", describe(p))
 	}
 	// And 59.5 is a change.
 	live.Environments["production"].RolloutRules[0].Exposition = ptr(59.5)
-	p = mustCompute(t, desiredOf(baseFlag()), []flag.Flag{live}, Options{})
+	p = mustCompute(t, desiredOf(baseFlag()), []kmodel.Flag{live}, Options{})
 	if len(p.Changes) != 1 || p.Changes[0].Fields[0].Path != "environments.production.rolloutRules[name=beta].exposition" {
 		t.Fatalf("want one exposition change, got:\n%s", describe(p))
 	}
@@ -205,12 +205,12 @@ func TestRuleIDsCarried(t *testing.T) {
 	rules := want.Environments["production"].RolloutRules
 	rules[0].Exposition = ptr(80.0)
 	rules[0].RollbackConditions[0].MatchValue = 25
-	rules = append([]flag.Rule{{Name: "staff", Type: flag.RuleTargetedDelivery, SegmentID: 1, VariationKey: "on"}}, rules...)
+	rules = append([]kmodel.Rule{{Name: "staff", Type: kmodel.RuleTargetedDelivery, SegmentID: 1, VariationKey: "on"}}, rules...)
 	env := want.Environments["production"]
 	env.RolloutRules = rules
-	want.Environments = map[string]flag.Environment{"production": env}
+	want.Environments = map[string]kmodel.Environment{"production": env}
 
-	p := mustCompute(t, desiredOf(want), []flag.Flag{liveOf(baseFlag())}, Options{})
+	p := mustCompute(t, desiredOf(want), []kmodel.Flag{liveOf(baseFlag())}, Options{})
 	if len(p.Changes) != 1 {
 		t.Fatalf("want one environment patch, got:\n%s", describe(p))
 	}
@@ -235,15 +235,15 @@ func TestRuleIDsCarried(t *testing.T) {
 // environments use them, removals after the environments stop using them.
 func TestFlagLevelOrder(t *testing.T) {
 	want := baseFlag()
-	want.Variations = []flag.Variation{{Key: "off", Name: "Off"}, {Key: "v2", Name: "V2"}}
+	want.Variations = []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "v2", Name: "V2"}}
 	env := want.Environments["production"]
 	env.DefaultVariationKey = "v2"
 	env.RolloutRules = nil
-	want.Environments = map[string]flag.Environment{"production": env, "development": {DefaultVariationKey: "v2"}}
+	want.Environments = map[string]kmodel.Environment{"production": env, "development": {DefaultVariationKey: "v2"}}
 	live := liveOf(baseFlag())
-	live.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
+	live.Environments["development"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
 
-	p := mustCompute(t, desiredOf(want), []flag.Flag{live}, Options{})
+	p := mustCompute(t, desiredOf(want), []kmodel.Flag{live}, Options{})
 	var got []string
 	for _, c := range p.Changes {
 		got = append(got, c.Request.Method+" "+c.Request.Path)
@@ -278,19 +278,19 @@ func TestFlagLevelOrder(t *testing.T) {
 }
 
 func TestPruneGuard(t *testing.T) {
-	owned := func(key string) flag.Flag {
-		return flag.Flag{ID: int64(len(key)), SiteCode: "pzllysfw2f", FeatureKey: key, Name: key, Tags: []string{flag.OwnershipTag}}
+	owned := func(key string) kmodel.Flag {
+		return kmodel.Flag{ID: int64(len(key)), SiteCode: "pzllysfw2f", FeatureKey: key, Name: key, Tags: []string{kmodel.OwnershipTag}}
 	}
-	var live []flag.Flag
-	var kept []flag.Flag
+	var live []kmodel.Flag
+	var kept []kmodel.Flag
 	for i := range 40 {
 		f := owned(fmt.Sprintf("kept_%02d", i))
 		live = append(live, f)
-		kept = append(kept, flag.Flag{SiteCode: f.SiteCode, FeatureKey: f.FeatureKey, Name: f.Name, Variations: []flag.Variation{{Key: "off"}}})
+		kept = append(kept, kmodel.Flag{SiteCode: f.SiteCode, FeatureKey: f.FeatureKey, Name: f.Name, Variations: []kmodel.Variation{{Key: "off"}}})
 	}
 	// Git also drops four of them: 4 of 44 managed flags is under 10%; six is not.
-	gone := func(n int) []flag.Flag {
-		out := append([]flag.Flag(nil), live...)
+	gone := func(n int) []kmodel.Flag {
+		out := append([]kmodel.Flag(nil), live...)
 		for i := range n {
 			out = append(out, owned(fmt.Sprintf("gone_%d", i)))
 		}
@@ -298,15 +298,15 @@ func TestPruneGuard(t *testing.T) {
 	}
 	// kept flags need their live variations to match; give them the same.
 	for i := range live {
-		live[i].Variations = []flag.Variation{{Key: "off"}}
+		live[i].Variations = []kmodel.Variation{{Key: "off"}}
 	}
-	unowned := flag.Flag{SiteCode: "pzllysfw2f", FeatureKey: "theirs", Name: "theirs"}
+	unowned := kmodel.Flag{SiteCode: "pzllysfw2f", FeatureKey: "theirs", Name: "theirs"}
 	archived := owned("retired")
 	archived.Archived = true
 
 	tests := []struct {
 		name        string
-		live        []flag.Flag
+		live        []kmodel.Flag
 		opts        Options
 		wantArchive int
 		wantBlocked int
@@ -343,7 +343,7 @@ func TestPruneGuard(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	var want, live []flag.Flag
+	var want, live []kmodel.Flag
 	for i := range 60 {
 		d := baseFlag()
 		d.FeatureKey = fmt.Sprintf("flag_%02d", i)
@@ -353,10 +353,10 @@ func TestDeterministic(t *testing.T) {
 		case 0: // unchanged
 		case 1:
 			d.Name = "renamed"
-			d.Variations = append(d.Variations, flag.Variation{Key: "x"})
+			d.Variations = append(d.Variations, kmodel.Variation{Key: "x"})
 		case 2:
-			d.Environments["staging"] = flag.Environment{DefaultVariationKey: "off"}
-			d.Environments["development"] = flag.Environment{DefaultVariationKey: "on"}
+			d.Environments["staging"] = kmodel.Environment{DefaultVariationKey: "off"}
+			d.Environments["development"] = kmodel.Environment{DefaultVariationKey: "on"}
 		case 3:
 			l.FeatureKey += "_gone" // Git's flag is new, live's is unmanaged
 		case 4:
@@ -367,7 +367,7 @@ func TestDeterministic(t *testing.T) {
 		want = append(want, d)
 		live = append(live, l)
 	}
-	render := func(live []flag.Flag) []byte {
+	render := func(live []kmodel.Flag) []byte {
 		p := mustCompute(t, desiredOf(want...), live, Options{Prune: true, AllowMassArchive: true})
 		var buf bytes.Buffer
 		if err := RenderJSON(&buf, p); err != nil {
@@ -378,7 +378,7 @@ func TestDeterministic(t *testing.T) {
 	first := render(live)
 	rng := rand.New(rand.NewSource(1))
 	for range 5 {
-		shuffled := append([]flag.Flag(nil), live...)
+		shuffled := append([]kmodel.Flag(nil), live...)
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		if again := render(shuffled); !bytes.Equal(first, again) {
 			t.Fatalf("plans differ with shuffled live flags:\n%s", lineDiff(string(first), string(again)))

@@ -2,12 +2,11 @@ package plan
 
 import (
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/sandbox"
 	"math/rand"
 	"sync/atomic"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // FuzzPatchConverges fuzzes merge-patch construction: for any seed, a random valid flag
@@ -36,10 +35,10 @@ func FuzzPatchConverges(f *testing.F) {
 		c.apply(mustCompute(t, desiredOf(fl), nil, Options{}))
 		live := c.get(fl.SiteCode, fl.FeatureKey)
 		edited := g.edit(fl, &live)
-		p := mustCompute(t, desiredOf(edited), []flag.Flag{live}, Options{})
+		p := mustCompute(t, desiredOf(edited), []kmodel.Flag{live}, Options{})
 		c.apply(p)
 		after := c.get(fl.SiteCode, fl.FeatureKey)
-		if rest := mustCompute(t, desiredOf(edited), []flag.Flag{after}, Options{}); len(rest.Changes) > 0 {
+		if rest := mustCompute(t, desiredOf(edited), []kmodel.Flag{after}, Options{}); len(rest.Changes) > 0 {
 			t.Fatalf("seed %d: after applying\n%s\nthe flag still plans:\n%s", seed, describePlan(p), describePlan(rest))
 		}
 	})

@@ -13,9 +13,8 @@ import (
 	// Release windows are compared as instants in their time zone (see releaseEqual);
 	// the embedded zone database keeps that working in images without
 	// /usr/share/zoneinfo (distroless), in every binary that plans.
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	_ "time/tzdata"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // Normalisation puts a flag from Git and a flag read from Kameleoon into one canonical
@@ -49,8 +48,8 @@ import (
 
 // normalise returns f in canonical form, except its environments (see normaliseEnv).
 // Lists already in canonical form are shared with f; callers never change them in place.
-func normalise(f *flag.Flag) flag.Flag {
-	n := flag.Flag{
+func normalise(f *kmodel.Flag) kmodel.Flag {
+	n := kmodel.Flag{
 		ID:            f.ID,
 		SiteCode:      f.SiteCode,
 		FeatureKey:    f.FeatureKey,
@@ -63,7 +62,7 @@ func normalise(f *flag.Flag) flag.Flag {
 	}
 	n.AttributionWindow = f.AttributionWindow
 	if n.AttributionWindow == 0 {
-		n.AttributionWindow = flag.DefaultAttributionWindow
+		n.AttributionWindow = kmodel.DefaultAttributionWindow
 	}
 	n.BucketingKey = defaultBucketingKey
 	if f.BucketingKey != nil && *f.BucketingKey != *defaultBucketingKey {
@@ -84,12 +83,12 @@ func normalise(f *flag.Flag) flag.Flag {
 
 	if len(f.Variations) > 0 {
 		n.Variations = f.Variations
-		if slices.ContainsFunc(f.Variations, func(v flag.Variation) bool { return !overridesNormal(v.Variables) }) {
-			n.Variations = make([]flag.Variation, len(f.Variations))
+		if slices.ContainsFunc(f.Variations, func(v kmodel.Variation) bool { return !overridesNormal(v.Variables) }) {
+			n.Variations = make([]kmodel.Variation, len(f.Variations))
 			for i, v := range f.Variations {
 				if len(v.Variables) > 0 {
 					v.Variables = slices.Clone(v.Variables)
-					slices.SortStableFunc(v.Variables, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
+					slices.SortStableFunc(v.Variables, func(a, b kmodel.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
 				} else {
 					v.Variables = nil
 				}
@@ -104,21 +103,21 @@ func normalise(f *flag.Flag) flag.Flag {
 // normaliseEnvs returns a copy of envs with every environment normalised. Updates
 // normalise the environments they compare one at a time instead, which spares a map
 // per flag.
-func normaliseEnvs(envs map[string]flag.Environment) map[string]flag.Environment {
+func normaliseEnvs(envs map[string]kmodel.Environment) map[string]kmodel.Environment {
 	if len(envs) == 0 {
 		return nil
 	}
-	out := make(map[string]flag.Environment, len(envs))
+	out := make(map[string]kmodel.Environment, len(envs))
 	for k, e := range envs {
 		out[k] = normaliseEnv(e)
 	}
 	return out
 }
 
-func normaliseEnv(e flag.Environment) flag.Environment {
-	n := flag.Environment{FeatureEnabled: e.FeatureEnabled, DefaultVariationKey: e.DefaultVariationKey}
+func normaliseEnv(e kmodel.Environment) kmodel.Environment {
+	n := kmodel.Environment{FeatureEnabled: e.FeatureEnabled, DefaultVariationKey: e.DefaultVariationKey}
 	if e.Integrations != nil && (len(e.Integrations.DeliveryRules) > 0 || len(e.Integrations.ExperimentRules) > 0) {
-		n.Integrations = &flag.Integrations{
+		n.Integrations = &kmodel.Integrations{
 			DeliveryRules:   slices.Clone(e.Integrations.DeliveryRules),
 			ExperimentRules: slices.Clone(e.Integrations.ExperimentRules),
 		}
@@ -126,7 +125,7 @@ func normaliseEnv(e flag.Environment) flag.Environment {
 	if len(e.RolloutRules) > 0 {
 		n.RolloutRules = e.RolloutRules
 		if !rulesNormal(e.RolloutRules) {
-			n.RolloutRules = make([]flag.Rule, len(e.RolloutRules))
+			n.RolloutRules = make([]kmodel.Rule, len(e.RolloutRules))
 			for i := range e.RolloutRules {
 				n.RolloutRules[i] = normaliseRule(e.RolloutRules[i])
 			}
@@ -135,14 +134,14 @@ func normaliseEnv(e flag.Environment) flag.Environment {
 	return n
 }
 
-var defaultBucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
+var defaultBucketingKey = &kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
 
 // overridesNormal reports whether a variation's overrides are already nil or sorted.
-func overridesNormal(vs []flag.VariationVariable) bool {
-	return vs == nil || len(vs) > 0 && slices.IsSortedFunc(vs, func(a, b flag.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
+func overridesNormal(vs []kmodel.VariationVariable) bool {
+	return vs == nil || len(vs) > 0 && slices.IsSortedFunc(vs, func(a, b kmodel.VariationVariable) int { return strings.Compare(a.Key, b.Key) })
 }
 
-func rulesNormal(rules []flag.Rule) bool {
+func rulesNormal(rules []kmodel.Rule) bool {
 	for i := range rules {
 		if !ruleNormal(&rules[i]) {
 			return false
@@ -152,11 +151,11 @@ func rulesNormal(rules []flag.Rule) bool {
 }
 
 // ruleNormal reports whether normaliseRule would leave r as it is.
-func ruleNormal(r *flag.Rule) bool {
-	if r.State == "" || r.Release != nil && *r.Release == (flag.Release{}) {
+func ruleNormal(r *kmodel.Rule) bool {
+	if r.State == "" || r.Release != nil && *r.Release == (kmodel.Release{}) {
 		return false
 	}
-	if r.Type == flag.RuleExperimentation && r.TrafficAllocationMethod == "" || r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL" {
+	if r.Type == kmodel.RuleExperimentation && r.TrafficAllocationMethod == "" || r.Type != kmodel.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL" {
 		return false
 	}
 	if r.TrafficAllocations != nil && (len(r.TrafficAllocations) == 0 || !slices.IsSortedFunc(r.TrafficAllocations, compareAllocations)) {
@@ -189,14 +188,14 @@ func setNormal(s []string) bool {
 	return true
 }
 
-func normaliseRule(r flag.Rule) flag.Rule {
+func normaliseRule(r kmodel.Rule) kmodel.Rule {
 	if r.State == "" {
-		r.State = flag.StateActive
+		r.State = kmodel.StateActive
 	}
 	switch {
-	case r.Type == flag.RuleExperimentation && r.TrafficAllocationMethod == "":
+	case r.Type == kmodel.RuleExperimentation && r.TrafficAllocationMethod == "":
 		r.TrafficAllocationMethod = "MANUAL"
-	case r.Type != flag.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL":
+	case r.Type != kmodel.RuleExperimentation && r.TrafficAllocationMethod == "MANUAL":
 		r.TrafficAllocationMethod = ""
 	}
 	// Pointers (exposition, release) and lists already in canonical form are shared.
@@ -207,14 +206,14 @@ func normaliseRule(r flag.Rule) flag.Rule {
 		r.TrafficAllocations = slices.Clone(r.TrafficAllocations)
 		slices.SortStableFunc(r.TrafficAllocations, compareAllocations)
 	}
-	if r.Release != nil && *r.Release == (flag.Release{}) {
+	if r.Release != nil && *r.Release == (kmodel.Release{}) {
 		r.Release = nil
 	}
 	switch {
 	case len(r.RollbackConditions) == 0:
 		r.RollbackConditions = nil
-	case slices.ContainsFunc(r.RollbackConditions, func(c flag.RollbackCondition) bool { return !setNormal(c.Recipients) }):
-		rcs := make([]flag.RollbackCondition, len(r.RollbackConditions))
+	case slices.ContainsFunc(r.RollbackConditions, func(c kmodel.RollbackCondition) bool { return !setNormal(c.Recipients) }):
+		rcs := make([]kmodel.RollbackCondition, len(r.RollbackConditions))
 		for i, c := range r.RollbackConditions {
 			c.Recipients = stringSet(c.Recipients)
 			rcs[i] = c
@@ -224,18 +223,18 @@ func normaliseRule(r flag.Rule) flag.Rule {
 	return r
 }
 
-func compareAllocations(a, b flag.TrafficAllocation) int {
+func compareAllocations(a, b kmodel.TrafficAllocation) int {
 	return strings.Compare(a.VariationKey, b.VariationKey)
 }
 
 // tagSet is the tags as a sorted set without flagsync's ownership tag.
 func tagSet(tags []string) []string {
-	if setNormal(tags) && !slices.Contains(tags, flag.OwnershipTag) {
+	if setNormal(tags) && !slices.Contains(tags, kmodel.OwnershipTag) {
 		return tags
 	}
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
-		if t != flag.OwnershipTag {
+		if t != kmodel.OwnershipTag {
 			out = append(out, t)
 		}
 	}
@@ -258,7 +257,7 @@ func hasTag(tags []string, tag string) bool { return slices.Contains(tags, tag) 
 
 func stringsEqual(a, b []string) bool { return slices.Equal(a, b) }
 
-func bucketingEqual(a, b *flag.BucketingKey) bool {
+func bucketingEqual(a, b *kmodel.BucketingKey) bool {
 	// Both sides are normalised, so neither is nil.
 	return *a == *b
 }
@@ -269,23 +268,23 @@ func valueEqual(typ, a, b string) bool {
 		return true
 	}
 	switch typ {
-	case flag.TypeJSON:
+	case kmodel.TypeJSON:
 		var x, y any
 		if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
 			return false
 		}
 		return reflect.DeepEqual(x, y)
-	case flag.TypeNumber:
+	case kmodel.TypeNumber:
 		x, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
 		y, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
 		return err1 == nil && err2 == nil && x == y
-	case flag.TypeBoolean:
+	case kmodel.TypeBoolean:
 		return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 	}
 	return false
 }
 
-func variableEqual(a, b *flag.Variable) bool {
+func variableEqual(a, b *kmodel.Variable) bool {
 	return a.Key == b.Key && a.Type == b.Type && valueEqual(a.Type, a.Value, b.Value) &&
 		setEqual(a.AllowedValues, b.AllowedValues)
 }
@@ -297,7 +296,7 @@ func setEqual(a, b []string) bool {
 
 // variableTypes maps each flag-level variable key to its type, to compare the values
 // of variation overrides by type.
-func variableTypes(vars []flag.Variable) map[string]string {
+func variableTypes(vars []kmodel.Variable) map[string]string {
 	m := make(map[string]string, len(vars))
 	for _, v := range vars {
 		m[v.Key] = v.Type
@@ -305,7 +304,7 @@ func variableTypes(vars []flag.Variable) map[string]string {
 	return m
 }
 
-func overridesEqual(a, b []flag.VariationVariable, typesA, typesB map[string]string) bool {
+func overridesEqual(a, b []kmodel.VariationVariable, typesA, typesB map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -324,11 +323,11 @@ func overridesEqual(a, b []flag.VariationVariable, typesA, typesB map[string]str
 	return true
 }
 
-func variationEqual(a, b *flag.Variation, typesA, typesB map[string]string) bool {
+func variationEqual(a, b *kmodel.Variation, typesA, typesB map[string]string) bool {
 	return a.Key == b.Key && a.Name == b.Name && overridesEqual(a.Variables, b.Variables, typesA, typesB)
 }
 
-func envEqual(a, b *flag.Environment) bool {
+func envEqual(a, b *kmodel.Environment) bool {
 	if a.FeatureEnabled != b.FeatureEnabled || a.DefaultVariationKey != b.DefaultVariationKey {
 		return false
 	}
@@ -345,7 +344,7 @@ func envEqual(a, b *flag.Environment) bool {
 
 // integrationsEqual compares integration elements as JSON: they may come from YAML
 // (ints) on one side and JSON (float64) on the other.
-func integrationsEqual(a, b *flag.Integrations) bool {
+func integrationsEqual(a, b *kmodel.Integrations) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -370,7 +369,7 @@ func canonicalJSON(v any) string {
 	return string(out)
 }
 
-func ruleEqual(a, b *flag.Rule) bool {
+func ruleEqual(a, b *kmodel.Rule) bool {
 	return a.Name == b.Name && a.Type == b.Type && a.State == b.State && a.SegmentID == b.SegmentID &&
 		floatPtrEqual(a.Exposition, b.Exposition) && a.VariationKey == b.VariationKey &&
 		a.ControlVariationKey == b.ControlVariationKey && a.TrafficAllocationMethod == b.TrafficAllocationMethod &&
@@ -391,7 +390,7 @@ func floatPtrEqual(a, b *float64) bool {
 // an offset. 2025-12-11T11:58:01 in Europe/Paris is 2025-12-11T10:58:01Z. The timeZone
 // itself must be the same on both sides: it is what Kameleoon shows and evaluates the
 // window in.
-func releaseEqual(a, b *flag.Release) bool {
+func releaseEqual(a, b *kmodel.Release) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -460,7 +459,7 @@ func location(name string) (*time.Location, bool) {
 	return loc, true
 }
 
-func rollbacksEqual(a, b []flag.RollbackCondition) bool {
+func rollbacksEqual(a, b []kmodel.RollbackCondition) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -472,7 +471,7 @@ func rollbacksEqual(a, b []flag.RollbackCondition) bool {
 	return true
 }
 
-func rollbackEqual(a, b *flag.RollbackCondition) bool {
+func rollbackEqual(a, b *kmodel.RollbackCondition) bool {
 	return a.Target == b.Target && a.Criteria == b.Criteria && a.ComparisonOperator == b.ComparisonOperator &&
 		a.MatchValue == b.MatchValue && a.GoalID == b.GoalID && a.Visitors == b.Visitors &&
 		stringsEqual(a.Recipients, b.Recipients)

@@ -4,12 +4,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // This file decides what Git does not own in a flag that exists in Kameleoon, before
@@ -22,20 +21,20 @@ import (
 
 // ignoreRule is one parsed ignore path and where it is written.
 type ignoreRule struct {
-	path   flag.IgnorePath
+	path   kmodel.IgnorePath
 	source string // "flagsync.yaml" or the flag file
 }
 
 // ignoreRules parses the ignore paths of the repository settings and of flag d. Paths
 // that do not parse are left out: the loader rejects them, with their position, before
 // anything is planned.
-func ignoreRules(settings []flag.IgnorePath, d *flag.Flag) []ignoreRule {
+func ignoreRules(settings []kmodel.IgnorePath, d *kmodel.Flag) []ignoreRule {
 	out := make([]ignoreRule, 0, len(settings)+len(d.Ignore))
 	for _, p := range settings {
 		out = append(out, ignoreRule{path: p, source: "flagsync.yaml"})
 	}
 	for _, s := range d.Ignore {
-		if p, err := flag.ParseIgnorePath(s); err == nil {
+		if p, err := kmodel.ParseIgnorePath(s); err == nil {
 			src := d.Source.File
 			if src == "" {
 				src = "the flag file"
@@ -47,10 +46,10 @@ func ignoreRules(settings []flag.IgnorePath, d *flag.Flag) []ignoreRule {
 }
 
 // parseIgnores parses the repository-wide ignore paths once per plan.
-func parseIgnores(paths []string) []flag.IgnorePath {
-	var out []flag.IgnorePath
+func parseIgnores(paths []string) []kmodel.IgnorePath {
+	var out []kmodel.IgnorePath
 	for _, s := range paths {
-		if p, err := flag.ParseIgnorePath(s); err == nil {
+		if p, err := kmodel.ParseIgnorePath(s); err == nil {
 			out = append(out, p)
 		}
 	}
@@ -62,7 +61,7 @@ func parseIgnores(paths []string) []flag.IgnorePath {
 // name set to their live values in d. It returns d and l themselves when nothing is
 // left alone, and the notes for every difference it leaves alone. d and l are never
 // modified.
-func own(d, l *flag.Flag, ignores []ignoreRule, order []string) (*flag.Flag, *flag.Flag, []Note) {
+func own(d, l *kmodel.Flag, ignores []ignoreRule, order []string) (*kmodel.Flag, *kmodel.Flag, []Note) {
 	o := owner{orig: d, d: d, origLive: l, l: l}
 	o.automation()
 	if len(ignores) > 0 {
@@ -87,8 +86,8 @@ func envRank(env string, order []string) int {
 }
 
 type owner struct {
-	orig, d     *flag.Flag // Git's flag, and as planned
-	origLive, l *flag.Flag // the live flag, and as compared
+	orig, d     *kmodel.Flag // Git's flag, and as planned
+	origLive, l *kmodel.Flag // the live flag, and as compared
 	notes       []Note
 }
 
@@ -109,7 +108,7 @@ func (o *owner) writableLive() {
 // cloneFlag copies f deeply enough to change any field the planner may set: its lists,
 // its environments and their rules are the copy's own (pointers are replaced, never
 // written through).
-func cloneFlag(f *flag.Flag) *flag.Flag {
+func cloneFlag(f *kmodel.Flag) *kmodel.Flag {
 	c := *f
 	c.Variables = slices.Clone(c.Variables)
 	c.Variations = slices.Clone(c.Variations)
@@ -117,7 +116,7 @@ func cloneFlag(f *flag.Flag) *flag.Flag {
 		c.Variations[i].Variables = slices.Clone(c.Variations[i].Variables)
 	}
 	if c.Environments != nil {
-		envs := make(map[string]flag.Environment, len(c.Environments))
+		envs := make(map[string]kmodel.Environment, len(c.Environments))
 		for k, e := range c.Environments {
 			e.RolloutRules = slices.Clone(e.RolloutRules)
 			for i := range e.RolloutRules {
@@ -136,7 +135,7 @@ func (o *owner) note(env string, kind NoteKind, path string, git, live any, reas
 }
 
 // liveRule returns the first live rule named name in environment env, or nil.
-func liveRule(e flag.Environment, name string) *flag.Rule {
+func liveRule(e kmodel.Environment, name string) *kmodel.Rule {
 	for i := range e.RolloutRules {
 		if e.RolloutRules[i].Name == name {
 			return &e.RolloutRules[i]
@@ -160,13 +159,13 @@ func (o *owner) automation() {
 		}
 		for i := range de.RolloutRules {
 			w := &de.RolloutRules[i]
-			j := slices.IndexFunc(le.RolloutRules, func(r flag.Rule) bool { return r.Name == w.Name })
+			j := slices.IndexFunc(le.RolloutRules, func(r kmodel.Rule) bool { return r.Name == w.Name })
 			if j < 0 {
 				continue
 			}
 			h := &le.RolloutRules[j]
-			paused := cmp.Or(w.State, flag.StateActive) == flag.StateActive && (h.Status == flag.StatePaused || h.State == flag.StatePaused)
-			progressive := w.Type == flag.RuleProgressiveDelivery && h.Type == flag.RuleProgressiveDelivery
+			paused := cmp.Or(w.State, kmodel.StateActive) == kmodel.StateActive && (h.Status == kmodel.StatePaused || h.State == kmodel.StatePaused)
+			progressive := w.Type == kmodel.RuleProgressiveDelivery && h.Type == kmodel.RuleProgressiveDelivery
 			if !paused && !progressive {
 				continue // the common case: nothing Kameleoon's automation could have done
 			}
@@ -175,10 +174,10 @@ func (o *owner) automation() {
 				switch o.pause(k, prefix, w, h) {
 				case keepPaused:
 					o.writable()
-					o.d.Environments[k].RolloutRules[i].State = flag.StatePaused
+					o.d.Environments[k].RolloutRules[i].State = kmodel.StatePaused
 				case readActive:
 					o.writableLive()
-					o.l.Environments[k].RolloutRules[j].State = flag.StateActive
+					o.l.Environments[k].RolloutRules[j].State = kmodel.StateActive
 				}
 			}
 			if x, ok := o.ramp(k, prefix, w, h); ok {
@@ -214,16 +213,16 @@ const (
 //
 // Git's PAUSED always applies. Removing the rule's rollback conditions or its window
 // in Git is a Git change to the rule: the rule is then re-activated as Git says.
-func (o *owner) pause(env, prefix string, w, h *flag.Rule) pauseAction {
-	git := cmp.Or(w.State, flag.StateActive)
+func (o *owner) pause(env, prefix string, w, h *kmodel.Rule) pauseAction {
+	git := cmp.Or(w.State, kmodel.StateActive)
 	written := h.WrittenState()
 	status := cmp.Or(h.Status, written)
-	if git != flag.StateActive || status != flag.StatePaused {
+	if git != kmodel.StateActive || status != kmodel.StatePaused {
 		return planAsGit
 	}
 	rollback := len(h.RollbackConditions) > 0 && len(w.RollbackConditions) > 0
 	window := hasWindow(h.Release) && hasWindow(w.Release)
-	if written == flag.StateActive {
+	if written == kmodel.StateActive {
 		o.note(env, NotePaused, prefix+".state", git, status,
 			fmt.Sprintf("paused by Kameleoon (status PAUSED, state ACTIVE: %s); flagsync does not re-activate it, and writes state ACTIVE unchanged when it patches the environment",
 				pauseCause(h, len(h.RollbackConditions) > 0, hasWindow(h.Release))))
@@ -231,12 +230,12 @@ func (o *owner) pause(env, prefix string, w, h *flag.Rule) pauseAction {
 	}
 	switch {
 	case rollback:
-		o.note(env, NotePaused, prefix+".state", git, flag.StatePaused,
+		o.note(env, NotePaused, prefix+".state", git, kmodel.StatePaused,
 			"paused in Kameleoon, and the rule has rollback conditions: a fired rollback may have paused it (whether a rollback also writes state is not documented); "+
 				"flagsync does not re-activate it, and patches keep it PAUSED: resume it in Kameleoon once the cause is dealt with")
 		return keepPaused
 	case h.State == "" && window:
-		o.note(env, NotePaused, prefix+".state", git, flag.StatePaused,
+		o.note(env, NotePaused, prefix+".state", git, kmodel.StatePaused,
 			"paused by Kameleoon outside its release window "+releaseText(h.Release)+": the read shape has only status, and Kameleoon pauses a rule outside its window "+
 				"while its written state stays ACTIVE (as in the vendor tutorial); flagsync does not re-activate it, and writes state ACTIVE unchanged when it patches the environment")
 		return readActive
@@ -244,9 +243,9 @@ func (o *owner) pause(env, prefix string, w, h *flag.Rule) pauseAction {
 	return planAsGit
 }
 
-func hasWindow(r *flag.Release) bool { return r != nil && *r != (flag.Release{}) }
+func hasWindow(r *kmodel.Release) bool { return r != nil && *r != (kmodel.Release{}) }
 
-func pauseCause(h *flag.Rule, rollback, window bool) string {
+func pauseCause(h *kmodel.Rule, rollback, window bool) string {
 	switch {
 	case window && rollback:
 		return "its release window " + releaseText(h.Release) + " is not open, or a rollback condition fired"
@@ -258,7 +257,7 @@ func pauseCause(h *flag.Rule, rollback, window bool) string {
 	return "Kameleoon's own status"
 }
 
-func releaseText(r *flag.Release) string {
+func releaseText(r *kmodel.Release) string {
 	s := cmp.Or(r.ReleaseFrom, "…") + " → " + cmp.Or(r.ReleaseTo, "…")
 	if r.TimeZone != "" {
 		s += " " + r.TimeZone
@@ -268,8 +267,8 @@ func releaseText(r *flag.Release) string {
 
 // ramp decides the exposition of Git's rule w against live rule h. It returns the
 // exposition to plan with, and true when that is not Git's.
-func (o *owner) ramp(env, prefix string, w, h *flag.Rule) (*float64, bool) {
-	if w.Type != flag.RuleProgressiveDelivery || h.Type != flag.RuleProgressiveDelivery {
+func (o *owner) ramp(env, prefix string, w, h *kmodel.Rule) (*float64, bool) {
+	if w.Type != kmodel.RuleProgressiveDelivery || h.Type != kmodel.RuleProgressiveDelivery {
 		return nil, false
 	}
 	if h.CurrentExposition != nil {
@@ -327,7 +326,7 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 			continue // an environment Kameleoon lacks is sent with Git's values
 		}
 		for _, f := range c.Fields {
-			steps, err := flag.ParseFieldPath(f.Path)
+			steps, err := kmodel.ParseFieldPath(f.Path)
 			if err != nil {
 				continue
 			}
@@ -348,14 +347,14 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 // dropUnfitOverridesOf leaves out the variation overrides that do not fit f's variables
 // (an override kept from Kameleoon by an ignore rule, of a variable Git removes or
 // changes): Kameleoon refuses a flag patch with one.
-func dropUnfitOverridesOf(f *flag.Flag) {
-	vars := make(map[string]*flag.Variable, len(f.Variables))
+func dropUnfitOverridesOf(f *kmodel.Flag) {
+	vars := make(map[string]*kmodel.Variable, len(f.Variables))
 	for i := range f.Variables {
 		vars[f.Variables[i].Key] = &f.Variables[i]
 	}
 	for i := range f.Variations {
 		v := &f.Variations[i]
-		v.Variables = slices.DeleteFunc(v.Variables, func(o flag.VariationVariable) bool {
+		v.Variables = slices.DeleteFunc(v.Variables, func(o kmodel.VariationVariable) bool {
 			decl, ok := vars[o.Key]
 			return !ok || !valueFits(decl, o.Value)
 		})
@@ -364,16 +363,16 @@ func dropUnfitOverridesOf(f *flag.Flag) {
 
 // valueFits reports whether a variation's value fits the declared variable, as
 // Kameleoon checks it.
-func valueFits(decl *flag.Variable, value string) bool {
+func valueFits(decl *kmodel.Variable, value string) bool {
 	switch decl.Type {
-	case flag.TypeBoolean:
+	case kmodel.TypeBoolean:
 		return value == "true" || value == "false"
-	case flag.TypeNumber:
+	case kmodel.TypeNumber:
 		_, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		return err == nil
-	case flag.TypeJSON:
+	case kmodel.TypeJSON:
 		return json.Valid([]byte(value))
-	case flag.TypeEnum:
+	case kmodel.TypeEnum:
 		return len(decl.AllowedValues) == 0 || slices.Contains(decl.AllowedValues, value)
 	}
 	return true
@@ -381,7 +380,7 @@ func valueFits(decl *flag.Variable, value string) bool {
 
 // overlayFlag sets the fields of d that steps name to their values in l, where l has
 // the element they belong to; it reports whether anything changed. d must be writable.
-func overlayFlag(d, l *flag.Flag, steps []flag.PathStep) bool {
+func overlayFlag(d, l *kmodel.Flag, steps []kmodel.PathStep) bool {
 	st, rest := steps[0], steps[1:]
 	switch st.Name {
 	case "name":
@@ -411,7 +410,7 @@ func overlayFlag(d, l *flag.Flag, steps []flag.PathStep) bool {
 			if !st.Sel.SelectsKey(w.Key, i) {
 				continue
 			}
-			j := slices.IndexFunc(l.Variables, func(v flag.Variable) bool { return v.Key == w.Key })
+			j := slices.IndexFunc(l.Variables, func(v kmodel.Variable) bool { return v.Key == w.Key })
 			if j < 0 {
 				continue
 			}
@@ -440,7 +439,7 @@ func overlayFlag(d, l *flag.Flag, steps []flag.PathStep) bool {
 			if !st.Sel.SelectsKey(w.Key, i) {
 				continue
 			}
-			j := slices.IndexFunc(l.Variations, func(v flag.Variation) bool { return v.Key == w.Key })
+			j := slices.IndexFunc(l.Variations, func(v kmodel.Variation) bool { return v.Key == w.Key })
 			if j < 0 {
 				continue
 			}
@@ -475,13 +474,13 @@ func overlayFlag(d, l *flag.Flag, steps []flag.PathStep) bool {
 
 // overlayOverrides sets the overrides of variation w that sel picks to live variation
 // h's: an override only Kameleoon has is added, one only Git has goes.
-func overlayOverrides(w, h *flag.Variation, sel flag.Selector) bool {
-	if sel.Kind == flag.SelectNone || sel.Kind == flag.SelectAll {
+func overlayOverrides(w, h *kmodel.Variation, sel kmodel.Selector) bool {
+	if sel.Kind == kmodel.SelectNone || sel.Kind == kmodel.SelectAll {
 		return set(&w.Variables, slices.Clone(h.Variables))
 	}
 	key := sel.Value
-	i := slices.IndexFunc(w.Variables, func(o flag.VariationVariable) bool { return o.Key == key })
-	j := slices.IndexFunc(h.Variables, func(o flag.VariationVariable) bool { return o.Key == key })
+	i := slices.IndexFunc(w.Variables, func(o kmodel.VariationVariable) bool { return o.Key == key })
+	j := slices.IndexFunc(h.Variables, func(o kmodel.VariationVariable) bool { return o.Key == key })
 	switch {
 	case j >= 0 && i >= 0:
 		return set(&w.Variables[i].Value, h.Variables[j].Value)
@@ -497,7 +496,7 @@ func overlayOverrides(w, h *flag.Variation, sel flag.Selector) bool {
 
 // overlayEnv sets the fields of Git's environment e that steps name to live
 // environment le's.
-func overlayEnv(e *flag.Environment, le flag.Environment, steps []flag.PathStep) bool {
+func overlayEnv(e *kmodel.Environment, le kmodel.Environment, steps []kmodel.PathStep) bool {
 	st, rest := steps[0], steps[1:]
 	switch st.Name {
 	case "featureEnabled":
@@ -508,7 +507,7 @@ func overlayEnv(e *flag.Environment, le flag.Environment, steps []flag.PathStep)
 		return set(&e.Integrations, le.Integrations)
 	case "rolloutRules":
 		if len(rest) == 0 {
-			rules := make([]flag.Rule, len(le.RolloutRules))
+			rules := make([]kmodel.Rule, len(le.RolloutRules))
 			for i, r := range le.RolloutRules {
 				r.State = r.WrittenState()
 				rules[i] = r
@@ -531,7 +530,7 @@ func overlayEnv(e *flag.Environment, le flag.Environment, steps []flag.PathStep)
 }
 
 // overlayRule sets the field of Git's rule w that steps name to live rule h's.
-func overlayRule(w, h *flag.Rule, steps []flag.PathStep) bool {
+func overlayRule(w, h *kmodel.Rule, steps []kmodel.PathStep) bool {
 	st, rest := steps[0], steps[1:]
 	switch st.Name {
 	case "type":

@@ -2,11 +2,10 @@ package plan
 
 import (
 	"encoding/json"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // ruleBody returns the rules of an environment patch's body, by name.
@@ -31,23 +30,23 @@ func ruleBody(t *testing.T, c Change) map[string]map[string]any {
 // an ignored field.
 func TestIgnoredFieldsAreNeverWritten(t *testing.T) {
 	d := baseFlag()
-	d.Variables = append(d.Variables, flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M"}})
+	d.Variables = append(d.Variables, kmodel.Variable{Key: "size", Type: kmodel.TypeEnum, Value: "S", AllowedValues: []string{"S", "M"}})
 	l := liveOf(d)
-	l.Name, l.Description, l.Tags = "Renamed in the UI", "UI text", []string{flag.OwnershipTag, "ui"}
+	l.Name, l.Description, l.Tags = "Renamed in the UI", "UI text", []string{kmodel.OwnershipTag, "ui"}
 	l.AttributionWindow, l.PrimaryGoalID, l.SecondaryGoalIDs = 1000, 7, []int64{8}
-	l.BucketingKey = &flag.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: 3}
+	l.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: 3}
 	l.Variables = slices.Clone(l.Variables)
 	l.Variables[0].Value = "red"
 	l.Variables[1].AllowedValues = []string{"S", "M", "L"}
 	l.Variations = slices.Clone(l.Variations)
 	l.Variations[1].Name = "On!"
-	l.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "pink"}}
+	l.Variations[1].Variables = []kmodel.VariationVariable{{Key: "color", Value: "pink"}}
 	e := l.Environments["production"]
-	e.FeatureEnabled, e.Integrations = false, &flag.Integrations{DeliveryRules: []any{"x"}, ExperimentRules: []any{}}
+	e.FeatureEnabled, e.Integrations = false, &kmodel.Integrations{DeliveryRules: []any{"x"}, ExperimentRules: []any{}}
 	e.RolloutRules = slices.Clone(e.RolloutRules)
 	r := &e.RolloutRules[0]
 	r.SegmentID, r.Exposition, r.VariationKey = 1, ptr(1.0), "off"
-	r.Release = &flag.Release{ReleaseFrom: "2026-01-01T00:00:00", TimeZone: "UTC"}
+	r.Release = &kmodel.Release{ReleaseFrom: "2026-01-01T00:00:00", TimeZone: "UTC"}
 	r.RollbackConditions = slices.Clone(r.RollbackConditions)
 	r.RollbackConditions[0].MatchValue = 99
 	l.Environments["production"] = e
@@ -60,7 +59,7 @@ func TestIgnoredFieldsAreNeverWritten(t *testing.T) {
 		"environments.*.rolloutRules[*].variationKey", "environments.*.rolloutRules[*].release",
 		"environments.*.rolloutRules[*].rollbackConditions[0].matchValue",
 	}
-	p := mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+	p := mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 	if len(p.Changes) != 0 {
 		t.Fatalf("ignored fields are written:\n%s", describePlan(p))
 	}
@@ -75,8 +74,8 @@ func TestIgnoredFieldsAreNeverWritten(t *testing.T) {
 
 	// Git changes the rule's type-independent state: the patch sends it, and every
 	// ignored field of the rule as Kameleoon has it.
-	d.Environments["production"].RolloutRules[0].State = flag.StatePaused
-	p = mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+	d.Environments["production"].RolloutRules[0].State = kmodel.StatePaused
+	p = mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 	if len(p.Changes) != 1 || p.Changes[0].EnvironmentKey != "production" || len(p.Changes[0].Fields) != 1 {
 		t.Fatalf("want one production patch changing the state:\n%s", describePlan(p))
 	}
@@ -103,7 +102,7 @@ func TestIgnoreCreateSendsGit(t *testing.T) {
 
 	l := liveOf(baseFlag())
 	delete(l.Environments, "production")
-	p = mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+	p = mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 	if len(p.Changes) != 1 || !strings.Contains(string(p.Changes[0].Request.Body), `"exposition":59`) {
 		t.Errorf("an environment new to Kameleoon is not sent with Git's values:\n%s", describePlan(p))
 	}
@@ -119,15 +118,15 @@ func TestIgnoreCreateSendsGit(t *testing.T) {
 func TestIgnoredDefaultVariationKeepsTheVariation(t *testing.T) {
 	c := newReviewSandbox(t)
 	d := baseFlag()
-	d.Variations = append(d.Variations, flag.Variation{Key: "legacy", Name: "Legacy"})
-	d.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "legacy"}
+	d.Variations = append(d.Variations, kmodel.Variation{Key: "legacy", Name: "Legacy"})
+	d.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "legacy"}
 	c.apply(mustCompute(t, desiredOf(d), nil, Options{}))
 	live := c.get(d.SiteCode, d.FeatureKey)
 
 	e := baseFlag()
-	e.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+	e.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
 	e.Ignore = []string{"environments.production.defaultVariationKey"}
-	p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+	p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 	if len(p.Blocked) != 1 || p.Blocked[0].Variation != "legacy" || !slices.Equal(p.Blocked[0].Environments, []string{"production"}) ||
 		!strings.Contains(p.Blocked[0].Reason, "in fields an ignore rule leaves to Kameleoon") {
 		t.Fatalf("blocked = %+v\n%s", p.Blocked, describePlan(p))
@@ -137,7 +136,7 @@ func TestIgnoredDefaultVariationKeepsTheVariation(t *testing.T) {
 			t.Fatalf("change %d refused: %d %s\n%s", ch.Order, status, body, describePlan(p))
 		}
 	}
-	if p2 := mustCompute(t, desiredOf(e), []flag.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) != 0 {
+	if p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) != 0 {
 		t.Errorf("not converged:\n%s", describePlan(p2))
 	}
 }
@@ -152,16 +151,16 @@ func TestIgnoredOverrideThatNoLongerFits(t *testing.T) {
 	live := c.get(d.SiteCode, d.FeatureKey)
 
 	e := baseFlag()
-	e.Variables = []flag.Variable{{Key: "color", Type: flag.TypeNumber, Value: "1"}}
-	e.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "2"}}
+	e.Variables = []kmodel.Variable{{Key: "color", Type: kmodel.TypeNumber, Value: "1"}}
+	e.Variations[1].Variables = []kmodel.VariationVariable{{Key: "color", Value: "2"}}
 	e.Ignore = []string{"variations[*].variables"}
-	p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+	p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 	for _, ch := range p.Changes {
 		if status, body := c.send(ch.Request); status >= 300 {
 			t.Fatalf("change %d refused: %d %s\nbody: %s\n%s", ch.Order, status, body, ch.Request.Body, describePlan(p))
 		}
 	}
-	if p2 := mustCompute(t, desiredOf(e), []flag.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) != 0 {
+	if p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) != 0 {
 		t.Errorf("not converged:\n%s", describePlan(p2))
 	}
 }
@@ -175,7 +174,7 @@ func TestSettingsIgnoreAppliesToEveryFlag(t *testing.T) {
 	la.Description, lb.Description = "UI", "UI too"
 	desired := desiredOf(a, b)
 	desired.Settings.Ignore = []string{"description"}
-	p := mustCompute(t, desired, []flag.Flag{la, lb}, Options{})
+	p := mustCompute(t, desired, []kmodel.Flag{la, lb}, Options{})
 	if len(p.Changes) != 0 || len(p.Notes) != 2 || p.Notes[0].FeatureKey != "checkout" || p.Notes[1].FeatureKey != "search" ||
 		p.Notes[0].Source != "flagsync.yaml" {
 		t.Errorf("notes %+v\n%s", p.Notes, describePlan(p))
@@ -188,36 +187,36 @@ func TestSettingsIgnoreAppliesToEveryFlag(t *testing.T) {
 // TestAutomationDefaults: the state and exposition the planner plans for a rule
 // Kameleoon's automation may have changed, for each reading of the read shape.
 func TestAutomationDefaults(t *testing.T) {
-	window := &flag.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"}
-	rollback := []flag.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}
+	window := &kmodel.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"}
+	rollback := []kmodel.RollbackCondition{{Target: "RULE", Criteria: "UPLIFT", ComparisonOperator: "LESS_THAN", MatchValue: 1}}
 	tests := []struct {
 		name      string
-		git, live flag.Rule // live: the rule as read (State "" when the read shape has no state)
-		wantState string    // the state a patch sends; "" when no patch is planned
+		git, live kmodel.Rule // live: the rule as read (State "" when the read shape has no state)
+		wantState string      // the state a patch sends; "" when no patch is planned
 		wantNote  NoteKind
 	}{
-		{"status PAUSED, state ACTIVE", flag.Rule{}, flag.Rule{State: "ACTIVE", Status: "PAUSED"}, "", NotePaused},
-		{"paused with rollback conditions (status only)", flag.Rule{RollbackConditions: rollback},
-			flag.Rule{Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
-		{"paused with rollback conditions (state written PAUSED)", flag.Rule{RollbackConditions: rollback},
-			flag.Rule{State: "PAUSED", Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
-		{"Git removes the rollback conditions: re-activated", flag.Rule{},
-			flag.Rule{Status: "PAUSED", RollbackConditions: rollback}, "ACTIVE", ""},
-		{"outside the window (status only)", flag.Rule{Release: window}, flag.Rule{Status: "PAUSED", Release: window}, "", NotePaused},
-		{"state written PAUSED with a window: paused by hand, re-activated", flag.Rule{Release: window},
-			flag.Rule{State: "PAUSED", Status: "PAUSED", Release: window}, "ACTIVE", ""},
-		{"paused by hand: re-activated", flag.Rule{}, flag.Rule{Status: "PAUSED"}, "ACTIVE", ""},
-		{"Git pauses a rule Kameleoon paused", flag.Rule{State: "PAUSED"}, flag.Rule{State: "ACTIVE", Status: "PAUSED"}, "PAUSED", ""},
+		{"status PAUSED, state ACTIVE", kmodel.Rule{}, kmodel.Rule{State: "ACTIVE", Status: "PAUSED"}, "", NotePaused},
+		{"paused with rollback conditions (status only)", kmodel.Rule{RollbackConditions: rollback},
+			kmodel.Rule{Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
+		{"paused with rollback conditions (state written PAUSED)", kmodel.Rule{RollbackConditions: rollback},
+			kmodel.Rule{State: "PAUSED", Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
+		{"Git removes the rollback conditions: re-activated", kmodel.Rule{},
+			kmodel.Rule{Status: "PAUSED", RollbackConditions: rollback}, "ACTIVE", ""},
+		{"outside the window (status only)", kmodel.Rule{Release: window}, kmodel.Rule{Status: "PAUSED", Release: window}, "", NotePaused},
+		{"state written PAUSED with a window: paused by hand, re-activated", kmodel.Rule{Release: window},
+			kmodel.Rule{State: "PAUSED", Status: "PAUSED", Release: window}, "ACTIVE", ""},
+		{"paused by hand: re-activated", kmodel.Rule{}, kmodel.Rule{Status: "PAUSED"}, "ACTIVE", ""},
+		{"Git pauses a rule Kameleoon paused", kmodel.Rule{State: "PAUSED"}, kmodel.Rule{State: "ACTIVE", Status: "PAUSED"}, "PAUSED", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			git, live := tt.git, tt.live
-			git.Name, git.Type, git.VariationKey, live.Name, live.Type, live.VariationKey = "r", flag.RuleTargetedDelivery, "on", "r", flag.RuleTargetedDelivery, "on"
+			git.Name, git.Type, git.VariationKey, live.Name, live.Type, live.VariationKey = "r", kmodel.RuleTargetedDelivery, "on", "r", kmodel.RuleTargetedDelivery, "on"
 			live.ID = 20557
 			d, l := baseFlag(), liveOf(baseFlag())
-			d.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{git}}
-			l.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{live}}
-			p := mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+			d.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{git}}
+			l.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{live}}
+			p := mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 			switch {
 			case tt.wantState == "" && len(p.Changes) != 0:
 				t.Errorf("a patch is planned:\n%s", describePlan(p))
@@ -232,7 +231,7 @@ func TestAutomationDefaults(t *testing.T) {
 			// Patched for another reason (Git changes the segment), the rule keeps what
 			// the automation left.
 			d.Environments["production"].RolloutRules[0].SegmentID = 5
-			p = mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+			p = mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 			if len(p.Changes) != 1 {
 				t.Fatalf("want one patch:\n%s", describePlan(p))
 			}

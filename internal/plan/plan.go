@@ -2,7 +2,7 @@ package plan
 
 import (
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // Action is what a change does.
@@ -29,7 +29,7 @@ type Change struct {
 }
 
 // Ref returns the flag the change touches.
-func (c *Change) Ref() flag.Ref { return flag.Ref{SiteCode: c.SiteCode, FeatureKey: c.FeatureKey} }
+func (c *Change) Ref() kmodel.Ref { return kmodel.Ref{SiteCode: c.SiteCode, FeatureKey: c.FeatureKey} }
 
 // FieldChange is one field's value before and after, in the file format's field names
 // (e.g. "rolloutRules[1].exposition"). Before is nil for a create.
@@ -41,9 +41,9 @@ type FieldChange struct {
 
 // Plan is the ordered list of changes for one revision.
 type Plan struct {
-	Revision  string     `json:"revision"`
-	Changes   []Change   `json:"changes"`
-	Unmanaged []flag.Ref `json:"unmanaged"` // live flags not in Git, left untouched
+	Revision  string       `json:"revision"`
+	Changes   []Change     `json:"changes"`
+	Unmanaged []kmodel.Ref `json:"unmanaged"` // live flags not in Git, left untouched
 
 	// Blocked lists the changes the planner refuses to make, each with its reason: the
 	// archives the mass-archive guard refused (they have no change in Changes, and
@@ -102,7 +102,7 @@ type Blocked struct {
 }
 
 // Ref returns the flag whose change was refused.
-func (b *Blocked) Ref() flag.Ref { return flag.Ref{SiteCode: b.SiteCode, FeatureKey: b.FeatureKey} }
+func (b *Blocked) Ref() kmodel.Ref { return kmodel.Ref{SiteCode: b.SiteCode, FeatureKey: b.FeatureKey} }
 
 // NoteKind says why the planner leaves a difference alone.
 type NoteKind string
@@ -138,4 +138,4 @@ type Note struct {
 }
 
 // Ref returns the flag the note is about.
-func (n *Note) Ref() flag.Ref { return flag.Ref{SiteCode: n.SiteCode, FeatureKey: n.FeatureKey} }
+func (n *Note) Ref() kmodel.Ref { return kmodel.Ref{SiteCode: n.SiteCode, FeatureKey: n.FeatureKey} }

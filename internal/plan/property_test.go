@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -48,17 +48,17 @@ func TestSandboxRoundTrip(t *testing.T) {
 		c.apply(p)
 		created++
 		live := c.get(f.SiteCode, f.FeatureKey)
-		if p2 := mustCompute(t, desiredOf(f), []flag.Flag{live}, Options{}); len(p2.Changes) > 0 {
+		if p2 := mustCompute(t, desiredOf(f), []kmodel.Flag{live}, Options{}); len(p2.Changes) > 0 {
 			t.Fatalf("iteration %d: a freshly created flag plans changes:\n%s\nflag: %s", i, describePlan(p2), mustJSON(f))
 		}
 
 		// 2. Edit, plan, apply, read back, plan: nothing to do.
 		edited := g.edit(f, &live)
-		p3 := mustCompute(t, desiredOf(edited), []flag.Flag{live}, Options{})
+		p3 := mustCompute(t, desiredOf(edited), []kmodel.Flag{live}, Options{})
 		c.apply(p3)
 		applied += len(p3.Changes)
 		after := c.get(f.SiteCode, f.FeatureKey)
-		if p4 := mustCompute(t, desiredOf(edited), []flag.Flag{after}, Options{}); len(p4.Changes) > 0 {
+		if p4 := mustCompute(t, desiredOf(edited), []kmodel.Flag{after}, Options{}); len(p4.Changes) > 0 {
 			t.Fatalf("iteration %d: applying the plan did not converge; the next plan is:\n%s\napplied plan:\n%s\nbefore: %s\nafter: %s",
 				i, describePlan(p4), describePlan(p3), mustJSON(f), mustJSON(edited))
 		}
@@ -79,7 +79,7 @@ func TestSandboxRoundTrip(t *testing.T) {
 	}
 }
 
-func ruleID(f flag.Flag, env, name string) (int64, bool) {
+func ruleID(f kmodel.Flag, env, name string) (int64, bool) {
 	for _, r := range f.Environments[env].RolloutRules {
 		if r.Name == name {
 			return r.ID, true
@@ -162,7 +162,7 @@ func (c *sandboxClient) apply(p Plan) {
 	}
 }
 
-func (c *sandboxClient) get(site, key string) flag.Flag {
+func (c *sandboxClient) get(site, key string) kmodel.Flag {
 	c.t.Helper()
 	b := c.do("GET", api.FlagPath(site, key)+"?optionalFields="+strings.Join(api.OptionalFields, ","), nil)
 	f, err := api.DecodeFlag(b)
@@ -190,8 +190,8 @@ func (g *flagGen) word() string {
 	return g.pick(words)
 }
 
-func (g *flagGen) flag(key string) flag.Flag {
-	f := flag.Flag{SiteCode: "pzllysfw2f", FeatureKey: key, Name: "Flag " + g.word()}
+func (g *flagGen) flag(key string) kmodel.Flag {
+	f := kmodel.Flag{SiteCode: "pzllysfw2f", FeatureKey: key, Name: "Flag " + g.word()}
 	if g.chance(0.5) {
 		f.Description = "About " + g.word()
 	}
@@ -201,9 +201,9 @@ func (g *flagGen) flag(key string) flag.Flag {
 	}
 	switch g.n(3) {
 	case 1:
-		f.BucketingKey = &flag.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
+		f.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}
 	case 2:
-		f.BucketingKey = &flag.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: int64(1 + g.n(50))}
+		f.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: "CUSTOM_DATA", CustomDataID: int64(1 + g.n(50))}
 	}
 	if g.chance(0.4) {
 		f.PrimaryGoalID = int64(400000 + g.n(1000))
@@ -221,7 +221,7 @@ func (g *flagGen) flag(key string) flag.Flag {
 	for i := range nv {
 		f.Variations = append(f.Variations, g.variation([]string{"off", "on", "v2", "v3"}[i], f.Variables))
 	}
-	f.Environments = map[string]flag.Environment{}
+	f.Environments = map[string]kmodel.Environment{}
 	for _, env := range projectEnvs {
 		if g.chance(0.7) {
 			f.Environments[env] = g.environment(f.Variations)
@@ -242,11 +242,11 @@ func (g *flagGen) tags() []string {
 	return tags
 }
 
-var genVariableTypes = []string{flag.TypeBoolean, flag.TypeNumber, flag.TypeString, flag.TypeJSON, flag.TypeJS, flag.TypeCSS, flag.TypeEnum}
+var genVariableTypes = []string{kmodel.TypeBoolean, kmodel.TypeNumber, kmodel.TypeString, kmodel.TypeJSON, kmodel.TypeJS, kmodel.TypeCSS, kmodel.TypeEnum}
 
-func (g *flagGen) variable(key string) flag.Variable {
-	v := flag.Variable{Key: key, Type: g.pick(genVariableTypes)}
-	if v.Type == flag.TypeEnum {
+func (g *flagGen) variable(key string) kmodel.Variable {
+	v := kmodel.Variable{Key: key, Type: g.pick(genVariableTypes)}
+	if v.Type == kmodel.TypeEnum {
 		v.AllowedValues = []string{"small", "medium", "large"}[:1+g.n(3)]
 	}
 	v.Value = g.value(v)
@@ -255,38 +255,38 @@ func (g *flagGen) variable(key string) flag.Variable {
 
 // value is a random value of v's type, written the way a person might (spaces in JSON,
 // integers as decimals).
-func (g *flagGen) value(v flag.Variable) string {
+func (g *flagGen) value(v kmodel.Variable) string {
 	switch v.Type {
-	case flag.TypeBoolean:
+	case kmodel.TypeBoolean:
 		return strconv.FormatBool(g.chance(0.5))
-	case flag.TypeNumber:
+	case kmodel.TypeNumber:
 		return []string{"0", "42", "59.0", "-3.25", "1e3"}[g.n(5)]
-	case flag.TypeJSON:
+	case kmodel.TypeJSON:
 		return []string{`{"a": 1, "b": [true, null]}`, `[1, 2, 3]`, `{"nested": {"x": "y"}}`, `"text"`, `12`}[g.n(5)]
-	case flag.TypeJS:
+	case kmodel.TypeJS:
 		return "console.log('" + g.word() + "')"
-	case flag.TypeCSS:
+	case kmodel.TypeCSS:
 		return ".banner { color: " + g.pick([]string{"red", "blue"}) + "; }"
-	case flag.TypeEnum:
+	case kmodel.TypeEnum:
 		return g.pick(v.AllowedValues)
 	}
 	return g.word()
 }
 
-func (g *flagGen) variation(key string, vars []flag.Variable) flag.Variation {
-	v := flag.Variation{Key: key}
+func (g *flagGen) variation(key string, vars []kmodel.Variable) kmodel.Variation {
+	v := kmodel.Variation{Key: key}
 	if g.chance(0.7) {
 		v.Name = strings.ToUpper(key[:1]) + key[1:]
 	}
 	for _, x := range vars {
 		if g.chance(0.5) {
-			v.Variables = append(v.Variables, flag.VariationVariable{Key: x.Key, Value: g.value(x)})
+			v.Variables = append(v.Variables, kmodel.VariationVariable{Key: x.Key, Value: g.value(x)})
 		}
 	}
 	return v
 }
 
-func variationKeys(vs []flag.Variation) []string {
+func variationKeys(vs []kmodel.Variation) []string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
 		out[i] = v.Key
@@ -294,36 +294,36 @@ func variationKeys(vs []flag.Variation) []string {
 	return out
 }
 
-func (g *flagGen) environment(vs []flag.Variation) flag.Environment {
+func (g *flagGen) environment(vs []kmodel.Variation) kmodel.Environment {
 	keys := variationKeys(vs)
-	e := flag.Environment{FeatureEnabled: g.chance(0.5), DefaultVariationKey: g.pick(keys)}
+	e := kmodel.Environment{FeatureEnabled: g.chance(0.5), DefaultVariationKey: g.pick(keys)}
 	for i := range g.n(4) {
 		e.RolloutRules = append(e.RolloutRules, g.rule(fmt.Sprintf("rule %d %s", i, g.word()), keys))
 	}
 	if g.chance(0.2) {
-		e.Integrations = &flag.Integrations{DeliveryRules: []any{map[string]any{"provider": "ga4", "id": 3}}}
+		e.Integrations = &kmodel.Integrations{DeliveryRules: []any{map[string]any{"provider": "ga4", "id": 3}}}
 	}
 	return e
 }
 
-func (g *flagGen) rule(name string, keys []string) flag.Rule {
-	r := flag.Rule{Name: name, Type: g.pick([]string{flag.RuleTargetedDelivery, flag.RuleProgressiveDelivery, flag.RuleExperimentation})}
+func (g *flagGen) rule(name string, keys []string) kmodel.Rule {
+	r := kmodel.Rule{Name: name, Type: g.pick([]string{kmodel.RuleTargetedDelivery, kmodel.RuleProgressiveDelivery, kmodel.RuleExperimentation})}
 	if g.chance(0.5) {
-		r.State = g.pick([]string{flag.StateActive, flag.StatePaused})
+		r.State = g.pick([]string{kmodel.StateActive, kmodel.StatePaused})
 	}
 	if g.chance(0.6) {
 		r.SegmentID = int64(403000 + g.n(1000))
 	}
 	switch r.Type {
-	case flag.RuleTargetedDelivery, flag.RuleProgressiveDelivery:
+	case kmodel.RuleTargetedDelivery, kmodel.RuleProgressiveDelivery:
 		r.VariationKey = g.pick(keys)
-		if r.Type == flag.RuleProgressiveDelivery || g.chance(0.5) {
+		if r.Type == kmodel.RuleProgressiveDelivery || g.chance(0.5) {
 			r.Exposition = ptr(float64(g.n(101)))
 		}
-	case flag.RuleExperimentation:
+	case kmodel.RuleExperimentation:
 		share := 100 / float64(len(keys))
 		for _, k := range keys {
-			r.TrafficAllocations = append(r.TrafficAllocations, flag.TrafficAllocation{VariationKey: k, Exposition: float64(int(share))})
+			r.TrafficAllocations = append(r.TrafficAllocations, kmodel.TrafficAllocation{VariationKey: k, Exposition: float64(int(share))})
 		}
 		g.rng.Shuffle(len(r.TrafficAllocations), func(i, j int) {
 			r.TrafficAllocations[i], r.TrafficAllocations[j] = r.TrafficAllocations[j], r.TrafficAllocations[i]
@@ -340,10 +340,10 @@ func (g *flagGen) rule(name string, keys []string) flag.Rule {
 		}
 	}
 	if g.chance(0.3) {
-		r.Release = &flag.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"}
+		r.Release = &kmodel.Release{ReleaseFrom: "2025-12-11T11:58:01", ReleaseTo: "2025-12-13T11:58:01", TimeZone: "Europe/Paris"}
 	}
 	for range g.n(3) {
-		c := flag.RollbackCondition{
+		c := kmodel.RollbackCondition{
 			Target:             g.pick([]string{"RULE", "ENVIRONMENT"}),
 			Criteria:           g.pick([]string{"UPLIFT", "DOWNLIFT", "CONVERSION_RATE"}),
 			ComparisonOperator: g.pick([]string{"GREATER_THAN", "LESS_THAN"}),
@@ -365,7 +365,7 @@ func (g *flagGen) rule(name string, keys []string) flag.Rule {
 
 // edit returns a random change of f, valid on its own. live is f as read back: a
 // variation an environment that the edit leaves unmanaged still serves is kept.
-func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
+func (g *flagGen) edit(f kmodel.Flag, live *kmodel.Flag) kmodel.Flag {
 	e := deepCopy(f)
 	if g.chance(0.3) {
 		e.Name = "Renamed " + g.word()
@@ -386,7 +386,7 @@ func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
 		e.PrimaryGoalID, e.SecondaryGoalIDs = 0, []int64{400001, 400002}
 	}
 	// Variables: change values, drop some, add one. Types stay.
-	var vars []flag.Variable
+	var vars []kmodel.Variable
 	for _, v := range e.Variables {
 		switch {
 		case g.chance(0.2): // dropped
@@ -415,7 +415,7 @@ func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
 			}
 		}
 	}
-	var variations []flag.Variation
+	var variations []kmodel.Variation
 	for _, v := range e.Variations {
 		if !protected[v.Key] && g.chance(0.2) {
 			continue
@@ -423,13 +423,13 @@ func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
 		if g.chance(0.2) {
 			v.Name = "Renamed"
 		}
-		v.Variables = slices.DeleteFunc(v.Variables, func(x flag.VariationVariable) bool {
-			return !slices.ContainsFunc(vars, func(y flag.Variable) bool { return y.Key == x.Key })
+		v.Variables = slices.DeleteFunc(v.Variables, func(x kmodel.VariationVariable) bool {
+			return !slices.ContainsFunc(vars, func(y kmodel.Variable) bool { return y.Key == x.Key })
 		})
 		if len(vars) > 0 && g.chance(0.3) {
 			x := vars[g.n(len(vars))]
-			v.Variables = slices.DeleteFunc(v.Variables, func(o flag.VariationVariable) bool { return o.Key == x.Key })
-			v.Variables = append(v.Variables, flag.VariationVariable{Key: x.Key, Value: g.value(x)})
+			v.Variables = slices.DeleteFunc(v.Variables, func(o kmodel.VariationVariable) bool { return o.Key == x.Key })
+			v.Variables = append(v.Variables, kmodel.VariationVariable{Key: x.Key, Value: g.value(x)})
 		}
 		variations = append(variations, v)
 	}
@@ -454,7 +454,7 @@ func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
 		if !slices.Contains(keys, old.DefaultVariationKey) || g.chance(0.3) {
 			old.DefaultVariationKey = g.pick(keys)
 		}
-		var rules []flag.Rule
+		var rules []kmodel.Rule
 		for _, r := range old.RolloutRules {
 			if g.chance(0.15) {
 				continue
@@ -490,7 +490,7 @@ func (g *flagGen) edit(f flag.Flag, live *flag.Flag) flag.Flag {
 	return e
 }
 
-func ruleUsesOnly(r flag.Rule, keys []string) bool {
+func ruleUsesOnly(r kmodel.Rule, keys []string) bool {
 	ok := func(k string) bool { return k == "" || slices.Contains(keys, k) }
 	if !ok(r.VariationKey) || !ok(r.ControlVariationKey) {
 		return false
@@ -502,21 +502,21 @@ func ruleUsesOnly(r flag.Rule, keys []string) bool {
 	}
 	// An experiment must keep covering every variation it allocates to: regenerate it
 	// when the variation set changed.
-	return r.Type != flag.RuleExperimentation || len(r.TrafficAllocations) == len(keys)
+	return r.Type != kmodel.RuleExperimentation || len(r.TrafficAllocations) == len(keys)
 }
 
 // deepCopy copies a flag through JSON, so edits never reach the original.
-func deepCopy(f flag.Flag) flag.Flag {
+func deepCopy(f kmodel.Flag) kmodel.Flag {
 	b, err := json.Marshal(f)
 	if err != nil {
 		panic(err)
 	}
-	var out flag.Flag
+	var out kmodel.Flag
 	if err := json.Unmarshal(b, &out); err != nil {
 		panic(err)
 	}
 	if out.Environments == nil {
-		out.Environments = map[string]flag.Environment{}
+		out.Environments = map[string]kmodel.Environment{}
 	}
 	return out
 }

@@ -1,18 +1,17 @@
 package plan
 
 import (
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 func TestReleaseEqual(t *testing.T) {
-	rel := func(from, to, zone string) *flag.Release {
-		return &flag.Release{ReleaseFrom: from, ReleaseTo: to, TimeZone: zone}
+	rel := func(from, to, zone string) *kmodel.Release {
+		return &kmodel.Release{ReleaseFrom: from, ReleaseTo: to, TimeZone: zone}
 	}
 	for _, tt := range []struct {
 		name string
-		a, b *flag.Release
+		a, b *kmodel.Release
 		want bool
 	}{
 		{"both absent", nil, nil, true},

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // jsonPlan is the documented, stable shape RenderJSON writes (see the README). Every
@@ -15,7 +15,7 @@ type jsonPlan struct {
 	Revision  string       `json:"revision"`
 	Summary   Summary      `json:"summary"`
 	Changes   []jsonChange `json:"changes"`
-	Unmanaged []flag.Ref   `json:"unmanaged"`
+	Unmanaged []kmodel.Ref `json:"unmanaged"`
 	Blocked   []Blocked    `json:"blocked"`
 	Notes     []Note       `json:"notes"`
 	Service   string       `json:"service,omitempty"` // absent for Kameleoon
@@ -55,7 +55,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		out.Notes = []Note{}
 	}
 	if out.Unmanaged == nil {
-		out.Unmanaged = []flag.Ref{}
+		out.Unmanaged = []kmodel.Ref{}
 	}
 	if out.Blocked == nil {
 		out.Blocked = []Blocked{}

@@ -3,11 +3,10 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 func TestMarkdownStaysUnderLimit(t *testing.T) {
@@ -51,7 +50,7 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 func TestTextColour(t *testing.T) {
 	want := baseFlag()
 	want.Name = "Renamed"
-	p := mustCompute(t, desiredOf(want), []flag.Flag{liveOf(baseFlag())}, Options{})
+	p := mustCompute(t, desiredOf(want), []kmodel.Flag{liveOf(baseFlag())}, Options{})
 	for _, colour := range []bool{false, true} {
 		var buf bytes.Buffer
 		if err := RenderText(&buf, p, TextOptions{Color: colour}); err != nil {
@@ -77,7 +76,7 @@ func ansiResetIf(colour bool) string {
 func TestJSONShape(t *testing.T) {
 	want := baseFlag()
 	want.FeatureKey = "fresh"
-	p := mustCompute(t, desiredOf(want, baseFlag()), []flag.Flag{liveOf(baseFlag()), {SiteCode: "pzllysfw2f", FeatureKey: "other", Name: "x"}}, Options{})
+	p := mustCompute(t, desiredOf(want, baseFlag()), []kmodel.Flag{liveOf(baseFlag()), {SiteCode: "pzllysfw2f", FeatureKey: "other", Name: "x"}}, Options{})
 	var buf bytes.Buffer
 	if err := RenderJSON(&buf, p); err != nil {
 		t.Fatal(err)
@@ -139,7 +138,7 @@ func TestRefusedChangesInEveryRendering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Plan{Revision: "abc1234", Changes: []Change{}, Unmanaged: []flag.Ref{}, Blocked: tt.blocked}
+			p := Plan{Revision: "abc1234", Changes: []Change{}, Unmanaged: []kmodel.Ref{}, Blocked: tt.blocked}
 			if got := p.SummaryLine(); got != tt.wantSummary {
 				t.Fatalf("summary %q, want %q", got, tt.wantSummary)
 			}

@@ -3,11 +3,10 @@ package plan
 import (
 	"bufio"
 	"fmt"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // TextOptions tune RenderText.
@@ -147,7 +146,7 @@ func truncate(s string, n int) string {
 }
 
 type flagGroup struct {
-	ref     flag.Ref
+	ref     kmodel.Ref
 	changes []Change
 }
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -61,7 +61,7 @@ func TestDuplicateLiveRuleNames(t *testing.T) {
 	env.RolloutRules = append(env.RolloutRules, dup)
 	l.Environments["production"] = env
 
-	p := mustCompute(t, desiredOf(d), []flag.Flag{l}, Options{})
+	p := mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
 	if len(p.Changes) != 1 || p.Changes[0].EnvironmentKey != "production" {
 		t.Fatalf("want one production patch, got:\n%s", describe(p))
 	}
@@ -94,20 +94,20 @@ func TestRuleTypeChangeKeepsIDThroughTheSandbox(t *testing.T) {
 	e := baseFlag()
 	prod := e.Environments["production"]
 	r := prod.RolloutRules[0]
-	r.Type = flag.RuleExperimentation
+	r.Type = kmodel.RuleExperimentation
 	r.VariationKey = ""
 	r.ControlVariationKey = "off"
-	r.TrafficAllocations = []flag.TrafficAllocation{{VariationKey: "on", Exposition: 50}, {VariationKey: "off", Exposition: 50}}
-	prod.RolloutRules = []flag.Rule{r}
+	r.TrafficAllocations = []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 50}, {VariationKey: "off", Exposition: 50}}
+	prod.RolloutRules = []kmodel.Rule{r}
 	e.Environments["production"] = prod
-	p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+	p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 	c.apply(p)
 	after := c.get(d.SiteCode, d.FeatureKey)
 	now, _ := ruleID(after, "production", "beta")
 	if before == 0 || now != before {
 		t.Errorf("rule id %d → %d, want it kept", before, now)
 	}
-	if p2 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{}); len(p2.Changes) > 0 {
+	if p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{after}, Options{}); len(p2.Changes) > 0 {
 		t.Errorf("not converged:\n%s", describePlan(p2))
 	}
 }
@@ -115,20 +115,20 @@ func TestRuleTypeChangeKeepsIDThroughTheSandbox(t *testing.T) {
 // TestReadShapeNullsAreNotDrift: the read shape may send null or empty for every
 // optional field; none of it is drift against a flag file that leaves them out.
 func TestReadShapeNullsAreNotDrift(t *testing.T) {
-	d := flag.Flag{
+	d := kmodel.Flag{
 		SiteCode: "pzllysfw2f", FeatureKey: "checkout", Name: "Checkout",
-		Variables: []flag.Variable{
-			{Key: "mode", Type: flag.TypeEnum, Value: "a", AllowedValues: []string{"a", "b", "c"}},
-			{Key: "conf", Type: flag.TypeJSON, Value: `{"a": 1, "b": [1, 2]}`},
-			{Key: "n", Type: flag.TypeNumber, Value: "59"},
+		Variables: []kmodel.Variable{
+			{Key: "mode", Type: kmodel.TypeEnum, Value: "a", AllowedValues: []string{"a", "b", "c"}},
+			{Key: "conf", Type: kmodel.TypeJSON, Value: `{"a": 1, "b": [1, 2]}`},
+			{Key: "n", Type: kmodel.TypeNumber, Value: "59"},
 		},
-		Variations:       []flag.Variation{{Key: "off"}, {Key: "on", Variables: []flag.VariationVariable{{Key: "n", Value: "60"}, {Key: "conf", Value: `{}`}}}},
+		Variations:       []kmodel.Variation{{Key: "off"}, {Key: "on", Variables: []kmodel.VariationVariable{{Key: "n", Value: "60"}, {Key: "conf", Value: `{}`}}}},
 		SecondaryGoalIDs: []int64{3, 1, 2},
-		Environments: map[string]flag.Environment{
-			"production": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []flag.Rule{
-				{Name: "exp", Type: flag.RuleExperimentation, ControlVariationKey: "off", Exposition: ptr(59.0),
-					TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 50}, {VariationKey: "off", Exposition: 50}}},
-				{Name: "td", Type: flag.RuleTargetedDelivery, VariationKey: "on"},
+		Environments: map[string]kmodel.Environment{
+			"production": {FeatureEnabled: true, DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{
+				{Name: "exp", Type: kmodel.RuleExperimentation, ControlVariationKey: "off", Exposition: ptr(59.0),
+					TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 50}, {VariationKey: "off", Exposition: 50}}},
+				{Name: "td", Type: kmodel.RuleTargetedDelivery, VariationKey: "on"},
 			}},
 		},
 	}
@@ -162,11 +162,11 @@ func TestReadShapeNullsAreNotDrift(t *testing.T) {
 
 // TestPruneGuardAtTheLimits: the guard allows exactly its limits and refuses one more.
 func TestPruneGuardAtTheLimits(t *testing.T) {
-	owned := func(key string) flag.Flag {
-		return flag.Flag{SiteCode: "pzllysfw2f", FeatureKey: key, Name: key, Tags: []string{flag.OwnershipTag}}
+	owned := func(key string) kmodel.Flag {
+		return kmodel.Flag{SiteCode: "pzllysfw2f", FeatureKey: key, Name: key, Tags: []string{kmodel.OwnershipTag}}
 	}
 	run := func(keep, gone int, opts Options) (int, error) {
-		var want, live []flag.Flag
+		var want, live []kmodel.Flag
 		for i := range keep {
 			f := owned(fmt.Sprintf("kept_%03d", i))
 			live = append(live, f)
@@ -215,7 +215,7 @@ func TestPruneGuardAtTheLimits(t *testing.T) {
 func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	c := newReviewSandbox(t)
 	d := baseFlag()
-	d.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
+	d.Environments["development"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "on"}
 	c.apply(mustCompute(t, desiredOf(d), nil, Options{}))
 	live := c.get(d.SiteCode, d.FeatureKey)
 
@@ -223,8 +223,8 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	e := baseFlag()
 	e.Variations = e.Variations[:1]
 	e.Variables = nil
-	e.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
-	p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+	e.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+	p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 	if len(p.Blocked) != 1 {
 		t.Fatalf("blocked = %+v, want one refused removal\nplan:\n%s", p.Blocked, describePlan(p))
 	}
@@ -247,7 +247,7 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	if got := after.Environments["development"].DefaultVariationKey; got != "on" {
 		t.Errorf("unmanaged development now serves %q, want it left serving \"on\"", got)
 	}
-	keys := keysOf(after.Variations, func(v *flag.Variation) string { return v.Key })
+	keys := keysOf(after.Variations, func(v *kmodel.Variation) string { return v.Key })
 	if !slices.Equal(keys, []string{"off", "on"}) {
 		t.Errorf("live variations %v, want off and the kept on", keys)
 	}
@@ -257,7 +257,7 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 
 	// The next plan changes nothing and still refuses the removal: Git and Kameleoon
 	// differ until development is managed or changed in Kameleoon.
-	p2 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+	p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{after}, Options{})
 	if len(p2.Changes) != 0 || len(p2.Blocked) != 1 || p2.Blocked[0].Variation != "on" {
 		t.Errorf("second plan: %d changes, blocked %+v; want no change and the same refusal\n%s", len(p2.Changes), p2.Blocked, describePlan(p2))
 	}
@@ -266,17 +266,17 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 	}
 
 	// Listing development in Git, serving "off", lets the variation go.
-	e.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
-	p3 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+	e.Environments["development"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+	p3 := mustCompute(t, desiredOf(e), []kmodel.Flag{after}, Options{})
 	if len(p3.Blocked) != 0 {
 		t.Errorf("with development managed, blocked = %+v", p3.Blocked)
 	}
 	c.apply(p3)
 	final := c.get(d.SiteCode, d.FeatureKey)
-	if keys := keysOf(final.Variations, func(v *flag.Variation) string { return v.Key }); !slices.Equal(keys, []string{"off"}) {
+	if keys := keysOf(final.Variations, func(v *kmodel.Variation) string { return v.Key }); !slices.Equal(keys, []string{"off"}) {
 		t.Errorf("live variations %v after managing development, want only off", keys)
 	}
-	if p4 := mustCompute(t, desiredOf(e), []flag.Flag{final}, Options{}); len(p4.Changes)+len(p4.Blocked) > 0 {
+	if p4 := mustCompute(t, desiredOf(e), []kmodel.Flag{final}, Options{}); len(p4.Changes)+len(p4.Blocked) > 0 {
 		t.Errorf("not converged:\n%s", describePlan(p4))
 	}
 }
@@ -285,25 +285,25 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 // keeps it; an environment Git manages, or an unmanaged one that does not use it, does
 // not.
 func TestVariationUsesInUnmanagedEnvironments(t *testing.T) {
-	rule := func(r flag.Rule) flag.Environment {
+	rule := func(r kmodel.Rule) kmodel.Environment {
 		r.Name = "r1"
-		return flag.Environment{DefaultVariationKey: "off", RolloutRules: []flag.Rule{r}}
+		return kmodel.Environment{DefaultVariationKey: "off", RolloutRules: []kmodel.Rule{r}}
 	}
 	tests := []struct {
 		name      string
-		unmanaged map[string]flag.Environment
+		unmanaged map[string]kmodel.Environment
 		wantEnvs  []string // nil: "on" is removed
 		wantUse   string
 	}{
-		{"default variation", map[string]flag.Environment{"development": {DefaultVariationKey: "on"}}, []string{"development"}, "development (defaultVariationKey)"},
-		{"rule variationKey", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleTargetedDelivery, VariationKey: "on"})}, []string{"staging"}, `staging (rule "r1")`},
-		{"rule controlVariationKey", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleExperimentation, ControlVariationKey: "on",
-			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "off", Exposition: 100}}})}, []string{"staging"}, `staging (rule "r1")`},
-		{"traffic allocation", map[string]flag.Environment{"staging": rule(flag.Rule{Type: flag.RuleExperimentation, ControlVariationKey: "off",
-			TrafficAllocations: []flag.TrafficAllocation{{VariationKey: "on", Exposition: 50}}})}, []string{"staging"}, `staging (rule "r1")`},
-		{"two environments", map[string]flag.Environment{"staging": {DefaultVariationKey: "on"}, "development": {DefaultVariationKey: "on"}},
+		{"default variation", map[string]kmodel.Environment{"development": {DefaultVariationKey: "on"}}, []string{"development"}, "development (defaultVariationKey)"},
+		{"rule variationKey", map[string]kmodel.Environment{"staging": rule(kmodel.Rule{Type: kmodel.RuleTargetedDelivery, VariationKey: "on"})}, []string{"staging"}, `staging (rule "r1")`},
+		{"rule controlVariationKey", map[string]kmodel.Environment{"staging": rule(kmodel.Rule{Type: kmodel.RuleExperimentation, ControlVariationKey: "on",
+			TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "off", Exposition: 100}}})}, []string{"staging"}, `staging (rule "r1")`},
+		{"traffic allocation", map[string]kmodel.Environment{"staging": rule(kmodel.Rule{Type: kmodel.RuleExperimentation, ControlVariationKey: "off",
+			TrafficAllocations: []kmodel.TrafficAllocation{{VariationKey: "on", Exposition: 50}}})}, []string{"staging"}, `staging (rule "r1")`},
+		{"two environments", map[string]kmodel.Environment{"staging": {DefaultVariationKey: "on"}, "development": {DefaultVariationKey: "on"}},
 			[]string{"development", "staging"}, "environments development (defaultVariationKey) and staging (defaultVariationKey)"},
-		{"unmanaged environment not using it", map[string]flag.Environment{"development": {DefaultVariationKey: "off"}}, nil, ""},
+		{"unmanaged environment not using it", map[string]kmodel.Environment{"development": {DefaultVariationKey: "off"}}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,8 +313,8 @@ func TestVariationUsesInUnmanagedEnvironments(t *testing.T) {
 			}
 			e := baseFlag()
 			e.Variations = e.Variations[:1]
-			e.Environments["production"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
-			p := mustCompute(t, desiredOf(e), []flag.Flag{l}, Options{})
+			e.Environments["production"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "off"}
+			p := mustCompute(t, desiredOf(e), []kmodel.Flag{l}, Options{})
 			last := p.Changes[len(p.Changes)-1]
 			var body struct {
 				Variations []struct {
@@ -357,23 +357,23 @@ func TestVariableTypeChangeWithVariationRemoved(t *testing.T) {
 			if !onOverrides {
 				d.Variations[1].Variables = nil
 			}
-			d.Variations = append(d.Variations, flag.Variation{Key: "legacy", Name: "Legacy", Variables: []flag.VariationVariable{{Key: "color", Value: "red"}}})
+			d.Variations = append(d.Variations, kmodel.Variation{Key: "legacy", Name: "Legacy", Variables: []kmodel.VariationVariable{{Key: "color", Value: "red"}}})
 			c.apply(mustCompute(t, desiredOf(d), nil, Options{}))
 			live := c.get(d.SiteCode, d.FeatureKey)
 
 			e := baseFlag()
-			e.Variables = []flag.Variable{{Key: "color", Type: flag.TypeNumber, Value: "1"}}
-			e.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "2"}}
+			e.Variables = []kmodel.Variable{{Key: "color", Type: kmodel.TypeNumber, Value: "1"}}
+			e.Variations[1].Variables = []kmodel.VariationVariable{{Key: "color", Value: "2"}}
 			if !onOverrides {
 				e.Variations[1].Variables = nil
 			}
-			p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+			p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 			for _, ch := range p.Changes {
 				if status, body := c.send(ch.Request); status >= 300 {
 					t.Fatalf("change %d (%s %s) refused: %d %s\nbody: %s\nplan:\n%s", ch.Order, ch.Request.Method, ch.Request.Path, status, body, ch.Request.Body, describePlan(p))
 				}
 			}
-			if p2 := mustCompute(t, desiredOf(e), []flag.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) > 0 {
+			if p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{c.get(d.SiteCode, d.FeatureKey)}, Options{}); len(p2.Changes) > 0 {
 				t.Errorf("not converged:\n%s", describePlan(p2))
 			}
 		})
@@ -390,20 +390,20 @@ func TestVariableTypeChangeWithVariationRemoved(t *testing.T) {
 func TestKeptVariationLosesUnfitOverrides(t *testing.T) {
 	tests := []struct {
 		name     string
-		override flag.VariationVariable // legacy's override, written while it still fits
-		variable flag.Variable          // the variable as Git changes it
+		override kmodel.VariationVariable // legacy's override, written while it still fits
+		variable kmodel.Variable          // the variable as Git changes it
 	}{
-		{"type change", flag.VariationVariable{Key: "color", Value: "red"}, flag.Variable{Key: "color", Type: flag.TypeNumber, Value: "1"}},
-		{"enum shrinks", flag.VariationVariable{Key: "size", Value: "XL"},
-			flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M"}}},
+		{"type change", kmodel.VariationVariable{Key: "color", Value: "red"}, kmodel.Variable{Key: "color", Type: kmodel.TypeNumber, Value: "1"}},
+		{"enum shrinks", kmodel.VariationVariable{Key: "size", Value: "XL"},
+			kmodel.Variable{Key: "size", Type: kmodel.TypeEnum, Value: "S", AllowedValues: []string{"S", "M"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newReviewSandbox(t)
 			d := baseFlag()
-			d.Variables = append(d.Variables, flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
-			d.Variations = append(d.Variations, flag.Variation{Key: "legacy", Name: "Legacy", Variables: []flag.VariationVariable{tt.override}})
-			d.Environments["development"] = flag.Environment{FeatureEnabled: true, DefaultVariationKey: "legacy"}
+			d.Variables = append(d.Variables, kmodel.Variable{Key: "size", Type: kmodel.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
+			d.Variations = append(d.Variations, kmodel.Variation{Key: "legacy", Name: "Legacy", Variables: []kmodel.VariationVariable{tt.override}})
+			d.Environments["development"] = kmodel.Environment{FeatureEnabled: true, DefaultVariationKey: "legacy"}
 			c.apply(mustCompute(t, desiredOf(d), nil, Options{}))
 			live := c.get(d.SiteCode, d.FeatureKey)
 
@@ -411,16 +411,16 @@ func TestKeptVariationLosesUnfitOverrides(t *testing.T) {
 			// "legacy"), removes "legacy" and changes the variable it overrides.
 			e := baseFlag()
 			e.Name = "Checkout v2"
-			e.Variables = append(e.Variables, flag.Variable{Key: "size", Type: flag.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
+			e.Variables = append(e.Variables, kmodel.Variable{Key: "size", Type: kmodel.TypeEnum, Value: "S", AllowedValues: []string{"S", "M", "XL"}})
 			for i := range e.Variables {
 				if e.Variables[i].Key == tt.variable.Key {
 					e.Variables[i] = tt.variable
 				}
 			}
 			if tt.variable.Key == "color" {
-				e.Variations[1].Variables = []flag.VariationVariable{{Key: "color", Value: "2"}}
+				e.Variations[1].Variables = []kmodel.VariationVariable{{Key: "color", Value: "2"}}
 			}
-			p := mustCompute(t, desiredOf(e), []flag.Flag{live}, Options{})
+			p := mustCompute(t, desiredOf(e), []kmodel.Flag{live}, Options{})
 			if len(p.Blocked) != 1 || p.Blocked[0].Variation != "legacy" {
 				t.Fatalf("blocked = %+v, want the removal of \"legacy\" refused\n%s", p.Blocked, describePlan(p))
 			}
@@ -434,11 +434,11 @@ func TestKeptVariationLosesUnfitOverrides(t *testing.T) {
 				t.Errorf("name %q: the rest of the flag was not applied", after.Name)
 			}
 			for _, v := range after.Variations {
-				if v.Key == "legacy" && slices.ContainsFunc(v.Variables, func(o flag.VariationVariable) bool { return o.Key == tt.override.Key }) {
+				if v.Key == "legacy" && slices.ContainsFunc(v.Variables, func(o kmodel.VariationVariable) bool { return o.Key == tt.override.Key }) {
 					t.Errorf("kept variation legacy still overrides %q: %+v", tt.override.Key, v.Variables)
 				}
 			}
-			p2 := mustCompute(t, desiredOf(e), []flag.Flag{after}, Options{})
+			p2 := mustCompute(t, desiredOf(e), []kmodel.Flag{after}, Options{})
 			if len(p2.Changes) != 0 || len(p2.Blocked) != 1 {
 				t.Errorf("second plan: want no change and the same refusal\n%s", describePlan(p2))
 			}

@@ -2,24 +2,23 @@ package prcomment
 
 import (
 	"errors"
-	"io/fs"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/splitload"
+	"io/fs"
 )
 
 // LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns
 // where each flag is defined, so that a report can annotate a refused change on its
 // flag's file. It reads files only. Invalid files locate nothing: their problems carry
 // their own lines.
-func LocateFlags(fsys fs.FS, dir string) (map[flag.Ref]flag.Source, error) {
+func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
 	repo, err := splitload.Survey(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	out := map[flag.Ref]flag.Source{}
+	out := map[kmodel.Ref]kmodel.Source{}
 	if repo.Kameleoon() {
 		desired, err := loader.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
 		if err := skipInvalid(err); err != nil {

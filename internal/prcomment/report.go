@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/codehost"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -57,7 +57,7 @@ type Inputs struct {
 	ValidateJSON []byte
 	// Locate says where each flag of the repository is defined, to annotate the refused
 	// changes of a plan; nil leaves them unannotated (they are still listed).
-	Locate map[flag.Ref]flag.Source
+	Locate map[kmodel.Ref]kmodel.Source
 	// JobURL links the job's log from the report of a plan that did not finish; optional.
 	JobURL string
 }
@@ -69,7 +69,7 @@ type planDoc struct {
 	Changes  []struct {
 		Action plan.Action `json:"action"`
 	} `json:"changes"`
-	Unmanaged   []flag.Ref           `json:"unmanaged"`
+	Unmanaged   []kmodel.Ref         `json:"unmanaged"`
 	Blocked     []plan.Blocked       `json:"blocked"`
 	Service     string               `json:"service"`
 	Diagnostics *[]loader.Diagnostic `json:"diagnostics"`
@@ -182,7 +182,7 @@ func invalidReport(diags []loader.Diagnostic) Report {
 
 // planReport reports a plan: its summary line, and its refused changes, annotated on
 // the flag's file where locate knows it.
-func planReport(p plan.Plan, locate map[flag.Ref]flag.Source) Report {
+func planReport(p plan.Plan, locate map[kmodel.Ref]kmodel.Source) Report {
 	r := Report{Conclusion: Success, Title: p.SummaryLine()}
 	var b strings.Builder
 	b.WriteString("### flagsync plan")

@@ -8,7 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/codehost"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -75,7 +75,7 @@ func TestReportOfAPlan(t *testing.T) {
 			{Order: 1, Action: plan.ActionCreate, SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"},
 			{Order: 2, Action: plan.ActionUpdate, SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", EnvironmentKey: "production"},
 		},
-		Unmanaged: []flag.Ref{{SiteCode: "pzllysfw2f", FeatureKey: "old"}},
+		Unmanaged: []kmodel.Ref{{SiteCode: "pzllysfw2f", FeatureKey: "old"}},
 	}
 	r, err := NewReport(Inputs{PlanJSON: planJSON(t, p), ValidateJSON: validateJSON(t, true)})
 	if err != nil {
@@ -89,7 +89,7 @@ func TestReportOfAPlan(t *testing.T) {
 		{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", Kind: plan.BlockedVariationInUse, Variation: "v2", Environments: []string{"qa"}, Reason: "variation v2 is still used by qa"},
 		{SiteCode: "pzllysfw2f", FeatureKey: "gone", Reason: "the mass-archive guard refused"},
 	}
-	locate := map[flag.Ref]flag.Source{{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
+	locate := map[kmodel.Ref]kmodel.Source{{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
 	r, err = NewReport(Inputs{PlanJSON: planJSON(t, p), Locate: locate})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestLocateFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, ok := got[flag.Ref{SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"}]
+	src, ok := got[kmodel.Ref{SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"}]
 	if !ok || src.File != "flags/a.yaml" || src.Line != 2 {
 		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:2", got)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -49,15 +49,15 @@ func (k kameleoon) Load(src Source) (Repo, error) {
 type run struct {
 	client  Client
 	logger  *slog.Logger
-	desired *flag.Desired
+	desired *kmodel.Desired
 	partial bool
-	live    []flag.Flag
+	live    []kmodel.Flag
 }
 
 // Restrict keeps only the desired flags of a partial run.
-func (s *run) Restrict(only []flag.Ref) {
+func (s *run) Restrict(only []kmodel.Ref) {
 	s.partial = true
-	want := make(map[flag.Ref]bool, len(only))
+	want := make(map[kmodel.Ref]bool, len(only))
 	for _, r := range only {
 		want[r] = true
 	}
@@ -97,7 +97,7 @@ func (s *run) Scopes() []string {
 func (s *run) Read(ctx context.Context, partial bool) error {
 	var err error
 	if partial {
-		refs := make([]flag.Ref, len(s.desired.Flags))
+		refs := make([]kmodel.Ref, len(s.desired.Flags))
 		for i := range s.desired.Flags {
 			refs[i] = s.desired.Flags[i].Ref()
 		}
@@ -108,8 +108,8 @@ func (s *run) Read(ctx context.Context, partial bool) error {
 	return err
 }
 
-func (s *run) list(ctx context.Context, sites []string) ([]flag.Flag, error) {
-	var live []flag.Flag
+func (s *run) list(ctx context.Context, sites []string) ([]kmodel.Flag, error) {
+	var live []kmodel.Flag
 	for _, site := range sites {
 		flags, err := s.client.ListFlags(ctx, site)
 		if err != nil {
@@ -128,9 +128,9 @@ func (s *run) list(ctx context.Context, sites []string) ([]flag.Flag, error) {
 	return live, nil
 }
 
-func (s *run) get(ctx context.Context, refs []flag.Ref) ([]flag.Flag, error) {
-	var live []flag.Flag
-	seen := make(map[flag.Ref]bool, len(refs))
+func (s *run) get(ctx context.Context, refs []kmodel.Ref) ([]kmodel.Flag, error) {
+	var live []kmodel.Flag
+	seen := make(map[kmodel.Ref]bool, len(refs))
 	for _, r := range refs {
 		if seen[r] {
 			continue
@@ -153,14 +153,14 @@ func (s *run) Plan(opts PlanOptions) (plan.Plan, error) { return s.compute(s.liv
 
 // compute plans the desired flags against live. A partial run neither prunes nor reports
 // unmanaged flags: it has not seen the whole site.
-func (s *run) compute(live []flag.Flag, o PlanOptions) (plan.Plan, error) {
+func (s *run) compute(live []kmodel.Flag, o PlanOptions) (plan.Plan, error) {
 	opts := plan.OptionsFor(s.desired.Settings)
 	opts.Prune = !o.Partial && (opts.Prune || o.Prune)
 	opts.MaxArchive, opts.AllowMassArchive = o.MaxArchive, o.AllowMassArchive
 	p, err := plan.Compute(s.desired, live, opts)
 	p.Revision = o.Revision
 	if o.Partial {
-		p.Unmanaged = []flag.Ref{}
+		p.Unmanaged = []kmodel.Ref{}
 	}
 	return p, err
 }
@@ -171,7 +171,7 @@ func (s *run) compute(live []flag.Flag, o PlanOptions) (plan.Plan, error) {
 // one list per touched site.
 func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error) {
 	live := s.live
-	touched := map[flag.Ref]bool{}
+	touched := map[kmodel.Ref]bool{}
 	sites := map[string]bool{}
 	for _, r := range results {
 		if r.Status == apply.Skipped {
@@ -197,17 +197,17 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 	}
 
 	// stale reports whether a live flag is replaced by what is read now.
-	var stale func(f *flag.Flag) bool
-	var fresh []flag.Flag
+	var stale func(f *kmodel.Flag) bool
+	var fresh []kmodel.Flag
 	var err error
 	if opts.Partial || len(touched) < pages {
-		refs := make([]flag.Ref, 0, len(touched))
+		refs := make([]kmodel.Ref, 0, len(touched))
 		for r := range touched {
 			refs = append(refs, r)
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 		fresh, err = s.get(ctx, refs)
-		stale = func(f *flag.Flag) bool { return touched[f.Ref()] }
+		stale = func(f *kmodel.Flag) bool { return touched[f.Ref()] }
 	} else {
 		list := make([]string, 0, len(sites))
 		for site := range sites {
@@ -215,7 +215,7 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 		}
 		sort.Strings(list)
 		fresh, err = s.list(ctx, list)
-		stale = func(f *flag.Flag) bool { return sites[f.SiteCode] }
+		stale = func(f *kmodel.Flag) bool { return sites[f.SiteCode] }
 	}
 	if err != nil {
 		return nil, fmt.Errorf("confirm convergence: %w", err)

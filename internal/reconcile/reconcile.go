@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -19,8 +19,8 @@ import (
 // run, one get per flag for a partial run, and Do to send planned requests.
 // *api.Client satisfies it.
 type Client interface {
-	ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error)
-	GetFlag(ctx context.Context, siteCode, featureKey string) (flag.Flag, error)
+	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
+	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)
 	apply.Doer
 }
 
@@ -51,7 +51,7 @@ type Input struct {
 	// Only makes a partial run (the daemon's webhook fast path): only these flags are
 	// planned, each read with one get instead of listing their sites (named flags that
 	// are not in Git are not read at all), and nothing is reported unmanaged or pruned.
-	Only []flag.Ref
+	Only []kmodel.Ref
 
 	// Concurrency, Hard and FinishStarted are passed to apply (see apply.Options).
 	Concurrency   int

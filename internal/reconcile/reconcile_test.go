@@ -16,7 +16,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -30,7 +30,7 @@ const (
 // change nothing, so a re-read after applying still differs.
 type fakeClient struct {
 	mu    sync.Mutex
-	live  []flag.Flag
+	live  []kmodel.Flag
 	calls []string
 }
 
@@ -40,20 +40,20 @@ func (f *fakeClient) record(s string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeClient) ListFlags(_ context.Context, site string) ([]flag.Flag, error) {
+func (f *fakeClient) ListFlags(_ context.Context, site string) ([]kmodel.Flag, error) {
 	f.record("LIST " + site)
 	// Like the real endpoint may, return every site's flags: Run filters.
 	return slices.Clone(f.live), nil
 }
 
-func (f *fakeClient) GetFlag(_ context.Context, site, key string) (flag.Flag, error) {
+func (f *fakeClient) GetFlag(_ context.Context, site, key string) (kmodel.Flag, error) {
 	f.record("GET " + site + "/" + key)
 	for _, l := range f.live {
 		if l.SiteCode == site && l.FeatureKey == key {
 			return l, nil
 		}
 	}
-	return flag.Flag{}, &api.Error{Status: http.StatusNotFound, Method: "GET", Path: api.FlagPath(site, key)}
+	return kmodel.Flag{}, &api.Error{Status: http.StatusNotFound, Method: "GET", Path: api.FlagPath(site, key)}
 }
 
 func (f *fakeClient) Do(_ context.Context, req api.Request) (json.RawMessage, error) {
@@ -109,17 +109,17 @@ environments:
 
 // liveOf returns the live form of the repository's flags, as the API would list them
 // after a sync (ownership tag included).
-func liveOf(t *testing.T, fsys fstest.MapFS) []flag.Flag {
+func liveOf(t *testing.T, fsys fstest.MapFS) []kmodel.Flag {
 	t.Helper()
 	d, err := loader.Load(fsys, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var live []flag.Flag
+	var live []kmodel.Flag
 	for i, f := range d.Flags {
 		f.ID = int64(100 + i)
-		f.Tags = append(slices.Clone(f.Tags), flag.OwnershipTag)
-		f.Source = flag.Source{}
+		f.Tags = append(slices.Clone(f.Tags), kmodel.OwnershipTag)
+		f.Source = kmodel.Source{}
 		live = append(live, f)
 	}
 	return live
@@ -146,10 +146,10 @@ func TestRunInvalidFilesCallNothing(t *testing.T) {
 func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	fsys := repo()
 	live := liveOf(t, fsys)
-	live[0].Environments["production"] = flag.Environment{FeatureEnabled: false, DefaultVariationKey: "off"} // alpha drifted
-	live = append(live[:1], live[2:]...)                                                                     // beta missing
-	live = append(live, flag.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})             // not in Git
-	live = append(live, flag.Flag{ID: 10, SiteCode: "sitec00003", FeatureKey: "other", Name: "Other"})       // another site
+	live[0].Environments["production"] = kmodel.Environment{FeatureEnabled: false, DefaultVariationKey: "off"} // alpha drifted
+	live = append(live[:1], live[2:]...)                                                                       // beta missing
+	live = append(live, kmodel.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})             // not in Git
+	live = append(live, kmodel.Flag{ID: 10, SiteCode: "sitec00003", FeatureKey: "other", Name: "Other"})       // another site
 	c := &fakeClient{live: live}
 
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
@@ -168,7 +168,7 @@ func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	if !slices.Equal(rep.Sites, []string{siteA, siteB}) {
 		t.Errorf("sites = %q", rep.Sites)
 	}
-	if want := []flag.Ref{{SiteCode: siteA, FeatureKey: "legacy"}}; !slices.Equal(rep.Plan.Unmanaged, want) {
+	if want := []kmodel.Ref{{SiteCode: siteA, FeatureKey: "legacy"}}; !slices.Equal(rep.Plan.Unmanaged, want) {
 		t.Errorf("unmanaged = %v, want %v", rep.Plan.Unmanaged, want)
 	}
 	if rep.Summary != (apply.Summary{Applied: 2}) {
@@ -225,9 +225,9 @@ func TestRunPartialGetsOnlyTheNamedFlags(t *testing.T) {
 	for i := range live {
 		live[i].Name += " (edited in the UI)"
 	}
-	live = append(live, flag.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})
+	live = append(live, kmodel.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})
 	c := &fakeClient{live: live}
-	only := []flag.Ref{{SiteCode: siteA, FeatureKey: "alpha"}, {SiteCode: siteA, FeatureKey: "legacy"}, {SiteCode: siteA, FeatureKey: "ghost"}}
+	only := []kmodel.Ref{{SiteCode: siteA, FeatureKey: "alpha"}, {SiteCode: siteA, FeatureKey: "legacy"}, {SiteCode: siteA, FeatureKey: "ghost"}}
 
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true})
 	if err != nil {
@@ -248,9 +248,9 @@ func TestRunPartialGetsOnlyTheNamedFlags(t *testing.T) {
 
 func TestRunGuards(t *testing.T) {
 	fsys := repo()
-	var live []flag.Flag // nothing exists yet: three creates
+	var live []kmodel.Flag // nothing exists yet: three creates
 	for i := range 8 {
-		live = append(live, flag.Flag{ID: int64(i + 1), SiteCode: siteA, FeatureKey: fmt.Sprintf("old%d", i), Name: "Old", Tags: []string{flag.OwnershipTag}})
+		live = append(live, kmodel.Flag{ID: int64(i + 1), SiteCode: siteA, FeatureKey: fmt.Sprintf("old%d", i), Name: "Old", Tags: []string{kmodel.OwnershipTag}})
 	}
 	tests := []struct {
 		name      string
@@ -338,7 +338,7 @@ func TestRunConfirmsWithTheFewestReads(t *testing.T) {
 	fsys := repo()
 	base := liveOf(t, fsys)
 	for i := range 250 { // a big site: listing it again takes three pages
-		base = append(base, flag.Flag{ID: int64(1000 + i), SiteCode: siteA, FeatureKey: fmt.Sprintf("ui_%03d", i), Name: "UI"})
+		base = append(base, kmodel.Flag{ID: int64(1000 + i), SiteCode: siteA, FeatureKey: fmt.Sprintf("ui_%03d", i), Name: "UI"})
 	}
 	tests := []struct {
 		name   string

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // These tests come from an independent review of the sync guards.
@@ -20,10 +20,10 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 	fsys["flags/flagsync.yaml"].Data = []byte("siteCode: " + siteA + "\nenvironments: [development, production]\nprune: true\n")
 	live := liveOf(t, fsys)
 	live[0].Name += " (edited in the UI)"
-	gone := flag.Flag{ID: 9, SiteCode: siteA, FeatureKey: "gone", Name: "Gone", Tags: []string{flag.OwnershipTag}}
+	gone := kmodel.Flag{ID: 9, SiteCode: siteA, FeatureKey: "gone", Name: "Gone", Tags: []string{kmodel.OwnershipTag}}
 	live = append(live, gone)
 	c := &fakeClient{live: live}
-	only := []flag.Ref{live[0].Ref(), gone.Ref()}
+	only := []kmodel.Ref{live[0].Ref(), gone.Ref()}
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true, AllowMassArchive: true})
 	if err != nil {
 		t.Fatal(err)

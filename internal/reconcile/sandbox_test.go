@@ -8,7 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -48,7 +48,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 	fsys["flags/beta.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(flagYAML("beta", "", false), "name: Flag beta", "name: Beta renamed", 1))}
 	sb.ResetCalls()
 	partial := in(fsys)
-	partial.Only = []flag.Ref{{SiteCode: siteA, FeatureKey: "alpha"}}
+	partial.Only = []kmodel.Ref{{SiteCode: siteA, FeatureKey: "alpha"}}
 	rep, err = Run(ctx, partial)
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial run: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -49,7 +49,7 @@ type Source struct {
 // state it read.
 type Repo interface {
 	// Restrict keeps only the named flags (a partial run).
-	Restrict(only []flag.Ref)
+	Restrict(only []kmodel.Ref)
 	// Scopes are what a full run reads (site codes, workspace ids), for the report.
 	Scopes() []string
 	// Read reads the live state the plan needs: every scope in a full run; in a partial
@@ -134,7 +134,7 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 	if len(plans) == 1 {
 		return plans[0]
 	}
-	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []flag.Ref{}}
+	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []kmodel.Ref{}}
 	var services []string
 	for _, p := range plans {
 		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {

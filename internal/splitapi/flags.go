@@ -11,7 +11,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
-	"github.com/flagsync/flagsync/internal/splitflag"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
 
 // page is the shape of every list response.
@@ -61,12 +61,12 @@ func (c *Client) list(ctx context.Context, what, path string, extra url.Values) 
 }
 
 // ListFlags returns every flag of a workspace, without definitions.
-func (c *Client) ListFlags(ctx context.Context, workspace string) ([]splitflag.Flag, error) {
+func (c *Client) ListFlags(ctx context.Context, workspace string) ([]splitmodel.Flag, error) {
 	raws, err := c.list(ctx, "flags of workspace "+workspace, FlagsPath(workspace), nil)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]splitflag.Flag, 0, len(raws))
+	out := make([]splitmodel.Flag, 0, len(raws))
 	for _, raw := range raws {
 		f, err := DecodeFlag(raw, workspace)
 		if err != nil {
@@ -79,12 +79,12 @@ func (c *Client) ListFlags(ctx context.Context, workspace string) ([]splitflag.F
 
 // ListDefinitions returns every definition of a workspace in one environment, by flag
 // name.
-func (c *Client) ListDefinitions(ctx context.Context, workspace, env string) (map[string]splitflag.Definition, error) {
+func (c *Client) ListDefinitions(ctx context.Context, workspace, env string) (map[string]splitmodel.Definition, error) {
 	raws, err := c.list(ctx, "definitions of workspace "+workspace+" in environment "+env, DefinitionsPath(workspace, env), nil)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]splitflag.Definition, len(raws))
+	out := make(map[string]splitmodel.Definition, len(raws))
 	for _, raw := range raws {
 		name, d, err := DecodeDefinition(raw)
 		if err != nil {
@@ -98,12 +98,12 @@ func (c *Client) ListDefinitions(ctx context.Context, workspace, env string) (ma
 // ReadFlags returns every flag of a workspace with its definitions in the given
 // environments: one list of flags and one list of definitions per environment (paged),
 // never one call per flag.
-func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitflag.Flag, error) {
+func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error) {
 	flags, err := c.ListFlags(ctx, workspace)
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]*splitflag.Flag, len(flags))
+	byName := make(map[string]*splitmodel.Flag, len(flags))
 	for i := range flags {
 		byName[flags[i].Name] = &flags[i]
 	}
@@ -118,7 +118,7 @@ func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string)
 				continue // created between the two lists; the next read sees it
 			}
 			if f.Environments == nil {
-				f.Environments = map[string]splitflag.Definition{}
+				f.Environments = map[string]splitmodel.Definition{}
 			}
 			f.Environments[env] = d
 		}
@@ -128,20 +128,20 @@ func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string)
 
 // GetFlag returns one flag without definitions; IsNotFound is true when it does not
 // exist.
-func (c *Client) GetFlag(ctx context.Context, workspace, name string) (splitflag.Flag, error) {
+func (c *Client) GetFlag(ctx context.Context, workspace, name string) (splitmodel.Flag, error) {
 	res, err := c.send(ctx, call{method: http.MethodGet, path: FlagPath(workspace, name), resend: true})
 	if err != nil {
-		return splitflag.Flag{}, fmt.Errorf("get flag %s/%s: %w", workspace, name, err)
+		return splitmodel.Flag{}, fmt.Errorf("get flag %s/%s: %w", workspace, name, err)
 	}
 	return DecodeFlag(res.body, workspace)
 }
 
 // GetDefinition returns a flag's definition in one environment; IsNotFound is true when
 // the flag is not configured there.
-func (c *Client) GetDefinition(ctx context.Context, workspace, name, env string) (splitflag.Definition, error) {
+func (c *Client) GetDefinition(ctx context.Context, workspace, name, env string) (splitmodel.Definition, error) {
 	res, err := c.send(ctx, call{method: http.MethodGet, path: DefinitionPath(workspace, name, env), resend: true})
 	if err != nil {
-		return splitflag.Definition{}, fmt.Errorf("get definition of %s/%s in %s: %w", workspace, name, env, err)
+		return splitmodel.Definition{}, fmt.Errorf("get definition of %s/%s in %s: %w", workspace, name, env, err)
 	}
 	_, d, err := DecodeDefinition(res.body)
 	return d, err
@@ -149,10 +149,10 @@ func (c *Client) GetDefinition(ctx context.Context, workspace, name, env string)
 
 // ReadFlag returns one flag with its definitions in the given environments (one get for
 // the flag, one per environment; environments where it is not configured are left out).
-func (c *Client) ReadFlag(ctx context.Context, workspace, name string, envs []string) (splitflag.Flag, error) {
+func (c *Client) ReadFlag(ctx context.Context, workspace, name string, envs []string) (splitmodel.Flag, error) {
 	f, err := c.GetFlag(ctx, workspace, name)
 	if err != nil {
-		return splitflag.Flag{}, err
+		return splitmodel.Flag{}, err
 	}
 	for _, env := range envs {
 		d, err := c.GetDefinition(ctx, workspace, name, env)
@@ -160,10 +160,10 @@ func (c *Client) ReadFlag(ctx context.Context, workspace, name string, envs []st
 			continue
 		}
 		if err != nil {
-			return splitflag.Flag{}, err
+			return splitmodel.Flag{}, err
 		}
 		if f.Environments == nil {
-			f.Environments = map[string]splitflag.Definition{}
+			f.Environments = map[string]splitmodel.Definition{}
 		}
 		f.Environments[env] = d
 	}
@@ -187,7 +187,7 @@ func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, erro
 }
 
 // CreateFlag creates f (see CreateFlagRequest) with the given tags.
-func (c *Client) CreateFlag(ctx context.Context, f *splitflag.Flag, tags []string) error {
+func (c *Client) CreateFlag(ctx context.Context, f *splitmodel.Flag, tags []string) error {
 	if _, err := c.Do(ctx, CreateFlagRequest(f, tags)); err != nil {
 		return fmt.Errorf("create flag %s/%s: %w", f.Workspace, f.Name, err)
 	}
@@ -195,7 +195,7 @@ func (c *Client) CreateFlag(ctx context.Context, f *splitflag.Flag, tags []strin
 }
 
 // CreateDefinition configures a flag in an environment.
-func (c *Client) CreateDefinition(ctx context.Context, workspace, name, env string, d splitflag.Definition) error {
+func (c *Client) CreateDefinition(ctx context.Context, workspace, name, env string, d splitmodel.Definition) error {
 	if _, err := c.Do(ctx, CreateDefinitionRequest(workspace, name, env, d)); err != nil {
 		return fmt.Errorf("create definition of %s/%s in %s: %w", workspace, name, env, err)
 	}
@@ -204,10 +204,10 @@ func (c *Client) CreateDefinition(ctx context.Context, workspace, name, env stri
 
 // PatchDefinition applies a JSON Patch to a flag's definition in an environment and
 // returns the definition the server answers with.
-func (c *Client) PatchDefinition(ctx context.Context, workspace, name, env string, p jsonpatch.Patch) (splitflag.Definition, error) {
+func (c *Client) PatchDefinition(ctx context.Context, workspace, name, env string, p jsonpatch.Patch) (splitmodel.Definition, error) {
 	raw, err := c.Do(ctx, PatchDefinitionRequest(workspace, name, env, p))
 	if err != nil {
-		return splitflag.Definition{}, fmt.Errorf("patch definition of %s/%s in %s: %w", workspace, name, env, err)
+		return splitmodel.Definition{}, fmt.Errorf("patch definition of %s/%s in %s: %w", workspace, name, env, err)
 	}
 	_, d, err := DecodeDefinition(raw)
 	return d, err

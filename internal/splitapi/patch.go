@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
-	"github.com/flagsync/flagsync/internal/splitflag"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
 
 // DefinitionPatch returns the RFC 6902 patch that turns the live definition into want,
@@ -36,7 +36,7 @@ import (
 // Test values come from live.Wire when set (the definition exactly as the server returned
 // it), so that members the server adds do not make a test fail. An empty patch means the
 // definitions are equal.
-func DefinitionPatch(live, want splitflag.Definition) jsonpatch.Patch {
+func DefinitionPatch(live, want splitmodel.Definition) jsonpatch.Patch {
 	live, want = Normalise(live), Normalise(want)
 	p := &patcher{raw: rawDefinition(live)}
 	p.treatments(live.Treatments, want.Treatments)
@@ -53,7 +53,7 @@ func DefinitionPatch(live, want splitflag.Definition) jsonpatch.Patch {
 
 // FlagPatch returns the patch of a flag's own fields (description and tags) that turns
 // live into the given values; tags are a set. Empty when nothing differs.
-func FlagPatch(live *splitflag.Flag, description string, tags []string) jsonpatch.Patch {
+func FlagPatch(live *splitmodel.Flag, description string, tags []string) jsonpatch.Patch {
 	var ops jsonpatch.Patch
 	set := func(name string, present bool, v any) {
 		op := jsonpatch.OpReplace
@@ -111,7 +111,7 @@ func (p *patcher) member(raw map[string]any, base, name string, old, new any, dr
 
 // --- treatments ---------------------------------------------------------------------
 
-func (p *patcher) treatments(live, want []splitflag.Treatment) {
+func (p *patcher) treatments(live, want []splitmodel.Treatment) {
 	rawList, _ := p.raw["treatments"].([]any)
 	liveAt := make(map[string]int, len(live))
 	for i := range live {
@@ -195,7 +195,7 @@ func (p *patcher) treatments(live, want []splitflag.Treatment) {
 
 // treatment patches live treatment i (raw as the server holds it) into want. One test
 // of the treatment's name guards all its changes.
-func (p *patcher) treatment(i int, raw map[string]any, old, want splitflag.Treatment) {
+func (p *patcher) treatment(i int, raw map[string]any, old, want splitmodel.Treatment) {
 	base := jsonpatch.Pointer("treatments", i)
 	guarded := false
 	guard := func() {
@@ -294,7 +294,7 @@ func (p *patcher) set(path string, raw any, old, want []string) {
 
 // --- rules --------------------------------------------------------------------------
 
-func (p *patcher) rules(live, want []splitflag.Rule) {
+func (p *patcher) rules(live, want []splitmodel.Rule) {
 	if reflect.DeepEqual(live, want) {
 		return
 	}
@@ -547,7 +547,7 @@ func smaller(each, whole jsonpatch.Patch) jsonpatch.Patch {
 
 // rawDefinition is the live definition as the server holds it: Wire decoded, or the write
 // shape of the model when there is no Wire.
-func rawDefinition(d splitflag.Definition) map[string]any {
+func rawDefinition(d splitmodel.Definition) map[string]any {
 	if len(d.Wire) > 0 {
 		if m, ok := toJSONBytes(d.Wire).(map[string]any); ok {
 			return m

@@ -11,7 +11,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
-	"github.com/flagsync/flagsync/internal/splitflag"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
 
 // This file is the only place that knows the Admin API's wire shapes: the read shapes of
@@ -102,12 +102,12 @@ type readFlag struct {
 
 // DecodeFlag converts one flag in the API's read shape to the model (without
 // definitions).
-func DecodeFlag(data []byte, workspace string) (splitflag.Flag, error) {
+func DecodeFlag(data []byte, workspace string) (splitmodel.Flag, error) {
 	var r readFlag
 	if err := json.Unmarshal(data, &r); err != nil {
-		return splitflag.Flag{}, fmt.Errorf("decode flag: %w", err)
+		return splitmodel.Flag{}, fmt.Errorf("decode flag: %w", err)
 	}
-	f := splitflag.Flag{ID: r.ID, Workspace: workspace, Name: r.Name, Description: r.Description}
+	f := splitmodel.Flag{ID: r.ID, Workspace: workspace, Name: r.Name, Description: r.Description}
 	if r.TrafficType != nil {
 		f.TrafficType, f.TrafficTypeID = r.TrafficType.Name, r.TrafficType.ID
 	}
@@ -156,7 +156,7 @@ type readMatcher struct {
 		From number `json:"from"`
 		To   number `json:"to"`
 	} `json:"between"`
-	Depends *splitflag.Depends `json:"depends"`
+	Depends *splitmodel.Depends `json:"depends"`
 }
 
 type readBucket struct {
@@ -166,12 +166,12 @@ type readBucket struct {
 
 // DecodeDefinition converts one definition in the API's read shape to the model and
 // returns the flag name it belongs to. The model keeps the raw JSON in Wire.
-func DecodeDefinition(data []byte) (string, splitflag.Definition, error) {
+func DecodeDefinition(data []byte) (string, splitmodel.Definition, error) {
 	var r readDefinition
 	if err := json.Unmarshal(data, &r); err != nil {
-		return "", splitflag.Definition{}, fmt.Errorf("decode definition: %w", err)
+		return "", splitmodel.Definition{}, fmt.Errorf("decode definition: %w", err)
 	}
-	d := splitflag.Definition{
+	d := splitmodel.Definition{
 		DefaultTreatment: r.DefaultTreatment,
 		Killed:           r.Killed,
 		Wire:             slices.Clip(bytes.TrimSpace(data)),
@@ -184,16 +184,16 @@ func DecodeDefinition(data []byte) (string, splitflag.Definition, error) {
 		d.TrafficAllocation = &a
 	}
 	for _, t := range r.Treatments {
-		mt := splitflag.Treatment{Name: t.Name, Description: t.Description, Keys: t.Keys, Segments: t.Segments}
+		mt := splitmodel.Treatment{Name: t.Name, Description: t.Description, Keys: t.Keys, Segments: t.Segments}
 		if t.Configurations != nil {
 			mt.Configurations = *t.Configurations
 		}
 		d.Treatments = append(d.Treatments, mt)
 	}
 	for _, rr := range r.Rules {
-		rule := splitflag.Rule{Buckets: buckets(rr.Buckets)}
+		rule := splitmodel.Rule{Buckets: buckets(rr.Buckets)}
 		for _, m := range rr.Condition.Matchers {
-			mm := splitflag.Matcher{
+			mm := splitmodel.Matcher{
 				Type: m.Type, Negate: m.Negate, Attribute: m.Attribute, String: m.String,
 				Bool: m.Bool, Strings: m.Strings, Number: m.Number, Depends: m.Depends,
 			}
@@ -202,7 +202,7 @@ func DecodeDefinition(data []byte) (string, splitflag.Definition, error) {
 				mm.Date = &v
 			}
 			if m.Between != nil {
-				mm.Between = &splitflag.Between{From: float64(m.Between.From), To: float64(m.Between.To)}
+				mm.Between = &splitmodel.Between{From: float64(m.Between.From), To: float64(m.Between.To)}
 			}
 			rule.Condition.Matchers = append(rule.Condition.Matchers, mm)
 		}
@@ -212,10 +212,10 @@ func DecodeDefinition(data []byte) (string, splitflag.Definition, error) {
 	return r.Name, Normalise(d), nil
 }
 
-func buckets(rs []readBucket) []splitflag.Bucket {
-	var out []splitflag.Bucket
+func buckets(rs []readBucket) []splitmodel.Bucket {
+	var out []splitmodel.Bucket
 	for _, b := range rs {
-		out = append(out, splitflag.Bucket{Treatment: b.Treatment, Size: b.Size.int()})
+		out = append(out, splitmodel.Bucket{Treatment: b.Treatment, Size: b.Size.int()})
 	}
 	return out
 }
@@ -224,7 +224,7 @@ func buckets(rs []readBucket) []splitflag.Bucket {
 // allocation is DefaultTrafficAllocation, an unset default rule is 100 % of the default
 // treatment. Order is kept everywhere (keys and segments are compared as sets by the
 // planner, but patched by index). Wire is kept.
-func Normalise(d splitflag.Definition) splitflag.Definition {
+func Normalise(d splitmodel.Definition) splitmodel.Definition {
 	a := d.Allocation()
 	d.TrafficAllocation = &a
 	d.DefaultRule = nilIfEmpty(d.EffectiveDefaultRule())
@@ -275,16 +275,16 @@ type wireCondition struct {
 }
 
 type wireMatcher struct {
-	Type      string             `json:"type"`
-	Negate    bool               `json:"negate,omitempty"`
-	Attribute string             `json:"attribute,omitempty"`
-	String    string             `json:"string,omitempty"`
-	Bool      *bool              `json:"bool,omitempty"`
-	Strings   []string           `json:"strings,omitempty"`
-	Number    *float64           `json:"number,omitempty"`
-	Date      *int64             `json:"date,omitempty"`
-	Between   *splitflag.Between `json:"between,omitempty"`
-	Depends   *splitflag.Depends `json:"depends,omitempty"`
+	Type      string              `json:"type"`
+	Negate    bool                `json:"negate,omitempty"`
+	Attribute string              `json:"attribute,omitempty"`
+	String    string              `json:"string,omitempty"`
+	Bool      *bool               `json:"bool,omitempty"`
+	Strings   []string            `json:"strings,omitempty"`
+	Number    *float64            `json:"number,omitempty"`
+	Date      *int64              `json:"date,omitempty"`
+	Between   *splitmodel.Between `json:"between,omitempty"`
+	Depends   *splitmodel.Depends `json:"depends,omitempty"`
 }
 
 type wireBucket struct {
@@ -302,11 +302,11 @@ type wireDefinition struct {
 	Killed            bool            `json:"killed,omitempty"`
 }
 
-func writeTreatment(t splitflag.Treatment) wireTreatment {
+func writeTreatment(t splitmodel.Treatment) wireTreatment {
 	return wireTreatment{Name: t.Name, Configurations: t.Configurations, Description: t.Description, Keys: t.Keys, Segments: t.Segments}
 }
 
-func writeBuckets(bs []splitflag.Bucket) []wireBucket {
+func writeBuckets(bs []splitmodel.Bucket) []wireBucket {
 	out := make([]wireBucket, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, wireBucket(b))
@@ -314,7 +314,7 @@ func writeBuckets(bs []splitflag.Bucket) []wireBucket {
 	return out
 }
 
-func writeRule(r splitflag.Rule) wireRule {
+func writeRule(r splitmodel.Rule) wireRule {
 	w := wireRule{Buckets: writeBuckets(r.Buckets), Condition: wireCondition{Matchers: make([]wireMatcher, 0, len(r.Condition.Matchers))}}
 	for _, m := range r.Condition.Matchers {
 		w.Condition.Matchers = append(w.Condition.Matchers, wireMatcher{
@@ -325,7 +325,7 @@ func writeRule(r splitflag.Rule) wireRule {
 	return w
 }
 
-func writeDefinition(d splitflag.Definition) wireDefinition {
+func writeDefinition(d splitmodel.Definition) wireDefinition {
 	d = Normalise(d)
 	w := wireDefinition{
 		Treatments:        make([]wireTreatment, 0, len(d.Treatments)),
@@ -347,7 +347,7 @@ func writeDefinition(d splitflag.Definition) wireDefinition {
 
 // EncodeDefinition is d in the write shape, as a create sends it (and as the sandbox
 // stores it before adding its own members).
-func EncodeDefinition(d splitflag.Definition) json.RawMessage { return encode(writeDefinition(d)) }
+func EncodeDefinition(d splitmodel.Definition) json.RawMessage { return encode(writeDefinition(d)) }
 
 func encode(v any) json.RawMessage {
 	var buf bytes.Buffer
@@ -374,7 +374,7 @@ func writeTags(tags []string) []writeTag {
 // CreateFlagRequest is the POST that creates f in its workspace with its traffic type,
 // description and tags (the caller decides the tags, flagsync's ownership tag included).
 // It configures no environment: definitions are created one by one.
-func CreateFlagRequest(f *splitflag.Flag, tags []string) api.Request {
+func CreateFlagRequest(f *splitmodel.Flag, tags []string) api.Request {
 	body := struct {
 		Name        string     `json:"name"`
 		Description string     `json:"description"`
@@ -384,7 +384,7 @@ func CreateFlagRequest(f *splitflag.Flag, tags []string) api.Request {
 }
 
 // CreateDefinitionRequest is the POST that configures flag name in environment env.
-func CreateDefinitionRequest(workspace, name, env string, d splitflag.Definition) api.Request {
+func CreateDefinitionRequest(workspace, name, env string, d splitmodel.Definition) api.Request {
 	return api.Request{Method: "POST", Path: DefinitionPath(workspace, name, env), Body: EncodeDefinition(d)}
 }
 

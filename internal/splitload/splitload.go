@@ -11,12 +11,11 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
-	"github.com/flagsync/flagsync/internal/splitflag"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/schema"
+	"gopkg.in/yaml.v3"
 )
 
 var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}
@@ -76,7 +75,7 @@ func Survey(fsys fs.FS, dir string) (Repository, error) {
 		if err != nil {
 			return Repository{}, fmt.Errorf("read flag file %s: %w", f, err)
 		}
-		if vendorOf(data) == splitflag.Vendor {
+		if vendorOf(data) == splitmodel.Vendor {
 			r.SplitFiles = append(r.SplitFiles, f)
 		} else {
 			r.OtherFiles++
@@ -104,7 +103,7 @@ func splitRepository(fsys fs.FS, dir string) (split, exists bool, err error) {
 		if err != nil {
 			return false, false, fmt.Errorf("read settings %s: %w", path.Join(dir, name), err)
 		}
-		return vendorOf(data) == splitflag.Vendor, true, nil
+		return vendorOf(data) == splitmodel.Vendor, true, nil
 	}
 	return false, false, nil
 }
@@ -122,8 +121,8 @@ func vendorOf(data []byte) string {
 		// A file that does not parse is still claimed when it plainly says so, so that its
 		// problems are reported against the Split schema.
 		for line := range bytes.Lines(data) {
-			if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("vendor:")); ok && strings.Trim(strings.TrimSpace(string(v)), `"'`) == splitflag.Vendor {
-				return splitflag.Vendor
+			if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("vendor:")); ok && strings.Trim(strings.TrimSpace(string(v)), `"'`) == splitmodel.Vendor {
+				return splitmodel.Vendor
 			}
 		}
 		return ""
@@ -163,15 +162,15 @@ func flagFiles(fsys fs.FS, dir string) ([]string, error) {
 // settings. When anything does not validate it returns a *loader.InvalidError with every
 // problem of every file. Flags are sorted by workspace, then name; Revision is left for
 // the caller to set.
-func Load(fsys fs.FS, dir string) (*splitflag.Desired, error) {
+func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 	dir = cleanDir(dir)
 	files, whole, err := Claim(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	desired := &splitflag.Desired{}
+	desired := &splitmodel.Desired{}
 	var diags []loader.Diagnostic
-	var settings *splitflag.Settings
+	var settings *splitmodel.Settings
 	if whole {
 		s, sd, err := loadSettings(fsys, dir)
 		if err != nil {
@@ -183,14 +182,14 @@ func Load(fsys fs.FS, dir string) (*splitflag.Desired, error) {
 			desired.Settings = s
 		}
 	} else {
-		settings = &splitflag.Settings{}
+		settings = &splitmodel.Settings{}
 	}
 
 	type first struct {
 		file      string
 		line, col int
 	}
-	seen := map[flag.Ref]first{}
+	seen := map[kmodel.Ref]first{}
 	for _, file := range files {
 		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
@@ -220,38 +219,38 @@ func Load(fsys fs.FS, dir string) (*splitflag.Desired, error) {
 		loader.SortDiagnostics(diags)
 		return nil, &loader.InvalidError{Diagnostics: diags, Files: len(files)}
 	}
-	slices.SortFunc(desired.Flags, func(a, b splitflag.Flag) int {
+	slices.SortFunc(desired.Flags, func(a, b splitmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.Workspace, b.Workspace), strings.Compare(a.Name, b.Name))
 	})
 	return desired, nil
 }
 
 // loadSettings reads the settings of a Split repository, which Claim found.
-func loadSettings(fsys fs.FS, dir string) (splitflag.Settings, []loader.Diagnostic, error) {
+func loadSettings(fsys fs.FS, dir string) (splitmodel.Settings, []loader.Diagnostic, error) {
 	file, data, diags, err := loader.ReadSettingsFile(fsys, dir)
 	if err != nil {
-		return splitflag.Settings{}, nil, err
+		return splitmodel.Settings{}, nil, err
 	}
 	sch, err := compiled()
 	if err != nil {
-		return splitflag.Settings{}, nil, err
+		return splitmodel.Settings{}, nil, err
 	}
 	doc, pd := loader.ParseDocument(file, data, "settings", "")
 	diags = append(diags, pd...)
 	if doc == nil {
-		return splitflag.Settings{}, diags, nil
+		return splitmodel.Settings{}, diags, nil
 	}
 	sd, err := sch.settings.Validate(doc)
 	if err != nil {
-		return splitflag.Settings{}, nil, err
+		return splitmodel.Settings{}, nil, err
 	}
 	diags = append(diags, sd...)
 	if len(diags) > 0 {
-		return splitflag.Settings{}, diags, nil
+		return splitmodel.Settings{}, diags, nil
 	}
-	var s splitflag.Settings
+	var s splitmodel.Settings
 	if err := doc.Decode(&s); err != nil {
-		return splitflag.Settings{}, []loader.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
+		return splitmodel.Settings{}, []loader.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	return s, nil, nil
 }
@@ -290,7 +289,7 @@ var compiled = sync.OnceValues(func() (*schemas, error) {
 
 // loadFile parses, validates and checks one Split flag file. The error is reserved for
 // failures of the validator itself.
-func loadFile(file string, data []byte, settings *splitflag.Settings, whole bool) (f *splitflag.Flag, diags []loader.Diagnostic, key position, err error) {
+func loadFile(file string, data []byte, settings *splitmodel.Settings, whole bool) (f *splitmodel.Flag, diags []loader.Diagnostic, key position, err error) {
 	defer func() {
 		// A bug in a checker must not take the whole run down: it is one file's problem.
 		if r := recover(); r != nil {
@@ -310,7 +309,7 @@ func loadFile(file string, data []byte, settings *splitflag.Settings, whole bool
 		return nil, nil, position{}, err
 	}
 	diags = append(diags, sd...)
-	f = &splitflag.Flag{}
+	f = &splitmodel.Flag{}
 	if err := doc.Decode(f); err != nil && len(diags) == 0 {
 		// The schema guarantees the shape; this is a bug, but a reported one.
 		diags = append(diags, loader.Diagnostic{File: file, Line: 1, Column: 1, Message: err.Error()})
@@ -321,7 +320,7 @@ func loadFile(file string, data []byte, settings *splitflag.Settings, whole bool
 	if doc.Has("name") && f.Name != "" && f.Workspace != "" && !c.Troubled("name") {
 		line, col, _ := doc.At(true, "name")
 		key = position{line, col}
-		f.Source = flag.Source{File: file, Line: line}
+		f.Source = kmodel.Source{File: file, Line: line}
 	}
 	return f, diags, key, nil
 }
@@ -332,7 +331,7 @@ type checker struct {
 	doc *loader.Document
 }
 
-func (c *checker) flag(f *splitflag.Flag, settings *splitflag.Settings, whole bool) {
+func (c *checker) flag(f *splitmodel.Flag, settings *splitmodel.Settings, whole bool) {
 	if settings != nil {
 		where := "or set a default in " + loader.SettingsFile + " with vendor: split"
 		if whole {
@@ -363,7 +362,7 @@ func (c *checker) flag(f *splitflag.Flag, settings *splitflag.Settings, whole bo
 				loader.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
 		}
 		d := f.Environments[env]
-		for _, p := range splitflag.Validate(&d) {
+		for _, p := range splitmodel.Validate(&d) {
 			path := append([]any{"environments", env}, p.Path...)
 			if _, _, field := c.doc.At(false, path...); c.Troubled(field) {
 				continue // a consequence of a problem the schema found inside it

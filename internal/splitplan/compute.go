@@ -7,11 +7,11 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 // Service is the name the plan renderers use for Split.
@@ -32,7 +32,7 @@ type Options struct {
 }
 
 // OptionsFor returns the options a Split repository's settings ask for.
-func OptionsFor(s splitflag.Settings) Options {
+func OptionsFor(s splitmodel.Settings) Options {
 	return Options{Prune: s.Prune, EnvironmentOrder: slices.Clone(s.Environments)}
 }
 
@@ -57,17 +57,17 @@ func (e *TrafficTypeError) Error() string {
 // Per flag, strictly: create the flag → create its new definitions → patch the flag's
 // description and tags → patch changed definitions, environments in order. Flags are
 // ordered by workspace, then name.
-func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (plan.Plan, error) {
-	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []flag.Ref{}, Service: Service}
-	var want []*splitflag.Flag
+func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) (plan.Plan, error) {
+	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []kmodel.Ref{}, Service: Service}
+	var want []*splitmodel.Flag
 	if desired != nil {
 		p.Revision = desired.Revision
 		for i := range desired.Flags {
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *splitflag.Flag) int { return plan.CompareRefs(a.Ref(), b.Ref()) })
-	byRef := make(map[flag.Ref]*splitflag.Flag, len(live))
+	slices.SortStableFunc(want, func(a, b *splitmodel.Flag) int { return plan.CompareRefs(a.Ref(), b.Ref()) })
+	byRef := make(map[kmodel.Ref]*splitmodel.Flag, len(live))
 	for i := range live {
 		if _, dup := byRef[live[i].Ref()]; !dup {
 			byRef[live[i].Ref()] = &live[i]
@@ -75,12 +75,12 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 	}
 
 	type group struct {
-		ref     flag.Ref
+		ref     kmodel.Ref
 		changes []plan.Change
 	}
 	var groups []group
 	var typeErrs []string
-	inGit := make(map[flag.Ref]bool, len(want))
+	inGit := make(map[kmodel.Ref]bool, len(want))
 	for _, d := range want {
 		ref := d.Ref()
 		if inGit[ref] {
@@ -101,16 +101,16 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 		}
 	}
 
-	refs := make([]flag.Ref, 0, len(byRef))
+	refs := make([]kmodel.Ref, 0, len(byRef))
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
 	slices.SortFunc(refs, plan.CompareRefs)
 	managed := map[string]int{}
-	var prune []flag.Ref
+	var prune []kmodel.Ref
 	for _, ref := range refs {
 		l := byRef[ref]
-		owned := slices.Contains(l.Tags, splitflag.OwnershipTag)
+		owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
 		retired := owned && allKilled(l)
 		if owned && !retired {
 			managed[ref.SiteCode]++
@@ -154,7 +154,7 @@ func Compute(desired *splitflag.Desired, live []splitflag.Flag, opts Options) (p
 
 // allKilled reports whether a live flag is killed in every environment that was read
 // (and is configured in at least one).
-func allKilled(f *splitflag.Flag) bool {
+func allKilled(f *splitmodel.Flag) bool {
 	if len(f.Environments) == 0 {
 		return false
 	}
@@ -170,8 +170,8 @@ func allKilled(f *splitflag.Flag) bool {
 // carries it or is created by flagsync.
 func requestTags(tags []string, owned bool) []string {
 	out := slices.Clone(tags)
-	if owned && !slices.Contains(out, splitflag.OwnershipTag) {
-		out = append(out, splitflag.OwnershipTag)
+	if owned && !slices.Contains(out, splitmodel.OwnershipTag) {
+		out = append(out, splitmodel.OwnershipTag)
 	}
 	if out == nil {
 		out = []string{}
@@ -181,18 +181,18 @@ func requestTags(tags []string, owned bool) []string {
 
 // --- create -----------------------------------------------------------------------
 
-func change(action plan.Action, f *splitflag.Flag, env string, req api.Request, fields []plan.FieldChange, reason string) plan.Change {
+func change(action plan.Action, f *splitmodel.Flag, env string, req api.Request, fields []plan.FieldChange, reason string) plan.Change {
 	return plan.Change{Action: action, SiteCode: f.Workspace, FeatureKey: f.Name, EnvironmentKey: env, Request: req, Fields: fields, Reason: reason}
 }
 
-func createChanges(d *splitflag.Flag, order []string) []plan.Change {
+func createChanges(d *splitmodel.Flag, order []string) []plan.Change {
 	tags := requestTags(d.Tags, true)
 	where := "in Git"
 	if d.Source.File != "" {
 		where += " (" + d.Source.File + ")"
 	}
 	envs := plan.EnvOrder(d.Environments, order)
-	reason := fmt.Sprintf("%s but not in Split; one POST creates it with the %s tag", where, splitflag.OwnershipTag)
+	reason := fmt.Sprintf("%s but not in Split; one POST creates it with the %s tag", where, splitmodel.OwnershipTag)
 	if len(envs) > 0 {
 		reason += fmt.Sprintf(", then one POST per environment configures it (%s)", strings.Join(envs, ", "))
 	}
@@ -208,7 +208,7 @@ func createChanges(d *splitflag.Flag, order []string) []plan.Change {
 	return changes
 }
 
-func createDefinition(d *splitflag.Flag, env, why string) plan.Change {
+func createDefinition(d *splitmodel.Flag, env, why string) plan.Change {
 	def := splitapi.Normalise(d.Environments[env])
 	return change(plan.ActionCreate, d, env, splitapi.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
 		definitionFields("environments."+env, def),
@@ -216,7 +216,7 @@ func createDefinition(d *splitflag.Flag, env, why string) plan.Change {
 }
 
 // definitionFields lists what a new definition sets.
-func definitionFields(prefix string, d splitflag.Definition) []plan.FieldChange {
+func definitionFields(prefix string, d splitmodel.Definition) []plan.FieldChange {
 	var fc []plan.FieldChange
 	add := func(path string, v any) { fc = append(fc, plan.FieldChange{Path: prefix + "." + path, After: v}) }
 	for _, t := range d.Treatments {
@@ -247,10 +247,10 @@ func keyPath(list, name string) string {
 
 // --- update -----------------------------------------------------------------------
 
-func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
+func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 	var creates, patches []plan.Change
-	owned := slices.Contains(l.Tags, splitflag.OwnershipTag)
-	adopt := !owned && slices.Contains(d.Tags, splitflag.OwnershipTag)
+	owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
+	adopt := !owned && slices.Contains(d.Tags, splitmodel.OwnershipTag)
 	tags := requestTags(d.Tags, owned || adopt)
 	if fp := splitapi.FlagPatch(l, d.Description, tags); len(fp) > 0 {
 		var fields []plan.FieldChange
@@ -265,7 +265,7 @@ func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
 		}
 		reason := "Git changes " + strings.Join(what, " and ")
 		if adopt {
-			reason += "; Git lists the " + splitflag.OwnershipTag + " tag, so flagsync adopts the flag"
+			reason += "; Git lists the " + splitmodel.OwnershipTag + " tag, so flagsync adopts the flag"
 		}
 		patches = append(patches, change(plan.ActionUpdate, d, "", splitapi.PatchFlagRequest(d.Workspace, d.Name, fp), fields, reason))
 	}
@@ -288,7 +288,7 @@ func updateChanges(d, l *splitflag.Flag, order []string) []plan.Change {
 }
 
 // pruneChanges kill a flag removed from Git in every environment where it is not killed.
-func pruneChanges(l *splitflag.Flag, order []string) []plan.Change {
+func pruneChanges(l *splitmodel.Flag, order []string) []plan.Change {
 	var out []plan.Change
 	for _, env := range plan.EnvOrder(l.Environments, order) {
 		if l.Environments[env].Killed {
@@ -297,14 +297,14 @@ func pruneChanges(l *splitflag.Flag, order []string) []plan.Change {
 		p := jsonpatch.Patch{{Op: jsonpatch.OpReplace, Path: "/killed", Value: true}}
 		out = append(out, change(plan.ActionArchive, l, env, splitapi.PatchDefinitionRequest(l.Workspace, l.Name, env, p),
 			[]plan.FieldChange{{Path: "environments." + env + ".killed", Before: false, After: true}},
-			fmt.Sprintf("removed from Git; carries the %s tag and prune is on, so it is killed in %s (Split flags are never deleted)", splitflag.OwnershipTag, env)))
+			fmt.Sprintf("removed from Git; carries the %s tag and prune is on, so it is killed in %s (Split flags are never deleted)", splitmodel.OwnershipTag, env)))
 	}
 	return out
 }
 
 // definitionDiff describes, for people, how a definition changes: the fields in the file
 // format's names, and short reasons.
-func definitionDiff(prefix string, live, want splitflag.Definition) ([]plan.FieldChange, []string) {
+func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.FieldChange, []string) {
 	var fc []plan.FieldChange
 	var reasons []string
 	set := func(path string, before, after any) {
@@ -414,7 +414,7 @@ func definitionDiff(prefix string, live, want splitflag.Definition) ([]plan.Fiel
 
 // kept returns the names of live treatments that persist (renamed ones by their new
 // name), in live order.
-func kept(liveNames []string, wantAt map[string]int, renamed map[int]bool, want []splitflag.Treatment) []string {
+func kept(liveNames []string, wantAt map[string]int, renamed map[int]bool, want []splitmodel.Treatment) []string {
 	var out []string
 	for i, n := range liveNames {
 		switch {
@@ -443,7 +443,7 @@ func orderOf(order, subset []string) []string {
 // ruleFields describes rule changes the way the patch makes them: rules that stay are a
 // longest common subsequence; between them, rules are changed in place pairwise, and the
 // rest removed or added.
-func ruleFields(prefix string, live, want []splitflag.Rule, reasons *[]string) []plan.FieldChange {
+func ruleFields(prefix string, live, want []splitmodel.Rule, reasons *[]string) []plan.FieldChange {
 	var fc []plan.FieldChange
 	at := func(i int) string { return fmt.Sprintf("%s.rules[%d]", prefix, i) }
 	anchors := append(commonRules(live, want), [2]int{len(live), len(want)})
@@ -472,7 +472,7 @@ func ruleFields(prefix string, live, want []splitflag.Rule, reasons *[]string) [
 }
 
 // commonRules returns the index pairs of a longest common subsequence of two rule lists.
-func commonRules(a, b []splitflag.Rule) [][2]int {
+func commonRules(a, b []splitmodel.Rule) [][2]int {
 	t := make([][]int, len(a)+1)
 	for i := range t {
 		t[i] = make([]int, len(b)+1)

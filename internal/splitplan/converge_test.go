@@ -6,22 +6,22 @@ import (
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
 	"github.com/flagsync/flagsync/internal/plan"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 // checkPatchConverges applies a planned definition patch to the live definition's wire
 // form and checks that the result needs no further patch.
-func checkPatchConverges(t *testing.T, desired *splitflag.Desired, live []splitflag.Flag, c plan.Change) {
+func checkPatchConverges(t *testing.T, desired *splitmodel.Desired, live []splitmodel.Flag, c plan.Change) {
 	t.Helper()
-	var ld splitflag.Definition
+	var ld splitmodel.Definition
 	found := false
 	for _, l := range live {
 		if l.Ref() == c.Ref() {
 			ld, found = l.Environments[c.EnvironmentKey]
 		}
 	}
-	var want splitflag.Definition
+	var want splitmodel.Definition
 	for _, d := range desired.Flags {
 		if d.Ref() == c.Ref() {
 			want = d.Environments[c.EnvironmentKey]
@@ -41,7 +41,7 @@ func checkPatchConverges(t *testing.T, desired *splitflag.Desired, live []splitf
 	if again := splitapi.DefinitionPatch(got, want); len(again) > 0 {
 		t.Errorf("change %d leaves %s", c.Order, again.JSON())
 	}
-	if !reflect.DeepEqual(splitflag.Validate(&got), []splitflag.Problem(nil)) {
-		t.Errorf("change %d gives an invalid definition: %v", c.Order, splitflag.Validate(&got))
+	if !reflect.DeepEqual(splitmodel.Validate(&got), []splitmodel.Problem(nil)) {
+		t.Errorf("change %d gives an invalid definition: %v", c.Order, splitmodel.Validate(&got))
 	}
 }

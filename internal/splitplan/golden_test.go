@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 )
@@ -30,7 +30,7 @@ type liveFile struct {
 	Definitions map[string][]json.RawMessage `json:"definitions"`
 }
 
-func readLive(t *testing.T, path string) []splitflag.Flag {
+func readLive(t *testing.T, path string) []splitmodel.Flag {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -40,7 +40,7 @@ func readLive(t *testing.T, path string) []splitflag.Flag {
 	if err := json.Unmarshal(b, &lf); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	var live []splitflag.Flag
+	var live []splitmodel.Flag
 	at := map[string]int{}
 	for _, raw := range lf.Flags {
 		f, err := splitapi.DecodeFlag(raw, lf.Workspace)
@@ -61,7 +61,7 @@ func readLive(t *testing.T, path string) []splitflag.Flag {
 				t.Fatalf("%s: definition of unknown flag %s", path, name)
 			}
 			if live[i].Environments == nil {
-				live[i].Environments = map[string]splitflag.Definition{}
+				live[i].Environments = map[string]splitmodel.Definition{}
 			}
 			live[i].Environments[env] = d
 		}

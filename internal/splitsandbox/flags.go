@@ -15,8 +15,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/fakeapi"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 // Paging of list calls: Split documents limit's default 20 and maximum 50 for the
@@ -478,7 +478,7 @@ func (s *Server) lookupDefinition(ws, name, envParam string) (*flagDoc, string, 
 // replaceDefinition stores d as f's definition in env, keeping its creation time, and
 // saves the state; if saving fails the definition goes back to before. The caller
 // holds s.mu.
-func (s *Server) replaceDefinition(f *flagDoc, env string, before json.RawMessage, d splitflag.Definition) response {
+func (s *Server) replaceDefinition(f *flagDoc, env string, before json.RawMessage, d splitmodel.Definition) response {
 	var created struct {
 		CreationTime int64 `json:"creationTime"`
 	}
@@ -631,8 +631,8 @@ type strictTreatmnt struct {
 
 type strictRule struct {
 	Condition struct {
-		Combiner *string             `json:"combiner"`
-		Matchers []splitflag.Matcher `json:"matchers"`
+		Combiner *string              `json:"combiner"`
+		Matchers []splitmodel.Matcher `json:"matchers"`
 	} `json:"condition"`
 	Buckets []strictBucket `json:"buckets"`
 }
@@ -658,14 +658,14 @@ func wholeNumber(n json.Number, what string) (int, error) {
 // readDefinition reads a definition body strictly (unknown members, wrong types) and
 // validates it. before is the stored definition a patch started from (nil for a
 // create): server-owned members must not change, and a create may not set them.
-func readDefinition(body, before []byte) (splitflag.Definition, error) {
+func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 	var w strictDefinition
 	if err := decodeStrict(body, &w); err != nil {
-		return splitflag.Definition{}, err
+		return splitmodel.Definition{}, err
 	}
 	var got map[string]json.RawMessage
 	if err := json.Unmarshal(body, &got); err != nil {
-		return splitflag.Definition{}, err
+		return splitmodel.Definition{}, err
 	}
 	var was map[string]json.RawMessage
 	if before != nil {
@@ -674,18 +674,18 @@ func readDefinition(body, before []byte) (splitflag.Definition, error) {
 	for _, m := range serverMembers {
 		if before == nil {
 			if _, set := got[m]; set && m != "name" {
-				return splitflag.Definition{}, fmt.Errorf("%s is set by the server", m)
+				return splitmodel.Definition{}, fmt.Errorf("%s is set by the server", m)
 			}
 			continue
 		}
 		if !jsonEqual(orNull(got[m]), orNull(was[m])) {
-			return splitflag.Definition{}, fmt.Errorf("%s is read-only", m)
+			return splitmodel.Definition{}, fmt.Errorf("%s is read-only", m)
 		}
 	}
 	if w.DefaultTreatment == nil {
-		return splitflag.Definition{}, errors.New("defaultTreatment is required")
+		return splitmodel.Definition{}, errors.New("defaultTreatment is required")
 	}
-	d := splitflag.Definition{DefaultTreatment: *w.DefaultTreatment}
+	d := splitmodel.Definition{DefaultTreatment: *w.DefaultTreatment}
 	if w.Killed != nil {
 		d.Killed = *w.Killed
 	}
@@ -695,12 +695,12 @@ func readDefinition(body, before []byte) (splitflag.Definition, error) {
 	if w.TrafficAllocation != nil {
 		a, err := wholeNumber(*w.TrafficAllocation, "trafficAllocation")
 		if err != nil {
-			return splitflag.Definition{}, err
+			return splitmodel.Definition{}, err
 		}
 		d.TrafficAllocation = &a
 	}
 	for _, t := range w.Treatments {
-		mt := splitflag.Treatment{Name: t.Name, Keys: t.Keys, Segments: t.Segments}
+		mt := splitmodel.Treatment{Name: t.Name, Keys: t.Keys, Segments: t.Segments}
 		if t.Description != nil {
 			mt.Description = *t.Description
 		}
@@ -709,40 +709,40 @@ func readDefinition(body, before []byte) (splitflag.Definition, error) {
 		}
 		d.Treatments = append(d.Treatments, mt)
 	}
-	buckets := func(bs []strictBucket, at string) ([]splitflag.Bucket, error) {
-		var out []splitflag.Bucket
+	buckets := func(bs []strictBucket, at string) ([]splitmodel.Bucket, error) {
+		var out []splitmodel.Bucket
 		for i, b := range bs {
 			n, err := wholeNumber(b.Size, fmt.Sprintf("%s[%d].size", at, i))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, splitflag.Bucket{Treatment: b.Treatment, Size: n})
+			out = append(out, splitmodel.Bucket{Treatment: b.Treatment, Size: n})
 		}
 		return out, nil
 	}
 	for i, r := range w.Rules {
 		if c := r.Condition.Combiner; c != nil && *c != "AND" {
-			return splitflag.Definition{}, fmt.Errorf("rules[%d].condition.combiner: only AND is supported", i)
+			return splitmodel.Definition{}, fmt.Errorf("rules[%d].condition.combiner: only AND is supported", i)
 		}
 		bs, err := buckets(r.Buckets, fmt.Sprintf("rules[%d].buckets", i))
 		if err != nil {
-			return splitflag.Definition{}, err
+			return splitmodel.Definition{}, err
 		}
-		d.Rules = append(d.Rules, splitflag.Rule{Condition: splitflag.Condition{Matchers: r.Condition.Matchers}, Buckets: bs})
+		d.Rules = append(d.Rules, splitmodel.Rule{Condition: splitmodel.Condition{Matchers: r.Condition.Matchers}, Buckets: bs})
 	}
 	if w.DefaultRule == nil {
-		return splitflag.Definition{}, errors.New("defaultRule is required")
+		return splitmodel.Definition{}, errors.New("defaultRule is required")
 	}
 	var err error
 	if d.DefaultRule, err = buckets(w.DefaultRule, "defaultRule"); err != nil {
-		return splitflag.Definition{}, err
+		return splitmodel.Definition{}, err
 	}
-	if ps := splitflag.Validate(&d); len(ps) > 0 {
+	if ps := splitmodel.Validate(&d); len(ps) > 0 {
 		msgs := make([]string, len(ps))
 		for i, p := range ps {
 			msgs[i] = p.String()
 		}
-		return splitflag.Definition{}, errors.New(strings.Join(msgs, "; "))
+		return splitmodel.Definition{}, errors.New(strings.Join(msgs, "; "))
 	}
 	return d, nil
 }
@@ -756,7 +756,7 @@ func orNull(b json.RawMessage) json.RawMessage {
 
 // stored is a definition as the server keeps and returns it: the write shape plus the
 // members the server owns, and the AND combiner on every condition, as Split reads back.
-func stored(f *flagDoc, env string, d splitflag.Definition, created, updated int64) json.RawMessage {
+func stored(f *flagDoc, env string, d splitmodel.Definition, created, updated int64) json.RawMessage {
 	var m map[string]any
 	if err := json.Unmarshal(splitapi.EncodeDefinition(d), &m); err != nil {
 		panic(fmt.Sprintf("split sandbox: %v", err)) // the sandbox's own encoding

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 // choices reads fuzz bytes as a stream of small choices (zero when they run out).
@@ -42,15 +42,15 @@ func (c *choices) subset(pool []string) []string {
 // definition builds a definition from fuzz bytes: treatments from a small pool of names
 // (so that two definitions share some), keys and segments from small pools, rules from a
 // few shapes. It need not be valid for Split: the patch property holds for any pair.
-func definition(data []byte) splitflag.Definition {
+func definition(data []byte) splitmodel.Definition {
 	c := &choices{b: data}
 	pool := []string{"on", "off", "v1", "v2", "v3", "beta"}
 	start := c.next(len(pool))
 	n := 1 + c.next(4)
-	var d splitflag.Definition
+	var d splitmodel.Definition
 	for i := range n {
-		t := splitflag.Treatment{Name: pool[(start+i*(1+c.next(2)))%len(pool)]}
-		if slices.ContainsFunc(d.Treatments, func(x splitflag.Treatment) bool { return x.Name == t.Name }) {
+		t := splitmodel.Treatment{Name: pool[(start+i*(1+c.next(2)))%len(pool)]}
+		if slices.ContainsFunc(d.Treatments, func(x splitmodel.Treatment) bool { return x.Name == t.Name }) {
 			continue
 		}
 		t.Keys = c.subset([]string{"1", "2", "3", "4", "5", "6"})
@@ -70,35 +70,35 @@ func definition(data []byte) splitflag.Definition {
 		d.TrafficAllocation = &a
 	}
 	d.Killed = c.next(2) == 1
-	matchers := [][]splitflag.Matcher{
+	matchers := [][]splitmodel.Matcher{
 		{{Type: "IN_SEGMENT", String: "beta"}},
 		{{Type: "IN_SEGMENT", String: "employees", Negate: true}},
 		{{Type: "EQUAL_SET", Attribute: "plan", Strings: []string{"gold", "premium"}}},
 		{{Type: "BOOLEAN", Attribute: "vip", Bool: new(bool)}, {Type: "IN_SEGMENT", String: "beta"}},
 	}
 	for range c.next(4) {
-		r := splitflag.Rule{Condition: splitflag.Condition{Matchers: matchers[c.next(len(matchers))]}}
+		r := splitmodel.Rule{Condition: splitmodel.Condition{Matchers: matchers[c.next(len(matchers))]}}
 		size := c.next(101)
-		r.Buckets = []splitflag.Bucket{{Treatment: pick(), Size: size}}
+		r.Buckets = []splitmodel.Bucket{{Treatment: pick(), Size: size}}
 		if size < 100 {
-			r.Buckets = append(r.Buckets, splitflag.Bucket{Treatment: pick(), Size: 100 - size})
+			r.Buckets = append(r.Buckets, splitmodel.Bucket{Treatment: pick(), Size: 100 - size})
 		}
 		d.Rules = append(d.Rules, r)
 	}
 	if c.next(2) == 1 {
-		d.DefaultRule = []splitflag.Bucket{{Treatment: pick(), Size: 50}, {Treatment: pick(), Size: 50}}
+		d.DefaultRule = []splitmodel.Bucket{{Treatment: pick(), Size: 50}, {Treatment: pick(), Size: 50}}
 	}
 	return d
 }
 
 // wire is d as the server holds it, server members included.
-func wire(d splitflag.Definition) []byte {
+func wire(d splitmodel.Definition) []byte {
 	return stored(&flagDoc{Name: "fuzzed", TrafficType: "user"}, "Production", d, 1, 1)
 }
 
 // sets returns d with keys and segments sorted and configurations canonical, for
 // comparing what the planner compares as sets or as JSON.
-func sets(d splitflag.Definition) splitflag.Definition {
+func sets(d splitmodel.Definition) splitmodel.Definition {
 	d = splitapi.Normalise(d)
 	d.Wire = nil
 	ts := slices.Clone(d.Treatments)
@@ -168,14 +168,14 @@ func FuzzJSONPatch(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		valid := splitflag.Definition{
-			Treatments:       []splitflag.Treatment{{Name: "on", Keys: []string{"1", "2", "3"}}, {Name: "off", Segments: []string{"employees"}}},
+		valid := splitmodel.Definition{
+			Treatments:       []splitmodel.Treatment{{Name: "on", Keys: []string{"1", "2", "3"}}, {Name: "off", Segments: []string{"employees"}}},
 			DefaultTreatment: "off",
-			Rules: []splitflag.Rule{{Condition: splitflag.Condition{Matchers: []splitflag.Matcher{{Type: "IN_SEGMENT", String: "beta"}}},
-				Buckets: []splitflag.Bucket{{Treatment: "on", Size: 80}, {Treatment: "off", Size: 20}}}},
-			DefaultRule: []splitflag.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}},
+			Rules: []splitmodel.Rule{{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "IN_SEGMENT", String: "beta"}}},
+				Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 80}, {Treatment: "off", Size: 20}}}},
+			DefaultRule: []splitmodel.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}},
 		}
-		if err := s.Seed(splitflag.Flag{Workspace: fuzzWS, Name: "fuzzed", TrafficType: "user", Environments: map[string]splitflag.Definition{"Production": valid}}); err != nil {
+		if err := s.Seed(splitmodel.Flag{Workspace: fuzzWS, Name: "fuzzed", TrafficType: "user", Environments: map[string]splitmodel.Definition{"Production": valid}}); err != nil {
 			t.Fatal(err)
 		}
 		before := slices.Clone(s.flags[flagKey{fuzzWS, "fuzzed"}].Definitions["Production"])

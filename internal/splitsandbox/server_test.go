@@ -3,15 +3,14 @@ package splitsandbox
 import (
 	"bytes"
 	"encoding/json"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	"github.com/flagsync/flagsync/internal/splitapi"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 const ws = "ws-1"
@@ -319,14 +318,14 @@ func TestStatePersists(t *testing.T) {
 
 func TestSeedAndWrites(t *testing.T) {
 	h := newHarness(t, Options{})
-	err := h.s.Seed(splitflag.Flag{Workspace: ws, Name: "seeded", TrafficType: "user", Environments: map[string]splitflag.Definition{
-		"Staging": {Treatments: []splitflag.Treatment{{Name: "on"}, {Name: "off"}}, DefaultTreatment: "off"},
+	err := h.s.Seed(splitmodel.Flag{Workspace: ws, Name: "seeded", TrafficType: "user", Environments: map[string]splitmodel.Definition{
+		"Staging": {Treatments: []splitmodel.Treatment{{Name: "on"}, {Name: "off"}}, DefaultTreatment: "off"},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.Seed(splitflag.Flag{Workspace: ws, Name: "bad", TrafficType: "user", Environments: map[string]splitflag.Definition{
-		"Staging": {Treatments: []splitflag.Treatment{{Name: "on"}}, DefaultTreatment: "off"},
+	if err := h.s.Seed(splitmodel.Flag{Workspace: ws, Name: "bad", TrafficType: "user", Environments: map[string]splitmodel.Definition{
+		"Staging": {Treatments: []splitmodel.Treatment{{Name: "on"}}, DefaultTreatment: "off"},
 	}}); err == nil {
 		t.Error("seeding an invalid definition worked")
 	}

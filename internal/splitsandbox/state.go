@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	"github.com/flagsync/flagsync/internal/splitapi"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 )
 
 // stateVersion is the version of the state file format.
@@ -118,7 +117,7 @@ func writeFileAtomic(path string, data []byte) error {
 // Seed puts a flag and its definitions straight into the sandbox, as if created through
 // the API (tests and demos start from a known state this way). f.Workspace, f.Name and
 // f.TrafficType must be set; definitions must be valid.
-func (s *Server) Seed(f splitflag.Flag) error {
+func (s *Server) Seed(f splitmodel.Flag) error {
 	if msg := flagNameProblem(f.Name); msg != "" || f.Workspace == "" {
 		return fmt.Errorf("seed flag %q: %s", f.Name, msg)
 	}

@@ -8,11 +8,11 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitflag"
 	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 )
@@ -20,8 +20,8 @@ import (
 // Client is what Split's side of the pipeline needs from the Admin API; *splitapi.Client
 // satisfies it.
 type Client interface {
-	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitflag.Flag, error)
-	ReadFlag(ctx context.Context, workspace, name string, envs []string) (splitflag.Flag, error)
+	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error)
+	ReadFlag(ctx context.Context, workspace, name string, envs []string) (splitmodel.Flag, error)
 	apply.Doer
 }
 
@@ -56,13 +56,13 @@ func (v vendor) Load(src reconcile.Source) (reconcile.Repo, error) {
 type repo struct {
 	client  Client
 	logger  *slog.Logger
-	desired *splitflag.Desired
+	desired *splitmodel.Desired
 	partial bool
-	live    []splitflag.Flag
+	live    []splitmodel.Flag
 }
 
 // Restrict keeps only the named flags (a partial run).
-func (r *repo) Restrict(only []flag.Ref) {
+func (r *repo) Restrict(only []kmodel.Ref) {
 	r.partial = true
 	kept := r.desired.Flags[:0:0]
 	for _, f := range r.desired.Flags {
@@ -94,17 +94,17 @@ func (r *repo) Read(ctx context.Context, partial bool) error {
 	return err
 }
 
-func refsOf(flags []splitflag.Flag) []flag.Ref {
-	out := make([]flag.Ref, len(flags))
+func refsOf(flags []splitmodel.Flag) []kmodel.Ref {
+	out := make([]kmodel.Ref, len(flags))
 	for i := range flags {
 		out[i] = flags[i].Ref()
 	}
 	return out
 }
 
-func (r *repo) list(ctx context.Context, workspaces []string) ([]splitflag.Flag, error) {
+func (r *repo) list(ctx context.Context, workspaces []string) ([]splitmodel.Flag, error) {
 	envs := r.desired.EnvironmentNames()
-	var live []splitflag.Flag
+	var live []splitmodel.Flag
 	for _, ws := range workspaces {
 		flags, err := r.client.ReadFlags(ctx, ws, envs)
 		if err != nil {
@@ -119,8 +119,8 @@ func (r *repo) list(ctx context.Context, workspaces []string) ([]splitflag.Flag,
 	return live, nil
 }
 
-func (r *repo) get(ctx context.Context, refs []flag.Ref) ([]splitflag.Flag, error) {
-	var live []splitflag.Flag
+func (r *repo) get(ctx context.Context, refs []kmodel.Ref) ([]splitmodel.Flag, error) {
+	var live []splitmodel.Flag
 	for _, ref := range refs {
 		var envs []string
 		for i := range r.desired.Flags {
@@ -144,14 +144,14 @@ func (r *repo) get(ctx context.Context, refs []flag.Ref) ([]splitflag.Flag, erro
 // Plan plans the desired flags against the last read.
 func (r *repo) Plan(opts reconcile.PlanOptions) (plan.Plan, error) { return r.compute(r.live, opts) }
 
-func (r *repo) compute(live []splitflag.Flag, o reconcile.PlanOptions) (plan.Plan, error) {
+func (r *repo) compute(live []splitmodel.Flag, o reconcile.PlanOptions) (plan.Plan, error) {
 	opts := splitplan.OptionsFor(r.desired.Settings)
 	opts.Prune = !o.Partial && (opts.Prune || o.Prune)
 	opts.MaxArchive, opts.AllowMassArchive = o.MaxArchive, o.AllowMassArchive
 	p, err := splitplan.Compute(r.desired, live, opts)
 	p.Revision = o.Revision
 	if o.Partial {
-		p.Unmanaged = []flag.Ref{}
+		p.Unmanaged = []kmodel.Ref{}
 	}
 	return p, err
 }
@@ -159,7 +159,7 @@ func (r *repo) compute(live []splitflag.Flag, o reconcile.PlanOptions) (plan.Pla
 // Confirm reads again what the results touched, with gets per touched flag when that
 // takes fewer calls than listing the touched workspaces again, and re-plans.
 func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconcile.PlanOptions) ([]plan.Change, error) {
-	touched := map[flag.Ref]bool{}
+	touched := map[kmodel.Ref]bool{}
 	wss := map[string]bool{}
 	for _, res := range results {
 		if res.Status == apply.Skipped {
@@ -180,13 +180,13 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 		pages := max(1, (perWS[ws]+len(touched)+splitapi.DefaultPageSize-1)/splitapi.DefaultPageSize)
 		listCalls += pages * (1 + envs)
 	}
-	refs := make([]flag.Ref, 0, len(touched))
+	refs := make([]kmodel.Ref, 0, len(touched))
 	for ref := range touched {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, func(a, b flag.Ref) int { return compare(a.String(), b.String()) })
-	var fresh []splitflag.Flag
-	var stale func(f *splitflag.Flag) bool
+	slices.SortFunc(refs, func(a, b kmodel.Ref) int { return compare(a.String(), b.String()) })
+	var fresh []splitmodel.Flag
+	var stale func(f *splitmodel.Flag) bool
 	var err error
 	getCalls := 0
 	for _, ref := range refs {
@@ -198,7 +198,7 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 	}
 	if opts.Partial || getCalls < listCalls {
 		fresh, err = r.get(ctx, refs)
-		stale = func(f *splitflag.Flag) bool { return touched[f.Ref()] }
+		stale = func(f *splitmodel.Flag) bool { return touched[f.Ref()] }
 	} else {
 		list := make([]string, 0, len(wss))
 		for ws := range wss {
@@ -206,7 +206,7 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 		}
 		slices.Sort(list)
 		fresh, err = r.list(ctx, list)
-		stale = func(f *splitflag.Flag) bool { return wss[f.Workspace] }
+		stale = func(f *splitmodel.Flag) bool { return wss[f.Workspace] }
 	}
 	if err != nil {
 		return nil, fmt.Errorf("confirm convergence: %w", err)

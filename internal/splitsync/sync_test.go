@@ -9,12 +9,12 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
-	"github.com/flagsync/flagsync/internal/splitflag"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitplan"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
@@ -151,7 +151,7 @@ func TestPartialRunReadsOnlyTheNamedFlag(t *testing.T) {
 	fsys["flags/new_checkout.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(checkout, "trafficAllocation: 40", "trafficAllocation: 60", 1))}
 	w.sb.ResetCalls()
 	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, Only: []flag.Ref{{SiteCode: ws, FeatureKey: "dark_mode"}}})
+		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, Only: []kmodel.Ref{{SiteCode: ws, FeatureKey: "dark_mode"}}})
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
 	}
@@ -172,8 +172,8 @@ func TestPruneKillsNeverDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A flag created outside flagsync is unmanaged and never touched.
-	if err := w.sb.Seed(splitflag.Flag{Workspace: ws, Name: "handmade", TrafficType: "user", Environments: map[string]splitflag.Definition{
-		"Production": {Treatments: []splitflag.Treatment{{Name: "on"}, {Name: "off"}}, DefaultTreatment: "off"}}}); err != nil {
+	if err := w.sb.Seed(splitmodel.Flag{Workspace: ws, Name: "handmade", TrafficType: "user", Environments: map[string]splitmodel.Definition{
+		"Production": {Treatments: []splitmodel.Treatment{{Name: "on"}, {Name: "off"}}, DefaultTreatment: "off"}}}); err != nil {
 		t.Fatal(err)
 	}
 	delete(fsys, "flags/ui/dark_mode.yaml")

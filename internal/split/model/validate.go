@@ -1,4 +1,4 @@
-package splitflag
+package splitmodel
 
 import (
 	"encoding/json"

@@ -1,11 +1,10 @@
-package splitflag
+package splitmodel
 
 import (
 	"encoding/json"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"slices"
 	"sort"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // Vendor is the value of the vendor key (in flagsync.yaml or in a flag file) that makes
@@ -14,7 +13,7 @@ const Vendor = "split"
 
 // OwnershipTag is the tag flagsync gives every Split flag it creates: only flags carrying
 // it may be pruned. It is the Kameleoon marker's text, so one name means "managed".
-const OwnershipTag = flag.OwnershipTag
+const OwnershipTag = kmodel.OwnershipTag
 
 // DefaultTrafficAllocation is the share of traffic a definition's rules apply to when the
 // file does not say (Split's "limit exposure" off).
@@ -36,12 +35,12 @@ type Flag struct {
 	// TrafficTypeID is the traffic type's id; set only on flags read from the API.
 	TrafficTypeID string `json:"-"`
 	// Source is where a desired flag was read from (empty for live flags).
-	Source flag.Source `json:"-"`
+	Source kmodel.Source `json:"-"`
 }
 
 // Ref returns the flag's identity in the shared plan: the workspace id in SiteCode and the
 // flag name in FeatureKey.
-func (f *Flag) Ref() flag.Ref { return flag.Ref{SiteCode: f.Workspace, FeatureKey: f.Name} }
+func (f *Flag) Ref() kmodel.Ref { return kmodel.Ref{SiteCode: f.Workspace, FeatureKey: f.Name} }
 
 // EnvironmentNames returns the flag's environment names sorted alphabetically.
 func (f *Flag) EnvironmentNames() []string {
