@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // flagsPath is the collection of feature flags: list (GET) and create (POST).

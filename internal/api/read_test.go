@@ -3,15 +3,16 @@ package api
 import (
 	"context"
 	"errors"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/logtest"
+	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // richSeed is a flag with every optional field set, so that a read that lost any of

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/logtest"
+	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // These tests run the client against the sandbox and read what happened from the

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"math"
 	"net/url"
 	"slices"
 	"sort"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // This file is the only place that knows Kameleoon's wire shapes: the read shape of a

@@ -2,12 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // The testdata/tutorial-* files are the request and response bodies of Kameleoon's

@@ -3,14 +3,15 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"io/fs"
 	"maps"
 	"path"
 	"slices"
 	"strings"
 	"testing/fstest"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // settingsNames are the repository settings files the loader reads at the root of the

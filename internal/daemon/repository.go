@@ -2,11 +2,12 @@ package daemon
 
 import (
 	"errors"
+	"io/fs"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/splitload"
-	"io/fs"
 )
 
 // fileFlag is one flag of a valid repository and the file that defines it.

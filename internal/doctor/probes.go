@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 	// Release windows are local times in a named zone; embedded zone data keeps the
 	// comparison working in images without /usr/share/zoneinfo.
 	_ "time/tzdata"

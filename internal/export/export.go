@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // Lister reads the live flags of one site; *api.Client is one.

@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
-	"gopkg.in/yaml.v3"
 )
 
 // flagDocument builds the YAML of one flag. Keys come in a fixed order: siteCode,

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing/fstest"
 
+	"gopkg.in/yaml.v3"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
@@ -15,7 +17,6 @@ import (
 	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 	"github.com/flagsync/flagsync/schema"
-	"gopkg.in/yaml.v3"
 )
 
 // SplitLister reads a Split workspace's flags with their definitions in some

@@ -3,10 +3,11 @@ package export
 import (
 	"errors"
 	"fmt"
+	"testing/fstest"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
-	"testing/fstest"
 )
 
 // Check is what Verify found.

@@ -3,7 +3,6 @@ package loader
 import (
 	"encoding/json"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model" // release windows name IANA zones; check them the same on every machine
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model" // release windows name IANA zones; check them the same on every machine
 )
 
 // checker runs the checks the schema cannot express on one flag, as far as it could be

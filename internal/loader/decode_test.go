@@ -2,11 +2,12 @@ package loader
 
 import (
 	"encoding/json"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // TestDecodeValueMatchesEncodingJSON checks the direct decoder against the round trip

@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"gopkg.in/yaml.v3"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // ignoreScope is what the ignore paths of one file may name: a flag file's own

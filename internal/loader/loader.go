@@ -4,13 +4,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io/fs"
 	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // SettingsFile is the name of the repository settings file at the root of the flag

@@ -2,7 +2,6 @@ package loader
 
 import (
 	"errors"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 const standardSettings = "siteCode: pzllysfw2f\nenvironments: [development, staging, production]\n"

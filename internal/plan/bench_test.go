@@ -2,12 +2,13 @@ package plan
 
 import (
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // benchInputs builds n flags with three environments each, and their live form: half

@@ -2,11 +2,12 @@ package plan
 
 import (
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	"math/rand"
 	"sync/atomic"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // FuzzPatchConverges fuzzes merge-patch construction: for any seed, a random valid flag

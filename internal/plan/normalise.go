@@ -9,12 +9,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata"
 
 	// Release windows are compared as instants in their time zone (see releaseEqual);
 	// the embedded zone database keeps that working in images without
 	// /usr/share/zoneinfo (distroless), in every binary that plans.
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	_ "time/tzdata"
 )
 
 // Normalisation puts a flag from Git and a flag read from Kameleoon into one canonical

@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // This file decides what Git does not own in a flag that exists in Kameleoon, before

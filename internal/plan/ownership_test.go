@@ -2,10 +2,11 @@ package plan
 
 import (
 	"encoding/json"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"slices"
 	"strings"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // ruleBody returns the rules of an environment patch's body, by name.

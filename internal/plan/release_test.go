@@ -1,8 +1,9 @@
 package plan
 
 import (
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 func TestReleaseEqual(t *testing.T) {

@@ -3,10 +3,11 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"reflect"
 	"strings"
 	"testing"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 func TestMarkdownStaysUnderLimit(t *testing.T) {

@@ -3,10 +3,11 @@ package plan
 import (
 	"bufio"
 	"fmt"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // TextOptions tune RenderText.

@@ -2,11 +2,12 @@ package prcomment
 
 import (
 	"errors"
+	"io/fs"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/splitload"
-	"io/fs"
 )
 
 // LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns

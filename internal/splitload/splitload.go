@@ -11,11 +11,12 @@ import (
 	"strings"
 	"sync"
 
+	"gopkg.in/yaml.v3"
+
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/loader"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/schema"
-	"gopkg.in/yaml.v3"
 )
 
 var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}

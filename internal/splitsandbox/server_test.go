@@ -3,14 +3,15 @@ package splitsandbox
 import (
 	"bytes"
 	"encoding/json"
-	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 const ws = "ws-1"

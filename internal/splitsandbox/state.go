@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // stateVersion is the version of the state file format.

@@ -2,9 +2,10 @@ package splitmodel
 
 import (
 	"encoding/json"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"slices"
 	"sort"
+
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
 // Vendor is the value of the vendor key (in flagsync.yaml or in a flag file) that makes
