@@ -13,8 +13,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -240,7 +240,7 @@ func callsForSize(ctx context.Context, n int, o callsOptions, progress io.Writer
 func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency, applyConcurrency int, latency time.Duration) (passFigures, time.Duration, error) {
 	start := time.Now()
 	e.sandbox.ResetCalls()
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return passFigures{}, 0, fmt.Errorf("load flags: %w", err)
 	}
@@ -358,7 +358,7 @@ feed:
 // matches reports whether the sandbox's flags match fsys (an empty plan), read with the
 // seeding client: outside any measurement.
 func (e *env) matches(ctx context.Context, fsys fs.FS) (bool, error) {
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return false, fmt.Errorf("load flags: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -222,7 +222,7 @@ const seedConcurrency = 8
 // would send (the plan against an empty account), with seedClient. Afterwards the clock
 // is an hour on, so that the sandbox's windows are empty, and the call log is empty.
 func (e *env) seed(ctx context.Context, fsys fs.FS) error {
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return fmt.Errorf("seed the sandbox: %w", err)
 	}

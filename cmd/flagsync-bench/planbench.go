@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -55,7 +55,7 @@ func measurePlan(ctx context.Context, ns []int, runs int, pct float64, progress 
 			{fmt.Sprintf("%g%% changed", pct), edits, len(edits)},
 		}
 		for _, c := range cases {
-			desired, err := loader.Load(genRepo(n, c.edits), ".")
+			desired, err := kload.Load(genRepo(n, c.edits), ".")
 			if err != nil {
 				return nil, fmt.Errorf("load %d generated files: %w", n, err)
 			}

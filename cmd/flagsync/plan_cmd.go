@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -77,7 +77,7 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	})
 
 	var out bytes.Buffer
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if errors.As(runErr, &invalid) {
 		renderDiagnostics(&out, *format, rep)
 	} else if rep != nil && (runErr == nil || len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
@@ -149,8 +149,8 @@ func renderDiagnostics(w io.Writer, format string, rep *reconcile.Report) {
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		_ = enc.Encode(struct {
-			Revision    string              `json:"revision"`
-			Diagnostics []loader.Diagnostic `json:"diagnostics"`
+			Revision    string            `json:"revision"`
+			Diagnostics []diag.Diagnostic `json:"diagnostics"`
 		}{rep.Revision, rep.Diagnostics})
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 	"github.com/flagsync/flagsync/internal/splitsync"
 	"github.com/flagsync/flagsync/internal/webhook"
 )

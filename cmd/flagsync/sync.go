@@ -19,17 +19,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 	"github.com/flagsync/flagsync/internal/splitsync"
-	"gopkg.in/yaml.v3"
 )
 
 // defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
@@ -214,7 +217,7 @@ func writeReportJSON(w io.Writer, rep *reconcile.Report, runErr error) error {
 		out.Report = &reconcile.Report{}
 	}
 	out.DurationMS = out.Report.Duration.Milliseconds()
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if runErr != nil && !errors.As(runErr, &invalid) {
 		out.Error = runErr.Error()
 	} else if runErr != nil {
@@ -228,7 +231,7 @@ func writeReportJSON(w io.Writer, rep *reconcile.Report, runErr error) error {
 
 // printRunError explains on stderr why a run stopped before or instead of applying.
 func (a *app) printRunError(cmd string, err error) {
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	var tooMany *reconcile.TooManyChangesError
 	var mass *plan.MassArchiveError
 	switch {
@@ -535,7 +538,7 @@ func sandboxEnvironments(snap *snapshot) []string {
 			envs = append(envs, k)
 		}
 	}
-	if _, data, _, err := loader.ReadSettingsFile(snap.FS, snap.Dir); err == nil && data != nil {
+	if _, data, _, err := flagrepo.ReadSettingsFile(snap.FS, snap.Dir); err == nil && data != nil {
 		var settings struct {
 			Environments []string `yaml:"environments"`
 		}
@@ -546,7 +549,7 @@ func sandboxEnvironments(snap *snapshot) []string {
 			return envs
 		}
 	}
-	d, err := loader.Load(snap.FS, snap.Dir)
+	d, err := kload.Load(snap.FS, snap.Dir)
 	if err != nil {
 		return envs
 	}

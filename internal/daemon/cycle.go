@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/webhook"
@@ -193,7 +193,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
 	}
 	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
 		d.invalid(c, rev, true, invalid)
@@ -252,7 +252,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	stable := rev != "" && !snap.Dirty
 	files := newRecordingFS(snap.FS)
 	desired, err := loadRepository(files, d.cfg.Dir)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
 		d.invalid(c, rev, stable, invalid)
@@ -346,7 +346,7 @@ func (d *Daemon) result(c *cycle, rep *reconcile.Report, err error) {
 
 // invalid records a revision that does not validate. The last good revision stays
 // applied, and a stable revision is not tried again.
-func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *loader.InvalidError) {
+func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *diag.InvalidError) {
 	if stable {
 		d.loop.invalidRev = rev
 	}

@@ -10,13 +10,9 @@ import (
 	"strings"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 )
-
-// settingsNames are the repository settings files the loader reads at the root of the
-// flag folder (and reports anywhere below it).
-var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}
 
 // flagIndex maps each flag file of a valid revision to the flag it defines. It is what
 // lets a new revision be checked and planned file by file: a file that did not change
@@ -65,7 +61,7 @@ type narrowed struct {
 // (its old flag left Git: only a full run prunes or reports it), or a changed file takes
 // a flag another file defines (only a full load reports the duplicate with both places).
 //
-// When a changed file is invalid, narrow returns the *loader.InvalidError: the whole
+// When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
 func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narrowed, error) {
 	var flagFiles []string
@@ -74,7 +70,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 		if !ok || hiddenPath(rel) {
 			continue
 		}
-		if slices.Contains(settingsNames, path.Base(p)) {
+		if flagrepo.IsSettingsName(path.Base(p)) {
 			return narrowed{full: "settings file " + p + " changed"}, nil
 		}
 		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
@@ -96,7 +92,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	}
 
 	sub := fstest.MapFS{}
-	for _, name := range settingsNames {
+	for _, name := range flagrepo.SettingsNames {
 		p := path.Join(dir, name)
 		b, err := fs.ReadFile(snap, p)
 		if errors.Is(err, fs.ErrNotExist) {

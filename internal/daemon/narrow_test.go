@@ -11,9 +11,10 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // noSource and noClient stand in where a test never syncs.
@@ -53,7 +54,7 @@ func mapFS(files map[string]string) fstest.MapFS {
 func TestNarrow(t *testing.T) {
 	base := testRepo()
 	base["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", false)
-	d, err := loader.Load(mapFS(base), "flags")
+	d, err := kload.Load(mapFS(base), "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestNarrow(t *testing.T) {
 				}
 			}
 			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed)
-			var inv *loader.InvalidError
+			var inv *diag.InvalidError
 			if tt.invalid {
 				if !errors.As(err, &inv) || inv.Diagnostics[0].File != "flags/alpha.yaml" {
 					t.Fatalf("err = %v, want the invalid file's diagnostics", err)
@@ -130,7 +131,7 @@ func TestNarrow(t *testing.T) {
 				t.Errorf("only = %q, want %q", got, tt.only)
 			}
 			// The narrowed files load to exactly those flags.
-			sub, err := loader.Load(n.fs, "flags")
+			sub, err := kload.Load(n.fs, "flags")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +155,7 @@ func TestRecordingFSLoadsTheSame(t *testing.T) {
 	files["flags/.github/ignored.yaml"] = "not: a flag"
 	files["docs/x.yaml"] = "outside: the folder"
 	rec := newRecordingFS(mapFS(files))
-	first, err := loader.Load(rec, "flags")
+	first, err := kload.Load(rec, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestRecordingFSLoadsTheSame(t *testing.T) {
 	if _, ok := copied["docs/x.yaml"]; ok {
 		t.Error("a file outside the flag folder was copied")
 	}
-	again, err := loader.Load(copied, "flags")
+	again, err := kload.Load(copied, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"io/fs"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 )
 
 // fileFlag is one flag of a valid repository and the file that defines it.
@@ -18,17 +19,17 @@ type fileFlag struct {
 
 // loadRepository loads and validates the flag files of every service the repository
 // has — Kameleoon's with the Kameleoon loader, Split's (vendor: split) with Split's —
-// and returns each flag with its file, or one *loader.InvalidError with every problem.
+// and returns each flag with its file, or one *diag.InvalidError with every problem.
 func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 	repo, err := splitload.Survey(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []fileFlag
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	files := 0
 	collect := func(err error) error {
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {
 			diags = append(diags, invalid.Diagnostics...)
 			files += invalid.Files
@@ -37,7 +38,7 @@ func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 		return err
 	}
 	if repo.Kameleoon() {
-		d, err := loader.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
+		d, err := kload.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
 		if err := collect(err); err != nil {
 			return nil, err
 		}
@@ -59,8 +60,8 @@ func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 		}
 	}
 	if len(diags) > 0 {
-		loader.SortDiagnostics(diags)
-		return nil, &loader.InvalidError{Diagnostics: diags, Files: files}
+		diag.SortDiagnostics(diags)
+		return nil, &diag.InvalidError{Diagnostics: diags, Files: files}
 	}
 	return out, nil
 }

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // Lister reads the live flags of one site; *api.Client is one.
@@ -167,7 +167,7 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
 // since flagsync.yaml is the settings file.
 func fileName(featureKey string) string {
 	name := featureKey + ".yaml"
-	if name == loader.SettingsFile || name == "flagsync.yml" {
+	if name == flagrepo.SettingsFile || name == "flagsync.yml" {
 		return featureKey + ".flag.yaml"
 	}
 	return name

@@ -15,8 +15,8 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -120,7 +120,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("files = %q, want %q", got, wantFiles)
 	}
 
-	desired, err := loader.Load(os.DirFS(dir), ".")
+	desired, err := kload.Load(os.DirFS(dir), ".")
 	if err != nil {
 		t.Fatalf("the exported files do not load:\n%v", err)
 	}
@@ -307,7 +307,7 @@ func TestSingleSiteLayout(t *testing.T) {
 	if want := []string{"flagsync.yaml", "search_ranking.yaml", "simple.yaml"}; !slices.Equal(got, want) {
 		t.Errorf("files = %q, want %q", got, want)
 	}
-	desired, err := loader.Load(os.DirFS(dir), ".")
+	desired, err := kload.Load(os.DirFS(dir), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestQuoting(t *testing.T) {
 		if tt.s == "" {
 			continue // a name must not be empty; the empty value is in the round trip
 		}
-		d, err := loader.Load(fstest.MapFS{"f.yaml": {Data: []byte(file)}, "flagsync.yaml": {Data: []byte("siteCode: siteaaaa01\n")}}, ".")
+		d, err := kload.Load(fstest.MapFS{"f.yaml": {Data: []byte(file)}, "flagsync.yaml": {Data: []byte("siteCode: siteaaaa01\n")}}, ".")
 		if err != nil {
 			t.Errorf("%q: the written file does not load: %v\n%s", tt.s, err, file)
 			continue

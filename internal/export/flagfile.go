@@ -8,8 +8,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 )
 
 // flagDocument builds the YAML of one flag. Keys come in a fixed order: siteCode,
@@ -267,9 +267,9 @@ func settingsFile(s kmodel.Settings, sites []string, schema string) (File, error
 	}
 	data, err := withHeader(m.n, headerLines(schema, loaderSchemaSettings, 0, what))
 	if err != nil {
-		return File{}, fmt.Errorf("export %s: %w", loader.SettingsFile, err)
+		return File{}, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
 	}
-	return File{Path: loader.SettingsFile, Data: data}, nil
+	return File{Path: flagrepo.SettingsFile, Data: data}, nil
 }
 
 // withHeader encodes root after the given comment lines.

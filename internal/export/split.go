@@ -10,11 +10,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 	"github.com/flagsync/flagsync/schema"
 )
@@ -101,9 +102,9 @@ func BuildSplit(w *SplitWorkspace, opts Options) (*Export, error) {
 	m.addComment("prune", boolNode(false), "Kill flags whose file is removed (only flags flagsync created; never deleted). Off: such flags are reported and left alone.")
 	data, err := withHeader(m.n, headerLines(opts.Schema, schema.SplitSettingsName, 0, "Exported from Split workspace "+w.ID+" by flagsync export."))
 	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", loader.SettingsFile, err)
+		return nil, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
 	}
-	e.Files = append([]File{{Path: loader.SettingsFile, Data: data}}, files...)
+	e.Files = append([]File{{Path: flagrepo.SettingsFile, Data: data}}, files...)
 	return e, nil
 }
 
@@ -283,7 +284,7 @@ func VerifySplit(e *Export, w *SplitWorkspace) (*Check, error) {
 		fsys[path.Clean(f.Path)] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
 	}
 	desired, err := splitload.Load(fsys, ".")
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if errors.As(err, &invalid) {
 		return &Check{Diagnostics: invalid.Diagnostics}, nil
 	}

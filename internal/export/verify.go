@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // Check is what Verify found.
 type Check struct {
 	// Diagnostics are the loader's problems with the files; empty when they are valid.
-	Diagnostics []loader.Diagnostic
+	Diagnostics []diag.Diagnostic
 	// Plan is what a sync of the files would change; it has no changes and no unmanaged
 	// flags when the files describe the live flags exactly. Archived flags, which a sync
 	// leaves alone, are compared as if restored on both sides, so that nothing of theirs
@@ -34,8 +35,8 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 	for _, f := range e.Files {
 		fsys[f.Path] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
 	}
-	desired, err := loader.Load(fsys, ".")
-	var invalid *loader.InvalidError
+	desired, err := kload.Load(fsys, ".")
+	var invalid *diag.InvalidError
 	if errors.As(err, &invalid) {
 		return &Check{Diagnostics: invalid.Diagnostics}, nil
 	}

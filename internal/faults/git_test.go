@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
-	"github.com/flagsync/flagsync/internal/loader"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -188,7 +189,7 @@ func leftovers(t *testing.T, cache string) []string {
 // flagCount loads a snapshot's flags and returns how many there are.
 func flagCount(t *testing.T, snap *gitsource.Snapshot) int {
 	t.Helper()
-	d, err := loader.Load(snap.FS, "flags")
+	d, err := kload.Load(snap.FS, "flags")
 	if err != nil {
 		t.Fatalf("load snapshot %s: %v", snap.Revision, err)
 	}
@@ -354,7 +355,7 @@ func TestFaultInvalidRevision(t *testing.T) {
 	}
 	calls0 := len(w.sb.Calls())
 	rep, err := w.runFS(testContext(t), w.proc(procOptions{}), snap.FS, snap.Revision)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
 		t.Fatalf("sync of a revision with a broken file: err = %v, want the diagnostics", err)
 	}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -421,7 +421,7 @@ func (w *world) settle(files map[string]string, rev string) int {
 	w.front.waitIdle(w.t)
 	calls0 := len(w.sb.Calls())
 	rep, err := w.run(testContext(w.t), w.proc(procOptions{}), invalidFiles(files), rev+"-invalid")
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) || len(rep.Diagnostics) == 0 {
 		w.t.Errorf("an invalid revision: err = %v, want the diagnostics", err)
 	}

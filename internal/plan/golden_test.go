@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/loader"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 )
 
 var update = stdflag.Bool("update", false, "rewrite the golden plan.txt, plan.md and plan.json files")
@@ -26,7 +26,7 @@ type goldenOptions struct {
 }
 
 // TestGolden plans every testdata/<case>: desired/ (flag files and an optional
-// flagsync.yaml, loaded with loader.Load) against live.json (the API's read shape,
+// flagsync.yaml, loaded with kload.Load) against live.json (the API's read shape,
 // decoded with api.DecodeFlags), and compares the three renderings with plan.txt,
 // plan.md and plan.json. `go test ./internal/plan -update` rewrites them.
 func TestGolden(t *testing.T) {
@@ -43,7 +43,7 @@ func TestGolden(t *testing.T) {
 		name := e.Name()
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
-			desired, err := loader.Load(os.DirFS(dir), "desired")
+			desired, err := kload.Load(os.DirFS(dir), "desired")
 			if err != nil {
 				t.Fatalf("load desired: %v", err)
 			}

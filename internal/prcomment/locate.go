@@ -4,10 +4,11 @@ import (
 	"errors"
 	"io/fs"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 )
 
 // LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns
@@ -21,7 +22,7 @@ func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
 	}
 	out := map[kmodel.Ref]kmodel.Source{}
 	if repo.Kameleoon() {
-		desired, err := loader.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
+		desired, err := kload.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
 		if err := skipInvalid(err); err != nil {
 			return nil, err
 		}
@@ -45,9 +46,9 @@ func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
 	return out, nil
 }
 
-// skipInvalid drops a *loader.InvalidError: invalid files locate nothing.
+// skipInvalid drops a *diag.InvalidError: invalid files locate nothing.
 func skipInvalid(err error) error {
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if errors.As(err, &invalid) {
 		return nil
 	}

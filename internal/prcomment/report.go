@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/codehost"
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -69,17 +69,17 @@ type planDoc struct {
 	Changes  []struct {
 		Action plan.Action `json:"action"`
 	} `json:"changes"`
-	Unmanaged   []kmodel.Ref         `json:"unmanaged"`
-	Blocked     []plan.Blocked       `json:"blocked"`
-	Service     string               `json:"service"`
-	Diagnostics *[]loader.Diagnostic `json:"diagnostics"`
+	Unmanaged   []kmodel.Ref       `json:"unmanaged"`
+	Blocked     []plan.Blocked     `json:"blocked"`
+	Service     string             `json:"service"`
+	Diagnostics *[]diag.Diagnostic `json:"diagnostics"`
 }
 
 // validateDoc is validate --format json's report.
 type validateDoc struct {
-	Valid       *bool               `json:"valid"`
-	Files       int                 `json:"files"`
-	Diagnostics []loader.Diagnostic `json:"diagnostics"`
+	Valid       *bool             `json:"valid"`
+	Files       int               `json:"files"`
+	Diagnostics []diag.Diagnostic `json:"diagnostics"`
 }
 
 // NewReport reads the plan job's files into a Report. Invalid files (in either input)
@@ -87,7 +87,7 @@ type validateDoc struct {
 // it has refused changes, titled with the plan's summary line; no plan and no problem
 // make a failure that says the plan did not finish.
 func NewReport(in Inputs) (Report, error) {
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	invalid := false
 	if len(bytes.TrimSpace(in.ValidateJSON)) > 0 {
 		var v validateDoc
@@ -142,9 +142,9 @@ func (d planDoc) plan() *plan.Plan {
 }
 
 // invalidReport reports invalid files: every problem once, in file and line order.
-func invalidReport(diags []loader.Diagnostic) Report {
+func invalidReport(diags []diag.Diagnostic) Report {
 	seen := map[string]bool{}
-	var uniq []loader.Diagnostic
+	var uniq []diag.Diagnostic
 	files := map[string]bool{}
 	for _, d := range diags {
 		if k := d.String(); !seen[k] {
@@ -153,7 +153,7 @@ func invalidReport(diags []loader.Diagnostic) Report {
 			files[d.File] = true
 		}
 	}
-	loader.SortDiagnostics(uniq)
+	diag.SortDiagnostics(uniq)
 	r := Report{
 		Conclusion: Failure,
 		Title:      fmt.Sprintf("The flag files are invalid: %s in %s", count(len(uniq), "problem"), count(len(files), "file")),

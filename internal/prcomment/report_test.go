@@ -8,8 +8,8 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/codehost"
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -22,9 +22,9 @@ func planJSON(t *testing.T, p plan.Plan) []byte {
 	return b.Bytes()
 }
 
-func validateJSON(t *testing.T, valid bool, diags ...loader.Diagnostic) []byte {
+func validateJSON(t *testing.T, valid bool, diags ...diag.Diagnostic) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"valid": valid, "files": 3, "diagnostics": append([]loader.Diagnostic{}, diags...)})
+	b, err := json.Marshal(map[string]any{"valid": valid, "files": 3, "diagnostics": append([]diag.Diagnostic{}, diags...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,13 +32,13 @@ func validateJSON(t *testing.T, valid bool, diags ...loader.Diagnostic) []byte {
 }
 
 var (
-	badVariation = loader.Diagnostic{File: "flags/dark_mode.yaml", Line: 28, Column: 26, Field: "environments.production.defaultVariationKey", Message: `unknown variation "nope"`}
-	badSite      = loader.Diagnostic{File: "flags/checkout/new_flow.yaml", Line: 2, Column: 11, Field: "siteCode", Message: "must be 10 characters"}
+	badVariation = diag.Diagnostic{File: "flags/dark_mode.yaml", Line: 28, Column: 26, Field: "environments.production.defaultVariationKey", Message: `unknown variation "nope"`}
+	badSite      = diag.Diagnostic{File: "flags/checkout/new_flow.yaml", Line: 2, Column: 11, Field: "siteCode", Message: "must be 10 characters"}
 )
 
 func TestReportOfInvalidFiles(t *testing.T) {
 	// plan --json-out's form for invalid files, as cmd/flagsync writes it.
-	invalidPlan, _ := json.Marshal(map[string]any{"revision": "abc", "diagnostics": []loader.Diagnostic{badVariation, badSite}})
+	invalidPlan, _ := json.Marshal(map[string]any{"revision": "abc", "diagnostics": []diag.Diagnostic{badVariation, badSite}})
 	for name, in := range map[string]Inputs{
 		"validate report": {ValidateJSON: validateJSON(t, false, badVariation, badSite)},
 		"plan json":       {PlanJSON: invalidPlan},

@@ -9,8 +9,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -33,7 +33,7 @@ func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, er
 
 // Load reads the Kameleoon flag files with the loader.
 func (k kameleoon) Load(src Source) (Repo, error) {
-	desired, err := loader.Load(src.FS, src.Dir)
+	desired, err := kload.Load(src.FS, src.Dir)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -78,19 +78,19 @@ type Input struct {
 
 // Report is what one sync did.
 type Report struct {
-	Revision    string              `json:"revision"`
-	DryRun      bool                `json:"dryRun"`
-	Partial     bool                `json:"partial"`
-	Diagnostics []loader.Diagnostic `json:"diagnostics,omitempty"` // set when the files are invalid; nothing was called
-	Plan        plan.Plan           `json:"plan"`
-	Results     []apply.Result      `json:"results"` // one per change, in plan order
-	Summary     apply.Summary       `json:"summary"`
-	Verified    bool                `json:"verified"`            // live state was read again after applying
-	Remaining   []plan.Change       `json:"remaining,omitempty"` // differences left after applying (when Verified)
-	Converged   bool                `json:"converged"`           // live state matches the files (as far as known)
-	APICalls    int64               `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
-	Duration    time.Duration       `json:"-"`
-	Sites       []string            `json:"sites"` // site codes (Split: workspace ids) read
+	Revision    string            `json:"revision"`
+	DryRun      bool              `json:"dryRun"`
+	Partial     bool              `json:"partial"`
+	Diagnostics []diag.Diagnostic `json:"diagnostics,omitempty"` // set when the files are invalid; nothing was called
+	Plan        plan.Plan         `json:"plan"`
+	Results     []apply.Result    `json:"results"` // one per change, in plan order
+	Summary     apply.Summary     `json:"summary"`
+	Verified    bool              `json:"verified"`            // live state was read again after applying
+	Remaining   []plan.Change     `json:"remaining,omitempty"` // differences left after applying (when Verified)
+	Converged   bool              `json:"converged"`           // live state matches the files (as far as known)
+	APICalls    int64             `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
+	Duration    time.Duration     `json:"-"`
+	Sites       []string          `json:"sites"` // site codes (Split: workspace ids) read
 
 	// Refused lists the changes the planner refused to make (the plan's Blocked, such as
 	// a variation an environment Git does not manage still uses). Git still differs
@@ -111,7 +111,7 @@ func (e *TooManyChangesError) Error() string {
 // Run loads and validates the files, reads the live flags, computes the plan, checks the
 // guards, applies the plan (unless dry run) and reads the touched sites again to confirm
 // convergence. It returns an error when the pipeline stopped before or instead of
-// applying (invalid files — a *loader.InvalidError, with the diagnostics also in the
+// applying (invalid files — a *diag.InvalidError, with the diagnostics also in the
 // report —, a failed read, a guard); failed changes are not an error but results, and the
 // report is always non-nil.
 //
@@ -145,7 +145,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	parts, err := load(vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
 	if err != nil {
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {
 			rep.Diagnostics = invalid.Diagnostics
 			logger.Warn("flag files are invalid: nothing read or written", "problems", len(invalid.Diagnostics))

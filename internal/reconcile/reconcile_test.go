@@ -16,8 +16,9 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/diag"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -111,7 +112,7 @@ environments:
 // after a sync (ownership tag included).
 func liveOf(t *testing.T, fsys fstest.MapFS) []kmodel.Flag {
 	t.Helper()
-	d, err := loader.Load(fsys, "flags")
+	d, err := kload.Load(fsys, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +132,9 @@ func TestRunInvalidFilesCallNothing(t *testing.T) {
 	c := &fakeClient{}
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
 
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
-		t.Fatalf("err = %v, want a *loader.InvalidError", err)
+		t.Fatalf("err = %v, want a *diag.InvalidError", err)
 	}
 	if len(rep.Diagnostics) == 0 || len(rep.Diagnostics) != len(invalid.Diagnostics) {
 		t.Errorf("report carries %d diagnostics, error %d", len(rep.Diagnostics), len(invalid.Diagnostics))

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -30,7 +30,7 @@ type Vendor interface {
 	// reads as little as it can; problems in the files are Load's to report.
 	Claim(src Source) (files []string, whole bool, err error)
 	// Load reads and validates this service's flag files in src. Invalid files are a
-	// *loader.InvalidError.
+	// *diag.InvalidError.
 	Load(src Source) (Repo, error)
 	// Do sends one planned request exactly (apply.Doer).
 	apply.Doer
@@ -80,7 +80,7 @@ type part struct {
 
 // load lets each vendor claim its files, then has each load its own: a vendor never
 // sees the files another claimed, and a vendor that claims the whole repository is the
-// only one. Every vendor's problems are reported together, as one *loader.InvalidError.
+// only one. Every vendor's problems are reported together, as one *diag.InvalidError.
 func load(vendors []Vendor, src Source) ([]part, error) {
 	claims := make([][]string, 0, len(vendors))
 	for _, v := range vendors {
@@ -95,7 +95,7 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 		claims = append(claims, files)
 	}
 	var parts []part
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	files := 0
 	for i, v := range vendors {
 		hidden := map[string]bool{}
@@ -107,7 +107,7 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 			}
 		}
 		repo, err := v.Load(hide(src, hidden))
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		switch {
 		case errors.As(err, &invalid):
 			diags = append(diags, invalid.Diagnostics...)
@@ -119,11 +119,11 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 		parts = append(parts, part{vendor: v, repo: repo})
 	}
 	if len(diags) > 0 {
-		slices.SortFunc(diags, func(a, b loader.Diagnostic) int {
+		slices.SortFunc(diags, func(a, b diag.Diagnostic) int {
 			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
 				strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message))
 		})
-		return nil, &loader.InvalidError{Diagnostics: diags, Files: files}
+		return nil, &diag.InvalidError{Diagnostics: diags, Files: files}
 	}
 	return parts, nil
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 	// The zoned-dates variant converts release windows with time.LoadLocation; embedded
 	// zone data keeps it working in images without /usr/share/zoneinfo.
 	_ "time/tzdata"

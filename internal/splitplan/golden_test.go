@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitload"
 	"github.com/flagsync/flagsync/internal/splitplan"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -129,7 +129,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	fsys["flags/ui/dark_mode.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(darkMode, "defaultTreatment: light", "defaultTreatment: lite", 1))}
 	w.sb.ResetCalls()
 	rep, err = w.run(t, fsys, false)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) || len(w.sb.Calls()) != 0 {
 		t.Fatalf("invalid file: err=%v calls=%d", err, len(w.sb.Calls()))
 	}
@@ -262,7 +262,7 @@ environments:
 	// A Split file without vendor: split is the Kameleoon loader's, which rejects it.
 	fsys["flags/split/dark_mode.yaml"] = &fstest.MapFile{Data: []byte("workspace: " + ws + "\n" + darkMode)}
 	_, err = reconcile.Run(context.Background(), in)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
 		t.Errorf("err = %v, want the Kameleoon loader's diagnostics", err)
 	}

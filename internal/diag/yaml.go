@@ -1,4 +1,4 @@
-package loader
+package diag
 
 import (
 	"bytes"
@@ -94,29 +94,24 @@ func (d *document) suppressed(ptr string) bool {
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseDocument parses one YAML file. It returns a nil document when nothing could be
-// checked (syntax error, empty file, top level not a mapping). With allowEmpty an empty
-// file is an empty mapping instead of an error.
-func parseDocument(file string, data []byte, allowEmpty, flagFile bool) (doc *document, diags []Diagnostic) {
-	k := docKind{allowEmpty: allowEmpty, values: flagFile, what: "settings",
-		empty: "file is empty: a flag file needs at least featureKey, name and variations"}
-	if flagFile {
-		k.what = "flag fields"
-	}
-	return parseDocumentKind(file, data, k)
+// Kind says what kind of file a document is: how it converts and how its messages read.
+type Kind struct {
+	// AllowEmpty makes an empty file an empty mapping (settings files); otherwise an
+	// empty file is the diagnostic Empty.
+	AllowEmpty bool
+	// What names what the top-level mapping holds, for messages: "flag fields", "settings".
+	What string
+	// Empty is the message for an empty file, when that is not allowed.
+	Empty string
+	// Literal lists the paths whose scalar values keep the literal text written, as
+	// strings ("[]" stands for any sequence index): a vendor whose API stores values as
+	// text (Kameleoon's variable values) lists them, so that `value: 1.50` is "1.50".
+	Literal [][]string
 }
 
-// docKind says what kind of file a document is: how it converts and how its messages
-// read.
-type docKind struct {
-	allowEmpty bool   // an empty file is an empty mapping
-	values     bool   // Kameleoon variable values keep their literal text (flag files)
-	what       string // what the top-level mapping holds: "flag fields", "settings"
-	empty      string // the message for an empty file, when that is not allowed
-}
-
-// parseDocumentKind is parseDocument for any kind of file.
-func parseDocumentKind(file string, data []byte, k docKind) (doc *document, diags []Diagnostic) {
+// parseDocument parses one YAML file of kind k. It returns a nil document when nothing
+// could be checked (syntax error, empty file, top level not a mapping).
+func parseDocument(file string, data []byte, k Kind) (doc *document, diags []Diagnostic) {
 	defer func() {
 		// yaml.v3 reports errors through panics it recovers itself; anything else that
 		// escapes is a parser bug, which must not take the whole run down.
@@ -170,7 +165,7 @@ func mayHoldDocuments(data []byte) bool {
 }
 
 // documentOf checks the parsed top of a file and converts it.
-func documentOf(file string, top *yaml.Node, k docKind, diags []Diagnostic) (*document, []Diagnostic) {
+func documentOf(file string, top *yaml.Node, k Kind, diags []Diagnostic) (*document, []Diagnostic) {
 	at := func(line, col int, format string, args ...any) {
 		diags = append(diags, Diagnostic{File: file, Line: line, Column: col, Message: fmt.Sprintf(format, args...)})
 	}
@@ -184,10 +179,10 @@ func documentOf(file string, top *yaml.Node, k docKind, diags []Diagnostic) (*do
 		return emptyDocument(file, root.Line, root.Column, k, diags)
 	}
 	if root.Kind != yaml.MappingNode {
-		at(root.Line, root.Column, "the top level must be a mapping of %s, got %s", k.what, describeNode(root))
+		at(root.Line, root.Column, "the top level must be a mapping of %s, got %s", k.What, describeNode(root))
 		return nil, diags
 	}
-	c := converter{file: file, flagFile: k.values}
+	c := converter{file: file, literal: k.Literal}
 	v := c.convert(root, nil)
 	diags = append(diags, c.diags...)
 	m, _ := v.(map[string]any)
@@ -199,11 +194,11 @@ func documentOf(file string, top *yaml.Node, k docKind, diags []Diagnostic) (*do
 
 // emptyDocument handles a file without content: an empty mapping where that is allowed
 // (flagsync.yaml), else an error.
-func emptyDocument(file string, line, col int, k docKind, diags []Diagnostic) (*document, []Diagnostic) {
-	if k.allowEmpty {
+func emptyDocument(file string, line, col int, k Kind, diags []Diagnostic) (*document, []Diagnostic) {
+	if k.AllowEmpty {
 		return &document{file: file, root: &yaml.Node{Kind: yaml.MappingNode, Line: line, Column: col}, value: map[string]any{}}, diags
 	}
-	return nil, append(diags, Diagnostic{File: file, Line: line, Column: col, Message: k.empty})
+	return nil, append(diags, Diagnostic{File: file, Line: line, Column: col, Message: k.Empty})
 }
 
 // syntaxDiagnostic turns a yaml.v3 error into a diagnostic. yaml.v3 gives a line but no
@@ -250,7 +245,7 @@ func tabIndent(data []byte, line int) (int, int, bool) {
 // json.Number, bool, nil).
 type converter struct {
 	file     string
-	flagFile bool
+	literal  [][]string // see Kind.Literal
 	diags    []Diagnostic
 	poisoned []string
 	partial  []string
@@ -262,22 +257,32 @@ func (c *converter) report(n *yaml.Node, path []seg, format string, args ...any)
 
 func (c *converter) poison(path []seg) { c.poisoned = append(c.poisoned, pointer(path)) }
 
-// isValueField reports whether path is a variable's value (variables[i].value or
-// variations[i].variables[j].value), which is kept as the literal text written: the API
-// stores every value as a string, so `value: 1.50` is "1.50", `value: true` is "true"
-// and an empty `value:` is "".
+// isValueField reports whether path is one of the Kind's Literal paths, whose scalar is
+// kept as the literal text written.
 func (c *converter) isValueField(path []seg) bool {
-	if !c.flagFile {
-		return false
-	}
-	n := len(path)
-	switch {
-	case n == 3:
-		return path[0].key == "variables" && path[1].idx >= 0 && path[2].key == "value"
-	case n == 5:
-		return path[0].key == "variations" && path[1].idx >= 0 && path[2].key == "variables" && path[3].idx >= 0 && path[4].key == "value"
+	for _, lit := range c.literal {
+		if matchesLiteral(lit, path) {
+			return true
+		}
 	}
 	return false
+}
+
+// matchesLiteral reports whether path is the literal path pattern ("[]": any index).
+func matchesLiteral(pattern []string, path []seg) bool {
+	if len(pattern) != len(path) {
+		return false
+	}
+	for i, p := range pattern {
+		if p == "[]" {
+			if path[i].idx < 0 {
+				return false
+			}
+		} else if path[i].key != p {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *converter) convert(n *yaml.Node, path []seg) any {

@@ -1,4 +1,4 @@
-package loader
+package kload
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model" // release windows name IANA zones; check them the same on every machine
 )
 
@@ -19,51 +20,34 @@ import (
 // written at that place; a problem inside a field that already has one is dropped as
 // its consequence.
 type checker struct {
-	doc      *document
-	settings *kmodel.Settings // nil when flagsync.yaml is itself invalid
-	known    []Diagnostic     // problems already found in this file (syntax, schema)
-	diags    []Diagnostic
+	doc      *diag.Document
+	settings *kmodel.Settings  // nil when flagsync.yaml is itself invalid
+	known    []diag.Diagnostic // problems already found in this file (syntax, schema)
+	diags    []diag.Diagnostic
 }
 
 // troubled reports whether a problem is already known at field or inside it.
 func (c *checker) troubled(field string) bool {
 	for _, d := range c.known {
-		if under(d.Field, field) {
+		if diag.Under(d.Field, field) {
 			return true
 		}
 	}
 	return false
 }
 
-// under reports whether field path f is p or inside it.
-func under(f, p string) bool {
-	if !strings.HasPrefix(f, p) {
-		return false
-	}
-	return len(f) == len(p) || f[len(p)] == '.' || f[len(p)] == '['
-}
-
 // add reports msg at path (strings are mapping keys, ints sequence indices); atKey
 // places it on the key rather than on the value.
 func (c *checker) add(atKey bool, msg string, path ...any) {
-	tokens := make([]string, len(path))
-	for i, p := range path {
-		switch p := p.(type) {
-		case int:
-			tokens[i] = strconv.Itoa(p)
-		default:
-			tokens[i] = fmt.Sprint(p)
-		}
-	}
-	l := locate(c.doc.root, tokens)
-	field := l.field()
+	l := c.doc.Locate(path...)
+	field := l.Field
 	for _, d := range c.known {
-		if d.Field != "" && under(field, d.Field) {
+		if d.Field != "" && diag.Under(field, d.Field) {
 			return // a consequence of a problem already reported
 		}
 	}
-	line, col := l.at(atKey)
-	c.diags = append(c.diags, Diagnostic{File: c.doc.file, Line: line, Column: col, Field: field, Message: msg})
+	line, col := l.At(atKey)
+	c.diags = append(c.diags, diag.Diagnostic{File: c.doc.File(), Line: line, Column: col, Field: field, Message: msg})
 }
 
 func (c *checker) flag(f *kmodel.Flag) {
@@ -101,7 +85,7 @@ func (c *checker) flag(f *kmodel.Flag) {
 			}
 			if !ok {
 				msg := fmt.Sprintf("unknown variable %q", vv.Key)
-				if hint := didYouMean(vv.Key, varKeys); hint != "" {
+				if hint := diag.DidYouMean(vv.Key, varKeys); hint != "" {
 					msg += hint
 				} else {
 					msg += ": declare it in the flag's variables first"
@@ -125,7 +109,7 @@ func (c *checker) flag(f *kmodel.Flag) {
 			return
 		}
 		msg := fmt.Sprintf("unknown variation %q", key)
-		if hint := didYouMean(key, variations); hint != "" {
+		if hint := diag.DidYouMean(key, variations); hint != "" {
 			msg += hint
 		} else {
 			msg += "; the flag's variations are " + strings.Join(variations, ", ")
@@ -137,7 +121,7 @@ func (c *checker) flag(f *kmodel.Flag) {
 		env := f.Environments[ek]
 		if c.settings != nil && len(c.settings.Environments) > 0 && !slices.Contains(c.settings.Environments, ek) {
 			c.add(true, fmt.Sprintf("unknown environment %q%s (flagsync.yaml lists %s)", ek,
-				didYouMean(ek, c.settings.Environments), strings.Join(c.settings.Environments, ", ")), "environments", ek)
+				diag.DidYouMean(ek, c.settings.Environments), strings.Join(c.settings.Environments, ", ")), "environments", ek)
 		}
 		knownVariation(env.DefaultVariationKey, "environments", ek, "defaultVariationKey")
 		names := make(map[string]int, len(env.RolloutRules))
@@ -184,7 +168,7 @@ func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, k
 		sum += a.Exposition
 	}
 	// A small tolerance so that 33.33+33.33+33.34 is not reported for rounding.
-	if sum > 100+1e-9 && !c.troubled(fieldPath(segsOf(at("trafficAllocations")))) {
+	if sum > 100+1e-9 && !c.troubled(diag.FieldPath(at("trafficAllocations")...)) {
 		c.add(false, fmt.Sprintf("traffic allocations add up to %s, more than 100", strconv.FormatFloat(sum, 'f', -1, 64)), at("trafficAllocations")...)
 	}
 	if r.Release != nil {
@@ -208,11 +192,7 @@ func (c *checker) ruleFields(typ string, base []any) {
 	if !ok {
 		return
 	}
-	tokens := make([]string, len(base))
-	for i, p := range base {
-		tokens[i] = fmt.Sprint(p)
-	}
-	v, _ := resolveRaw(c.doc.value, tokens)
+	v, _ := c.doc.ValueAt(base...)
 	written, _ := v.(map[string]any)
 	for _, f := range fields.required {
 		if _, ok := written[f]; !ok {
@@ -291,24 +271,10 @@ func valueProblem(decl kmodel.Variable, value string) string {
 		}
 	case kmodel.TypeEnum:
 		if !slices.Contains(decl.AllowedValues, value) {
-			return fmt.Sprintf("must be one of %s (%s), got %q", strings.Join(decl.AllowedValues, ", "), kind, value) + didYouMean(value, decl.AllowedValues)
+			return fmt.Sprintf("must be one of %s (%s), got %q", strings.Join(decl.AllowedValues, ", "), kind, value) + diag.DidYouMean(value, decl.AllowedValues)
 		}
 	}
 	return ""
-}
-
-// segsOf turns a checker path into segments.
-func segsOf(path []any) []seg {
-	out := make([]seg, len(path))
-	for i, p := range path {
-		switch p := p.(type) {
-		case int:
-			out[i] = idxSeg(p)
-		default:
-			out[i] = keySeg(fmt.Sprint(p))
-		}
-	}
-	return out
 }
 
 // timeZones caches time zone lookups: loading a zone from the embedded database parses

@@ -13,13 +13,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/loader"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/schema"
 )
-
-var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}
 
 // reservedFlagNames cannot name a Split flag.
 var reservedFlagNames = []string{"datetime", "string", "set", "integer"}
@@ -96,7 +95,7 @@ func cleanDir(dir string) string {
 // splitRepository reports whether the settings file names vendor split, and whether
 // there is a settings file.
 func splitRepository(fsys fs.FS, dir string) (split, exists bool, err error) {
-	for _, name := range settingsNames {
+	for _, name := range flagrepo.SettingsNames {
 		data, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -147,7 +146,7 @@ func flagFiles(fsys fs.FS, dir string) ([]string, error) {
 			}
 			return nil
 		}
-		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) || slices.Contains(settingsNames, name) {
+		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) || flagrepo.IsSettingsName(name) {
 			return nil
 		}
 		files = append(files, p)
@@ -160,7 +159,7 @@ func flagFiles(fsys fs.FS, dir string) ([]string, error) {
 }
 
 // Load reads the Split flag files below dir (see Claim) and, in a Split repository, the
-// settings. When anything does not validate it returns a *loader.InvalidError with every
+// settings. When anything does not validate it returns a *diag.InvalidError with every
 // problem of every file. Flags are sorted by workspace, then name; Revision is left for
 // the caller to set.
 func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
@@ -170,7 +169,7 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		return nil, err
 	}
 	desired := &splitmodel.Desired{}
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	var settings *splitmodel.Settings
 	if whole {
 		s, sd, err := loadSettings(fsys, dir)
@@ -207,8 +206,8 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		ref := f.Ref()
 		if prev, dup := seen[ref]; dup {
 			diags = append(diags,
-				loader.Diagnostic{File: file, Line: key.line, Column: key.col, Field: "name", Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", ref, prev.file, prev.line, prev.col)},
-				loader.Diagnostic{File: prev.file, Line: prev.line, Column: prev.col, Field: "name", Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", ref, file, key.line, key.col)})
+				diag.Diagnostic{File: file, Line: key.line, Column: key.col, Field: "name", Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", ref, prev.file, prev.line, prev.col)},
+				diag.Diagnostic{File: prev.file, Line: prev.line, Column: prev.col, Field: "name", Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", ref, file, key.line, key.col)})
 			continue
 		}
 		seen[ref] = first{file, key.line, key.col}
@@ -217,8 +216,8 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		}
 	}
 	if len(diags) > 0 {
-		loader.SortDiagnostics(diags)
-		return nil, &loader.InvalidError{Diagnostics: diags, Files: len(files)}
+		diag.SortDiagnostics(diags)
+		return nil, &diag.InvalidError{Diagnostics: diags, Files: len(files)}
 	}
 	slices.SortFunc(desired.Flags, func(a, b splitmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.Workspace, b.Workspace), strings.Compare(a.Name, b.Name))
@@ -227,8 +226,8 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 }
 
 // loadSettings reads the settings of a Split repository, which Claim found.
-func loadSettings(fsys fs.FS, dir string) (splitmodel.Settings, []loader.Diagnostic, error) {
-	file, data, diags, err := loader.ReadSettingsFile(fsys, dir)
+func loadSettings(fsys fs.FS, dir string) (splitmodel.Settings, []diag.Diagnostic, error) {
+	file, data, diags, err := flagrepo.ReadSettingsFile(fsys, dir)
 	if err != nil {
 		return splitmodel.Settings{}, nil, err
 	}
@@ -236,7 +235,7 @@ func loadSettings(fsys fs.FS, dir string) (splitmodel.Settings, []loader.Diagnos
 	if err != nil {
 		return splitmodel.Settings{}, nil, err
 	}
-	doc, pd := loader.ParseDocument(file, data, "settings", "")
+	doc, pd := diag.ParseDocument(file, data, "settings", "")
 	diags = append(diags, pd...)
 	if doc == nil {
 		return splitmodel.Settings{}, diags, nil
@@ -251,7 +250,7 @@ func loadSettings(fsys fs.FS, dir string) (splitmodel.Settings, []loader.Diagnos
 	}
 	var s splitmodel.Settings
 	if err := doc.Decode(&s); err != nil {
-		return splitmodel.Settings{}, []loader.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
+		return splitmodel.Settings{}, []diag.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	return s, nil, nil
 }
@@ -273,15 +272,15 @@ var hints = map[string]string{
 	"variations":            `Split flags have treatments, per environment: environments.<name>.treatments`,
 }
 
-type schemas struct{ flag, settings *loader.Schema }
+type schemas struct{ flag, settings *diag.Schema }
 
 // compiled compiles the Split schemas once per process.
 var compiled = sync.OnceValues(func() (*schemas, error) {
-	f, err := loader.CompileSchema(schema.SplitFlagName, schema.SplitFlag(), hints)
+	f, err := diag.CompileSchema(schema.SplitFlagName, schema.SplitFlag(), hints)
 	if err != nil {
 		return nil, err
 	}
-	s, err := loader.CompileSchema(schema.SplitSettingsName, schema.SplitSettings(), hints)
+	s, err := diag.CompileSchema(schema.SplitSettingsName, schema.SplitSettings(), hints)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +289,7 @@ var compiled = sync.OnceValues(func() (*schemas, error) {
 
 // loadFile parses, validates and checks one Split flag file. The error is reserved for
 // failures of the validator itself.
-func loadFile(file string, data []byte, settings *splitmodel.Settings, whole bool) (f *splitmodel.Flag, diags []loader.Diagnostic, key position, err error) {
+func loadFile(file string, data []byte, settings *splitmodel.Settings, whole bool) (f *splitmodel.Flag, diags []diag.Diagnostic, key position, err error) {
 	defer func() {
 		// A bug in a checker must not take the whole run down: it is one file's problem.
 		if r := recover(); r != nil {
@@ -301,7 +300,7 @@ func loadFile(file string, data []byte, settings *splitmodel.Settings, whole boo
 	if err != nil {
 		return nil, nil, position{}, err
 	}
-	doc, diags := loader.ParseDocument(file, data, "flag fields", "file is empty: a Split flag file needs at least name and environments")
+	doc, diags := diag.ParseDocument(file, data, "flag fields", "file is empty: a Split flag file needs at least name and environments")
 	if doc == nil {
 		return nil, diags, position{}, nil
 	}
@@ -313,7 +312,7 @@ func loadFile(file string, data []byte, settings *splitmodel.Settings, whole boo
 	f = &splitmodel.Flag{}
 	if err := doc.Decode(f); err != nil && len(diags) == 0 {
 		// The schema guarantees the shape; this is a bug, but a reported one.
-		diags = append(diags, loader.Diagnostic{File: file, Line: 1, Column: 1, Message: err.Error()})
+		diags = append(diags, diag.Diagnostic{File: file, Line: 1, Column: 1, Message: err.Error()})
 	}
 	c := checker{Checks: doc.Checks(diags), doc: doc}
 	c.flag(f, settings, whole)
@@ -328,15 +327,15 @@ func loadFile(file string, data []byte, settings *splitmodel.Settings, whole boo
 
 // checker runs the checks the schema cannot express.
 type checker struct {
-	*loader.Checks
-	doc *loader.Document
+	*diag.Checks
+	doc *diag.Document
 }
 
 func (c *checker) flag(f *splitmodel.Flag, settings *splitmodel.Settings, whole bool) {
 	if settings != nil {
-		where := "or set a default in " + loader.SettingsFile + " with vendor: split"
+		where := "or set a default in " + flagrepo.SettingsFile + " with vendor: split"
 		if whole {
-			where = "or set a default in " + loader.SettingsFile
+			where = "or set a default in " + flagrepo.SettingsFile
 		}
 		if f.Workspace == "" {
 			if settings.Workspace == "" {
@@ -359,8 +358,8 @@ func (c *checker) flag(f *splitmodel.Flag, settings *splitmodel.Settings, whole 
 	}
 	for _, env := range f.EnvironmentNames() {
 		if settings != nil && len(settings.Environments) > 0 && !slices.Contains(settings.Environments, env) {
-			c.Add(true, fmt.Sprintf("unknown environment %q%s (%s lists %s)", env, loader.DidYouMean(env, settings.Environments),
-				loader.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
+			c.Add(true, fmt.Sprintf("unknown environment %q%s (%s lists %s)", env, diag.DidYouMean(env, settings.Environments),
+				flagrepo.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
 		}
 		d := f.Environments[env]
 		for _, p := range splitmodel.Validate(&d) {
@@ -370,7 +369,7 @@ func (c *checker) flag(f *splitmodel.Flag, settings *splitmodel.Settings, whole 
 			}
 			msg := p.Message
 			if p.Unknown != "" {
-				if hint := loader.DidYouMean(p.Unknown, p.Known); hint != "" {
+				if hint := diag.DidYouMean(p.Unknown, p.Known); hint != "" {
 					msg = fmt.Sprintf("unknown treatment %q%s", p.Unknown, hint)
 				}
 			}

@@ -1,14 +1,14 @@
-package loader
+package kload
 
 import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/internal/diag"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -24,24 +24,26 @@ type ignoreScope struct {
 // returns a diagnostic for each that does not parse or can never match a field, placed
 // on the path's text at the step the problem is at. Entries that already have a problem
 // (known) are skipped.
-func checkIgnores(doc *document, paths []string, known []Diagnostic, scope ignoreScope) []Diagnostic {
-	var diags []Diagnostic
+func checkIgnores(doc *diag.Document, paths []string, known []diag.Diagnostic, scope ignoreScope) []diag.Diagnostic {
+	var diags []diag.Diagnostic
 	for i, s := range paths {
-		l := locate(doc.root, []string{"ignore", strconv.Itoa(i)})
-		if !l.found {
+		l := doc.Locate("ignore", i)
+		if !l.Found {
 			continue
 		}
-		field := l.field()
-		if slices.ContainsFunc(known, func(d Diagnostic) bool { return d.Field != "" && (under(field, d.Field) || under(d.Field, field)) }) {
+		field := l.Field
+		if slices.ContainsFunc(known, func(d diag.Diagnostic) bool {
+			return d.Field != "" && (diag.Under(field, d.Field) || diag.Under(d.Field, field))
+		}) {
 			continue
 		}
 		offset, msg := ignoreProblem(s, scope)
 		if msg == "" {
 			continue
 		}
-		line, col := l.at(false)
-		col += columnOffset(l.node, offset)
-		diags = append(diags, Diagnostic{File: doc.file, Line: line, Column: col, Field: field, Message: msg})
+		line, col := l.At(false)
+		col += columnOffset(l.Node, offset)
+		diags = append(diags, diag.Diagnostic{File: doc.File(), Line: line, Column: col, Field: field, Message: msg})
 	}
 	return diags
 }
@@ -68,7 +70,7 @@ func ignoreProblem(s string, scope ignoreScope) (int, string) {
 	var pe *kmodel.PathError
 	if errors.As(err, &pe) {
 		msg := fmt.Sprintf("ignore path %q: %s", s, pe.Msg)
-		if hint := didYouMean(pe.Near, pe.Candidates); hint != "" {
+		if hint := diag.DidYouMean(pe.Near, pe.Candidates); hint != "" {
 			msg += hint
 		} else if pe.Suggest != "" {
 			msg += fmt.Sprintf("; write %q", pe.Suggest)
@@ -98,9 +100,9 @@ func ignoreProblem(s string, scope ignoreScope) (int, string) {
 			return fail(steps[0].Offset, "this flag file lists no environments; an environment the file does not list is left alone anyway")
 		case f != nil && env.Name != "*" && !slices.Contains(keys, env.Name):
 			return fail(env.Offset, "environment %q is not in this flag file%s; an environment the file does not list is left alone anyway",
-				env.Name, orList(didYouMean(env.Name, keys), "the file lists", keys))
+				env.Name, orList(diag.DidYouMean(env.Name, keys), "the file lists", keys))
 		case f == nil && env.Name != "*" && len(keys) > 0 && !slices.Contains(keys, env.Name):
-			return fail(env.Offset, "unknown environment %q%s (flagsync.yaml lists %s)", env.Name, didYouMean(env.Name, keys), strings.Join(keys, ", "))
+			return fail(env.Offset, "unknown environment %q%s (flagsync.yaml lists %s)", env.Name, diag.DidYouMean(env.Name, keys), strings.Join(keys, ", "))
 		}
 		if f == nil || len(steps) < 3 || steps[2].Name != "rolloutRules" || steps[2].Sel.Kind != kmodel.SelectKey {
 			return 0, ""
@@ -124,7 +126,7 @@ func ignoreProblem(s string, scope ignoreScope) (int, string) {
 		if env.Name == "*" {
 			where = "in any environment of this flag file"
 		}
-		return fail(steps[2].Sel.Offset, "no rule named %q %s%s", name, where, orList(didYouMean(name, names), "the rules are", names))
+		return fail(steps[2].Sel.Offset, "no rule named %q %s%s", name, where, orList(diag.DidYouMean(name, names), "the rules are", names))
 	case "variables":
 		if f == nil || steps[0].Sel.Kind != kmodel.SelectKey {
 			return 0, ""
@@ -151,7 +153,7 @@ func known(path string, st kmodel.PathStep, noun string, keys []string) (int, st
 	if slices.Contains(keys, st.Sel.Value) {
 		return 0, ""
 	}
-	return st.Sel.Offset, fmt.Sprintf("ignore path %q: no %s with key %q in this flag file%s", path, noun, st.Sel.Value, orList(didYouMean(st.Sel.Value, keys), "the file has", keys))
+	return st.Sel.Offset, fmt.Sprintf("ignore path %q: no %s with key %q in this flag file%s", path, noun, st.Sel.Value, orList(diag.DidYouMean(st.Sel.Value, keys), "the file has", keys))
 }
 
 // orList is hint when there is one, else the candidates after intro, or "".

@@ -1,8 +1,7 @@
-package loader
+package kload
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,14 +10,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
-
-// SettingsFile is the name of the repository settings file at the root of the flag
-// folder. flagsync.yml is accepted too.
-const SettingsFile = "flagsync.yaml"
-
-var settingsNames = []string{SettingsFile, "flagsync.yml"}
 
 // Load reads the flag folder dir (slash-separated, "." for the root) of fsys: the
 // settings in dir/flagsync.yaml and one flag per *.yaml or *.yml file below dir
@@ -26,7 +21,7 @@ var settingsNames = []string{SettingsFile, "flagsync.yml"}
 // diagnostics and in each flag's Source are fsys paths, that is relative to the
 // repository root.
 //
-// When anything does not validate, Load returns an *InvalidError listing every problem
+// When anything does not validate, Load returns an *diag.InvalidError listing every problem
 // of every file; semantic checks run on the files that pass the schema. Other errors
 // (a missing folder, an unreadable file) are returned wrapped. The returned flags are
 // sorted by site code, then feature key; Revision is left for the caller to set.
@@ -54,7 +49,7 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 		return nil, err
 	}
 	for _, p := range misplaced {
-		diags = append(diags, Diagnostic{File: p, Line: 1, Column: 1,
+		diags = append(diags, diag.Diagnostic{File: p, Line: 1, Column: 1,
 			Message: fmt.Sprintf("%s is read only at the root of the flag folder (%s): move it there, or rename it if it is a flag", path.Base(p), dir)})
 	}
 
@@ -81,9 +76,9 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 		}
 		if f, dup := seen[*r.ref]; dup {
 			diags = append(diags,
-				Diagnostic{File: r.file, Line: r.keyLine, Column: r.keyCol, Field: "featureKey",
+				diag.Diagnostic{File: r.file, Line: r.keyLine, Column: r.keyCol, Field: "featureKey",
 					Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", r.ref, f.file, f.line, f.col)},
-				Diagnostic{File: f.file, Line: f.line, Column: f.col, Field: "featureKey",
+				diag.Diagnostic{File: f.file, Line: f.line, Column: f.col, Field: "featureKey",
 					Message: fmt.Sprintf("flag %s is also defined in %s:%d:%d", r.ref, r.file, r.keyLine, r.keyCol)})
 			continue
 		}
@@ -94,8 +89,8 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 	}
 
 	if len(diags) > 0 {
-		SortDiagnostics(diags)
-		return nil, &InvalidError{Diagnostics: diags, Files: len(files)}
+		diag.SortDiagnostics(diags)
+		return nil, &diag.InvalidError{Diagnostics: diags, Files: len(files)}
 	}
 	slices.SortFunc(desired.Flags, func(a, b kmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
@@ -105,8 +100,8 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 
 // loadSettings reads flagsync.yaml (or flagsync.yml) at the root of dir. A missing file
 // means default settings.
-func loadSettings(fsys fs.FS, dir string, sch *schemas) (kmodel.Settings, []Diagnostic, error) {
-	file, data, diags, err := ReadSettingsFile(fsys, dir)
+func loadSettings(fsys fs.FS, dir string, sch *schemas) (kmodel.Settings, []diag.Diagnostic, error) {
+	file, data, diags, err := flagrepo.ReadSettingsFile(fsys, dir)
 	if err != nil || file == "" {
 		return kmodel.Settings{}, nil, err
 	}
@@ -115,7 +110,7 @@ func loadSettings(fsys fs.FS, dir string, sch *schemas) (kmodel.Settings, []Diag
 	if doc == nil {
 		return kmodel.Settings{}, diags, nil
 	}
-	sd, err := sch.settings.validate(doc)
+	sd, err := sch.settings.Validate(doc)
 	if err != nil {
 		return kmodel.Settings{}, nil, err
 	}
@@ -124,42 +119,13 @@ func loadSettings(fsys fs.FS, dir string, sch *schemas) (kmodel.Settings, []Diag
 		return kmodel.Settings{}, diags, nil
 	}
 	var s kmodel.Settings
-	if err := decodeValue(doc.value, &s); err != nil {
-		return kmodel.Settings{}, []Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
+	if err := doc.Decode(&s); err != nil {
+		return kmodel.Settings{}, []diag.Diagnostic{{File: file, Line: 1, Column: 1, Message: err.Error()}}, nil
 	}
 	if d := checkIgnores(doc, s.Ignore, nil, ignoreScope{environments: s.Environments}); len(d) > 0 {
 		return kmodel.Settings{}, d, nil
 	}
 	return s, nil, nil
-}
-
-// ReadSettingsFile reads the settings file at the root of dir, flagsync.yaml or
-// flagsync.yml; file is "" when neither exists. When both do, the first is read and a
-// diagnostic on the second asks to keep one.
-func ReadSettingsFile(fsys fs.FS, dir string) (file string, data []byte, diags []Diagnostic, err error) {
-	var found []string
-	for _, name := range settingsNames {
-		p := path.Join(dir, name)
-		b, err := fs.ReadFile(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", nil, nil, fmt.Errorf("read settings %s: %w", p, err)
-		}
-		if len(found) == 0 {
-			data = b
-		}
-		found = append(found, p)
-	}
-	if len(found) == 0 {
-		return "", nil, nil, nil
-	}
-	if len(found) > 1 {
-		diags = append(diags, Diagnostic{File: found[1], Line: 1, Column: 1,
-			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
-	}
-	return found[0], data, diags, nil
 }
 
 // listFlagFiles returns the flag files below dir in lexical order, and settings files
@@ -179,7 +145,7 @@ func listFlagFiles(fsys fs.FS, dir string) (files, misplaced []string, err error
 		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
 			return nil
 		}
-		if slices.Contains(settingsNames, name) {
+		if slices.Contains(flagrepo.SettingsNames, name) {
 			if path.Dir(p) != dir {
 				misplaced = append(misplaced, p)
 			}
@@ -200,7 +166,7 @@ type fileResult struct {
 	ref             *kmodel.Ref  // the flag's identity when siteCode and featureKey are valid, for duplicates
 	file            string
 	keyLine, keyCol int // position of the featureKey value
-	diags           []Diagnostic
+	diags           []diag.Diagnostic
 }
 
 // loadFlagFiles reads the files one by one (an fs.FS is not promised to be safe for
@@ -273,16 +239,16 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Setti
 	if doc == nil {
 		return fileResult{file: file, diags: diags}, nil
 	}
-	sd, err := sch.flag.validate(doc)
+	sd, err := sch.flag.Validate(doc)
 	if err != nil {
 		return fileResult{}, err
 	}
 	diags = append(diags, sd...)
 
 	var f kmodel.Flag
-	if err := decodeValue(doc.value, &f); err != nil && len(diags) == 0 {
+	if err := doc.Decode(&f); err != nil && len(diags) == 0 {
 		// The schema guarantees the shape; this is a bug, but a reported one.
-		diags = append(diags, Diagnostic{File: file, Line: doc.root.Line, Column: doc.root.Column, Message: err.Error()})
+		diags = append(diags, diag.Diagnostic{File: file, Line: doc.Root().Line, Column: doc.Root().Column, Message: err.Error()})
 	}
 	c := checker{doc: doc, settings: settings, known: diags}
 	siteCodeOK := !c.troubled("siteCode")
@@ -290,18 +256,18 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Setti
 		if settings.SiteCode != "" {
 			f.SiteCode = settings.SiteCode
 		} else {
-			c.diags = append(c.diags, Diagnostic{File: file, Line: doc.root.Line, Column: doc.root.Column,
-				Message: `missing required field "siteCode" (or set a default siteCode in ` + SettingsFile + `)`})
+			c.diags = append(c.diags, diag.Diagnostic{File: file, Line: doc.Root().Line, Column: doc.Root().Column,
+				Message: `missing required field "siteCode" (or set a default siteCode in ` + flagrepo.SettingsFile + `)`})
 		}
 	}
 	c.flag(&f)
 	diags = append(diags, c.diags...)
 
 	r := fileResult{file: file, diags: diags}
-	if key := locate(doc.root, []string{"featureKey"}); key.found && f.FeatureKey != "" && f.SiteCode != "" && siteCodeOK && !c.troubled("featureKey") {
+	if key := doc.Locate("featureKey"); key.Found && f.FeatureKey != "" && f.SiteCode != "" && siteCodeOK && !c.troubled("featureKey") {
 		ref := f.Ref()
-		r.ref, r.keyLine, r.keyCol = &ref, key.node.Line, key.node.Column
-		f.Source = kmodel.Source{File: file, Line: key.key.Line}
+		r.ref, r.keyLine, r.keyCol = &ref, key.Node.Line, key.Node.Column
+		f.Source = kmodel.Source{File: file, Line: key.Key.Line}
 	}
 	if len(diags) == 0 {
 		r.flag = &f

@@ -1,20 +1,15 @@
-package loader
+package diag
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
-
-	"github.com/flagsync/flagsync/schema"
 )
 
 // compiledSchema is one schema compiled for validation, with its raw JSON kept to read
@@ -24,42 +19,6 @@ type compiledSchema struct {
 	raw    any
 	hints  map[string]string // unknown fields people copy from API responses, and what to write instead
 }
-
-type schemas struct {
-	flag, settings compiledSchema
-}
-
-// loadSchemas compiles the embedded schemas once per process; the compiled schemas are
-// read-only and shared by all goroutines.
-var loadSchemas = sync.OnceValues(func() (*schemas, error) {
-	c := jsonschema.NewCompiler()
-	c.Draft = jsonschema.Draft2020
-	c.AssertFormat = true
-	compile := func(name string, data []byte) (compiledSchema, error) {
-		url := "mem://flagsync/" + name
-		if err := c.AddResource(url, bytes.NewReader(data)); err != nil {
-			return compiledSchema{}, fmt.Errorf("add schema %s: %w", name, err)
-		}
-		s, err := c.Compile(url)
-		if err != nil {
-			return compiledSchema{}, fmt.Errorf("compile schema %s: %w", name, err)
-		}
-		var raw any
-		if err := json.Unmarshal(data, &raw); err != nil {
-			return compiledSchema{}, fmt.Errorf("read schema %s: %w", name, err)
-		}
-		return compiledSchema{schema: s, raw: raw, hints: serverOwned}, nil
-	}
-	var s schemas
-	var err error
-	if s.flag, err = compile(schema.FlagName, schema.Flag()); err != nil {
-		return nil, err
-	}
-	if s.settings, err = compile(schema.SettingsName, schema.Settings()); err != nil {
-		return nil, err
-	}
-	return &s, nil
-})
 
 // validate checks doc.value against the schema and returns one diagnostic per problem,
 // placed on the node the problem is about.
@@ -418,26 +377,6 @@ func typeNames(kv any) string {
 		return types[0]
 	}
 	return strings.Join(types[:len(types)-1], ", ") + " or " + types[len(types)-1]
-}
-
-// serverOwned explains the API's read-only and renamed fields, which people copy from
-// API responses into flag files.
-var serverOwned = map[string]string{
-	"id":                        "ids are set by Kameleoon and not written in flag files (rules are identified by name)",
-	"experimentId":              "experimentId is set by Kameleoon and not written in flag files",
-	"variationId":               "variationId is set by Kameleoon; use variationKey",
-	"orderIndex":                "rules are applied in the order they are listed; there is no orderIndex",
-	"dateCreated":               "dates are set by Kameleoon and not written in flag files",
-	"dateModified":              "dates are set by Kameleoon and not written in flag files",
-	"dateContentModified":       "dates are set by Kameleoon and not written in flag files",
-	"health":                    "health is computed by Kameleoon and not written in flag files",
-	"teamId":                    "teamId is set by Kameleoon and not written in flag files",
-	"createdById":               "createdById is set by Kameleoon and not written in flag files",
-	"status":                    `did you mean "state"? (the API reads a rule's state back as status)`,
-	"isArchived":                `did you mean "archived"?`,
-	"environmentConfigurations": "write environments as a mapping keyed by environment key: environments: {production: {...}}",
-	"environmentKey":            "the environment key is the key of this entry under environments",
-	"multiArmedBandit":          "use trafficAllocationMethod: MULTI_ARMED_BANDIT",
 }
 
 // unknownField renders an additionalProperties error for one name.

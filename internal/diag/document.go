@@ -1,4 +1,4 @@
-package loader
+package diag
 
 import (
 	"bytes"
@@ -10,12 +10,12 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"gopkg.in/yaml.v3"
 )
 
-// This file lends the loader's machinery to the loaders of other flag services (Split's
-// splitload): YAML parsed with positions and its pitfalls reported, JSON Schema errors
-// rendered as diagnostics in the loader's words, semantic problems placed on the node
-// they are about, typo hints. Their files then read exactly like Kameleoon's.
+// This file is the API every vendor's loader uses: YAML parsed with positions and its
+// pitfalls reported, JSON Schema errors rendered as diagnostics, semantic problems placed
+// on the node they are about, typo hints. Every vendor's files then read alike.
 
 // Schema is a JSON Schema (draft 2020-12) compiled for checking documents.
 type Schema struct{ cs compiledSchema }
@@ -54,7 +54,12 @@ type Document struct{ d *document }
 // checked. what names the top-level fields for messages ("flag fields", "settings");
 // empty is the message for an empty file, and "" makes an empty file an empty mapping.
 func ParseDocument(file string, data []byte, what, empty string) (*Document, []Diagnostic) {
-	d, diags := parseDocumentKind(file, data, docKind{allowEmpty: empty == "", what: what, empty: empty})
+	return Parse(file, data, Kind{AllowEmpty: empty == "", What: what, Empty: empty})
+}
+
+// Parse parses a YAML file of kind k (see ParseDocument).
+func Parse(file string, data []byte, k Kind) (*Document, []Diagnostic) {
+	d, diags := parseDocument(file, data, k)
 	if d == nil {
 		return nil, diags
 	}
@@ -72,6 +77,9 @@ func (d *Document) Value() map[string]any { return d.d.value }
 // encoding/json would; it goes on past a value of the wrong type and returns the first
 // such error.
 func (d *Document) Decode(into any) error { return decodeValue(d.d.value, into) }
+
+// Root returns the document's top-level mapping node.
+func (d *Document) Root() *yaml.Node { return d.d.root }
 
 // Has reports whether a value is written at path (mapping keys as strings, sequence
 // indexes as ints).
@@ -99,6 +107,58 @@ func tokens(path []any) []string {
 	return out
 }
 
+// Location is where a path leads in a document (see Document.Locate).
+type Location struct {
+	Key   *yaml.Node // the key node when the last step was a mapping key
+	Node  *yaml.Node // the value node (the deepest one found)
+	Field string     // the field path of the steps found, e.g. rolloutRules[0].name
+	Found bool       // every step was found
+}
+
+// At returns the position to report: the key of a mapping entry when atKey, else the
+// value.
+func (l Location) At(atKey bool) (line, col int) {
+	return located{key: l.Key, node: l.Node}.at(atKey)
+}
+
+// Locate follows path (strings are mapping keys, ints sequence indexes) from the root
+// mapping; it stops at the deepest node found.
+func (d *Document) Locate(path ...any) Location {
+	l := locate(d.d.root, tokens(path))
+	return Location{Key: l.key, Node: l.node, Field: l.field(), Found: l.found}
+}
+
+// ValueAt returns the JSON value written at path (see Value), and whether there is one.
+func (d *Document) ValueAt(path ...any) (any, bool) { return resolveRaw(d.d.value, tokens(path)) }
+
+// FieldPath renders a path (strings are mapping keys, ints sequence indexes) as a field
+// path: environments.production.rolloutRules[0].exposition.
+func FieldPath(path ...any) string {
+	segs := make([]seg, len(path))
+	for i, p := range path {
+		switch p := p.(type) {
+		case int:
+			segs[i] = idxSeg(p)
+		default:
+			segs[i] = keySeg(fmt.Sprint(p))
+		}
+	}
+	return fieldPath(segs)
+}
+
+// Under reports whether field path f is p or inside it.
+func Under(f, p string) bool {
+	if !strings.HasPrefix(f, p) {
+		return false
+	}
+	return len(f) == len(p) || f[len(p)] == '.' || f[len(p)] == '['
+}
+
+// Decode stores JSON values (as Document.Value holds them) in the struct into points to,
+// by json tags, as encoding/json would; it goes on past a value of the wrong type and
+// returns the first such error.
+func Decode(v any, into any) error { return decodeValue(v, into) }
+
 // Checks collects the semantic problems of one document, the checks the schema cannot
 // express. A problem at or inside a field that already has a problem is left out, so
 // that one mistake is reported once.
@@ -115,7 +175,7 @@ func (d *Document) Checks(known []Diagnostic) *Checks { return &Checks{doc: d, k
 // field or inside it.
 func (c *Checks) Troubled(field string) bool {
 	for _, d := range c.known {
-		if under(d.Field, field) {
+		if Under(d.Field, field) {
 			return true
 		}
 	}
@@ -127,7 +187,7 @@ func (c *Checks) Troubled(field string) bool {
 func (c *Checks) Add(atKey bool, msg string, path ...any) {
 	line, col, field := c.doc.At(atKey, path...)
 	for _, d := range c.known {
-		if d.Field != "" && under(field, d.Field) {
+		if d.Field != "" && Under(field, d.Field) {
 			return
 		}
 	}

@@ -1,4 +1,4 @@
-package loader
+package diag
 
 import (
 	"fmt"
@@ -23,8 +23,8 @@ func (d Diagnostic) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s: %s", d.File, d.Line, d.Column, d.Field, d.Message)
 }
 
-// InvalidError is returned by Load when the repository does not validate. It carries
-// every problem of every file, sorted by file, line and column.
+// InvalidError is what a vendor's loader returns when the repository does not validate.
+// It carries every problem of every file, sorted by file, line and column.
 type InvalidError struct {
 	Diagnostics []Diagnostic
 	Files       int // number of flag files read (flagsync.yaml not counted)

@@ -1,4 +1,4 @@
-package loader
+package kload
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -15,13 +17,13 @@ import (
 // each kind of field.
 func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 	var values []map[string]any
-	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "flags", "*", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "examples", "flags", "*", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	top, _ := filepath.Glob(filepath.Join("..", "..", "examples", "flags", "*.yaml"))
+	top, _ := filepath.Glob(filepath.Join("..", "..", "..", "examples", "flags", "*.yaml"))
 	for _, f := range append(files, top...) {
-		if filepath.Base(f) == SettingsFile {
+		if filepath.Base(f) == flagrepo.SettingsFile {
 			continue
 		}
 		data, err := os.ReadFile(f)
@@ -32,7 +34,7 @@ func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 		if len(diags) > 0 {
 			t.Fatal(diags)
 		}
-		values = append(values, doc.value)
+		values = append(values, doc.Value())
 	}
 	values = append(values, map[string]any{
 		"featureKey":        "k",
@@ -46,7 +48,7 @@ func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 	})
 	for i, v := range values {
 		var got, want kmodel.Flag
-		if err := decodeValue(v, &got); err != nil {
+		if err := diag.Decode(v, &got); err != nil {
 			t.Fatalf("value %d: %v", i, err)
 		}
 		b, err := json.Marshal(v)
@@ -61,7 +63,7 @@ func TestDecodeValueMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	var s kmodel.Settings
-	if err := decodeValue(map[string]any{"prune": "yes", "siteCode": "x"}, &s); err == nil || s.SiteCode != "x" {
+	if err := diag.Decode(map[string]any{"prune": "yes", "siteCode": "x"}, &s); err == nil || s.SiteCode != "x" {
 		t.Errorf("wrong type: err %v, settings %+v; want an error and the other fields decoded", err, s)
 	}
 }

@@ -1,4 +1,4 @@
-package loader
+package kload
 
 import (
 	"errors"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"unicode/utf8"
+
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader as one flag file. Whatever the input,
@@ -16,8 +19,8 @@ import (
 // file, and must return exactly one flag when it accepts the file. The corpus in
 // testdata/fuzz/FuzzLoad holds every invalid fixture and each YAML trap.
 func FuzzLoad(f *testing.F) {
-	err := filepath.WalkDir(filepath.Join("..", "..", "examples", "flags"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == SettingsFile {
+	err := filepath.WalkDir(filepath.Join("..", "..", "..", "examples", "flags"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == flagrepo.SettingsFile {
 			return err
 		}
 		data, err := os.ReadFile(p)
@@ -45,12 +48,12 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		var inv *InvalidError
+		var inv *diag.InvalidError
 		if !errors.As(err, &inv) {
-			t.Fatalf("Load error is not an *InvalidError: %v", err)
+			t.Fatalf("Load error is not an *diag.InvalidError: %v", err)
 		}
 		if len(inv.Diagnostics) == 0 || inv.Files != 1 {
-			t.Fatalf("InvalidError = %+v", inv)
+			t.Fatalf("diag.InvalidError = %+v", inv)
 		}
 		lines := yamlLines(data)
 		for _, d := range inv.Diagnostics {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 )
 
 const settings = "vendor: split\nworkspace: ws-1\ntrafficType: user\nenvironments: [Staging, Production]\n"
@@ -102,7 +102,7 @@ func TestDiagnostics(t *testing.T) {
 				fsys["flags/"+name] = &fstest.MapFile{Data: []byte(body)}
 			}
 			_, err := Load(fsys, "flags")
-			var invalid *loader.InvalidError
+			var invalid *diag.InvalidError
 			if !errors.As(err, &invalid) {
 				t.Fatalf("Load: %v, want diagnostics", err)
 			}

@@ -1,4 +1,4 @@
-package loader
+package kload
 
 // invalidCases lists one fixture per kind of mistake under testdata/invalid with the
 // exact diagnostics it must produce. A NAME.yaml fixture is loaded as flags/NAME.yaml

@@ -1,4 +1,4 @@
-package loader
+package kload
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -43,9 +45,9 @@ func loadFixture(t *testing.T, name string) error {
 
 func diagnosticLines(t *testing.T, err error) []string {
 	t.Helper()
-	var inv *InvalidError
+	var inv *diag.InvalidError
 	if !errors.As(err, &inv) {
-		t.Fatalf("Load error = %v (%T), want *InvalidError", err, err)
+		t.Fatalf("Load error = %v (%T), want *diag.InvalidError", err, err)
 	}
 	lines := make([]string, len(inv.Diagnostics))
 	for i, d := range inv.Diagnostics {
@@ -90,7 +92,7 @@ func TestEveryFixtureHasACase(t *testing.T) {
 }
 
 func TestExamplesValidate(t *testing.T) {
-	d, err := Load(os.DirFS(filepath.Join("..", "..")), "examples/flags")
+	d, err := Load(os.DirFS(filepath.Join("..", "..", "..")), "examples/flags")
 	if err != nil {
 		t.Fatalf("examples do not validate:\n%v", err)
 	}
@@ -153,7 +155,7 @@ func TestExamplesValidate(t *testing.T) {
 // TestExampleFilesStartWithSchemaComment checks that editors find the schema of every
 // example file.
 func TestExampleFilesStartWithSchemaComment(t *testing.T) {
-	root := filepath.Join("..", "..", "examples", "flags")
+	root := filepath.Join("..", "..", "..", "examples", "flags")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -164,10 +166,10 @@ func TestExampleFilesStartWithSchemaComment(t *testing.T) {
 		}
 		first, _, _ := strings.Cut(string(data), "\n")
 		schemaFile := "flag.schema.json"
-		if d.Name() == SettingsFile {
+		if d.Name() == flagrepo.SettingsFile {
 			schemaFile = "settings.schema.json"
 		}
-		rel, _ := filepath.Rel(filepath.Dir(p), filepath.Join("..", "..", "schema", schemaFile))
+		rel, _ := filepath.Rel(filepath.Dir(p), filepath.Join("..", "..", "..", "schema", schemaFile))
 		want := "# yaml-language-server: $schema=" + filepath.ToSlash(rel)
 		if first != want {
 			t.Errorf("%s starts with %q, want %q", p, first, want)
@@ -299,24 +301,13 @@ environments:
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	var inv *InvalidError
+	var inv *diag.InvalidError
 	errors.As(err, &inv)
 	if inv.Files != 5 || inv.FileCount() != 4 {
 		t.Errorf("Files = %d, FileCount() = %d; want 5 and 4", inv.Files, inv.FileCount())
 	}
 	if err.Error() != strings.Join(want, "\n") {
 		t.Errorf("Error() = %q", err.Error())
-	}
-}
-
-func TestDiagnosticString(t *testing.T) {
-	d := Diagnostic{File: "flags/a.yaml", Line: 3, Column: 7, Field: "name", Message: "must not be empty"}
-	if got, want := d.String(), "flags/a.yaml:3:7: name: must not be empty"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	d.Field = ""
-	if got, want := d.String(), "flags/a.yaml:3:7: must not be empty"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
 
@@ -362,7 +353,7 @@ func (f failingFS) ReadFile(name string) ([]byte, error) {
 
 func TestLoadIOErrors(t *testing.T) {
 	_, err := Load(fstest.MapFS{}, "missing")
-	var inv *InvalidError
+	var inv *diag.InvalidError
 	if err == nil || errors.As(err, &inv) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing folder: err = %v", err)
 	}
