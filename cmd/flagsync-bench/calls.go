@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -305,7 +306,7 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 
 // refresh reads each flag with its own get, concurrency at once; flags that do not exist
 // are left out.
-func refresh(ctx context.Context, client *api.Client, flags []fl.Flag, concurrency int) ([]fl.Flag, error) {
+func refresh(ctx context.Context, client *kclient.Client, flags []fl.Flag, concurrency int) ([]fl.Flag, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	got := make([]*fl.Flag, len(flags))

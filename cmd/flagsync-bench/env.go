@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -115,20 +116,20 @@ func (e *env) close() { _ = e.srv.Close() }
 // a sync does before it calls the API (loading the files) is CPU-bound and must not be
 // stretched by the scale when the time is brought back to real time. Callers set the
 // clock to 1 beforehand for that.
-func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*api.Client, error) {
+func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*kclient.Client, error) {
 	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
-	return api.New(api.Config{
+	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
 		ClientID:     sandbox.DefaultClientID,
 		ClientSecret: sandbox.DefaultClientSecret,
 		HTTPClient: &http.Client{Transport: &latencyTransport{next: newTransport(), latency: wall(latency),
 			first: func() { e.clock.SetScale(scale) }}},
 		Budget: api.NewBudgetWindows(
-			api.Window{Limit: api.DefaultPer10s, Period: wall(10 * time.Second)},
-			api.Window{Limit: api.DefaultPerHour, Period: wall(time.Hour)},
+			api.Window{Limit: kclient.DefaultPer10s, Period: wall(10 * time.Second)},
+			api.Window{Limit: kclient.DefaultPerHour, Period: wall(time.Hour)},
 		),
-		BackoffBase: wall(api.DefaultBackoffBase),
-		BackoffMax:  wall(api.DefaultBackoffMax),
+		BackoffBase: wall(kclient.DefaultBackoffBase),
+		BackoffMax:  wall(kclient.DefaultBackoffMax),
 		MaxElapsed:  2 * time.Hour, // on the scaled clock, as the client measures it
 		Now:         e.clock.Now,
 		Observer:    m.observe,
@@ -194,9 +195,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // calls land in 10 s, 800 in an hour) never refuse one and thousands of flags are
 // created or read in seconds. The jumps are short against the token's life (2 h), so a
 // token that expires between two jumps is renewed by the client's one retry after a 401.
-func (e *env) seedClient() (*api.Client, error) {
+func (e *env) seedClient() (*kclient.Client, error) {
 	var calls atomic.Int64
-	return api.New(api.Config{
+	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
 		ClientID:     sandbox.DefaultClientID,
 		ClientSecret: sandbox.DefaultClientSecret,

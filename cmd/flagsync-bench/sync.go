@@ -8,14 +8,14 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
-// pageSize is the client's list page size (api.DefaultPerPage), for the minimum.
-const pageSize = api.DefaultPerPage
+// pageSize is the client's list page size (kclient.DefaultPerPage), for the minimum.
+const pageSize = kclient.DefaultPerPage
 
 // setupSync syncs n generated flags into an empty sandbox, then syncs again after about
 // 1% of them changed, and reports per pass the API calls used against the minimum
@@ -95,7 +95,7 @@ func limitFloor(calls int) time.Duration {
 		return 0
 	}
 	k := calls - 1
-	return max(time.Duration(k/api.DefaultPer10s)*10*time.Second, time.Duration(k/api.DefaultPerHour)*time.Hour)
+	return max(time.Duration(k/kclient.DefaultPer10s)*10*time.Second, time.Duration(k/kclient.DefaultPerHour)*time.Hour)
 }
 
 // passFigures are one sync's measurements.

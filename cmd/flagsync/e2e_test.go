@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -55,9 +56,9 @@ func newSyncHarnessWith(t *testing.T, opts sandbox.Options) *syncHarness {
 	opts.RatePer10s, opts.RatePerHour = -1, -1
 	sb, ts := sandbox.NewTestServer(t, opts)
 	return &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
-		api.EnvClientID:     sandbox.DefaultClientID,
-		api.EnvClientSecret: sandbox.DefaultClientSecret,
-		api.EnvAPIURL:       ts.URL,
+		kclient.EnvClientID:     sandbox.DefaultClientID,
+		kclient.EnvClientSecret: sandbox.DefaultClientSecret,
+		kclient.EnvAPIURL:       ts.URL,
 	}}
 }
 
@@ -249,7 +250,7 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 			h.t.Errorf("%s/%s missing from the sandbox", g.siteCode(), g.key)
 			continue
 		}
-		f, err := api.DecodeFlag(raw)
+		f, err := kclient.DecodeFlag(raw)
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -305,7 +306,7 @@ func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	writeGenRepo(t, dir, flags)
 	h.sb.ResetCalls()
 	r = h.mustRun(exitOK, "sync", "--repo", dir)
-	want := []string{"PATCH " + api.EnvironmentPath(genSiteA, "flag_0003", "production")}
+	want := []string{"PATCH " + kclient.EnvironmentPath(genSiteA, "flag_0003", "production")}
 	if got := writeCalls(h.sb.Calls()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("one-field edit sent %q, want %q", got, want)
 	}
@@ -373,7 +374,7 @@ func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	writeGenRepo(t, dir, flags)
 	h.sb.ResetCalls()
 	r = h.mustRun(exitOK, "sync", "--repo", dir)
-	want = []string{"PATCH " + api.EnvironmentPath(genSiteA, "flag_0002", "production")}
+	want = []string{"PATCH " + kclient.EnvironmentPath(genSiteA, "flag_0002", "production")}
 	if got := writeCalls(h.sb.Calls()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("reorder sent %q, want %q", got, want)
 	}
@@ -510,7 +511,7 @@ func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ sandbox.Readin
 	flags[2].exposition = 78
 	writeGenRepo(t, dir, flags)
 	// A refusal that no retry can fix, on one flag only.
-	h.sb.InjectFault(sandbox.Fault{Method: "PATCH", PathPrefix: api.EnvironmentPath(genSiteA, "flag_0001", "production"), Status: 400, Body: `{"message":"rule rejected"}`})
+	h.sb.InjectFault(sandbox.Fault{Method: "PATCH", PathPrefix: kclient.EnvironmentPath(genSiteA, "flag_0001", "production"), Status: 400, Body: `{"message":"rule rejected"}`})
 	r := h.mustRun(exitFail, "sync", "--repo", dir)
 	if !strings.Contains(r.stdout, "failed   update   "+genSiteA+"/flag_0001/production: update "+genSiteA+"/flag_0001/production: PATCH") ||
 		!strings.Contains(r.stdout, "rule rejected") {
@@ -589,7 +590,7 @@ func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
 			if err := json.Unmarshal(planned.Body, &body); err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range api.EnvironmentPatchRequired {
+			for _, k := range kclient.EnvironmentPatchRequired {
 				if _, ok := body[k]; !ok {
 					t.Errorf("planned body lacks %s: %s", k, planned.Body)
 				}
@@ -598,7 +599,7 @@ func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
 			old := planned
 			old.Body = json.RawMessage(`{"featureEnabled":` + fmt.Sprint(body["featureEnabled"]) + `}`)
 
-			c, err := api.New(api.Config{BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+			c, err := kclient.New(kclient.Config{BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -76,7 +76,7 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		api.EnvClientID: sandbox.DefaultClientID, api.EnvClientSecret: sandbox.DefaultClientSecret, api.EnvAPIURL: ts.URL,
+		kclient.EnvClientID: sandbox.DefaultClientID, kclient.EnvClientSecret: sandbox.DefaultClientSecret, kclient.EnvAPIURL: ts.URL,
 		"FLAGSYNC_REPO": gitURL, "FLAGSYNC_REF": "main", "FLAGSYNC_PATH": "flags",
 		"FLAGSYNC_CACHE_DIR":           t.TempDir(),
 		"FLAGSYNC_GIT_USERNAME":        "flagsync",
@@ -324,7 +324,7 @@ func TestRunUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	base := map[string]string{api.EnvClientID: "id", api.EnvClientSecret: "secret", "FLAGSYNC_REPO": t.TempDir(), "FLAGSYNC_CACHE_DIR": t.TempDir()}
+	base := map[string]string{kclient.EnvClientID: "id", kclient.EnvClientSecret: "secret", "FLAGSYNC_REPO": t.TempDir(), "FLAGSYNC_CACHE_DIR": t.TempDir()}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -338,7 +338,7 @@ func TestRunUsage(t *testing.T) {
 		{"webhook without a branch", map[string]string{"FLAGSYNC_WEBHOOK_SECRET": "s"}, nil, exitUsage, "--webhook-branch"},
 		{"zero concurrency", nil, []string{"--concurrency", "0"}, exitUsage, "--concurrency"},
 		{"negative drift interval", nil, []string{"--drift-interval", "-1s"}, exitUsage, "--drift-interval"},
-		{"no credentials", map[string]string{api.EnvClientID: "", api.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
+		{"no credentials", map[string]string{kclient.EnvClientID: "", kclient.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
 		{"address in use", nil, []string{"--listen", busy.Addr().String(), "--schedule", "off"}, exitFail, "listen on"},
 		{"unexpected argument", nil, []string{"now"}, exitUsage, "unexpected argument"},
 	}

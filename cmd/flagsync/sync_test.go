@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -34,7 +34,7 @@ func TestSyncWithoutCredentialsPointsToSandbox(t *testing.T) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(1))
 	r := h.mustRun(exitFail, "sync", "--repo", dir)
-	if !strings.Contains(r.stderr, api.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
+	if !strings.Contains(r.stderr, kclient.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
 		t.Errorf("stderr does not explain the credentials and --sandbox:\n%s", r.stderr)
 	}
 }
@@ -66,7 +66,7 @@ func TestSyncNeverPrintsTheSecret(t *testing.T) {
 	const canary = "canary-secret-4f9c2a"
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{ClientID: "id-1", ClientSecret: canary, RatePer10s: -1, RatePerHour: -1})
 	h := &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
-		api.EnvClientID: "id-1", api.EnvClientSecret: canary, api.EnvAPIURL: ts.URL,
+		kclient.EnvClientID: "id-1", kclient.EnvClientSecret: canary, kclient.EnvAPIURL: ts.URL,
 	}}
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(2))
@@ -82,7 +82,7 @@ func TestSyncNeverPrintsTheSecret(t *testing.T) {
 		all.WriteString(r.stdout + r.stderr)
 	}
 	// A wrong secret too: the token endpoint's refusal must not echo it.
-	h.env[api.EnvClientSecret] = canary + "-wrong"
+	h.env[kclient.EnvClientSecret] = canary + "-wrong"
 	r := h.run("sync", "--repo", dir)
 	all.WriteString(r.stdout + r.stderr)
 	if strings.Contains(all.String(), canary) {

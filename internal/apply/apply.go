@@ -14,8 +14,8 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
-// Doer sends one planned request exactly as it is. *api.Client satisfies it; its budget
-// does all the waiting, so apply adds no pacing of its own.
+// Doer sends one planned request exactly as it is. Every vendor's client satisfies it;
+// its budget does all the waiting, so apply adds no pacing of its own.
 type Doer interface {
 	Do(ctx context.Context, req api.Request) (json.RawMessage, error)
 }

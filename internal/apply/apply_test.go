@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -77,7 +78,7 @@ func flagOf(req api.Request) string {
 	if req.Method == "POST" {
 		var b struct{ SiteCode, FeatureKey string }
 		_ = json.Unmarshal(req.Body, &b)
-		return api.FlagPath(b.SiteCode, b.FeatureKey)
+		return kclient.FlagPath(b.SiteCode, b.FeatureKey)
 	}
 	parts := strings.Split(req.Path, "/")
 	return strings.Join(parts[:4], "/")
@@ -90,9 +91,9 @@ func change(order int, action plan.Action, key, env string) plan.Change {
 	case action == plan.ActionCreate:
 		c.Request = api.Request{Method: "POST", Path: "/feature-flags", Body: json.RawMessage(fmt.Sprintf(`{"siteCode":"s1","featureKey":%q}`, key))}
 	case env != "":
-		c.Request = api.Request{Method: "PATCH", Path: api.EnvironmentPath("s1", key, env), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: kclient.EnvironmentPath("s1", key, env), Body: json.RawMessage(`{}`)}
 	default:
-		c.Request = api.Request{Method: "PATCH", Path: api.FlagPath("s1", key), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: kclient.FlagPath("s1", key), Body: json.RawMessage(`{}`)}
 	}
 	return c
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -13,10 +13,10 @@ import (
 
 const site = "applysite1"
 
-func sandboxClient(t *testing.T) (*sandbox.Server, *api.Client) {
+func sandboxClient(t *testing.T) (*sandbox.Server, *kclient.Client) {
 	t.Helper()
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

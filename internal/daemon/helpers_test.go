@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -123,9 +123,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.api = &hookedAPI{h: h.sb}
 	ts := httptest.NewServer(h.api)
 	t.Cleanup(ts.Close)
-	budget := api.NewBudget(1_000_000, 10_000_000)
+	budget := kclient.NewBudget(1_000_000, 10_000_000)
 	tag := &RevisionTag{}
-	client, err := api.New(api.Config{
+	client, err := kclient.New(kclient.Config{
 		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
 		Budget: budget, BackoffBase: 2 * time.Millisecond, Logger: tag.Wrap(logger),
 		Observer: APIObserver(h.m, &h.calls),

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitapi"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
@@ -28,7 +28,7 @@ environments:
 // Kameleoon.
 func TestDaemonSyncsSplitFlags(t *testing.T) {
 	ssb, sts := splitsandbox.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
-	sc, err := splitapi.New(splitapi.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitapi.NewBudget(100000, 1000000)})
+	sc, err := splitclient.New(splitclient.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitclient.NewBudget(100000, 1000000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestDaemonSyncsSplitFlags(t *testing.T) {
 			writes = append(writes, c.Method+" "+c.Path+" "+string(c.Body))
 		}
 	}
-	want := []string{"PATCH " + splitapi.DefinitionPath("ws-1", "dark_mode", "Production") + ` [{"op":"replace","path":"/trafficAllocation","value":90}]`}
+	want := []string{"PATCH " + splitclient.DefinitionPath("ws-1", "dark_mode", "Production") + ` [{"op":"replace","path":"/trafficAllocation","value":90}]`}
 	if !slices.Equal(writes, want) || h.writes() != kameleoonWrites {
 		t.Errorf("writes: split %q, kameleoon %d more; want %q", writes, h.writes()-kameleoonWrites, want)
 	}

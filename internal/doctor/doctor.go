@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -43,7 +44,7 @@ type Options struct {
 	// API is how to reach the account: BaseURL, ClientID, ClientSecret, and optionally
 	// HTTPClient, Logger, Budget, BackoffBase and Now. The doctor builds its own clients
 	// from it; it sets their Observer and MaxAttempts itself.
-	API api.Config
+	API kclient.Config
 	// SiteCode is the site the scratch flag is created in.
 	SiteCode string
 	// Environments are two environment keys of the site's project for the scratch flag
@@ -85,7 +86,7 @@ type Doctor struct {
 	rec      *recorder
 	observed atomic.Int64 // HTTP exchanges the clients' observers saw
 	calls    callLog
-	a, b     *api.Client // a runs the probes; b only asks for a second token and uses it
+	a, b     *kclient.Client // a runs the probes; b only asks for a second token and uses it
 
 	rows map[string]*Row
 	st   state
@@ -149,9 +150,9 @@ func New(opts Options) (*Doctor, error) {
 
 	budget := opts.API.Budget
 	if budget == nil {
-		budget = api.NewBudget(0, 0)
+		budget = kclient.NewBudget(0, 0)
 	}
-	newClient := func(name string) (*api.Client, error) {
+	newClient := func(name string) (*kclient.Client, error) {
 		cfg := opts.API
 		cfg.HTTPClient = &hc
 		cfg.Budget = budget // both clients spend the account's one budget
@@ -162,7 +163,7 @@ func New(opts Options) (*Doctor, error) {
 			d.observed.Add(1)
 			d.calls.add(name, ci)
 		}
-		return api.New(cfg)
+		return kclient.New(cfg)
 	}
 	var err error
 	if d.a, err = newClient("a"); err != nil {

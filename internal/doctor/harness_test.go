@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -65,7 +65,7 @@ func (h *harness) seed() {
 // options are the doctor's options against the harness, with fast retries.
 func (h *harness) options() Options {
 	return Options{
-		API: api.Config{
+		API: kclient.Config{
 			BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
 			BackoffBase: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
 		},

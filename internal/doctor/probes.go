@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -140,7 +141,7 @@ func (d *Doctor) create(ctx context.Context) bool {
 	f := d.scratchFlag(true)
 	d.st.name = f.Name
 	d.st.desired = f.Environments[d.envs[0]]
-	raw, err := d.a.Do(ctx, api.CreateFlagRequest(&f, d.envs[:]))
+	raw, err := d.a.Do(ctx, kclient.CreateFlagRequest(&f, d.envs[:]))
 	if !d.tokenRow(err) {
 		d.st.stop = "no token"
 		return false
@@ -169,7 +170,7 @@ func (d *Doctor) create(ctx context.Context) bool {
 			return false
 		}
 		plain := d.scratchFlag(false)
-		raw, err = d.a.Do(ctx, api.CreateFlagRequest(&plain, nil))
+		raw, err = d.a.Do(ctx, kclient.CreateFlagRequest(&plain, nil))
 		if err != nil {
 			if !errors.As(err, &apiErr) || apiErr.Retryable {
 				d.st.created = true
@@ -178,7 +179,7 @@ func (d *Doctor) create(ctx context.Context) bool {
 			return false
 		}
 		d.st.created, d.st.needRules = true, true
-		live, derr := api.DecodeFlag(raw)
+		live, derr := kclient.DecodeFlag(raw)
 		if derr != nil {
 			d.st.stop = "the create's answer is not a flag: " + derr.Error()
 			return false
@@ -187,7 +188,7 @@ func (d *Doctor) create(ctx context.Context) bool {
 		return true
 	}
 	d.st.created = true
-	live, err := api.DecodeFlag(raw)
+	live, err := kclient.DecodeFlag(raw)
 	if err != nil {
 		d.holds(RowCreate, false, "created, but the answer is not a flag: "+err.Error(),
 			"flagsync reads the created flag from the create's answer", reportAdvice)
@@ -231,7 +232,7 @@ func (d *Doctor) tokenRow(err error) bool {
 		if err != nil {
 			obs += ": " + err.Error()
 		}
-		d.holds(RowToken, false, obs, "flagsync cannot call the API", "check "+api.EnvAPIURL+" (or --api-url) and the network")
+		d.holds(RowToken, false, obs, "flagsync cannot call the API", "check "+kclient.EnvAPIURL+" (or --api-url) and the network")
 		return false
 	case tok.Status < 200 || tok.Status > 299:
 		obs := "refused"
@@ -239,7 +240,7 @@ func (d *Doctor) tokenRow(err error) bool {
 			obs = "refused: " + err.Error()
 		}
 		d.holds(RowToken, false, obs, "flagsync cannot call the API",
-			"check "+api.EnvClientID+" and "+api.EnvClientSecret+": the id and secret of an API client of the account (and "+api.EnvAPIURL+")")
+			"check "+kclient.EnvClientID+" and "+kclient.EnvClientSecret+": the id and secret of an API client of the account (and "+kclient.EnvAPIURL+")")
 		return false
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && apiErr.Path != tokenEndpoint:
 		d.holds(RowToken, false, "issued, but the API refused it (401), also after a renewal: "+err.Error(),
@@ -378,8 +379,8 @@ func parseItems(raw []byte) ([]listItem, error) {
 // undocumentedFields are the optionalFields names flagsync asks for that the docs do not name.
 func undocumentedFields() []string {
 	var out []string
-	for _, n := range api.OptionalFields {
-		if !slices.Contains(api.DocumentedOptionalFields, n) {
+	for _, n := range kclient.OptionalFields {
+		if !slices.Contains(kclient.DocumentedOptionalFields, n) {
 			out = append(out, n)
 		}
 	}
@@ -418,14 +419,14 @@ func (d *Doctor) list(ctx context.Context) {
 	if !d.can(ctx, 2, rows...) {
 		return
 	}
-	names := api.OptionalFields
+	names := kclient.OptionalFields
 	raw, err := d.a.Do(ctx, listRequest(d.site, 1, names))
 	var apiErr *api.Error
 	refused := errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest
 	if refused {
 		d.reading(RowOptionalFields, "refused", "refused ("+statusText(apiErr)+")",
 			"flagsync falls back to tags,description for the rest of the process (one warning names the refused names) and reads each flag again with one GET: a read costs one call per flag more; mind the 1,000 calls per hour")
-		names = api.DocumentedOptionalFields
+		names = kclient.DocumentedOptionalFields
 		raw, err = d.a.Do(ctx, listRequest(d.site, 1, names))
 		if err != nil {
 			d.reading(RowOptionalFields, "unknown", "unknown: the list answered "+statusText(apiErr)+" with and without the undocumented names",
@@ -495,7 +496,7 @@ func (d *Doctor) optionalFieldsEach(ctx context.Context) {
 	}
 	var accepted, refused []string
 	for _, n := range names {
-		_, err := d.a.Do(ctx, listRequest(d.site, 1, append(slices.Clone(api.DocumentedOptionalFields), n)))
+		_, err := d.a.Do(ctx, listRequest(d.site, 1, append(slices.Clone(kclient.DocumentedOptionalFields), n)))
 		var apiErr *api.Error
 		switch {
 		case err == nil:
@@ -714,7 +715,7 @@ func (d *Doctor) patchEnv(ctx context.Context, req api.Request, sent kmodel.Envi
 	if err != nil {
 		return kmodel.Flag{}, nil, err
 	}
-	got, err := api.DecodeFlag(raw)
+	got, err := kclient.DecodeFlag(raw)
 	if err != nil {
 		return kmodel.Flag{}, nil, fmt.Errorf("the answer is not a flag: %w", err)
 	}
@@ -730,7 +731,7 @@ func (d *Doctor) patchMinimal(ctx context.Context) {
 	}
 	mark := d.calls.len()
 	before := d.st.live.Environments[d.envs[0]].RolloutRules
-	req := api.Request{Method: http.MethodPatch, Path: api.EnvironmentPath(d.site, d.key, d.envs[0]), Body: json.RawMessage(`{"featureEnabled":true}`)}
+	req := api.Request{Method: http.MethodPatch, Path: kclient.EnvironmentPath(d.site, d.key, d.envs[0]), Body: json.RawMessage(`{"featureEnabled":true}`)}
 	raw, err := d.a.Do(ctx, req)
 	d.tokenOldRow(mark)
 	var apiErr *api.Error
@@ -743,7 +744,7 @@ func (d *Doctor) patchMinimal(ctx context.Context) {
 		d.reading(RowEnvPatchMinimal, "failed", "failed: "+err.Error(), "none: flagsync never sends this body")
 		return
 	}
-	got, err := api.DecodeFlag(raw)
+	got, err := kclient.DecodeFlag(raw)
 	if err != nil {
 		d.reading(RowEnvPatchMinimal, "accepted", "accepted (200); the answer is not a flag: "+err.Error(), "none: flagsync never sends this body")
 		return
@@ -779,7 +780,7 @@ func (d *Doctor) patchRequired(ctx context.Context) {
 	}
 	d.st.desired = want
 	sent := d.withLiveIDs(want)
-	req := api.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
+	req := kclient.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
 	got, _, err := d.patchEnv(ctx, req, sent)
 	var apiErr *api.Error
 	switch {
@@ -824,7 +825,7 @@ func (d *Doctor) reorders(ctx context.Context) {
 	}
 	rev := reversed(cur)
 	sent := d.withLiveIDs(d.ordered(rev))
-	req := api.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
+	req := kclient.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
 	req.Body = withoutOrderIndex(req.Body)
 	got, raw, err := d.patchEnv(ctx, req, sent)
 	if err != nil {
@@ -850,7 +851,7 @@ func (d *Doctor) reorders(ctx context.Context) {
 	cur = ruleNames(d.st.live.Environments[d.envs[0]].RolloutRules)
 	rev = reversed(cur)
 	sent = d.withLiveIDs(d.ordered(rev))
-	req = api.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
+	req = kclient.PatchEnvironmentRequest(d.site, d.key, d.st.name, d.envs[0], sent, []string{"featureEnabled"})
 	got, _, err = d.patchEnv(ctx, req, sent)
 	if err != nil {
 		d.holds(RowReorder, false, "failed: "+err.Error(), "a reorder in Git would never be applied", reportAdvice)
@@ -950,7 +951,7 @@ func (d *Doctor) rulePatch(ctx context.Context) {
 	}
 	body, _ := json.Marshal(map[string]any{"rollbackConditions": []any{cond}})
 	paths := []struct{ path, reading string }{
-		{api.RulePath(r.ID), "feature-flags-rules"},
+		{kclient.RulePath(r.ID), "feature-flags-rules"},
 		{"/rules/" + strconv.FormatInt(r.ID, 10), "rules"},
 	}
 	var tried []string
@@ -970,7 +971,7 @@ func (d *Doctor) rulePatch(ctx context.Context) {
 		if len(tried) > 0 {
 			obs += " (after " + strings.Join(tried, "; ") + ")"
 		}
-		got, derr := api.DecodeFlag(raw)
+		got, derr := kclient.DecodeFlag(raw)
 		g := findRuleByID(got.Environments[d.envs[0]].RolloutRules, r.ID)
 		switch {
 		case derr != nil || g == nil:
@@ -1081,7 +1082,7 @@ func (d *Doctor) archive(ctx context.Context) {
 		d.skip("the scratch flag was not created", RowArchive, RowCompleteRead)
 		return
 	}
-	raw, err := d.a.Do(ctx, api.ArchiveFlagRequest(d.site, d.key, true))
+	raw, err := d.a.Do(ctx, kclient.ArchiveFlagRequest(d.site, d.key, true))
 	archivedAnswer := false
 	switch {
 	case api.IsNotFound(err):
@@ -1092,7 +1093,7 @@ func (d *Doctor) archive(ctx context.Context) {
 			"flagsync could not archive flags removed from Git (prune)",
 			fmt.Sprintf("archive %s in Kameleoon by hand; if this repeats, %s", d.key, reportAdvice))
 	default:
-		if f, derr := api.DecodeFlag(raw); derr == nil {
+		if f, derr := kclient.DecodeFlag(raw); derr == nil {
 			archivedAnswer = f.Archived
 		}
 	}
@@ -1101,12 +1102,12 @@ func (d *Doctor) archive(ctx context.Context) {
 	// the fields flagsync plans with.
 	names := d.st.listNames
 	if names == nil {
-		names = api.OptionalFields
+		names = kclient.OptionalFields
 	}
 	got, getRaw, gerr := d.get(ctx, names)
 	var apiErr *api.Error
-	if errors.As(gerr, &apiErr) && apiErr.Status == http.StatusBadRequest && len(names) > len(api.DocumentedOptionalFields) {
-		names = api.DocumentedOptionalFields
+	if errors.As(gerr, &apiErr) && apiErr.Status == http.StatusBadRequest && len(names) > len(kclient.DocumentedOptionalFields) {
+		names = kclient.DocumentedOptionalFields
 		got, getRaw, gerr = d.get(ctx, names)
 	}
 	d.st.getNames = names
@@ -1154,11 +1155,11 @@ func (d *Doctor) archive(ctx context.Context) {
 // get reads the scratch flag with the single-flag GET.
 func (d *Doctor) get(ctx context.Context, names []string) (kmodel.Flag, []byte, error) {
 	q := url.Values{"optionalFields": {strings.Join(names, ",")}}
-	raw, err := d.a.Do(ctx, api.Request{Method: http.MethodGet, Path: api.FlagPath(d.site, d.key) + "?" + q.Encode()})
+	raw, err := d.a.Do(ctx, api.Request{Method: http.MethodGet, Path: kclient.FlagPath(d.site, d.key) + "?" + q.Encode()})
 	if err != nil {
 		return kmodel.Flag{}, nil, err
 	}
-	f, err := api.DecodeFlag(raw)
+	f, err := kclient.DecodeFlag(raw)
 	return f, raw, err
 }
 

@@ -13,7 +13,7 @@ import (
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
-// Lister reads the live flags of one site; *api.Client is one.
+// Lister reads the live flags of one site; *kclient.Client is one.
 type Lister interface {
 	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -35,7 +35,7 @@ var accountEnvironments = []string{"production", "qa", "development", "staging",
 
 // newAccount starts a sandbox seeded with testdata/account.json (flags in the API's
 // read shape, per site) and returns it with a client for it.
-func newAccount(t *testing.T) (*sandbox.Server, *api.Client) {
+func newAccount(t *testing.T) (*sandbox.Server, *kclient.Client) {
 	t.Helper()
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{Environments: accountEnvironments, RatePer10s: -1, RatePerHour: -1})
 	raw, err := os.ReadFile(filepath.Join("testdata", "account.json"))
@@ -53,9 +53,9 @@ func newAccount(t *testing.T) (*sandbox.Server, *api.Client) {
 			}
 		}
 	}
-	client, err := api.New(api.Config{
+	client, err := kclient.New(kclient.Config{
 		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
-		Budget: api.NewBudget(10000, 100000), BackoffBase: 1,
+		Budget: kclient.NewBudget(10000, 100000), BackoffBase: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func newAccount(t *testing.T) (*sandbox.Server, *api.Client) {
 }
 
 // exportTo reads the sites, builds the files and writes them into a new folder.
-func exportTo(t *testing.T, client *api.Client, sites ...string) (string, *Export, []Site) {
+func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *Export, []Site) {
 	t.Helper()
 	live, err := Read(context.Background(), client, sites)
 	if err != nil {

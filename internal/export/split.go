@@ -13,15 +13,15 @@ import (
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"github.com/flagsync/flagsync/internal/splitplan"
 	"github.com/flagsync/flagsync/schema"
 )
 
 // SplitLister reads a Split workspace's flags with their definitions in some
-// environments; *splitapi.Client is one.
+// environments; *splitclient.Client is one.
 type SplitLister interface {
 	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error)
 }
@@ -155,7 +155,7 @@ func splitFlagDocument(f *splitmodel.Flag, defaultType string, order []string) (
 		if !ok {
 			continue
 		}
-		envs.add(env, definitionNode(splitapi.Normalise(d)))
+		envs.add(env, definitionNode(splitclient.Normalise(d)))
 	}
 	if envs.len() > 0 {
 		m.add("environments", envs.n)

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 )
 
@@ -57,7 +57,7 @@ func TestSplitExportRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := splitapi.New(splitapi.Config{BaseURL: ts.URL, APIKey: splitsandbox.DefaultAPIKey})
+	c, err := splitclient.New(splitclient.Config{BaseURL: ts.URL, APIKey: splitsandbox.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}

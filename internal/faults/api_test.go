@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -105,7 +106,7 @@ func TestFault429StormRetryAfter(t *testing.T) {
 
 	// While the 429s outlast the retries, the change fails and says so.
 	flags[1].exposition = 99
-	target := api.EnvironmentPath(siteA, flags[1].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[1].key, "production")
 	errs := persistentFault(t, w, p, repoFiles(flags), "rev-2",
 		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429, RetryAfter: "0.05"})
 	assertErrorNames(t, "the error of a change refused with 429", errs[0], "429 Too Many Requests", "PATCH "+target)
@@ -166,7 +167,7 @@ func testFault429StormBackoff(t *testing.T, reading sandbox.Reading) {
 	}
 
 	flags[2].stagingOn = !flags[2].stagingOn
-	target := api.EnvironmentPath(siteA, flags[2].key, "staging")
+	target := kclient.EnvironmentPath(siteA, flags[2].key, "staging")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-2",
 		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429})
 	assertErrorNames(t, "the error of a change refused with 429", errs[0], "429 Too Many Requests", "PATCH "+target)
@@ -223,7 +224,7 @@ func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
 	listAttempts := len(w.sb.Calls()) - calls0
 
 	// A persistent 423 on one environment fails that change only.
-	target := api.EnvironmentPath(siteA, flags[0].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[0].key, "production")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-3",
 		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 423})
 	assertErrorNames(t, "the error of a locked change", errs[0], "423 Locked", "PATCH "+target)
@@ -276,7 +277,7 @@ func assertCreatesChecked(t *testing.T, w *world) int {
 		}
 		key := createKey(t, c.Body)
 		site, fk, _ := strings.Cut(key, "/")
-		path := api.FlagPath(site, fk)
+		path := kclient.FlagPath(site, fk)
 		var next *sandbox.Call
 		for j := i + 1; j < len(calls); j++ {
 			if calls[j].Path == path || (calls[j].Path == "/feature-flags" && calls[j].Method == http.MethodPost && createKey(t, calls[j].Body) == key) {
@@ -329,7 +330,7 @@ func testFaultDroppedConnections(t *testing.T, reading sandbox.Reading) {
 
 	// While every attempt of a patch loses its connection, the change fails and says where.
 	flags[3].exposition = 3
-	target := api.EnvironmentPath(siteA, flags[3].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[3].key, "production")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-3",
 		sandbox.Fault{Method: "PATCH", PathPrefix: target, Drop: true})
 	assertErrorNames(t, "the error of a patch whose connections dropped", errs[0], "PATCH "+target)

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -68,7 +68,7 @@ func TestSecretsNeverShowInCLI(t *testing.T) {
 		check("export", runBinary(t, 0, env, append([]string{"export", "--site-code", siteA, "--out", exportDir, "--force"}, logging...)...), 0)
 
 		// Failures: a refused client secret, a refused Git password.
-		wrongSecret := append(append([]string{}, env...), api.EnvClientSecret+"="+canaryClientSecret+"-wrong")
+		wrongSecret := append(append([]string{}, env...), kclient.EnvClientSecret+"="+canaryClientSecret+"-wrong")
 		check("plan with a wrong client secret", runBinary(t, 0, wrongSecret, cmd("plan")...), 1)
 		wrongGit := append(append([]string{}, env...), "FLAGSYNC_GIT_PASSWORD="+canaryGitPassword+"-wrong")
 		check("plan with a wrong git password", runBinary(t, 0, wrongGit, append(cmd("plan"), "--cache-dir", t.TempDir())...), 1)
@@ -238,7 +238,7 @@ func TestCLIVerifiesTLS(t *testing.T) {
 	t.Cleanup(ts.Close)
 	dir := filepath.Join(t.TempDir(), "repo")
 	writeDir(t, dir, repoFiles(genFlags(2)))
-	env := []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + ts.URL}
+	env := []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + ts.URL}
 	args := []string{"plan", "--repo", dir, "--path", "flags", "--retry-base", "1ms"}
 	r := runBinary(t, 0, env, args...)
 	if r.code != 1 || !strings.Contains(r.stderr, "x509") {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -29,7 +29,7 @@ func gitEnv() []string {
 
 // apiEnv is the environment that points the binary at w's sandbox.
 func (w *world) apiEnv() []string {
-	return []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + w.url}
+	return []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + w.url}
 }
 
 // fastAPI are the sync flags that keep retries and the budget out of the way.
@@ -132,7 +132,7 @@ func sandboxState(t *testing.T, path string) []string {
 	}
 	var keys []string
 	for _, raw := range st.Flags {
-		f, err := api.DecodeFlag(raw)
+		f, err := kclient.DecodeFlag(raw)
 		if err != nil {
 			t.Fatalf("sandbox state: flag %s: %v", raw, err)
 		}

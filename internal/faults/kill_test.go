@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -154,7 +154,7 @@ func TestKillBinary(t *testing.T) {
 
 		cmd := exec.Command(bin, "sync", "--repo", dir, "--path", "flags", "--max-changes", "0", "--retry-base", "1ms",
 			"--rate-10s", "100000", "--rate-hour", "1000000", "--log-level", "warn")
-		cmd.Env = []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + w.url, "HOME=" + t.TempDir()}
+		cmd.Env = []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + w.url, "HOME=" + t.TempDir()}
 		cmd.Dir = t.TempDir()
 		out := &logtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out

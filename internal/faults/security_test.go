@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -85,7 +85,7 @@ func TestSecretsNeverShowInProcess(t *testing.T) {
 	}
 	tok := tokens[len(tokens)-1]
 	flags[0].exposition = 70
-	target := api.EnvironmentPath(siteA, flags[0].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[0].key, "production")
 	w.sb.InjectFault(sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 400,
 		Body: fmt.Sprintf(`{"message":"token %s (Authorization: Bearer %s) of client secret %s refused"}`, tok, tok, canaryClientSecret)})
 	rep2, err := w.run(testContext(t), p, repoFiles(flags), "v2")
@@ -327,7 +327,7 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	client := func(hc *http.Client) error {
-		c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: clientID, ClientSecret: canaryClientSecret, HTTPClient: hc,
+		c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: clientID, ClientSecret: canaryClientSecret, HTTPClient: hc,
 			MaxAttempts: 2, BackoffBase: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -293,7 +294,7 @@ func assertNoSecrets(t *testing.T, where, text string, secrets []string) {
 
 // proc is one flagsync process: an API client with its own token and budget.
 type proc struct {
-	client  *api.Client
+	client  *kclient.Client
 	calls   atomic.Int64
 	retries atomic.Int64
 	http    *http.Client
@@ -345,7 +346,7 @@ func (w *world) proc(o procOptions) *proc {
 		rt = o.transport(rt)
 	}
 	p.http = &http.Client{Transport: rt}
-	c, err := api.New(api.Config{
+	c, err := kclient.New(kclient.Config{
 		BaseURL: w.url, ClientID: clientID, ClientSecret: canaryClientSecret,
 		HTTPClient: p.http, Logger: w.log, Budget: o.budget, CallTimeout: o.callTimeout,
 		BackoffBase: o.backoff, BackoffMax: o.backoffMax, MaxAttempts: o.attempts, MaxElapsed: 20 * time.Second,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -154,7 +155,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 		for _, ref := range prune {
 			groups = append(groups, group{ref, []Change{{
 				Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
-				Request: api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
+				Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 				Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
 				Reason:  "removed from Git; carries the " + kmodel.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
 			}}})
@@ -261,7 +262,7 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 		len(want.Environments), plural(len(want.Environments), "environment"), kmodel.OwnershipTag)
 	changes := []Change{{
 		Action: ActionCreate, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
-		Request: api.CreateFlagRequest(&want, order),
+		Request: kclient.CreateFlagRequest(&want, order),
 		Fields:  createFields(&want, order),
 		Reason:  reason,
 	}}
@@ -270,7 +271,7 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 		// archived straight after, so Kameleoon holds the same record.
 		changes = append(changes, Change{
 			Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
-			Request: api.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
+			Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 			Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
 			Reason:  "archived: true in Git; archived right after it is created",
 		})
@@ -344,7 +345,7 @@ func updateChanges(d, l *kmodel.Flag, order []string) ([]Change, []Blocked) {
 		changes = append(changes, c)
 	}
 	if d.Archived && !l.Archived {
-		changes = append(changes, u.change(ActionArchive, "", api.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
+		changes = append(changes, u.change(ActionArchive, "", kclient.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
 			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git"))
 	}
 	return changes, u.blocked
@@ -622,7 +623,7 @@ func (u *flagUpdate) additions() (Change, bool) {
 	if len(names) == 0 {
 		return Change{}, false
 	}
-	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&after, names), fields, sentence(reasons)), true
+	return u.change(ActionUpdate, "", kclient.UpdateFlagRequest(&after, names), fields, sentence(reasons)), true
 }
 
 // environments are the environment patches, in the configured order. Environments
@@ -636,7 +637,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 		liveEnv, ok := u.l.Environments[k]
 		if !ok {
 			changes = append(changes, u.change(ActionUpdate, k,
-				api.PatchEnvironmentRequest(site, key, u.d.Name, k, wantEnv, api.EnvironmentPatchFields),
+				kclient.PatchEnvironmentRequest(site, key, u.d.Name, k, wantEnv, kclient.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),
 				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration"))
 			continue
@@ -650,7 +651,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 			continue
 		}
 		changes = append(changes, u.change(ActionUpdate, k,
-			api.PatchEnvironmentRequest(site, key, u.d.Name, k, ed.after, ed.names),
+			kclient.PatchEnvironmentRequest(site, key, u.d.Name, k, ed.after, ed.names),
 			ed.fields, "environment "+k+" differs from Git: "+strings.Join(ed.reasons, "; ")))
 	}
 	return changes
@@ -700,7 +701,7 @@ func (u *flagUpdate) removals() (Change, bool) {
 			plural(len(u.kept), "variation"), quoteList(u.kept)))
 	}
 	reasons = append(reasons, keptReasons...)
-	return u.change(ActionUpdate, "", api.UpdateFlagRequest(&final, names), fields, sentence(reasons)), true
+	return u.change(ActionUpdate, "", kclient.UpdateFlagRequest(&final, names), fields, sentence(reasons)), true
 }
 
 // keptVariations appends the kept variations to final's, as the first patch leaves them

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -163,7 +163,7 @@ func TestValueEqual(t *testing.T) {
 // TestNumbersByValueThroughDecode reads 59.0 and 20.0 the way the API sends them and
 // compares with 59 and 20 written in Git.
 func TestNumbersByValueThroughDecode(t *testing.T) {
-	live, err := api.DecodeFlag([]byte(`{"id": 1, "siteCode": "pzllysfw2f", "featureKey": "checkout", "name": "Checkout",
+	live, err := kclient.DecodeFlag([]byte(`{"id": 1, "siteCode": "pzllysfw2f", "featureKey": "checkout", "name": "Checkout",
 		"tags": ["web", "managed-by-flagsync"],
 		"variables": [{"key": "color", "type": "STRING", "value": "blue"}],
 		"variations": [{"key": "off", "name": "Off", "variables": []},

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 )
 
@@ -27,7 +27,7 @@ type goldenOptions struct {
 
 // TestGolden plans every testdata/<case>: desired/ (flag files and an optional
 // flagsync.yaml, loaded with kload.Load) against live.json (the API's read shape,
-// decoded with api.DecodeFlags), and compares the three renderings with plan.txt,
+// decoded with kclient.DecodeFlags), and compares the three renderings with plan.txt,
 // plan.md and plan.json. `go test ./internal/plan -update` rewrites them.
 func TestGolden(t *testing.T) {
 	entries, err := os.ReadDir("testdata")
@@ -52,7 +52,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			live, err := api.DecodeFlags(liveJSON)
+			live, err := kclient.DecodeFlags(liveJSON)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -164,8 +164,8 @@ func (c *sandboxClient) apply(p Plan) {
 
 func (c *sandboxClient) get(site, key string) kmodel.Flag {
 	c.t.Helper()
-	b := c.do("GET", api.FlagPath(site, key)+"?optionalFields="+strings.Join(api.OptionalFields, ","), nil)
-	f, err := api.DecodeFlag(b)
+	b := c.do("GET", kclient.FlagPath(site, key)+"?optionalFields="+strings.Join(kclient.OptionalFields, ","), nil)
+	f, err := kclient.DecodeFlag(b)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -151,7 +152,7 @@ func TestReadShapeNullsAreNotDrift(t *testing.T) {
 	       "exposition": 59.0, "experimentId": 5, "trafficAllocationMethod": "MANUAL",
 	       "trafficAllocations": [{"variationKey": "off", "variationId": 2, "exposition": 50.0}, {"variationKey": "on", "variationId": 3, "exposition": 50}],
 	       "rollbackConditions": [], "release": {"releaseFrom": null, "releaseTo": null, "timeZone": null}}]}]}]`
-	flags, err := api.DecodeFlags([]byte(live))
+	flags, err := kclient.DecodeFlags([]byte(live))
 	if err != nil {
 		t.Fatal(err)
 	}

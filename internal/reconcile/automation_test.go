@@ -7,7 +7,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -117,7 +117,7 @@ func TestKameleoonAutomationIsNotFought(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-			c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+			c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestKameleoonAutomationIsNotFought(t *testing.T) {
 					writes = append(writes, call.Method+" "+call.Path)
 				}
 			}
-			if strings.Join(writes, ", ") != "PATCH "+api.EnvironmentPath(siteA, "auto", "production") || !rep.Converged {
+			if strings.Join(writes, ", ") != "PATCH "+kclient.EnvironmentPath(siteA, "auto", "production") || !rep.Converged {
 				t.Fatalf("after Git's change: writes %v, converged %t\n%s", writes, rep.Converged, planText(t, rep.Plan))
 			}
 			r := sandboxRule(t, sb, tt.rule)
@@ -198,7 +198,7 @@ func planText(t *testing.T, p plan.Plan) string {
 // the rule, the patch keeps Kameleoon's value.
 func TestIgnoredFieldChangedInKameleoon(t *testing.T) {
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

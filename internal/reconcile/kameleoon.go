@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -193,7 +194,7 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 	}
 	pages := 0
 	for site := range sites {
-		pages += max(1, (perSite[site]+api.DefaultPerPage-1)/api.DefaultPerPage)
+		pages += max(1, (perSite[site]+kclient.DefaultPerPage-1)/kclient.DefaultPerPage)
 	}
 
 	// stale reports whether a live flag is replaced by what is read now.

@@ -17,7 +17,7 @@ import (
 
 // Client is what the pipeline needs from the API: one list call per site for a full
 // run, one get per flag for a partial run, and Do to send planned requests.
-// *api.Client satisfies it.
+// *kclient.Client satisfies it.
 type Client interface {
 	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
 	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)

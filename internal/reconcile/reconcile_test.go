@@ -17,6 +17,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -54,7 +55,7 @@ func (f *fakeClient) GetFlag(_ context.Context, site, key string) (kmodel.Flag, 
 			return l, nil
 		}
 	}
-	return kmodel.Flag{}, &api.Error{Status: http.StatusNotFound, Method: "GET", Path: api.FlagPath(site, key)}
+	return kmodel.Flag{}, &api.Error{Status: http.StatusNotFound, Method: "GET", Path: kclient.FlagPath(site, key)}
 }
 
 func (f *fakeClient) Do(_ context.Context, req api.Request) (json.RawMessage, error) {
@@ -159,7 +160,7 @@ func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	}
 	wantCalls := []string{
 		"LIST " + siteA, "LIST " + siteB, // one read per site, sorted
-		"PATCH " + api.EnvironmentPath(siteA, "alpha", "production"), // then the writes (order within a flag)
+		"PATCH " + kclient.EnvironmentPath(siteA, "alpha", "production"), // then the writes (order within a flag)
 		"POST /feature-flags",
 		"LIST " + siteA, // confirm: only the touched site is read again
 	}
@@ -236,7 +237,7 @@ func TestRunPartialGetsOnlyTheNamedFlags(t *testing.T) {
 	}
 	want := []string{
 		"GET " + siteA + "/alpha", // legacy and ghost are not in Git: nothing to read
-		"PATCH " + api.FlagPath(siteA, "alpha"),
+		"PATCH " + kclient.FlagPath(siteA, "alpha"),
 		"GET " + siteA + "/alpha", // confirm: the touched flag only
 	}
 	if got := c.log(); !slices.Equal(got, want) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -33,7 +33,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 			t.Errorf("a partial run wrote to a flag gone from Git: %s", w)
 		}
 	}
-	if got, want := c.writes(), []string{"PATCH " + api.FlagPath(siteA, live[0].FeatureKey)}; !slices.Equal(got, want) {
+	if got, want := c.writes(), []string{"PATCH " + kclient.FlagPath(siteA, live[0].FeatureKey)}; !slices.Equal(got, want) {
 		t.Errorf("writes %q, want %q", got, want)
 	}
 	if s := rep.Plan.Summary(); s.Archive != 0 || s.Blocked != 0 {
@@ -45,7 +45,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 	if _, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, AllowMassArchive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(c.writes(), "PATCH "+api.FlagPath(siteA, "gone")) {
+	if !slices.Contains(c.writes(), "PATCH "+kclient.FlagPath(siteA, "gone")) {
 		t.Errorf("full run with prune: true did not archive the owned flag: %q", c.writes())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -15,7 +16,7 @@ import (
 func TestRunAgainstTheSandbox(t *testing.T) {
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	var calls atomic.Int64
-	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
 		Observer: func(api.CallInfo) { calls.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 	for _, call := range sb.Calls() {
 		got = append(got, call.Method+" "+call.Path)
 	}
-	want := []string{"GET " + api.FlagPath(siteA, "alpha"), "PATCH " + api.FlagPath(siteA, "alpha"), "GET " + api.FlagPath(siteA, "alpha")}
+	want := []string{"GET " + kclient.FlagPath(siteA, "alpha"), "PATCH " + kclient.FlagPath(siteA, "alpha"), "GET " + kclient.FlagPath(siteA, "alpha")}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("partial run calls:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
@@ -75,7 +76,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 // refusal, on this run and the next (which writes nothing).
 func TestRunRefusedVariationIsNotConverged(t *testing.T) {
 	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

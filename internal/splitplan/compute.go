@@ -10,8 +10,8 @@ import (
 	"github.com/flagsync/flagsync/internal/jsonpatch"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // Service is the name the plan renderers use for Split.
@@ -201,7 +201,7 @@ func createChanges(d *splitmodel.Flag, order []string) []plan.Change {
 		fields = append(fields, plan.FieldChange{Path: "description", After: d.Description})
 	}
 	fields = append(fields, plan.FieldChange{Path: "tags", After: tags})
-	changes := []plan.Change{change(plan.ActionCreate, d, "", splitapi.CreateFlagRequest(d, tags), fields, reason)}
+	changes := []plan.Change{change(plan.ActionCreate, d, "", splitclient.CreateFlagRequest(d, tags), fields, reason)}
 	for _, env := range envs {
 		changes = append(changes, createDefinition(d, env, "the flag is new"))
 	}
@@ -209,8 +209,8 @@ func createChanges(d *splitmodel.Flag, order []string) []plan.Change {
 }
 
 func createDefinition(d *splitmodel.Flag, env, why string) plan.Change {
-	def := splitapi.Normalise(d.Environments[env])
-	return change(plan.ActionCreate, d, env, splitapi.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
+	def := splitclient.Normalise(d.Environments[env])
+	return change(plan.ActionCreate, d, env, splitclient.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
 		definitionFields("environments."+env, def),
 		fmt.Sprintf("environment %s is in Git but %s has no definition there (%s); one POST configures it", env, d.Name, why))
 }
@@ -252,7 +252,7 @@ func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 	owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
 	adopt := !owned && slices.Contains(d.Tags, splitmodel.OwnershipTag)
 	tags := requestTags(d.Tags, owned || adopt)
-	if fp := splitapi.FlagPatch(l, d.Description, tags); len(fp) > 0 {
+	if fp := splitclient.FlagPatch(l, d.Description, tags); len(fp) > 0 {
 		var fields []plan.FieldChange
 		var what []string
 		if l.Description != d.Description {
@@ -267,7 +267,7 @@ func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 		if adopt {
 			reason += "; Git lists the " + splitmodel.OwnershipTag + " tag, so flagsync adopts the flag"
 		}
-		patches = append(patches, change(plan.ActionUpdate, d, "", splitapi.PatchFlagRequest(d.Workspace, d.Name, fp), fields, reason))
+		patches = append(patches, change(plan.ActionUpdate, d, "", splitclient.PatchFlagRequest(d.Workspace, d.Name, fp), fields, reason))
 	}
 	for _, env := range plan.EnvOrder(d.Environments, order) {
 		ld, ok := l.Environments[env]
@@ -275,13 +275,13 @@ func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 			creates = append(creates, createDefinition(d, env, "the flag exists"))
 			continue
 		}
-		want := splitapi.Normalise(d.Environments[env])
-		p := splitapi.DefinitionPatch(ld, want)
+		want := splitclient.Normalise(d.Environments[env])
+		p := splitclient.DefinitionPatch(ld, want)
 		if len(p) == 0 {
 			continue
 		}
-		fields, reasons := definitionDiff("environments."+env, splitapi.Normalise(ld), want)
-		patches = append(patches, change(plan.ActionUpdate, d, env, splitapi.PatchDefinitionRequest(d.Workspace, d.Name, env, p), fields,
+		fields, reasons := definitionDiff("environments."+env, splitclient.Normalise(ld), want)
+		patches = append(patches, change(plan.ActionUpdate, d, env, splitclient.PatchDefinitionRequest(d.Workspace, d.Name, env, p), fields,
 			fmt.Sprintf("environment %s differs from Git: %s; one JSON Patch of %d %s", env, strings.Join(reasons, "; "), len(p), plural(len(p), "operation"))))
 	}
 	return append(creates, patches...)
@@ -295,7 +295,7 @@ func pruneChanges(l *splitmodel.Flag, order []string) []plan.Change {
 			continue
 		}
 		p := jsonpatch.Patch{{Op: jsonpatch.OpReplace, Path: "/killed", Value: true}}
-		out = append(out, change(plan.ActionArchive, l, env, splitapi.PatchDefinitionRequest(l.Workspace, l.Name, env, p),
+		out = append(out, change(plan.ActionArchive, l, env, splitclient.PatchDefinitionRequest(l.Workspace, l.Name, env, p),
 			[]plan.FieldChange{{Path: "environments." + env + ".killed", Before: false, After: true}},
 			fmt.Sprintf("removed from Git; carries the %s tag and prune is on, so it is killed in %s (Split flags are never deleted)", splitmodel.OwnershipTag, env)))
 	}
@@ -354,7 +354,7 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 		if old.Description != w.Description {
 			set(at+".description", optString(old.Description), optString(w.Description))
 		}
-		if !splitapi.SameJSONText(old.Configurations, w.Configurations) {
+		if !splitclient.SameJSONText(old.Configurations, w.Configurations) {
 			set(at+".configurations", optString(old.Configurations), optString(w.Configurations))
 		}
 		for _, l := range []struct {
@@ -375,7 +375,7 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 			}
 			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, ", ")))
 		}
-		if old.Description != w.Description || !splitapi.SameJSONText(old.Configurations, w.Configurations) {
+		if old.Description != w.Description || !splitclient.SameJSONText(old.Configurations, w.Configurations) {
 			reasons = append(reasons, fmt.Sprintf("treatment %q changed", w.Name))
 		}
 	}

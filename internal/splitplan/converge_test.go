@@ -6,8 +6,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
 	"github.com/flagsync/flagsync/internal/plan"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // checkPatchConverges applies a planned definition patch to the live definition's wire
@@ -34,11 +34,11 @@ func checkPatchConverges(t *testing.T, desired *splitmodel.Desired, live []split
 	if err != nil {
 		t.Fatalf("change %d does not apply: %v", c.Order, err)
 	}
-	_, got, err := splitapi.DecodeDefinition(out)
+	_, got, err := splitclient.DecodeDefinition(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again := splitapi.DefinitionPatch(got, want); len(again) > 0 {
+	if again := splitclient.DefinitionPatch(got, want); len(again) > 0 {
 		t.Errorf("change %d leaves %s", c.Order, again.JSON())
 	}
 	if !reflect.DeepEqual(splitmodel.Validate(&got), []splitmodel.Problem(nil)) {

@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"github.com/flagsync/flagsync/internal/splitplan"
 )
 
@@ -43,7 +43,7 @@ func readLive(t *testing.T, path string) []splitmodel.Flag {
 	var live []splitmodel.Flag
 	at := map[string]int{}
 	for _, raw := range lf.Flags {
-		f, err := splitapi.DecodeFlag(raw, lf.Workspace)
+		f, err := splitclient.DecodeFlag(raw, lf.Workspace)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func readLive(t *testing.T, path string) []splitmodel.Flag {
 	}
 	for env, defs := range lf.Definitions {
 		for _, raw := range defs {
-			name, d, err := splitapi.DecodeDefinition(raw)
+			name, d, err := splitclient.DecodeDefinition(raw)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/fakeapi"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // Paging of list calls: Split documents limit's default 20 and maximum 50 for the
@@ -75,7 +75,7 @@ func (f *flagDoc) view() map[string]any {
 // --- routing ----------------------------------------------------------------------
 
 func (s *Server) route(r *http.Request, body []byte) response {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), splitapi.APIPrefix+"/")
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), splitclient.APIPrefix+"/")
 	if !ok {
 		return notFound(r)
 	}
@@ -574,7 +574,7 @@ func (s *Server) setKilled(ws, name, envParam string, killed bool) response {
 	if resp != nil {
 		return *resp
 	}
-	_, d, err := splitapi.DecodeDefinition(before)
+	_, d, err := splitclient.DecodeDefinition(before)
 	if err != nil {
 		return errorResponse(http.StatusInternalServerError, "%v", err)
 	}
@@ -758,7 +758,7 @@ func orNull(b json.RawMessage) json.RawMessage {
 // members the server owns, and the AND combiner on every condition, as Split reads back.
 func stored(f *flagDoc, env string, d splitmodel.Definition, created, updated int64) json.RawMessage {
 	var m map[string]any
-	if err := json.Unmarshal(splitapi.EncodeDefinition(d), &m); err != nil {
+	if err := json.Unmarshal(splitclient.EncodeDefinition(d), &m); err != nil {
 		panic(fmt.Sprintf("split sandbox: %v", err)) // the sandbox's own encoding
 	}
 	m["name"] = f.Name

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // choices reads fuzz bytes as a stream of small choices (zero when they run out).
@@ -99,7 +99,7 @@ func wire(d splitmodel.Definition) []byte {
 // sets returns d with keys and segments sorted and configurations canonical, for
 // comparing what the planner compares as sets or as JSON.
 func sets(d splitmodel.Definition) splitmodel.Definition {
-	d = splitapi.Normalise(d)
+	d = splitclient.Normalise(d)
 	d.Wire = nil
 	ts := slices.Clone(d.Treatments)
 	for i := range ts {
@@ -143,23 +143,23 @@ func FuzzJSONPatch(f *testing.F) {
 		// Construction.
 		live, want := definition(src), definition(dst)
 		w := wire(live)
-		_, liveRead, err := splitapi.DecodeDefinition(w)
+		_, liveRead, err := splitclient.DecodeDefinition(w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := splitapi.DefinitionPatch(liveRead, want)
+		p := splitclient.DefinitionPatch(liveRead, want)
 		out, err := jsonpatch.Apply(w, p.JSON())
 		if err != nil {
 			t.Fatalf("generated patch does not apply: %v\npatch %s\nto %s", err, p.JSON(), w)
 		}
-		_, got, err := splitapi.DecodeDefinition(out)
+		_, got, err := splitclient.DecodeDefinition(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(sets(got), sets(want)) {
 			t.Fatalf("patch %s\nturned %s\ninto %+v\nwant %+v", p.JSON(), w, sets(got), sets(want))
 		}
-		if again := splitapi.DefinitionPatch(got, want); len(again) > 0 {
+		if again := splitclient.DefinitionPatch(got, want); len(again) > 0 {
 			t.Fatalf("after %s a second patch remains: %s", p.JSON(), again.JSON())
 		}
 
@@ -179,7 +179,7 @@ func FuzzJSONPatch(f *testing.F) {
 			t.Fatal(err)
 		}
 		before := slices.Clone(s.flags[flagKey{fuzzWS, "fuzzed"}].Definitions["Production"])
-		req := httptest.NewRequest(http.MethodPatch, splitapi.DefinitionPath(fuzzWS, "fuzzed", "Production"), bytes.NewReader(patch))
+		req := httptest.NewRequest(http.MethodPatch, splitclient.DefinitionPath(fuzzWS, "fuzzed", "Production"), bytes.NewReader(patch))
 		req.Header.Set("Authorization", "Bearer "+DefaultAPIKey)
 		req.Header.Set("Content-Type", "application/json-patch+json")
 		rec := httptest.NewRecorder()

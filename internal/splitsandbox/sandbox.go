@@ -13,14 +13,14 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/fakeapi"
-	"github.com/flagsync/flagsync/internal/splitapi"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 )
 
 // Defaults of Options.
 const (
 	DefaultAPIKey        = "sandbox"
-	DefaultRatePerSecond = splitapi.DefaultPerSecond // org-wide calls per second
-	DefaultRatePerMinute = splitapi.DefaultPerMinute // calls per minute from one address
+	DefaultRatePerSecond = splitclient.DefaultPerSecond // org-wide calls per second
+	DefaultRatePerMinute = splitclient.DefaultPerMinute // calls per minute from one address
 )
 
 // DefaultEnvironments are a workspace's environments when Options.Environments is empty.
@@ -146,7 +146,7 @@ func (s *Server) ResetCalls() { s.front.ResetCalls() }
 func (s *Server) Writes() int { return s.front.Writes() }
 
 func isWrite(method, path string) bool {
-	return method != http.MethodGet && method != http.MethodHead && strings.HasPrefix(path, splitapi.APIPrefix+"/splits/")
+	return method != http.MethodGet && method != http.MethodHead && strings.HasPrefix(path, splitclient.APIPrefix+"/splits/")
 }
 
 // InjectFault queues f for the next f.Count matching calls.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 const ws = "ws-1"
@@ -43,7 +43,7 @@ func (h *harness) do(method, path, body string, header ...string) reply {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, h.url+splitapi.APIPrefix+path, rd)
+	req, err := http.NewRequest(method, h.url+splitclient.APIPrefix+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func (h *harness) definition() map[string]any {
 
 func TestAuth(t *testing.T) {
 	h := newHarness(t, Options{})
-	req, _ := http.NewRequest("GET", h.url+splitapi.APIPrefix+"/splits/ws/"+ws, nil)
+	req, _ := http.NewRequest("GET", h.url+splitclient.APIPrefix+"/splits/ws/"+ws, nil)
 	for _, auth := range []string{"", "Bearer wrong", "Basic sandbox"} {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -164,7 +164,7 @@ func TestPaging(t *testing.T) {
 	h.must(400, h.do("GET", "/splits/ws/"+ws+"?offset=-1", ""))
 
 	// The client reads every page with small pages.
-	c, err := splitapi.New(splitapi.Config{BaseURL: h.url, APIKey: DefaultAPIKey, PageSize: 2})
+	c, err := splitclient.New(splitclient.Config{BaseURL: h.url, APIKey: DefaultAPIKey, PageSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestFlagPatch(t *testing.T) {
 	path := "/splits/ws/" + ws + "/paywall_beta"
 	h.must(200, h.do("PATCH", path, `[{"op":"replace","path":"/description","value":"new"},{"op":"replace","path":"/tags","value":[{"name":"a"}]}]`))
 	r := h.must(200, h.do("GET", path, ""))
-	f, err := splitapi.DecodeFlag([]byte(r.body), ws)
+	f, err := splitclient.DecodeFlag([]byte(r.body), ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestRateLimitHeaders(t *testing.T) {
 func TestClientWaitsForTheReset(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.s.InjectFault(Fault{Status: 429, Header: http.Header{"X-RateLimit-Reset-Seconds-Org": {"0"}, "X-RateLimit-Reset-Seconds-IP": {"0"}}})
-	c, err := splitapi.New(splitapi.Config{BaseURL: h.url, APIKey: DefaultAPIKey, BackoffBase: time.Hour})
+	c, err := splitclient.New(splitclient.Config{BaseURL: h.url, APIKey: DefaultAPIKey, BackoffBase: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 )
 
 // stateVersion is the version of the state file format.
@@ -146,7 +146,7 @@ func (s *Server) Seed(f splitmodel.Flag) error {
 		if !ok {
 			return fmt.Errorf("seed flag %s: environment %q not found", f.Name, envParam)
 		}
-		checked, err := readDefinition(splitapi.EncodeDefinition(d), nil)
+		checked, err := readDefinition(splitclient.EncodeDefinition(d), nil)
 		if err != nil {
 			return fmt.Errorf("seed flag %s in %s: %w", f.Name, env, err)
 		}

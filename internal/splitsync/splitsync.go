@@ -11,13 +11,13 @@ import (
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitapi"
 	"github.com/flagsync/flagsync/internal/splitplan"
 )
 
-// Client is what Split's side of the pipeline needs from the Admin API; *splitapi.Client
+// Client is what Split's side of the pipeline needs from the Admin API; *splitclient.Client
 // satisfies it.
 type Client interface {
 	ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error)
@@ -177,7 +177,7 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 	}
 	listCalls := 0
 	for ws := range wss {
-		pages := max(1, (perWS[ws]+len(touched)+splitapi.DefaultPageSize-1)/splitapi.DefaultPageSize)
+		pages := max(1, (perWS[ws]+len(touched)+splitclient.DefaultPageSize-1)/splitclient.DefaultPageSize)
 		listCalls += pages * (1 + envs)
 	}
 	refs := make([]kmodel.Ref, 0, len(touched))

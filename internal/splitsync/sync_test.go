@@ -8,8 +8,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/diag"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
@@ -229,7 +229,7 @@ func TestGuards(t *testing.T) {
 func TestMixedRepository(t *testing.T) {
 	w := newWorld(t)
 	ksb, kts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	kc, err := api.New(api.Config{BaseURL: kts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	kc, err := kclient.New(kclient.Config{BaseURL: kts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitapi"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	"github.com/flagsync/flagsync/internal/splitsandbox"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
@@ -20,7 +20,7 @@ const ws = "ws-1"
 // world is a Split sandbox and a client for it.
 type world struct {
 	sb     *splitsandbox.Server
-	client *splitapi.Client
+	client *splitclient.Client
 	calls  atomic.Int64
 }
 
@@ -31,8 +31,8 @@ func newWorld(t *testing.T) *world {
 	var url string
 	w.sb, ts, url = startSandbox(t)
 	_ = ts
-	c, err := splitapi.New(splitapi.Config{BaseURL: url, APIKey: splitsandbox.DefaultAPIKey,
-		Budget: splitapi.NewBudget(1000, 100000), Observer: func(api.CallInfo) { w.calls.Add(1) }})
+	c, err := splitclient.New(splitclient.Config{BaseURL: url, APIKey: splitsandbox.DefaultAPIKey,
+		Budget: splitclient.NewBudget(1000, 100000), Observer: func(api.CallInfo) { w.calls.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestVendorPageExamples(t *testing.T) {
 				t.Fatalf("the edit planned %d changes, want 1:\n%s", len(rep.Plan.Changes), render(rep.Plan))
 			}
 			c := rep.Plan.Changes[0]
-			if c.Action != plan.ActionUpdate || c.Request.Method != "PATCH" || c.Request.Path != splitapi.DefinitionPath(ws, "paywall_beta", "Production") {
+			if c.Action != plan.ActionUpdate || c.Request.Method != "PATCH" || c.Request.Path != splitclient.DefinitionPath(ws, "paywall_beta", "Production") {
 				t.Errorf("change = %s %s %s", c.Action, c.Request.Method, c.Request.Path)
 			}
 			if got := string(c.Request.Body); got != tt.patch {

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -16,7 +17,7 @@ import (
 // makes the second call wait about 1.5 s.
 func TestTokenCheckedAfterBudgetWait(t *testing.T) {
 	srv, c := sandboxClient(t, sandbox.Options{TokenTTL: time.Second, RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) {
-		cfg.Budget = NewBudgetWindows(Window{Limit: 2, Period: 1500 * time.Millisecond})
+		cfg.Budget = api.NewBudgetWindows(api.Window{Limit: 2, Period: 1500 * time.Millisecond})
 	})
 	seedFlag(t, srv, "k")
 	ctx := context.Background()

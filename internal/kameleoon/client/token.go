@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/api"
 )
 
 // tokenPath is the OAuth2 token endpoint.
@@ -81,8 +84,32 @@ func (ts *tokenSource) drop(tok string) {
 	}
 }
 
-// secrets returns the values to redact from bodies and messages.
-func (ts *tokenSource) secrets() []string {
+// Ready makes sure a token is cached (api.Auth).
+func (ts *tokenSource) Ready(ctx context.Context) error {
+	_, err := ts.get(ctx)
+	return err
+}
+
+// Header returns the Authorization header for the cached token and whether the token is
+// still good to send now, without fetching (api.Auth): a call that waited long for the
+// budget checks its token again with it.
+func (ts *tokenSource) Header() (string, bool) {
+	tok, fresh := ts.peek()
+	if tok == "" {
+		return "", fresh
+	}
+	return "Bearer " + tok, fresh
+}
+
+// Refused drops the token the API answered 401 to, so that the next call fetches a new
+// one, and says to try the call once more (api.Auth).
+func (ts *tokenSource) Refused(header string) bool {
+	ts.drop(strings.TrimPrefix(header, "Bearer "))
+	return true
+}
+
+// Secrets returns the values to redact from bodies and messages (api.Auth).
+func (ts *tokenSource) Secrets() []string {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return append([]string{ts.c.cfg.ClientSecret}, ts.seen...)
@@ -121,13 +148,13 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 		"client_id":     {ts.c.cfg.ClientID},
 		"client_secret": {ts.c.cfg.ClientSecret},
 	}
-	res, err := ts.c.send(ctx, call{
-		method:      http.MethodPost,
-		path:        tokenPath,
-		body:        []byte(form.Encode()),
-		contentType: "application/x-www-form-urlencoded",
-		noAuth:      true,
-		resend:      true,
+	res, err := ts.c.caller.Send(ctx, api.Call{
+		Method:      http.MethodPost,
+		Path:        tokenPath,
+		Body:        []byte(form.Encode()),
+		ContentType: "application/x-www-form-urlencoded",
+		NoAuth:      true,
+		Resend:      true,
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("get access token: %w", err)
@@ -137,7 +164,7 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 		ExpiresIn   float64 `json:"expires_in"`
 	}
 	// The body holds the token: never put it, or the decoder's view of it, in an error.
-	if json.Unmarshal(res.body, &resp) != nil || resp.AccessToken == "" {
+	if json.Unmarshal(res.Body, &resp) != nil || resp.AccessToken == "" {
 		return "", 0, fmt.Errorf("get access token: POST %s: response has no access_token", tokenPath)
 	}
 	return resp.AccessToken, time.Duration(resp.ExpiresIn * float64(time.Second)), nil

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/flagsync/flagsync/internal/api"
 )
 
 // This file holds how the client reads flags when the docs leave the read open: which
@@ -100,7 +102,7 @@ func fieldsQuery(names []string) url.Values {
 // the client fall back for good, logging once which names were refused. A 400 that the
 // documented set gets too is not about optionalFields: the first error is returned and
 // nothing is remembered.
-func (c *Client) withOptionalFields(send func(q url.Values) (*response, error)) (*response, []string, error) {
+func (c *Client) withOptionalFields(send func(q url.Values) (*api.Response, error)) (*api.Response, []string, error) {
 	names, fallen := c.fields.names()
 	res, err := send(fieldsQuery(names))
 	if fallen || !refusedRead(err) {
@@ -129,7 +131,7 @@ func (c *Client) withOptionalFields(send func(q url.Values) (*response, error)) 
 // refusedRead reports whether err is a 400 to the read itself (not to the token
 // request the read needed).
 func refusedRead(err error) bool {
-	var e *Error
+	var e *api.Error
 	return errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Path != tokenPath
 }
 

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -181,7 +182,7 @@ func TestRefusalNotAboutOptionalFields(t *testing.T) {
 	})
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
 	_, err := c.ListFlags(context.Background(), "s")
-	var apiErr *Error
+	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Message != "siteCode: unknown site" {
 		t.Fatalf("err = %v, want the server's 400", err)
 	}

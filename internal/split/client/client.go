@@ -1,12 +1,10 @@
-package splitapi
+package splitclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -35,9 +33,6 @@ const (
 	DefaultPerSecond = 10
 	DefaultPerMinute = 400
 )
-
-// maxResponseBody bounds what the client reads from one response.
-const maxResponseBody = 64 << 20
 
 // NewBudget returns a budget of perSecond calls per second and perMinute per minute;
 // values <= 0 take DefaultPerSecond and DefaultPerMinute.
@@ -77,13 +72,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Client calls Split's Admin API. It is safe for concurrent use.
+// Client calls Split's Admin API through the shared api.Caller. It is safe for concurrent
+// use.
 type Client struct {
 	cfg    Config
 	base   string
-	http   *http.Client
-	log    *slog.Logger
 	budget *api.Budget
+	caller *api.Caller
 }
 
 // New returns a client for cfg, filling in defaults.
@@ -128,7 +123,22 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget}, nil
+	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), budget: cfg.Budget}
+	c.caller = api.NewCaller(api.CallerConfig{
+		Name: "Split API", BaseURL: c.base, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Budget: cfg.Budget,
+		CallTimeout: cfg.CallTimeout, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+		MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxElapsed, Observer: cfg.Observer, Now: cfg.Now,
+		Hooks: api.Hooks{
+			Auth:          apiKey("Bearer " + cfg.APIKey),
+			RateLimitWait: rateLimitWait,
+			NewError:      c.newError,
+			// A JSON Patch that appends is not idempotent, and a create sent twice is
+			// refused: only reads are resent after a failure whose effect is unknown.
+			MayResend: func(req api.Request) bool { return req.Method == http.MethodGet },
+			Endpoint:  EndpointTemplate,
+		},
+	})
+	return c, nil
 }
 
 // Budget returns the rate budget the client spends.
@@ -137,117 +147,13 @@ func (c *Client) Budget() *api.Budget { return c.budget }
 // BaseURL returns the base URL the client calls.
 func (c *Client) BaseURL() string { return c.base }
 
-type call struct {
-	method string
-	path   string
-	query  url.Values
-	body   []byte
-	// resend: the call may be sent again after a failure whose effect is unknown
-	// (timeout, dropped connection, 5xx). Only reads: a JSON Patch that appends is not
-	// idempotent, and a create sent twice is refused.
-	resend bool
-}
+// apiKey is the Admin API key as an api.Auth: always at hand, never renewed.
+type apiKey string
 
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// send runs a call with budget, timeout and retries. It returns the 2xx response, an
-// *api.Error, or a network error wrapped with method and path.
-func (c *Client) send(ctx context.Context, cl call) (*response, error) {
-	start := c.cfg.Now()
-	for attempt, failures := 1, 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
-		}
-		res, err := c.attempt(ctx, &cl, attempt)
-		var lastErr error
-		var delay time.Duration
-		hasDelay := false
-		switch {
-		case err != nil:
-			if ctx.Err() != nil || (!cl.resend && !api.NotSent(err)) {
-				return nil, err
-			}
-			lastErr = err
-		case res.status >= 200 && res.status < 300:
-			return res, nil
-		default:
-			apiErr := c.newError(cl.method, cl.path, res.status, res.body)
-			if !apiErr.Retryable || (res.status >= 500 && !cl.resend) {
-				return nil, apiErr
-			}
-			lastErr = apiErr
-			if res.status == http.StatusTooManyRequests {
-				delay, hasDelay = rateLimitWait(res.header, c.cfg.Now())
-			}
-		}
-		failures++
-		if !hasDelay {
-			delay = c.backoff(failures)
-		}
-		if failures >= c.cfg.MaxAttempts || c.cfg.Now().Sub(start)+delay > c.cfg.MaxElapsed {
-			return nil, lastErr
-		}
-		c.log.Warn("Split API call failed; retrying", "method", cl.method, "path", cl.path, "attempt", attempt, "retry_in", delay, "error", lastErr.Error())
-		if err := api.Sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.method, cl.path, err, lastErr)
-		}
-	}
-}
-
-func (c *Client) attempt(ctx context.Context, cl *call, attempt int) (*response, error) {
-	release, err := c.budget.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
-	}
-	defer release()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
-	target := c.base + cl.path
-	if len(cl.query) > 0 {
-		target += "?" + cl.query.Encode()
-	}
-	var body io.Reader
-	if cl.body != nil {
-		body = bytes.NewReader(cl.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, target, body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: build request: %w", cl.method, cl.path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "flagsync")
-	req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
-	if cl.body != nil {
-		ct := "application/json"
-		if cl.method == http.MethodPatch {
-			ct = PatchContentType
-		}
-		req.Header.Set("Content-Type", ct)
-	}
-	began := time.Now()
-	res := &response{}
-	resp, err := c.http.Do(req)
-	if err == nil {
-		res.status, res.header = resp.StatusCode, resp.Header
-		res.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		resp.Body.Close()
-	}
-	took := time.Since(began)
-	if c.cfg.Observer != nil {
-		c.cfg.Observer(api.CallInfo{Endpoint: EndpointTemplate(cl.method, cl.path), Method: cl.method, Status: res.status, Duration: took, Attempt: attempt})
-	}
-	if err != nil {
-		err = fmt.Errorf("%s %s: %w", cl.method, cl.path, api.UnwrapURLError(err))
-		c.log.Debug("Split API call", "method", cl.method, "path", cl.path, "attempt", attempt, "duration", took, "error", err.Error())
-		return nil, err
-	}
-	c.log.Debug("Split API call", "method", cl.method, "path", cl.path, "status", res.status, "attempt", attempt, "duration", took)
-	return res, nil
-}
+func (k apiKey) Ready(context.Context) error { return nil }
+func (k apiKey) Header() (string, bool)      { return string(k), true }
+func (k apiKey) Refused(string) bool         { return false }
+func (k apiKey) Secrets() []string           { return nil }
 
 // rateLimitWait reads how long a 429 asks to wait: the largest of Split's
 // X-RateLimit-Reset-Seconds-* headers (the documented rule), else Retry-After.
@@ -268,11 +174,6 @@ func rateLimitWait(h http.Header, now time.Time) (time.Duration, bool) {
 		return time.Duration(wait * float64(time.Second)), true
 	}
 	return api.RetryAfter(h, now)
-}
-
-// backoff is the wait before retry n (from 1): see api.Backoff.
-func (c *Client) backoff(n int) time.Duration {
-	return api.Backoff(n, c.cfg.BackoffBase, c.cfg.BackoffMax)
 }
 
 // newError builds the *api.Error for a response, with the API key redacted.

@@ -1,4 +1,4 @@
-package splitapi
+package splitclient
 
 import (
 	"bytes"
@@ -57,10 +57,6 @@ func KillPath(workspace, name, env string) string {
 func RestorePath(workspace, name, env string) string {
 	return DefinitionPath(workspace, name, env) + "/restore"
 }
-
-// PatchContentType is the Content-Type of JSON Patch bodies. The vendor's examples send
-// application/json; RFC 6902's own type is application/json-patch+json.
-const PatchContentType = "application/json"
 
 // --- read shapes ------------------------------------------------------------------
 

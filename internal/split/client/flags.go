@@ -1,4 +1,4 @@
-package splitapi
+package splitclient
 
 import (
 	"bytes"
@@ -33,12 +33,12 @@ func (c *Client) list(ctx context.Context, what, path string, extra url.Values) 
 		for k, v := range extra {
 			q[k] = v
 		}
-		res, err := c.send(ctx, call{method: http.MethodGet, path: path, query: q, resend: true})
+		res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: path, Query: q, Resend: true})
 		if err != nil {
 			return nil, fmt.Errorf("list %s, offset %d: %w", what, offset, err)
 		}
 		var pg page
-		if err := json.Unmarshal(res.body, &pg); err != nil {
+		if err := json.Unmarshal(res.Body, &pg); err != nil {
 			return nil, fmt.Errorf("list %s, offset %d: decode: %w", what, offset, err)
 		}
 		if len(pg.Objects) > 0 && prevFirst != nil && bytes.Equal(pg.Objects[0], prevFirst) {
@@ -129,21 +129,21 @@ func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string)
 // GetFlag returns one flag without definitions; IsNotFound is true when it does not
 // exist.
 func (c *Client) GetFlag(ctx context.Context, workspace, name string) (splitmodel.Flag, error) {
-	res, err := c.send(ctx, call{method: http.MethodGet, path: FlagPath(workspace, name), resend: true})
+	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: FlagPath(workspace, name), Resend: true})
 	if err != nil {
 		return splitmodel.Flag{}, fmt.Errorf("get flag %s/%s: %w", workspace, name, err)
 	}
-	return DecodeFlag(res.body, workspace)
+	return DecodeFlag(res.Body, workspace)
 }
 
 // GetDefinition returns a flag's definition in one environment; IsNotFound is true when
 // the flag is not configured there.
 func (c *Client) GetDefinition(ctx context.Context, workspace, name, env string) (splitmodel.Definition, error) {
-	res, err := c.send(ctx, call{method: http.MethodGet, path: DefinitionPath(workspace, name, env), resend: true})
+	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: DefinitionPath(workspace, name, env), Resend: true})
 	if err != nil {
 		return splitmodel.Definition{}, fmt.Errorf("get definition of %s/%s in %s: %w", workspace, name, env, err)
 	}
-	_, d, err := DecodeDefinition(res.body)
+	_, d, err := DecodeDefinition(res.Body)
 	return d, err
 }
 
@@ -173,17 +173,11 @@ func (c *Client) ReadFlag(ctx context.Context, workspace, name string, envs []st
 // Do sends req exactly as a plan carries it and returns the response body. Reads are
 // retried after any transient failure; writes only after a refusal (429, 423) or a
 // connection that never opened, since a JSON Patch that appends is not idempotent: a
-// write whose outcome is unknown is left to the next sync's plan.
+// write whose outcome is unknown is left to the next sync's plan. JSON Patch bodies are
+// sent as application/json, as the vendor's examples do (RFC 6902's own type is
+// application/json-patch+json).
 func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
-	var body []byte
-	if len(req.Body) > 0 {
-		body = req.Body
-	}
-	res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: body, resend: req.Method == http.MethodGet})
-	if err != nil {
-		return nil, err
-	}
-	return res.body, nil
+	return c.caller.Do(ctx, req)
 }
 
 // CreateFlag creates f (see CreateFlagRequest) with the given tags.
@@ -231,14 +225,14 @@ func (c *Client) Restore(ctx context.Context, workspace, name, env string) error
 
 // ListEnvironments returns the names of a workspace's environments.
 func (c *Client) ListEnvironments(ctx context.Context, workspace string) ([]string, error) {
-	res, err := c.send(ctx, call{method: http.MethodGet, path: APIPrefix + "/environments/ws/" + esc(workspace), resend: true})
+	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: APIPrefix + "/environments/ws/" + esc(workspace), Resend: true})
 	if err != nil {
 		return nil, fmt.Errorf("list environments of workspace %s: %w", workspace, err)
 	}
 	var envs []struct {
 		Name string `json:"name"`
 	}
-	if err := json.Unmarshal(res.body, &envs); err != nil {
+	if err := json.Unmarshal(res.Body, &envs); err != nil {
 		return nil, fmt.Errorf("list environments of workspace %s: decode: %w", workspace, err)
 	}
 	out := make([]string, 0, len(envs))

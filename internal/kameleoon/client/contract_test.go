@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
@@ -141,7 +142,7 @@ func runContract(t *testing.T, target contractTarget) {
 	c, err := New(Config{
 		BaseURL: target.baseURL, ClientID: target.clientID, ClientSecret: target.clientSecret,
 		BackoffBase: 200 * time.Millisecond, MaxAttempts: 3,
-		Observer: func(CallInfo) { calls.Add(1) },
+		Observer: func(api.CallInfo) { calls.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func runContract(t *testing.T, target contractTarget) {
 		// Leave nothing live behind on a real account: archive (the API keeps archived flags).
 		actx, acancel := context.WithTimeout(context.Background(), time.Minute)
 		defer acancel()
-		if _, err := c.Archive(actx, site, key); err != nil && !IsNotFound(err) {
+		if _, err := c.Archive(actx, site, key); err != nil && !api.IsNotFound(err) {
 			t.Logf("archive %s/%s after the suite: %v", site, key, err)
 		}
 		t.Logf("contract suite: %d API calls", calls.Load())
@@ -166,7 +167,7 @@ func runContract(t *testing.T, target contractTarget) {
 		o["tags"] = []string{"flagsync-contract"}
 	})
 	ok := t.Run("tutorial 1: create without environments gets the three default environments", func(t *testing.T) {
-		raw, err := c.Do(ctx, Request{Method: "POST", Path: "/feature-flags", Body: createBody})
+		raw, err := c.Do(ctx, api.Request{Method: "POST", Path: "/feature-flags", Body: createBody})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,21 +237,21 @@ func runContract(t *testing.T, target contractTarget) {
 
 	t.Run("404 for an unknown flag", func(t *testing.T) {
 		unknown := uniqueKey(t, "flagsync_contract_missing")
-		if _, err := c.GetFlag(ctx, site, unknown); !IsNotFound(err) {
+		if _, err := c.GetFlag(ctx, site, unknown); !api.IsNotFound(err) {
 			t.Errorf("GetFlag of an unknown flag: err = %v, want 404", err)
 		}
 		_, err := c.PatchEnvironment(ctx, site, unknown, unknown, "development", kmodel.Environment{FeatureEnabled: true}, []string{"featureEnabled"})
-		if !IsNotFound(err) {
+		if !api.IsNotFound(err) {
 			t.Errorf("patch of an unknown flag: err = %v, want 404", err)
 		}
 	})
 
 	t.Run("409 for a duplicate create", func(t *testing.T) {
-		_, err := c.Do(ctx, Request{Method: "POST", Path: "/feature-flags", Body: createBody})
-		if !IsConflict(err) {
+		_, err := c.Do(ctx, api.Request{Method: "POST", Path: "/feature-flags", Body: createBody})
+		if !api.IsConflict(err) {
 			t.Fatalf("second create: err = %v, want 409", err)
 		}
-		var apiErr *Error
+		var apiErr *api.Error
 		if errors.As(err, &apiErr) && apiErr.Retryable {
 			t.Error("a 409 is marked retryable")
 		}
@@ -262,10 +263,10 @@ func runContract(t *testing.T, target contractTarget) {
 	t.Run("400 for an invalid create creates nothing", func(t *testing.T) {
 		bad := "Not A Valid Key!"
 		_, err := c.CreateFlag(ctx, &kmodel.Flag{SiteCode: site, FeatureKey: bad, Name: "bad", Variations: []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}}}, nil)
-		if !hasStatus(err, 400) {
+		if !api.HasStatus(err, 400) {
 			t.Fatalf("create with an invalid key: err = %v, want 400", err)
 		}
-		if _, err := c.GetFlag(ctx, site, bad); !IsNotFound(err) {
+		if _, err := c.GetFlag(ctx, site, bad); !api.IsNotFound(err) {
 			t.Errorf("after a refused create: GetFlag err = %v, want 404", err)
 		}
 	})
@@ -288,7 +289,7 @@ func runContract(t *testing.T, target contractTarget) {
 			rule["release"] = release
 			rule["rollbackConditions"].([]any)[0].(object)["goalId"] = target.goalID
 		})
-		raw, err := c.Do(ctx, Request{Method: "PATCH", Path: FlagPath(site, key), Body: body})
+		raw, err := c.Do(ctx, api.Request{Method: "PATCH", Path: FlagPath(site, key), Body: body})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,7 +450,7 @@ func runContract(t *testing.T, target contractTarget) {
 		dev.FeatureEnabled = !dev.FeatureEnabled
 		dev.RolloutRules = append(dev.RolloutRules, kmodel.Rule{Name: "too wide", Type: kmodel.RuleTargetedDelivery, State: kmodel.StateActive, SegmentID: target.segmentID, Exposition: ptr(150.0)})
 		_, err = c.PatchEnvironment(ctx, site, key, key, "development", dev, []string{"featureEnabled", "rolloutRules"})
-		var apiErr *Error
+		var apiErr *api.Error
 		if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Retryable {
 			t.Fatalf("patch with exposition 150: err = %v, want a final 400", err)
 		}
@@ -482,7 +483,7 @@ func sameInstant(t *testing.T, got, want, zone string) bool {
 // rawFlag reads a flag as the API sends it, with the optional fields the client asks for.
 func rawFlag(ctx context.Context, t *testing.T, c *Client, site, key string) ([]byte, bool) {
 	t.Helper()
-	raw, err := c.Do(ctx, Request{Method: "GET", Path: FlagPath(site, key) + "?" + fieldsQuery(c.OptionalFieldsInUse()).Encode()})
+	raw, err := c.Do(ctx, api.Request{Method: "GET", Path: FlagPath(site, key) + "?" + fieldsQuery(c.OptionalFieldsInUse()).Encode()})
 	if err != nil {
 		t.Error(err)
 		return nil, false

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -123,11 +124,11 @@ func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMess
 	var prevFirst json.RawMessage
 	var asked []string
 	for page := 1; ; page++ {
-		res, names, err := c.withOptionalFields(func(q url.Values) (*response, error) {
+		res, names, err := c.withOptionalFields(func(q url.Values) (*api.Response, error) {
 			q.Set("siteCode", siteCode)
 			q.Set("page", strconv.Itoa(page))
 			q.Set("perPage", strconv.Itoa(perPage))
-			return c.send(ctx, call{method: http.MethodGet, path: flagsPath, query: q, resend: true})
+			return c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: flagsPath, Query: q, Resend: true})
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
@@ -139,7 +140,7 @@ func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMess
 		}
 		asked = names
 		var items []json.RawMessage
-		if err := json.Unmarshal(res.body, &items); err != nil {
+		if err := json.Unmarshal(res.Body, &items); err != nil {
 			return nil, nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
 		}
 		if len(items) > 0 && prevFirst != nil && bytes.Equal(items[0], prevFirst) {
@@ -159,10 +160,10 @@ func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMess
 		}
 		// A full page has perPage items, or fewer if the server says it clamped perPage.
 		full := perPage
-		if used, err := strconv.Atoi(res.header.Get("X-Pagination-Per-Page")); err == nil && used > 0 && used < perPage {
+		if used, err := strconv.Atoi(res.Header.Get("X-Pagination-Per-Page")); err == nil && used > 0 && used < perPage {
 			full = used
 		}
-		if count, err := strconv.Atoi(res.header.Get("X-Pagination-Page-Count")); err == nil {
+		if count, err := strconv.Atoi(res.Header.Get("X-Pagination-Page-Count")); err == nil {
 			if page >= count || len(items) == 0 {
 				return all, asked, nil
 			}
@@ -212,13 +213,13 @@ func (c *Client) getFlagRaw(ctx context.Context, siteCode, featureKey string) (j
 // fetchFlag sends the single-flag GET and returns the body as it came, with the
 // optionalFields it asked for.
 func (c *Client) fetchFlag(ctx context.Context, siteCode, featureKey string) (json.RawMessage, []string, error) {
-	res, asked, err := c.withOptionalFields(func(q url.Values) (*response, error) {
-		return c.send(ctx, call{method: http.MethodGet, path: FlagPath(siteCode, featureKey), query: q, resend: true})
+	res, asked, err := c.withOptionalFields(func(q url.Values) (*api.Response, error) {
+		return c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: FlagPath(siteCode, featureKey), Query: q, Resend: true})
 	})
 	if err != nil {
 		return nil, asked, err
 	}
-	return res.body, asked, nil
+	return res.Body, asked, nil
 }
 
 // Do sends req exactly (method, path and body, as a plan carries it) and returns the
@@ -227,18 +228,18 @@ func (c *Client) fetchFlag(ctx context.Context, siteCode, featureKey string) (js
 // connection that never opened. A create (POST /feature-flags) whose outcome is unknown
 // (timeout, lost response, 5xx) is checked with a GET of the flag before it is sent
 // again, so a flag is never created twice: if the flag exists, its body is returned.
-func (c *Client) Do(ctx context.Context, req Request) (json.RawMessage, error) {
+func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
 	if req.Method == http.MethodPost && req.Path == flagsPath {
 		return c.create(ctx, req)
 	}
-	res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req), resend: idempotent(req.Method)})
+	res, err := c.caller.Send(ctx, api.Call{Method: req.Method, Path: req.Path, Body: requestBody(req), Resend: idempotent(req.Method)})
 	if err != nil {
 		return nil, err
 	}
-	return res.body, nil
+	return res.Body, nil
 }
 
-func requestBody(req Request) []byte {
+func requestBody(req api.Request) []byte {
 	if len(req.Body) == 0 {
 		return nil
 	}
@@ -254,23 +255,23 @@ func idempotent(method string) bool {
 }
 
 // create sends a create request, never twice for one flag: see Do.
-func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, error) {
+func (c *Client) create(ctx context.Context, req api.Request) (json.RawMessage, error) {
 	var id kmodel.Ref
 	if err := json.Unmarshal(req.Body, &id); err != nil || id.SiteCode == "" || id.FeatureKey == "" {
 		// Without the flag's identity a lost response cannot be checked: send it once.
-		res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req)})
+		res, err := c.caller.Send(ctx, api.Call{Method: req.Method, Path: req.Path, Body: requestBody(req)})
 		if err != nil {
 			return nil, err
 		}
-		return res.body, nil
+		return res.Body, nil
 	}
 	start := c.now()
 	for failures := 1; ; failures++ {
-		res, err := c.send(ctx, call{method: req.Method, path: req.Path, body: requestBody(req)})
+		res, err := c.caller.Send(ctx, api.Call{Method: req.Method, Path: req.Path, Body: requestBody(req)})
 		if err == nil {
-			return res.body, nil
+			return res.Body, nil
 		}
-		if !ambiguous(err) || ctx.Err() != nil {
+		if !api.Ambiguous(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		// The create may have taken effect with its response lost: look before resending.
@@ -279,15 +280,15 @@ func (c *Client) create(ctx context.Context, req Request) (json.RawMessage, erro
 			c.log.Warn("create response lost, but the flag exists: the create took effect", "flag", id.String(), "error", err.Error())
 			return got, nil
 		}
-		if !IsNotFound(gerr) {
+		if !api.IsNotFound(gerr) {
 			return nil, fmt.Errorf("%w (could not check whether the flag was created: %w)", err, gerr)
 		}
-		delay := c.backoff(failures)
-		if failures >= c.cfg.MaxAttempts || c.now().Sub(start)+delay > c.cfg.MaxElapsed {
+		delay := c.caller.Backoff(failures)
+		if c.caller.GiveUp(failures, start, delay) {
 			return nil, err
 		}
 		c.log.Warn("create failed and the flag does not exist; retrying", "flag", id.String(), "retry_in", delay, "error", err.Error())
-		if serr := Sleep(ctx, delay); serr != nil {
+		if serr := api.Sleep(ctx, delay); serr != nil {
 			return nil, fmt.Errorf("%w (after %w)", serr, err)
 		}
 	}
@@ -335,11 +336,11 @@ func (c *Client) UpdateRule(ctx context.Context, ruleID int64, body any) (kmodel
 	if err != nil {
 		return kmodel.Flag{}, fmt.Errorf("update rule %d: encode body: %w", ruleID, err)
 	}
-	return c.write(ctx, "rule "+strconv.FormatInt(ruleID, 10), Request{Method: http.MethodPatch, Path: RulePath(ruleID), Body: b})
+	return c.write(ctx, "rule "+strconv.FormatInt(ruleID, 10), api.Request{Method: http.MethodPatch, Path: RulePath(ruleID), Body: b})
 }
 
 // write sends a write request and decodes the flag it returns.
-func (c *Client) write(ctx context.Context, what string, req Request) (kmodel.Flag, error) {
+func (c *Client) write(ctx context.Context, what string, req api.Request) (kmodel.Flag, error) {
 	raw, err := c.Do(ctx, req)
 	if err != nil {
 		return kmodel.Flag{}, fmt.Errorf("%s %s: %w", verb(req), what, err)
@@ -351,7 +352,7 @@ func (c *Client) write(ctx context.Context, what string, req Request) (kmodel.Fl
 	return f, nil
 }
 
-func verb(req Request) string {
+func verb(req api.Request) string {
 	if req.Method == http.MethodPost {
 		return "create"
 	}

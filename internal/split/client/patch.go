@@ -1,4 +1,4 @@
-package splitapi
+package splitclient
 
 import (
 	"bytes"

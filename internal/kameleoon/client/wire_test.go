@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -496,9 +497,9 @@ func TestRequestJSONRoundTrip(t *testing.T) {
 	if strings.Contains(string(req.Body), `\u003c`) {
 		t.Errorf("body escapes HTML: %s", req.Body)
 	}
-	roundTrip := func(b []byte) Request {
+	roundTrip := func(b []byte) api.Request {
 		t.Helper()
-		var back Request
+		var back api.Request
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
 
@@ -16,14 +17,6 @@ import (
 // flag (environmentConfigurations array, `status`, `archived`, server-owned ids and
 // dates) and the write shapes of the create, flag patch and environment patch bodies
 // (`state`, `isArchived`, ids carried for rules that persist).
-
-// Request is one HTTP call exactly as it will be sent: a plan carries it so that what is
-// reviewed is what is applied.
-type Request struct {
-	Method string          `json:"method"`
-	Path   string          `json:"path"`
-	Body   json.RawMessage `json:"body,omitempty"`
-}
 
 // OptionalFields are the fields the list and get endpoints return empty unless asked for.
 // flagsync manages all of them, so it always asks.
@@ -458,7 +451,7 @@ func encode(v any) json.RawMessage {
 // CreateFlagRequest is the POST that creates f with all its environments, listed in
 // the given order first. The caller decides the tags (flagsync's ownership tag included); an
 // archived flag is created live and archived by a separate patch.
-func CreateFlagRequest(f *kmodel.Flag, order []string) Request {
+func CreateFlagRequest(f *kmodel.Flag, order []string) api.Request {
 	body := flagFields(f)
 	delete(body, "isArchived")
 	for k, v := range body {
@@ -478,7 +471,7 @@ func CreateFlagRequest(f *kmodel.Flag, order []string) Request {
 		}
 		body["environmentConfigurations"] = envs
 	}
-	return Request{Method: "POST", Path: "/feature-flags", Body: encode(body)}
+	return api.Request{Method: "POST", Path: "/feature-flags", Body: encode(body)}
 }
 
 // FlagPatchFields are the model field names UpdateFlagRequest accepts.
@@ -486,7 +479,7 @@ var FlagPatchFields = []string{"name", "description", "tags", "attributionWindow
 
 // UpdateFlagRequest is the flag-level JSON merge patch that sets the named fields (model
 // names, see FlagPatchFields) to their values in after. Arrays are sent whole.
-func UpdateFlagRequest(after *kmodel.Flag, fields []string) Request {
+func UpdateFlagRequest(after *kmodel.Flag, fields []string) api.Request {
 	all := flagFields(after)
 	body := make(map[string]any, len(fields))
 	for _, name := range fields {
@@ -500,12 +493,12 @@ func UpdateFlagRequest(after *kmodel.Flag, fields []string) Request {
 		}
 		body[wire] = v
 	}
-	return Request{Method: "PATCH", Path: FlagPath(after.SiteCode, after.FeatureKey), Body: encode(body)}
+	return api.Request{Method: "PATCH", Path: FlagPath(after.SiteCode, after.FeatureKey), Body: encode(body)}
 }
 
 // ArchiveFlagRequest archives (or with archived=false restores) a flag.
-func ArchiveFlagRequest(siteCode, featureKey string, archived bool) Request {
-	return Request{Method: "PATCH", Path: FlagPath(siteCode, featureKey), Body: encode(map[string]any{"isArchived": archived})}
+func ArchiveFlagRequest(siteCode, featureKey string, archived bool) api.Request {
+	return api.Request{Method: "PATCH", Path: FlagPath(siteCode, featureKey), Body: encode(map[string]any{"isArchived": archived})}
 }
 
 // EnvironmentPatchFields are the field names PatchEnvironmentRequest accepts.
@@ -524,7 +517,7 @@ var EnvironmentPatchRequired = []string{"featureKey", "name", "integrations", "r
 // persist keep their id and experiment, and with orderIndex equal to their position.
 // Because the required members are sent as after holds them, the caller passes the
 // environment as it must end up, not only the fields that changed.
-func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after kmodel.Environment, fields []string) Request {
+func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after kmodel.Environment, fields []string) api.Request {
 	w := writeEnv(env, after)
 	body := map[string]any{
 		"featureKey":   featureKey,
@@ -544,5 +537,5 @@ func PatchEnvironmentRequest(siteCode, featureKey, name, env string, after kmode
 			panic(fmt.Sprintf("PatchEnvironmentRequest: unknown field %q", field))
 		}
 	}
-	return Request{Method: "PATCH", Path: EnvironmentPath(siteCode, featureKey, env), Body: encode(body)}
+	return api.Request{Method: "PATCH", Path: EnvironmentPath(siteCode, featureKey, env), Body: encode(body)}
 }

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -149,7 +150,7 @@ func TestSandboxPagingThousandFlags(t *testing.T) {
 
 func TestSandboxBudgetNeverExceeded(t *testing.T) {
 	const limit, period, callers = 10, 200 * time.Millisecond, 200
-	budget := NewBudgetWindows(Window{Limit: limit, Period: period})
+	budget := api.NewBudgetWindows(api.Window{Limit: limit, Period: period})
 	// The sandbox's own limiter (50 per 10 s) is off: the test reads the windows from
 	// the call log instead.
 	srv, c := sandboxClient(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) { cfg.Budget = budget })
@@ -324,7 +325,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	wrong := canarySecret + "-wrong"
 	bad := newTestClient(t, Config{BaseURL: c.base, ClientID: canaryID, ClientSecret: wrong, Logger: testConfig("", logs).Logger, BackoffBase: time.Millisecond})
 	_, err = bad.ListFlags(ctx, tutorialSite)
-	var apiErr *Error
+	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Message != "invalid_client: client authentication failed" {
 		t.Errorf("wrong secret: err = %v, want 401 invalid_client", err)
 	}

@@ -1,4 +1,4 @@
-package api
+package kclient
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/logtest"
 )
@@ -162,9 +163,9 @@ func TestUnauthorizedRenewsTokenOnce(t *testing.T) {
 	})
 	c2 := newTestClient(t, testConfig(f2.srv.URL, nil))
 	_, err := c2.GetFlag(ctx, "s", "k")
-	var apiErr *Error
+	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
-		t.Fatalf("err = %v, want a 401 *Error", err)
+		t.Fatalf("err = %v, want a 401 *api.Error", err)
 	}
 	if n, gets := f2.tokensIssued(), f2.count("GET", "/feature-flags/s/k"); n != 2 || gets != 2 {
 		t.Errorf("%d tokens and %d GETs for a refused call, want 2 and 2", n, gets)
@@ -176,7 +177,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		name     string
 		reply    func(w http.ResponseWriter) // nil: the fake's own credential check
 		secret   string
-		status   int // want *Error with this status; 0: a plain error
+		status   int // want *api.Error with this status; 0: a plain error
 		message  string
 		requests int // token requests made
 	}{
@@ -208,10 +209,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var apiErr *Error
+			var apiErr *api.Error
 			switch {
 			case tt.status != 0 && (!errors.As(err, &apiErr) || apiErr.Status != tt.status):
-				t.Errorf("err = %v, want an *Error with status %d", err, tt.status)
+				t.Errorf("err = %v, want an *api.Error with status %d", err, tt.status)
 			case tt.status != 0 && apiErr.Message != tt.message:
 				t.Errorf("message = %q, want %q", apiErr.Message, tt.message)
 			case tt.status == 0 && !strings.Contains(err.Error(), tt.message):
@@ -246,7 +247,7 @@ func TestRetries(t *testing.T) {
 		path      string
 		statuses  []int
 		wantCalls int
-		wantErr   int // status of the *Error returned, 0 for success
+		wantErr   int // status of the *api.Error returned, 0 for success
 	}{
 		{"GET 503 then 200", "GET", "/feature-flags/s/k", []int{503, 200}, 2, 0},
 		{"GET 429 then 200", "GET", "/feature-flags/s/k", []int{429, 200}, 2, 0},
@@ -263,17 +264,17 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t, replies(tt.statuses...))
 			c := newTestClient(t, testConfig(f.srv.URL, nil))
-			_, err := c.Do(context.Background(), Request{Method: tt.method, Path: tt.path, Body: json.RawMessage(`{}`)})
+			_, err := c.Do(context.Background(), api.Request{Method: tt.method, Path: tt.path, Body: json.RawMessage(`{}`)})
 			if n := f.count(tt.method, tt.path); n != tt.wantCalls {
 				t.Errorf("%d calls, want %d", n, tt.wantCalls)
 			}
-			var apiErr *Error
+			var apiErr *api.Error
 			switch {
 			case tt.wantErr == 0 && err != nil:
 				t.Errorf("err = %v", err)
 			case tt.wantErr != 0 && (!errors.As(err, &apiErr) || apiErr.Status != tt.wantErr):
-				t.Errorf("err = %v, want an *Error with status %d", err, tt.wantErr)
-			case tt.wantErr != 0 && apiErr.Retryable != RetryableStatus(tt.wantErr):
+				t.Errorf("err = %v, want an *api.Error with status %d", err, tt.wantErr)
+			case tt.wantErr != 0 && apiErr.Retryable != api.RetryableStatus(tt.wantErr):
 				t.Errorf("Retryable = %v for %d", apiErr.Retryable, tt.wantErr)
 			}
 		})
@@ -287,7 +288,7 @@ func TestRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
 	})
 	c := newTestClient(t, testConfig(f.srv.URL, nil))
 	_, err := c.GetFlag(context.Background(), "s", "k")
-	var apiErr *Error
+	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 429 || !apiErr.Retryable {
 		t.Fatalf("err = %v, want a retryable 429", err)
 	}
@@ -381,7 +382,7 @@ func TestNetworkErrors(t *testing.T) {
 	t.Run("other POST not resent after a dropped connection", func(t *testing.T) {
 		f := newFakeAPI(t, dropAfter(t, 1, replies(200)))
 		c := newTestClient(t, testConfig(f.srv.URL, nil))
-		_, err := c.Do(context.Background(), Request{Method: "POST", Path: "/feature-flags/search", Body: json.RawMessage(`{}`)})
+		_, err := c.Do(context.Background(), api.Request{Method: "POST", Path: "/feature-flags/search", Body: json.RawMessage(`{}`)})
 		if err == nil || !strings.HasPrefix(err.Error(), "POST /feature-flags/search: ") {
 			t.Errorf("err = %v, want a network error naming the call", err)
 		}
@@ -403,9 +404,9 @@ func TestNetworkErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "POST /oauth/token: ") || !strings.Contains(err.Error(), "refused") {
 			t.Errorf("err = %v", err)
 		}
-		var apiErr *Error
+		var apiErr *api.Error
 		if errors.As(err, &apiErr) {
-			t.Errorf("a network error is an *Error: %v", err)
+			t.Errorf("a network error is an *api.Error: %v", err)
 		}
 	})
 }
@@ -490,7 +491,7 @@ func TestCreateNeverDuplicates(t *testing.T) {
 			if tt.wantErr == 0 && (err != nil || got.FeatureKey != "new" || got.ID == 0) {
 				t.Errorf("CreateFlag = %+v, %v", got, err)
 			}
-			var apiErr *Error
+			var apiErr *api.Error
 			if tt.wantErr != 0 && (!errors.As(err, &apiErr) || apiErr.Status != tt.wantErr) {
 				t.Errorf("err = %v, want status %d", err, tt.wantErr)
 			}
@@ -511,7 +512,7 @@ func TestCreateNeverDuplicates(t *testing.T) {
 		f := newFakeAPI(t, store.handler(func(int) string { return "" }))
 		c := newTestClient(t, testConfig(f.srv.URL, nil))
 		_, err := c.CreateFlag(context.Background(), &kmodel.Flag{SiteCode: "s", FeatureKey: "old", Name: "Old"}, nil)
-		if !IsConflict(err) {
+		if !api.IsConflict(err) {
 			t.Errorf("err = %v, want a conflict", err)
 		}
 		if err == nil || !strings.HasPrefix(err.Error(), "create s/old: POST /feature-flags: 409 Conflict: feature flag already exists") {
@@ -580,13 +581,13 @@ func TestWrappersDecodeAndName(t *testing.T) {
 	}
 
 	_, err := c.PatchEnvironment(ctx, "s", "missing", "Missing", "production", kmodel.Environment{}, []string{"featureEnabled"})
-	if !IsNotFound(err) {
+	if !api.IsNotFound(err) {
 		t.Errorf("err = %v, want not found", err)
 	}
 	if want := "update s/missing/production: PATCH /feature-flags/s/missing/production: 404 Not Found: Feature flag not found"; err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
 	}
-	if _, err := c.GetFlag(ctx, "s", "missing"); !IsNotFound(err) || IsConflict(err) {
+	if _, err := c.GetFlag(ctx, "s", "missing"); !api.IsNotFound(err) || api.IsConflict(err) {
 		t.Errorf("GetFlag err = %v, want not found", err)
 	}
 }
@@ -674,56 +675,6 @@ func TestListFlagsPaging(t *testing.T) {
 	})
 }
 
-func TestErrorParsing(t *testing.T) {
-	long := strings.Repeat("x", 5000)
-	tests := []struct {
-		name, body, message string
-	}{
-		{"message", `{"message":"Invalid exposition","status":400}`, "Invalid exposition"},
-		{"RFC 6749", `{"error":"invalid_client","error_description":"Bad credentials"}`, "invalid_client: Bad credentials"},
-		{"error only", `{"error":"Bad Request"}`, "Bad Request"},
-		{"errors array", `{"errors":[{"field":"name","message":"too long"}]}`, `[{"field":"name","message":"too long"}]`},
-		{"plain text, first line", "upstream failed\nstack trace", "upstream failed"},
-		{"empty", "", ""},
-		{"JSON without a message", `{"code":12}`, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newError("PATCH", "/feature-flags/x/y/production", 400, []byte(tt.body))
-			if e.Message != tt.message {
-				t.Errorf("message = %q, want %q", e.Message, tt.message)
-			}
-			want := "PATCH /feature-flags/x/y/production: 400 Bad Request"
-			if tt.message != "" {
-				want += ": " + tt.message
-			}
-			if e.Error() != want {
-				t.Errorf("Error() = %q, want %q", e.Error(), want)
-			}
-		})
-	}
-	e := newError("GET", "/x", 502, []byte(long))
-	if len(e.Body) > maxErrorBody+20 || !e.Retryable || len(e.Message) > 310 {
-		t.Errorf("long body kept as %d bytes, message %d bytes, retryable %v", len(e.Body), len(e.Message), e.Retryable)
-	}
-}
-
-func TestRedact(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"access_token":"abc.def-123","expires_in":7200}`, `{"access_token":"[REDACTED]","expires_in":7200}`},
-		{`grant_type=client_credentials&client_id=id&client_secret=s3cr3t%21`, `grant_type=client_credentials&client_id=id&client_secret=[REDACTED]`},
-		{`Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x_y`, `Authorization: Bearer [REDACTED]`},
-		{`echo: known-secret-value here`, `echo: [REDACTED] here`},
-		{`nothing secret`, `nothing secret`},
-		{`Unauthorized: a Bearer token is required`, `Unauthorized: a Bearer token is required`},
-	}
-	for _, tt := range tests {
-		if got := string(redact([]byte(tt.in), "known-secret-value", "")); got != tt.want {
-			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestResourceErrorsRedactSecrets(t *testing.T) {
 	// A server that echoes the request's credentials back in its error body.
 	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -733,7 +684,7 @@ func TestResourceErrorsRedactSecrets(t *testing.T) {
 	logs := &logtest.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
 	_, err := c.PatchEnvironment(context.Background(), "s", "k", "K", "e", kmodel.Environment{}, []string{"featureEnabled"})
-	var apiErr *Error
+	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 {
 		t.Fatalf("err = %v", err)
 	}
@@ -752,7 +703,7 @@ func TestObserver(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
 	cfg := testConfig(f.srv.URL, nil)
-	cfg.Observer = func(ci CallInfo) {
+	cfg.Observer = func(ci api.CallInfo) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, fmt.Sprintf("%s %s %d #%d", ci.Method, ci.Endpoint, ci.Status, ci.Attempt))
@@ -806,9 +757,9 @@ func TestRetryAfter(t *testing.T) {
 		if tt.value != "" {
 			h.Set("Retry-After", tt.value)
 		}
-		got, ok := RetryAfter(h, now)
+		got, ok := api.RetryAfter(h, now)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("RetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
+			t.Errorf("api.RetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -817,7 +768,7 @@ func TestBackoff(t *testing.T) {
 	c := newTestClient(t, Config{ClientID: "a", ClientSecret: "b"})
 	for n, base := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 120 * time.Second, 120 * time.Second} {
 		for range 20 {
-			if d := c.backoff(n + 1); d < base || d > base+base/2 {
+			if d := c.caller.Backoff(n + 1); d < base || d > base+base/2 {
 				t.Errorf("backoff(%d) = %v, want within [%v, %v]", n+1, d, base, base+base/2)
 			}
 		}
