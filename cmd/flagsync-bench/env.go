@@ -238,7 +238,7 @@ func (e *env) seed(ctx context.Context, fsys fs.FS) error {
 	out := apply.Plan(ctx, c, p, apply.Options{Concurrency: seedConcurrency, Logger: slog.New(slog.DiscardHandler)})
 	for _, r := range out.Results {
 		if r.Status != apply.Applied {
-			return fmt.Errorf("seed the sandbox: %s %s: %s %v", r.Change.Action, r.Change.Ref(), r.Status, r.Err)
+			return fmt.Errorf("seed the sandbox: %s %s: %s %v", r.Change.Action, r.Change.Flag(), r.Status, r.Err)
 		}
 	}
 	e.clock.Advance(time.Hour)

@@ -403,7 +403,7 @@ func testSyncJSONReport(t *testing.T, h *syncHarness, reading sandbox.Reading) {
 		} `json:"plan"`
 		Results []struct {
 			Status     string `json:"status"`
-			FeatureKey string `json:"featureKey"`
+			FeatureKey string `json:"key"`
 		} `json:"results"`
 		Summary   struct{ Applied, Failed, Skipped int } `json:"summary"`
 		Converged bool                                   `json:"converged"`

@@ -164,10 +164,10 @@ func writeResultsText(w io.Writer, rep *reconcile.Report) {
 
 // changeTarget names what a change touches: site/key, or site/key/env.
 func changeTarget(c plan.Change) string {
-	if c.EnvironmentKey != "" {
-		return c.Ref().String() + "/" + c.EnvironmentKey
+	if c.Environment != "" {
+		return c.Flag().String() + "/" + c.Environment
 	}
-	return c.Ref().String()
+	return c.Flag().String()
 }
 
 // syncSummaryLine is the one line a sync ends with.

@@ -86,7 +86,7 @@ func flagOf(req api.Request) string {
 
 // change builds a change of flag key on site "s1"; env "" is a flag-level change.
 func change(order int, action plan.Action, key, env string) plan.Change {
-	c := plan.Change{Order: order, Action: action, SiteCode: "s1", FeatureKey: key, EnvironmentKey: env}
+	c := plan.Change{Order: order, Action: action, Address: plan.Address{Scope: "s1", Key: key, Environment: env}}
 	switch {
 	case action == plan.ActionCreate:
 		c.Request = api.Request{Method: "POST", Path: "/feature-flags", Body: json.RawMessage(fmt.Sprintf(`{"siteCode":"s1","featureKey":%q}`, key))}
@@ -387,7 +387,7 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"order":3,"action":"update","siteCode":"s1","featureKey":"b","environmentKey":"production","status":"failed","error":"update s1/b/production: boom","durationMs":1500}`
+	want := `{"order":3,"action":"update","service":"","scope":"s1","key":"b","environment":"production","status":"failed","error":"update s1/b/production: boom","durationMs":1500}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}

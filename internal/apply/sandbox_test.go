@@ -58,7 +58,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	again := Plan(ctx, c, p, Options{Concurrency: 3})
 	for _, r := range again.Results {
 		if r.Status != Applied || r.Note != NoteAlreadyExists {
-			t.Errorf("repeated create of %s: %s %q (%v), want applied with the already-exists note", r.Change.FeatureKey, r.Status, r.Note, r.Err)
+			t.Errorf("repeated create of %s: %s %q (%v), want applied with the already-exists note", r.Change.Key, r.Status, r.Note, r.Err)
 		}
 	}
 

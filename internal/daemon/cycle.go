@@ -294,7 +294,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 		d.m.DriftDetected.Inc()
 		for _, ch := range rep.Plan.Changes {
 			c.log.Warn("drift: "+rep.Plan.ServiceName()+" differs from the applied revision", "revision", rev,
-				"flag", ch.Ref().String(), "env", ch.EnvironmentKey, "action", string(ch.Action), "reason", ch.Reason)
+				"flag", ch.Flag().String(), "env", ch.Environment, "action", string(ch.Action), "reason", ch.Reason)
 		}
 	}
 	d.result(c, rep, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // flagIndex maps each flag file of a valid revision to the flag it defines. It is what
@@ -19,21 +20,21 @@ import (
 // still holds the flag it held, and was valid.
 type flagIndex struct {
 	rev   string
-	files map[string]kmodel.Ref // flag file (repository path) → flag
-	refs  map[kmodel.Ref]string // flag → its file
+	files map[string]plan.Address // flag file (repository path) → flag
+	refs  map[plan.Address]string // flag → its file
 }
 
 func newIndex(rev string, d *kmodel.Desired) *flagIndex {
 	flags := make([]fileFlag, len(d.Flags))
 	for i, f := range d.Flags {
-		flags[i] = fileFlag{f.Source.File, f.Ref()}
+		flags[i] = fileFlag{f.Source.File, plan.AddressOf(f.Ref(), "")}
 	}
 	return newFileIndex(rev, flags)
 }
 
 // newFileIndex indexes the flags of a valid revision of any services.
 func newFileIndex(rev string, flags []fileFlag) *flagIndex {
-	ix := &flagIndex{rev: rev, files: make(map[string]kmodel.Ref, len(flags)), refs: make(map[kmodel.Ref]string, len(flags))}
+	ix := &flagIndex{rev: rev, files: make(map[string]plan.Address, len(flags)), refs: make(map[plan.Address]string, len(flags))}
 	for _, f := range flags {
 		ix.files[f.file] = f.ref
 		ix.refs[f.ref] = f.file
@@ -49,9 +50,9 @@ type narrowed struct {
 	// fs holds the settings and the changed flag files, at their repository paths:
 	// loading it gives exactly the changed flags.
 	fs    fs.FS
-	only  []kmodel.Ref // the changed flags, sorted
-	files []string     // the changed flag files
-	next  *flagIndex   // the index of the new revision
+	only  []plan.Address // the changed flags, sorted
+	files []string       // the changed flag files
+	next  *flagIndex     // the index of the new revision
 }
 
 // narrow maps the files changed since ix.rev to the flags they define at rev, and checks
@@ -135,7 +136,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 		next.refs[ref] = file
 		out.only = append(out.only, ref)
 	}
-	slices.SortFunc(out.only, func(a, b kmodel.Ref) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out.only, func(a, b plan.Address) int { return strings.Compare(a.String(), b.String()) })
 	out.next = next
 	return out, nil
 }

@@ -6,15 +6,16 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
+	"github.com/flagsync/flagsync/internal/splitplan"
 )
 
 // fileFlag is one flag of a valid repository and the file that defines it.
 type fileFlag struct {
 	file string
-	ref  kmodel.Ref
+	ref  plan.Address
 }
 
 // loadRepository loads and validates the flag files of every service the repository
@@ -44,7 +45,7 @@ func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 		}
 		if d != nil {
 			for _, f := range d.Flags {
-				out = append(out, fileFlag{f.Source.File, f.Ref()})
+				out = append(out, fileFlag{f.Source.File, plan.AddressOf(f.Ref(), "")})
 			}
 		}
 	}
@@ -55,7 +56,7 @@ func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 		}
 		if d != nil {
 			for _, f := range d.Flags {
-				out = append(out, fileFlag{f.Source.File, f.Ref()})
+				out = append(out, fileFlag{f.Source.File, splitplan.AddressOf(f.Ref(), "")})
 			}
 		}
 	}

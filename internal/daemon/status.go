@@ -159,9 +159,9 @@ func (r *Record) fillReport(rep *reconcile.Report) {
 			continue
 		}
 		c := res.Change
-		target := c.Ref().String()
-		if c.EnvironmentKey != "" {
-			target += "/" + c.EnvironmentKey
+		target := c.Flag().String()
+		if c.Environment != "" {
+			target += "/" + c.Environment
 		}
 		r.Failures = append(r.Failures, fmt.Sprintf("%s %s: %v", c.Action, target, res.Err))
 	}

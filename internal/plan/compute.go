@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,14 +14,6 @@ import (
 // DefaultEnvironmentOrder is the apply order of environments when flagsync.yaml lists
 // none. Environments not listed come after these, alphabetically.
 var DefaultEnvironmentOrder = []string{"development", "staging", "production"}
-
-// DefaultMaxArchive is the most flags one plan may archive by pruning when
-// Options.MaxArchive is 0.
-const DefaultMaxArchive = 5
-
-// MassArchiveFraction is the largest share of a site's managed flags one plan may
-// archive by pruning; a site may always lose at least one flag.
-const MassArchiveFraction = 0.10
 
 // Options tune Compute. The zero value plans without pruning, in DefaultEnvironmentOrder.
 type Options struct {
@@ -45,17 +35,22 @@ func OptionsFor(s kmodel.Settings) Options {
 	return Options{Prune: s.Prune, EnvironmentOrder: slices.Clone(s.Environments)}
 }
 
-// MassArchiveError is returned by Compute when pruning would archive more flags than
-// the guard allows. The plan returned with it holds every other change and lists the
-// refused flags in Plan.Blocked.
-type MassArchiveError struct {
-	Flags []kmodel.Ref // the flags pruning would have archived, sorted
-	Limit string       // the limit that was crossed, for people
+// Service is the name plans and renderers give Kameleoon.
+const Service = "Kameleoon"
+
+// AddressOf is the neutral address of a Kameleoon flag (the site code is its scope, the
+// feature key its key) and, when env is set, of one of its environments.
+func AddressOf(ref kmodel.Ref, env string) Address {
+	return Address{Service: Service, Scope: ref.SiteCode, Key: ref.FeatureKey, Environment: env}
 }
 
-// Error says how many flags pruning would have archived and which limit that crossed.
-func (e *MassArchiveError) Error() string {
-	return fmt.Sprintf("plan prune: refusing to archive %d flags at once (%s) without the mass-archive override", len(e.Flags), e.Limit)
+// addressesOf returns the flags' addresses, in order.
+func addressesOf(refs []kmodel.Ref) []Address {
+	out := make([]Address, len(refs))
+	for i, r := range refs {
+		out[i] = AddressOf(r, "")
+	}
+	return out
 }
 
 // Compute returns the changes that bring live in line with desired. It is pure: the
@@ -66,7 +61,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 	if len(order) == 0 {
 		order = DefaultEnvironmentOrder
 	}
-	p := Plan{Changes: []Change{}, Unmanaged: []kmodel.Ref{}}
+	p := Plan{Changes: []Change{}, Unmanaged: []Address{}, Service: Service}
 	var want []*kmodel.Flag
 	if desired != nil {
 		p.Revision = desired.Revision
@@ -74,7 +69,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *kmodel.Flag) int { return CompareRefs(a.Ref(), b.Ref()) })
+	slices.SortStableFunc(want, func(a, b *kmodel.Flag) int { return kmodel.CompareRefs(a.Ref(), b.Ref()) })
 
 	// One live flag per ref; should the API ever list one twice, the lowest id wins.
 	byRef := make(map[kmodel.Ref]*kmodel.Flag, len(live))
@@ -124,7 +119,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, CompareRefs)
+	slices.SortFunc(refs, kmodel.CompareRefs)
 	managed := map[string]int{} // per site: live, not archived, carrying the ownership tag
 	var prune []kmodel.Ref
 	for _, ref := range refs {
@@ -140,21 +135,21 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 			prune = append(prune, ref)
 			continue
 		}
-		p.Unmanaged = append(p.Unmanaged, ref)
+		p.Unmanaged = append(p.Unmanaged, AddressOf(ref, ""))
 	}
 
 	var err error
-	if limit := MassArchiveLimit(prune, managed, opts, "site"); limit != "" {
-		mae := &MassArchiveError{Flags: prune, Limit: limit}
+	if limit := MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "site"); limit != "" {
+		mae := &MassArchiveError{Flags: addressesOf(prune), Limit: limit}
 		for _, ref := range prune {
-			p.Blocked = append(p.Blocked, Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+			p.Blocked = append(p.Blocked, Blocked{Address: AddressOf(ref, ""),
 				Reason: "removed from Git; archiving refused by the mass-archive guard (" + limit + ")"})
 		}
 		err = mae
 	} else {
 		for _, ref := range prune {
 			groups = append(groups, group{ref, []Change{{
-				Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+				Action: ActionArchive, Address: AddressOf(ref, ""),
 				Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 				Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
 				Reason:  "removed from Git; carries the " + kmodel.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
@@ -165,7 +160,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 	for i := range p.Notes {
 		p.Notes[i].Git, p.Notes[i].Live = untypedNil(p.Notes[i].Git), untypedNil(p.Notes[i].Live)
 	}
-	slices.SortStableFunc(groups, func(a, b group) int { return CompareRefs(a.ref, b.ref) })
+	slices.SortStableFunc(groups, func(a, b group) int { return kmodel.CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
 			for i := range c.Fields {
@@ -177,63 +172,6 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 		}
 	}
 	return p, err
-}
-
-// MassArchiveLimit returns the limit pruning would cross, or "" when it may proceed:
-// more than opts.MaxArchive flags in all, or more than MassArchiveFraction of the
-// managed flags of one site (unit names what a flag's SiteCode is in the message:
-// "site", "workspace"). Each vendor's planner applies this one guard.
-func MassArchiveLimit(prune []kmodel.Ref, managed map[string]int, opts Options, unit string) string {
-	if len(prune) == 0 || opts.AllowMassArchive {
-		return ""
-	}
-	maxTotal := opts.MaxArchive
-	if maxTotal == 0 {
-		maxTotal = DefaultMaxArchive
-	}
-	if maxTotal > 0 && len(prune) > maxTotal {
-		return fmt.Sprintf("more than %d flags", maxTotal)
-	}
-	perSite := map[string]int{}
-	for _, ref := range prune {
-		perSite[ref.SiteCode]++
-	}
-	sites := make([]string, 0, len(perSite))
-	for s := range perSite {
-		sites = append(sites, s)
-	}
-	slices.Sort(sites)
-	for _, s := range sites {
-		allowed := max(1, int(math.Floor(MassArchiveFraction*float64(managed[s]))))
-		if perSite[s] > allowed {
-			return fmt.Sprintf("%d of the %d managed flags of %s %s, more than %.0f%%", perSite[s], managed[s], unit, s, MassArchiveFraction*100)
-		}
-	}
-	return ""
-}
-
-// CompareRefs orders flags by site code, then feature key: the order of a plan's flags.
-func CompareRefs(a, b kmodel.Ref) int {
-	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
-}
-
-// EnvOrder lists the keys of envs in the configured order, then the rest alphabetically:
-// the order a plan's environment changes are applied in.
-func EnvOrder[V any](envs map[string]V, order []string) []string {
-	keys := make([]string, 0, len(envs))
-	for _, k := range order {
-		if _, ok := envs[k]; ok && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	listed := len(keys)
-	for k := range envs {
-		if !slices.Contains(order, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys[listed:])
-	return keys
 }
 
 // requestTags are the tags a write sends: Git's tags, plus the ownership tag when the
@@ -261,7 +199,7 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 	reason += fmt.Sprintf("; one POST creates it with its %d %s and the %s tag",
 		len(want.Environments), plural(len(want.Environments), "environment"), kmodel.OwnershipTag)
 	changes := []Change{{
-		Action: ActionCreate, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+		Action: ActionCreate, Address: AddressOf(ref, ""),
 		Request: kclient.CreateFlagRequest(&want, order),
 		Fields:  createFields(&want, order),
 		Reason:  reason,
@@ -270,7 +208,7 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 		// Git keeps archived flags as a record; the flag is created as written and
 		// archived straight after, so Kameleoon holds the same record.
 		changes = append(changes, Change{
-			Action: ActionArchive, SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+			Action: ActionArchive, Address: AddressOf(ref, ""),
 			Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 			Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
 			Reason:  "archived: true in Git; archived right after it is created",
@@ -464,7 +402,7 @@ func (u *flagUpdate) keepServedVariations() {
 			slices.Sort(envs)
 		}
 		u.blocked = append(u.blocked, Blocked{
-			SiteCode: u.d.SiteCode, FeatureKey: u.d.FeatureKey, Kind: BlockedVariationInUse,
+			Address: AddressOf(u.d.Ref(), ""), Kind: BlockedVariationInUse,
 			Variation: key, Environments: envs, Reason: reason,
 		})
 	}
@@ -543,8 +481,7 @@ func (u *flagUpdate) dropUnfitOverrides() {
 }
 
 func (u *flagUpdate) change(action Action, env string, req api.Request, fields []FieldChange, reason string) Change {
-	return Change{Action: action, SiteCode: u.d.SiteCode, FeatureKey: u.d.FeatureKey, EnvironmentKey: env,
-		Request: req, Fields: fields, Reason: reason}
+	return Change{Action: action, Address: AddressOf(u.d.Ref(), env), Request: req, Fields: fields, Reason: reason}
 }
 
 // patchBase is Git's flag as a flag patch sends it: with the ownership tag when the

@@ -334,7 +334,7 @@ func TestPruneGuard(t *testing.T) {
 				t.Fatalf("summary %+v, want %d archives and %d blocked:\n%s", s, tt.wantArchive, tt.wantBlocked, describe(p))
 			}
 			for _, c := range p.Changes {
-				if string(c.Request.Body) != `{"isArchived":true}` || !strings.HasPrefix(c.FeatureKey, "gone_") {
+				if string(c.Request.Body) != `{"isArchived":true}` || !strings.HasPrefix(c.Key, "gone_") {
 					t.Errorf("unexpected change %s %s %s", c.Request.Method, c.Request.Path, c.Request.Body)
 				}
 			}

@@ -69,8 +69,8 @@ func own(d, l *kmodel.Flag, ignores []ignoreRule, order []string) (*kmodel.Flag,
 		o.ignore(ignores, order)
 	}
 	slices.SortStableFunc(o.notes, func(a, b Note) int {
-		return cmp.Or(cmp.Compare(envRank(a.EnvironmentKey, order), envRank(b.EnvironmentKey, order)),
-			strings.Compare(a.EnvironmentKey, b.EnvironmentKey))
+		return cmp.Or(cmp.Compare(envRank(a.Environment, order), envRank(b.Environment, order)),
+			strings.Compare(a.Environment, b.Environment))
 	})
 	return o.d, o.l, o.notes
 }
@@ -131,7 +131,7 @@ func cloneFlag(f *kmodel.Flag) *kmodel.Flag {
 }
 
 func (o *owner) note(env string, kind NoteKind, path string, git, live any, reason string) {
-	o.notes = append(o.notes, Note{SiteCode: o.orig.SiteCode, FeatureKey: o.orig.FeatureKey, EnvironmentKey: env,
+	o.notes = append(o.notes, Note{Address: AddressOf(o.orig.Ref(), env),
 		Kind: kind, Path: path, Git: untypedNil(git), Live: untypedNil(live), Reason: reason})
 }
 
@@ -323,7 +323,7 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 	// What would be written without the rules, under them, is what they leave alone.
 	would, _ := updateChanges(before, o.l, order)
 	for _, c := range would {
-		if _, live := o.l.Environments[c.EnvironmentKey]; c.EnvironmentKey != "" && !live {
+		if _, live := o.l.Environments[c.Environment]; c.Environment != "" && !live {
 			continue // an environment Kameleoon lacks is sent with Git's values
 		}
 		for _, f := range c.Fields {
@@ -335,7 +335,7 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 				if !r.path.MatchesSteps(steps) {
 					continue
 				}
-				o.notes = append(o.notes, Note{SiteCode: o.orig.SiteCode, FeatureKey: o.orig.FeatureKey, EnvironmentKey: c.EnvironmentKey,
+				o.notes = append(o.notes, Note{Address: AddressOf(o.orig.Ref(), c.Environment),
 					Kind: NoteIgnored, Path: f.Path, Git: untypedNil(f.After), Live: untypedNil(f.Before),
 					Ignore: r.path.String(), Source: r.source,
 					Reason: fmt.Sprintf("owned outside Git (ignore %s in %s): Kameleoon's value stays and is never written", r.path, r.source)})

@@ -77,7 +77,7 @@ func TestIgnoredFieldsAreNeverWritten(t *testing.T) {
 	// ignored field of the rule as Kameleoon has it.
 	d.Environments["production"].RolloutRules[0].State = kmodel.StatePaused
 	p = mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
-	if len(p.Changes) != 1 || p.Changes[0].EnvironmentKey != "production" || len(p.Changes[0].Fields) != 1 {
+	if len(p.Changes) != 1 || p.Changes[0].Environment != "production" || len(p.Changes[0].Fields) != 1 {
 		t.Fatalf("want one production patch changing the state:\n%s", describePlan(p))
 	}
 	beta := ruleBody(t, p.Changes[0])["beta"]
@@ -176,7 +176,7 @@ func TestSettingsIgnoreAppliesToEveryFlag(t *testing.T) {
 	desired := desiredOf(a, b)
 	desired.Settings.Ignore = []string{"description"}
 	p := mustCompute(t, desired, []kmodel.Flag{la, lb}, Options{})
-	if len(p.Changes) != 0 || len(p.Notes) != 2 || p.Notes[0].FeatureKey != "checkout" || p.Notes[1].FeatureKey != "search" ||
+	if len(p.Changes) != 0 || len(p.Notes) != 2 || p.Notes[0].Key != "checkout" || p.Notes[1].Key != "search" ||
 		p.Notes[0].Source != "flagsync.yaml" {
 		t.Errorf("notes %+v\n%s", p.Notes, describePlan(p))
 	}

@@ -63,7 +63,7 @@ func TestDuplicateLiveRuleNames(t *testing.T) {
 	l.Environments["production"] = env
 
 	p := mustCompute(t, desiredOf(d), []kmodel.Flag{l}, Options{})
-	if len(p.Changes) != 1 || p.Changes[0].EnvironmentKey != "production" {
+	if len(p.Changes) != 1 || p.Changes[0].Environment != "production" {
 		t.Fatalf("want one production patch, got:\n%s", describe(p))
 	}
 	var b struct {
@@ -230,7 +230,7 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 		t.Fatalf("blocked = %+v, want one refused removal\nplan:\n%s", p.Blocked, describePlan(p))
 	}
 	b := p.Blocked[0]
-	if b.Kind != BlockedVariationInUse || b.Ref() != d.Ref() || b.Variation != "on" || !slices.Equal(b.Environments, []string{"development"}) {
+	if b.Kind != BlockedVariationInUse || b.Flag() != AddressOf(d.Ref(), "") || b.Variation != "on" || !slices.Equal(b.Environments, []string{"development"}) {
 		t.Errorf("blocked = %+v, want variation \"on\" of %s, used by development", b, d.Ref())
 	}
 	if want := "list environment development in the file (and stop using the variation there), or change it in Kameleoon first"; !strings.Contains(b.Reason, want) {
@@ -338,7 +338,7 @@ func TestVariationUsesInUnmanagedEnvironments(t *testing.T) {
 			// Only the variation's override of the variable Git keeps changed; no removal
 			// patch is needed, and the first patch is the production one.
 			for _, ch := range p.Changes {
-				if ch.EnvironmentKey == "" && strings.Contains(ch.Reason, "removes") {
+				if ch.Environment == "" && strings.Contains(ch.Reason, "removes") {
 					t.Errorf("a removal patch is planned: %s", ch.Request.Body)
 				}
 			}

@@ -6,21 +6,22 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
+	"github.com/flagsync/flagsync/internal/splitplan"
 )
 
 // LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns
 // where each flag is defined, so that a report can annotate a refused change on its
 // flag's file. It reads files only. Invalid files locate nothing: their problems carry
 // their own lines.
-func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
+func LocateFlags(fsys fs.FS, dir string) (map[plan.Address]reconcile.FlagFile, error) {
 	repo, err := splitload.Survey(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	out := map[kmodel.Ref]kmodel.Source{}
+	out := map[plan.Address]reconcile.FlagFile{}
 	if repo.Kameleoon() {
 		desired, err := kload.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
 		if err := skipInvalid(err); err != nil {
@@ -28,7 +29,8 @@ func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
 		}
 		if desired != nil {
 			for _, f := range desired.Flags {
-				out[f.Ref()] = f.Source
+				a := plan.AddressOf(f.Ref(), "")
+				out[a] = reconcile.FlagFile{Flag: a, File: f.Source.File, Line: f.Source.Line}
 			}
 		}
 	}
@@ -39,7 +41,8 @@ func LocateFlags(fsys fs.FS, dir string) (map[kmodel.Ref]kmodel.Source, error) {
 		}
 		if desired != nil {
 			for _, f := range desired.Flags {
-				out[f.Ref()] = f.Source
+				a := splitplan.AddressOf(f.Ref(), "")
+				out[a] = reconcile.FlagFile{Flag: a, File: f.Source.File, Line: f.Source.Line}
 			}
 		}
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/codehost"
 	"github.com/flagsync/flagsync/internal/diag"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // Conclusion is how a plan ends on the commit.
@@ -57,19 +57,20 @@ type Inputs struct {
 	ValidateJSON []byte
 	// Locate says where each flag of the repository is defined, to annotate the refused
 	// changes of a plan; nil leaves them unannotated (they are still listed).
-	Locate map[kmodel.Ref]kmodel.Source
+	Locate map[plan.Address]reconcile.FlagFile
 	// JobURL links the job's log from the report of a plan that did not finish; optional.
 	JobURL string
 }
 
 // planDoc is what a report needs of plan --json-out's output (see plan.RenderJSON).
 type planDoc struct {
-	Revision string        `json:"revision"`
-	Summary  *plan.Summary `json:"summary"`
-	Changes  []struct {
+	FormatVersion int           `json:"format_version"`
+	Revision      string        `json:"revision"`
+	Summary       *plan.Summary `json:"summary"`
+	Changes       []struct {
 		Action plan.Action `json:"action"`
 	} `json:"changes"`
-	Unmanaged   []kmodel.Ref       `json:"unmanaged"`
+	Unmanaged   []plan.Address     `json:"unmanaged"`
 	Blocked     []plan.Blocked     `json:"blocked"`
 	Service     string             `json:"service"`
 	Diagnostics *[]diag.Diagnostic `json:"diagnostics"`
@@ -105,10 +106,14 @@ func NewReport(in Inputs) (Report, error) {
 		if err := json.Unmarshal(in.PlanJSON, &d); err != nil || d.Summary == nil && d.Diagnostics == nil {
 			return Report{}, fmt.Errorf("read the JSON plan: not the output of flagsync plan --json-out (%v)", errOr(err, "neither \"summary\" nor \"diagnostics\""))
 		}
-		if d.Diagnostics != nil {
+		switch {
+		case d.Diagnostics != nil:
 			invalid = true
 			diags = append(diags, *d.Diagnostics...)
-		} else {
+		case d.FormatVersion != plan.JSONFormatVersion:
+			return Report{}, fmt.Errorf("read the JSON plan: format_version %d, and this flagsync reads %d: write the plan with the same flagsync version (see docs/plan.md for the migration)",
+				d.FormatVersion, plan.JSONFormatVersion)
+		default:
 			p = d.plan()
 		}
 	}
@@ -182,7 +187,7 @@ func invalidReport(diags []diag.Diagnostic) Report {
 
 // planReport reports a plan: its summary line, and its refused changes, annotated on
 // the flag's file where locate knows it.
-func planReport(p plan.Plan, locate map[kmodel.Ref]kmodel.Source) Report {
+func planReport(p plan.Plan, locate map[plan.Address]reconcile.FlagFile) Report {
 	r := Report{Conclusion: Success, Title: p.SummaryLine()}
 	var b strings.Builder
 	b.WriteString("### flagsync plan")
@@ -194,8 +199,8 @@ func planReport(p plan.Plan, locate map[kmodel.Ref]kmodel.Source) Report {
 		r.Conclusion = Neutral
 		fmt.Fprintf(&b, "\nChanges flagsync refuses to make; %s will still differ from Git after this plan:\n\n", p.ServiceName())
 		for _, bl := range p.Blocked {
-			fmt.Fprintf(&b, "- `%s`: %s\n", bl.Ref(), bl.Reason)
-			src, ok := locate[bl.Ref()]
+			fmt.Fprintf(&b, "- `%s`: %s\n", bl.Flag(), bl.Reason)
+			src, ok := locate[bl.Flag()]
 			if !ok || src.File == "" {
 				continue
 			}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/codehost"
 	"github.com/flagsync/flagsync/internal/diag"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 func planJSON(t *testing.T, p plan.Plan) []byte {
@@ -72,10 +72,10 @@ func TestReportOfAPlan(t *testing.T) {
 	p := plan.Plan{
 		Revision: "0123456789abcdef0123456789abcdef01234567",
 		Changes: []plan.Change{
-			{Order: 1, Action: plan.ActionCreate, SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"},
-			{Order: 2, Action: plan.ActionUpdate, SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", EnvironmentKey: "production"},
+			{Order: 1, Action: plan.ActionCreate, Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}},
+			{Order: 2, Action: plan.ActionUpdate, Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking", Environment: "production"}},
 		},
-		Unmanaged: []kmodel.Ref{{SiteCode: "pzllysfw2f", FeatureKey: "old"}},
+		Unmanaged: []plan.Address{{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "old"}},
 	}
 	r, err := NewReport(Inputs{PlanJSON: planJSON(t, p), ValidateJSON: validateJSON(t, true)})
 	if err != nil {
@@ -86,10 +86,10 @@ func TestReportOfAPlan(t *testing.T) {
 	}
 
 	p.Blocked = []plan.Blocked{
-		{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", Kind: plan.BlockedVariationInUse, Variation: "v2", Environments: []string{"qa"}, Reason: "variation v2 is still used by qa"},
-		{SiteCode: "pzllysfw2f", FeatureKey: "gone", Reason: "the mass-archive guard refused"},
+		{Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking"}, Kind: plan.BlockedVariationInUse, Variation: "v2", Environments: []string{"qa"}, Reason: "variation v2 is still used by qa"},
+		{Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "gone"}, Reason: "the mass-archive guard refused"},
 	}
-	locate := map[kmodel.Ref]kmodel.Source{{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
+	locate := map[plan.Address]reconcile.FlagFile{{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
 	r, err = NewReport(Inputs{PlanJSON: planJSON(t, p), Locate: locate})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestLocateFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, ok := got[kmodel.Ref{SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"}]
+	src, ok := got[plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}]
 	if !ok || src.File != "flags/a.yaml" || src.Line != 2 {
 		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:2", got)
 	}

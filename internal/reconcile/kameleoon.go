@@ -56,15 +56,15 @@ type run struct {
 }
 
 // Restrict keeps only the desired flags of a partial run.
-func (s *run) Restrict(only []kmodel.Ref) {
+func (s *run) Restrict(only []plan.Address) {
 	s.partial = true
-	want := make(map[kmodel.Ref]bool, len(only))
-	for _, r := range only {
-		want[r] = true
+	want := make(map[plan.Address]bool, len(only))
+	for _, a := range only {
+		want[a.Flag()] = true
 	}
 	kept := s.desired.Flags[:0:0]
 	for _, f := range s.desired.Flags {
-		if want[f.Ref()] {
+		if want[plan.AddressOf(f.Ref(), "")] {
 			kept = append(kept, f)
 		}
 	}
@@ -161,7 +161,7 @@ func (s *run) compute(live []kmodel.Flag, o PlanOptions) (plan.Plan, error) {
 	p, err := plan.Compute(s.desired, live, opts)
 	p.Revision = o.Revision
 	if o.Partial {
-		p.Unmanaged = []kmodel.Ref{}
+		p.Unmanaged = []plan.Address{}
 	}
 	return p, err
 }
@@ -178,8 +178,8 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 		if r.Status == apply.Skipped {
 			continue // never sent: the first read still holds for it
 		}
-		touched[r.Change.Ref()] = true
-		sites[r.Change.SiteCode] = true
+		touched[refOf(r.Change.Address)] = true
+		sites[r.Change.Scope] = true
 	}
 	perSite := map[string]int{} // flags on each touched site once the creates landed
 	for _, f := range live {
@@ -189,7 +189,7 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 	}
 	for _, r := range results {
 		if r.Status != apply.Skipped && r.Change.Action == plan.ActionCreate {
-			perSite[r.Change.SiteCode]++
+			perSite[r.Change.Scope]++
 		}
 	}
 	pages := 0
@@ -230,3 +230,6 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 	p, _ := s.compute(now, opts) // a guard refusal here still lists what differs
 	return p.Changes, nil
 }
+
+// refOf is the Kameleoon flag a change's address names.
+func refOf(a plan.Address) kmodel.Ref { return kmodel.Ref{SiteCode: a.Scope, FeatureKey: a.Key} }

@@ -51,7 +51,7 @@ type Input struct {
 	// Only makes a partial run (the daemon's webhook fast path): only these flags are
 	// planned, each read with one get instead of listing their sites (named flags that
 	// are not in Git are not read at all), and nothing is reported unmanaged or pruned.
-	Only []kmodel.Ref
+	Only []plan.Address
 
 	// Concurrency, Hard and FinishStarted are passed to apply (see apply.Options).
 	Concurrency   int
@@ -252,7 +252,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 // one line per refusal.
 func logRefused(logger *slog.Logger, refused []plan.Blocked) {
 	for _, b := range refused {
-		logger.Warn("not converged: change refused by the planner", "flag", b.Ref().String(), "reason", b.Reason)
+		logger.Warn("not converged: change refused by the planner", "flag", b.Flag().String(), "reason", b.Reason)
 	}
 }
 

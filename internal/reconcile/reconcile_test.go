@@ -170,7 +170,7 @@ func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	if !slices.Equal(rep.Sites, []string{siteA, siteB}) {
 		t.Errorf("sites = %q", rep.Sites)
 	}
-	if want := []kmodel.Ref{{SiteCode: siteA, FeatureKey: "legacy"}}; !slices.Equal(rep.Plan.Unmanaged, want) {
+	if want := []plan.Address{{Service: "Kameleoon", Scope: siteA, Key: "legacy"}}; !slices.Equal(rep.Plan.Unmanaged, want) {
 		t.Errorf("unmanaged = %v, want %v", rep.Plan.Unmanaged, want)
 	}
 	if rep.Summary != (apply.Summary{Applied: 2}) {
@@ -229,7 +229,7 @@ func TestRunPartialGetsOnlyTheNamedFlags(t *testing.T) {
 	}
 	live = append(live, kmodel.Flag{ID: 9, SiteCode: siteA, FeatureKey: "legacy", Name: "Legacy"})
 	c := &fakeClient{live: live}
-	only := []kmodel.Ref{{SiteCode: siteA, FeatureKey: "alpha"}, {SiteCode: siteA, FeatureKey: "legacy"}, {SiteCode: siteA, FeatureKey: "ghost"}}
+	only := []plan.Address{{Service: "Kameleoon", Scope: siteA, Key: "alpha"}, {Service: "Kameleoon", Scope: siteA, Key: "legacy"}, {Service: "Kameleoon", Scope: siteA, Key: "ghost"}}
 
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -49,7 +49,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 	fsys["flags/beta.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(flagYAML("beta", "", false), "name: Flag beta", "name: Beta renamed", 1))}
 	sb.ResetCalls()
 	partial := in(fsys)
-	partial.Only = []kmodel.Ref{{SiteCode: siteA, FeatureKey: "alpha"}}
+	partial.Only = []plan.Address{{Service: "Kameleoon", Scope: siteA, Key: "alpha"}}
 	rep, err = Run(ctx, partial)
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial run: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
@@ -65,7 +65,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 
 	// The full run that follows finds beta only.
 	rep, err = Run(ctx, in(fsys))
-	if err != nil || len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].FeatureKey != "beta" || !rep.Converged {
+	if err != nil || len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].Key != "beta" || !rep.Converged {
 		t.Fatalf("full run after the partial one: err=%v changes=%+v converged=%t", err, rep.Plan.Changes, rep.Converged)
 	}
 }
@@ -107,7 +107,7 @@ environments:
 	if !rep.Verified || len(rep.Remaining) != 0 || rep.Converged {
 		t.Errorf("verified=%t remaining=%d converged=%t; want verified, nothing remaining, not converged", rep.Verified, len(rep.Remaining), rep.Converged)
 	}
-	if len(rep.Refused) != 1 || rep.Refused[0].Variation != "on" || rep.Refused[0].FeatureKey != "alpha" {
+	if len(rep.Refused) != 1 || rep.Refused[0].Variation != "on" || rep.Refused[0].Key != "alpha" {
 		t.Fatalf("refused = %+v, want the removal of alpha's variation on", rep.Refused)
 	}
 	if got, want := rep.NotConverged(), "1 change refused by the planner"; got != want {

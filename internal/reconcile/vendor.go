@@ -12,7 +12,6 @@ import (
 
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -49,7 +48,7 @@ type Source struct {
 // state it read.
 type Repo interface {
 	// Restrict keeps only the named flags (a partial run).
-	Restrict(only []kmodel.Ref)
+	Restrict(only []plan.Address)
 	// Scopes are what a full run reads (site codes, workspace ids), for the report.
 	Scopes() []string
 	// Read reads the live state the plan needs: every scope in a full run; in a partial
@@ -61,6 +60,13 @@ type Repo interface {
 	// Confirm reads again what the results touched, with as few calls as it can, and
 	// returns the changes that remain.
 	Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error)
+}
+
+// FlagFile is where one desired flag is defined.
+type FlagFile struct {
+	Flag plan.Address // the flag (no environment)
+	File string       // its flag file, a repository path
+	Line int          // the line of its key in the file
 }
 
 // PlanOptions are what the pipeline asks of every service's planner.
@@ -134,7 +140,7 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 	if len(plans) == 1 {
 		return plans[0]
 	}
-	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []kmodel.Ref{}}
+	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []plan.Address{}}
 	var services []string
 	for _, p := range plans {
 		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
@@ -149,11 +155,12 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 		out.Notes = append(out.Notes, p.Notes...)
 	}
 	switch {
+	case len(services) == 0:
+		// Nothing to show: the plan speaks for the first service.
+		out.Service = plans[0].Service
 	case len(services) == 1:
-		if services[0] != "Kameleoon" {
-			out.Service = services[0]
-		}
-	case len(services) > 1:
+		out.Service = services[0]
+	default:
 		out.Service = strings.Join(services, " and ")
 	}
 	return out

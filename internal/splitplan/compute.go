@@ -8,7 +8,6 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/jsonpatch"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
@@ -16,6 +15,21 @@ import (
 
 // Service is the name the plan renderers use for Split.
 const Service = "Split"
+
+// AddressOf is the neutral address of a Split flag (the workspace id is its scope, the
+// flag name its key) and, when env is set, of its definition in that environment.
+func AddressOf(ref splitmodel.Ref, env string) plan.Address {
+	return plan.Address{Service: Service, Scope: ref.Workspace, Key: ref.Name, Environment: env}
+}
+
+// addressesOf returns the flags' addresses, in order.
+func addressesOf(refs []splitmodel.Ref) []plan.Address {
+	out := make([]plan.Address, len(refs))
+	for i, r := range refs {
+		out[i] = AddressOf(r, "")
+	}
+	return out
+}
 
 // Options tune Compute. The zero value plans without pruning, environments in
 // alphabetical order.
@@ -58,7 +72,7 @@ func (e *TrafficTypeError) Error() string {
 // description and tags → patch changed definitions, environments in order. Flags are
 // ordered by workspace, then name.
 func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) (plan.Plan, error) {
-	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []kmodel.Ref{}, Service: Service}
+	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []plan.Address{}, Service: Service}
 	var want []*splitmodel.Flag
 	if desired != nil {
 		p.Revision = desired.Revision
@@ -66,8 +80,8 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 			want = append(want, &desired.Flags[i])
 		}
 	}
-	slices.SortStableFunc(want, func(a, b *splitmodel.Flag) int { return plan.CompareRefs(a.Ref(), b.Ref()) })
-	byRef := make(map[kmodel.Ref]*splitmodel.Flag, len(live))
+	slices.SortStableFunc(want, func(a, b *splitmodel.Flag) int { return splitmodel.CompareRefs(a.Ref(), b.Ref()) })
+	byRef := make(map[splitmodel.Ref]*splitmodel.Flag, len(live))
 	for i := range live {
 		if _, dup := byRef[live[i].Ref()]; !dup {
 			byRef[live[i].Ref()] = &live[i]
@@ -75,12 +89,12 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 	}
 
 	type group struct {
-		ref     kmodel.Ref
+		ref     splitmodel.Ref
 		changes []plan.Change
 	}
 	var groups []group
 	var typeErrs []string
-	inGit := make(map[kmodel.Ref]bool, len(want))
+	inGit := make(map[splitmodel.Ref]bool, len(want))
 	for _, d := range want {
 		ref := d.Ref()
 		if inGit[ref] {
@@ -101,19 +115,19 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		}
 	}
 
-	refs := make([]kmodel.Ref, 0, len(byRef))
+	refs := make([]splitmodel.Ref, 0, len(byRef))
 	for ref := range byRef {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, plan.CompareRefs)
+	slices.SortFunc(refs, splitmodel.CompareRefs)
 	managed := map[string]int{}
-	var prune []kmodel.Ref
+	var prune []splitmodel.Ref
 	for _, ref := range refs {
 		l := byRef[ref]
 		owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
 		retired := owned && allKilled(l)
 		if owned && !retired {
-			managed[ref.SiteCode]++
+			managed[ref.Workspace]++
 		}
 		if inGit[ref] || retired {
 			continue // a managed flag killed everywhere and gone from Git is retired: not listed, not touched
@@ -122,16 +136,16 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 			prune = append(prune, ref)
 			continue
 		}
-		p.Unmanaged = append(p.Unmanaged, ref)
+		p.Unmanaged = append(p.Unmanaged, AddressOf(ref, ""))
 	}
 
 	var err error
-	if limit := plan.MassArchiveLimit(prune, managed, plan.Options{MaxArchive: opts.MaxArchive, AllowMassArchive: opts.AllowMassArchive}, "workspace"); limit != "" {
+	if limit := plan.MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "workspace"); limit != "" {
 		for _, ref := range prune {
-			p.Blocked = append(p.Blocked, plan.Blocked{SiteCode: ref.SiteCode, FeatureKey: ref.FeatureKey,
+			p.Blocked = append(p.Blocked, plan.Blocked{Address: AddressOf(ref, ""),
 				Reason: "removed from Git; killing refused by the mass-archive guard (" + limit + ")"})
 		}
-		err = &plan.MassArchiveError{Flags: prune, Limit: limit}
+		err = &plan.MassArchiveError{Flags: addressesOf(prune), Limit: limit}
 	} else {
 		for _, ref := range prune {
 			groups = append(groups, group{ref, pruneChanges(byRef[ref], opts.EnvironmentOrder)})
@@ -142,7 +156,7 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		err = &TrafficTypeError{Flags: typeErrs}
 	}
 
-	slices.SortStableFunc(groups, func(a, b group) int { return plan.CompareRefs(a.ref, b.ref) })
+	slices.SortStableFunc(groups, func(a, b group) int { return splitmodel.CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
 			c.Order = len(p.Changes) + 1
@@ -182,7 +196,7 @@ func requestTags(tags []string, owned bool) []string {
 // --- create -----------------------------------------------------------------------
 
 func change(action plan.Action, f *splitmodel.Flag, env string, req api.Request, fields []plan.FieldChange, reason string) plan.Change {
-	return plan.Change{Action: action, SiteCode: f.Workspace, FeatureKey: f.Name, EnvironmentKey: env, Request: req, Fields: fields, Reason: reason}
+	return plan.Change{Action: action, Address: AddressOf(f.Ref(), env), Request: req, Fields: fields, Reason: reason}
 }
 
 func createChanges(d *splitmodel.Flag, order []string) []plan.Change {

@@ -8,6 +8,7 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	"github.com/flagsync/flagsync/internal/splitplan"
 )
 
 // checkPatchConverges applies a planned definition patch to the live definition's wire
@@ -17,14 +18,14 @@ func checkPatchConverges(t *testing.T, desired *splitmodel.Desired, live []split
 	var ld splitmodel.Definition
 	found := false
 	for _, l := range live {
-		if l.Ref() == c.Ref() {
-			ld, found = l.Environments[c.EnvironmentKey]
+		if splitplan.AddressOf(l.Ref(), "") == c.Flag() {
+			ld, found = l.Environments[c.Environment]
 		}
 	}
 	var want splitmodel.Definition
 	for _, d := range desired.Flags {
-		if d.Ref() == c.Ref() {
-			want = d.Environments[c.EnvironmentKey]
+		if splitplan.AddressOf(d.Ref(), "") == c.Flag() {
+			want = d.Environments[c.Environment]
 		}
 	}
 	if !found {

@@ -128,7 +128,7 @@ func TestGolden(t *testing.T) {
 			}
 			// Every planned patch applies to the live definition and leaves nothing to do.
 			for _, c := range p.Changes {
-				if c.Request.Method != "PATCH" || c.EnvironmentKey == "" || c.Action != plan.ActionUpdate {
+				if c.Request.Method != "PATCH" || c.Environment == "" || c.Action != plan.ActionUpdate {
 					continue
 				}
 				checkPatchConverges(t, desired, live, c)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
@@ -62,11 +61,15 @@ type repo struct {
 }
 
 // Restrict keeps only the named flags (a partial run).
-func (r *repo) Restrict(only []kmodel.Ref) {
+func (r *repo) Restrict(only []plan.Address) {
 	r.partial = true
+	want := make(map[plan.Address]bool, len(only))
+	for _, a := range only {
+		want[a.Flag()] = true
+	}
 	kept := r.desired.Flags[:0:0]
 	for _, f := range r.desired.Flags {
-		if slices.Contains(only, f.Ref()) {
+		if want[splitplan.AddressOf(f.Ref(), "")] {
 			kept = append(kept, f)
 		}
 	}
@@ -94,8 +97,8 @@ func (r *repo) Read(ctx context.Context, partial bool) error {
 	return err
 }
 
-func refsOf(flags []splitmodel.Flag) []kmodel.Ref {
-	out := make([]kmodel.Ref, len(flags))
+func refsOf(flags []splitmodel.Flag) []splitmodel.Ref {
+	out := make([]splitmodel.Ref, len(flags))
 	for i := range flags {
 		out[i] = flags[i].Ref()
 	}
@@ -119,7 +122,7 @@ func (r *repo) list(ctx context.Context, workspaces []string) ([]splitmodel.Flag
 	return live, nil
 }
 
-func (r *repo) get(ctx context.Context, refs []kmodel.Ref) ([]splitmodel.Flag, error) {
+func (r *repo) get(ctx context.Context, refs []splitmodel.Ref) ([]splitmodel.Flag, error) {
 	var live []splitmodel.Flag
 	for _, ref := range refs {
 		var envs []string
@@ -128,14 +131,14 @@ func (r *repo) get(ctx context.Context, refs []kmodel.Ref) ([]splitmodel.Flag, e
 				envs = r.desired.Flags[i].EnvironmentNames()
 			}
 		}
-		f, err := r.client.ReadFlag(ctx, ref.SiteCode, ref.FeatureKey, envs)
+		f, err := r.client.ReadFlag(ctx, ref.Workspace, ref.Name, envs)
 		if api.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read live flag %s: %w", ref, err)
 		}
-		f.Workspace = ref.SiteCode
+		f.Workspace = ref.Workspace
 		live = append(live, f)
 	}
 	return live, nil
@@ -151,7 +154,7 @@ func (r *repo) compute(live []splitmodel.Flag, o reconcile.PlanOptions) (plan.Pl
 	p, err := splitplan.Compute(r.desired, live, opts)
 	p.Revision = o.Revision
 	if o.Partial {
-		p.Unmanaged = []kmodel.Ref{}
+		p.Unmanaged = []plan.Address{}
 	}
 	return p, err
 }
@@ -159,14 +162,14 @@ func (r *repo) compute(live []splitmodel.Flag, o reconcile.PlanOptions) (plan.Pl
 // Confirm reads again what the results touched, with gets per touched flag when that
 // takes fewer calls than listing the touched workspaces again, and re-plans.
 func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconcile.PlanOptions) ([]plan.Change, error) {
-	touched := map[kmodel.Ref]bool{}
+	touched := map[splitmodel.Ref]bool{}
 	wss := map[string]bool{}
 	for _, res := range results {
 		if res.Status == apply.Skipped {
 			continue
 		}
-		touched[res.Change.Ref()] = true
-		wss[res.Change.SiteCode] = true
+		touched[splitmodel.Ref{Workspace: res.Change.Scope, Name: res.Change.Key}] = true
+		wss[res.Change.Scope] = true
 	}
 	envs := len(r.desired.EnvironmentNames())
 	perWS := map[string]int{}
@@ -180,11 +183,11 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 		pages := max(1, (perWS[ws]+len(touched)+splitclient.DefaultPageSize-1)/splitclient.DefaultPageSize)
 		listCalls += pages * (1 + envs)
 	}
-	refs := make([]kmodel.Ref, 0, len(touched))
+	refs := make([]splitmodel.Ref, 0, len(touched))
 	for ref := range touched {
 		refs = append(refs, ref)
 	}
-	slices.SortFunc(refs, func(a, b kmodel.Ref) int { return compare(a.String(), b.String()) })
+	slices.SortFunc(refs, func(a, b splitmodel.Ref) int { return compare(a.String(), b.String()) })
 	var fresh []splitmodel.Flag
 	var stale func(f *splitmodel.Flag) bool
 	var err error

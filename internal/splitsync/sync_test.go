@@ -10,7 +10,6 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -78,7 +77,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 	var order []string
 	for _, c := range rep.Plan.Changes {
-		order = append(order, c.Request.Method+" "+c.FeatureKey+" "+c.EnvironmentKey)
+		order = append(order, c.Request.Method+" "+c.Key+" "+c.Environment)
 	}
 	want := "POST dark_mode |POST dark_mode Production|POST new_checkout |POST new_checkout Staging|POST new_checkout Production"
 	if got := strings.Join(order, "|"); got != want {
@@ -121,7 +120,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	if err != nil || len(rep.Plan.Changes) != 1 || w.sb.Writes() != 0 {
 		t.Fatalf("dry run: err=%v changes=%d writes=%d\n%s", err, len(rep.Plan.Changes), w.sb.Writes(), render(rep.Plan))
 	}
-	if c := rep.Plan.Changes[0]; c.EnvironmentKey != "" || string(c.Request.Body) != `[{"op":"replace","path":"/description","value":"New"}]` {
+	if c := rep.Plan.Changes[0]; c.Environment != "" || string(c.Request.Body) != `[{"op":"replace","path":"/description","value":"New"}]` {
 		t.Errorf("flag patch = %s %s", c.Request.Path, c.Request.Body)
 	}
 
@@ -151,7 +150,7 @@ func TestPartialRunReadsOnlyTheNamedFlag(t *testing.T) {
 	fsys["flags/new_checkout.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(checkout, "trafficAllocation: 40", "trafficAllocation: 60", 1))}
 	w.sb.ResetCalls()
 	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, Only: []kmodel.Ref{{SiteCode: ws, FeatureKey: "dark_mode"}}})
+		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, Only: []plan.Address{{Service: "Split", Scope: ws, Key: "dark_mode"}}})
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
 	}
@@ -187,7 +186,7 @@ func TestPruneKillsNeverDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].Action != plan.ActionArchive || rep.Plan.Changes[0].FeatureKey != "dark_mode" ||
+	if len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].Action != plan.ActionArchive || rep.Plan.Changes[0].Key != "dark_mode" ||
 		string(rep.Plan.Changes[0].Request.Body) != `[{"op":"replace","path":"/killed","value":true}]` {
 		t.Fatalf("prune plan:\n%s", render(rep.Plan))
 	}
@@ -198,7 +197,7 @@ func TestPruneKillsNeverDeletes(t *testing.T) {
 	}
 	// Killed everywhere and gone from Git, the managed flag is retired: no change, not listed.
 	rep, err = w.run(t, fsys, true)
-	if err != nil || len(rep.Plan.Changes) != 0 || len(rep.Plan.Unmanaged) != 1 || rep.Plan.Unmanaged[0].FeatureKey != "handmade" {
+	if err != nil || len(rep.Plan.Changes) != 0 || len(rep.Plan.Unmanaged) != 1 || rep.Plan.Unmanaged[0].Key != "handmade" {
 		t.Errorf("after prune: err=%v changes=%d unmanaged=%v", err, len(rep.Plan.Changes), rep.Plan.Unmanaged)
 	}
 }

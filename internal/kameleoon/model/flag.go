@@ -1,6 +1,10 @@
 package kmodel
 
-import "sort"
+import (
+	"cmp"
+	"sort"
+	"strings"
+)
 
 // Rule types accepted by Kameleoon's rollout rules.
 const (
@@ -45,6 +49,11 @@ type Ref struct {
 
 // String renders the ref as siteCode/featureKey.
 func (r Ref) String() string { return r.SiteCode + "/" + r.FeatureKey }
+
+// CompareRefs orders flags by site code, then feature key: the order of a plan's flags.
+func CompareRefs(a, b Ref) int {
+	return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
+}
 
 // Flag is one feature flag. JSON names are the Automation API's own field names (and so
 // the flag file's), except Environments, which is keyed by environment key instead of the

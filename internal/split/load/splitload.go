@@ -15,7 +15,6 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	"github.com/flagsync/flagsync/schema"
 )
@@ -189,7 +188,7 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		file      string
 		line, col int
 	}
-	seen := map[kmodel.Ref]first{}
+	seen := map[splitmodel.Ref]first{}
 	for _, file := range files {
 		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
@@ -320,7 +319,7 @@ func loadFile(file string, data []byte, settings *splitmodel.Settings, whole boo
 	if doc.Has("name") && f.Name != "" && f.Workspace != "" && !c.Troubled("name") {
 		line, col, _ := doc.At(true, "name")
 		key = position{line, col}
-		f.Source = kmodel.Source{File: file, Line: line}
+		f.Source = splitmodel.Source{File: file, Line: line}
 	}
 	return f, diags, key, nil
 }

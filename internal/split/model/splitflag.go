@@ -1,11 +1,11 @@
 package splitmodel
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"sort"
-
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"strings"
 )
 
 // Vendor is the value of the vendor key (in flagsync.yaml or in a flag file) that makes
@@ -13,8 +13,8 @@ import (
 const Vendor = "split"
 
 // OwnershipTag is the tag flagsync gives every Split flag it creates: only flags carrying
-// it may be pruned. It is the Kameleoon marker's text, so one name means "managed".
-const OwnershipTag = kmodel.OwnershipTag
+// it may be pruned. It is the text every vendor's marker has, so one name means "managed".
+const OwnershipTag = "managed-by-flagsync"
 
 // DefaultTrafficAllocation is the share of traffic a definition's rules apply to when the
 // file does not say (Split's "limit exposure" off).
@@ -36,12 +36,31 @@ type Flag struct {
 	// TrafficTypeID is the traffic type's id; set only on flags read from the API.
 	TrafficTypeID string `json:"-"`
 	// Source is where a desired flag was read from (empty for live flags).
-	Source kmodel.Source `json:"-"`
+	Source Source `json:"-"`
 }
 
-// Ref returns the flag's identity in the shared plan: the workspace id in SiteCode and the
-// flag name in FeatureKey.
-func (f *Flag) Ref() kmodel.Ref { return kmodel.Ref{SiteCode: f.Workspace, FeatureKey: f.Name} }
+// Ref identifies a Split flag: its workspace id and its name.
+type Ref struct {
+	Workspace string
+	Name      string
+}
+
+// String renders the ref as workspace/name.
+func (r Ref) String() string { return r.Workspace + "/" + r.Name }
+
+// CompareRefs orders flags by workspace, then name: the order of a plan's flags.
+func CompareRefs(a, b Ref) int {
+	return cmp.Or(strings.Compare(a.Workspace, b.Workspace), strings.Compare(a.Name, b.Name))
+}
+
+// Source is a position in the flag repository.
+type Source struct {
+	File string // path relative to the repository root, slash-separated
+	Line int
+}
+
+// Ref returns the flag's identity.
+func (f *Flag) Ref() Ref { return Ref{Workspace: f.Workspace, Name: f.Name} }
 
 // EnvironmentNames returns the flag's environment names sorted alphabetically.
 func (f *Flag) EnvironmentNames() []string {
