@@ -16,7 +16,7 @@ import (
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/plan"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 )
 
 // terraformParallelism is how many resources Terraform refreshes and applies at once by
@@ -260,7 +260,7 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 	api1 := e.clock.Now().Sub(scaledStart)
 
 	planStart := time.Now()
-	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, live, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return passFigures{}, 0, fmt.Errorf("plan: %w", err)
 	}
@@ -371,7 +371,7 @@ func (e *env) matches(ctx context.Context, fsys fs.FS) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("check convergence: %w", err)
 	}
-	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, live, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return false, fmt.Errorf("check convergence: %w", err)
 	}

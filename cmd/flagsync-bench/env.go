@@ -15,7 +15,7 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
-	"github.com/flagsync/flagsync/internal/plan"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -227,7 +227,7 @@ func (e *env) seed(ctx context.Context, fsys fs.FS) error {
 	if err != nil {
 		return fmt.Errorf("seed the sandbox: %w", err)
 	}
-	p, err := plan.Compute(desired, nil, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, nil, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return fmt.Errorf("seed the sandbox: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -59,11 +60,11 @@ func measurePlan(ctx context.Context, ns []int, runs int, pct float64, progress 
 			if err != nil {
 				return nil, fmt.Errorf("load %d generated files: %w", n, err)
 			}
-			opts := plan.OptionsFor(desired.Settings)
+			opts := kplan.OptionsFor(desired.Settings)
 			var p plan.Plan
 			compute := func() error {
 				var err error
-				p, err = plan.Compute(desired, live, opts)
+				p, err = kplan.Compute(desired, live, opts)
 				return err
 			}
 			if err := compute(); err != nil {

@@ -7,7 +7,7 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/plan"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -42,7 +42,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	sb, c := sandboxClient(t)
 	ctx := context.Background()
 
-	p, err := plan.Compute(desiredFlags(6, false), nil, plan.Options{})
+	p, err := kplan.Compute(desiredFlags(6, false), nil, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = plan.Compute(desiredFlags(6, true), live, plan.Options{})
+	p, err = kplan.Compute(desiredFlags(6, true), live, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rest, _ := plan.Compute(desiredFlags(6, true), live, plan.Options{}); len(rest.Changes) != 0 {
+	if rest, _ := kplan.Compute(desiredFlags(6, true), live, kplan.Options{}); len(rest.Changes) != 0 {
 		t.Errorf("%d changes remain after applying", len(rest.Changes))
 	}
 }

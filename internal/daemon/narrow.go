@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -27,7 +28,7 @@ type flagIndex struct {
 func newIndex(rev string, d *kmodel.Desired) *flagIndex {
 	flags := make([]fileFlag, len(d.Flags))
 	for i, f := range d.Flags {
-		flags[i] = fileFlag{f.Source.File, plan.AddressOf(f.Ref(), "")}
+		flags[i] = fileFlag{f.Source.File, kplan.AddressOf(f.Ref(), "")}
 	}
 	return newFileIndex(rev, flags)
 }

@@ -6,10 +6,11 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 // fileFlag is one flag of a valid repository and the file that defines it.
@@ -45,7 +46,7 @@ func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
 		}
 		if d != nil {
 			for _, f := range d.Flags {
-				out = append(out, fileFlag{f.Source.File, plan.AddressOf(f.Ref(), "")})
+				out = append(out, fileFlag{f.Source.File, kplan.AddressOf(f.Ref(), "")})
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
@@ -130,7 +131,7 @@ func TestRoundTrip(t *testing.T) {
 	if desired.Settings.SiteCode != "" {
 		t.Errorf("flagsync.yaml of a two-site export names site %q", desired.Settings.SiteCode)
 	}
-	p, err := plan.Compute(desired, allFlags(live), plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, allFlags(live), kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestSingleSiteLayout(t *testing.T) {
 	if desired.Settings.SiteCode != siteB {
 		t.Errorf("flagsync.yaml siteCode = %q, want %q", desired.Settings.SiteCode, siteB)
 	}
-	p, err := plan.Compute(desired, allFlags(live), plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, allFlags(live), kplan.OptionsFor(desired.Settings))
 	if err != nil || len(p.Changes) != 0 || len(p.Unmanaged) != 0 {
 		t.Errorf("plan: %v, %d changes, %d unmanaged", err, len(p.Changes), len(p.Unmanaged))
 	}

@@ -15,7 +15,7 @@ import (
 // flagDocument builds the YAML of one flag. Keys come in a fixed order: siteCode,
 // featureKey, name, description, tags, archived, variables, variations, goals,
 // bucketingKey, attributionWindow, environments. What the planner counts as a default
-// (normalise.go in internal/plan) is left out, and server-owned fields (ids, dates,
+// (normalise.go in internal/kameleoon/plan) is left out, and server-owned fields (ids, dates,
 // health) are not part of the model. It returns notes on what could not be written.
 func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, []string, error) {
 	m := newMapping()

@@ -16,7 +16,7 @@ import (
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 	"github.com/flagsync/flagsync/schema"
 )
 

@@ -8,6 +8,7 @@ import (
 	"github.com/flagsync/flagsync/internal/diag"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -74,7 +75,7 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 			live[i].Archived = false
 		}
 	}
-	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, live, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return nil, fmt.Errorf("verify export: %w", err)
 	}

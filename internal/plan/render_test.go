@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flagsync/flagsync/internal/api"
 )
 
 // TestRefusedChangesInEveryRendering: refused archives keep the mass-archive guard's
@@ -72,4 +74,33 @@ func TestRefusedChangesInEveryRendering(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTextColour(t *testing.T) {
+	// A plan as a vendor's planner makes it: one flag renamed.
+	p := Plan{Revision: "abc1234", Service: "Kameleoon", Changes: []Change{{
+		Order: 1, Action: ActionUpdate, Address: Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "checkout"},
+		Request: api.Request{Method: "PATCH", Path: "/feature-flags/pzllysfw2f/checkout", Body: []byte(`{"name":"Renamed"}`)},
+		Fields:  []FieldChange{{Path: "name", Before: "Checkout", After: "Renamed"}},
+		Reason:  "Git changes name",
+	}}, Unmanaged: []Address{}}
+	for _, colour := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := RenderText(&buf, p, TextOptions{Color: colour}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "\x1b["); got != colour {
+			t.Errorf("Color %t: ANSI escapes present = %t:\n%s", colour, got, buf.String())
+		}
+		if !strings.HasSuffix(buf.String(), p.SummaryLine()+ansiResetIf(colour)+"\n") {
+			t.Errorf("Color %t: does not end with the summary line:\n%q", colour, buf.String())
+		}
+	}
+}
+
+func ansiResetIf(colour bool) string {
+	if colour {
+		return ansiReset
+	}
+	return ""
 }

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -187,4 +189,22 @@ func countActions(changes []Change) string {
 		parts = append(parts, fmt.Sprintf("%d %s", archive, plural(archive, "archive")))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// compactJSON renders v as one line of JSON without HTML escaping, for people.
+func compactJSON(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -6,10 +6,11 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 // LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns
@@ -29,7 +30,7 @@ func LocateFlags(fsys fs.FS, dir string) (map[plan.Address]reconcile.FlagFile, e
 		}
 		if desired != nil {
 			for _, f := range desired.Flags {
-				a := plan.AddressOf(f.Ref(), "")
+				a := kplan.AddressOf(f.Ref(), "")
 				out[a] = reconcile.FlagFile{Flag: a, File: f.Source.File, Line: f.Source.Line}
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -64,7 +65,7 @@ func (s *run) Restrict(only []plan.Address) {
 	}
 	kept := s.desired.Flags[:0:0]
 	for _, f := range s.desired.Flags {
-		if want[plan.AddressOf(f.Ref(), "")] {
+		if want[kplan.AddressOf(f.Ref(), "")] {
 			kept = append(kept, f)
 		}
 	}
@@ -155,10 +156,10 @@ func (s *run) Plan(opts PlanOptions) (plan.Plan, error) { return s.compute(s.liv
 // compute plans the desired flags against live. A partial run neither prunes nor reports
 // unmanaged flags: it has not seen the whole site.
 func (s *run) compute(live []kmodel.Flag, o PlanOptions) (plan.Plan, error) {
-	opts := plan.OptionsFor(s.desired.Settings)
+	opts := kplan.OptionsFor(s.desired.Settings)
 	opts.Prune = !o.Partial && (opts.Prune || o.Prune)
 	opts.MaxArchive, opts.AllowMassArchive = o.MaxArchive, o.AllowMassArchive
-	p, err := plan.Compute(s.desired, live, opts)
+	p, err := kplan.Compute(s.desired, live, opts)
 	p.Revision = o.Revision
 	if o.Partial {
 		p.Unmanaged = []plan.Address{}

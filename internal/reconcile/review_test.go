@@ -8,6 +8,7 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -24,7 +25,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 	gone := kmodel.Flag{ID: 9, SiteCode: siteA, FeatureKey: "gone", Name: "Gone", Tags: []string{kmodel.OwnershipTag}}
 	live = append(live, gone)
 	c := &fakeClient{live: live}
-	only := []plan.Address{plan.AddressOf(live[0].Ref(), ""), plan.AddressOf(gone.Ref(), "")}
+	only := []plan.Address{kplan.AddressOf(live[0].Ref(), ""), kplan.AddressOf(gone.Ref(), "")}
 	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true, AllowMassArchive: true})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 // Client is what Split's side of the pipeline needs from the Admin API; *splitclient.Client

@@ -14,7 +14,7 @@ import (
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/sandbox"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
 

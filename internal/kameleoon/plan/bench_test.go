@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // benchInputs builds n flags with three environments each, and their live form: half
@@ -89,7 +90,7 @@ func benchCompute(b *testing.B, desired *kmodel.Desired, live []kmodel.Flag) {
 	stop, peak := samplePeakHeap()
 	b.ReportAllocs()
 	b.ResetTimer()
-	var p Plan
+	var p plan.Plan
 	for b.Loop() {
 		var err error
 		p, err = Compute(desired, live, opts)

@@ -8,7 +8,7 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 // checkPatchConverges applies a planned definition patch to the live definition's wire

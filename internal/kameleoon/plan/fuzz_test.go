@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // 7396 merge, arrays replaced whole). Reading the flag back must then plan to zero
 // changes: every patch the planner builds says exactly what Git says, no more, no less.
 //
-//	go test ./internal/plan -run='^$' -fuzz=FuzzPatchConverges -fuzztime=60s
+//	go test ./internal/kameleoon/plan -run='^$' -fuzz=FuzzPatchConverges -fuzztime=60s
 func FuzzPatchConverges(f *testing.F) {
 	for _, seed := range []int64{1, 2, 3, 42, 20251217, -7} {
 		f.Add(seed)

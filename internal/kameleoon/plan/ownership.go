@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"cmp"
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // This file decides what Git does not own in a flag that exists in Kameleoon, before
@@ -62,13 +63,13 @@ func parseIgnores(paths []string) []kmodel.IgnorePath {
 // name set to their live values in d. It returns d and l themselves when nothing is
 // left alone, and the notes for every difference it leaves alone. d and l are never
 // modified.
-func own(d, l *kmodel.Flag, ignores []ignoreRule, order []string) (*kmodel.Flag, *kmodel.Flag, []Note) {
+func own(d, l *kmodel.Flag, ignores []ignoreRule, order []string) (*kmodel.Flag, *kmodel.Flag, []plan.Note) {
 	o := owner{orig: d, d: d, origLive: l, l: l}
 	o.automation()
 	if len(ignores) > 0 {
 		o.ignore(ignores, order)
 	}
-	slices.SortStableFunc(o.notes, func(a, b Note) int {
+	slices.SortStableFunc(o.notes, func(a, b plan.Note) int {
 		return cmp.Or(cmp.Compare(envRank(a.Environment, order), envRank(b.Environment, order)),
 			strings.Compare(a.Environment, b.Environment))
 	})
@@ -89,7 +90,7 @@ func envRank(env string, order []string) int {
 type owner struct {
 	orig, d     *kmodel.Flag // Git's flag, and as planned
 	origLive, l *kmodel.Flag // the live flag, and as compared
-	notes       []Note
+	notes       []plan.Note
 }
 
 // writable makes o.d a copy of Git's flag that may be changed.
@@ -130,8 +131,8 @@ func cloneFlag(f *kmodel.Flag) *kmodel.Flag {
 	return &c
 }
 
-func (o *owner) note(env string, kind NoteKind, path string, git, live any, reason string) {
-	o.notes = append(o.notes, Note{Address: AddressOf(o.orig.Ref(), env),
+func (o *owner) note(env string, kind plan.NoteKind, path string, git, live any, reason string) {
+	o.notes = append(o.notes, plan.Note{Address: AddressOf(o.orig.Ref(), env),
 		Kind: kind, Path: path, Git: untypedNil(git), Live: untypedNil(live), Reason: reason})
 }
 
@@ -224,19 +225,19 @@ func (o *owner) pause(env, prefix string, w, h *kmodel.Rule) pauseAction {
 	rollback := len(h.RollbackConditions) > 0 && len(w.RollbackConditions) > 0
 	window := hasWindow(h.Release) && hasWindow(w.Release)
 	if written == kmodel.StateActive {
-		o.note(env, NotePaused, prefix+".state", git, status,
+		o.note(env, plan.NotePaused, prefix+".state", git, status,
 			fmt.Sprintf("paused by Kameleoon (status PAUSED, state ACTIVE: %s); flagsync does not re-activate it, and writes state ACTIVE unchanged when it patches the environment",
 				pauseCause(h, len(h.RollbackConditions) > 0, hasWindow(h.Release))))
 		return planAsGit
 	}
 	switch {
 	case rollback:
-		o.note(env, NotePaused, prefix+".state", git, kmodel.StatePaused,
+		o.note(env, plan.NotePaused, prefix+".state", git, kmodel.StatePaused,
 			"paused in Kameleoon, and the rule has rollback conditions: a fired rollback may have paused it (whether a rollback also writes state is not documented); "+
 				"flagsync does not re-activate it, and patches keep it PAUSED: resume it in Kameleoon once the cause is dealt with")
 		return keepPaused
 	case h.State == "" && window:
-		o.note(env, NotePaused, prefix+".state", git, kmodel.StatePaused,
+		o.note(env, plan.NotePaused, prefix+".state", git, kmodel.StatePaused,
 			"paused by Kameleoon outside its release window "+releaseText(h.Release)+": the read shape has only status, and Kameleoon pauses a rule outside its window "+
 				"while its written state stays ACTIVE (as in the vendor tutorial); flagsync does not re-activate it, and writes state ACTIVE unchanged when it patches the environment")
 		return readActive
@@ -276,7 +277,7 @@ func (o *owner) ramp(env, prefix string, w, h *kmodel.Rule) (*float64, bool) {
 		// exposition is the target Git writes; currentExposition is the ramp, never
 		// written. A different target in Git is a Git change, planned as usual.
 		if h.Exposition == nil || *h.CurrentExposition != *h.Exposition {
-			o.note(env, NoteRamp, prefix+".exposition", w.Exposition, *h.CurrentExposition,
+			o.note(env, plan.NoteRamp, prefix+".exposition", w.Exposition, *h.CurrentExposition,
 				fmt.Sprintf("progressive delivery ramping: exposure at %s%% on its way to the target %s; flagsync does not touch the ramp (currentExposition is never written)",
 					formatPercent(*h.CurrentExposition), optPercent(h.Exposition)))
 		}
@@ -285,7 +286,7 @@ func (o *owner) ramp(env, prefix string, w, h *kmodel.Rule) (*float64, bool) {
 	if w.Exposition == nil || h.Exposition == nil || *h.Exposition >= *w.Exposition {
 		return nil, false // equal, or Git lowers the target: applied
 	}
-	o.note(env, NoteRamp, prefix+".exposition", *w.Exposition, *h.Exposition,
+	o.note(env, plan.NoteRamp, prefix+".exposition", *w.Exposition, *h.Exposition,
 		fmt.Sprintf("progressive delivery: exposition %s%% in Kameleoon, %s%% in Git, read as Kameleoon's ramp climbing toward Git's target (the read shape has no currentExposition); flagsync does not revert it and patches keep %s%%",
 			formatPercent(*h.Exposition), formatPercent(*w.Exposition), formatPercent(*h.Exposition)))
 	x := *h.Exposition
@@ -335,8 +336,8 @@ func (o *owner) ignore(rules []ignoreRule, order []string) {
 				if !r.path.MatchesSteps(steps) {
 					continue
 				}
-				o.notes = append(o.notes, Note{Address: AddressOf(o.orig.Ref(), c.Environment),
-					Kind: NoteIgnored, Path: f.Path, Git: untypedNil(f.After), Live: untypedNil(f.Before),
+				o.notes = append(o.notes, plan.Note{Address: AddressOf(o.orig.Ref(), c.Environment),
+					Kind: plan.NoteIgnored, Path: f.Path, Git: untypedNil(f.After), Live: untypedNil(f.Before),
 					Ignore: r.path.String(), Source: r.source,
 					Reason: fmt.Sprintf("owned outside Git (ignore %s in %s): Kameleoon's value stays and is never written", r.path, r.source)})
 				break

@@ -15,7 +15,7 @@ import (
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitplan"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 var update = stdflag.Bool("update", false, "rewrite the golden plan.txt, plan.md and plan.json files")
@@ -71,7 +71,7 @@ func readLive(t *testing.T, path string) []splitmodel.Flag {
 
 // TestGolden plans every testdata/<case>: desired/ (a Split repository, loaded with
 // splitload.Load) against live.json, and compares the three renderings with plan.txt,
-// plan.md and plan.json. `go test ./internal/splitplan -update` rewrites them.
+// plan.md and plan.json. `go test ./internal/split/plan -update` rewrites them.
 func TestGolden(t *testing.T) {
 	entries, err := os.ReadDir("testdata")
 	if err != nil {
@@ -120,7 +120,7 @@ func TestGolden(t *testing.T) {
 				}
 				want, err := os.ReadFile(path)
 				if err != nil {
-					t.Fatalf("%v (run go test ./internal/splitplan -update)", err)
+					t.Fatalf("%v (run go test ./internal/split/plan -update)", err)
 				}
 				if !bytes.Equal(want, got) {
 					t.Errorf("%s differs:\n%s", path, firstDifference(string(want), string(got)))

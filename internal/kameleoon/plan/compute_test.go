@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -71,7 +72,7 @@ func desiredOf(flags ...kmodel.Flag) *kmodel.Desired {
 	return &kmodel.Desired{Revision: "abc1234", Flags: flags}
 }
 
-func mustCompute(t *testing.T, d *kmodel.Desired, live []kmodel.Flag, opts Options) Plan {
+func mustCompute(t *testing.T, d *kmodel.Desired, live []kmodel.Flag, opts Options) plan.Plan {
 	t.Helper()
 	p, err := Compute(d, live, opts)
 	if err != nil {
@@ -81,7 +82,7 @@ func mustCompute(t *testing.T, d *kmodel.Desired, live []kmodel.Flag, opts Optio
 }
 
 // describe lists a plan's changes one per line, for failure messages.
-func describe(p Plan) string {
+func describe(p plan.Plan) string {
 	var b strings.Builder
 	for _, c := range p.Changes {
 		fmt.Fprintf(&b, "%d %s %s %s %s\n", c.Order, c.Action, c.Request.Method, c.Request.Path, c.Request.Body)
@@ -191,7 +192,7 @@ func TestNumbersByValueThroughDecode(t *testing.T) {
 }
 
 // body decodes a change's request body.
-func body(t *testing.T, c Change) map[string]any {
+func body(t *testing.T, c plan.Change) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(c.Request.Body, &m); err != nil {
@@ -257,7 +258,7 @@ func TestFlagLevelOrder(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(wantOrder, "\n") {
 		t.Fatalf("order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantOrder, "\n"))
 	}
-	keys := func(c Change) []string {
+	keys := func(c plan.Change) []string {
 		var out []string
 		for _, v := range body(t, c)["variations"].([]any) {
 			out = append(out, v.(map[string]any)["key"].(string))
@@ -321,7 +322,7 @@ func TestPruneGuard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := Compute(desiredOf(kept...), tt.live, tt.opts)
-			var mae *MassArchiveError
+			var mae *plan.MassArchiveError
 			if tt.wantBlocked > 0 {
 				if !errors.As(err, &mae) || len(mae.Flags) != tt.wantBlocked {
 					t.Fatalf("err = %v, want a MassArchiveError for %d flags", err, tt.wantBlocked)
@@ -370,7 +371,7 @@ func TestDeterministic(t *testing.T) {
 	render := func(live []kmodel.Flag) []byte {
 		p := mustCompute(t, desiredOf(want...), live, Options{Prune: true, AllowMassArchive: true})
 		var buf bytes.Buffer
-		if err := RenderJSON(&buf, p); err != nil {
+		if err := plan.RenderJSON(&buf, p); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()

@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"encoding/json"
@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // ruleBody returns the rules of an environment patch's body, by name.
-func ruleBody(t *testing.T, c Change) map[string]map[string]any {
+func ruleBody(t *testing.T, c plan.Change) map[string]map[string]any {
 	t.Helper()
 	var b struct {
 		RolloutRules []map[string]any `json:"rolloutRules"`
@@ -68,7 +69,7 @@ func TestIgnoredFieldsAreNeverWritten(t *testing.T) {
 		t.Errorf("%d notes, want one per ignored difference (18):\n%s", len(p.Notes), describePlan(p))
 	}
 	for _, n := range p.Notes {
-		if n.Kind != NoteIgnored || n.Ignore == "" || n.Source != "the flag file" {
+		if n.Kind != plan.NoteIgnored || n.Ignore == "" || n.Source != "the flag file" {
 			t.Errorf("note %+v", n)
 		}
 	}
@@ -94,7 +95,7 @@ func TestIgnoreCreateSendsGit(t *testing.T) {
 	d := baseFlag()
 	d.Ignore = []string{"tags", "environments.*.featureEnabled", "environments.*.rolloutRules[*].exposition"}
 	p := mustCompute(t, desiredOf(d), nil, Options{})
-	if len(p.Changes) != 1 || p.Changes[0].Action != ActionCreate || len(p.Notes) != 0 {
+	if len(p.Changes) != 1 || p.Changes[0].Action != plan.ActionCreate || len(p.Notes) != 0 {
 		t.Fatalf("want one create and no notes:\n%s", describePlan(p))
 	}
 	if b := string(p.Changes[0].Request.Body); !strings.Contains(b, `"exposition":59`) || !strings.Contains(b, `"web"`) {
@@ -194,16 +195,16 @@ func TestAutomationDefaults(t *testing.T) {
 		name      string
 		git, live kmodel.Rule // live: the rule as read (State "" when the read shape has no state)
 		wantState string      // the state a patch sends; "" when no patch is planned
-		wantNote  NoteKind
+		wantNote  plan.NoteKind
 	}{
-		{"status PAUSED, state ACTIVE", kmodel.Rule{}, kmodel.Rule{State: "ACTIVE", Status: "PAUSED"}, "", NotePaused},
+		{"status PAUSED, state ACTIVE", kmodel.Rule{}, kmodel.Rule{State: "ACTIVE", Status: "PAUSED"}, "", plan.NotePaused},
 		{"paused with rollback conditions (status only)", kmodel.Rule{RollbackConditions: rollback},
-			kmodel.Rule{Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
+			kmodel.Rule{Status: "PAUSED", RollbackConditions: rollback}, "", plan.NotePaused},
 		{"paused with rollback conditions (state written PAUSED)", kmodel.Rule{RollbackConditions: rollback},
-			kmodel.Rule{State: "PAUSED", Status: "PAUSED", RollbackConditions: rollback}, "", NotePaused},
+			kmodel.Rule{State: "PAUSED", Status: "PAUSED", RollbackConditions: rollback}, "", plan.NotePaused},
 		{"Git removes the rollback conditions: re-activated", kmodel.Rule{},
 			kmodel.Rule{Status: "PAUSED", RollbackConditions: rollback}, "ACTIVE", ""},
-		{"outside the window (status only)", kmodel.Rule{Release: window}, kmodel.Rule{Status: "PAUSED", Release: window}, "", NotePaused},
+		{"outside the window (status only)", kmodel.Rule{Release: window}, kmodel.Rule{Status: "PAUSED", Release: window}, "", plan.NotePaused},
 		{"state written PAUSED with a window: paused by hand, re-activated", kmodel.Rule{Release: window},
 			kmodel.Rule{State: "PAUSED", Status: "PAUSED", Release: window}, "ACTIVE", ""},
 		{"paused by hand: re-activated", kmodel.Rule{}, kmodel.Rule{Status: "PAUSED"}, "ACTIVE", ""},

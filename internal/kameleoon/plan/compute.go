@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // DefaultEnvironmentOrder is the apply order of environments when flagsync.yaml lists
@@ -40,13 +41,13 @@ const Service = "Kameleoon"
 
 // AddressOf is the neutral address of a Kameleoon flag (the site code is its scope, the
 // feature key its key) and, when env is set, of one of its environments.
-func AddressOf(ref kmodel.Ref, env string) Address {
-	return Address{Service: Service, Scope: ref.SiteCode, Key: ref.FeatureKey, Environment: env}
+func AddressOf(ref kmodel.Ref, env string) plan.Address {
+	return plan.Address{Service: Service, Scope: ref.SiteCode, Key: ref.FeatureKey, Environment: env}
 }
 
 // addressesOf returns the flags' addresses, in order.
-func addressesOf(refs []kmodel.Ref) []Address {
-	out := make([]Address, len(refs))
+func addressesOf(refs []kmodel.Ref) []plan.Address {
+	out := make([]plan.Address, len(refs))
 	for i, r := range refs {
 		out[i] = AddressOf(r, "")
 	}
@@ -56,12 +57,12 @@ func addressesOf(refs []kmodel.Ref) []Address {
 // Compute returns the changes that bring live in line with desired. It is pure: the
 // same arguments give the same plan, whatever the order of live. The error is nil or a
 // *MassArchiveError, returned with a usable plan that leaves the refused archives out.
-func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, error) {
+func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Plan, error) {
 	order := opts.EnvironmentOrder
 	if len(order) == 0 {
 		order = DefaultEnvironmentOrder
 	}
-	p := Plan{Changes: []Change{}, Unmanaged: []Address{}, Service: Service}
+	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []plan.Address{}, Service: Service}
 	var want []*kmodel.Flag
 	if desired != nil {
 		p.Revision = desired.Revision
@@ -82,7 +83,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 
 	type group struct {
 		ref     kmodel.Ref
-		changes []Change
+		changes []plan.Change
 	}
 	var groups []group
 	var settingsIgnores []kmodel.IgnorePath
@@ -96,15 +97,15 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 			continue // duplicates are rejected by the loader; keep the first
 		}
 		inGit[ref] = true
-		var cs []Change
+		var cs []plan.Change
 		if l, ok := byRef[ref]; ok {
 			d := want[i]
 			if !(d.Archived && l.Archived) { // an archived flag is frozen: nothing to say
-				var notes []Note
+				var notes []plan.Note
 				d, l, notes = own(d, l, ignoreRules(settingsIgnores, d), order)
 				p.Notes = append(p.Notes, notes...)
 			}
-			var blocked []Blocked
+			var blocked []plan.Blocked
 			cs, blocked = updateChanges(d, l, order)
 			p.Blocked = append(p.Blocked, blocked...)
 		} else {
@@ -139,19 +140,19 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (Plan, e
 	}
 
 	var err error
-	if limit := MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "site"); limit != "" {
-		mae := &MassArchiveError{Flags: addressesOf(prune), Limit: limit}
+	if limit := plan.MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "site"); limit != "" {
+		mae := &plan.MassArchiveError{Flags: addressesOf(prune), Limit: limit}
 		for _, ref := range prune {
-			p.Blocked = append(p.Blocked, Blocked{Address: AddressOf(ref, ""),
+			p.Blocked = append(p.Blocked, plan.Blocked{Address: AddressOf(ref, ""),
 				Reason: "removed from Git; archiving refused by the mass-archive guard (" + limit + ")"})
 		}
 		err = mae
 	} else {
 		for _, ref := range prune {
-			groups = append(groups, group{ref, []Change{{
-				Action: ActionArchive, Address: AddressOf(ref, ""),
+			groups = append(groups, group{ref, []plan.Change{{
+				Action: plan.ActionArchive, Address: AddressOf(ref, ""),
 				Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
-				Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
+				Fields:  []plan.FieldChange{{Path: "archived", Before: false, After: true}},
 				Reason:  "removed from Git; carries the " + kmodel.OwnershipTag + " tag and prune is on, so it is archived (never deleted)",
 			}}})
 		}
@@ -186,7 +187,7 @@ func requestTags(tags []string, owned bool) []string {
 
 // --- create -----------------------------------------------------------------------
 
-func createChanges(d *kmodel.Flag, order []string) []Change {
+func createChanges(d *kmodel.Flag, order []string) []plan.Change {
 	want := normalise(d)
 	want.Environments = normaliseEnvs(d.Environments)
 	want.Tags = requestTags(want.Tags, true)
@@ -198,8 +199,8 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 	}
 	reason += fmt.Sprintf("; one POST creates it with its %d %s and the %s tag",
 		len(want.Environments), plural(len(want.Environments), "environment"), kmodel.OwnershipTag)
-	changes := []Change{{
-		Action: ActionCreate, Address: AddressOf(ref, ""),
+	changes := []plan.Change{{
+		Action: plan.ActionCreate, Address: AddressOf(ref, ""),
 		Request: kclient.CreateFlagRequest(&want, order),
 		Fields:  createFields(&want, order),
 		Reason:  reason,
@@ -207,10 +208,10 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 	if d.Archived {
 		// Git keeps archived flags as a record; the flag is created as written and
 		// archived straight after, so Kameleoon holds the same record.
-		changes = append(changes, Change{
-			Action: ActionArchive, Address: AddressOf(ref, ""),
+		changes = append(changes, plan.Change{
+			Action: plan.ActionArchive, Address: AddressOf(ref, ""),
 			Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
-			Fields:  []FieldChange{{Path: "archived", Before: false, After: true}},
+			Fields:  []plan.FieldChange{{Path: "archived", Before: false, After: true}},
 			Reason:  "archived: true in Git; archived right after it is created",
 		})
 	}
@@ -218,9 +219,9 @@ func createChanges(d *kmodel.Flag, order []string) []Change {
 }
 
 // createFields lists what a create sets, in file order, each with a nil Before.
-func createFields(f *kmodel.Flag, order []string) []FieldChange {
-	var fc []FieldChange
-	add := func(path string, v any) { fc = append(fc, FieldChange{Path: path, After: v}) }
+func createFields(f *kmodel.Flag, order []string) []plan.FieldChange {
+	var fc []plan.FieldChange
+	add := func(path string, v any) { fc = append(fc, plan.FieldChange{Path: path, After: v}) }
 	add("name", f.Name)
 	if f.Description != "" {
 		add("description", f.Description)
@@ -240,23 +241,23 @@ func createFields(f *kmodel.Flag, order []string) []FieldChange {
 	for _, v := range f.Variations {
 		add(keyPath("variations", "key", v.Key), v)
 	}
-	for _, k := range EnvOrder(f.Environments, order) {
+	for _, k := range plan.EnvOrder(f.Environments, order) {
 		fc = append(fc, envAddedFields("environments."+k, f.Environments[k])...)
 	}
 	return fc
 }
 
 // envAddedFields lists every field of an environment that is new to Kameleoon.
-func envAddedFields(prefix string, e kmodel.Environment) []FieldChange {
-	fc := []FieldChange{{Path: prefix + ".featureEnabled", After: e.FeatureEnabled}}
+func envAddedFields(prefix string, e kmodel.Environment) []plan.FieldChange {
+	fc := []plan.FieldChange{{Path: prefix + ".featureEnabled", After: e.FeatureEnabled}}
 	if e.DefaultVariationKey != "" {
-		fc = append(fc, FieldChange{Path: prefix + ".defaultVariationKey", After: e.DefaultVariationKey})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".defaultVariationKey", After: e.DefaultVariationKey})
 	}
 	for _, r := range e.RolloutRules {
-		fc = append(fc, FieldChange{Path: keyPath(prefix+".rolloutRules", "name", r.Name), After: r})
+		fc = append(fc, plan.FieldChange{Path: keyPath(prefix+".rolloutRules", "name", r.Name), After: r})
 	}
 	if e.Integrations != nil {
-		fc = append(fc, FieldChange{Path: prefix + ".integrations", After: e.Integrations})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".integrations", After: e.Integrations})
 	}
 	return fc
 }
@@ -266,7 +267,7 @@ func envAddedFields(prefix string, e kmodel.Environment) []FieldChange {
 // updateChanges returns the changes that bring live flag l in line with d, and the
 // changes it refuses to make (variations Git removes that an environment Git does not
 // manage still uses).
-func updateChanges(d, l *kmodel.Flag, order []string) ([]Change, []Blocked) {
+func updateChanges(d, l *kmodel.Flag, order []string) ([]plan.Change, []plan.Blocked) {
 	if d.Archived && l.Archived {
 		// Archived on both sides: the flag is frozen. Its content is reconciled when
 		// Git restores it.
@@ -274,7 +275,7 @@ func updateChanges(d, l *kmodel.Flag, order []string) ([]Change, []Blocked) {
 	}
 	var u flagUpdate
 	u.init(d, l)
-	var changes []Change
+	var changes []plan.Change
 	if c, ok := u.additions(); ok {
 		changes = append(changes, c)
 	}
@@ -283,8 +284,8 @@ func updateChanges(d, l *kmodel.Flag, order []string) ([]Change, []Blocked) {
 		changes = append(changes, c)
 	}
 	if d.Archived && !l.Archived {
-		changes = append(changes, u.change(ActionArchive, "", kclient.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
-			[]FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git"))
+		changes = append(changes, u.change(plan.ActionArchive, "", kclient.ArchiveFlagRequest(d.SiteCode, d.FeatureKey, true),
+			[]plan.FieldChange{{Path: "archived", Before: false, After: true}}, "archived: true in Git"))
 	}
 	return changes, u.blocked
 }
@@ -302,7 +303,7 @@ type flagUpdate struct {
 	// kept are the variations Git removes that an environment Git does not manage still
 	// uses, in live order: they stay, and blocked says why.
 	kept    []string
-	blocked []Blocked
+	blocked []plan.Blocked
 }
 
 func (u *flagUpdate) init(d, l *kmodel.Flag) {
@@ -332,7 +333,7 @@ func (u *flagUpdate) init(d, l *kmodel.Flag) {
 			wt, ht := types()
 			return variationEqual(a, b, wt, ht)
 		},
-		func(prefix string, after, before *kmodel.Variation) []FieldChange {
+		func(prefix string, after, before *kmodel.Variation) []plan.FieldChange {
 			wt, ht := types()
 			return variationFields(prefix, after, before, wt, ht)
 		})
@@ -360,7 +361,7 @@ func (u *flagUpdate) keepServedVariations() {
 	slices.Sort(unmanaged)
 	managed := u.d.EnvironmentKeys()
 	var removed []string
-	var last []FieldChange
+	var last []plan.FieldChange
 	for i, key := range d.removed {
 		var envs, uses, owned, ownedUses []string
 		for _, k := range unmanaged {
@@ -401,8 +402,8 @@ func (u *flagUpdate) keepServedVariations() {
 			envs = append(envs, owned...)
 			slices.Sort(envs)
 		}
-		u.blocked = append(u.blocked, Blocked{
-			Address: AddressOf(u.d.Ref(), ""), Kind: BlockedVariationInUse,
+		u.blocked = append(u.blocked, plan.Blocked{
+			Address: AddressOf(u.d.Ref(), ""), Kind: plan.BlockedVariationInUse,
 			Variation: key, Environments: envs, Reason: reason,
 		})
 	}
@@ -467,7 +468,7 @@ func (u *flagUpdate) dropUnfitOverrides() {
 				continue
 			}
 			dropped = append(dropped, o.Key)
-			d.first = append(d.first, FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
+			d.first = append(d.first, plan.FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
 		}
 		v.Variables = vars
 		d.patch = true
@@ -480,8 +481,8 @@ func (u *flagUpdate) dropUnfitOverrides() {
 	}
 }
 
-func (u *flagUpdate) change(action Action, env string, req api.Request, fields []FieldChange, reason string) Change {
-	return Change{Action: action, Address: AddressOf(u.d.Ref(), env), Request: req, Fields: fields, Reason: reason}
+func (u *flagUpdate) change(action plan.Action, env string, req api.Request, fields []plan.FieldChange, reason string) plan.Change {
+	return plan.Change{Action: action, Address: AddressOf(u.d.Ref(), env), Request: req, Fields: fields, Reason: reason}
 }
 
 // patchBase is Git's flag as a flag patch sends it: with the ownership tag when the
@@ -496,13 +497,13 @@ func (u *flagUpdate) patchBase() kmodel.Flag {
 // additions is the first flag patch: every changed scalar or set field, a restore from
 // the archive, and variables and variations as live ∪ Git, so that the environment
 // patches that follow may use new ones.
-func (u *flagUpdate) additions() (Change, bool) {
+func (u *flagUpdate) additions() (plan.Change, bool) {
 	want, have := &u.want, &u.have
 	var names []string
-	var fields []FieldChange
+	var fields []plan.FieldChange
 	set := func(name string, before, after any) {
 		names = append(names, name)
-		fields = append(fields, FieldChange{Path: name, Before: before, After: after})
+		fields = append(fields, plan.FieldChange{Path: name, Before: before, After: after})
 	}
 	if want.Name != have.Name {
 		set("name", have.Name, want.Name)
@@ -537,7 +538,7 @@ func (u *flagUpdate) additions() (Change, bool) {
 	}
 	if u.l.Archived && !u.d.Archived {
 		names = append(names, "archived")
-		fields = append(fields, FieldChange{Path: "archived", Before: true, After: false})
+		fields = append(fields, plan.FieldChange{Path: "archived", Before: true, After: false})
 		reasons = append(reasons, "restores the archived flag (archived is false in Git)")
 	}
 
@@ -558,22 +559,22 @@ func (u *flagUpdate) additions() (Change, bool) {
 		reasons = append(reasons, "removals wait for the last patch")
 	}
 	if len(names) == 0 {
-		return Change{}, false
+		return plan.Change{}, false
 	}
-	return u.change(ActionUpdate, "", kclient.UpdateFlagRequest(&after, names), fields, sentence(reasons)), true
+	return u.change(plan.ActionUpdate, "", kclient.UpdateFlagRequest(&after, names), fields, sentence(reasons)), true
 }
 
 // environments are the environment patches, in the configured order. Environments
 // only in Kameleoon are not managed and are left alone.
-func (u *flagUpdate) environments(order []string) []Change {
-	var changes []Change
+func (u *flagUpdate) environments(order []string) []plan.Change {
+	var changes []plan.Change
 	site, key := u.d.SiteCode, u.d.FeatureKey
-	for _, k := range EnvOrder(u.d.Environments, order) {
+	for _, k := range plan.EnvOrder(u.d.Environments, order) {
 		prefix := "environments." + k
 		wantEnv := normaliseEnv(u.d.Environments[k])
 		liveEnv, ok := u.l.Environments[k]
 		if !ok {
-			changes = append(changes, u.change(ActionUpdate, k,
+			changes = append(changes, u.change(plan.ActionUpdate, k,
 				kclient.PatchEnvironmentRequest(site, key, u.d.Name, k, wantEnv, kclient.EnvironmentPatchFields),
 				envAddedFields(prefix, wantEnv),
 				"environment "+k+" is in Git but not in Kameleoon; the patch sends its whole configuration"))
@@ -587,7 +588,7 @@ func (u *flagUpdate) environments(order []string) []Change {
 		if len(ed.names) == 0 {
 			continue
 		}
-		changes = append(changes, u.change(ActionUpdate, k,
+		changes = append(changes, u.change(plan.ActionUpdate, k,
 			kclient.PatchEnvironmentRequest(site, key, u.d.Name, k, ed.after, ed.names),
 			ed.fields, "environment "+k+" differs from Git: "+strings.Join(ed.reasons, "; ")))
 	}
@@ -611,14 +612,14 @@ func writtenStates(e kmodel.Environment) kmodel.Environment {
 
 // removals is the last flag patch, with Git's final variables and variations, once no
 // environment uses what goes.
-func (u *flagUpdate) removals() (Change, bool) {
+func (u *flagUpdate) removals() (plan.Change, bool) {
 	if len(u.vars.removed)+len(u.variations.removed) == 0 {
-		return Change{}, false
+		return plan.Change{}, false
 	}
 	final := u.patchBase()
 	keptFields, keptReasons := u.keptVariations(&final)
 	var names, parts []string
-	var fields []FieldChange
+	var fields []plan.FieldChange
 	if len(u.vars.removed) > 0 {
 		names = append(names, "variables")
 		fields = append(fields, u.vars.last...)
@@ -638,14 +639,14 @@ func (u *flagUpdate) removals() (Change, bool) {
 			plural(len(u.kept), "variation"), quoteList(u.kept)))
 	}
 	reasons = append(reasons, keptReasons...)
-	return u.change(ActionUpdate, "", kclient.UpdateFlagRequest(&final, names), fields, sentence(reasons)), true
+	return u.change(plan.ActionUpdate, "", kclient.UpdateFlagRequest(&final, names), fields, sentence(reasons)), true
 }
 
 // keptVariations appends the kept variations to final's, as the first patch leaves them
 // and without their overrides of variables final no longer has (Kameleoon refuses an
 // override of a variable the flag does not define). It returns the overrides it drops
 // and why.
-func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]FieldChange, []string) {
+func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]plan.FieldChange, []string) {
 	if len(u.kept) == 0 {
 		return nil, nil
 	}
@@ -653,7 +654,7 @@ func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]FieldChange, []string
 	for _, v := range final.Variables {
 		defined[v.Key] = true
 	}
-	var fields []FieldChange
+	var fields []plan.FieldChange
 	var reasons []string
 	final.Variations = slices.Clone(final.Variations)
 	for _, v := range u.variations.union[len(u.want.Variations):] {
@@ -668,7 +669,7 @@ func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]FieldChange, []string
 				continue
 			}
 			dropped = append(dropped, o.Key)
-			fields = append(fields, FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
+			fields = append(fields, plan.FieldChange{Path: keyPath(keyPath("variations", "key", v.Key)+".variables", "key", o.Key), Before: o.Value})
 		}
 		v.Variables = vars
 		final.Variations = append(final.Variations, v)
@@ -682,16 +683,16 @@ func (u *flagUpdate) keptVariations(final *kmodel.Flag) ([]FieldChange, []string
 
 // keyedDiff is the difference of two keyed, ordered lists (variables, variations).
 type keyedDiff[T any] struct {
-	patch   bool          // the first flag patch must send union
-	union   []T           // Git's items in Git's order, then items only live has
-	first   []FieldChange // additions, changes and reordering
-	last    []FieldChange // removals
-	removed []string      // keys only live has
+	patch   bool               // the first flag patch must send union
+	union   []T                // Git's items in Git's order, then items only live has
+	first   []plan.FieldChange // additions, changes and reordering
+	last    []plan.FieldChange // removals
+	removed []string           // keys only live has
 	reasons []string
 }
 
 func diffKeyed[T any](path, noun string, want, have []T, key func(*T) string, eq func(a, b *T) bool,
-	fieldsOf func(prefix string, after, before *T) []FieldChange) keyedDiff[T] {
+	fieldsOf func(prefix string, after, before *T) []plan.FieldChange) keyedDiff[T] {
 	var d keyedDiff[T]
 	if len(want) == len(have) {
 		same := true
@@ -718,7 +719,7 @@ func diffKeyed[T any](path, noun string, want, have []T, key func(*T) string, eq
 		j, ok := haveAt[k]
 		if !ok {
 			added = append(added, k)
-			d.first = append(d.first, FieldChange{Path: keyPath(path, "key", k), After: want[i]})
+			d.first = append(d.first, plan.FieldChange{Path: keyPath(path, "key", k), After: want[i]})
 			continue
 		}
 		common = append(common, j)
@@ -729,14 +730,14 @@ func diffKeyed[T any](path, noun string, want, have []T, key func(*T) string, eq
 	}
 	reordered := !slices.IsSorted(common)
 	if reordered {
-		d.first = append(d.first, FieldChange{Path: path, Before: keysOf(have, key), After: keysOf(want, key)})
+		d.first = append(d.first, plan.FieldChange{Path: path, Before: keysOf(have, key), After: keysOf(want, key)})
 	}
 	d.union = slices.Clone(want)
 	for i := range have {
 		k := key(&have[i])
 		if !inWant[k] {
 			d.removed = append(d.removed, k)
-			d.last = append(d.last, FieldChange{Path: keyPath(path, "key", k), Before: have[i]})
+			d.last = append(d.last, plan.FieldChange{Path: keyPath(path, "key", k), Before: have[i]})
 			d.union = append(d.union, have[i])
 		}
 	}
@@ -761,34 +762,34 @@ func keysOf[T any](items []T, key func(*T) string) []string {
 	return out
 }
 
-func variableFields(prefix string, after, before *kmodel.Variable) []FieldChange {
-	var fc []FieldChange
+func variableFields(prefix string, after, before *kmodel.Variable) []plan.FieldChange {
+	var fc []plan.FieldChange
 	if after.Type != before.Type {
-		fc = append(fc, FieldChange{Path: prefix + ".type", Before: before.Type, After: after.Type})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".type", Before: before.Type, After: after.Type})
 	}
 	if after.Type != before.Type || !valueEqual(after.Type, after.Value, before.Value) {
-		fc = append(fc, FieldChange{Path: prefix + ".value", Before: before.Value, After: after.Value})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".value", Before: before.Value, After: after.Value})
 	}
 	if !setEqual(after.AllowedValues, before.AllowedValues) {
-		fc = append(fc, FieldChange{Path: prefix + ".allowedValues", Before: nonNilStrings(stringSet(before.AllowedValues)), After: nonNilStrings(stringSet(after.AllowedValues))})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".allowedValues", Before: nonNilStrings(stringSet(before.AllowedValues)), After: nonNilStrings(stringSet(after.AllowedValues))})
 	}
 	return fc
 }
 
-func variationFields(prefix string, after, before *kmodel.Variation, afterTypes, beforeTypes map[string]string) []FieldChange {
-	var fc []FieldChange
+func variationFields(prefix string, after, before *kmodel.Variation, afterTypes, beforeTypes map[string]string) []plan.FieldChange {
+	var fc []plan.FieldChange
 	if after.Name != before.Name {
-		fc = append(fc, FieldChange{Path: prefix + ".name", Before: optString(before.Name), After: optString(after.Name)})
+		fc = append(fc, plan.FieldChange{Path: prefix + ".name", Before: optString(before.Name), After: optString(after.Name)})
 	}
 	// Overrides are sorted by key on both sides: merge the two lists.
 	a, b := after.Variables, before.Variables
 	for len(a) > 0 || len(b) > 0 {
 		switch {
 		case len(b) == 0 || (len(a) > 0 && a[0].Key < b[0].Key):
-			fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), After: a[0].Value})
+			fc = append(fc, plan.FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), After: a[0].Value})
 			a = a[1:]
 		case len(a) == 0 || b[0].Key < a[0].Key:
-			fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", b[0].Key), Before: b[0].Value})
+			fc = append(fc, plan.FieldChange{Path: keyPath(prefix+".variables", "key", b[0].Key), Before: b[0].Value})
 			b = b[1:]
 		default:
 			ta, tb := afterTypes[a[0].Key], beforeTypes[b[0].Key]
@@ -796,7 +797,7 @@ func variationFields(prefix string, after, before *kmodel.Variation, afterTypes,
 				ta = ""
 			}
 			if !valueEqual(ta, a[0].Value, b[0].Value) {
-				fc = append(fc, FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), Before: b[0].Value, After: a[0].Value})
+				fc = append(fc, plan.FieldChange{Path: keyPath(prefix+".variables", "key", a[0].Key), Before: b[0].Value, After: a[0].Value})
 			}
 			a, b = a[1:], b[1:]
 		}
@@ -808,7 +809,7 @@ func variationFields(prefix string, after, before *kmodel.Variation, afterTypes,
 type envDiff struct {
 	names   []string // environment patch fields
 	after   kmodel.Environment
-	fields  []FieldChange
+	fields  []plan.FieldChange
 	reasons []string
 }
 
@@ -816,12 +817,12 @@ func diffEnv(prefix string, want kmodel.Environment, have *kmodel.Environment) e
 	d := envDiff{after: want}
 	if want.FeatureEnabled != have.FeatureEnabled {
 		d.names = append(d.names, "featureEnabled")
-		d.fields = append(d.fields, FieldChange{Path: prefix + ".featureEnabled", Before: have.FeatureEnabled, After: want.FeatureEnabled})
+		d.fields = append(d.fields, plan.FieldChange{Path: prefix + ".featureEnabled", Before: have.FeatureEnabled, After: want.FeatureEnabled})
 		d.reasons = append(d.reasons, fmt.Sprintf("featureEnabled %t → %t", have.FeatureEnabled, want.FeatureEnabled))
 	}
 	if want.DefaultVariationKey != have.DefaultVariationKey {
 		d.names = append(d.names, "defaultVariationKey")
-		d.fields = append(d.fields, FieldChange{Path: prefix + ".defaultVariationKey", Before: optString(have.DefaultVariationKey), After: optString(want.DefaultVariationKey)})
+		d.fields = append(d.fields, plan.FieldChange{Path: prefix + ".defaultVariationKey", Before: optString(have.DefaultVariationKey), After: optString(want.DefaultVariationKey)})
 		d.reasons = append(d.reasons, "defaultVariationKey changed")
 	}
 	rules := diffRules(prefix+".rolloutRules", want.RolloutRules, have.RolloutRules)
@@ -833,7 +834,7 @@ func diffEnv(prefix string, want kmodel.Environment, have *kmodel.Environment) e
 	}
 	if !integrationsEqual(want.Integrations, have.Integrations) {
 		d.names = append(d.names, "integrations")
-		d.fields = append(d.fields, FieldChange{Path: prefix + ".integrations", Before: have.Integrations, After: want.Integrations})
+		d.fields = append(d.fields, plan.FieldChange{Path: prefix + ".integrations", Before: have.Integrations, After: want.Integrations})
 		d.reasons = append(d.reasons, "integrations changed")
 	}
 	return d
@@ -841,7 +842,7 @@ func diffEnv(prefix string, want kmodel.Environment, have *kmodel.Environment) e
 
 type rulesDiff struct {
 	after   []kmodel.Rule // Git's rules carrying the live ids of rules that persist
-	fields  []FieldChange
+	fields  []plan.FieldChange
 	reasons []string
 }
 
@@ -866,7 +867,7 @@ func diffRules(path string, want, have []kmodel.Rule) rulesDiff {
 		js := byName[w.Name]
 		if len(js) == 0 {
 			adds = append(adds, added{i, w.Name})
-			d.fields = append(d.fields, FieldChange{Path: p, After: *w})
+			d.fields = append(d.fields, plan.FieldChange{Path: p, After: *w})
 			continue
 		}
 		j := js[0]
@@ -892,7 +893,7 @@ func diffRules(path string, want, have []kmodel.Rule) rulesDiff {
 	for j := range have {
 		if !matched[j] {
 			removed = append(removed, j)
-			d.fields = append(d.fields, FieldChange{Path: keyPath(path, "name", have[j].Name), Before: have[j]})
+			d.fields = append(d.fields, plan.FieldChange{Path: keyPath(path, "name", have[j].Name), Before: have[j]})
 		}
 	}
 	// A rule added where a rule was removed is most likely a rename: say what that means.
@@ -916,7 +917,7 @@ func diffRules(path string, want, have []kmodel.Rule) rulesDiff {
 		}
 	}
 	if !slices.IsSorted(common) {
-		d.fields = append(d.fields, FieldChange{Path: path, Before: ruleNames(have), After: ruleNames(want)})
+		d.fields = append(d.fields, plan.FieldChange{Path: path, Before: ruleNames(have), After: ruleNames(want)})
 		d.reasons = append(d.reasons, "rules reordered")
 	}
 	return d
@@ -930,11 +931,11 @@ func ruleNames(rules []kmodel.Rule) []string {
 	return out
 }
 
-func ruleFields(prefix string, after, before *kmodel.Rule) []FieldChange {
-	var fc []FieldChange
+func ruleFields(prefix string, after, before *kmodel.Rule) []plan.FieldChange {
+	var fc []plan.FieldChange
 	diff := func(name string, changed bool, b, a any) {
 		if changed {
-			fc = append(fc, FieldChange{Path: prefix + "." + name, Before: b, After: a})
+			fc = append(fc, plan.FieldChange{Path: prefix + "." + name, Before: b, After: a})
 		}
 	}
 	diff("type", after.Type != before.Type, before.Type, after.Type)
@@ -951,14 +952,14 @@ func ruleFields(prefix string, after, before *kmodel.Rule) []FieldChange {
 		p := fmt.Sprintf("%s.rollbackConditions[%d]", prefix, k)
 		switch {
 		case k >= len(before.RollbackConditions):
-			fc = append(fc, FieldChange{Path: p, After: after.RollbackConditions[k]})
+			fc = append(fc, plan.FieldChange{Path: p, After: after.RollbackConditions[k]})
 		case k >= len(after.RollbackConditions):
-			fc = append(fc, FieldChange{Path: p, Before: before.RollbackConditions[k]})
+			fc = append(fc, plan.FieldChange{Path: p, Before: before.RollbackConditions[k]})
 		default:
 			a, b := &after.RollbackConditions[k], &before.RollbackConditions[k]
 			diff := func(name string, changed bool, bv, av any) {
 				if changed {
-					fc = append(fc, FieldChange{Path: p + "." + name, Before: bv, After: av})
+					fc = append(fc, plan.FieldChange{Path: p + "." + name, Before: bv, After: av})
 				}
 			}
 			diff("target", a.Target != b.Target, b.Target, a.Target)
@@ -1027,13 +1028,6 @@ func nonNilInts(s []int64) []int64 {
 	return s
 }
 
-func plural(n int, noun string) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
-}
-
 // andList joins items for a sentence: "a", "a and b", "a, b and c".
 func andList(items []string) string {
 	if len(items) <= 1 {
@@ -1059,3 +1053,10 @@ func quoteList(items []string) string {
 }
 
 func sentence(parts []string) string { return strings.Join(parts, "; ") }
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}

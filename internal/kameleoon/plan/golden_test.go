@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 var update = stdflag.Bool("update", false, "rewrite the golden plan.txt, plan.md and plan.json files")
@@ -28,7 +29,7 @@ type goldenOptions struct {
 // TestGolden plans every testdata/<case>: desired/ (flag files and an optional
 // flagsync.yaml, loaded with kload.Load) against live.json (the API's read shape,
 // decoded with kclient.DecodeFlags), and compares the three renderings with plan.txt,
-// plan.md and plan.json. `go test ./internal/plan -update` rewrites them.
+// plan.md and plan.json. `go test ./internal/kameleoon/plan -update` rewrites them.
 func TestGolden(t *testing.T) {
 	entries, err := os.ReadDir("testdata")
 	if err != nil {
@@ -66,22 +67,22 @@ func TestGolden(t *testing.T) {
 			opts.MaxArchive, opts.AllowMassArchive = gopts.MaxArchive, gopts.AllowMassArchive
 
 			p, err := Compute(desired, live, opts)
-			var mae *MassArchiveError
+			var mae *plan.MassArchiveError
 			if err != nil && !errors.As(err, &mae) {
 				t.Fatalf("Compute: %v", err)
 			}
-			if (mae != nil) != (p.refusedArchives() > 0) {
-				t.Fatalf("error %v does not match %d archives refused by the mass-archive guard", err, p.refusedArchives())
+			if (mae != nil) != (p.RefusedArchives() > 0) {
+				t.Fatalf("error %v does not match %d archives refused by the mass-archive guard", err, p.RefusedArchives())
 			}
 
 			var txt, md, js bytes.Buffer
-			if err := RenderText(&txt, p, TextOptions{}); err != nil {
+			if err := plan.RenderText(&txt, p, plan.TextOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := RenderMarkdown(&md, p, MarkdownOptions{MaxChars: gopts.MarkdownMaxChars}); err != nil {
+			if err := plan.RenderMarkdown(&md, p, plan.MarkdownOptions{MaxChars: gopts.MarkdownMaxChars}); err != nil {
 				t.Fatal(err)
 			}
-			if err := RenderJSON(&js, p); err != nil {
+			if err := plan.RenderJSON(&js, p); err != nil {
 				t.Fatal(err)
 			}
 			for file, got := range map[string][]byte{"plan.txt": txt.Bytes(), "plan.md": md.Bytes(), "plan.json": js.Bytes()} {
@@ -94,7 +95,7 @@ func TestGolden(t *testing.T) {
 				}
 				want, err := os.ReadFile(path)
 				if err != nil {
-					t.Fatalf("%v (run go test ./internal/plan -update)", err)
+					t.Fatalf("%v (run go test ./internal/kameleoon/plan -update)", err)
 				}
 				if !bytes.Equal(want, got) {
 					t.Errorf("%s differs (- golden, + got):\n%s", path, lineDiff(string(want), string(got)))

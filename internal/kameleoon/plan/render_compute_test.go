@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 )
 
 func TestMarkdownStaysUnderLimit(t *testing.T) {
@@ -27,7 +28,7 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		if err := RenderMarkdown(&buf, p, MarkdownOptions{MaxChars: tt.limit}); err != nil {
+		if err := plan.RenderMarkdown(&buf, p, plan.MarkdownOptions{MaxChars: tt.limit}); err != nil {
 			t.Fatal(err)
 		}
 		out := buf.String()
@@ -35,7 +36,7 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 		switch {
 		case len(out) > tt.limit:
 			t.Errorf("limit %d: %d characters", tt.limit, len(out))
-		case lines[0] != MarkdownMarker:
+		case lines[0] != plan.MarkdownMarker:
 			t.Errorf("limit %d: first line %q, want the marker", tt.limit, lines[0])
 		case lines[len(lines)-1] != p.SummaryLine():
 			t.Errorf("limit %d: last line %q, want the summary line", tt.limit, lines[len(lines)-1])
@@ -47,38 +48,13 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 	}
 }
 
-func TestTextColour(t *testing.T) {
-	want := baseFlag()
-	want.Name = "Renamed"
-	p := mustCompute(t, desiredOf(want), []kmodel.Flag{liveOf(baseFlag())}, Options{})
-	for _, colour := range []bool{false, true} {
-		var buf bytes.Buffer
-		if err := RenderText(&buf, p, TextOptions{Color: colour}); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Contains(buf.String(), "\x1b["); got != colour {
-			t.Errorf("Color %t: ANSI escapes present = %t:\n%s", colour, got, buf.String())
-		}
-		if !strings.HasSuffix(buf.String(), p.SummaryLine()+ansiResetIf(colour)+"\n") {
-			t.Errorf("Color %t: does not end with the summary line:\n%q", colour, buf.String())
-		}
-	}
-}
-
-func ansiResetIf(colour bool) string {
-	if colour {
-		return ansiReset
-	}
-	return ""
-}
-
 // TestJSONShape checks the documented shape: every key present, bodies embedded as JSON.
 func TestJSONShape(t *testing.T) {
 	want := baseFlag()
 	want.FeatureKey = "fresh"
 	p := mustCompute(t, desiredOf(want, baseFlag()), []kmodel.Flag{liveOf(baseFlag()), {SiteCode: "pzllysfw2f", FeatureKey: "other", Name: "x"}}, Options{})
 	var buf bytes.Buffer
-	if err := RenderJSON(&buf, p); err != nil {
+	if err := plan.RenderJSON(&buf, p); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -95,8 +71,8 @@ func TestJSONShape(t *testing.T) {
 	if doc.Revision == nil || *doc.Revision != "abc1234" || doc.Blocked == nil {
 		t.Fatalf("revision or blocked missing:\n%s", buf.String())
 	}
-	if doc.FormatVersion != JSONFormatVersion {
-		t.Errorf("format_version %d, want %d", doc.FormatVersion, JSONFormatVersion)
+	if doc.FormatVersion != plan.JSONFormatVersion {
+		t.Errorf("format_version %d, want %d", doc.FormatVersion, plan.JSONFormatVersion)
 	}
 	for _, k := range []string{"create", "update", "archive", "unmanaged", "blocked"} {
 		if _, ok := doc.Summary[k]; !ok {

@@ -40,7 +40,7 @@ type Options struct {
 	// EnvironmentOrder is the order definitions are created and patched in (the
 	// settings' environments); others follow alphabetically.
 	EnvironmentOrder []string
-	// MaxArchive and AllowMassArchive are the mass-archive guard, as in plan.Options.
+	// MaxArchive and AllowMassArchive are the mass-archive guard (see plan.MassArchiveLimit).
 	MaxArchive       int
 	AllowMassArchive bool
 }

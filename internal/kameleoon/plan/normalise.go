@@ -1,7 +1,6 @@
-package plan
+package kplan
 
 import (
-	"bytes"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -475,15 +474,4 @@ func rollbackEqual(a, b *kmodel.RollbackCondition) bool {
 	return a.Target == b.Target && a.Criteria == b.Criteria && a.ComparisonOperator == b.ComparisonOperator &&
 		a.MatchValue == b.MatchValue && a.GoalID == b.GoalID && a.Visitors == b.Visitors &&
 		stringsEqual(a.Recipients, b.Recipients)
-}
-
-// compactJSON renders v as one line of JSON without HTML escaping, for people.
-func compactJSON(v any) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "<" + err.Error() + ">"
-	}
-	return strings.TrimRight(buf.String(), "\n")
 }

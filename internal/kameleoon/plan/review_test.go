@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -200,7 +201,7 @@ func TestPruneGuardAtTheLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n, err := run(tt.keep, tt.gone, tt.opts)
-			var mae *MassArchiveError
+			var mae *plan.MassArchiveError
 			if refused := errors.As(err, &mae); refused != tt.wantRefused || n != tt.wantArchive {
 				t.Fatalf("archives %d, err %v; want %d archives, refused %t", n, err, tt.wantArchive, tt.wantRefused)
 			}
@@ -230,7 +231,7 @@ func TestVariationStillUsedByUnmanagedEnvironment(t *testing.T) {
 		t.Fatalf("blocked = %+v, want one refused removal\nplan:\n%s", p.Blocked, describePlan(p))
 	}
 	b := p.Blocked[0]
-	if b.Kind != BlockedVariationInUse || b.Flag() != AddressOf(d.Ref(), "") || b.Variation != "on" || !slices.Equal(b.Environments, []string{"development"}) {
+	if b.Kind != plan.BlockedVariationInUse || b.Flag() != AddressOf(d.Ref(), "") || b.Variation != "on" || !slices.Equal(b.Environments, []string{"development"}) {
 		t.Errorf("blocked = %+v, want variation \"on\" of %s, used by development", b, d.Ref())
 	}
 	if want := "list environment development in the file (and stop using the variation there), or change it in Kameleoon first"; !strings.Contains(b.Reason, want) {

@@ -1,4 +1,4 @@
-package plan
+package kplan
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
@@ -88,9 +89,9 @@ func ruleID(f kmodel.Flag, env, name string) (int64, bool) {
 	return 0, false
 }
 
-func describePlan(p Plan) string {
+func describePlan(p plan.Plan) string {
 	var b bytes.Buffer
-	if err := RenderText(&b, p, TextOptions{}); err != nil {
+	if err := plan.RenderText(&b, p, plan.TextOptions{}); err != nil {
 		return err.Error()
 	}
 	return b.String()
@@ -155,7 +156,7 @@ func (c *sandboxClient) do(method, path string, body []byte) []byte {
 }
 
 // apply sends every change of p, in order.
-func (c *sandboxClient) apply(p Plan) {
+func (c *sandboxClient) apply(p plan.Plan) {
 	c.t.Helper()
 	for _, ch := range p.Changes {
 		c.do(ch.Request.Method, ch.Request.Path, ch.Request.Body)
