@@ -13,7 +13,6 @@ import (
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	splitplan "github.com/flagsync/flagsync/internal/split/plan"
@@ -155,7 +154,7 @@ func splitFlagDocument(f *splitmodel.Flag, defaultType string, order []string) (
 		if !ok {
 			continue
 		}
-		envs.add(env, definitionNode(splitclient.Normalise(d)))
+		envs.add(env, definitionNode(splitmodel.Normalise(d)))
 	}
 	if envs.len() > 0 {
 		m.add("environments", envs.n)

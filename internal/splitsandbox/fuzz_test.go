@@ -12,6 +12,7 @@ import (
 	"github.com/flagsync/flagsync/internal/jsonpatch"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
+	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 )
 
 // choices reads fuzz bytes as a stream of small choices (zero when they run out).
@@ -99,7 +100,7 @@ func wire(d splitmodel.Definition) []byte {
 // sets returns d with keys and segments sorted and configurations canonical, for
 // comparing what the planner compares as sets or as JSON.
 func sets(d splitmodel.Definition) splitmodel.Definition {
-	d = splitclient.Normalise(d)
+	d = splitmodel.Normalise(d)
 	d.Wire = nil
 	ts := slices.Clone(d.Treatments)
 	for i := range ts {
@@ -147,7 +148,7 @@ func FuzzJSONPatch(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := splitclient.DefinitionPatch(liveRead, want)
+		p := splitplan.DefinitionPatch(liveRead, want)
 		out, err := jsonpatch.Apply(w, p.JSON())
 		if err != nil {
 			t.Fatalf("generated patch does not apply: %v\npatch %s\nto %s", err, p.JSON(), w)
@@ -159,7 +160,7 @@ func FuzzJSONPatch(f *testing.F) {
 		if !reflect.DeepEqual(sets(got), sets(want)) {
 			t.Fatalf("patch %s\nturned %s\ninto %+v\nwant %+v", p.JSON(), w, sets(got), sets(want))
 		}
-		if again := splitclient.DefinitionPatch(got, want); len(again) > 0 {
+		if again := splitplan.DefinitionPatch(got, want); len(again) > 0 {
 			t.Fatalf("after %s a second patch remains: %s", p.JSON(), again.JSON())
 		}
 

@@ -205,7 +205,7 @@ func DecodeDefinition(data []byte) (string, splitmodel.Definition, error) {
 		d.Rules = append(d.Rules, rule)
 	}
 	d.DefaultRule = buckets(r.DefaultRule)
-	return r.Name, Normalise(d), nil
+	return r.Name, splitmodel.Normalise(d), nil
 }
 
 func buckets(rs []readBucket) []splitmodel.Bucket {
@@ -214,39 +214,6 @@ func buckets(rs []readBucket) []splitmodel.Bucket {
 		out = append(out, splitmodel.Bucket{Treatment: b.Treatment, Size: b.Size.int()})
 	}
 	return out
-}
-
-// Normalise gives equal definitions one form: empty lists are nil, an unset traffic
-// allocation is DefaultTrafficAllocation, an unset default rule is 100 % of the default
-// treatment. Order is kept everywhere (keys and segments are compared as sets by the
-// planner, but patched by index). Wire is kept.
-func Normalise(d splitmodel.Definition) splitmodel.Definition {
-	a := d.Allocation()
-	d.TrafficAllocation = &a
-	d.DefaultRule = nilIfEmpty(d.EffectiveDefaultRule())
-	d.Treatments = nilIfEmpty(d.Treatments)
-	for i := range d.Treatments {
-		t := &d.Treatments[i]
-		t.Keys, t.Segments = nilIfEmpty(t.Keys), nilIfEmpty(t.Segments)
-	}
-	d.Rules = nilIfEmpty(d.Rules)
-	for i := range d.Rules {
-		r := &d.Rules[i]
-		r.Buckets = nilIfEmpty(r.Buckets)
-		r.Condition.Matchers = nilIfEmpty(r.Condition.Matchers)
-		for j := range r.Condition.Matchers {
-			m := &r.Condition.Matchers[j]
-			m.Strings = nilIfEmpty(m.Strings)
-		}
-	}
-	return d
-}
-
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }
 
 // --- write shapes -------------------------------------------------------------------
@@ -322,7 +289,7 @@ func writeRule(r splitmodel.Rule) wireRule {
 }
 
 func writeDefinition(d splitmodel.Definition) wireDefinition {
-	d = Normalise(d)
+	d = splitmodel.Normalise(d)
 	w := wireDefinition{
 		Treatments:        make([]wireTreatment, 0, len(d.Treatments)),
 		DefaultTreatment:  d.DefaultTreatment,
@@ -344,6 +311,20 @@ func writeDefinition(d splitmodel.Definition) wireDefinition {
 // EncodeDefinition is d in the write shape, as a create sends it (and as the sandbox
 // stores it before adding its own members).
 func EncodeDefinition(d splitmodel.Definition) json.RawMessage { return encode(writeDefinition(d)) }
+
+// EncodeTreatment, EncodeRule, EncodeBuckets and EncodeTags are the write shapes of a
+// treatment, a rule, a default rule and a flag's tags: the values the JSON Patches of a
+// definition and of a flag carry.
+func EncodeTreatment(t splitmodel.Treatment) json.RawMessage { return encode(writeTreatment(t)) }
+
+// EncodeRule is a rule's write shape (see EncodeTreatment).
+func EncodeRule(r splitmodel.Rule) json.RawMessage { return encode(writeRule(r)) }
+
+// EncodeBuckets is a default rule's write shape (see EncodeTreatment).
+func EncodeBuckets(bs []splitmodel.Bucket) json.RawMessage { return encode(writeBuckets(bs)) }
+
+// EncodeTags is a flag's tags in their write shape (see EncodeTreatment).
+func EncodeTags(tags []string) json.RawMessage { return encode(writeTags(tags)) }
 
 func encode(v any) json.RawMessage {
 	var buf bytes.Buffer

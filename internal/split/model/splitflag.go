@@ -212,3 +212,36 @@ func (d *Desired) EnvironmentNames() []string {
 	slices.Sort(rest)
 	return append(out, rest...)
 }
+
+// Normalise gives equal definitions one form: empty lists are nil, an unset traffic
+// allocation is DefaultTrafficAllocation, an unset default rule is 100 % of the default
+// treatment. Order is kept everywhere (keys and segments are compared as sets by the
+// planner, but patched by index). Wire is kept.
+func Normalise(d Definition) Definition {
+	a := d.Allocation()
+	d.TrafficAllocation = &a
+	d.DefaultRule = nilIfEmpty(d.EffectiveDefaultRule())
+	d.Treatments = nilIfEmpty(d.Treatments)
+	for i := range d.Treatments {
+		t := &d.Treatments[i]
+		t.Keys, t.Segments = nilIfEmpty(t.Keys), nilIfEmpty(t.Segments)
+	}
+	d.Rules = nilIfEmpty(d.Rules)
+	for i := range d.Rules {
+		r := &d.Rules[i]
+		r.Buckets = nilIfEmpty(r.Buckets)
+		r.Condition.Matchers = nilIfEmpty(r.Condition.Matchers)
+		for j := range r.Condition.Matchers {
+			m := &r.Condition.Matchers[j]
+			m.Strings = nilIfEmpty(m.Strings)
+		}
+	}
+	return d
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

@@ -223,7 +223,7 @@ func createChanges(d *splitmodel.Flag, order []string) []plan.Change {
 }
 
 func createDefinition(d *splitmodel.Flag, env, why string) plan.Change {
-	def := splitclient.Normalise(d.Environments[env])
+	def := splitmodel.Normalise(d.Environments[env])
 	return change(plan.ActionCreate, d, env, splitclient.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
 		definitionFields("environments."+env, def),
 		fmt.Sprintf("environment %s is in Git but %s has no definition there (%s); one POST configures it", env, d.Name, why))
@@ -266,7 +266,7 @@ func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 	owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
 	adopt := !owned && slices.Contains(d.Tags, splitmodel.OwnershipTag)
 	tags := requestTags(d.Tags, owned || adopt)
-	if fp := splitclient.FlagPatch(l, d.Description, tags); len(fp) > 0 {
+	if fp := FlagPatch(l, d.Description, tags); len(fp) > 0 {
 		var fields []plan.FieldChange
 		var what []string
 		if l.Description != d.Description {
@@ -289,12 +289,12 @@ func updateChanges(d, l *splitmodel.Flag, order []string) []plan.Change {
 			creates = append(creates, createDefinition(d, env, "the flag exists"))
 			continue
 		}
-		want := splitclient.Normalise(d.Environments[env])
-		p := splitclient.DefinitionPatch(ld, want)
+		want := splitmodel.Normalise(d.Environments[env])
+		p := DefinitionPatch(ld, want)
 		if len(p) == 0 {
 			continue
 		}
-		fields, reasons := definitionDiff("environments."+env, splitclient.Normalise(ld), want)
+		fields, reasons := definitionDiff("environments."+env, splitmodel.Normalise(ld), want)
 		patches = append(patches, change(plan.ActionUpdate, d, env, splitclient.PatchDefinitionRequest(d.Workspace, d.Name, env, p), fields,
 			fmt.Sprintf("environment %s differs from Git: %s; one JSON Patch of %d %s", env, strings.Join(reasons, "; "), len(p), plural(len(p), "operation"))))
 	}
@@ -333,32 +333,26 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 		}
 	}
 
-	// Treatments, matched by name; a new name where an old one was is a rename.
-	liveAt := map[string]int{}
-	for i, t := range live.Treatments {
-		liveAt[t.Name] = i
+	// Treatments, aligned as the patch aligns them: by name, and a new name where an old
+	// one was is a rename.
+	partner := matchTreatments(live.Treatments, want.Treatments)
+	from := make([]int, len(want.Treatments)) // the live treatment each desired one continues, or -1
+	for j := range from {
+		from[j] = -1
 	}
-	wantAt := map[string]int{}
-	for i, t := range want.Treatments {
-		wantAt[t.Name] = i
-	}
-	renamed := map[int]bool{}
-	for i, t := range live.Treatments {
-		if _, kept := wantAt[t.Name]; kept || i >= len(want.Treatments) {
+	for i, j := range partner {
+		if j < 0 {
 			continue
 		}
-		if _, exists := liveAt[want.Treatments[i].Name]; !exists {
-			renamed[i] = true
-			set(keyPath("treatments", t.Name)+".name", t.Name, want.Treatments[i].Name)
-			reasons = append(reasons, fmt.Sprintf("treatment %q renamed to %q", t.Name, want.Treatments[i].Name))
+		from[j] = i
+		if t := live.Treatments[i]; t.Name != want.Treatments[j].Name {
+			set(keyPath("treatments", t.Name)+".name", t.Name, want.Treatments[j].Name)
+			reasons = append(reasons, fmt.Sprintf("treatment %q renamed to %q", t.Name, want.Treatments[j].Name))
 		}
 	}
 	for j, w := range want.Treatments {
-		i, ok := liveAt[w.Name]
-		if !ok && renamed[j] {
-			i, ok = j, true
-		}
-		if !ok {
+		i := from[j]
+		if i < 0 {
 			set(keyPath("treatments", w.Name), nil, w)
 			reasons = append(reasons, fmt.Sprintf("treatment %q added", w.Name))
 			continue
@@ -368,7 +362,7 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 		if old.Description != w.Description {
 			set(at+".description", optString(old.Description), optString(w.Description))
 		}
-		if !splitclient.SameJSONText(old.Configurations, w.Configurations) {
+		if !SameJSONText(old.Configurations, w.Configurations) {
 			set(at+".configurations", optString(old.Configurations), optString(w.Configurations))
 		}
 		for _, l := range []struct {
@@ -389,17 +383,17 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 			}
 			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, ", ")))
 		}
-		if old.Description != w.Description || !splitclient.SameJSONText(old.Configurations, w.Configurations) {
+		if old.Description != w.Description || !SameJSONText(old.Configurations, w.Configurations) {
 			reasons = append(reasons, fmt.Sprintf("treatment %q changed", w.Name))
 		}
 	}
 	for i, t := range live.Treatments {
-		if _, kept := wantAt[t.Name]; !kept && !renamed[i] {
+		if partner[i] < 0 {
 			set(keyPath("treatments", t.Name), t, nil)
 			reasons = append(reasons, fmt.Sprintf("treatment %q removed", t.Name))
 		}
 	}
-	if names := kept(live.TreatmentNames(), wantAt, renamed, want.Treatments); !slices.Equal(names, orderOf(want.TreatmentNames(), names)) {
+	if names := kept(partner, want.Treatments); !slices.Equal(names, orderOf(want.TreatmentNames(), names)) {
 		set("treatments", live.TreatmentNames(), want.TreatmentNames())
 		reasons = append(reasons, "treatments reordered")
 	}
@@ -426,18 +420,13 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 	return fc, reasons
 }
 
-// kept returns the names of live treatments that persist (renamed ones by their new
+// kept returns the names of the live treatments that persist (renamed ones by their new
 // name), in live order.
-func kept(liveNames []string, wantAt map[string]int, renamed map[int]bool, want []splitmodel.Treatment) []string {
+func kept(partner []int, want []splitmodel.Treatment) []string {
 	var out []string
-	for i, n := range liveNames {
-		switch {
-		case renamed[i]:
-			out = append(out, want[i].Name)
-		default:
-			if _, ok := wantAt[n]; ok {
-				out = append(out, n)
-			}
+	for _, j := range partner {
+		if j >= 0 {
+			out = append(out, want[j].Name)
 		}
 	}
 	return out
@@ -460,7 +449,7 @@ func orderOf(order, subset []string) []string {
 func ruleFields(prefix string, live, want []splitmodel.Rule, reasons *[]string) []plan.FieldChange {
 	var fc []plan.FieldChange
 	at := func(i int) string { return fmt.Sprintf("%s.rules[%d]", prefix, i) }
-	anchors := append(commonRules(live, want), [2]int{len(live), len(want)})
+	anchors := append(lcs(len(live), len(want), func(i, j int) bool { return reflect.DeepEqual(live[i], want[j]) }), [2]int{len(live), len(want)})
 	i, j := 0, 0
 	for _, a := range anchors {
 		n := min(a[0]-i, a[1]-j)
@@ -485,36 +474,6 @@ func ruleFields(prefix string, live, want []splitmodel.Rule, reasons *[]string) 
 	return fc
 }
 
-// commonRules returns the index pairs of a longest common subsequence of two rule lists.
-func commonRules(a, b []splitmodel.Rule) [][2]int {
-	t := make([][]int, len(a)+1)
-	for i := range t {
-		t[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if reflect.DeepEqual(a[i], b[j]) {
-				t[i][j] = t[i+1][j+1] + 1
-			} else {
-				t[i][j] = max(t[i+1][j], t[i][j+1])
-			}
-		}
-	}
-	var out [][2]int
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case reflect.DeepEqual(a[i], b[j]):
-			out = append(out, [2]int{i, j})
-			i, j = i+1, j+1
-		case t[i+1][j] >= t[i][j+1]:
-			i++
-		default:
-			j++
-		}
-	}
-	return out
-}
-
 func setDiff(old, want []string) (added, removed []string) {
 	for _, s := range want {
 		if !slices.Contains(old, s) && !slices.Contains(added, s) {
@@ -527,13 +486,6 @@ func setDiff(old, want []string) (added, removed []string) {
 		}
 	}
 	return added, removed
-}
-
-func sameSet(a, b []string) bool {
-	as, bs := slices.Clone(a), slices.Clone(b)
-	slices.Sort(as)
-	slices.Sort(bs)
-	return slices.Equal(slices.Compact(as), slices.Compact(bs))
 }
 
 func optString(s string) any {

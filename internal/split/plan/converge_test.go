@@ -39,7 +39,7 @@ func checkPatchConverges(t *testing.T, desired *splitmodel.Desired, live []split
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again := splitclient.DefinitionPatch(got, want); len(again) > 0 {
+	if again := splitplan.DefinitionPatch(got, want); len(again) > 0 {
 		t.Errorf("change %d leaves %s", c.Order, again.JSON())
 	}
 	if !reflect.DeepEqual(splitmodel.Validate(&got), []splitmodel.Problem(nil)) {

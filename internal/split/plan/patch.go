@@ -1,4 +1,4 @@
-package splitclient
+package splitplan
 
 import (
 	"bytes"
@@ -9,8 +9,13 @@ import (
 	"strconv"
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
+
+// This file is where Split's definitions are compared, once: Normalise (the model's)
+// gives both sides one form, matchTreatments, lcs and sameSet align them, and both the
+// patch below and the plan's account of a change (definitionDiff) are built on that.
 
 // DefinitionPatch returns the RFC 6902 patch that turns the live definition into want,
 // as small as flagsync can make it:
@@ -37,12 +42,12 @@ import (
 // it), so that members the server adds do not make a test fail. An empty patch means the
 // definitions are equal.
 func DefinitionPatch(live, want splitmodel.Definition) jsonpatch.Patch {
-	live, want = Normalise(live), Normalise(want)
+	live, want = splitmodel.Normalise(live), splitmodel.Normalise(want)
 	p := &patcher{raw: rawDefinition(live)}
 	p.treatments(live.Treatments, want.Treatments)
 	p.rules(live.Rules, want.Rules)
 	if !reflect.DeepEqual(live.DefaultRule, want.DefaultRule) {
-		p.list("/defaultRule", p.raw["defaultRule"], toJSON(writeBuckets(want.DefaultRule)))
+		p.list("/defaultRule", p.raw["defaultRule"], toJSONBytes(splitclient.EncodeBuckets(want.DefaultRule)))
 	}
 	p.member(p.raw, "", "defaultTreatment", live.DefaultTreatment, want.DefaultTreatment, false)
 	p.member(p.raw, "", "baselineTreatment", live.BaselineTreatment, want.BaselineTreatment, want.BaselineTreatment == "")
@@ -66,7 +71,7 @@ func FlagPatch(live *splitmodel.Flag, description string, tags []string) jsonpat
 		set("description", live.Description != "", description)
 	}
 	if !sameSet(live.Tags, tags) {
-		set("tags", len(live.Tags) > 0, writeTags(tags))
+		set("tags", len(live.Tags) > 0, splitclient.EncodeTags(tags))
 	}
 	return ops
 }
@@ -113,31 +118,7 @@ func (p *patcher) member(raw map[string]any, base, name string, old, new any, dr
 
 func (p *patcher) treatments(live, want []splitmodel.Treatment) {
 	rawList, _ := p.raw["treatments"].([]any)
-	liveAt := make(map[string]int, len(live))
-	for i := range live {
-		if _, dup := liveAt[live[i].Name]; !dup {
-			liveAt[live[i].Name] = i
-		}
-	}
-	wantAt := make(map[string]int, len(want))
-	for j := range want {
-		wantAt[want[j].Name] = j
-	}
-	partner := make([]int, len(live)) // the desired treatment each live one becomes, or -1
-	for i := range live {
-		partner[i] = -1
-		if j, ok := wantAt[live[i].Name]; ok && liveAt[live[i].Name] == i {
-			partner[i] = j
-		}
-	}
-	for i := range live {
-		if partner[i] >= 0 || i >= len(want) {
-			continue
-		}
-		if _, exists := liveAt[want[i].Name]; !exists {
-			partner[i] = i // a renamed treatment: same place, new name
-		}
-	}
+	partner := matchTreatments(live, want)
 
 	// In-place changes first, while every live index still holds.
 	for i := range live {
@@ -165,9 +146,9 @@ func (p *patcher) treatments(live, want []splitmodel.Treatment) {
 	}
 	if len(live) == 0 && len(want) > 0 {
 		if _, present := p.raw["treatments"]; !present {
-			all := make([]wireTreatment, len(want))
+			all := make([]json.RawMessage, len(want))
 			for j := range want {
-				all[j] = writeTreatment(want[j])
+				all[j] = splitclient.EncodeTreatment(want[j])
 			}
 			p.add("/treatments", all)
 			return
@@ -181,7 +162,7 @@ func (p *patcher) treatments(live, want []splitmodel.Treatment) {
 			if j == len(cur) {
 				path = "/treatments/-"
 			}
-			p.add(path, writeTreatment(want[j]))
+			p.add(path, splitclient.EncodeTreatment(want[j]))
 			cur = slices.Insert(cur, j, name)
 			continue
 		}
@@ -191,6 +172,41 @@ func (p *patcher) treatments(live, want []splitmodel.Treatment) {
 			cur = slices.Insert(slices.Delete(cur, k, k+1), j, name)
 		}
 	}
+}
+
+// matchTreatments pairs each live treatment with the desired one it becomes: the one
+// of the same name, or, for a live treatment Git no longer names, the desired treatment
+// at the same index when its name is new in Git (a rename: same place, new name).
+// partner[i] is the index in want of live treatment i, or -1 when it is removed. Of
+// duplicate live names, the first is the one matched. The patch and the plan's account
+// of a definition's changes both align treatments with it.
+func matchTreatments(live, want []splitmodel.Treatment) (partner []int) {
+	liveAt := make(map[string]int, len(live))
+	for i := range live {
+		if _, dup := liveAt[live[i].Name]; !dup {
+			liveAt[live[i].Name] = i
+		}
+	}
+	wantAt := make(map[string]int, len(want))
+	for j := range want {
+		wantAt[want[j].Name] = j
+	}
+	partner = make([]int, len(live))
+	for i := range live {
+		partner[i] = -1
+		if j, ok := wantAt[live[i].Name]; ok && liveAt[live[i].Name] == i {
+			partner[i] = j
+		}
+	}
+	for i := range live {
+		if partner[i] >= 0 || i >= len(want) {
+			continue
+		}
+		if _, exists := liveAt[want[i].Name]; !exists {
+			partner[i] = i
+		}
+	}
+	return partner
 }
 
 // treatment patches live treatment i (raw as the server holds it) into want. One test
@@ -301,9 +317,9 @@ func (p *patcher) rules(live, want []splitmodel.Rule) {
 	rawAny, present := p.raw["rules"]
 	rawList, _ := rawAny.([]any)
 	if !present || len(live) == 0 && len(rawList) == 0 && rawAny == nil {
-		all := make([]wireRule, len(want))
+		all := make([]json.RawMessage, len(want))
 		for j := range want {
-			all[j] = writeRule(want[j])
+			all[j] = splitclient.EncodeRule(want[j])
 		}
 		op := jsonpatch.OpAdd
 		if present {
@@ -316,7 +332,7 @@ func (p *patcher) rules(live, want []splitmodel.Rule) {
 		if i < len(rawList) {
 			return rawList[i]
 		}
-		return toJSON(writeRule(live[i]))
+		return toJSONBytes(splitclient.EncodeRule(live[i]))
 	}
 
 	type pair struct{ live, want int }
@@ -341,7 +357,7 @@ func (p *patcher) rules(live, want []splitmodel.Rule) {
 	}
 	for _, pr := range inPlace {
 		path := jsonpatch.Pointer("rules", pr.live)
-		old, nw := rawRule(pr.live), toJSON(writeRule(want[pr.want]))
+		old, nw := rawRule(pr.live), toJSONBytes(splitclient.EncodeRule(want[pr.want]))
 		whole := jsonpatch.Patch{{Op: jsonpatch.OpTest, Path: path, Value: old}, {Op: jsonpatch.OpReplace, Path: path, Value: nw}}
 		p.ops = append(p.ops, smaller(diff(path, old, nw), whole)...)
 	}
@@ -356,7 +372,7 @@ func (p *patcher) rules(live, want []splitmodel.Rule) {
 		if k == length {
 			path = "/rules/-"
 		}
-		p.add(path, writeRule(want[k]))
+		p.add(path, splitclient.EncodeRule(want[k]))
 		length++
 	}
 }
@@ -553,14 +569,12 @@ func rawDefinition(d splitmodel.Definition) map[string]any {
 			return m
 		}
 	}
-	m, _ := toJSON(writeDefinition(d)).(map[string]any)
+	m, _ := toJSONBytes(splitclient.EncodeDefinition(d)).(map[string]any)
 	m["killed"] = d.Killed // the server always has it; the write shape leaves false out
 	return m
 }
 
-// toJSON converts a write-shape value to decoded JSON (numbers as json.Number).
-func toJSON(v any) any { return toJSONBytes(encode(v)) }
-
+// toJSONBytes decodes JSON (numbers as json.Number); nil when b is not JSON.
 func toJSONBytes(b []byte) any {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

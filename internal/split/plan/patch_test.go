@@ -1,11 +1,13 @@
-package splitclient
+package splitplan
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/jsonpatch"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
 
@@ -16,7 +18,7 @@ func ptr[T any](v T) *T { return &v }
 func serverForm(t *testing.T, d splitmodel.Definition) []byte {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(EncodeDefinition(d), &m); err != nil {
+	if err := json.Unmarshal(splitclient.EncodeDefinition(d), &m); err != nil {
 		t.Fatal(err)
 	}
 	m["name"] = "paywall_beta"
@@ -40,7 +42,7 @@ func serverForm(t *testing.T, d splitmodel.Definition) []byte {
 func roundTrip(t *testing.T, live, want splitmodel.Definition) jsonpatch.Patch {
 	t.Helper()
 	wire := serverForm(t, live)
-	_, live, err := DecodeDefinition(wire)
+	_, live, err := splitclient.DecodeDefinition(wire)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func roundTrip(t *testing.T, live, want splitmodel.Definition) jsonpatch.Patch {
 	if err != nil {
 		t.Fatalf("apply %s: %v", p.JSON(), err)
 	}
-	_, got, err := DecodeDefinition(out)
+	_, got, err := splitclient.DecodeDefinition(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func roundTrip(t *testing.T, live, want splitmodel.Definition) jsonpatch.Patch {
 		t.Errorf("after %s, a second patch is not empty: %s", p.JSON(), again.JSON())
 	}
 	got.Wire = nil
-	if w := Normalise(want); !reflect.DeepEqual(normaliseSets(got), normaliseSets(w)) {
+	if w := splitmodel.Normalise(want); !reflect.DeepEqual(normaliseSets(got), normaliseSets(w)) {
 		t.Errorf("after %s:\n got %+v\nwant %+v", p.JSON(), got, w)
 	}
 	return p
@@ -70,7 +72,7 @@ func normaliseSets(d splitmodel.Definition) splitmodel.Definition {
 	out.Treatments = nil
 	for _, tr := range d.Treatments {
 		if c := toJSONBytes([]byte(tr.Configurations)); c != nil {
-			tr.Configurations = string(encode(c))
+			tr.Configurations = string(encodeJSON(c))
 		}
 		tr.Keys = sortedCopy(tr.Keys)
 		tr.Segments = sortedCopy(tr.Segments)
@@ -160,4 +162,16 @@ func TestDefinitionPatchShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodeJSON encodes v without HTML escaping and without a trailing newline, as request
+// bodies are.
+func encodeJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }
