@@ -16,7 +16,7 @@ import (
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // clock runs scale times faster than the wall clock, so that the API's rate windows
@@ -80,14 +80,14 @@ func (c *clock) real(d time.Duration) time.Duration {
 // on a loopback port so that every call goes through the client's whole stack.
 type env struct {
 	clock   *clock
-	sandbox *sandbox.Server
+	sandbox *ksandbox.Server
 	url     string
 	srv     *http.Server
 }
 
 func newEnv(scale float64) (*env, error) {
 	c := newClock(scale)
-	sb, err := sandbox.New(sandbox.Options{Now: c.Now}) // rate limits: Kameleoon's 50/10 s and 1,000/h
+	sb, err := ksandbox.New(ksandbox.Options{Now: c.Now}) // rate limits: Kameleoon's 50/10 s and 1,000/h
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +120,8 @@ func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*kclient
 	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
 	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
-		ClientID:     sandbox.DefaultClientID,
-		ClientSecret: sandbox.DefaultClientSecret,
+		ClientID:     ksandbox.DefaultClientID,
+		ClientSecret: ksandbox.DefaultClientSecret,
 		HTTPClient: &http.Client{Transport: &latencyTransport{next: newTransport(), latency: wall(latency),
 			first: func() { e.clock.SetScale(scale) }}},
 		Budget: api.NewBudgetWindows(
@@ -199,8 +199,8 @@ func (e *env) seedClient() (*kclient.Client, error) {
 	var calls atomic.Int64
 	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
-		ClientID:     sandbox.DefaultClientID,
-		ClientSecret: sandbox.DefaultClientSecret,
+		ClientID:     ksandbox.DefaultClientID,
+		ClientSecret: ksandbox.DefaultClientSecret,
 		HTTPClient:   &http.Client{Transport: newTransport()},
 		Budget:       api.NewBudgetWindows(), // no window: no limit
 		BackoffBase:  time.Millisecond,

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/flagsync/flagsync/internal/doctor"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 const doctorSynopsis = `Usage: flagsync doctor --site SITECODE [--format text|json] [flags]
@@ -122,7 +122,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 
 // sandboxEnvironmentsWith are the embedded sandbox's default environments plus keys.
 func sandboxEnvironmentsWith(keys []string) []string {
-	envs := slices.Clone(sandbox.DefaultEnvironments)
+	envs := slices.Clone(ksandbox.DefaultEnvironments)
 	for _, k := range keys {
 		if !slices.Contains(envs, k) {
 			envs = append(envs, k)

@@ -20,8 +20,9 @@ import (
 
 	"github.com/flagsync/flagsync/internal/gittest"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 const (
@@ -52,7 +53,7 @@ environments:
 type runDaemon struct {
 	t      *testing.T
 	repo   *gittest.Repo
-	sb     *sandbox.Server
+	sb     *ksandbox.Server
 	env    map[string]string
 	logs   *logtest.Buffer
 	base   string
@@ -70,13 +71,13 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 		"flags/beta.yaml":     runFlagYAML("beta", false),
 	}, "flags")
 	gitURL := gittest.StartHTTP(t, repo, "flagsync", runGitPassword)
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte(runWebhookSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		kclient.EnvClientID: sandbox.DefaultClientID, kclient.EnvClientSecret: sandbox.DefaultClientSecret, kclient.EnvAPIURL: ts.URL,
+		kclient.EnvClientID: ksandbox.DefaultClientID, kclient.EnvClientSecret: ksandbox.DefaultClientSecret, kclient.EnvAPIURL: ts.URL,
 		"FLAGSYNC_REPO": gitURL, "FLAGSYNC_REF": "main", "FLAGSYNC_PATH": "flags",
 		"FLAGSYNC_CACHE_DIR":           t.TempDir(),
 		"FLAGSYNC_GIT_USERNAME":        "flagsync",
@@ -297,7 +298,7 @@ func TestRunDaemon(t *testing.T) {
 		t.Fatal("flagsync run did not stop after its context was cancelled")
 	}
 	logs := d.logs.String()
-	for _, secret := range []string{runWebhookSecret, runAdminToken, runGitPassword, sandbox.DefaultClientSecret + `"`} {
+	for _, secret := range []string{runWebhookSecret, runAdminToken, runGitPassword, ksandbox.DefaultClientSecret + `"`} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the logs contain the secret %q", secret)
 		}

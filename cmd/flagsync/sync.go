@@ -27,12 +27,12 @@ import (
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
@@ -276,8 +276,8 @@ type apiFlags struct {
 	retryBase         time.Duration
 	sandbox           bool
 	sandboxState      string
-	strict            string            // --strict as given; with --sandbox, FLAGSYNC_SANDBOX_STRICT when empty
-	strictVariants    []sandbox.Variant // parsed by check
+	strict            string             // --strict as given; with --sandbox, FLAGSYNC_SANDBOX_STRICT when empty
+	strictVariants    []ksandbox.Variant // parsed by check
 	splitURL          string
 	splitSandboxState string
 }
@@ -326,7 +326,7 @@ func (f *apiFlags) check(a *app) int {
 		if strict == "" {
 			strict = a.getenv("FLAGSYNC_SANDBOX_STRICT")
 		}
-		variants, err := sandbox.ParseVariants(strict)
+		variants, err := ksandbox.ParseVariants(strict)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "flagsync: --strict: %v\n", err)
 			return exitUsage
@@ -533,7 +533,7 @@ func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (sp
 // loaded. A repository that does not load gives the defaults (its diagnostics come
 // from the sync itself).
 func sandboxEnvironments(snap *snapshot) []string {
-	envs := slices.Clone(sandbox.DefaultEnvironments)
+	envs := slices.Clone(ksandbox.DefaultEnvironments)
 	add := func(k string) {
 		if !slices.Contains(envs, k) {
 			envs = append(envs, k)
@@ -570,7 +570,7 @@ func sandboxEnvironments(snap *snapshot) []string {
 // rate limits are Kameleoon's. The client secret is random for each process: a fixed
 // word such as "sandbox" would be redacted wherever it appears in messages, paths
 // included.
-func startSandbox(statePath string, envs []string, strict []sandbox.Variant, logger *slog.Logger) (kclient.Config, func(), error) {
+func startSandbox(statePath string, envs []string, strict []ksandbox.Variant, logger *slog.Logger) (kclient.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
 		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
@@ -578,8 +578,8 @@ func startSandbox(statePath string, envs []string, strict []sandbox.Variant, log
 	if _, err := rand.Read(secret); err != nil {
 		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
-	cfg := kclient.Config{ClientID: sandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
-	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
+	cfg := kclient.Config{ClientID: ksandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
+	sb, err := ksandbox.New(ksandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Strict: strict})
 	if err != nil {
 		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)

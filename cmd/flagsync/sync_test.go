@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 func TestSyncUsage(t *testing.T) {
@@ -64,13 +65,13 @@ func TestSyncEmbeddedSandboxKeepsState(t *testing.T) {
 
 func TestSyncNeverPrintsTheSecret(t *testing.T) {
 	const canary = "canary-secret-4f9c2a"
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{ClientID: "id-1", ClientSecret: canary, RatePer10s: -1, RatePerHour: -1})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{ClientID: "id-1", ClientSecret: canary, RatePer10s: -1, RatePerHour: -1})
 	h := &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
 		kclient.EnvClientID: "id-1", kclient.EnvClientSecret: canary, kclient.EnvAPIURL: ts.URL,
 	}}
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(2))
-	sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 400, Body: `{"message":"bad"}`})
+	sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 400, Body: `{"message":"bad"}`})
 	sb.RevokeTokens()
 	var all strings.Builder
 	for _, args := range [][]string{
@@ -168,7 +169,7 @@ func TestSyncInterruptedFinishesTheInFlightChangeOnly(t *testing.T) {
 	defer cancel()
 	var once sync.Once
 	// The interrupt arrives while the first create is being answered.
-	h := newSyncHarnessWith(t, sandbox.Options{Logger: slog.New(onLog{"sandbox call", "POST", "/feature-flags", func() { once.Do(cancel) }})})
+	h := newSyncHarnessWith(t, ksandbox.Options{Logger: slog.New(onLog{"sandbox call", "POST", "/feature-flags", func() { once.Do(cancel) }})})
 	dir := t.TempDir()
 	flags := genFlags(5)
 	writeGenRepo(t, dir, flags)

@@ -8,15 +8,16 @@ import (
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 const site = "applysite1"
 
-func sandboxClient(t *testing.T) (*sandbox.Server, *kclient.Client) {
+func sandboxClient(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 	t.Helper()
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/metrics"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 const (
@@ -69,7 +69,7 @@ func isWrite(r *http.Request) bool {
 type harness struct {
 	t      testing.TB
 	repo   *gittest.Repo
-	sb     *sandbox.Server
+	sb     *ksandbox.Server
 	api    *hookedAPI
 	d      *Daemon
 	m      *metrics.Metrics
@@ -116,7 +116,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 
-	h.sb, err = sandbox.New(sandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
+	h.sb, err = ksandbox.New(ksandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	budget := kclient.NewBudget(1_000_000, 10_000_000)
 	tag := &RevisionTag{}
 	client, err := kclient.New(kclient.Config{
-		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+		BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret,
 		Budget: budget, BackoffBase: 2 * time.Millisecond, Logger: tag.Wrap(logger),
 		Observer: APIObserver(h.m, &h.calls),
 	})

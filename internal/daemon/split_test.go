@@ -7,7 +7,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
+	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
@@ -27,7 +28,7 @@ environments:
 // Split file is a partial sync of that flag alone: one PATCH to Split, nothing to
 // Kameleoon.
 func TestDaemonSyncsSplitFlags(t *testing.T) {
-	ssb, sts := splitsandbox.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
+	ssb, sts := splitsandboxtest.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
 	sc, err := splitclient.New(splitclient.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitclient.NewBudget(100000, 1000000)})
 	if err != nil {
 		t.Fatal(err)

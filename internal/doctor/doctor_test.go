@@ -5,22 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // TestEveryReading runs doctor against the sandbox in the default reading and in each
 // of sandbox.Readings(): every behaviour flagsync relies on holds in each (flagsync
 // tolerates them all), and each reading row names the variant the sandbox follows.
 func TestEveryReading(t *testing.T) {
-	for _, rd := range sandbox.Readings() {
+	for _, rd := range ksandbox.Readings() {
 		t.Run(rd.Name, func(t *testing.T) {
-			h := newHarness(t, sandbox.Options{Strict: rd.Strict}, nil)
+			h := newHarness(t, ksandbox.Options{Strict: rd.Strict}, nil)
 			h.seed()
 			rep := h.run(context.Background(), h.options())
 			if !rep.OK {
@@ -48,19 +47,19 @@ func TestEveryReading(t *testing.T) {
 				RowRateLimitHeaders: "none",
 				RowTokenCounted:     "unknown",
 			}
-			if rd.Has(sandbox.EnvPatchRequired) {
+			if rd.Has(ksandbox.EnvPatchRequired) {
 				want[RowEnvPatchMinimal] = "refused"
 			}
-			if rd.Has(sandbox.OrderIndex) {
+			if rd.Has(ksandbox.OrderIndex) {
 				want[RowRuleOrder] = "order-index"
 			}
 			switch {
-			case rd.Has(sandbox.OptionalFieldsRefused):
+			case rd.Has(ksandbox.OptionalFieldsRefused):
 				want[RowOptionalFields] = "refused"
-			case rd.Has(sandbox.OptionalFieldsIgnored):
+			case rd.Has(ksandbox.OptionalFieldsIgnored):
 				want[RowOptionalFields] = "ignored"
 			}
-			if rd.Has(sandbox.ZonedDates) {
+			if rd.Has(ksandbox.ZonedDates) {
 				want[RowReleaseShape] = "zoned"
 			}
 			for id, reading := range want {
@@ -68,14 +67,14 @@ func TestEveryReading(t *testing.T) {
 					t.Errorf("row %s: reading %q (%s), want %q", id, got, rows[id].Observed, reading)
 				}
 			}
-			if rd.Has(sandbox.OptionalFieldsRefused) && !strings.HasSuffix(rows[RowOptionalFields].Observed, "one by one: refused variables, variations, secondaryGoalIds, environmentConfigurations, accepted none") {
+			if rd.Has(ksandbox.OptionalFieldsRefused) && !strings.HasSuffix(rows[RowOptionalFields].Observed, "one by one: refused variables, variations, secondaryGoalIds, environmentConfigurations, accepted none") {
 				t.Errorf("optional-fields observed %q, want the names refused one by one", rows[RowOptionalFields].Observed)
 			}
-			if rd.Has(sandbox.EnvPatchRequired) && !strings.HasPrefix(rows[RowEnvPatchMinimal].Observed, "refused (400") {
+			if rd.Has(ksandbox.EnvPatchRequired) && !strings.HasPrefix(rows[RowEnvPatchMinimal].Observed, "refused (400") {
 				t.Errorf("env-patch-minimal observed %q, want it to start with \"refused (400\"", rows[RowEnvPatchMinimal].Observed)
 			}
 			complete := rows[RowCompleteRead].Observed
-			if listed := !rd.Has(sandbox.OptionalFieldsRefused) && !rd.Has(sandbox.OptionalFieldsIgnored); listed != (complete == "the list returns them") {
+			if listed := !rd.Has(ksandbox.OptionalFieldsRefused) && !rd.Has(ksandbox.OptionalFieldsIgnored); listed != (complete == "the list returns them") {
 				t.Errorf("complete-read observed %q in reading %s", complete, rd.Name)
 			}
 
@@ -98,7 +97,7 @@ func TestEveryReading(t *testing.T) {
 func TestBrokenReliedBehaviours(t *testing.T) {
 	cases := []struct {
 		name        string
-		strict      []sandbox.Variant
+		strict      []ksandbox.Variant
 		mw          middleware
 		row         string
 		observed    string // the failing row's observed text contains it
@@ -162,7 +161,7 @@ func TestBrokenReliedBehaviours(t *testing.T) {
 		},
 		{
 			name:   "orderIndex lost on the way to an API that orders by it",
-			strict: []sandbox.Variant{sandbox.OrderIndex},
+			strict: []ksandbox.Variant{ksandbox.OrderIndex},
 			mw: func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if isEnvPatch(r) {
@@ -191,7 +190,7 @@ func TestBrokenReliedBehaviours(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, sandbox.Options{Strict: tc.strict}, tc.mw)
+			h := newHarness(t, ksandbox.Options{Strict: tc.strict}, tc.mw)
 			h.seed()
 			rep := h.run(context.Background(), h.options())
 			if rep.OK {
@@ -244,7 +243,7 @@ func TestCancelledRunArchives(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var lists atomic.Int64
-			h := newHarness(t, sandbox.Options{}, func(next http.Handler) http.Handler {
+			h := newHarness(t, ksandbox.Options{}, func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					next.ServeHTTP(w, r)
 					switch {
@@ -276,7 +275,7 @@ func TestCancelledRunArchives(t *testing.T) {
 // fit are reported not probed, the scratch flag is still archived, and no more calls
 // than the budget reach the server.
 func TestBudget(t *testing.T) {
-	h := newHarness(t, sandbox.Options{}, nil)
+	h := newHarness(t, ksandbox.Options{}, nil)
 	h.seed()
 	opts := h.options()
 	opts.MaxCalls = 12
@@ -299,7 +298,7 @@ func TestBudget(t *testing.T) {
 // TestOneFlagSite: in a site whose only flag is the scratch flag, paging cannot be
 // probed; that is said, and does not fail the run.
 func TestOneFlagSite(t *testing.T) {
-	h := newHarness(t, sandbox.Options{}, nil)
+	h := newHarness(t, ksandbox.Options{}, nil)
 	rep := h.run(context.Background(), h.options())
 	if !rep.OK {
 		t.Fatalf("not OK:\n%s", describe(rep))
@@ -319,7 +318,7 @@ func TestOneFlagSite(t *testing.T) {
 // the old) is a reading: flagsync renews once on the 401, the run holds.
 func TestTokenRevokedByRenewal(t *testing.T) {
 	var h *harness
-	h = newHarness(t, sandbox.Options{}, func(next http.Handler) http.Handler {
+	h = newHarness(t, ksandbox.Options{}, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/oauth/token" {
 				h.sb.RevokeTokens()
@@ -345,7 +344,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	for _, countsTokens := range []bool{true, false} {
 		t.Run(fmt.Sprintf("tokens counted %t", countsTokens), func(t *testing.T) {
 			var used atomic.Int64
-			h := newHarness(t, sandbox.Options{}, func(next http.Handler) http.Handler {
+			h := newHarness(t, ksandbox.Options{}, func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path != "/oauth/token" || countsTokens {
 						used.Add(1)
@@ -386,7 +385,7 @@ func TestRulePatchPath(t *testing.T) {
 		{[]string{"/feature-flags/rules/", "/rules/"}, "none"},
 	} {
 		t.Run(tc.reading, func(t *testing.T) {
-			h := newHarness(t, sandbox.Options{}, func(next http.Handler) http.Handler {
+			h := newHarness(t, ksandbox.Options{}, func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					for _, p := range tc.refuse {
 						if strings.HasPrefix(r.URL.Path, p) {
@@ -415,9 +414,9 @@ func TestRulePatchPath(t *testing.T) {
 // TestSearchSortRefused uses the sandbox's own fault injection: a search refused with a
 // 400 is a reading, not a failure.
 func TestSearchSortRefused(t *testing.T) {
-	h := newHarness(t, sandbox.Options{}, nil)
+	h := newHarness(t, ksandbox.Options{}, nil)
 	h.seed()
-	h.sb.InjectFault(sandbox.Fault{Method: http.MethodPost, PathPrefix: "/feature-flags/search", Status: http.StatusBadRequest,
+	h.sb.InjectFault(ksandbox.Fault{Method: http.MethodPost, PathPrefix: "/feature-flags/search", Status: http.StatusBadRequest,
 		Body: `{"message":"sort: unknown member","status":400}`})
 	rep := h.run(context.Background(), h.options())
 	if !rep.OK {
@@ -432,7 +431,7 @@ func TestSearchSortRefused(t *testing.T) {
 
 // TestJSONReport checks the JSON shape the docs promise.
 func TestJSONReport(t *testing.T) {
-	h := newHarness(t, sandbox.Options{}, nil)
+	h := newHarness(t, ksandbox.Options{}, nil)
 	h.seed()
 	rep := h.run(context.Background(), h.options())
 	var out bytes.Buffer
@@ -492,7 +491,7 @@ func TestWrap(t *testing.T) {
 // ignores the others, its single-flag GET returning whole flags) gets the fallback, and
 // the row names the refused one after asking for each alone.
 func TestOptionalFieldsOneByOne(t *testing.T) {
-	h := newHarness(t, sandbox.Options{Strict: []sandbox.Variant{sandbox.OptionalFieldsIgnored}}, func(next http.Handler) http.Handler {
+	h := newHarness(t, ksandbox.Options{Strict: []ksandbox.Variant{ksandbox.OptionalFieldsIgnored}}, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Query().Get("optionalFields"), "secondaryGoalIds") {
 				answer(w, http.StatusBadRequest, `{"message":"optionalFields: secondaryGoalIds is not supported","status":400}`)

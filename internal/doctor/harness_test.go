@@ -13,7 +13,7 @@ import (
 	"time"
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // testSite is the vendor tutorial's site code.
@@ -23,7 +23,7 @@ const testSite = "pzllysfw2f"
 // or decorates the API, and a count of every request that reached the server.
 type harness struct {
 	t        *testing.T
-	sb       *sandbox.Server
+	sb       *ksandbox.Server
 	url      string
 	requests atomic.Int64
 }
@@ -31,12 +31,12 @@ type harness struct {
 // middleware wraps the sandbox; next is the sandbox itself.
 type middleware func(next http.Handler) http.Handler
 
-func newHarness(t *testing.T, opts sandbox.Options, mw middleware) *harness {
+func newHarness(t *testing.T, opts ksandbox.Options, mw middleware) *harness {
 	t.Helper()
 	if opts.Sites == nil {
 		opts.Sites = []string{testSite}
 	}
-	sb, err := sandbox.New(opts)
+	sb, err := ksandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func (h *harness) seed() {
 func (h *harness) options() Options {
 	return Options{
 		API: kclient.Config{
-			BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+			BaseURL: h.url, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret,
 			BackoffBase: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
 		},
 		SiteCode: testSite,

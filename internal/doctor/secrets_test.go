@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // tokenSpy is a transport that remembers every bearer token sent, so that a test can
@@ -44,7 +44,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{"wrong secret", "another-secret-value", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, sandbox.Options{ClientID: "doctor-ci", ClientSecret: tc.sandboxSec}, func(next http.Handler) http.Handler {
+			h := newHarness(t, ksandbox.Options{ClientID: "doctor-ci", ClientSecret: tc.sandboxSec}, func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path == "/feature-flags/search" {
 						answer(w, http.StatusBadRequest, `{"message":"request by `+r.Header.Get("Authorization")+` for client_secret=`+canary+` refused","status":400}`)

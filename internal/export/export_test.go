@@ -18,9 +18,10 @@ import (
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -36,9 +37,9 @@ var accountEnvironments = []string{"production", "qa", "development", "staging",
 
 // newAccount starts a sandbox seeded with testdata/account.json (flags in the API's
 // read shape, per site) and returns it with a client for it.
-func newAccount(t *testing.T) (*sandbox.Server, *kclient.Client) {
+func newAccount(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 	t.Helper()
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{Environments: accountEnvironments, RatePer10s: -1, RatePerHour: -1})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{Environments: accountEnvironments, RatePer10s: -1, RatePerHour: -1})
 	raw, err := os.ReadFile(filepath.Join("testdata", "account.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func newAccount(t *testing.T) (*sandbox.Server, *kclient.Client) {
 		}
 	}
 	client, err := kclient.New(kclient.Config{
-		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+		BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret,
 		Budget: kclient.NewBudget(10000, 100000), BackoffBase: 1,
 	})
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
+	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -50,7 +51,7 @@ func splitSeeds() []splitmodel.Flag {
 }
 
 func TestSplitExportRoundTrip(t *testing.T) {
-	sb, ts := splitsandbox.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
+	sb, ts := splitsandboxtest.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
 	for _, f := range splitSeeds() {
 		f.Workspace = "ws-1"
 		if err := sb.Seed(f); err != nil {

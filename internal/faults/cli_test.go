@@ -20,8 +20,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/gittest"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // TestSecretsNeverShowInCLI runs the built binary with a canary in every secret's
@@ -31,7 +31,7 @@ import (
 // anything it prints or serves.
 func TestSecretsNeverShowInCLI(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(4)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")
@@ -228,7 +228,7 @@ func runDaemon(t *testing.T, env, source []string) (string, []string) {
 // authorities on Linux; flagsync has no option of its own for the API) trusts it.
 func TestCLIVerifiesTLS(t *testing.T) {
 	t.Parallel()
-	sb, err := sandbox.New(sandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
+	sb, err := ksandbox.New(ksandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/gittest"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // The disk scenarios. Tests may run as root, where a folder with mode 0500 is no
@@ -37,7 +37,7 @@ var fastAPI = []string{"--retry-base", "1ms", "--rate-10s", "100000", "--rate-ho
 
 func TestFaultDiskFullGitCache(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(6)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")
@@ -210,7 +210,7 @@ func TestFaultDiskFullSandboxState(t *testing.T) {
 
 func TestFaultUnwritableFolders(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(4)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")

@@ -22,7 +22,7 @@ import (
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // Stall modes of a gitFront.
@@ -210,7 +210,7 @@ func newGitSource(t *testing.T, w *world, repo, cache string, timeout time.Durat
 
 func TestFaultGitServer(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(8)
 	repo := gittest.NewRepo(t)
 	revA := repo.Commit(t, repoFiles(v1), "v1")
@@ -330,7 +330,7 @@ func (w *world) assertQuietFS(fsys fs.FS, rev string) {
 
 func TestFaultInvalidRevision(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(6)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(v1), "v1")

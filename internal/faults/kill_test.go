@@ -17,9 +17,9 @@ import (
 	"time"
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // Kill trials: cmd/flagsync's TestSyncSurvivesSIGKILL kills the real binary 20 to 24
@@ -81,7 +81,7 @@ func killSeed(t *testing.T) uint64 {
 // already synced to v1 for the patches. It returns the repository the killed sync heads
 // for and how many writes that sync sends.
 func killTrial(t *testing.T, edit bool) (*world, map[string]string, int) {
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(killFlags)
 	if !edit {
 		return w, repoFiles(v1), killFlags

@@ -25,9 +25,9 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // Site codes of the generated repositories: most flags on siteA (flagsync.yaml's
@@ -67,7 +67,7 @@ func debugLogger(buf *logtest.Buffer) *slog.Logger {
 // a debug log that every client and sync of the test writes to.
 type world struct {
 	t     *testing.T
-	sb    *sandbox.Server
+	sb    *ksandbox.Server
 	front *front
 	url   string
 	logs  *logtest.Buffer
@@ -77,22 +77,22 @@ type world struct {
 // forEachReading runs test once per reading of what Kameleoon's docs leave open
 // (sandbox.Readings: the default, each strict variant, all of them), as subtests named
 // after the reading; test starts its world with sandbox.Options{Strict: r.Strict}.
-func forEachReading(t *testing.T, test func(t *testing.T, r sandbox.Reading)) {
-	for _, r := range sandbox.Readings() {
+func forEachReading(t *testing.T, test func(t *testing.T, r ksandbox.Reading)) {
+	for _, r := range ksandbox.Readings() {
 		t.Run(r.Name, func(t *testing.T) { test(t, r) })
 	}
 }
 
 // readingTag marks a scenario's summary line with the reading it ran against ("" for the
 // default).
-func readingTag(r sandbox.Reading) string {
+func readingTag(r ksandbox.Reading) string {
 	if len(r.Strict) == 0 {
 		return ""
 	}
 	return " [" + r.Name + "]"
 }
 
-func newWorld(t *testing.T, opts sandbox.Options) *world {
+func newWorld(t *testing.T, opts ksandbox.Options) *world {
 	t.Helper()
 	w := &world{t: t, logs: &logtest.Buffer{}}
 	w.log = debugLogger(w.logs)
@@ -104,7 +104,7 @@ func newWorld(t *testing.T, opts sandbox.Options) *world {
 		opts.Environments = []string{"development", "staging", "production"}
 	}
 	opts.Logger = w.log
-	sb, err := sandbox.New(opts)
+	sb, err := ksandbox.New(opts)
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}

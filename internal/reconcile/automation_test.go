@@ -8,8 +8,9 @@ import (
 	"testing/fstest"
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // automatedFlag has, in production, a rule with a rollback condition, a rule with a
@@ -51,7 +52,7 @@ func automatedRepo(settings, flagFile string) fstest.MapFS {
 }
 
 // sandboxRule reads rule name of flag auto's production environment from the sandbox.
-func sandboxRule(t *testing.T, sb *sandbox.Server, name string) map[string]any {
+func sandboxRule(t *testing.T, sb *ksandbox.Server, name string) map[string]any {
 	t.Helper()
 	raw, ok := sb.FlagJSON(siteA, "auto")
 	if !ok {
@@ -85,39 +86,39 @@ func TestKameleoonAutomationIsNotFought(t *testing.T) {
 	tests := []struct {
 		name     string
 		rule     string // the rule the automation changes and Git then changes
-		automate func(*sandbox.Server) error
+		automate func(*ksandbox.Server) error
 		note     plan.NoteKind
 		still    func(r map[string]any) bool // what the automation did, still true after Git's change
 	}{
-		{"rollback fired, status only, state shown", "guarded", func(sb *sandbox.Server) error {
-			return sb.FireRollback(siteA, "auto", "production", "guarded", sandbox.RollbackOptions{})
+		{"rollback fired, status only, state shown", "guarded", func(sb *ksandbox.Server) error {
+			return sb.FireRollback(siteA, "auto", "production", "guarded", ksandbox.RollbackOptions{})
 		}, plan.NotePaused, paused},
-		{"rollback fired, status only, state hidden", "guarded", func(sb *sandbox.Server) error {
-			return sb.FireRollback(siteA, "auto", "production", "guarded", sandbox.RollbackOptions{HideState: true})
+		{"rollback fired, status only, state hidden", "guarded", func(sb *ksandbox.Server) error {
+			return sb.FireRollback(siteA, "auto", "production", "guarded", ksandbox.RollbackOptions{HideState: true})
 		}, plan.NotePaused, paused},
-		{"rollback fired, state written too, shown", "guarded", func(sb *sandbox.Server) error {
-			return sb.FireRollback(siteA, "auto", "production", "guarded", sandbox.RollbackOptions{StateToo: true})
+		{"rollback fired, state written too, shown", "guarded", func(sb *ksandbox.Server) error {
+			return sb.FireRollback(siteA, "auto", "production", "guarded", ksandbox.RollbackOptions{StateToo: true})
 		}, plan.NotePaused, paused},
-		{"rollback fired, state written too, hidden", "guarded", func(sb *sandbox.Server) error {
-			return sb.FireRollback(siteA, "auto", "production", "guarded", sandbox.RollbackOptions{StateToo: true, HideState: true})
+		{"rollback fired, state written too, hidden", "guarded", func(sb *ksandbox.Server) error {
+			return sb.FireRollback(siteA, "auto", "production", "guarded", ksandbox.RollbackOptions{StateToo: true, HideState: true})
 		}, plan.NotePaused, paused},
-		{"release window ended, state shown", "sale", func(sb *sandbox.Server) error {
-			return sb.EndReleaseWindow(siteA, "auto", "production", "sale", sandbox.WindowOptions{})
+		{"release window ended, state shown", "sale", func(sb *ksandbox.Server) error {
+			return sb.EndReleaseWindow(siteA, "auto", "production", "sale", ksandbox.WindowOptions{})
 		}, plan.NotePaused, paused},
-		{"release window ended, state hidden", "sale", func(sb *sandbox.Server) error {
-			return sb.EndReleaseWindow(siteA, "auto", "production", "sale", sandbox.WindowOptions{HideState: true})
+		{"release window ended, state hidden", "sale", func(sb *ksandbox.Server) error {
+			return sb.EndReleaseWindow(siteA, "auto", "production", "sale", ksandbox.WindowOptions{HideState: true})
 		}, plan.NotePaused, paused},
-		{"progressive ramp, currentExposition", "gradual", func(sb *sandbox.Server) error {
-			return sb.RampProgressive(siteA, "auto", "production", "gradual", 20, sandbox.RampOptions{})
+		{"progressive ramp, currentExposition", "gradual", func(sb *ksandbox.Server) error {
+			return sb.RampProgressive(siteA, "auto", "production", "gradual", 20, ksandbox.RampOptions{})
 		}, plan.NoteRamp, func(r map[string]any) bool { return r["currentExposition"] == 20.0 && r["exposition"] == 50.0 }},
-		{"progressive ramp, exposition moves", "gradual", func(sb *sandbox.Server) error {
-			return sb.RampProgressive(siteA, "auto", "production", "gradual", 20, sandbox.RampOptions{ExpositionMoves: true})
+		{"progressive ramp, exposition moves", "gradual", func(sb *ksandbox.Server) error {
+			return sb.RampProgressive(siteA, "auto", "production", "gradual", 20, ksandbox.RampOptions{ExpositionMoves: true})
 		}, plan.NoteRamp, func(r map[string]any) bool { return r["exposition"] == 20.0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-			c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+			sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+			c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,8 +198,8 @@ func planText(t *testing.T, p plan.Plan) string {
 // changed there (as in its UI); a sync writes nothing and notes it; when Git changes
 // the rule, the patch keeps Kameleoon's value.
 func TestIgnoredFieldChangedInKameleoon(t *testing.T) {
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,15 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 func TestRunAgainstTheSandbox(t *testing.T) {
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	var calls atomic.Int64
-	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret,
 		Observer: func(api.CallInfo) { calls.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +76,8 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 // other change without a refused call, and reports itself not converged, with the
 // refusal, on this run and the next (which writes nothing).
 func TestRunRefusedVariationIsNotConverged(t *testing.T) {
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

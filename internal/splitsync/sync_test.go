@@ -10,9 +10,10 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	splitplan "github.com/flagsync/flagsync/internal/split/plan"
 	"github.com/flagsync/flagsync/internal/splitsync"
@@ -227,8 +228,8 @@ func TestGuards(t *testing.T) {
 // service loads its own files, one plan shows both, each client gets its own writes.
 func TestMixedRepository(t *testing.T) {
 	w := newWorld(t)
-	ksb, kts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	kc, err := kclient.New(kclient.Config{BaseURL: kts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	ksb, kts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	kc, err := kclient.New(kclient.Config{BaseURL: kts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
+	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
@@ -41,7 +42,7 @@ func newWorld(t *testing.T) *world {
 }
 
 func startSandbox(t *testing.T) (*splitsandbox.Server, interface{ Close() }, string) {
-	sb, ts := splitsandbox.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1,
+	sb, ts := splitsandboxtest.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1,
 		Environments: []string{"Staging", "Production"}})
 	return sb, ts, ts.URL
 }

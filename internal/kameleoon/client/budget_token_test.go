@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // TestTokenCheckedAfterBudgetWait: a call that waits for its budget slot longer than
@@ -16,7 +16,7 @@ import (
 // the hourly window can outlast a 2-hour token; here tokens live 1 s and the budget
 // makes the second call wait about 1.5 s.
 func TestTokenCheckedAfterBudgetWait(t *testing.T) {
-	srv, c := sandboxClient(t, sandbox.Options{TokenTTL: time.Second, RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) {
+	srv, c := sandboxClient(t, ksandbox.Options{TokenTTL: time.Second, RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) {
 		cfg.Budget = api.NewBudgetWindows(api.Window{Limit: 2, Period: 1500 * time.Millisecond})
 	})
 	seedFlag(t, srv, "k")

@@ -16,7 +16,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 // The contract suite is one list of API behaviours flagsync relies on, written once and
@@ -37,11 +38,11 @@ const tutorialSite = "pzllysfw2f"
 // TestContractSandbox runs the suite against the sandbox in each reading of what the
 // docs leave open (sandbox.Readings): the default, each strict variant, all of them.
 func TestContractSandbox(t *testing.T) {
-	for _, r := range sandbox.Readings() {
+	for _, r := range ksandbox.Readings() {
 		t.Run(r.Name, func(t *testing.T) {
-			_, ts := sandbox.NewTestServer(t, sandbox.Options{Sites: []string{tutorialSite}, Strict: r.Strict})
+			_, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{Sites: []string{tutorialSite}, Strict: r.Strict})
 			runContract(t, contractTarget{
-				baseURL: ts.URL, clientID: sandbox.DefaultClientID, clientSecret: sandbox.DefaultClientSecret,
+				baseURL: ts.URL, clientID: ksandbox.DefaultClientID, clientSecret: ksandbox.DefaultClientSecret,
 				siteCode: tutorialSite, segmentID: 403694, goalID: 400899,
 			})
 		})

@@ -12,8 +12,8 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // richSeed is a flag with every optional field set, so that a read that lost any of
@@ -24,7 +24,7 @@ const richSeed = `{"featureKey":"%s","name":"Rich","description":"d","tags":["t"
   "environmentConfigurations":[{"environmentKey":"production","featureEnabled":true,"defaultVariationKey":"on",
     "rolloutRules":[{"name":"r","type":"TARGETED_DELIVERY","variationKey":"on","state":"ACTIVE"}]}]}`
 
-func seedRich(t *testing.T, srv *sandbox.Server, keys ...string) {
+func seedRich(t *testing.T, srv *ksandbox.Server, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		if err := srv.SetFlagJSON(tutorialSite, []byte(strings.Replace(richSeed, "%s", k, 1))); err != nil {
@@ -40,23 +40,23 @@ func TestListFlagsOptionalFieldReadings(t *testing.T) {
 	var reference []kmodel.Flag
 	for _, tc := range []struct {
 		name    string
-		strict  []sandbox.Variant
+		strict  []ksandbox.Variant
 		calls   []string // after the token
 		refused bool     // a warning names the refused fields
 	}{
 		{"default", nil, []string{"GET /feature-flags 200"}, false},
-		{"refused", []sandbox.Variant{sandbox.OptionalFieldsRefused}, []string{
+		{"refused", []ksandbox.Variant{ksandbox.OptionalFieldsRefused}, []string{
 			"GET /feature-flags 400", "GET /feature-flags 200",
 			"GET /feature-flags/pzllysfw2f/a 200", "GET /feature-flags/pzllysfw2f/b 200",
 		}, true},
-		{"ignored", []sandbox.Variant{sandbox.OptionalFieldsIgnored}, []string{
+		{"ignored", []ksandbox.Variant{ksandbox.OptionalFieldsIgnored}, []string{
 			"GET /feature-flags 200",
 			"GET /feature-flags/pzllysfw2f/a 200", "GET /feature-flags/pzllysfw2f/b 200",
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &logtest.Buffer{}
-			srv, c := sandboxClient(t, sandbox.Options{Strict: tc.strict}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
+			srv, c := sandboxClient(t, ksandbox.Options{Strict: tc.strict}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
 			seedRich(t, srv, "a", "b")
 			flags, err := c.ListFlags(context.Background(), tutorialSite)
 			if err != nil {
@@ -107,7 +107,7 @@ func TestListFlagsOptionalFieldReadings(t *testing.T) {
 }
 
 func TestGetFlagFallsBackToo(t *testing.T) {
-	srv, c := sandboxClient(t, sandbox.Options{Strict: []sandbox.Variant{sandbox.OptionalFieldsRefused}}, nil)
+	srv, c := sandboxClient(t, ksandbox.Options{Strict: []ksandbox.Variant{ksandbox.OptionalFieldsRefused}}, nil)
 	seedRich(t, srv, "a")
 	f, err := c.GetFlag(context.Background(), tutorialSite, "a")
 	if err != nil {

@@ -13,22 +13,23 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // These tests run the client against the sandbox and read what happened from the
 // sandbox's call log.
 
 // sandboxClient starts a sandbox with opts and returns it with a client for it.
-func sandboxClient(t *testing.T, opts sandbox.Options, adjust func(*Config)) (*sandbox.Server, *Client) {
+func sandboxClient(t *testing.T, opts ksandbox.Options, adjust func(*Config)) (*ksandbox.Server, *Client) {
 	t.Helper()
 	if len(opts.Sites) == 0 {
 		opts.Sites = []string{tutorialSite}
 	}
-	srv, ts := sandbox.NewTestServer(t, opts)
+	srv, ts := ksandboxtest.NewTestServer(t, opts)
 	cfg := testConfig(ts.URL, nil)
-	cfg.ClientID, cfg.ClientSecret = sandbox.DefaultClientID, sandbox.DefaultClientSecret
+	cfg.ClientID, cfg.ClientSecret = ksandbox.DefaultClientID, ksandbox.DefaultClientSecret
 	if opts.ClientID != "" {
 		cfg.ClientID, cfg.ClientSecret = opts.ClientID, opts.ClientSecret
 	}
@@ -39,9 +40,9 @@ func sandboxClient(t *testing.T, opts sandbox.Options, adjust func(*Config)) (*s
 }
 
 // callLine renders a logged call as "METHOD /path status".
-func callLine(c sandbox.Call) string { return fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status) }
+func callLine(c ksandbox.Call) string { return fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status) }
 
-func callLines(calls []sandbox.Call) []string {
+func callLines(calls []ksandbox.Call) []string {
 	out := make([]string, len(calls))
 	for i, c := range calls {
 		out[i] = callLine(c)
@@ -49,7 +50,7 @@ func callLines(calls []sandbox.Call) []string {
 	return out
 }
 
-func countCalls(calls []sandbox.Call, method, path string) int {
+func countCalls(calls []ksandbox.Call, method, path string) int {
 	n := 0
 	for _, c := range calls {
 		if c.Method == method && c.Path == path {
@@ -60,7 +61,7 @@ func countCalls(calls []sandbox.Call, method, path string) int {
 }
 
 // seedFlag stores a minimal valid flag in the sandbox.
-func seedFlag(t *testing.T, srv *sandbox.Server, key string) {
+func seedFlag(t *testing.T, srv *ksandbox.Server, key string) {
 	t.Helper()
 	if err := srv.SetFlagJSON(tutorialSite, []byte(`{"featureKey":"`+key+`","name":"`+key+`"}`)); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func seedFlag(t *testing.T, srv *sandbox.Server, key string) {
 func TestSandboxTokenRenewedBeforeExpiry(t *testing.T) {
 	t0 := time.Date(2025, 12, 17, 10, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	srv, c := sandboxClient(t, sandbox.Options{TokenTTL: time.Hour, Now: clock.Now}, func(cfg *Config) { cfg.Now = clock.Now })
+	srv, c := sandboxClient(t, ksandbox.Options{TokenTTL: time.Hour, Now: clock.Now}, func(cfg *Config) { cfg.Now = clock.Now })
 	seedFlag(t, srv, "k")
 	ctx := context.Background()
 	for _, step := range []struct {
@@ -98,7 +99,7 @@ func TestSandboxTokenRenewedBeforeExpiry(t *testing.T) {
 }
 
 func TestSandboxRevokedTokenOneReauthOneRetry(t *testing.T) {
-	srv, c := sandboxClient(t, sandbox.Options{}, nil)
+	srv, c := sandboxClient(t, ksandbox.Options{}, nil)
 	seedFlag(t, srv, "k")
 	ctx := context.Background()
 	if _, err := c.GetFlag(ctx, tutorialSite, "k"); err != nil {
@@ -125,7 +126,7 @@ func TestSandboxRevokedTokenOneReauthOneRetry(t *testing.T) {
 
 func TestSandboxPagingThousandFlags(t *testing.T) {
 	const total = 1000
-	srv, c := sandboxClient(t, sandbox.Options{}, nil)
+	srv, c := sandboxClient(t, ksandbox.Options{}, nil)
 	for i := range total {
 		seedFlag(t, srv, fmt.Sprintf("flag_%04d", i))
 	}
@@ -153,7 +154,7 @@ func TestSandboxBudgetNeverExceeded(t *testing.T) {
 	budget := api.NewBudgetWindows(api.Window{Limit: limit, Period: period})
 	// The sandbox's own limiter (50 per 10 s) is off: the test reads the windows from
 	// the call log instead.
-	srv, c := sandboxClient(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) { cfg.Budget = budget })
+	srv, c := sandboxClient(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1}, func(cfg *Config) { cfg.Budget = budget })
 	seedFlag(t, srv, "k")
 
 	var wg sync.WaitGroup
@@ -201,14 +202,14 @@ func TestSandboxBudgetNeverExceeded(t *testing.T) {
 }
 
 func TestSandbox429ThenSuccessIsOneRetry(t *testing.T) {
-	srv, c := sandboxClient(t, sandbox.Options{}, nil)
+	srv, c := sandboxClient(t, ksandbox.Options{}, nil)
 	seedFlag(t, srv, "k")
 	ctx := context.Background()
 	if _, err := c.GetFlag(ctx, tutorialSite, "k"); err != nil { // token first, outside the fault
 		t.Fatal(err)
 	}
 	srv.ResetCalls()
-	srv.InjectFault(sandbox.Fault{Method: "GET", PathPrefix: "/feature-flags/", Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	srv.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags/", Status: http.StatusTooManyRequests, RetryAfter: "1"})
 	if _, err := c.GetFlag(ctx, tutorialSite, "k"); err != nil {
 		t.Fatal(err)
 	}
@@ -226,18 +227,18 @@ func TestSandbox429ThenSuccessIsOneRetry(t *testing.T) {
 func TestSandboxLostCreateResponse(t *testing.T) {
 	tests := []struct {
 		name      string
-		fault     sandbox.Fault
+		fault     ksandbox.Fault
 		wantPosts int
 	}{
-		{"connection dropped after the create", sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Drop: true}, 1},
-		{"503 after the create", sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 503}, 1},
-		{"503 before the create", sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 503}, 2},
-		{"connection dropped before the create", sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Drop: true}, 2},
+		{"connection dropped after the create", ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Drop: true}, 1},
+		{"503 after the create", ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 503}, 1},
+		{"503 before the create", ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 503}, 2},
+		{"connection dropped before the create", ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Drop: true}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := &logtest.Buffer{}
-			srv, c := sandboxClient(t, sandbox.Options{}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
+			srv, c := sandboxClient(t, ksandbox.Options{}, func(cfg *Config) { cfg.Logger = testConfig("", logs).Logger })
 			srv.InjectFault(tt.fault)
 			f := &kmodel.Flag{SiteCode: tutorialSite, FeatureKey: "new_checkout", Name: "New checkout", Variations: []kmodel.Variation{{Key: "off"}, {Key: "on"}}}
 			got, err := c.CreateFlag(context.Background(), f, nil)
@@ -291,7 +292,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	const canaryID, canarySecret = "canary-client", "canary-secret-3b7e9c1d"
 	logs := &logtest.Buffer{}
 	rec := &tokenRecorder{tokens: map[string]bool{}}
-	srv, c := sandboxClient(t, sandbox.Options{ClientID: canaryID, ClientSecret: canarySecret}, func(cfg *Config) {
+	srv, c := sandboxClient(t, ksandbox.Options{ClientID: canaryID, ClientSecret: canarySecret}, func(cfg *Config) {
 		cfg.Logger = testConfig("", logs).Logger
 		cfg.HTTPClient = &http.Client{Transport: rec}
 	})
@@ -317,7 +318,7 @@ func TestSandboxCanarySecretsNeverLeak(t *testing.T) {
 	srv.RevokeTokens() // 401, re-auth
 	_, err = c.ListFlags(ctx, tutorialSite)
 	keep(err)
-	srv.InjectFault(sandbox.Fault{Method: "GET", Status: 500, Count: 100}) // retries, then a 500
+	srv.InjectFault(ksandbox.Fault{Method: "GET", Status: 500, Count: 100}) // retries, then a 500
 	_, err = c.GetFlag(ctx, tutorialSite, "canary")
 	keep(err)
 

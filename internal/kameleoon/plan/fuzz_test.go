@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 // FuzzPatchConverges fuzzes merge-patch construction: for any seed, a random valid flag
@@ -21,7 +22,7 @@ func FuzzPatchConverges(f *testing.F) {
 	for _, seed := range []int64{1, 2, 3, 42, 20251217, -7} {
 		f.Add(seed)
 	}
-	_, ts := sandbox.NewTestServer(f, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	_, ts := ksandboxtest.NewTestServer(f, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	token := ""
 	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, seed int64) {

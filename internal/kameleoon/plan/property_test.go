@@ -15,8 +15,9 @@ import (
 
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // propertyIterations is how many random flags the sandbox round trips try.
@@ -31,7 +32,7 @@ const propertyIterations = 300
 //     change in plan order and read back again, plans to zero changes (the patches
 //     converge), and every rule that kept its name kept its id.
 func TestSandboxRoundTrip(t *testing.T) {
-	_, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	_, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	c := &sandboxClient{t: t, base: ts.URL, http: ts.Client()}
 	c.token = c.fetchToken()
 	rng := rand.New(rand.NewSource(20251217))
@@ -115,7 +116,7 @@ type sandboxClient struct {
 }
 
 func (c *sandboxClient) fetchToken() string {
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {sandbox.DefaultClientID}, "client_secret": {sandbox.DefaultClientSecret}}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {ksandbox.DefaultClientID}, "client_secret": {ksandbox.DefaultClientSecret}}
 	resp, err := c.http.Post(c.base+"/oauth/token", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
 		c.t.Fatal(err)

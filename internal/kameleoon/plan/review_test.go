@@ -14,8 +14,9 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // These tests come from an independent review of the plan semantics: edge cases of
@@ -46,7 +47,7 @@ func (c *sandboxClient) send(req api.Request) (int, []byte) {
 
 func newReviewSandbox(t *testing.T) *sandboxClient {
 	t.Helper()
-	_, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	_, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	c := &sandboxClient{t: t, base: ts.URL, http: ts.Client()}
 	c.token = c.fetchToken()
 	return c

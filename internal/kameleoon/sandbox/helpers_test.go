@@ -1,4 +1,4 @@
-package sandbox
+package ksandbox
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/fakeapi/fakeapitest"
 )
 
 const site = "pzllysfw2f"
@@ -78,7 +80,7 @@ func setup(t testing.TB, opts Options) (*Server, *client, *fakeClock) {
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
-	s, ts := NewTestServer(t, opts)
+	s, ts := fakeapitest.NewTestServer(t, "sandbox", func() (*Server, error) { return New(opts) })
 	c := &client{t: t, base: ts.URL, hc: ts.Client()}
 	id, secret := opts.ClientID, opts.ClientSecret
 	if id == "" {

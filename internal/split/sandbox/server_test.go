@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/fakeapi/fakeapitest"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
@@ -27,7 +28,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if opts.RatePerSecond == 0 {
 		opts.RatePerSecond, opts.RatePerMinute = -1, -1
 	}
-	s, ts := NewTestServer(t, opts)
+	s, ts := fakeapitest.NewTestServer(t, "split sandbox", func() (*Server, error) { return New(opts) })
 	return &harness{t: t, s: s, url: ts.URL}
 }
 

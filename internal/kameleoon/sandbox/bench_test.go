@@ -1,4 +1,4 @@
-package sandbox
+package ksandbox
 
 import (
 	"fmt"

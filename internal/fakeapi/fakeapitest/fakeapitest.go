@@ -1,4 +1,4 @@
-package fakeapi
+package fakeapitest
 
 import (
 	"net/http"
