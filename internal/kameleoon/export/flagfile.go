@@ -1,4 +1,4 @@
-package export
+package kexport
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 )
@@ -18,35 +19,34 @@ import (
 // (normalise.go in internal/kameleoon/plan) is left out, and server-owned fields (ids, dates,
 // health) are not part of the model. It returns notes on what could not be written.
 func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, []string, error) {
-	m := newMapping()
+	m := export.NewMapping()
 	if withSite {
-		m.add("siteCode", str(siteCode))
+		m.Add("siteCode", export.Str(siteCode))
 	}
-	m.add("featureKey", str(f.FeatureKey))
-	m.add("name", str(f.Name))
+	m.Add("featureKey", export.Str(f.FeatureKey))
+	m.Add("name", export.Str(f.Name))
 	if f.Description != "" {
-		m.add("description", str(f.Description))
+		m.Add("description", export.Str(f.Description))
 	}
 	if tags := tagSet(f.Tags); len(tags) > 0 {
-		m.add("tags", strSeq(tags))
+		m.Add("tags", export.StrSeq(tags))
 	}
 	if f.Archived {
-		m.addComment("archived", boolNode(true),
-			"Archived in Kameleoon: flagsync leaves an archived flag as it is. Set archived: false to restore it.")
+		m.AddComment("archived", export.BoolNode(true), "Archived in Kameleoon: flagsync leaves an archived flag as it is. Set archived: false to restore it.")
 	}
 	if len(f.Variables) > 0 {
 		items := make([]*yaml.Node, len(f.Variables))
 		for i, v := range f.Variables {
-			vm := newMapping()
-			vm.add("key", str(v.Key))
-			vm.add("type", str(v.Type))
-			vm.add("value", str(value(v.Type, v.Value)))
+			vm := export.NewMapping()
+			vm.Add("key", export.Str(v.Key))
+			vm.Add("type", export.Str(v.Type))
+			vm.Add("value", export.Str(value(v.Type, v.Value)))
 			if len(v.AllowedValues) > 0 {
-				vm.add("allowedValues", strSeq(v.AllowedValues))
+				vm.Add("allowedValues", export.StrSeq(v.AllowedValues))
 			}
-			items[i] = vm.n
+			items[i] = vm.Node()
 		}
-		m.add("variables", seq(items...))
+		m.Add("variables", export.Seq(items...))
 	}
 	types := make(map[string]string, len(f.Variables))
 	for _, v := range f.Variables {
@@ -55,50 +55,50 @@ func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, [
 	if len(f.Variations) > 0 {
 		items := make([]*yaml.Node, len(f.Variations))
 		for i, v := range f.Variations {
-			vm := newMapping()
-			vm.add("key", str(v.Key))
+			vm := export.NewMapping()
+			vm.Add("key", export.Str(v.Key))
 			if v.Name != "" {
-				vm.add("name", str(v.Name))
+				vm.Add("name", export.Str(v.Name))
 			}
 			if len(v.Variables) > 0 {
 				overrides := make([]*yaml.Node, len(v.Variables))
 				for j, o := range v.Variables {
-					om := newMapping()
-					om.add("key", str(o.Key))
-					om.add("value", str(value(types[o.Key], o.Value)))
-					overrides[j] = om.n
+					om := export.NewMapping()
+					om.Add("key", export.Str(o.Key))
+					om.Add("value", export.Str(value(types[o.Key], o.Value)))
+					overrides[j] = om.Node()
 				}
-				vm.add("variables", seq(overrides...))
+				vm.Add("variables", export.Seq(overrides...))
 			}
-			items[i] = vm.n
+			items[i] = vm.Node()
 		}
-		m.add("variations", seq(items...))
+		m.Add("variations", export.Seq(items...))
 	}
 	if f.PrimaryGoalID != 0 {
-		m.add("primaryGoalId", intNode(f.PrimaryGoalID))
+		m.Add("primaryGoalId", export.IntNode(f.PrimaryGoalID))
 	}
 	if goals := int64Set(f.SecondaryGoalIDs); len(goals) > 0 {
-		m.add("secondaryGoalIds", intSeq(goals))
+		m.Add("secondaryGoalIds", export.IntSeq(goals))
 	}
 	if bk := f.BucketingKey; bk != nil && *bk != (kmodel.BucketingKey{BucketingKeyType: "VISITOR_CODE"}) && *bk != (kmodel.BucketingKey{}) {
-		bm := newMapping()
+		bm := export.NewMapping()
 		typ := bk.BucketingKeyType
 		if typ == "" {
 			typ = "VISITOR_CODE" // what the planner reads an empty type as
 		}
-		bm.add("bucketingKeyType", str(typ))
+		bm.Add("bucketingKeyType", export.Str(typ))
 		if bk.CustomDataID != 0 {
-			bm.add("customDataId", intNode(bk.CustomDataID))
+			bm.Add("customDataId", export.IntNode(bk.CustomDataID))
 		}
-		m.add("bucketingKey", bm.n)
+		m.Add("bucketingKey", bm.Node())
 	}
 	if w := f.AttributionWindow; w != 0 && w != kmodel.DefaultAttributionWindow {
-		m.add("attributionWindow", intNode(w))
+		m.Add("attributionWindow", export.IntNode(w))
 	}
 
 	var notes []string
-	envs := newMapping()
-	for _, k := range orderEnvironments(f.EnvironmentKeys()) {
+	envs := export.NewMapping()
+	for _, k := range export.OrderEnvironments(f.EnvironmentKeys()) {
 		env := f.Environments[k]
 		if env.DefaultVariationKey == "" {
 			// A flag file must name the default variation of every environment it lists;
@@ -111,12 +111,12 @@ func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, [
 		if err != nil {
 			return nil, nil, fmt.Errorf("environment %s: %w", k, err)
 		}
-		envs.add(k, n)
+		envs.Add(k, n)
 	}
-	if envs.len() > 0 {
-		m.add("environments", envs.n)
+	if envs.Len() > 0 {
+		m.Add("environments", envs.Node())
 	}
-	return m.n, notes, nil
+	return m.Node(), notes, nil
 }
 
 // value is a variable value as it is written: the live text, except that BOOLEAN and
@@ -138,18 +138,18 @@ func value(typ, v string) string {
 }
 
 func environmentNode(env kmodel.Environment) (*yaml.Node, error) {
-	m := newMapping()
-	m.add("featureEnabled", boolNode(env.FeatureEnabled))
-	m.add("defaultVariationKey", str(env.DefaultVariationKey))
+	m := export.NewMapping()
+	m.Add("featureEnabled", export.BoolNode(env.FeatureEnabled))
+	m.Add("defaultVariationKey", export.Str(env.DefaultVariationKey))
 	if len(env.RolloutRules) > 0 {
 		items := make([]*yaml.Node, len(env.RolloutRules))
 		for i := range env.RolloutRules {
 			items[i] = ruleNode(&env.RolloutRules[i])
 		}
-		m.add("rolloutRules", seq(items...))
+		m.Add("rolloutRules", export.Seq(items...))
 	}
 	if in := env.Integrations; in != nil && (len(in.DeliveryRules) > 0 || len(in.ExperimentRules) > 0) {
-		im := newMapping()
+		im := export.NewMapping()
 		for _, part := range []struct {
 			key   string
 			items []any
@@ -157,133 +157,119 @@ func environmentNode(env kmodel.Environment) (*yaml.Node, error) {
 			if len(part.items) == 0 {
 				continue
 			}
-			n, err := jsonNode(part.items)
+			n, err := export.JSONNode(part.items)
 			if err != nil {
 				return nil, fmt.Errorf("integrations.%s: %w", part.key, err)
 			}
-			im.add(part.key, n)
+			im.Add(part.key, n)
 		}
-		m.add("integrations", im.n)
+		m.Add("integrations", im.Node())
 	}
-	return m.n, nil
+	return m.Node(), nil
 }
 
 // ruleNode writes a rule: name, type and state first. The rule's Kameleoon id is a
 // comment: flagsync identifies rules by name and carries the id into its patches, so
 // the rule (and its experiment) survives a sync as long as the name stays.
 func ruleNode(r *kmodel.Rule) *yaml.Node {
-	m := newMapping()
-	m.add("name", str(r.Name))
-	m.add("type", str(r.Type))
+	m := export.NewMapping()
+	m.Add("name", export.Str(r.Name))
+	m.Add("type", export.Str(r.Type))
 	// The written state, not `status`: a rule Kameleoon's automation paused is still
 	// ACTIVE in what was written, and exporting PAUSED would make Git pause it for good.
-	m.add("state", str(r.WrittenState()))
+	m.Add("state", export.Str(r.WrittenState()))
 	if r.SegmentID != 0 {
-		m.add("segmentId", intNode(r.SegmentID))
+		m.Add("segmentId", export.IntNode(r.SegmentID))
 	}
 	if r.Exposition != nil {
-		m.add("exposition", floatNode(*r.Exposition))
+		m.Add("exposition", export.FloatNode(*r.Exposition))
 	}
 	if r.VariationKey != "" {
-		m.add("variationKey", str(r.VariationKey))
+		m.Add("variationKey", export.Str(r.VariationKey))
 	}
 	if r.ControlVariationKey != "" {
-		m.add("controlVariationKey", str(r.ControlVariationKey))
+		m.Add("controlVariationKey", export.Str(r.ControlVariationKey))
 	}
 	// MANUAL is the default of an experiment and means nothing for other rule types.
 	if method := r.TrafficAllocationMethod; method != "" && method != "MANUAL" {
-		m.add("trafficAllocationMethod", str(method))
+		m.Add("trafficAllocationMethod", export.Str(method))
 	}
 	if len(r.TrafficAllocations) > 0 {
 		items := make([]*yaml.Node, len(r.TrafficAllocations))
 		for i, a := range r.TrafficAllocations {
-			am := newMapping()
-			am.add("variationKey", str(a.VariationKey))
-			am.add("exposition", floatNode(a.Exposition))
-			items[i] = am.n
+			am := export.NewMapping()
+			am.Add("variationKey", export.Str(a.VariationKey))
+			am.Add("exposition", export.FloatNode(a.Exposition))
+			items[i] = am.Node()
 		}
-		m.add("trafficAllocations", seq(items...))
+		m.Add("trafficAllocations", export.Seq(items...))
 	}
 	if r.Reallocation {
-		m.add("reallocation", boolNode(true))
+		m.Add("reallocation", export.BoolNode(true))
 	}
 	if rel := r.Release; rel != nil && *rel != (kmodel.Release{}) {
-		rm := newMapping()
+		rm := export.NewMapping()
 		if rel.ReleaseFrom != "" {
-			rm.add("releaseFrom", str(rel.ReleaseFrom))
+			rm.Add("releaseFrom", export.Str(rel.ReleaseFrom))
 		}
 		if rel.ReleaseTo != "" {
-			rm.add("releaseTo", str(rel.ReleaseTo))
+			rm.Add("releaseTo", export.Str(rel.ReleaseTo))
 		}
 		if rel.TimeZone != "" {
-			rm.add("timeZone", str(rel.TimeZone))
+			rm.Add("timeZone", export.Str(rel.TimeZone))
 		}
-		m.add("release", rm.n)
+		m.Add("release", rm.Node())
 	}
 	if len(r.RollbackConditions) > 0 {
 		items := make([]*yaml.Node, len(r.RollbackConditions))
 		for i, c := range r.RollbackConditions {
-			cm := newMapping()
-			cm.add("target", str(c.Target))
-			cm.add("criteria", str(c.Criteria))
-			cm.add("comparisonOperator", str(c.ComparisonOperator))
-			cm.add("matchValue", floatNode(c.MatchValue))
+			cm := export.NewMapping()
+			cm.Add("target", export.Str(c.Target))
+			cm.Add("criteria", export.Str(c.Criteria))
+			cm.Add("comparisonOperator", export.Str(c.ComparisonOperator))
+			cm.Add("matchValue", export.FloatNode(c.MatchValue))
 			if c.GoalID != 0 {
-				cm.add("goalId", intNode(c.GoalID))
+				cm.Add("goalId", export.IntNode(c.GoalID))
 			}
 			if c.Visitors != 0 {
-				cm.add("visitors", intNode(c.Visitors))
+				cm.Add("visitors", export.IntNode(c.Visitors))
 			}
 			if rs := stringSet(c.Recipients); len(rs) > 0 {
-				cm.add("recipients", strSeq(rs))
+				cm.Add("recipients", export.StrSeq(rs))
 			}
-			items[i] = cm.n
+			items[i] = cm.Node()
 		}
-		m.add("rollbackConditions", seq(items...))
+		m.Add("rollbackConditions", export.Seq(items...))
 	}
 	if r.ID != 0 {
 		comment := "Kameleoon rule id " + strconv.FormatInt(r.ID, 10)
 		if r.ExperimentID != 0 {
 			comment += ", experiment " + strconv.FormatInt(r.ExperimentID, 10)
 		}
-		m.n.HeadComment = comment + ": kept by flagsync while the rule keeps this name."
+		m.Node().HeadComment = comment + ": kept by flagsync while the rule keeps this name."
 	}
-	return m.n
+	return m.Node()
 }
 
 // settingsFile renders flagsync.yaml.
-func settingsFile(s kmodel.Settings, sites []string, schema string) (File, error) {
-	m := newMapping()
+func settingsFile(s kmodel.Settings, sites []string, schema string) (export.File, error) {
+	m := export.NewMapping()
 	if s.SiteCode != "" {
-		m.addComment("siteCode", str(s.SiteCode), "Default siteCode of the flag files.")
+		m.AddComment("siteCode", export.Str(s.SiteCode), "Default siteCode of the flag files.")
 	}
 	if len(s.Environments) > 0 {
-		m.addComment("environments", strSeq(s.Environments), "The environments the flags configure, in the order flagsync applies changes.")
+		m.AddComment("environments", export.StrSeq(s.Environments), "The environments the flags configure, in the order flagsync applies changes.")
 	}
-	m.addComment("prune", boolNode(false), "Archive flags whose file is removed (only flags flagsync created). Off: such flags are reported and left alone.")
+	m.AddComment("prune", export.BoolNode(false), "Archive flags whose file is removed (only flags flagsync created). Off: such flags are reported and left alone.")
 	what := "Exported from Kameleoon site " + strings.Join(sites, ", ") + " by flagsync export."
 	if len(sites) > 1 {
 		what = "Exported from Kameleoon sites " + strings.Join(sites, ", ") + " by flagsync export: one folder per site."
 	}
-	data, err := withHeader(m.n, headerLines(schema, loaderSchemaSettings, 0, what))
+	data, err := export.WithHeader(m.Node(), export.HeaderLines(schema, loaderSchemaSettings, 0, what))
 	if err != nil {
-		return File{}, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
+		return export.File{}, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
 	}
-	return File{Path: flagrepo.SettingsFile, Data: data}, nil
-}
-
-// withHeader encodes root after the given comment lines.
-func withHeader(root *yaml.Node, lines []string) ([]byte, error) {
-	body, err := encodeYAML(root)
-	if err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString("# " + l + "\n")
-	}
-	b.Write(body)
-	return []byte(b.String()), nil
+	return export.File{Path: flagrepo.SettingsFile, Data: data}, nil
 }
 
 // tagSet is the flag's tags sorted, without duplicates and without flagsync's ownership

@@ -1,4 +1,4 @@
-package export
+package splitexport
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/plan"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
@@ -62,18 +63,18 @@ func TestSplitExportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := ReadSplit(context.Background(), c, "ws-1", []string{"Staging", "Production"})
+	w, err := Read(context.Background(), c, "ws-1", []string{"Staging", "Production"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(sb.Calls()); n != 3 {
 		t.Errorf("read with %d calls, want 3 (flags, Staging, Production)", n)
 	}
-	e, err := BuildSplit(w, Options{Schema: "../schema"})
+	e, err := Build(w, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check, err := VerifySplit(e, w)
+	check, err := Verify(e, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestSplitExportRoundTrip(t *testing.T) {
 	if strings.Contains(checkout, "managed-by-flagsync") || !strings.Contains(checkout, "- {type: IN_SEGMENT, string: employees}") {
 		t.Errorf("new_checkout.yaml:\n%s", checkout)
 	}
-	again, err := BuildSplit(w, Options{Schema: "../schema"})
+	again, err := Build(w, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}

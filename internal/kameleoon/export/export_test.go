@@ -1,10 +1,9 @@
-package export
+package kexport
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/export"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
@@ -67,18 +67,18 @@ func newAccount(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 }
 
 // exportTo reads the sites, builds the files and writes them into a new folder.
-func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *Export, []Site) {
+func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *export.Export, []Site) {
 	t.Helper()
 	live, err := Read(context.Background(), client, sites)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Build(live, Options{Schema: "../schema"})
+	e, err := Build(live, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := Write(dir, e.Files, false); err != nil {
+	if _, err := export.Write(dir, e.Files, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir, e, live
@@ -172,11 +172,11 @@ func TestVerifyCatchesLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Build(live, Options{})
+	e, err := Build(live, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tamper := func(file, old, new string) *Export {
+	tamper := func(file, old, new string) *export.Export {
 		c := *e
 		c.Files = slices.Clone(e.Files)
 		for i := range c.Files {
@@ -191,7 +191,7 @@ func TestVerifyCatchesLoss(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		export   *Export
+		export   *export.Export
 		wantDiag bool
 	}{
 		{"exposition changed", tamper("checkout_redesign.yaml", "exposition: 12.5", "exposition: 12"), false},
@@ -226,11 +226,11 @@ func TestExportIsByteIdentical(t *testing.T) {
 		reversed[i].Flags = slices.Clone(reversed[i].Flags)
 		slices.Reverse(reversed[i].Flags)
 	}
-	third, err := Build(reversed, Options{Schema: "../schema"})
+	third, err := Build(reversed, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, other := range []*Export{second, third} {
+	for _, other := range []*export.Export{second, third} {
 		if len(other.Files) != len(first.Files) {
 			t.Fatalf("%d files, then %d", len(first.Files), len(other.Files))
 		}
@@ -251,7 +251,7 @@ func TestGolden(t *testing.T) {
 	_, client := newAccount(t)
 	_, e, _ := exportTo(t, client, siteA, siteB)
 	for _, name := range []string{"flagsync.yaml", "siteaaaa01/checkout_redesign.yaml", "siteaaaa01/flagsync.flag.yaml"} {
-		i := slices.IndexFunc(e.Files, func(f File) bool { return f.Path == name })
+		i := slices.IndexFunc(e.Files, func(f export.File) bool { return f.Path == name })
 		if i < 0 {
 			t.Fatalf("no file %s", name)
 		}
@@ -325,114 +325,6 @@ func TestSingleSiteLayout(t *testing.T) {
 	}
 }
 
-func TestWriteRefusesToOverwrite(t *testing.T) {
-	files := []File{{Path: "flagsync.yaml", Data: []byte("prune: false\n")}, {Path: "site/a.yaml", Data: []byte("new a\n")}, {Path: "site/b.yaml", Data: []byte("new b\n")}}
-	dir := t.TempDir()
-	mustWrite := func(rel, content string) {
-		t.Helper()
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func(rel string) string {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-		if errors.Is(err, os.ErrNotExist) {
-			return "<none>"
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	mustWrite("site/a.yaml", "old a\n")
-	mustWrite("site/mine.yaml", "kept\n")
-
-	_, err := Write(dir, files, false)
-	var exists *ExistsError
-	if !errors.As(err, &exists) || !slices.Equal(exists.Paths, []string{"site/a.yaml"}) {
-		t.Fatalf("Write without overwrite: %v", err)
-	}
-	if read("site/a.yaml") != "old a\n" || read("site/b.yaml") != "<none>" || read("flagsync.yaml") != "<none>" {
-		t.Error("a refused write wrote something")
-	}
-
-	replaced, err := Write(dir, files, true)
-	if err != nil || !slices.Equal(replaced, []string{"site/a.yaml"}) {
-		t.Fatalf("Write with overwrite: replaced %q, %v", replaced, err)
-	}
-	for rel, want := range map[string]string{"flagsync.yaml": "prune: false\n", "site/a.yaml": "new a\n", "site/b.yaml": "new b\n", "site/mine.yaml": "kept\n"} {
-		if got := read(rel); got != want {
-			t.Errorf("%s = %q, want %q", rel, got, want)
-		}
-	}
-
-	mustWrite("dir.yaml/x", "")
-	if _, err := Write(dir, []File{{Path: "dir.yaml", Data: []byte("x")}}, true); err == nil {
-		t.Error("Write over a directory succeeded")
-	}
-}
-
-// TestQuoting checks every string the exporter writes reads back as the same string,
-// and that the ambiguous ones are quoted for readers other than flagsync's loader.
-func TestQuoting(t *testing.T) {
-	tests := []struct {
-		s      string
-		quoted bool
-	}{
-		{"plain text", false},
-		{"on", true}, {"off", true}, {"yes", true}, {"No", true}, {"y", true}, {"true", true}, {"False", true},
-		{"null", true}, {"~", true}, {"", true},
-		{"42", true}, {"-0.5", true}, {"1e3", true}, {"0x1F", true}, {"0755", true}, {"1:30", true}, {".inf", true},
-		{"2025-12-11", true}, {"2025-12-11T11:58:01", true}, {"2025-12-11 11:58", true},
-		{"Checkout: redesign", true}, {"- item", true}, {"#hash", true}, {"a # comment", true},
-		{"{\"a\": 1}", true}, {"[1, 2]", true}, {"&anchor", true}, {"*alias", true}, {"!tag", true},
-		{" leading space", true}, {"trailing space ", true}, {"multi\nline\n", false}, {"tab\there", true},
-		{"trailing space \nnext", true}, {"crlf\r\nline", true}, {"  indented first line\nsecond\n\n", false}, {"no final newline\nx", false},
-		{"café ✓", false}, {"bell\a", true},
-		{"Europe/Paris", false}, {"a@example.com", false}, {"managed-by-flagsync", false},
-	}
-	for _, tt := range tests {
-		n := str(tt.s)
-		m := newMapping()
-		m.add("value", n)
-		m.add("other", str(tt.s))
-		out, err := encodeYAML(m.n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		isQuoted := strings.HasPrefix(string(out), `value: "`) || strings.HasPrefix(string(out), `value: '`)
-		if tt.quoted && !isQuoted {
-			t.Errorf("%q is written unquoted: %s", tt.s, out)
-		}
-		if !tt.quoted && isQuoted {
-			t.Errorf("%q is quoted needlessly: %s", tt.s, out)
-		}
-		// Read back through the flag loader: as a variable value (kept as the literal
-		// text) and as a name (a typed scalar).
-		file := "featureKey: k\nname: " + indentValue(out, "other", "") + "variables:\n  - key: v\n    type: STRING\n    value: " + indentValue(out, "value", "    ") +
-			"variations:\n  - key: a\n"
-		if tt.s == "" {
-			continue // a name must not be empty; the empty value is in the round trip
-		}
-		d, err := kload.Load(fstest.MapFS{"f.yaml": {Data: []byte(file)}, "flagsync.yaml": {Data: []byte("siteCode: siteaaaa01\n")}}, ".")
-		if err != nil {
-			t.Errorf("%q: the written file does not load: %v\n%s", tt.s, err, file)
-			continue
-		}
-		if got := d.Flags[0].Variables[0].Value; got != tt.s {
-			t.Errorf("value %q reads back as %q", tt.s, got)
-		}
-		if got := d.Flags[0].Name; got != tt.s {
-			t.Errorf("name %q reads back as %q", tt.s, got)
-		}
-	}
-}
-
 // indentValue returns what follows "key: " in an encoded two-key mapping, its lines
 // after the first indented by indent to sit at the same place in another file.
 func indentValue(encoded []byte, key, indent string) string {
@@ -463,7 +355,7 @@ func TestEnvironmentWithoutDefaultVariationIsLeftOut(t *testing.T) {
 			"development": {},
 		}}
 	sites := []Site{{Code: siteA, Flags: []model.Flag{f}}}
-	e, err := Build(sites, Options{})
+	e, err := Build(sites, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,37 +377,67 @@ func TestEnvironmentWithoutDefaultVariationIsLeftOut(t *testing.T) {
 func TestBuildRejectsUnsafeNames(t *testing.T) {
 	for _, key := range []string{"../up", "a/b", ".hidden", ""} {
 		sites := []Site{{Code: siteA, Flags: []model.Flag{{FeatureKey: key, Name: "x", Variations: []model.Variation{{Key: "a"}}}}}}
-		if _, err := Build(sites, Options{}); err == nil {
+		if _, err := Build(sites, export.Options{}); err == nil {
 			t.Errorf("feature key %q was accepted as a file name", key)
 		}
 	}
-	if _, err := Build([]Site{{Code: siteA}, {Code: siteA}}, Options{}); err == nil {
+	if _, err := Build([]Site{{Code: siteA}, {Code: siteA}}, export.Options{}); err == nil {
 		t.Error("a site listed twice was accepted")
 	}
 }
 
-func TestSchemaRef(t *testing.T) {
+// TestQuoting checks every string the exporter writes reads back as the same string,
+// and that the ambiguous ones are quoted for readers other than flagsync's loader.
+func TestQuoting(t *testing.T) {
 	tests := []struct {
-		schema string
-		depth  int
-		want   string
+		s      string
+		quoted bool
 	}{
-		{"", 0, ""},
-		{"schema", 0, "schema/flag.schema.json"},
-		{"../schema", 1, "../../schema/flag.schema.json"},
-		{"../../schema", 0, "../../schema/flag.schema.json"},
-		{"https://example.com/flagsync/schema/", 2, "https://example.com/flagsync/schema/flag.schema.json"},
+		{"plain text", false},
+		{"on", true}, {"off", true}, {"yes", true}, {"No", true}, {"y", true}, {"true", true}, {"False", true},
+		{"null", true}, {"~", true}, {"", true},
+		{"42", true}, {"-0.5", true}, {"1e3", true}, {"0x1F", true}, {"0755", true}, {"1:30", true}, {".inf", true},
+		{"2025-12-11", true}, {"2025-12-11T11:58:01", true}, {"2025-12-11 11:58", true},
+		{"Checkout: redesign", true}, {"- item", true}, {"#hash", true}, {"a # comment", true},
+		{"{\"a\": 1}", true}, {"[1, 2]", true}, {"&anchor", true}, {"*alias", true}, {"!tag", true},
+		{" leading space", true}, {"trailing space ", true}, {"multi\nline\n", false}, {"tab\there", true},
+		{"trailing space \nnext", true}, {"crlf\r\nline", true}, {"  indented first line\nsecond\n\n", false}, {"no final newline\nx", false},
+		{"café ✓", false}, {"bell\a", true},
+		{"Europe/Paris", false}, {"a@example.com", false}, {"managed-by-flagsync", false},
 	}
 	for _, tt := range tests {
-		if got := schemaRef(tt.schema, "flag.schema.json", tt.depth); got != tt.want {
-			t.Errorf("schemaRef(%q, %d) = %q, want %q", tt.schema, tt.depth, got, tt.want)
+		n := export.Str(tt.s)
+		m := export.NewMapping()
+		m.Add("value", n)
+		m.Add("other", export.Str(tt.s))
+		out, err := export.EncodeYAML(m.Node())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-}
-
-func TestOrderEnvironments(t *testing.T) {
-	got := orderEnvironments([]string{"qa", "production", "alpha", "development", "staging"})
-	if want := []string{"development", "staging", "production", "alpha", "qa"}; !slices.Equal(got, want) {
-		t.Errorf("order = %q, want %q", got, want)
+		isQuoted := strings.HasPrefix(string(out), `value: "`) || strings.HasPrefix(string(out), `value: '`)
+		if tt.quoted && !isQuoted {
+			t.Errorf("%q is written unquoted: %s", tt.s, out)
+		}
+		if !tt.quoted && isQuoted {
+			t.Errorf("%q is quoted needlessly: %s", tt.s, out)
+		}
+		// Read back through the flag loader: as a variable value (kept as the literal
+		// text) and as a name (a typed scalar).
+		file := "featureKey: k\nname: " + indentValue(out, "other", "") + "variables:\n  - key: v\n    type: STRING\n    value: " + indentValue(out, "value", "    ") +
+			"variations:\n  - key: a\n"
+		if tt.s == "" {
+			continue // a name must not be empty; the empty value is in the round trip
+		}
+		d, err := kload.Load(fstest.MapFS{"f.yaml": {Data: []byte(file)}, "flagsync.yaml": {Data: []byte("siteCode: siteaaaa01\n")}}, ".")
+		if err != nil {
+			t.Errorf("%q: the written file does not load: %v\n%s", tt.s, err, file)
+			continue
+		}
+		if got := d.Flags[0].Variables[0].Value; got != tt.s {
+			t.Errorf("value %q reads back as %q", tt.s, got)
+		}
+		if got := d.Flags[0].Name; got != tt.s {
+			t.Errorf("name %q reads back as %q", tt.s, got)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package export
+package kexport
 
 import (
 	"errors"
@@ -6,32 +6,16 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/export"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
-	"github.com/flagsync/flagsync/internal/plan"
 )
-
-// Check is what Verify found.
-type Check struct {
-	// Diagnostics are the loader's problems with the files; empty when they are valid.
-	Diagnostics []diag.Diagnostic
-	// Plan is what a sync of the files would change; it has no changes and no unmanaged
-	// flags when the files describe the live flags exactly. Archived flags, which a sync
-	// leaves alone, are compared as if restored on both sides, so that nothing of theirs
-	// is lost either.
-	Plan plan.Plan
-}
-
-// OK reports whether the files are valid and plan to nothing.
-func (c *Check) OK() bool {
-	return len(c.Diagnostics) == 0 && len(c.Plan.Changes) == 0 && len(c.Plan.Unmanaged) == 0
-}
 
 // Verify loads the exported files the way flagsync loads a repository (in memory, so
 // other files in the output folder do not matter) and plans them against the live
 // flags they were built from.
-func Verify(e *Export, sites []Site) (*Check, error) {
+func Verify(e *export.Export, sites []Site) (*export.Check, error) {
 	fsys := fstest.MapFS{}
 	for _, f := range e.Files {
 		fsys[f.Path] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
@@ -39,7 +23,7 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 	desired, err := kload.Load(fsys, ".")
 	var invalid *diag.InvalidError
 	if errors.As(err, &invalid) {
-		return &Check{Diagnostics: invalid.Diagnostics}, nil
+		return &export.Check{Diagnostics: invalid.Diagnostics}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify export: %w", err)
@@ -79,5 +63,5 @@ func Verify(e *Export, sites []Site) (*Check, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify export: %w", err)
 	}
-	return &Check{Plan: p}, nil
+	return &export.Check{Plan: p}, nil
 }
