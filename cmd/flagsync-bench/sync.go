@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
@@ -126,7 +127,7 @@ func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, la
 	readDone := -1 // exchanges recorded when the plan was computed: the reads before it
 	start, scaledStart := time.Now(), e.clock.Now()
 	rep, err := reconcile.Run(ctx, reconcile.Input{
-		Revision: "bench", FS: fsys, Dir: ".", Client: client, Concurrency: concurrency,
+		Revision: "bench", FS: fsys, Dir: ".", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, Concurrency: concurrency,
 		OnPlan: func(plan.Plan) { readDone = m.mark() },
 	})
 	wall, scaled := time.Since(start), e.clock.Now().Sub(scaledStart)

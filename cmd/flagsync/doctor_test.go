@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 func TestDoctorSandbox(t *testing.T) {

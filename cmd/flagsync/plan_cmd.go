@@ -72,7 +72,7 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	// A plan is a dry run of the sync pipeline: the same load, read, plan and guards,
 	// with every write skipped.
 	rep, runErr := reconcile.Run(ctx, reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api, Vendors: client.vendors,
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Vendors: client.vendors,
 		DryRun: true, Prune: *prune, Calls: client.calls.Load, Logger: logger,
 	})
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
-	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 )
 
 var sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]

@@ -25,15 +25,16 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	splitsync "github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
-	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
 // defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
@@ -100,7 +101,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	defer client.close()
 
 	in := reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api, Vendors: client.vendors,
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Vendors: client.vendors,
 		DryRun: *dryRun, Prune: *prune, MaxChanges: *maxChanges, AllowMassArchive: *allowMass,
 		Concurrency: *concurrency, Calls: client.calls.Load, Logger: logger,
 	}
@@ -344,7 +345,7 @@ func (f *apiFlags) check(a *app) int {
 type apiConn struct {
 	api     *kclient.Client     // Kameleoon's; nil when the repository has no Kameleoon files
 	split   *splitclient.Client // Split's; nil when the repository has no Split files
-	vendors []reconcile.Vendor  // the services to sync; nil means Kameleoon alone, through api
+	vendors []reconcile.Vendor  // the services to sync, in order
 	calls   atomic.Int64        // HTTP exchanges so far, token requests included
 	where   string              // for people: "Kameleoon (URL)", "the sandbox (state file)", …
 	close   func()
@@ -374,6 +375,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 			return nil, err
 		}
 		c.api, closers = kc, append(closers, stop)
+		c.vendors = append(c.vendors, kameleoon.Vendor(kc))
 		where = append(where, w)
 	}
 	if repo.Split() {
@@ -384,9 +386,6 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		}
 		c.split, closers = sc, append(closers, stop)
 		where = append(where, w)
-		if c.api != nil {
-			c.vendors = append(c.vendors, reconcile.Kameleoon(c.api))
-		}
 		c.vendors = append(c.vendors, splitsync.Vendor(sc))
 	}
 	c.where = strings.Join(where, " and ")

@@ -192,7 +192,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		}
 		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
 	}
-	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed)
+	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, d.locate)
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -251,7 +251,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
 	files := newRecordingFS(snap.FS)
-	desired, err := loadRepository(files, d.cfg.Dir)
+	desired, err := d.locate(files)
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -303,7 +303,6 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 // reconcile runs the sync pipeline with the daemon's settings.
 func (d *Daemon) reconcile(c *cycle, in reconcile.Input) (*reconcile.Report, error) {
 	in.Dir = d.cfg.Dir
-	in.Client = d.cfg.Client
 	in.Vendors = d.cfg.Vendors
 	in.DryRun = c.suspended
 	in.MaxChanges, in.MaxArchive, in.AllowMassArchive = d.cfg.MaxChanges, d.cfg.MaxArchive, d.cfg.AllowMassArchive

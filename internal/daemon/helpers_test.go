@@ -24,10 +24,12 @@ import (
 
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/metrics"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 const (
@@ -135,7 +137,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 
 	cfg := Config{
-		Source: src, Dir: "flags", Client: client, Calls: h.calls.Load, Budget: budget, Metrics: h.m,
+		Source: src, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, Calls: h.calls.Load, Budget: budget, Metrics: h.m,
 		DriftInterval: time.Hour, WebhookSecret: []byte(testWebhookSecret), WebhookBranch: "main",
 		AdminToken: testAdminToken, Logger: logger, RevisionTag: tag,
 	}

@@ -11,9 +11,8 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/flagrepo"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
-	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // flagIndex maps each flag file of a valid revision to the flag it defines. It is what
@@ -25,23 +24,19 @@ type flagIndex struct {
 	refs  map[plan.Address]string // flag → its file
 }
 
-func newIndex(rev string, d *kmodel.Desired) *flagIndex {
-	flags := make([]fileFlag, len(d.Flags))
-	for i, f := range d.Flags {
-		flags[i] = fileFlag{f.Source.File, kplan.AddressOf(f.Ref(), "")}
-	}
-	return newFileIndex(rev, flags)
-}
-
 // newFileIndex indexes the flags of a valid revision of any services.
-func newFileIndex(rev string, flags []fileFlag) *flagIndex {
+func newFileIndex(rev string, flags []reconcile.FlagFile) *flagIndex {
 	ix := &flagIndex{rev: rev, files: make(map[string]plan.Address, len(flags)), refs: make(map[plan.Address]string, len(flags))}
 	for _, f := range flags {
-		ix.files[f.file] = f.ref
-		ix.refs[f.ref] = f.file
+		ix.files[f.File] = f.Flag
+		ix.refs[f.Flag] = f.File
 	}
 	return ix
 }
+
+// locator loads a repository (a snapshot, or the changed files of one) and returns where
+// each flag is defined, or a *diag.InvalidError (see reconcile.Locate).
+type locator func(fsys fs.FS) ([]reconcile.FlagFile, error)
 
 // narrowed is a new revision reduced to the flags its changed files define.
 type narrowed struct {
@@ -65,7 +60,7 @@ type narrowed struct {
 //
 // When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
-func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narrowed, error) {
+func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locate locator) (narrowed, error) {
 	var flagFiles []string
 	for _, p := range changed {
 		rel, ok := below(dir, p)
@@ -116,7 +111,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	if len(flagFiles) == 0 {
 		return out, nil
 	}
-	flags, err := loadRepository(sub, dir)
+	flags, err := locate(sub)
 	if err != nil {
 		return narrowed{}, err
 	}
@@ -126,7 +121,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	}
 	next := &flagIndex{rev: rev, files: maps.Clone(ix.files), refs: maps.Clone(ix.refs)}
 	for _, f := range flags {
-		file, ref := f.file, f.ref
+		file, ref := f.File, f.Flag
 		if old, had := ix.files[file]; had && old != ref {
 			return narrowed{full: fmt.Sprintf("flag file %s now defines %s instead of %s", file, ref, old)}, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,8 +14,10 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // noSource and noClient stand in where a test never syncs.
@@ -54,11 +57,14 @@ func mapFS(files map[string]string) fstest.MapFS {
 func TestNarrow(t *testing.T) {
 	base := testRepo()
 	base["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", false)
-	d, err := kload.Load(mapFS(base), "flags")
+	locate := func(fsys fs.FS) ([]reconcile.FlagFile, error) {
+		return reconcile.Locate([]reconcile.Vendor{kameleoon.Vendor(noClient{})}, reconcile.Source{FS: fsys, Dir: "flags"})
+	}
+	flags, err := locate(mapFS(base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := newIndex("r1", d)
+	ix := newFileIndex("r1", flags)
 	ref := func(k string) string { return testSite + "/" + k }
 
 	tests := []struct {
@@ -103,7 +109,7 @@ func TestNarrow(t *testing.T) {
 					files[k] = v
 				}
 			}
-			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed)
+			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed, locate)
 			var inv *diag.InvalidError
 			if tt.invalid {
 				if !errors.As(err, &inv) || inv.Diagnostics[0].File != "flags/alpha.yaml" {

@@ -5,11 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
-	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
 const splitFlagYAML = `vendor: split
@@ -36,7 +35,7 @@ func TestDaemonSyncsSplitFlags(t *testing.T) {
 	files := testRepo()
 	files["flags/split/dark_mode.yaml"] = splitFlagYAML
 	h := newHarness(t, harnessOptions{files: files, config: func(c *Config) {
-		c.Vendors = []reconcile.Vendor{reconcile.Kameleoon(c.Client), splitsync.Vendor(sc)}
+		c.Vendors = append(c.Vendors, split.Vendor(sc))
 	}})
 	rec := h.waitStartup()
 	if h.writes() != 2 || ssb.Writes() != 2 || !rec.Converged {

@@ -13,8 +13,10 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/metrics"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // daemonRig is a daemon following a Git remote (behind a gitFront) and syncing into a
@@ -81,7 +83,7 @@ func testDaemonRidesOutFaults(t *testing.T, reading ksandbox.Reading) {
 	p := w.proc(procOptions{})
 	budget := api.NewBudgetWindows(api.Window{Limit: 1_000_000, Period: 10 * time.Second})
 	d, err := daemon.New(daemon.Config{
-		Source: src, Dir: "flags", Client: p.client, Calls: p.calls.Load, Budget: budget, Metrics: metrics.New(),
+		Source: src, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(p.client)}, Calls: p.calls.Load, Budget: budget, Metrics: metrics.New(),
 		WebhookSecret: []byte(canaryWebhookSecret), WebhookBranch: "main", AdminToken: canaryAdminToken,
 		Logger: w.log,
 	})

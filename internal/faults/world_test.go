@@ -24,6 +24,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
@@ -372,7 +373,7 @@ func (w *world) run(ctx context.Context, p *proc, files map[string]string, rev s
 // runFS is run on a repository given as a file system (a Git snapshot).
 func (w *world) runFS(ctx context.Context, p *proc, fsys fs.FS, rev string, mod ...func(*reconcile.Input)) (*reconcile.Report, error) {
 	in := reconcile.Input{
-		Revision: rev, FS: fsys, Dir: "flags", Client: p.client,
+		Revision: rev, FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(p.client)},
 		Concurrency: 4, MaxChanges: 0, Calls: p.calls.Load, Logger: w.log,
 	}
 	for _, m := range mod {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/flagsync/flagsync/internal/codehost"
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 )
 
 func planJSON(t *testing.T, p plan.Plan) []byte {
@@ -128,7 +130,7 @@ func TestLocateFlags(t *testing.T) {
 		"flags/a.yaml": {Data: []byte("# a comment\nfeatureKey: dark_mode\nname: Dark mode\nvariations:\n  - key: off\n  - key: on\n" +
 			"environments:\n  production:\n    featureEnabled: true\n    defaultVariationKey: on\n")},
 	}
-	got, err := LocateFlags(fsys, "flags")
+	got, err := LocateFlags([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, fsys, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}

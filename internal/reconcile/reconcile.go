@@ -11,29 +11,17 @@ import (
 
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
-	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
 )
-
-// Client is what the pipeline needs from the API: one list call per site for a full
-// run, one get per flag for a partial run, and Do to send planned requests.
-// *kclient.Client satisfies it.
-type Client interface {
-	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
-	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)
-	apply.Doer
-}
 
 // Input is one sync to run.
 type Input struct {
 	Revision string // the Git revision FS holds; carried by the plan and every log line
 	FS       fs.FS  // the repository at Revision
 	Dir      string // the flag folder inside FS ("." for the root)
-	Client   Client
 
-	// Vendors, when set, are the flag services to sync, in order (see Vendor); the
-	// default is Kameleoon through Client. A repository may hold files of several
-	// services; each takes its own.
+	// Vendors are the flag services to sync, in order (see Vendor); at least one. A
+	// repository may hold files of several services; each takes its own.
 	Vendors []Vendor
 
 	// DryRun computes the plan and goes through apply without sending a write.
@@ -115,8 +103,8 @@ func (e *TooManyChangesError) Error() string {
 // report —, a failed read, a guard); failed changes are not an error but results, and the
 // report is always non-nil.
 //
-// Every step that knows a flag service goes through a Vendor (Input.Vendors, default
-// Kameleoon): with several, each loads its own files, their plans are shown as one plan
+// Every step that knows a flag service goes through a Vendor (Input.Vendors): with
+// several, each loads its own files, their plans are shown as one plan
 // (each service's changes in its own order, services in Input.Vendors' order) and the
 // guards count the whole plan.
 func Run(ctx context.Context, in Input) (*Report, error) {
@@ -139,11 +127,10 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}()
 
-	vendors := in.Vendors
-	if len(vendors) == 0 {
-		vendors = []Vendor{Kameleoon(in.Client)}
+	if len(in.Vendors) == 0 {
+		return rep, errors.New("reconcile: no flag service to sync")
 	}
-	parts, err := load(vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
+	parts, err := load(in.Vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
 	if err != nil {
 		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {

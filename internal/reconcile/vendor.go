@@ -1,13 +1,11 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/apply"
@@ -60,6 +58,9 @@ type Repo interface {
 	// Confirm reads again what the results touched, with as few calls as it can, and
 	// returns the changes that remain.
 	Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error)
+	// Files returns where each desired flag is defined, for the daemon's index of a
+	// revision and for annotations on a pull request.
+	Files() []FlagFile
 }
 
 // FlagFile is where one desired flag is defined.
@@ -88,11 +89,24 @@ type part struct {
 // sees the files another claimed, and a vendor that claims the whole repository is the
 // only one. Every vendor's problems are reported together, as one *diag.InvalidError.
 func load(vendors []Vendor, src Source) ([]part, error) {
+	parts, invalid, err := loadParts(vendors, src)
+	switch {
+	case err != nil:
+		return nil, err
+	case invalid != nil:
+		return nil, invalid
+	}
+	return parts, nil
+}
+
+// loadParts is load, returning the parts of the vendors whose files are valid beside the
+// problems of the others.
+func loadParts(vendors []Vendor, src Source) ([]part, *diag.InvalidError, error) {
 	claims := make([][]string, 0, len(vendors))
 	for _, v := range vendors {
 		files, whole, err := v.Claim(src)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if whole {
 			vendors, claims = []Vendor{v}, [][]string{nil}
@@ -120,18 +134,34 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 			files += invalid.Files
 			continue
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
 		parts = append(parts, part{vendor: v, repo: repo})
 	}
 	if len(diags) > 0 {
-		slices.SortFunc(diags, func(a, b diag.Diagnostic) int {
-			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
-				strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message))
-		})
-		return nil, &diag.InvalidError{Diagnostics: diags, Files: files}
+		diag.SortDiagnostics(diags)
+		return parts, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
 	}
-	return parts, nil
+	return parts, nil, nil
+}
+
+// Locate loads the repository in src as Run does, each vendor claiming its files, and
+// returns where each desired flag is defined. It reads files only. When files are
+// invalid, the error is a *diag.InvalidError with every vendor's problems, returned with
+// the flags of the vendors whose files are valid.
+func Locate(vendors []Vendor, src Source) ([]FlagFile, error) {
+	parts, invalid, err := loadParts(vendors, src)
+	if err != nil {
+		return nil, err
+	}
+	var out []FlagFile
+	for _, pt := range parts {
+		out = append(out, pt.repo.Files()...)
+	}
+	if invalid != nil {
+		return out, invalid
+	}
+	return out, nil
 }
 
 // merge joins the services' plans into the one plan a run shows and applies: changes in

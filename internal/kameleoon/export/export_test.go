@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/export"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
@@ -155,7 +156,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// The whole sync pipeline, as a dry run against the same sandbox.
 	sb.ResetCalls()
-	rep, err := reconcile.Run(context.Background(), reconcile.Input{FS: os.DirFS(dir), Dir: ".", Client: client, DryRun: true})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{FS: os.DirFS(dir), Dir: ".", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,17 @@
-package doctor
+package kdoctor
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // TestEveryReading runs doctor against the sandbox in the default reading and in each

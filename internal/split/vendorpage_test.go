@@ -1,4 +1,4 @@
-package splitsync_test
+package split_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
-	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
 const ws = "ws-1"
@@ -51,7 +51,7 @@ func (w *world) run(t *testing.T, fsys fstest.MapFS, dryRun bool) (*reconcile.Re
 	t.Helper()
 	return reconcile.Run(context.Background(), reconcile.Input{
 		Revision: "4f1c2a9e0b7d3c5a8e6f1b2d4c9a7e3f5b8d0c1a", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, DryRun: dryRun, Calls: w.calls.Load,
+		Vendors: []reconcile.Vendor{split.Vendor(w.client)}, DryRun: dryRun, Calls: w.calls.Load,
 	})
 }
 

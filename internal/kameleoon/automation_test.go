@@ -1,4 +1,4 @@
-package reconcile
+package kameleoon
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // automatedFlag has, in production, a rule with a rollback condition, a rule with a
@@ -123,9 +124,9 @@ func TestKameleoonAutomationIsNotFought(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			run := func(fsys fstest.MapFS) *Report {
+			run := func(fsys fstest.MapFS) *reconcile.Report {
 				t.Helper()
-				rep, err := Run(ctx, Input{Revision: "r", FS: fsys, Dir: "flags", Client: c})
+				rep, err := reconcile.Run(ctx, reconcile.Input{Revision: "r", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -206,7 +207,7 @@ func TestIgnoredFieldChangedInKameleoon(t *testing.T) {
 	ctx := context.Background()
 	settings := "ignore:\n  - environments.*.rolloutRules[*].exposition\n"
 	fsys := automatedRepo(settings, automatedFlag)
-	if _, err := Run(ctx, Input{Revision: "r", FS: fsys, Dir: "flags", Client: c}); err != nil {
+	if _, err := reconcile.Run(ctx, reconcile.Input{Revision: "r", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -220,29 +221,18 @@ func TestIgnoredFieldChangedInKameleoon(t *testing.T) {
 		t.Fatal(err)
 	}
 	sb.ResetCalls()
-	rep, err := Run(ctx, Input{Revision: "r", FS: fsys, Dir: "flags", Client: c})
+	rep, err := reconcile.Run(ctx, reconcile.Input{Revision: "r", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil || sb.Writes() != 0 || !rep.Converged || !hasNote(rep.Plan, plan.NoteIgnored, "guarded") {
 		t.Fatalf("after the edit in Kameleoon: err %v, %d writes, converged %t\n%s", err, sb.Writes(), rep.Converged, planText(t, rep.Plan))
 	}
 
 	fsys = automatedRepo(settings, strings.Replace(automatedFlag, "segmentId: 403694", "segmentId: 403699", 1))
 	sb.ResetCalls()
-	rep, err = Run(ctx, Input{Revision: "r", FS: fsys, Dir: "flags", Client: c})
+	rep, err = reconcile.Run(ctx, reconcile.Input{Revision: "r", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil || sb.Writes() != 1 || !rep.Converged {
 		t.Fatalf("after Git's change: err %v, %d writes, converged %t\n%s", err, sb.Writes(), rep.Converged, planText(t, rep.Plan))
 	}
 	if r := sandboxRule(t, sb, "guarded"); r["segmentId"] != 403699.0 || r["exposition"] != 35.0 {
 		t.Errorf("guarded is %v: want Git's segment and Kameleoon's exposition 35", r)
-	}
-}
-
-// TestMergeKeepsNotes: the plans of several services shown as one keep every service's
-// notes.
-func TestMergeKeepsNotes(t *testing.T) {
-	kameleoon := plan.Plan{Service: "Kameleoon", Notes: []plan.Note{{Kind: plan.NotePaused, Path: "a"}}}
-	split := plan.Plan{Service: "Split", Changes: []plan.Change{{Action: plan.ActionUpdate}}}
-	out := merge("r", []plan.Plan{kameleoon, split})
-	if len(out.Notes) != 1 || out.Notes[0].Path != "a" || out.Service != "Kameleoon and Split" {
-		t.Errorf("merged plan: notes %+v, service %q", out.Notes, out.Service)
 	}
 }

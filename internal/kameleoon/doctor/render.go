@@ -1,4 +1,4 @@
-package doctor
+package kdoctor
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package reconcile
+package kameleoon
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 func TestRunAgainstTheSandbox(t *testing.T) {
@@ -23,12 +24,12 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	in := func(fsys fstest.MapFS) Input {
-		return Input{Revision: "r", FS: fsys, Dir: "flags", Client: c, Calls: calls.Load}
+	in := func(fsys fstest.MapFS) reconcile.Input {
+		return reconcile.Input{Revision: "r", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, Calls: calls.Load}
 	}
 	fsys := repo()
 
-	rep, err := Run(ctx, in(fsys))
+	rep, err := reconcile.Run(ctx, in(fsys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 		t.Errorf("first run made %d API calls, want 8", rep.APICalls)
 	}
 
-	rep, err = Run(ctx, in(fsys))
+	rep, err = reconcile.Run(ctx, in(fsys))
 	if err != nil || !rep.Converged || sb.Writes() != 3 || rep.APICalls != 2 {
 		t.Fatalf("second run: err=%v converged=%t writes=%d calls=%d, want no write and two lists", err, rep.Converged, sb.Writes()-3, rep.APICalls)
 	}
@@ -51,7 +52,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 	sb.ResetCalls()
 	partial := in(fsys)
 	partial.Only = []plan.Address{{Service: "Kameleoon", Scope: siteA, Key: "alpha"}}
-	rep, err = Run(ctx, partial)
+	rep, err = reconcile.Run(ctx, partial)
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial run: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
 	}
@@ -65,7 +66,7 @@ func TestRunAgainstTheSandbox(t *testing.T) {
 	}
 
 	// The full run that follows finds beta only.
-	rep, err = Run(ctx, in(fsys))
+	rep, err = reconcile.Run(ctx, in(fsys))
 	if err != nil || len(rep.Plan.Changes) != 1 || rep.Plan.Changes[0].Key != "beta" || !rep.Converged {
 		t.Fatalf("full run after the partial one: err=%v changes=%+v converged=%t", err, rep.Plan.Changes, rep.Converged)
 	}
@@ -83,7 +84,7 @@ func TestRunRefusedVariationIsNotConverged(t *testing.T) {
 	}
 	ctx := context.Background()
 	fsys := repo()
-	if rep, err := Run(ctx, Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c}); err != nil || !rep.Converged {
+	if rep, err := reconcile.Run(ctx, reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}}); err != nil || !rep.Converged {
 		t.Fatalf("first run: err=%v converged=%t", err, rep.Converged)
 	}
 
@@ -98,7 +99,7 @@ environments:
     defaultVariationKey: "off"
 `)}
 	writes := sb.Writes()
-	rep, err := Run(ctx, Input{Revision: "r2", FS: fsys, Dir: "flags", Client: c})
+	rep, err := reconcile.Run(ctx, reconcile.Input{Revision: "r2", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ environments:
 
 	// The next run has nothing to write and is still not converged.
 	writes = sb.Writes()
-	rep, err = Run(ctx, Input{Revision: "r2", FS: fsys, Dir: "flags", Client: c})
+	rep, err = reconcile.Run(ctx, reconcile.Input{Revision: "r2", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil || len(rep.Plan.Changes) != 0 || sb.Writes() != writes {
 		t.Fatalf("second run: err=%v changes=%d writes=%d", err, len(rep.Plan.Changes), sb.Writes()-writes)
 	}

@@ -1,4 +1,4 @@
-package splitsync
+package split
 
 import (
 	"context"
@@ -24,7 +24,8 @@ type Client interface {
 	apply.Doer
 }
 
-// Vendor returns the reconcile.Vendor for Split through c.
+// Vendor returns the reconcile.Vendor for Split through c. c may be nil for a vendor
+// that only loads files (reconcile.Locate).
 func Vendor(c Client) reconcile.Vendor { return vendor{c} }
 
 type vendor struct{ Client }
@@ -142,6 +143,15 @@ func (r *repo) get(ctx context.Context, refs []splitmodel.Ref) ([]splitmodel.Fla
 		live = append(live, f)
 	}
 	return live, nil
+}
+
+// Files returns where each desired flag is defined.
+func (r *repo) Files() []reconcile.FlagFile {
+	out := make([]reconcile.FlagFile, 0, len(r.desired.Flags))
+	for _, f := range r.desired.Flags {
+		out = append(out, reconcile.FlagFile{Flag: splitplan.AddressOf(f.Ref(), ""), File: f.Source.File, Line: f.Source.Line})
+	}
+	return out
 }
 
 // Plan plans the desired flags against the last read.

@@ -1,4 +1,4 @@
-package reconcile
+package kameleoon
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // These tests come from an independent review of the sync guards.
@@ -26,7 +27,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 	live = append(live, gone)
 	c := &fakeClient{live: live}
 	only := []plan.Address{kplan.AddressOf(live[0].Ref(), ""), kplan.AddressOf(gone.Ref(), "")}
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true, AllowMassArchive: true})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, Only: only, Prune: true, AllowMassArchive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 
 	// The same repository in a full run does archive it: the test above can fail.
 	c = &fakeClient{live: live}
-	if _, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, AllowMassArchive: true}); err != nil {
+	if _, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, AllowMassArchive: true}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(c.writes(), "PATCH "+kclient.FlagPath(siteA, "gone")) {
@@ -55,7 +56,7 @@ func TestRunPartialNeverPrunes(t *testing.T) {
 // TestRunMaxChangesAtTheLimit: a plan of exactly --max-changes changes is applied.
 func TestRunMaxChangesAtTheLimit(t *testing.T) {
 	c := &fakeClient{} // nothing exists: three creates
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: repo(), Dir: "flags", Client: c, MaxChanges: 3, NoVerify: true})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: repo(), Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, MaxChanges: 3, NoVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package splitsync_test
+package split_test
 
 import (
 	"context"
@@ -9,14 +9,11 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/diag"
-	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
-	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	splitplan "github.com/flagsync/flagsync/internal/split/plan"
-	"github.com/flagsync/flagsync/internal/splitsync"
 )
 
 const checkout = `name: new_checkout
@@ -151,7 +148,7 @@ func TestPartialRunReadsOnlyTheNamedFlag(t *testing.T) {
 	fsys["flags/new_checkout.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(checkout, "trafficAllocation: 40", "trafficAllocation: 60", 1))}
 	w.sb.ResetCalls()
 	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, Only: []plan.Address{{Service: "Split", Scope: ws, Key: "dark_mode"}}})
+		Vendors: []reconcile.Vendor{split.Vendor(w.client)}, Only: []plan.Address{{Service: "Split", Scope: ws, Key: "dark_mode"}}})
 	if err != nil || !rep.Converged || rep.Summary.Applied != 1 {
 		t.Fatalf("partial: err=%v converged=%t summary=%+v", err, rep.Converged, rep.Summary)
 	}
@@ -207,7 +204,7 @@ func TestGuards(t *testing.T) {
 	w := newWorld(t)
 	fsys := syncRepo()
 	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client)}, MaxChanges: 4})
+		Vendors: []reconcile.Vendor{split.Vendor(w.client)}, MaxChanges: 4})
 	var tooMany *reconcile.TooManyChangesError
 	if !errors.As(err, &tooMany) || w.sb.Writes() != 0 || len(rep.Plan.Changes) != 5 {
 		t.Fatalf("max-changes: err=%v writes=%d", err, w.sb.Writes())
@@ -221,49 +218,5 @@ func TestGuards(t *testing.T) {
 	var tt *splitplan.TrafficTypeError
 	if !errors.As(err, &tt) || w.sb.Writes() != 0 {
 		t.Fatalf("traffic type change: err=%v writes=%d", err, w.sb.Writes())
-	}
-}
-
-// TestMixedRepository syncs a Kameleoon repository that holds one Split flag file: each
-// service loads its own files, one plan shows both, each client gets its own writes.
-func TestMixedRepository(t *testing.T) {
-	w := newWorld(t)
-	ksb, kts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	kc, err := kclient.New(kclient.Config{BaseURL: kts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys := fstest.MapFS{
-		"flags/flagsync.yaml": {Data: []byte("siteCode: pzllysfw2f\nenvironments: [development, production]\n")},
-		"flags/banner.yaml": {Data: []byte(`featureKey: banner
-name: Banner
-variations: [{key: "off"}, {key: "on"}]
-environments:
-  production: {featureEnabled: true, defaultVariationKey: "on"}
-`)},
-		"flags/split/dark_mode.yaml": {Data: []byte("vendor: split\nworkspace: " + ws + "\ntrafficType: user\n" + darkMode)},
-	}
-	in := reconcile.Input{Revision: "r", FS: fsys, Dir: "flags",
-		Vendors: []reconcile.Vendor{splitsync.Vendor(w.client), reconcile.Kameleoon(kc)}}
-	rep, err := reconcile.Run(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Converged || rep.Summary.Applied != 3 || ksb.Writes() != 1 || w.sb.Writes() != 2 {
-		t.Fatalf("mixed: converged=%t summary=%+v kameleoon writes=%d split writes=%d\n%s", rep.Converged, rep.Summary, ksb.Writes(), w.sb.Writes(), render(rep.Plan))
-	}
-	if rep.Plan.Service != "Split and Kameleoon" || rep.Plan.Changes[2].Order != 3 {
-		t.Errorf("service %q, orders %v", rep.Plan.Service, rep.Plan.Changes)
-	}
-	rep, err = reconcile.Run(context.Background(), in)
-	if err != nil || len(rep.Plan.Changes) != 0 {
-		t.Errorf("second mixed run: err=%v changes=%d", err, len(rep.Plan.Changes))
-	}
-	// A Split file without vendor: split is the Kameleoon loader's, which rejects it.
-	fsys["flags/split/dark_mode.yaml"] = &fstest.MapFile{Data: []byte("workspace: " + ws + "\n" + darkMode)}
-	_, err = reconcile.Run(context.Background(), in)
-	var invalid *diag.InvalidError
-	if !errors.As(err, &invalid) {
-		t.Errorf("err = %v, want the Kameleoon loader's diagnostics", err)
 	}
 }

@@ -1,4 +1,4 @@
-package reconcile
+package kameleoon
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 const (
@@ -131,7 +132,7 @@ func TestRunInvalidFilesCallNothing(t *testing.T) {
 	fsys := repo()
 	fsys["flags/beta.yaml"] = &fstest.MapFile{Data: []byte("featureKey: Beta!\nname: 7\n")}
 	c := &fakeClient{}
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 
 	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
@@ -154,7 +155,7 @@ func TestRunReadsEachSiteOnceAndReportsRemaining(t *testing.T) {
 	live = append(live, kmodel.Flag{ID: 10, SiteCode: "sitec00003", FeatureKey: "other", Name: "Other"})       // another site
 	c := &fakeClient{live: live}
 
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func sameCalls(got, want []string) bool {
 func TestRunInSyncWritesNothing(t *testing.T) {
 	fsys := repo()
 	c := &fakeClient{live: liveOf(t, fsys)}
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestRunPartialGetsOnlyTheNamedFlags(t *testing.T) {
 	c := &fakeClient{live: live}
 	only := []plan.Address{{Service: "Kameleoon", Scope: siteA, Key: "alpha"}, {Service: "Kameleoon", Scope: siteA, Key: "legacy"}, {Service: "Kameleoon", Scope: siteA, Key: "ghost"}}
 
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, Only: only, Prune: true})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, Only: only, Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,19 +257,19 @@ func TestRunGuards(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		in        Input
+		in        reconcile.Input
 		wantErr   func(error) bool
 		wantPlans int
 	}{
-		{"max changes", Input{MaxChanges: 2}, func(err error) bool {
-			var e *TooManyChangesError
+		{"max changes", reconcile.Input{MaxChanges: 2}, func(err error) bool {
+			var e *reconcile.TooManyChangesError
 			return errors.As(err, &e) && e.Changes == 3 && e.Max == 2
 		}, 1},
-		{"max changes in a dry run too", Input{MaxChanges: 2, DryRun: true}, func(err error) bool {
-			var e *TooManyChangesError
+		{"max changes in a dry run too", reconcile.Input{MaxChanges: 2, DryRun: true}, func(err error) bool {
+			var e *reconcile.TooManyChangesError
 			return errors.As(err, &e)
 		}, 1},
-		{"mass archive", Input{Prune: true}, func(err error) bool {
+		{"mass archive", reconcile.Input{Prune: true}, func(err error) bool {
 			var e *plan.MassArchiveError
 			return errors.As(err, &e) && len(e.Flags) == 8
 		}, 1},
@@ -277,10 +278,10 @@ func TestRunGuards(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &fakeClient{live: live}
 			in := tt.in
-			in.Revision, in.FS, in.Dir, in.Client = "r1", fsys, "flags", c
+			in.Revision, in.FS, in.Dir, in.Vendors = "r1", fsys, "flags", []reconcile.Vendor{Vendor(c)}
 			plans := 0
 			in.OnPlan = func(plan.Plan) { plans++ }
-			rep, err := Run(context.Background(), in)
+			rep, err := reconcile.Run(context.Background(), in)
 			if !tt.wantErr(err) {
 				t.Fatalf("err = %v", err)
 			}
@@ -297,7 +298,7 @@ func TestRunGuards(t *testing.T) {
 func TestRunDryRun(t *testing.T) {
 	fsys := repo()
 	c := &fakeClient{}
-	rep, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c, DryRun: true})
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,8 +320,8 @@ func TestRunCountsCallsAndLogsRevision(t *testing.T) {
 	c := &fakeClient{}
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	rep, err := Run(context.Background(), Input{
-		Revision: "r1", FS: fsys, Dir: "flags", Client: c, Logger: logger,
+	rep, err := reconcile.Run(context.Background(), reconcile.Input{
+		Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}, Logger: logger,
 		Calls: func() int64 { return int64(len(c.log())) },
 	})
 	if err != nil {
@@ -357,7 +358,7 @@ func TestRunConfirmsWithTheFewestReads(t *testing.T) {
 				live[i].Name = "drifted"
 			}
 			c := &fakeClient{live: live}
-			if _, err := Run(context.Background(), Input{Revision: "r1", FS: fsys, Dir: "flags", Client: c}); err != nil {
+			if _, err := reconcile.Run(context.Background(), reconcile.Input{Revision: "r1", FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{Vendor(c)}}); err != nil {
 				t.Fatal(err)
 			}
 			calls := c.log()

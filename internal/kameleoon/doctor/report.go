@@ -1,4 +1,4 @@
-package doctor
+package kdoctor
 
 // FormatVersion is the version of the JSON report's shape (Report). It changes only when
 // a field is removed or changes meaning; new fields and new rows keep it.

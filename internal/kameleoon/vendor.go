@@ -1,4 +1,4 @@
-package reconcile
+package kameleoon
 
 import (
 	"context"
@@ -14,11 +14,13 @@ import (
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
-// Kameleoon returns the Vendor for Kameleoon's Automation API through c. It claims no
-// file: it loads whatever the other vendors of a run leave.
-func Kameleoon(c Client) Vendor { return kameleoon{c} }
+// Vendor returns the reconcile.Vendor for Kameleoon's Automation API through c. It
+// claims no file: it loads whatever the other vendors of a run leave. c may be nil for a
+// vendor that only loads files (reconcile.Locate).
+func Vendor(c Client) reconcile.Vendor { return kameleoon{c} }
 
 type kameleoon struct{ client Client }
 
@@ -26,7 +28,7 @@ type kameleoon struct{ client Client }
 func (kameleoon) Service() string { return "Kameleoon" }
 
 // Claim takes no file: Kameleoon loads what the other services leave.
-func (kameleoon) Claim(Source) ([]string, bool, error) { return nil, false, nil }
+func (kameleoon) Claim(reconcile.Source) ([]string, bool, error) { return nil, false, nil }
 
 // Do sends a planned request through the Kameleoon client.
 func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
@@ -34,7 +36,7 @@ func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, er
 }
 
 // Load reads the Kameleoon flag files with the loader.
-func (k kameleoon) Load(src Source) (Repo, error) {
+func (k kameleoon) Load(src reconcile.Source) (reconcile.Repo, error) {
 	desired, err := kload.Load(src.FS, src.Dir)
 	if err != nil {
 		return nil, err
@@ -150,12 +152,21 @@ func (s *run) get(ctx context.Context, refs []kmodel.Ref) ([]kmodel.Flag, error)
 	return live, nil
 }
 
+// Files returns where each desired flag is defined.
+func (s *run) Files() []reconcile.FlagFile {
+	out := make([]reconcile.FlagFile, 0, len(s.desired.Flags))
+	for _, f := range s.desired.Flags {
+		out = append(out, reconcile.FlagFile{Flag: kplan.AddressOf(f.Ref(), ""), File: f.Source.File, Line: f.Source.Line})
+	}
+	return out
+}
+
 // Plan plans the desired flags against the last read.
-func (s *run) Plan(opts PlanOptions) (plan.Plan, error) { return s.compute(s.live, opts) }
+func (s *run) Plan(opts reconcile.PlanOptions) (plan.Plan, error) { return s.compute(s.live, opts) }
 
 // compute plans the desired flags against live. A partial run neither prunes nor reports
 // unmanaged flags: it has not seen the whole site.
-func (s *run) compute(live []kmodel.Flag, o PlanOptions) (plan.Plan, error) {
+func (s *run) compute(live []kmodel.Flag, o reconcile.PlanOptions) (plan.Plan, error) {
 	opts := kplan.OptionsFor(s.desired.Settings)
 	opts.Prune = !o.Partial && (opts.Prune || o.Prune)
 	opts.MaxArchive, opts.AllowMassArchive = o.MaxArchive, o.AllowMassArchive
@@ -171,7 +182,7 @@ func (s *run) compute(live []kmodel.Flag, o PlanOptions) (plan.Plan, error) {
 // what remains. It spends the fewest calls it can: one get per touched flag when that is
 // fewer calls than listing the touched sites again (always in a partial run), otherwise
 // one list per touched site.
-func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error) {
+func (s *run) Confirm(ctx context.Context, results []apply.Result, opts reconcile.PlanOptions) ([]plan.Change, error) {
 	live := s.live
 	touched := map[kmodel.Ref]bool{}
 	sites := map[string]bool{}
@@ -234,3 +245,12 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts PlanOpti
 
 // refOf is the Kameleoon flag a change's address names.
 func refOf(a plan.Address) kmodel.Ref { return kmodel.Ref{SiteCode: a.Scope, FeatureKey: a.Key} }
+
+// Client is what the pipeline needs from the API: one list call per site for a full
+// run, one get per flag for a partial run, and Do to send planned requests.
+// *kclient.Client satisfies it.
+type Client interface {
+	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
+	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)
+	apply.Doer
+}
