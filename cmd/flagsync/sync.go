@@ -31,7 +31,7 @@ import (
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	splitsync "github.com/flagsync/flagsync/internal/split"
+	"github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
@@ -386,7 +386,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		}
 		c.split, closers = sc, append(closers, stop)
 		where = append(where, w)
-		c.vendors = append(c.vendors, splitsync.Vendor(sc))
+		c.vendors = append(c.vendors, split.Vendor(sc))
 	}
 	c.where = strings.Join(where, " and ")
 	return c, nil

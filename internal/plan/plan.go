@@ -1,11 +1,6 @@
 package plan
 
-import (
-	"cmp"
-	"strings"
-
-	"github.com/flagsync/flagsync/internal/api"
-)
+import "github.com/flagsync/flagsync/internal/api"
 
 // Address names what a change touches in words every vendor shares, the way Terraform's
 // addrs name a resource whatever its provider: the service, where the flag lives in it,
@@ -27,13 +22,6 @@ func (a Address) Flag() Address {
 
 // String renders the flag as plans show it: scope/key.
 func (a Address) String() string { return a.Scope + "/" + a.Key }
-
-// CompareAddresses orders addresses by service, scope, key and environment: the order of
-// a plan's flags.
-func CompareAddresses(a, b Address) int {
-	return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Scope, b.Scope),
-		strings.Compare(a.Key, b.Key), strings.Compare(a.Environment, b.Environment))
-}
 
 // Action is what a change does.
 type Action string
@@ -71,11 +59,12 @@ type Plan struct {
 	Unmanaged []Address `json:"unmanaged"` // live flags not in Git, left untouched
 
 	// Blocked lists the changes the planner refuses to make, each with its reason: the
-	// archives the mass-archive guard refused (they have no change in Changes, and
-	// Compute also returns a *MassArchiveError) and the removals of variations that an
-	// environment the flag file does not list still uses (the variation is kept; the
-	// rest of the flag's changes are planned). Where any is refused, Kameleoon will still
-	// differ from Git after the plan is applied.
+	// archives the mass-archive guard refused (they have no change in Changes, and the
+	// planner also returns a *MassArchiveError) and vendor-specific refusals such as the
+	// removal of a variation that a Kameleoon environment the flag file does not list
+	// still uses (the variation is kept; the rest of the flag's changes are planned).
+	// Where any is refused, the service will still differ from Git after the plan is
+	// applied.
 	Blocked []Blocked `json:"blocked,omitempty"`
 
 	// Notes are the differences the plan leaves alone on purpose: fields an `ignore:`

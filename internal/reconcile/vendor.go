@@ -15,9 +15,10 @@ import (
 
 // Vendor is one flag service the pipeline syncs: the seam between the pipeline (Run owns
 // the order of the steps, the guards, apply and the report) and what knows the service
-// (its flag files, its live state, its planner, its client). Kameleoon's is built in (see
-// Kameleoon); Split's is splitsync.Vendor. A Vendor is used by one Run at a time or
-// concurrently; what one run learns lives in the Repo its Load returns.
+// (its flag files, its live state, its planner, its client). Each vendor's folder
+// provides one (kameleoon.Vendor, split.Vendor); the pipeline never names a vendor. A
+// Vendor is used by one Run at a time or concurrently; what one run learns lives in the
+// Repo its Load returns.
 type Vendor interface {
 	// Service names the service for people and logs ("Kameleoon", "Split").
 	Service() string
