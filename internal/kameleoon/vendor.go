@@ -17,6 +17,15 @@ import (
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
+// Client is what the pipeline needs from the API: one list call per site for a full
+// run, one get per flag for a partial run, and Do to send planned requests.
+// *kclient.Client satisfies it.
+type Client interface {
+	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
+	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)
+	apply.Doer
+}
+
 // Vendor returns the reconcile.Vendor for Kameleoon's Automation API through c. It
 // claims no file: it loads whatever the other vendors of a run leave. c may be nil for a
 // vendor that only loads files (reconcile.Locate).
@@ -25,7 +34,7 @@ func Vendor(c Client) reconcile.Vendor { return kameleoon{c} }
 type kameleoon struct{ client Client }
 
 // Service names Kameleoon.
-func (kameleoon) Service() string { return "Kameleoon" }
+func (kameleoon) Service() string { return kplan.Service }
 
 // Claim takes no file: Kameleoon loads what the other services leave.
 func (kameleoon) Claim(reconcile.Source) ([]string, bool, error) { return nil, false, nil }
@@ -245,12 +254,3 @@ func (s *run) Confirm(ctx context.Context, results []apply.Result, opts reconcil
 
 // refOf is the Kameleoon flag a change's address names.
 func refOf(a plan.Address) kmodel.Ref { return kmodel.Ref{SiteCode: a.Scope, FeatureKey: a.Key} }
-
-// Client is what the pipeline needs from the API: one list call per site for a full
-// run, one get per flag for a partial run, and Do to send planned requests.
-// *kclient.Client satisfies it.
-type Client interface {
-	ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error)
-	GetFlag(ctx context.Context, siteCode, featureKey string) (kmodel.Flag, error)
-	apply.Doer
-}
