@@ -13,9 +13,10 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	fl "github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
-	"github.com/flagsync/flagsync/internal/plan"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 )
 
 // terraformParallelism is how many resources Terraform refreshes and applies at once by
@@ -240,7 +241,7 @@ func callsForSize(ctx context.Context, n int, o callsOptions, progress io.Writer
 func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency, applyConcurrency int, latency time.Duration) (passFigures, time.Duration, error) {
 	start := time.Now()
 	e.sandbox.ResetCalls()
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return passFigures{}, 0, fmt.Errorf("load flags: %w", err)
 	}
@@ -259,7 +260,7 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 	api1 := e.clock.Now().Sub(scaledStart)
 
 	planStart := time.Now()
-	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, live, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return passFigures{}, 0, fmt.Errorf("plan: %w", err)
 	}
@@ -305,7 +306,7 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 
 // refresh reads each flag with its own get, concurrency at once; flags that do not exist
 // are left out.
-func refresh(ctx context.Context, client *api.Client, flags []fl.Flag, concurrency int) ([]fl.Flag, error) {
+func refresh(ctx context.Context, client *kclient.Client, flags []fl.Flag, concurrency int) ([]fl.Flag, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	got := make([]*fl.Flag, len(flags))
@@ -358,7 +359,7 @@ feed:
 // matches reports whether the sandbox's flags match fsys (an empty plan), read with the
 // seeding client: outside any measurement.
 func (e *env) matches(ctx context.Context, fsys fs.FS) (bool, error) {
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return false, fmt.Errorf("load flags: %w", err)
 	}
@@ -370,7 +371,7 @@ func (e *env) matches(ctx context.Context, fsys fs.FS) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("check convergence: %w", err)
 	}
-	p, err := plan.Compute(desired, live, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, live, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return false, fmt.Errorf("check convergence: %w", err)
 	}

@@ -13,9 +13,10 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
-	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // clock runs scale times faster than the wall clock, so that the API's rate windows
@@ -79,14 +80,14 @@ func (c *clock) real(d time.Duration) time.Duration {
 // on a loopback port so that every call goes through the client's whole stack.
 type env struct {
 	clock   *clock
-	sandbox *sandbox.Server
+	sandbox *ksandbox.Server
 	url     string
 	srv     *http.Server
 }
 
 func newEnv(scale float64) (*env, error) {
 	c := newClock(scale)
-	sb, err := sandbox.New(sandbox.Options{Now: c.Now}) // rate limits: Kameleoon's 50/10 s and 1,000/h
+	sb, err := ksandbox.New(ksandbox.Options{Now: c.Now}) // rate limits: Kameleoon's 50/10 s and 1,000/h
 	if err != nil {
 		return nil, err
 	}
@@ -115,20 +116,20 @@ func (e *env) close() { _ = e.srv.Close() }
 // a sync does before it calls the API (loading the files) is CPU-bound and must not be
 // stretched by the scale when the time is brought back to real time. Callers set the
 // clock to 1 beforehand for that.
-func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*api.Client, error) {
+func (e *env) clientAt(m *meter, latency time.Duration, scale float64) (*kclient.Client, error) {
 	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
-	return api.New(api.Config{
+	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
-		ClientID:     sandbox.DefaultClientID,
-		ClientSecret: sandbox.DefaultClientSecret,
+		ClientID:     ksandbox.DefaultClientID,
+		ClientSecret: ksandbox.DefaultClientSecret,
 		HTTPClient: &http.Client{Transport: &latencyTransport{next: newTransport(), latency: wall(latency),
 			first: func() { e.clock.SetScale(scale) }}},
 		Budget: api.NewBudgetWindows(
-			api.Window{Limit: api.DefaultPer10s, Period: wall(10 * time.Second)},
-			api.Window{Limit: api.DefaultPerHour, Period: wall(time.Hour)},
+			api.Window{Limit: kclient.DefaultPer10s, Period: wall(10 * time.Second)},
+			api.Window{Limit: kclient.DefaultPerHour, Period: wall(time.Hour)},
 		),
-		BackoffBase: wall(api.DefaultBackoffBase),
-		BackoffMax:  wall(api.DefaultBackoffMax),
+		BackoffBase: wall(kclient.DefaultBackoffBase),
+		BackoffMax:  wall(kclient.DefaultBackoffMax),
 		MaxElapsed:  2 * time.Hour, // on the scaled clock, as the client measures it
 		Now:         e.clock.Now,
 		Observer:    m.observe,
@@ -194,12 +195,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 // calls land in 10 s, 800 in an hour) never refuse one and thousands of flags are
 // created or read in seconds. The jumps are short against the token's life (2 h), so a
 // token that expires between two jumps is renewed by the client's one retry after a 401.
-func (e *env) seedClient() (*api.Client, error) {
+func (e *env) seedClient() (*kclient.Client, error) {
 	var calls atomic.Int64
-	return api.New(api.Config{
+	return kclient.New(kclient.Config{
 		BaseURL:      e.url,
-		ClientID:     sandbox.DefaultClientID,
-		ClientSecret: sandbox.DefaultClientSecret,
+		ClientID:     ksandbox.DefaultClientID,
+		ClientSecret: ksandbox.DefaultClientSecret,
 		HTTPClient:   &http.Client{Transport: newTransport()},
 		Budget:       api.NewBudgetWindows(), // no window: no limit
 		BackoffBase:  time.Millisecond,
@@ -222,11 +223,11 @@ const seedConcurrency = 8
 // would send (the plan against an empty account), with seedClient. Afterwards the clock
 // is an hour on, so that the sandbox's windows are empty, and the call log is empty.
 func (e *env) seed(ctx context.Context, fsys fs.FS) error {
-	desired, err := loader.Load(fsys, ".")
+	desired, err := kload.Load(fsys, ".")
 	if err != nil {
 		return fmt.Errorf("seed the sandbox: %w", err)
 	}
-	p, err := plan.Compute(desired, nil, plan.OptionsFor(desired.Settings))
+	p, err := kplan.Compute(desired, nil, kplan.OptionsFor(desired.Settings))
 	if err != nil {
 		return fmt.Errorf("seed the sandbox: %w", err)
 	}
@@ -237,7 +238,7 @@ func (e *env) seed(ctx context.Context, fsys fs.FS) error {
 	out := apply.Plan(ctx, c, p, apply.Options{Concurrency: seedConcurrency, Logger: slog.New(slog.DiscardHandler)})
 	for _, r := range out.Results {
 		if r.Status != apply.Applied {
-			return fmt.Errorf("seed the sandbox: %s %s: %s %v", r.Change.Action, r.Change.Ref(), r.Status, r.Err)
+			return fmt.Errorf("seed the sandbox: %s %s: %s %v", r.Change.Action, r.Change.Flag(), r.Status, r.Err)
 		}
 	}
 	e.clock.Advance(time.Hour)

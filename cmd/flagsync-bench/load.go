@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/flagsync/flagsync/internal/loader"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 )
 
 // applyQuick sets the flags of a -quick run that the command line did not set.
@@ -26,7 +26,7 @@ func applyQuick(fset *flag.FlagSet, quick bool, values map[string]string) error 
 	return nil
 }
 
-// setupLoad loads and validates generated repositories (loader.Load: YAML, schema,
+// setupLoad loads and validates generated repositories (kload.Load: YAML, schema,
 // semantic checks) and measures time, allocation and peak heap.
 func setupLoad(fset *flag.FlagSet) measure {
 	ns := sizes{1000, 10000}
@@ -47,7 +47,7 @@ func setupLoad(fset *flag.FlagSet) measure {
 func measureLoad(ctx context.Context, ns []int, runs int, progress io.Writer) (*section, error) {
 	sec := &section{
 		title: "Load and validate",
-		intro: []string{fmt.Sprintf("loader.Load on generated repositories held in memory (fstest.MapFS, as a Git snapshot is): "+
+		intro: []string{fmt.Sprintf("kload.Load on generated repositories held in memory (fstest.MapFS, as a Git snapshot is): "+
 			"every file parsed, checked against the JSON Schema and the semantic rules. Each flag file has %s, in about 45 lines. "+
 			"One warm-up load, then %d measured loads per size.", flagShape, runs)},
 	}
@@ -58,13 +58,13 @@ func measureLoad(ctx context.Context, ns []int, runs int, progress io.Writer) (*
 		}
 		fmt.Fprintf(progress, "load: %d files\n", n)
 		fsys := genRepo(n, nil)
-		d, err := loader.Load(fsys, ".")
+		d, err := kload.Load(fsys, ".")
 		if err != nil {
 			return nil, fmt.Errorf("load %d generated files: %w", n, err)
 		}
 		sec.check(len(d.Flags) == n, "%d files loaded as %d flags", n, len(d.Flags))
 		f, err := measureCPU(runs, func() error {
-			_, err := loader.Load(fsys, ".")
+			_, err := kload.Load(fsys, ".")
 			return err
 		})
 		if err != nil {

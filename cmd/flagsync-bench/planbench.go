@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	fl "github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	fl "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -55,15 +56,15 @@ func measurePlan(ctx context.Context, ns []int, runs int, pct float64, progress 
 			{fmt.Sprintf("%g%% changed", pct), edits, len(edits)},
 		}
 		for _, c := range cases {
-			desired, err := loader.Load(genRepo(n, c.edits), ".")
+			desired, err := kload.Load(genRepo(n, c.edits), ".")
 			if err != nil {
 				return nil, fmt.Errorf("load %d generated files: %w", n, err)
 			}
-			opts := plan.OptionsFor(desired.Settings)
+			opts := kplan.OptionsFor(desired.Settings)
 			var p plan.Plan
 			compute := func() error {
 				var err error
-				p, err = plan.Compute(desired, live, opts)
+				p, err = kplan.Compute(desired, live, opts)
 				return err
 			}
 			if err := compute(); err != nil {

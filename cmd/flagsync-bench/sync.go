@@ -8,14 +8,15 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
-// pageSize is the client's list page size (api.DefaultPerPage), for the minimum.
-const pageSize = api.DefaultPerPage
+// pageSize is the client's list page size (kclient.DefaultPerPage), for the minimum.
+const pageSize = kclient.DefaultPerPage
 
 // setupSync syncs n generated flags into an empty sandbox, then syncs again after about
 // 1% of them changed, and reports per pass the API calls used against the minimum
@@ -95,7 +96,7 @@ func limitFloor(calls int) time.Duration {
 		return 0
 	}
 	k := calls - 1
-	return max(time.Duration(k/api.DefaultPer10s)*10*time.Second, time.Duration(k/api.DefaultPerHour)*time.Hour)
+	return max(time.Duration(k/kclient.DefaultPer10s)*10*time.Second, time.Duration(k/kclient.DefaultPerHour)*time.Hour)
 }
 
 // passFigures are one sync's measurements.
@@ -126,7 +127,7 @@ func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, la
 	readDone := -1 // exchanges recorded when the plan was computed: the reads before it
 	start, scaledStart := time.Now(), e.clock.Now()
 	rep, err := reconcile.Run(ctx, reconcile.Input{
-		Revision: "bench", FS: fsys, Dir: ".", Client: client, Concurrency: concurrency,
+		Revision: "bench", FS: fsys, Dir: ".", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, Concurrency: concurrency,
 		OnPlan: func(plan.Plan) { readDone = m.mark() },
 	})
 	wall, scaled := time.Since(start), e.clock.Now().Sub(scaledStart)

@@ -9,8 +9,11 @@ import (
 	"strconv"
 
 	"github.com/flagsync/flagsync/internal/codehost"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/prcomment"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 )
 
 const commentSynopsis = `Usage: flagsync comment [--file PLAN.md] [--plan-json PLAN.json] [--validate-json REPORT.json] [flags]
@@ -102,7 +105,7 @@ func cmdComment(ctx context.Context, a *app, args []string) int {
 	}
 	opts.Markdown, opts.Inputs.PlanJSON, opts.Inputs.ValidateJSON = string(body), planJSON, validateJSON
 	if status && f.path != "" {
-		if opts.Inputs.Locate, err = prcomment.LocateFlags(os.DirFS("."), f.path); err != nil {
+		if opts.Inputs.Locate, err = prcomment.LocateFlags([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, os.DirFS("."), f.path); err != nil {
 			logger.Warn("refused changes are not annotated: the flag files could not be read", "path", f.path, "err", err)
 		}
 	}

@@ -48,7 +48,7 @@ func TestCommentFromGitHubActionsEnvironment(t *testing.T) {
 	for i, n := range []int{1, 2} {
 		os.WriteFile(planMD, fmt.Appendf(nil, "<!-- flagsync-plan -->\n### flagsync plan\n\n**Plan: %d to create, 0 to update, 0 to archive.**\n", n), 0o600)
 		changes := strings.Repeat(`{"action":"create"},`, n)
-		os.WriteFile(planJSON, fmt.Appendf(nil, `{"revision":"","summary":{"create":%d,"update":0,"archive":0,"unmanaged":0,"blocked":0},"changes":[%s],"unmanaged":[],"blocked":[]}`, n, strings.TrimSuffix(changes, ",")), 0o600)
+		os.WriteFile(planJSON, fmt.Appendf(nil, `{"format_version":2,"revision":"","service":"Kameleoon","summary":{"create":%d,"update":0,"archive":0,"unmanaged":0,"blocked":0},"changes":[%s],"unmanaged":[],"blocked":[]}`, n, strings.TrimSuffix(changes, ",")), 0o600)
 		code, out, errOut := runComment(t, env, "--file", planMD, "--plan-json", planJSON, "--log-format", "json")
 		if code != exitOK {
 			t.Fatalf("run %d: exit %d: %s", i, code, errOut)

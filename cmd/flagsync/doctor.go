@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	kdoctor "github.com/flagsync/flagsync/internal/kameleoon/doctor"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"slices"
-
-	"github.com/flagsync/flagsync/internal/doctor"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 const doctorSynopsis = `Usage: flagsync doctor --site SITECODE [--format text|json] [flags]
@@ -79,7 +78,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 
 	sandboxEnvs := envKeys
 	if len(sandboxEnvs) == 0 {
-		sandboxEnvs = doctor.DefaultEnvironments
+		sandboxEnvs = kdoctor.DefaultEnvironments
 	}
 	cfg, where, stop, err := conn.kameleoonConfig(a, sandboxEnvironmentsWith(sandboxEnvs), logger)
 	if err != nil {
@@ -87,7 +86,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 		return exitFail
 	}
 	defer stop()
-	d, err := doctor.New(doctor.Options{
+	d, err := kdoctor.New(kdoctor.Options{
 		API: cfg, SiteCode: *site, Environments: envKeys, SegmentID: *segmentID, GoalID: *goalID, Logger: logger,
 	})
 	if err != nil {
@@ -122,7 +121,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 
 // sandboxEnvironmentsWith are the embedded sandbox's default environments plus keys.
 func sandboxEnvironmentsWith(keys []string) []string {
-	envs := slices.Clone(sandbox.DefaultEnvironments)
+	envs := slices.Clone(ksandbox.DefaultEnvironments)
 	for _, k := range keys {
 		if !slices.Contains(envs, k) {
 			envs = append(envs, k)

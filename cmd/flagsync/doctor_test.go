@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 func TestDoctorSandbox(t *testing.T) {
@@ -101,7 +101,7 @@ func TestDoctorJSON(t *testing.T) {
 // TestDoctorExitOne: a behaviour flagsync relies on is broken in front of the sandbox
 // (a create with environments is refused): exit 1, with what to do.
 func TestDoctorExitOne(t *testing.T) {
-	sb, err := sandbox.New(sandbox.Options{ClientID: "ci", ClientSecret: "ci-secret-value"})
+	sb, err := ksandbox.New(ksandbox.Options{ClientID: "ci", ClientSecret: "ci-secret-value"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 // Site codes of the generated repositories: most flags on genSiteA (flagsync.yaml's
@@ -27,37 +29,37 @@ const (
 // server, with credentials passed through the environment.
 type syncHarness struct {
 	t   *testing.T
-	sb  *sandbox.Server
+	sb  *ksandbox.Server
 	url string
 	env map[string]string
 }
 
 func newSyncHarness(t *testing.T) *syncHarness {
 	t.Helper()
-	return newSyncHarnessWith(t, sandbox.Options{})
+	return newSyncHarnessWith(t, ksandbox.Options{})
 }
 
 // forEachReading runs test as one subtest per reading of what Kameleoon's docs leave
 // open (sandbox.Readings: the default, each strict variant, all of them), each against
 // a sandbox that follows it.
-func forEachReading(t *testing.T, test func(t *testing.T, h *syncHarness, r sandbox.Reading)) {
-	for _, r := range sandbox.Readings() {
+func forEachReading(t *testing.T, test func(t *testing.T, h *syncHarness, r ksandbox.Reading)) {
+	for _, r := range ksandbox.Readings() {
 		t.Run(r.Name, func(t *testing.T) {
-			test(t, newSyncHarnessWith(t, sandbox.Options{Strict: r.Strict}), r)
+			test(t, newSyncHarnessWith(t, ksandbox.Options{Strict: r.Strict}), r)
 		})
 	}
 }
 
 // newSyncHarnessWith starts the sandbox with opts. Its rate limits are lifted: the tests
 // are about what is sent, and the fault tests inject 429s themselves.
-func newSyncHarnessWith(t *testing.T, opts sandbox.Options) *syncHarness {
+func newSyncHarnessWith(t *testing.T, opts ksandbox.Options) *syncHarness {
 	t.Helper()
 	opts.RatePer10s, opts.RatePerHour = -1, -1
-	sb, ts := sandbox.NewTestServer(t, opts)
+	sb, ts := ksandboxtest.NewTestServer(t, opts)
 	return &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
-		api.EnvClientID:     sandbox.DefaultClientID,
-		api.EnvClientSecret: sandbox.DefaultClientSecret,
-		api.EnvAPIURL:       ts.URL,
+		kclient.EnvClientID:     ksandbox.DefaultClientID,
+		kclient.EnvClientSecret: ksandbox.DefaultClientSecret,
+		kclient.EnvAPIURL:       ts.URL,
 	}}
 }
 
@@ -212,7 +214,7 @@ func (g genFlag) siteCode() string {
 }
 
 // writeCalls lists the write calls of the sandbox's log after index from, as "METHOD path".
-func writeCalls(calls []sandbox.Call) []string {
+func writeCalls(calls []ksandbox.Call) []string {
 	var out []string
 	for _, c := range calls {
 		if c.Method == "POST" && c.Path == "/feature-flags" || c.Method == "PATCH" {
@@ -223,7 +225,7 @@ func writeCalls(calls []sandbox.Call) []string {
 }
 
 // createsPerKey counts successful creates (201) per site/featureKey in the call log.
-func createsPerKey(t testing.TB, calls []sandbox.Call) map[string]int {
+func createsPerKey(t testing.TB, calls []ksandbox.Call) map[string]int {
 	t.Helper()
 	n := map[string]int{}
 	for _, c := range calls {
@@ -249,13 +251,13 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 			h.t.Errorf("%s/%s missing from the sandbox", g.siteCode(), g.key)
 			continue
 		}
-		f, err := api.DecodeFlag(raw)
+		f, err := kclient.DecodeFlag(raw)
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		prod := f.Environments["production"]
 		var order []string
-		var beta *flag.Rule
+		var beta *kmodel.Rule
 		for i, r := range prod.RolloutRules {
 			order = append(order, r.Name)
 			if r.Name == "beta testers" {
@@ -276,7 +278,7 @@ func (h *syncHarness) assertLive(flags []genFlag) {
 
 func TestSyncEndToEnd(t *testing.T) { forEachReading(t, testSyncEndToEnd) }
 
-func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
+func testSyncEndToEnd(t *testing.T, h *syncHarness, _ ksandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(12)
 	writeGenRepo(t, dir, flags)
@@ -305,7 +307,7 @@ func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	writeGenRepo(t, dir, flags)
 	h.sb.ResetCalls()
 	r = h.mustRun(exitOK, "sync", "--repo", dir)
-	want := []string{"PATCH " + api.EnvironmentPath(genSiteA, "flag_0003", "production")}
+	want := []string{"PATCH " + kclient.EnvironmentPath(genSiteA, "flag_0003", "production")}
 	if got := writeCalls(h.sb.Calls()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("one-field edit sent %q, want %q", got, want)
 	}
@@ -373,7 +375,7 @@ func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 	writeGenRepo(t, dir, flags)
 	h.sb.ResetCalls()
 	r = h.mustRun(exitOK, "sync", "--repo", dir)
-	want = []string{"PATCH " + api.EnvironmentPath(genSiteA, "flag_0002", "production")}
+	want = []string{"PATCH " + kclient.EnvironmentPath(genSiteA, "flag_0002", "production")}
 	if got := writeCalls(h.sb.Calls()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("reorder sent %q, want %q", got, want)
 	}
@@ -391,7 +393,7 @@ func testSyncEndToEnd(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 
 func TestSyncJSONReport(t *testing.T) { forEachReading(t, testSyncJSONReport) }
 
-func testSyncJSONReport(t *testing.T, h *syncHarness, reading sandbox.Reading) {
+func testSyncJSONReport(t *testing.T, h *syncHarness, reading ksandbox.Reading) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(3))
 	r := h.mustRun(exitOK, "sync", "--repo", dir, "--format", "json")
@@ -402,7 +404,7 @@ func testSyncJSONReport(t *testing.T, h *syncHarness, reading sandbox.Reading) {
 		} `json:"plan"`
 		Results []struct {
 			Status     string `json:"status"`
-			FeatureKey string `json:"featureKey"`
+			FeatureKey string `json:"key"`
 		} `json:"results"`
 		Summary   struct{ Applied, Failed, Skipped int } `json:"summary"`
 		Converged bool                                   `json:"converged"`
@@ -420,9 +422,9 @@ func testSyncJSONReport(t *testing.T, h *syncHarness, reading sandbox.Reading) {
 	// out, the confirming list is followed by one get per flag.
 	want := 1 + 1 + 3 + 1
 	switch {
-	case reading.Has(sandbox.OptionalFieldsRefused):
+	case reading.Has(ksandbox.OptionalFieldsRefused):
 		want += 1 + 3
-	case reading.Has(sandbox.OptionalFieldsIgnored):
+	case reading.Has(ksandbox.OptionalFieldsIgnored):
 		want += 3
 	}
 	if rep.APICalls != r.calls || r.calls != want {
@@ -434,12 +436,12 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	forEachReading(t, testSyncConvergesThroughFaults)
 }
 
-func testSyncConvergesThroughFaults(t *testing.T, h *syncHarness, _ sandbox.Reading) {
+func testSyncConvergesThroughFaults(t *testing.T, h *syncHarness, _ ksandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(20)
 	writeGenRepo(t, dir, flags)
 
-	faults := []sandbox.Fault{
+	faults := []ksandbox.Fault{
 		{Method: "POST", PathPrefix: "/feature-flags", Status: 429, Count: 4},                    // refused: budget spent elsewhere
 		{Method: "POST", PathPrefix: "/feature-flags", Status: 429, RetryAfter: "0", Count: 1},   // with Retry-After
 		{Method: "POST", PathPrefix: "/feature-flags", Status: 503, Count: 2},                    // server trouble before handling
@@ -463,7 +465,7 @@ func testSyncConvergesThroughFaults(t *testing.T, h *syncHarness, _ sandbox.Read
 		flags[i].stagingOn = !flags[i].stagingOn
 	}
 	writeGenRepo(t, dir, flags)
-	for _, f := range []sandbox.Fault{
+	for _, f := range []ksandbox.Fault{
 		{Method: "PATCH", Status: 429, Count: 5},
 		{Method: "PATCH", Status: 500, Count: 3},
 		{Method: "PATCH", Drop: true, Count: 3},
@@ -500,7 +502,7 @@ func testSyncConvergesThroughFaults(t *testing.T, h *syncHarness, _ sandbox.Read
 
 func TestSyncFailedChangeExitsOne(t *testing.T) { forEachReading(t, testSyncFailedChangeExitsOne) }
 
-func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ sandbox.Reading) {
+func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ ksandbox.Reading) {
 	dir := t.TempDir()
 	flags := genFlags(3)
 	writeGenRepo(t, dir, flags)
@@ -510,7 +512,7 @@ func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ sandbox.Readin
 	flags[2].exposition = 78
 	writeGenRepo(t, dir, flags)
 	// A refusal that no retry can fix, on one flag only.
-	h.sb.InjectFault(sandbox.Fault{Method: "PATCH", PathPrefix: api.EnvironmentPath(genSiteA, "flag_0001", "production"), Status: 400, Body: `{"message":"rule rejected"}`})
+	h.sb.InjectFault(ksandbox.Fault{Method: "PATCH", PathPrefix: kclient.EnvironmentPath(genSiteA, "flag_0001", "production"), Status: 400, Body: `{"message":"rule rejected"}`})
 	r := h.mustRun(exitFail, "sync", "--repo", dir)
 	if !strings.Contains(r.stdout, "failed   update   "+genSiteA+"/flag_0001/production: update "+genSiteA+"/flag_0001/production: PATCH") ||
 		!strings.Contains(r.stdout, "rule rejected") {
@@ -528,7 +530,7 @@ func testSyncFailedChangeExitsOne(t *testing.T, h *syncHarness, _ sandbox.Readin
 
 func TestSyncGuards(t *testing.T) { forEachReading(t, testSyncGuards) }
 
-func testSyncGuards(t *testing.T, h *syncHarness, _ sandbox.Reading) {
+func testSyncGuards(t *testing.T, h *syncHarness, _ ksandbox.Reading) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(6))
 	r := h.mustRun(exitFail, "sync", "--repo", dir, "--max-changes", "5")
@@ -559,14 +561,14 @@ func testSyncGuards(t *testing.T, h *syncHarness, _ sandbox.Reading) {
 // reading accepts both, which is why only the strict sandbox could tell.
 func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
 	for _, tc := range []struct {
-		reading   sandbox.Reading
+		reading   ksandbox.Reading
 		oldStatus int
 	}{
-		{sandbox.Reading{Name: "default"}, 200},
-		{sandbox.Reading{Name: string(sandbox.EnvPatchRequired), Strict: []sandbox.Variant{sandbox.EnvPatchRequired}}, 400},
+		{ksandbox.Reading{Name: "default"}, 200},
+		{ksandbox.Reading{Name: string(ksandbox.EnvPatchRequired), Strict: []ksandbox.Variant{ksandbox.EnvPatchRequired}}, 400},
 	} {
 		t.Run(tc.reading.Name, func(t *testing.T) {
-			h := newSyncHarnessWith(t, sandbox.Options{Strict: tc.reading.Strict})
+			h := newSyncHarnessWith(t, ksandbox.Options{Strict: tc.reading.Strict})
 			dir := t.TempDir()
 			flags := genFlags(2)
 			writeGenRepo(t, dir, flags)
@@ -589,7 +591,7 @@ func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
 			if err := json.Unmarshal(planned.Body, &body); err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range api.EnvironmentPatchRequired {
+			for _, k := range kclient.EnvironmentPatchRequired {
 				if _, ok := body[k]; !ok {
 					t.Errorf("planned body lacks %s: %s", k, planned.Body)
 				}
@@ -598,7 +600,7 @@ func TestEnvPatchRequiredRefusesOldBodies(t *testing.T) {
 			old := planned
 			old.Body = json.RawMessage(`{"featureEnabled":` + fmt.Sprint(body["featureEnabled"]) + `}`)
 
-			c, err := api.New(api.Config{BaseURL: h.url, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+			c, err := kclient.New(kclient.Config{BaseURL: h.url, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/export"
+	kexport "github.com/flagsync/flagsync/internal/kameleoon/export"
 	"github.com/flagsync/flagsync/internal/plan"
+	splitexport "github.com/flagsync/flagsync/internal/split/export"
 )
 
 const exportSynopsis = `Usage: flagsync export --site-code CODE[,CODE...] [--out DIR] [--force] [flags]
@@ -131,7 +133,7 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 	}
 	defer client.close()
 
-	live, err := export.Read(ctx, client.api, sites)
+	live, err := kexport.Read(ctx, client.api, sites)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
@@ -150,17 +152,17 @@ func cmdExport(ctx context.Context, a *app, args []string) int {
 		return exitFail
 	}
 
-	e, err := export.Build(live, export.Options{Schema: schemaDir})
+	e, err := kexport.Build(live, export.Options{Schema: schemaDir})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
 	}
-	check, err := export.Verify(e, live)
+	check, err := kexport.Verify(e, live)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
 	}
-	return a.finishExport(e, check, *out, *force, empty, "site", plural(len(e.Sites), "site"), int(client.calls.Load()), conn)
+	return a.finishExport(e, check, *out, *force, empty, "site", plural(len(e.Scopes), "site"), int(client.calls.Load()), conn)
 }
 
 // finishExport writes the files (refusing to overwrite without force), reports them and
@@ -245,18 +247,18 @@ func (a *app) exportSplit(ctx context.Context, conn *apiFlags, logf *logFlags, w
 			return fail(exitFail, err)
 		}
 	}
-	w, err := export.ReadSplit(ctx, client, workspace, envs)
+	w, err := splitexport.Read(ctx, client, workspace, envs)
 	if err != nil {
 		return fail(exitFail, err)
 	}
 	if len(w.Flags) == 0 {
 		return fail(exitFail, fmt.Errorf("nothing to export: workspace %s has no flags in %s (is the workspace id right?)", workspace, where))
 	}
-	e, err := export.BuildSplit(w, export.Options{Schema: schemaDir})
+	e, err := splitexport.Build(w, export.Options{Schema: schemaDir})
 	if err != nil {
 		return fail(exitFail, err)
 	}
-	check, err := export.VerifySplit(e, w)
+	check, err := splitexport.Verify(e, w)
 	if err != nil {
 		return fail(exitFail, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 )
 
 // adoptedFlag is a flag made in Kameleoon's UI, not by flagsync (no ownership tag), in
@@ -217,9 +217,9 @@ func TestExportUsageAndErrors(t *testing.T) {
 		t.Errorf("a site without flags is not reported:\n%s", r.stdout)
 	}
 
-	h.env = map[string]string{api.EnvAPIURL: h.url}
+	h.env = map[string]string{kclient.EnvAPIURL: h.url}
 	r = h.mustRun(exitFail, "export", "--site-code", genSiteA, "--out", out)
-	if !strings.Contains(r.stderr, api.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
+	if !strings.Contains(r.stderr, kclient.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
 		t.Errorf("without credentials:\n%s", r.stderr)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 )
 
 // Kill test parameters: a 200-flag repository, at least killMinTrials SIGKILLs, and no new
@@ -158,9 +158,9 @@ func runBinary(t *testing.T, bin string, h *syncHarness, dir string, kill time.D
 	cmd := exec.Command(bin, "sync", "--repo", dir, "--max-changes", "0", "--retry-base", "2ms",
 		"--rate-10s", "100000", "--rate-hour", "1000000", "--log-level", "warn")
 	cmd.Env = []string{
-		api.EnvClientID + "=" + h.env[api.EnvClientID],
-		api.EnvClientSecret + "=" + h.env[api.EnvClientSecret],
-		api.EnvAPIURL + "=" + h.url,
+		kclient.EnvClientID + "=" + h.env[kclient.EnvClientID],
+		kclient.EnvClientSecret + "=" + h.env[kclient.EnvClientSecret],
+		kclient.EnvAPIURL + "=" + h.url,
 	}
 	cmd.Dir = t.TempDir()
 	var out bytes.Buffer

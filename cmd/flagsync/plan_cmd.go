@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -72,12 +72,12 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	// A plan is a dry run of the sync pipeline: the same load, read, plan and guards,
 	// with every write skipped.
 	rep, runErr := reconcile.Run(ctx, reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api, Vendors: client.vendors,
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Vendors: client.vendors,
 		DryRun: true, Prune: *prune, Calls: client.calls.Load, Logger: logger,
 	})
 
 	var out bytes.Buffer
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if errors.As(runErr, &invalid) {
 		renderDiagnostics(&out, *format, rep)
 	} else if rep != nil && (runErr == nil || len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
@@ -149,8 +149,8 @@ func renderDiagnostics(w io.Writer, format string, rep *reconcile.Report) {
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		_ = enc.Encode(struct {
-			Revision    string              `json:"revision"`
-			Diagnostics []loader.Diagnostic `json:"diagnostics"`
+			Revision    string            `json:"revision"`
+			Diagnostics []diag.Diagnostic `json:"diagnostics"`
 		}{rep.Revision, rep.Diagnostics})
 	}
 }

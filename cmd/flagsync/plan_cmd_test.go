@@ -78,7 +78,7 @@ func TestPlanFormats(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatalf("json plan: %v\n%s", err, r.stdout)
 	}
-	if len(p.Changes) != 1 || p.Changes[0].FeatureKey != "flag_0009" || p.Changes[0].EnvironmentKey != "production" {
+	if len(p.Changes) != 1 || p.Changes[0].Key != "flag_0009" || p.Changes[0].Environment != "production" {
 		t.Errorf("json plan changes = %+v", p.Changes)
 	}
 
@@ -103,7 +103,7 @@ func TestPlanFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pj plan.Plan
-	if err := json.Unmarshal(b, &pj); err != nil || len(pj.Changes) != 1 || pj.Changes[0].FeatureKey != "flag_0009" {
+	if err := json.Unmarshal(b, &pj); err != nil || len(pj.Changes) != 1 || pj.Changes[0].Key != "flag_0009" {
 		t.Errorf("--json-out plan: %v\n%s", err, b)
 	}
 }

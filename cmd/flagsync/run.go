@@ -17,10 +17,11 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/daemon"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
-	"github.com/flagsync/flagsync/internal/splitsync"
+	"github.com/flagsync/flagsync/internal/split"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 	"github.com/flagsync/flagsync/internal/webhook"
 )
 
@@ -150,7 +151,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		repo = splitload.Repository{}
 	}
 	observe := daemon.APIObserver(m, &calls)
-	var client reconcile.Client
+	var vendors []reconcile.Vendor
 	var budget *api.Budget
 	closeAPI := func() {}
 	if repo.Kameleoon() {
@@ -158,11 +159,10 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		if err != nil {
 			return fail(err)
 		}
-		client, budget, closeAPI = kc, kc.Budget(), stop
+		vendors, budget, closeAPI = append(vendors, kameleoon.Vendor(kc)), kc.Budget(), stop
 		logger.Info("syncing Kameleoon flag files", "api", where)
 	}
 	defer func() { closeAPI() }()
-	var vendors []reconcile.Vendor
 	if repo.Split() {
 		sc, where, stop, err := conn.connectSplit(a, logger, snap, observe, tag.Wrap(logger))
 		if err != nil {
@@ -173,14 +173,11 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 			budget = sc.Budget()
 		}
 		logger.Info("syncing Split flag files", "api", where)
-		if client != nil {
-			vendors = append(vendors, reconcile.Kameleoon(client))
-		}
-		vendors = append(vendors, splitsync.Vendor(sc))
+		vendors = append(vendors, split.Vendor(sc))
 	}
 
 	d, err := daemon.New(daemon.Config{
-		Source: source, Dir: dir, Client: client, Vendors: vendors, Calls: calls.Load, Budget: budget, Metrics: m,
+		Source: source, Dir: dir, Vendors: vendors, Calls: calls.Load, Budget: budget, Metrics: m,
 		Schedule: *schedule, Jitter: *jitter, DriftInterval: *drift, ShutdownTimeout: *shutdown,
 		ReadyIntervals: *readyIntervals, History: *history,
 		WebhookSecret: []byte(secret), WebhookBranch: branch, WebhookMaxBody: *webhookMaxBody,

@@ -18,10 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 const (
@@ -52,7 +53,7 @@ environments:
 type runDaemon struct {
 	t      *testing.T
 	repo   *gittest.Repo
-	sb     *sandbox.Server
+	sb     *ksandbox.Server
 	env    map[string]string
 	logs   *logtest.Buffer
 	base   string
@@ -70,13 +71,13 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 		"flags/beta.yaml":     runFlagYAML("beta", false),
 	}, "flags")
 	gitURL := gittest.StartHTTP(t, repo, "flagsync", runGitPassword)
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte(runWebhookSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		api.EnvClientID: sandbox.DefaultClientID, api.EnvClientSecret: sandbox.DefaultClientSecret, api.EnvAPIURL: ts.URL,
+		kclient.EnvClientID: ksandbox.DefaultClientID, kclient.EnvClientSecret: ksandbox.DefaultClientSecret, kclient.EnvAPIURL: ts.URL,
 		"FLAGSYNC_REPO": gitURL, "FLAGSYNC_REF": "main", "FLAGSYNC_PATH": "flags",
 		"FLAGSYNC_CACHE_DIR":           t.TempDir(),
 		"FLAGSYNC_GIT_USERNAME":        "flagsync",
@@ -297,7 +298,7 @@ func TestRunDaemon(t *testing.T) {
 		t.Fatal("flagsync run did not stop after its context was cancelled")
 	}
 	logs := d.logs.String()
-	for _, secret := range []string{runWebhookSecret, runAdminToken, runGitPassword, sandbox.DefaultClientSecret + `"`} {
+	for _, secret := range []string{runWebhookSecret, runAdminToken, runGitPassword, ksandbox.DefaultClientSecret + `"`} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the logs contain the secret %q", secret)
 		}
@@ -324,7 +325,7 @@ func TestRunUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	base := map[string]string{api.EnvClientID: "id", api.EnvClientSecret: "secret", "FLAGSYNC_REPO": t.TempDir(), "FLAGSYNC_CACHE_DIR": t.TempDir()}
+	base := map[string]string{kclient.EnvClientID: "id", kclient.EnvClientSecret: "secret", "FLAGSYNC_REPO": t.TempDir(), "FLAGSYNC_CACHE_DIR": t.TempDir()}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -338,7 +339,7 @@ func TestRunUsage(t *testing.T) {
 		{"webhook without a branch", map[string]string{"FLAGSYNC_WEBHOOK_SECRET": "s"}, nil, exitUsage, "--webhook-branch"},
 		{"zero concurrency", nil, []string{"--concurrency", "0"}, exitUsage, "--concurrency"},
 		{"negative drift interval", nil, []string{"--drift-interval", "-1s"}, exitUsage, "--drift-interval"},
-		{"no credentials", map[string]string{api.EnvClientID: "", api.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
+		{"no credentials", map[string]string{kclient.EnvClientID: "", kclient.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
 		{"address in use", nil, []string{"--listen", busy.Addr().String(), "--schedule", "off"}, exitFail, "listen on"},
 		{"unexpected argument", nil, []string{"now"}, exitUsage, "unexpected argument"},
 	}

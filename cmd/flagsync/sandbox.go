@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/sandbox"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 )
 
 var sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]
@@ -53,7 +53,7 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	sites := fs.String("sites", a.envDefault("FLAGSYNC_SANDBOX_SITES", ""), "comma-separated site codes of the account (env FLAGSYNC_SANDBOX_SITES; default: any 10-character code)")
 	clientID := fs.String("client-id", a.envDefault("FLAGSYNC_SANDBOX_CLIENT_ID", ""), "accepted OAuth client id (env FLAGSYNC_SANDBOX_CLIENT_ID; default \"sandbox\")")
 	clientSecret := fs.String("client-secret", "", "accepted OAuth client secret (prefer env FLAGSYNC_SANDBOX_CLIENT_SECRET or FLAGSYNC_SANDBOX_CLIENT_SECRET_FILE; default \"sandbox\")")
-	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(sandbox.DefaultEnvironments, ",")+")")
+	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(ksandbox.DefaultEnvironments, ",")+")")
 	rate10s := fs.Int("rate-10s", 0, "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)")
 	rateHour := fs.Int("rate-hour", 0, "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)")
 	strict := fs.String("strict", a.envDefault("FLAGSYNC_SANDBOX_STRICT", ""), "comma-separated strict variants to follow, or \"all\" (env FLAGSYNC_SANDBOX_STRICT; default: none, the lenient reading of each)")
@@ -102,12 +102,12 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, "flagsync sandbox: give both a client id and a client secret, or neither (then \"sandbox\"/\"sandbox\" is accepted)")
 		return exitUsage
 	}
-	variants, err := sandbox.ParseVariants(*strict)
+	variants, err := ksandbox.ParseVariants(*strict)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync sandbox: --strict: %v\n", err)
 		return exitUsage
 	}
-	opts := sandbox.Options{
+	opts := ksandbox.Options{
 		Strict:       variants,
 		Sites:        splitList(*sites),
 		ClientID:     *clientID,
@@ -124,7 +124,7 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 			return exitFail
 		}
 	}
-	sb, err := sandbox.New(opts)
+	sb, err := ksandbox.New(opts)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
 		return exitFail
@@ -137,7 +137,7 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 }
 
 // serveSandbox listens on addr and serves sb until ctx ends.
-func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts sandbox.Options, logger *slog.Logger) error {
+func serveSandbox(ctx context.Context, sb *ksandbox.Server, addr string, opts ksandbox.Options, logger *slog.Logger) error {
 	return serveUntilDone(ctx, sb, addr, logger, func(where string) {
 		state := opts.StatePath
 		if state == "" {
@@ -146,7 +146,7 @@ func serveSandbox(ctx context.Context, sb *sandbox.Server, addr string, opts san
 		logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
 			"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites), "strict", strictList(sb.Strict()))
 		if opts.ClientID == "" {
-			logger.Info("sandbox accepts the default credentials", "client_id", sandbox.DefaultClientID, "client_secret", sandbox.DefaultClientSecret)
+			logger.Info("sandbox accepts the default credentials", "client_id", ksandbox.DefaultClientID, "client_secret", ksandbox.DefaultClientSecret)
 		} else {
 			logger.Info("sandbox accepts the configured credentials", "client_id", opts.ClientID)
 		}
@@ -240,7 +240,7 @@ func splitList(s string) []string {
 func strictHelp() string {
 	const width, indent = 90, 27
 	var b strings.Builder
-	for _, v := range sandbox.Variants {
+	for _, v := range ksandbox.Variants {
 		line := fmt.Sprintf("  %-24s", v)
 		for _, word := range strings.Fields(v.Description()) {
 			if len(line)+1+len(word) > width {
@@ -255,7 +255,7 @@ func strictHelp() string {
 }
 
 // strictList renders the variants a sandbox follows for its start-up log line.
-func strictList(vs []sandbox.Variant) string {
+func strictList(vs []ksandbox.Variant) string {
 	if len(vs) == 0 {
 		return "none"
 	}

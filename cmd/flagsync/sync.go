@@ -19,17 +19,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
-	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitload"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
-	"github.com/flagsync/flagsync/internal/splitsync"
-	"gopkg.in/yaml.v3"
+	"github.com/flagsync/flagsync/internal/split"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 )
 
 // defaultMaxChanges is sync's --max-changes: a plan this large is more often a wrong
@@ -96,7 +101,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	defer client.close()
 
 	in := reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Client: client.api, Vendors: client.vendors,
+		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Vendors: client.vendors,
 		DryRun: *dryRun, Prune: *prune, MaxChanges: *maxChanges, AllowMassArchive: *allowMass,
 		Concurrency: *concurrency, Calls: client.calls.Load, Logger: logger,
 	}
@@ -160,10 +165,10 @@ func writeResultsText(w io.Writer, rep *reconcile.Report) {
 
 // changeTarget names what a change touches: site/key, or site/key/env.
 func changeTarget(c plan.Change) string {
-	if c.EnvironmentKey != "" {
-		return c.Ref().String() + "/" + c.EnvironmentKey
+	if c.Environment != "" {
+		return c.Flag().String() + "/" + c.Environment
 	}
-	return c.Ref().String()
+	return c.Flag().String()
 }
 
 // syncSummaryLine is the one line a sync ends with.
@@ -214,7 +219,7 @@ func writeReportJSON(w io.Writer, rep *reconcile.Report, runErr error) error {
 		out.Report = &reconcile.Report{}
 	}
 	out.DurationMS = out.Report.Duration.Milliseconds()
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if runErr != nil && !errors.As(runErr, &invalid) {
 		out.Error = runErr.Error()
 	} else if runErr != nil {
@@ -228,7 +233,7 @@ func writeReportJSON(w io.Writer, rep *reconcile.Report, runErr error) error {
 
 // printRunError explains on stderr why a run stopped before or instead of applying.
 func (a *app) printRunError(cmd string, err error) {
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	var tooMany *reconcile.TooManyChangesError
 	var mass *plan.MassArchiveError
 	switch {
@@ -272,8 +277,8 @@ type apiFlags struct {
 	retryBase         time.Duration
 	sandbox           bool
 	sandboxState      string
-	strict            string            // --strict as given; with --sandbox, FLAGSYNC_SANDBOX_STRICT when empty
-	strictVariants    []sandbox.Variant // parsed by check
+	strict            string             // --strict as given; with --sandbox, FLAGSYNC_SANDBOX_STRICT when empty
+	strictVariants    []ksandbox.Variant // parsed by check
 	splitURL          string
 	splitSandboxState string
 }
@@ -287,7 +292,7 @@ const (
 
 func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	f := a.addKameleoonAPIFlags(fs, "talk to a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed); Split flag files go to a Split-compatible one")
-	fs.StringVar(&f.splitURL, "split-api-url", "", "Split Admin API base URL, for Split flag files (env "+splitapi.EnvAPIURL+"; default "+splitapi.DefaultBaseURL+"); the admin API key comes from "+splitapi.EnvAdminAPIKey+" (or _FILE)")
+	fs.StringVar(&f.splitURL, "split-api-url", "", "Split Admin API base URL, for Split flag files (env "+splitclient.EnvAPIURL+"; default "+splitclient.DefaultBaseURL+"); the admin API key comes from "+splitclient.EnvAdminAPIKey+" (or _FILE)")
 	fs.StringVar(&f.splitSandboxState, "split-sandbox-state", defaultSplitSandboxState, "with --sandbox: the file the Split sandbox keeps its flags in between runs")
 	return f
 }
@@ -296,10 +301,10 @@ func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 // embedded sandbox, described by sandboxUsage) to fs.
 func (a *app) addKameleoonAPIFlags(fs *flag.FlagSet, sandboxUsage string) *apiFlags {
 	f := &apiFlags{}
-	fs.StringVar(&f.url, "api-url", "", "Automation API base URL (env "+api.EnvAPIURL+"; default "+api.DefaultBaseURL+")")
-	fs.IntVar(&f.rate10s, "rate-10s", api.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
-	fs.IntVar(&f.rateHour, "rate-hour", api.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
-	fs.DurationVar(&f.retryBase, "retry-base", api.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
+	fs.StringVar(&f.url, "api-url", "", "Automation API base URL (env "+kclient.EnvAPIURL+"; default "+kclient.DefaultBaseURL+")")
+	fs.IntVar(&f.rate10s, "rate-10s", kclient.DefaultPer10s, "client-side budget: API calls per 10 seconds (Kameleoon allows 50)")
+	fs.IntVar(&f.rateHour, "rate-hour", kclient.DefaultPerHour, "client-side budget: API calls per hour (Kameleoon allows 1000)")
+	fs.DurationVar(&f.retryBase, "retry-base", kclient.DefaultBackoffBase, "first wait before retrying a refused or failed call without Retry-After; doubles each time")
 	fs.BoolVar(&f.sandbox, "sandbox", false, sandboxUsage)
 	fs.StringVar(&f.sandboxState, "sandbox-state", defaultSandboxState, "with --sandbox: the file the sandbox keeps its flags in between runs")
 	fs.StringVar(&f.strict, "strict", "", "with --sandbox: the strict variants the sandbox follows, comma-separated, or \"all\" (see flagsync sandbox -h; env FLAGSYNC_SANDBOX_STRICT; default: none)")
@@ -322,7 +327,7 @@ func (f *apiFlags) check(a *app) int {
 		if strict == "" {
 			strict = a.getenv("FLAGSYNC_SANDBOX_STRICT")
 		}
-		variants, err := sandbox.ParseVariants(strict)
+		variants, err := ksandbox.ParseVariants(strict)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "flagsync: --strict: %v\n", err)
 			return exitUsage
@@ -338,11 +343,11 @@ func (f *apiFlags) check(a *app) int {
 
 // apiConn is the connected API clients and what to do when the command ends.
 type apiConn struct {
-	api     *api.Client        // Kameleoon's; nil when the repository has no Kameleoon files
-	split   *splitapi.Client   // Split's; nil when the repository has no Split files
-	vendors []reconcile.Vendor // the services to sync; nil means Kameleoon alone, through api
-	calls   atomic.Int64       // HTTP exchanges so far, token requests included
-	where   string             // for people: "Kameleoon (URL)", "the sandbox (state file)", …
+	api     *kclient.Client     // Kameleoon's; nil when the repository has no Kameleoon files
+	split   *splitclient.Client // Split's; nil when the repository has no Split files
+	vendors []reconcile.Vendor  // the services to sync, in order
+	calls   atomic.Int64        // HTTP exchanges so far, token requests included
+	where   string              // for people: "Kameleoon (URL)", "the sandbox (state file)", …
 	close   func()
 }
 
@@ -370,6 +375,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 			return nil, err
 		}
 		c.api, closers = kc, append(closers, stop)
+		c.vendors = append(c.vendors, kameleoon.Vendor(kc))
 		where = append(where, w)
 	}
 	if repo.Split() {
@@ -380,10 +386,7 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 		}
 		c.split, closers = sc, append(closers, stop)
 		where = append(where, w)
-		if c.api != nil {
-			c.vendors = append(c.vendors, reconcile.Kameleoon(c.api))
-		}
-		c.vendors = append(c.vendors, splitsync.Vendor(sc))
+		c.vendors = append(c.vendors, split.Vendor(sc))
 	}
 	c.where = strings.Join(where, " and ")
 	return c, nil
@@ -393,13 +396,13 @@ func (f *apiFlags) connect(a *app, logger *slog.Logger, snap *snapshot) (*apiCon
 // here) with --sandbox, otherwise with the credentials of the environment. observe sees
 // every HTTP exchange; clientLogger is the client's (and the sandbox's) logger. It
 // returns the client, where it syncs (for people) and a function that stops the sandbox.
-func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*api.Client, string, func(), error) {
+func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*kclient.Client, string, func(), error) {
 	cfg, where, stop, err := f.kameleoonConfig(a, sandboxEnvironments(snap), clientLogger)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	cfg.Observer = observe
-	client, err := api.New(cfg)
+	client, err := kclient.New(cfg)
 	if err != nil {
 		stop()
 		return nil, "", nil, err
@@ -412,14 +415,14 @@ func (f *apiFlags) connectKameleoon(a *app, logger *slog.Logger, snap *snapshot,
 // the strict variants) with --sandbox, otherwise with the credentials of the
 // environment. It returns where the API is (for people) and a function that stops the
 // sandbox.
-func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *slog.Logger) (api.Config, string, func(), error) {
-	var cfg api.Config
+func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *slog.Logger) (kclient.Config, string, func(), error) {
+	var cfg kclient.Config
 	var where string
 	stop := func() {}
 	if f.sandbox {
 		sc, s, err := startSandbox(f.sandboxState, sandboxEnvs, f.strictVariants, clientLogger)
 		if err != nil {
-			return api.Config{}, "", nil, err
+			return kclient.Config{}, "", nil, err
 		}
 		cfg = sc
 		where, stop = "the sandbox ("+f.sandboxState+")", s
@@ -428,20 +431,20 @@ func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *s
 		}
 	} else {
 		var err error
-		cfg, err = api.ConfigFromEnv(a.getenv)
+		cfg, err = kclient.ConfigFromEnv(a.getenv)
 		if err != nil {
-			return api.Config{}, "", nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
+			return kclient.Config{}, "", nil, fmt.Errorf("%w\n  To try flagsync without a Kameleoon account, add --sandbox: it syncs into a local sandbox kept in %s", err, defaultSandboxState)
 		}
 		if f.url != "" {
 			cfg.BaseURL = f.url
 		}
 		if cfg.BaseURL == "" {
-			cfg.BaseURL = api.DefaultBaseURL
+			cfg.BaseURL = kclient.DefaultBaseURL
 		}
 		where = "Kameleoon (" + cfg.BaseURL + ")"
 	}
 	cfg.Logger = clientLogger
-	cfg.Budget = api.NewBudget(f.rate10s, f.rateHour)
+	cfg.Budget = kclient.NewBudget(f.rate10s, f.rateHour)
 	cfg.BackoffBase = f.retryBase
 	return cfg, where, stop, nil
 }
@@ -450,8 +453,8 @@ func (f *apiFlags) kameleoonConfig(a *app, sandboxEnvs []string, clientLogger *s
 // here) with --sandbox, otherwise with the key of the environment. observe sees every
 // HTTP exchange; clientLogger is the client's logger. It returns the client, where it
 // syncs (for people) and a function that stops the sandbox.
-func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*splitapi.Client, string, func(), error) {
-	var cfg splitapi.Config
+func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, observe func(api.CallInfo), clientLogger *slog.Logger) (*splitclient.Client, string, func(), error) {
+	var cfg splitclient.Config
 	var where string
 	stop := func() {}
 	if f.sandbox {
@@ -462,7 +465,7 @@ func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, obs
 		cfg, where, stop = sc, "the Split sandbox ("+f.splitSandboxState+")", s
 	} else {
 		var err error
-		cfg, err = splitapi.ConfigFromEnv(a.getenv)
+		cfg, err = splitclient.ConfigFromEnv(a.getenv)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("%w\n  To try flagsync without a Split account, add --sandbox: it syncs into a local Split sandbox kept in %s", err, defaultSplitSandboxState)
 		}
@@ -470,13 +473,13 @@ func (f *apiFlags) connectSplit(a *app, logger *slog.Logger, snap *snapshot, obs
 			cfg.BaseURL = f.splitURL
 		}
 		if cfg.BaseURL == "" {
-			cfg.BaseURL = splitapi.DefaultBaseURL
+			cfg.BaseURL = splitclient.DefaultBaseURL
 		}
 		where = "Split (" + cfg.BaseURL + ")"
 	}
 	cfg.Logger = clientLogger
 	cfg.Observer = observe
-	client, err := splitapi.New(cfg)
+	client, err := splitclient.New(cfg)
 	if err != nil {
 		stop()
 		return nil, "", nil, err
@@ -504,18 +507,18 @@ func splitSandboxEnvironments(snap *snapshot) []string {
 // statePath, and returns the client configuration that reaches it and a function that
 // stops it. The admin API key is random for each process, as the Kameleoon sandbox's
 // secret is: a fixed word would be redacted wherever it appears in messages.
-func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (splitapi.Config, func(), error) {
+func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (splitclient.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
-		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
+		return splitclient.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
 	}
 	key := make([]byte, 16)
 	if _, err := rand.Read(key); err != nil {
-		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
+		return splitclient.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
 	}
-	cfg := splitapi.Config{APIKey: hex.EncodeToString(key)}
+	cfg := splitclient.Config{APIKey: hex.EncodeToString(key)}
 	sb, err := splitsandbox.New(splitsandbox.Options{StatePath: statePath, Environments: envs, Logger: logger, APIKey: cfg.APIKey})
 	if err != nil {
-		return splitapi.Config{}, nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+		return splitclient.Config{}, nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
 	base, stop, err := serveLoopback(sb, "the embedded Split sandbox, not Split", statePath, logger)
 	cfg.BaseURL = base
@@ -529,13 +532,13 @@ func startSplitSandbox(statePath string, envs []string, logger *slog.Logger) (sp
 // loaded. A repository that does not load gives the defaults (its diagnostics come
 // from the sync itself).
 func sandboxEnvironments(snap *snapshot) []string {
-	envs := slices.Clone(sandbox.DefaultEnvironments)
+	envs := slices.Clone(ksandbox.DefaultEnvironments)
 	add := func(k string) {
 		if !slices.Contains(envs, k) {
 			envs = append(envs, k)
 		}
 	}
-	if _, data, _, err := loader.ReadSettingsFile(snap.FS, snap.Dir); err == nil && data != nil {
+	if _, data, _, err := flagrepo.ReadSettingsFile(snap.FS, snap.Dir); err == nil && data != nil {
 		var settings struct {
 			Environments []string `yaml:"environments"`
 		}
@@ -546,7 +549,7 @@ func sandboxEnvironments(snap *snapshot) []string {
 			return envs
 		}
 	}
-	d, err := loader.Load(snap.FS, snap.Dir)
+	d, err := kload.Load(snap.FS, snap.Dir)
 	if err != nil {
 		return envs
 	}
@@ -566,19 +569,19 @@ func sandboxEnvironments(snap *snapshot) []string {
 // rate limits are Kameleoon's. The client secret is random for each process: a fixed
 // word such as "sandbox" would be redacted wherever it appears in messages, paths
 // included.
-func startSandbox(statePath string, envs []string, strict []sandbox.Variant, logger *slog.Logger) (api.Config, func(), error) {
+func startSandbox(statePath string, envs []string, strict []ksandbox.Variant, logger *slog.Logger) (kclient.Config, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
-		return api.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
+		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
-		return api.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
+		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w", err)
 	}
-	cfg := api.Config{ClientID: sandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
-	sb, err := sandbox.New(sandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
+	cfg := kclient.Config{ClientID: ksandbox.DefaultClientID, ClientSecret: hex.EncodeToString(secret)}
+	sb, err := ksandbox.New(ksandbox.Options{StatePath: statePath, Environments: envs, Logger: logger,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Strict: strict})
 	if err != nil {
-		return api.Config{}, nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+		return kclient.Config{}, nil, fmt.Errorf("start sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
 	}
 	base, stop, err := serveLoopback(sb, "the embedded sandbox, not Kameleoon", statePath, logger)
 	cfg.BaseURL = base

@@ -9,8 +9,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 func TestSyncUsage(t *testing.T) {
@@ -34,7 +35,7 @@ func TestSyncWithoutCredentialsPointsToSandbox(t *testing.T) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(1))
 	r := h.mustRun(exitFail, "sync", "--repo", dir)
-	if !strings.Contains(r.stderr, api.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
+	if !strings.Contains(r.stderr, kclient.EnvClientID) || !strings.Contains(r.stderr, "--sandbox") {
 		t.Errorf("stderr does not explain the credentials and --sandbox:\n%s", r.stderr)
 	}
 }
@@ -64,13 +65,13 @@ func TestSyncEmbeddedSandboxKeepsState(t *testing.T) {
 
 func TestSyncNeverPrintsTheSecret(t *testing.T) {
 	const canary = "canary-secret-4f9c2a"
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{ClientID: "id-1", ClientSecret: canary, RatePer10s: -1, RatePerHour: -1})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{ClientID: "id-1", ClientSecret: canary, RatePer10s: -1, RatePerHour: -1})
 	h := &syncHarness{t: t, sb: sb, url: ts.URL, env: map[string]string{
-		api.EnvClientID: "id-1", api.EnvClientSecret: canary, api.EnvAPIURL: ts.URL,
+		kclient.EnvClientID: "id-1", kclient.EnvClientSecret: canary, kclient.EnvAPIURL: ts.URL,
 	}}
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(2))
-	sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 400, Body: `{"message":"bad"}`})
+	sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 400, Body: `{"message":"bad"}`})
 	sb.RevokeTokens()
 	var all strings.Builder
 	for _, args := range [][]string{
@@ -82,7 +83,7 @@ func TestSyncNeverPrintsTheSecret(t *testing.T) {
 		all.WriteString(r.stdout + r.stderr)
 	}
 	// A wrong secret too: the token endpoint's refusal must not echo it.
-	h.env[api.EnvClientSecret] = canary + "-wrong"
+	h.env[kclient.EnvClientSecret] = canary + "-wrong"
 	r := h.run("sync", "--repo", dir)
 	all.WriteString(r.stdout + r.stderr)
 	if strings.Contains(all.String(), canary) {
@@ -168,7 +169,7 @@ func TestSyncInterruptedFinishesTheInFlightChangeOnly(t *testing.T) {
 	defer cancel()
 	var once sync.Once
 	// The interrupt arrives while the first create is being answered.
-	h := newSyncHarnessWith(t, sandbox.Options{Logger: slog.New(onLog{"sandbox call", "POST", "/feature-flags", func() { once.Do(cancel) }})})
+	h := newSyncHarnessWith(t, ksandbox.Options{Logger: slog.New(onLog{"sandbox call", "POST", "/feature-flags", func() { once.Do(cancel) }})})
 	dir := t.TempDir()
 	flags := genFlags(5)
 	writeGenRepo(t, dir, flags)

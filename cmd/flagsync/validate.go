@@ -8,9 +8,10 @@ import (
 	"io"
 	"strings"
 
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
+	splitload "github.com/flagsync/flagsync/internal/split/load"
 )
 
 const validateUsage = `
@@ -33,9 +34,9 @@ Examples:
 
 // validateReport is the JSON output of validate.
 type validateReport struct {
-	Valid       bool                `json:"valid"`
-	Files       int                 `json:"files"`
-	Diagnostics []loader.Diagnostic `json:"diagnostics"`
+	Valid       bool              `json:"valid"`
+	Files       int               `json:"files"`
+	Diagnostics []diag.Diagnostic `json:"diagnostics"`
 }
 
 func cmdValidate(ctx context.Context, a *app, args []string) int {
@@ -69,7 +70,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		return exitFail
 	}
 
-	report := validateReport{Valid: invalid == nil, Diagnostics: []loader.Diagnostic{}}
+	report := validateReport{Valid: invalid == nil, Diagnostics: []diag.Diagnostic{}}
 	if invalid != nil {
 		report.Files = invalid.Files
 		report.Diagnostics = invalid.Diagnostics
@@ -129,7 +130,7 @@ func ghProperty(s string) string {
 }
 
 // writeValidateText prints every diagnostic, then one summary line.
-func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidError, sum validSummary) error {
+func writeValidateText(w io.Writer, r validateReport, invalid *diag.InvalidError, sum validSummary) error {
 	if invalid != nil {
 		for _, d := range r.Diagnostics {
 			if _, err := fmt.Fprintln(w, d.String()); err != nil {
@@ -141,7 +142,7 @@ func writeValidateText(w io.Writer, r validateReport, invalid *loader.InvalidErr
 }
 
 // writeValidateSummary prints the one summary line.
-func writeValidateSummary(w io.Writer, r validateReport, invalid *loader.InvalidError, sum validSummary) error {
+func writeValidateSummary(w io.Writer, r validateReport, invalid *diag.InvalidError, sum validSummary) error {
 	if invalid != nil {
 		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
 		return err
@@ -167,17 +168,17 @@ type validSummary struct {
 
 // validateRepository loads the flag files of every service the repository has (Kameleoon
 // files with the Kameleoon loader, Split files with Split's), and returns every problem
-// of every file as one *loader.InvalidError.
-func validateRepository(snap *snapshot) (validSummary, *loader.InvalidError, error) {
+// of every file as one *diag.InvalidError.
+func validateRepository(snap *snapshot) (validSummary, *diag.InvalidError, error) {
 	sum := validSummary{sites: map[string]bool{}, workspaces: map[string]bool{}}
 	repo, err := splitload.Survey(snap.FS, snap.Dir)
 	if err != nil {
 		return sum, nil, err
 	}
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	files := 0
 	collect := func(err error) error {
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {
 			diags = append(diags, invalid.Diagnostics...)
 			files += invalid.Files
@@ -187,7 +188,7 @@ func validateRepository(snap *snapshot) (validSummary, *loader.InvalidError, err
 	}
 	if repo.Kameleoon() {
 		sum.kameleoon = true
-		desired, err := loader.Load(reconcile.Without(snap.FS, repo.SplitFiles), snap.Dir)
+		desired, err := kload.Load(reconcile.Without(snap.FS, repo.SplitFiles), snap.Dir)
 		if err := collect(err); err != nil {
 			return sum, nil, err
 		}
@@ -212,8 +213,8 @@ func validateRepository(snap *snapshot) (validSummary, *loader.InvalidError, err
 		}
 	}
 	if len(diags) > 0 {
-		loader.SortDiagnostics(diags)
-		return sum, &loader.InvalidError{Diagnostics: diags, Files: files}, nil
+		diag.SortDiagnostics(diags)
+		return sum, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
 	}
 	return sum, nil, nil
 }

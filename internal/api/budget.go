@@ -9,12 +9,6 @@ import (
 	"time"
 )
 
-// Kameleoon's documented limits per account.
-const (
-	DefaultPer10s  = 50
-	DefaultPerHour = 1000
-)
-
 // Window is one rate limit: at most Limit requests in any Period.
 type Window struct {
 	Limit  int
@@ -30,9 +24,9 @@ type WindowStatus struct {
 }
 
 // Budget is a client-side rate budget shared by every caller in the process, so that
-// flagsync itself never makes Kameleoon answer 429. It keeps sliding windows. Every HTTP
-// request a Client sends takes a slot: retries, and token requests too, since nothing
-// says the API leaves them out of the account's count.
+// flagsync itself never makes a vendor's API answer 429. It keeps sliding windows. Every
+// HTTP request a Caller sends takes a slot: retries, and token requests too, since nothing
+// says an API leaves them out of the account's count.
 //
 // A request holds a slot from the moment it is sent until its response has arrived, and
 // its slot stays counted for one Period after that. Counting from the response rather than
@@ -53,19 +47,8 @@ type Budget struct {
 	changed  chan struct{} // closed and replaced whenever a slot is released
 }
 
-// NewBudget returns a budget of per10s requests per 10 seconds and perHour per hour;
-// values <= 0 take Kameleoon's limits (50 and 1,000).
-func NewBudget(per10s, perHour int) *Budget {
-	if per10s <= 0 {
-		per10s = DefaultPer10s
-	}
-	if perHour <= 0 {
-		perHour = DefaultPerHour
-	}
-	return NewBudgetWindows(Window{Limit: per10s, Period: 10 * time.Second}, Window{Limit: perHour, Period: time.Hour})
-}
-
-// NewBudgetWindows returns a budget with the given windows (tests use short ones).
+// NewBudgetWindows returns a budget with the given windows (a vendor's limits; tests use
+// short ones).
 // Windows with a Limit or Period <= 0 are ignored.
 func NewBudgetWindows(windows ...Window) *Budget {
 	b := &Budget{now: time.Now, changed: make(chan struct{}), queue: make(chan struct{}, 1)}

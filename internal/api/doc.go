@@ -1,4 +1,5 @@
-// Package api is the client of Kameleoon's Automation API: OAuth2 token, list, get,
-// create and merge-patch calls within a request budget, and the conversion between the
-// API's wire shapes and the flag model.
+// Package api is the vendor-neutral kit every vendor's API client is built on: a
+// request as data, the typed *Error with secrets redacted, the client-side rate Budget,
+// and the Caller, whose retry loop takes hooks for credentials (renewed on a 401),
+// rate-limit waits, Retry-After, jittered backoff and which requests may be resent.
 package api

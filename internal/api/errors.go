@@ -33,13 +33,14 @@ func (e *Error) Error() string {
 }
 
 // IsNotFound reports whether err is (or wraps) an API response with status 404.
-func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+func IsNotFound(err error) bool { return HasStatus(err, http.StatusNotFound) }
 
 // IsConflict reports whether err is (or wraps) an API response with status 409, which a
 // create returns when the flag already exists.
-func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
+func IsConflict(err error) bool { return HasStatus(err, http.StatusConflict) }
 
-func hasStatus(err error, status int) bool {
+// HasStatus reports whether err is (or wraps) an API response with the given status.
+func HasStatus(err error, status int) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Status == status
 }
@@ -50,14 +51,15 @@ func RetryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusLocked || status >= 500
 }
 
-// newError builds the Error for a response; body must already be redacted.
-func newError(method, path string, status int, body []byte) *Error {
+// NewError builds the Error for a response, with its message read by ErrorMessage; body
+// must already be redacted.
+func NewError(method, path string, status int, body []byte) *Error {
 	return &Error{
 		Status:    status,
 		Method:    method,
 		Path:      path,
 		Retryable: RetryableStatus(status),
-		Message:   errorMessage(body),
+		Message:   ErrorMessage(body),
 		Body:      TruncateErrorBody(string(body)),
 	}
 }
@@ -71,11 +73,12 @@ func TruncateErrorBody(text string) string {
 	return text
 }
 
-// errorMessage reads a human message from an error body. The shape of Kameleoon's error
-// bodies is not documented: third-party code reads `message`, and the token endpoint
-// likely follows RFC 6749 (`error`, `error_description`). Anything else gives the body's
-// first line, so that the error still says something.
-func errorMessage(body []byte) string {
+// ErrorMessage reads a human message from an error body: `message`, RFC 6749's
+// `error` and `error_description` (token endpoints), or an `errors` array. Anything else
+// gives the body's first line, so that the error still says something. (Kameleoon's error
+// bodies are not documented: third-party code reads `message`, and its token endpoint
+// likely follows RFC 6749.)
+func ErrorMessage(body []byte) string {
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
 		str := func(k string) string {
@@ -101,7 +104,7 @@ func errorMessage(body []byte) string {
 	return OneLine(string(body))
 }
 
-// oneLine keeps the first line of s, at most 300 bytes of it.
+// OneLine keeps the first line of s, at most 300 bytes of it.
 func OneLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
@@ -122,8 +125,9 @@ const redactedMark = "[REDACTED]"
 // yet is redacted too.
 var secretFields = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|id_token)"\s*:\s*")[^"]*(")|((?:access_token|refresh_token|client_secret)=)[^&\s"]+|((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{16,}`)
 
-// redact removes every known secret and every secret-named field from b.
-func redact(b []byte, secrets ...string) []byte {
+// Redact removes every known secret (values shorter than 4 bytes are ignored) and every
+// secret-named field from b.
+func Redact(b []byte, secrets ...string) []byte {
 	s := string(b)
 	for _, sec := range secrets {
 		if len(sec) >= 4 {

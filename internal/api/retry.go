@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// The retry rules below are shared with the other vendors' clients (splitapi), which
-// keep their own decisions about what may be resent.
+// The retry rules below are the Caller's, and every vendor client's that needs them
+// outside one call (a create that looks before it resends, say).
 
 // Backoff is the wait before retry n (from 1): base·2ⁿ⁻¹ capped at limit, plus up to
 // 50 % jitter so that clients that failed together do not retry together.

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
-// Doer sends one planned request exactly as it is. *api.Client satisfies it; its budget
-// does all the waiting, so apply adds no pacing of its own.
+// Doer sends one planned request exactly as it is. Every vendor's client satisfies it;
+// its budget does all the waiting, so apply adds no pacing of its own.
 type Doer interface {
 	Do(ctx context.Context, req api.Request) (json.RawMessage, error)
 }
@@ -91,18 +90,19 @@ type Result struct {
 // error as text.
 func (r Result) MarshalJSON() ([]byte, error) {
 	out := struct {
-		Order          int         `json:"order"`
-		Action         plan.Action `json:"action"`
-		SiteCode       string      `json:"siteCode"`
-		FeatureKey     string      `json:"featureKey"`
-		EnvironmentKey string      `json:"environmentKey,omitempty"`
-		Status         Status      `json:"status"`
-		Error          string      `json:"error,omitempty"`
-		Note           string      `json:"note,omitempty"`
-		DurationMS     int64       `json:"durationMs"`
+		Order       int         `json:"order"`
+		Action      plan.Action `json:"action"`
+		Service     string      `json:"service"`
+		Scope       string      `json:"scope"`
+		Key         string      `json:"key"`
+		Environment string      `json:"environment,omitempty"`
+		Status      Status      `json:"status"`
+		Error       string      `json:"error,omitempty"`
+		Note        string      `json:"note,omitempty"`
+		DurationMS  int64       `json:"durationMs"`
 	}{
-		Order: r.Change.Order, Action: r.Change.Action, SiteCode: r.Change.SiteCode,
-		FeatureKey: r.Change.FeatureKey, EnvironmentKey: r.Change.EnvironmentKey,
+		Order: r.Change.Order, Action: r.Change.Action, Service: r.Change.Service, Scope: r.Change.Scope,
+		Key: r.Change.Key, Environment: r.Change.Environment,
 		Status: r.Status, Note: r.Note, DurationMS: r.Duration.Milliseconds(),
 	}
 	if r.Err != nil {
@@ -251,9 +251,9 @@ func (r *runner) send(c plan.Change) Result {
 
 func (r *runner) log(res Result) {
 	c := res.Change
-	attrs := []any{"flag", c.Ref().String(), "action", string(c.Action), "order", c.Order}
-	if c.EnvironmentKey != "" {
-		attrs = append(attrs, "env", c.EnvironmentKey)
+	attrs := []any{"flag", c.Flag().String(), "action", string(c.Action), "order", c.Order}
+	if c.Environment != "" {
+		attrs = append(attrs, "env", c.Environment)
 	}
 	switch res.Status {
 	case Applied:
@@ -270,19 +270,19 @@ func (r *runner) log(res Result) {
 
 // changeTarget names what a change touches: site/key or site/key/env.
 func changeTarget(c plan.Change) string {
-	if c.EnvironmentKey != "" {
-		return c.Ref().String() + "/" + c.EnvironmentKey
+	if c.Environment != "" {
+		return c.Flag().String() + "/" + c.Environment
 	}
-	return c.Ref().String()
+	return c.Flag().String()
 }
 
 // groupByFlag returns, for each flag in order of its first change, the indexes of its
 // changes sorted by Change.Order.
 func groupByFlag(changes []plan.Change) [][]int {
-	pos := make(map[flag.Ref]int)
+	pos := make(map[plan.Address]int)
 	var groups [][]int
 	for i := range changes {
-		ref := changes[i].Ref()
+		ref := changes[i].Flag()
 		g, ok := pos[ref]
 		if !ok {
 			g = len(groups)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -77,7 +78,7 @@ func flagOf(req api.Request) string {
 	if req.Method == "POST" {
 		var b struct{ SiteCode, FeatureKey string }
 		_ = json.Unmarshal(req.Body, &b)
-		return api.FlagPath(b.SiteCode, b.FeatureKey)
+		return kclient.FlagPath(b.SiteCode, b.FeatureKey)
 	}
 	parts := strings.Split(req.Path, "/")
 	return strings.Join(parts[:4], "/")
@@ -85,14 +86,14 @@ func flagOf(req api.Request) string {
 
 // change builds a change of flag key on site "s1"; env "" is a flag-level change.
 func change(order int, action plan.Action, key, env string) plan.Change {
-	c := plan.Change{Order: order, Action: action, SiteCode: "s1", FeatureKey: key, EnvironmentKey: env}
+	c := plan.Change{Order: order, Action: action, Address: plan.Address{Scope: "s1", Key: key, Environment: env}}
 	switch {
 	case action == plan.ActionCreate:
 		c.Request = api.Request{Method: "POST", Path: "/feature-flags", Body: json.RawMessage(fmt.Sprintf(`{"siteCode":"s1","featureKey":%q}`, key))}
 	case env != "":
-		c.Request = api.Request{Method: "PATCH", Path: api.EnvironmentPath("s1", key, env), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: kclient.EnvironmentPath("s1", key, env), Body: json.RawMessage(`{}`)}
 	default:
-		c.Request = api.Request{Method: "PATCH", Path: api.FlagPath("s1", key), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: kclient.FlagPath("s1", key), Body: json.RawMessage(`{}`)}
 	}
 	return c
 }
@@ -386,7 +387,7 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"order":3,"action":"update","siteCode":"s1","featureKey":"b","environmentKey":"production","status":"failed","error":"update s1/b/production: boom","durationMs":1500}`
+	want := `{"order":3,"action":"update","service":"","scope":"s1","key":"b","environment":"production","status":"failed","error":"update s1/b/production: boom","durationMs":1500}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}

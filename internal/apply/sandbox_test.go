@@ -5,31 +5,32 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
+	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
 const site = "applysite1"
 
-func sandboxClient(t *testing.T) (*sandbox.Server, *api.Client) {
+func sandboxClient(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 	t.Helper()
-	sb, ts := sandbox.NewTestServer(t, sandbox.Options{RatePer10s: -1, RatePerHour: -1})
-	c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
+	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sb, c
 }
 
-func desiredFlags(n int, prodOn bool) *flag.Desired {
-	d := &flag.Desired{Revision: "rev", Settings: flag.Settings{SiteCode: site}}
+func desiredFlags(n int, prodOn bool) *kmodel.Desired {
+	d := &kmodel.Desired{Revision: "rev", Settings: kmodel.Settings{SiteCode: site}}
 	for i := range n {
-		d.Flags = append(d.Flags, flag.Flag{
+		d.Flags = append(d.Flags, kmodel.Flag{
 			SiteCode: site, FeatureKey: fmt.Sprintf("f%d", i), Name: fmt.Sprintf("Flag %d", i),
-			Variations: []flag.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
-			Environments: map[string]flag.Environment{
+			Variations: []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
+			Environments: map[string]kmodel.Environment{
 				"development": {FeatureEnabled: true, DefaultVariationKey: "on"},
 				"production":  {FeatureEnabled: prodOn, DefaultVariationKey: "off"},
 			},
@@ -42,7 +43,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	sb, c := sandboxClient(t)
 	ctx := context.Background()
 
-	p, err := plan.Compute(desiredFlags(6, false), nil, plan.Options{})
+	p, err := kplan.Compute(desiredFlags(6, false), nil, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	again := Plan(ctx, c, p, Options{Concurrency: 3})
 	for _, r := range again.Results {
 		if r.Status != Applied || r.Note != NoteAlreadyExists {
-			t.Errorf("repeated create of %s: %s %q (%v), want applied with the already-exists note", r.Change.FeatureKey, r.Status, r.Note, r.Err)
+			t.Errorf("repeated create of %s: %s %q (%v), want applied with the already-exists note", r.Change.Key, r.Status, r.Note, r.Err)
 		}
 	}
 
@@ -67,7 +68,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = plan.Compute(desiredFlags(6, true), live, plan.Options{})
+	p, err = kplan.Compute(desiredFlags(6, true), live, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rest, _ := plan.Compute(desiredFlags(6, true), live, plan.Options{}); len(rest.Changes) != 0 {
+	if rest, _ := kplan.Compute(desiredFlags(6, true), live, kplan.Options{}); len(rest.Changes) != 0 {
 		t.Errorf("%d changes remain after applying", len(rest.Changes))
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/webhook"
@@ -192,8 +192,8 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		}
 		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
 	}
-	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed)
-	var invalid *loader.InvalidError
+	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, d.locate)
+	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
 		d.invalid(c, rev, true, invalid)
@@ -251,8 +251,8 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
 	files := newRecordingFS(snap.FS)
-	desired, err := loadRepository(files, d.cfg.Dir)
-	var invalid *loader.InvalidError
+	desired, err := d.locate(files)
+	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
 		d.invalid(c, rev, stable, invalid)
@@ -294,7 +294,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 		d.m.DriftDetected.Inc()
 		for _, ch := range rep.Plan.Changes {
 			c.log.Warn("drift: "+rep.Plan.ServiceName()+" differs from the applied revision", "revision", rev,
-				"flag", ch.Ref().String(), "env", ch.EnvironmentKey, "action", string(ch.Action), "reason", ch.Reason)
+				"flag", ch.Flag().String(), "env", ch.Environment, "action", string(ch.Action), "reason", ch.Reason)
 		}
 	}
 	d.result(c, rep, err)
@@ -303,7 +303,6 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 // reconcile runs the sync pipeline with the daemon's settings.
 func (d *Daemon) reconcile(c *cycle, in reconcile.Input) (*reconcile.Report, error) {
 	in.Dir = d.cfg.Dir
-	in.Client = d.cfg.Client
 	in.Vendors = d.cfg.Vendors
 	in.DryRun = c.suspended
 	in.MaxChanges, in.MaxArchive, in.AllowMassArchive = d.cfg.MaxChanges, d.cfg.MaxArchive, d.cfg.AllowMassArchive
@@ -346,7 +345,7 @@ func (d *Daemon) result(c *cycle, rep *reconcile.Report, err error) {
 
 // invalid records a revision that does not validate. The last good revision stays
 // applied, and a stable revision is not tried again.
-func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *loader.InvalidError) {
+func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *diag.InvalidError) {
 	if stable {
 		d.loop.invalidRev = rev
 	}

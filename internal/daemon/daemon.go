@@ -42,19 +42,18 @@ const (
 	DefaultJitter          = 15 * time.Second
 )
 
-// Config configures a Daemon. Source and Client (or Vendors) are required.
+// Config configures a Daemon. Source and Vendors are required.
 type Config struct {
 	Source Source
 	// Dir is the flag folder inside the snapshots, slash-separated ("." for the root).
-	Dir    string
-	Client reconcile.Client
-	// Vendors, when set, are the flag services to sync (see reconcile.Input.Vendors), for
-	// a repository that holds Split flag files; Client is then not needed.
+	Dir string
+	// Vendors are the flag services to sync (see reconcile.Input.Vendors), in order.
 	Vendors []reconcile.Vendor
-	// Calls returns how many HTTP calls Client has made so far (see APIObserver); the
-	// status reports the calls each sync took. Optional.
+	// Calls returns how many HTTP calls the vendors' clients have made so far (see
+	// APIObserver); the status reports the calls each sync took. Optional.
 	Calls func() int64
-	// Budget is Client's rate budget, reported in /status and /metrics. Optional.
+	// Budget is the first vendor's rate budget, reported in /status and /metrics.
+	// Optional.
 	Budget *api.Budget
 	// Metrics receives every metric; nil makes a new registry.
 	Metrics *metrics.Metrics
@@ -178,8 +177,8 @@ const maxPushes = 8
 
 // New checks cfg and returns a Daemon.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Source == nil || (cfg.Client == nil && len(cfg.Vendors) == 0) {
-		return nil, errors.New("new daemon: a source and an API client are required")
+	if cfg.Source == nil || len(cfg.Vendors) == 0 {
+		return nil, errors.New("new daemon: a source and at least one flag service are required")
 	}
 	cfg.Dir = path.Clean(strings.TrimSuffix(cfg.Dir, "/"))
 	if cfg.Dir == "" {

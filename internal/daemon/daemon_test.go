@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // TestWebhookFromEachProvider pushes a commit and delivers each Git host's documented
@@ -608,7 +610,7 @@ func TestEndpoints(t *testing.T) {
 
 // TestReadiness follows /readyz through start, staleness and shutdown.
 func TestReadiness(t *testing.T) {
-	d, err := New(Config{Source: noSource{}, Client: noClient{}, Dir: "flags", Schedule: "@every 1m"})
+	d, err := New(Config{Source: noSource{}, Vendors: []reconcile.Vendor{kameleoon.Vendor(noClient{})}, Dir: "flags", Schedule: "@every 1m"})
 	if err != nil {
 		t.Fatal(err)
 	}

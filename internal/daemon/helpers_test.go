@@ -22,12 +22,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/metrics"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 const (
@@ -69,7 +71,7 @@ func isWrite(r *http.Request) bool {
 type harness struct {
 	t      testing.TB
 	repo   *gittest.Repo
-	sb     *sandbox.Server
+	sb     *ksandbox.Server
 	api    *hookedAPI
 	d      *Daemon
 	m      *metrics.Metrics
@@ -116,17 +118,17 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 
-	h.sb, err = sandbox.New(sandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
+	h.sb, err = ksandbox.New(ksandbox.Options{RatePer10s: -1, RatePerHour: -1, Environments: []string{"development", "production"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.api = &hookedAPI{h: h.sb}
 	ts := httptest.NewServer(h.api)
 	t.Cleanup(ts.Close)
-	budget := api.NewBudget(1_000_000, 10_000_000)
+	budget := kclient.NewBudget(1_000_000, 10_000_000)
 	tag := &RevisionTag{}
-	client, err := api.New(api.Config{
-		BaseURL: ts.URL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+	client, err := kclient.New(kclient.Config{
+		BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret,
 		Budget: budget, BackoffBase: 2 * time.Millisecond, Logger: tag.Wrap(logger),
 		Observer: APIObserver(h.m, &h.calls),
 	})
@@ -135,7 +137,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 
 	cfg := Config{
-		Source: src, Dir: "flags", Client: client, Calls: h.calls.Load, Budget: budget, Metrics: h.m,
+		Source: src, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, Calls: h.calls.Load, Budget: budget, Metrics: h.m,
 		DriftInterval: time.Hour, WebhookSecret: []byte(testWebhookSecret), WebhookBranch: "main",
 		AdminToken: testAdminToken, Logger: logger, RevisionTag: tag,
 	}

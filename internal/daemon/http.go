@@ -133,8 +133,8 @@ func (d *Daemon) refreshBudget() {
 	}
 }
 
-// APIObserver returns an api.Config.Observer that counts every HTTP exchange with the
-// API into calls (for Config.Calls) and into m's flagsync_api_calls_total.
+// APIObserver returns a vendor client's Observer that counts every HTTP exchange with
+// the API into calls (for Config.Calls) and into m's flagsync_api_calls_total.
 func APIObserver(m *metrics.Metrics, calls *atomic.Int64) func(api.CallInfo) {
 	return func(ci api.CallInfo) {
 		calls.Add(1)

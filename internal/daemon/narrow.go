@@ -10,40 +10,33 @@ import (
 	"strings"
 	"testing/fstest"
 
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
-
-// settingsNames are the repository settings files the loader reads at the root of the
-// flag folder (and reports anywhere below it).
-var settingsNames = []string{loader.SettingsFile, "flagsync.yml"}
 
 // flagIndex maps each flag file of a valid revision to the flag it defines. It is what
 // lets a new revision be checked and planned file by file: a file that did not change
 // still holds the flag it held, and was valid.
 type flagIndex struct {
 	rev   string
-	files map[string]flag.Ref // flag file (repository path) → flag
-	refs  map[flag.Ref]string // flag → its file
-}
-
-func newIndex(rev string, d *flag.Desired) *flagIndex {
-	flags := make([]fileFlag, len(d.Flags))
-	for i, f := range d.Flags {
-		flags[i] = fileFlag{f.Source.File, f.Ref()}
-	}
-	return newFileIndex(rev, flags)
+	files map[string]plan.Address // flag file (repository path) → flag
+	refs  map[plan.Address]string // flag → its file
 }
 
 // newFileIndex indexes the flags of a valid revision of any services.
-func newFileIndex(rev string, flags []fileFlag) *flagIndex {
-	ix := &flagIndex{rev: rev, files: make(map[string]flag.Ref, len(flags)), refs: make(map[flag.Ref]string, len(flags))}
+func newFileIndex(rev string, flags []reconcile.FlagFile) *flagIndex {
+	ix := &flagIndex{rev: rev, files: make(map[string]plan.Address, len(flags)), refs: make(map[plan.Address]string, len(flags))}
 	for _, f := range flags {
-		ix.files[f.file] = f.ref
-		ix.refs[f.ref] = f.file
+		ix.files[f.File] = f.Flag
+		ix.refs[f.Flag] = f.File
 	}
 	return ix
 }
+
+// locator loads a repository (a snapshot, or the changed files of one) and returns where
+// each flag is defined, or a *diag.InvalidError (see reconcile.Locate).
+type locator func(fsys fs.FS) ([]reconcile.FlagFile, error)
 
 // narrowed is a new revision reduced to the flags its changed files define.
 type narrowed struct {
@@ -53,9 +46,9 @@ type narrowed struct {
 	// fs holds the settings and the changed flag files, at their repository paths:
 	// loading it gives exactly the changed flags.
 	fs    fs.FS
-	only  []flag.Ref // the changed flags, sorted
-	files []string   // the changed flag files
-	next  *flagIndex // the index of the new revision
+	only  []plan.Address // the changed flags, sorted
+	files []string       // the changed flag files
+	next  *flagIndex     // the index of the new revision
 }
 
 // narrow maps the files changed since ix.rev to the flags they define at rev, and checks
@@ -65,16 +58,16 @@ type narrowed struct {
 // (its old flag left Git: only a full run prunes or reports it), or a changed file takes
 // a flag another file defines (only a full load reports the duplicate with both places).
 //
-// When a changed file is invalid, narrow returns the *loader.InvalidError: the whole
+// When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
-func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narrowed, error) {
+func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locate locator) (narrowed, error) {
 	var flagFiles []string
 	for _, p := range changed {
 		rel, ok := below(dir, p)
 		if !ok || hiddenPath(rel) {
 			continue
 		}
-		if slices.Contains(settingsNames, path.Base(p)) {
+		if flagrepo.IsSettingsName(path.Base(p)) {
 			return narrowed{full: "settings file " + p + " changed"}, nil
 		}
 		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
@@ -96,7 +89,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	}
 
 	sub := fstest.MapFS{}
-	for _, name := range settingsNames {
+	for _, name := range flagrepo.SettingsNames {
 		p := path.Join(dir, name)
 		b, err := fs.ReadFile(snap, p)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -118,7 +111,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	if len(flagFiles) == 0 {
 		return out, nil
 	}
-	flags, err := loadRepository(sub, dir)
+	flags, err := locate(sub)
 	if err != nil {
 		return narrowed{}, err
 	}
@@ -128,7 +121,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 	}
 	next := &flagIndex{rev: rev, files: maps.Clone(ix.files), refs: maps.Clone(ix.refs)}
 	for _, f := range flags {
-		file, ref := f.file, f.ref
+		file, ref := f.File, f.Flag
 		if old, had := ix.files[file]; had && old != ref {
 			return narrowed{full: fmt.Sprintf("flag file %s now defines %s instead of %s", file, ref, old)}, nil
 		}
@@ -139,7 +132,7 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string) (narr
 		next.refs[ref] = file
 		out.only = append(out.only, ref)
 	}
-	slices.SortFunc(out.only, func(a, b flag.Ref) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out.only, func(a, b plan.Address) int { return strings.Compare(a.String(), b.String()) })
 	out.next = next
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,9 +12,12 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // noSource and noClient stand in where a test never syncs.
@@ -29,12 +33,12 @@ func (noSource) ChangedFiles(context.Context, string, string) ([]string, error) 
 
 type noClient struct{}
 
-func (noClient) ListFlags(context.Context, string) ([]flag.Flag, error) {
+func (noClient) ListFlags(context.Context, string) ([]kmodel.Flag, error) {
 	return nil, errors.New("no client")
 }
 
-func (noClient) GetFlag(context.Context, string, string) (flag.Flag, error) {
-	return flag.Flag{}, errors.New("no client")
+func (noClient) GetFlag(context.Context, string, string) (kmodel.Flag, error) {
+	return kmodel.Flag{}, errors.New("no client")
 }
 
 func (noClient) Do(context.Context, api.Request) (json.RawMessage, error) {
@@ -53,11 +57,14 @@ func mapFS(files map[string]string) fstest.MapFS {
 func TestNarrow(t *testing.T) {
 	base := testRepo()
 	base["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", false)
-	d, err := loader.Load(mapFS(base), "flags")
+	locate := func(fsys fs.FS) ([]reconcile.FlagFile, error) {
+		return reconcile.Locate([]reconcile.Vendor{kameleoon.Vendor(noClient{})}, reconcile.Source{FS: fsys, Dir: "flags"})
+	}
+	flags, err := locate(mapFS(base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := newIndex("r1", d)
+	ix := newFileIndex("r1", flags)
 	ref := func(k string) string { return testSite + "/" + k }
 
 	tests := []struct {
@@ -102,8 +109,8 @@ func TestNarrow(t *testing.T) {
 					files[k] = v
 				}
 			}
-			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed)
-			var inv *loader.InvalidError
+			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed, locate)
+			var inv *diag.InvalidError
 			if tt.invalid {
 				if !errors.As(err, &inv) || inv.Diagnostics[0].File != "flags/alpha.yaml" {
 					t.Fatalf("err = %v, want the invalid file's diagnostics", err)
@@ -130,7 +137,7 @@ func TestNarrow(t *testing.T) {
 				t.Errorf("only = %q, want %q", got, tt.only)
 			}
 			// The narrowed files load to exactly those flags.
-			sub, err := loader.Load(n.fs, "flags")
+			sub, err := kload.Load(n.fs, "flags")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +161,7 @@ func TestRecordingFSLoadsTheSame(t *testing.T) {
 	files["flags/.github/ignored.yaml"] = "not: a flag"
 	files["docs/x.yaml"] = "outside: the folder"
 	rec := newRecordingFS(mapFS(files))
-	first, err := loader.Load(rec, "flags")
+	first, err := kload.Load(rec, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +169,7 @@ func TestRecordingFSLoadsTheSame(t *testing.T) {
 	if _, ok := copied["docs/x.yaml"]; ok {
 		t.Error("a file outside the flag folder was copied")
 	}
-	again, err := loader.Load(copied, "flags")
+	again, err := kload.Load(copied, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,66 +1,18 @@
 package daemon
 
 import (
-	"errors"
 	"io/fs"
 
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
 )
 
-// fileFlag is one flag of a valid repository and the file that defines it.
-type fileFlag struct {
-	file string
-	ref  flag.Ref
-}
-
-// loadRepository loads and validates the flag files of every service the repository
-// has — Kameleoon's with the Kameleoon loader, Split's (vendor: split) with Split's —
-// and returns each flag with its file, or one *loader.InvalidError with every problem.
-func loadRepository(fsys fs.FS, dir string) ([]fileFlag, error) {
-	repo, err := splitload.Survey(fsys, dir)
+// locate loads and validates the flag files of every service the repository has, each
+// vendor of the daemon its own (see reconcile.Locate), and returns each flag with its
+// file, or one *diag.InvalidError with every problem.
+func (d *Daemon) locate(fsys fs.FS) ([]reconcile.FlagFile, error) {
+	flags, err := reconcile.Locate(d.cfg.Vendors, reconcile.Source{FS: fsys, Dir: d.cfg.Dir, Logger: d.log})
 	if err != nil {
 		return nil, err
 	}
-	var out []fileFlag
-	var diags []loader.Diagnostic
-	files := 0
-	collect := func(err error) error {
-		var invalid *loader.InvalidError
-		if errors.As(err, &invalid) {
-			diags = append(diags, invalid.Diagnostics...)
-			files += invalid.Files
-			return nil
-		}
-		return err
-	}
-	if repo.Kameleoon() {
-		d, err := loader.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
-		if err := collect(err); err != nil {
-			return nil, err
-		}
-		if d != nil {
-			for _, f := range d.Flags {
-				out = append(out, fileFlag{f.Source.File, f.Ref()})
-			}
-		}
-	}
-	if repo.Split() {
-		d, err := splitload.Load(fsys, dir)
-		if err := collect(err); err != nil {
-			return nil, err
-		}
-		if d != nil {
-			for _, f := range d.Flags {
-				out = append(out, fileFlag{f.Source.File, f.Ref()})
-			}
-		}
-	}
-	if len(diags) > 0 {
-		loader.SortDiagnostics(diags)
-		return nil, &loader.InvalidError{Diagnostics: diags, Files: files}
-	}
-	return out, nil
+	return flags, nil
 }

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitapi"
-	"github.com/flagsync/flagsync/internal/splitsandbox"
-	"github.com/flagsync/flagsync/internal/splitsync"
+	"github.com/flagsync/flagsync/internal/split"
+	splitclient "github.com/flagsync/flagsync/internal/split/client"
+	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
+	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 )
 
 const splitFlagYAML = `vendor: split
@@ -27,15 +27,15 @@ environments:
 // Split file is a partial sync of that flag alone: one PATCH to Split, nothing to
 // Kameleoon.
 func TestDaemonSyncsSplitFlags(t *testing.T) {
-	ssb, sts := splitsandbox.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
-	sc, err := splitapi.New(splitapi.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitapi.NewBudget(100000, 1000000)})
+	ssb, sts := splitsandboxtest.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1})
+	sc, err := splitclient.New(splitclient.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitclient.NewBudget(100000, 1000000)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := testRepo()
 	files["flags/split/dark_mode.yaml"] = splitFlagYAML
 	h := newHarness(t, harnessOptions{files: files, config: func(c *Config) {
-		c.Vendors = []reconcile.Vendor{reconcile.Kameleoon(c.Client), splitsync.Vendor(sc)}
+		c.Vendors = append(c.Vendors, split.Vendor(sc))
 	}})
 	rec := h.waitStartup()
 	if h.writes() != 2 || ssb.Writes() != 2 || !rec.Converged {
@@ -55,7 +55,7 @@ func TestDaemonSyncsSplitFlags(t *testing.T) {
 			writes = append(writes, c.Method+" "+c.Path+" "+string(c.Body))
 		}
 	}
-	want := []string{"PATCH " + splitapi.DefinitionPath("ws-1", "dark_mode", "Production") + ` [{"op":"replace","path":"/trafficAllocation","value":90}]`}
+	want := []string{"PATCH " + splitclient.DefinitionPath("ws-1", "dark_mode", "Production") + ` [{"op":"replace","path":"/trafficAllocation","value":90}]`}
 	if !slices.Equal(writes, want) || h.writes() != kameleoonWrites {
 		t.Errorf("writes: split %q, kameleoon %d more; want %q", writes, h.writes()-kameleoonWrites, want)
 	}

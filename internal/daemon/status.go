@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -95,11 +95,11 @@ type BudgetWindow struct {
 
 // ValidationFailure is a revision that did not validate.
 type ValidationFailure struct {
-	Revision    string              `json:"revision"`
-	At          time.Time           `json:"at"`
-	Current     bool                `json:"current"`  // still the newest revision
-	Problems    int                 `json:"problems"` // all of them; Diagnostics lists the first 200
-	Diagnostics []loader.Diagnostic `json:"diagnostics"`
+	Revision    string            `json:"revision"`
+	At          time.Time         `json:"at"`
+	Current     bool              `json:"current"`  // still the newest revision
+	Problems    int               `json:"problems"` // all of them; Diagnostics lists the first 200
+	Diagnostics []diag.Diagnostic `json:"diagnostics"`
 }
 
 // Record is one sync, as /status lists it.
@@ -159,9 +159,9 @@ func (r *Record) fillReport(rep *reconcile.Report) {
 			continue
 		}
 		c := res.Change
-		target := c.Ref().String()
-		if c.EnvironmentKey != "" {
-			target += "/" + c.EnvironmentKey
+		target := c.Flag().String()
+		if c.Environment != "" {
+			target += "/" + c.Environment
 		}
 		r.Failures = append(r.Failures, fmt.Sprintf("%s %s: %v", c.Action, target, res.Err))
 	}

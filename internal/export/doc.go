@@ -1,3 +1,5 @@
-// Package export turns live Kameleoon flags into flag files in flagsync's format, so an
-// existing account can be adopted without retyping it.
+// Package export is what every vendor's export shares: the files of an export, writing
+// them without clobbering, YAML written by hand in a fixed order with strings quoted so
+// that every reader reads them back as written, schema references for editors, and the
+// result of verifying that the files plan to nothing.
 package export

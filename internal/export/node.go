@@ -16,59 +16,66 @@ import (
 // and every string is written so that flagsync's loader (and any other YAML reader)
 // reads back exactly the text that was exported.
 
-// mapping is a YAML mapping under construction.
-type mapping struct{ n *yaml.Node }
+// Mapping is a YAML mapping under construction.
+type Mapping struct{ n *yaml.Node }
 
-func newMapping() mapping {
-	return mapping{&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}}
+// NewMapping starts an empty block mapping.
+func NewMapping() Mapping {
+	return Mapping{&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}}
 }
 
-// add appends key: v.
-func (m mapping) add(key string, v *yaml.Node) {
-	m.n.Content = append(m.n.Content, str(key), v)
+// Add appends key: v.
+func (m Mapping) Add(key string, v *yaml.Node) {
+	m.n.Content = append(m.n.Content, Str(key), v)
 }
 
-// addComment appends key: v with a comment on the line above the key.
-func (m mapping) addComment(key string, v *yaml.Node, comment string) {
-	k := str(key)
+// AddComment appends key: v with a comment on the line above the key.
+func (m Mapping) AddComment(key string, v *yaml.Node, comment string) {
+	k := Str(key)
 	k.HeadComment = comment
 	m.n.Content = append(m.n.Content, k, v)
 }
 
-func (m mapping) len() int { return len(m.n.Content) / 2 }
+// Node returns the mapping's node, to encode or to nest.
+func (m Mapping) Node() *yaml.Node { return m.n }
 
-// seq returns a block sequence of items.
-func seq(items ...*yaml.Node) *yaml.Node {
+// Len is the number of keys in m.
+func (m Mapping) Len() int { return len(m.n.Content) / 2 }
+
+// Seq returns a block sequence of items.
+func Seq(items ...*yaml.Node) *yaml.Node {
 	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: items}
 }
 
-// flowSeq returns a sequence written on one line, [a, b], for short lists of scalars.
-func flowSeq(items ...*yaml.Node) *yaml.Node {
-	n := seq(items...)
+// FlowSeq returns a sequence written on one line, [a, b], for short lists of scalars.
+func FlowSeq(items ...*yaml.Node) *yaml.Node {
+	n := Seq(items...)
 	n.Style = yaml.FlowStyle
 	return n
 }
 
-func strSeq(ss []string) *yaml.Node {
+// StrSeq is a flow sequence of strings, each written as Str writes it.
+func StrSeq(ss []string) *yaml.Node {
 	items := make([]*yaml.Node, len(ss))
 	for i, s := range ss {
-		items[i] = str(s)
+		items[i] = Str(s)
 	}
-	return flowSeq(items...)
+	return FlowSeq(items...)
 }
 
-func intSeq(is []int64) *yaml.Node {
+// IntSeq is a flow sequence of integers.
+func IntSeq(is []int64) *yaml.Node {
 	items := make([]*yaml.Node, len(is))
 	for i, v := range is {
-		items[i] = intNode(v)
+		items[i] = IntNode(v)
 	}
-	return flowSeq(items...)
+	return FlowSeq(items...)
 }
 
-// str is a string scalar. Text that a YAML reader would take for something else — a
+// Str is a string scalar. Text that a YAML reader would take for something else — a
 // boolean (true, on, yes, n), null (~, null), a number (42, 1e3, 0x1F, 1:30), a date or
 // an empty string — is double-quoted; multi-line text is written as a literal block.
-func str(s string) *yaml.Node {
+func Str(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 	if mustQuote(s) {
 		n.Style = yaml.DoubleQuotedStyle
@@ -96,25 +103,27 @@ func mustQuote(s string) bool {
 	return err != nil || bytes.HasPrefix(out, []byte(`"`))
 }
 
-func boolNode(b bool) *yaml.Node {
+// BoolNode is a boolean scalar.
+func BoolNode(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
 }
 
-func intNode(i int64) *yaml.Node {
+// IntNode is an integer scalar.
+func IntNode(i int64) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(i, 10)}
 }
 
-// floatNode writes a number in its shortest exact form: 59, 33.33, 1e+21.
-func floatNode(f float64) *yaml.Node {
+// FloatNode writes a number in its shortest exact form: 59, 33.33, 1e+21.
+func FloatNode(f float64) *yaml.Node {
 	text := strconv.FormatFloat(f, 'f', -1, 64)
 	if f >= 1e21 || f <= -1e21 {
 		text = strconv.FormatFloat(f, 'g', -1, 64)
 	}
-	return numberNode(text)
+	return NumberNode(text)
 }
 
-// numberNode writes a JSON number's text, tagged as YAML will resolve it.
-func numberNode(text string) *yaml.Node {
+// NumberNode writes a JSON number's text, tagged as YAML will resolve it.
+func NumberNode(text string) *yaml.Node {
 	tag := "!!int"
 	if strings.ContainsAny(text, ".eE") {
 		tag = "!!float"
@@ -122,14 +131,15 @@ func numberNode(text string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: text}
 }
 
-func nullNode() *yaml.Node {
+// NullNode is an explicit null.
+func NullNode() *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 }
 
-// jsonNode converts a decoded JSON value of any shape (integration elements, whose
+// JSONNode converts a decoded JSON value of any shape (integration elements, whose
 // shape is not documented) to YAML. Object keys are sorted, so the same value is always
 // written the same way. Numbers keep the text JSON gave them.
-func jsonNode(v any) (*yaml.Node, error) {
+func JSONNode(v any) (*yaml.Node, error) {
 	// A round trip through encoding/json turns any Go value into the plain JSON types,
 	// with numbers as json.Number so that no digit is lost.
 	b, err := json.Marshal(v)
@@ -142,43 +152,45 @@ func jsonNode(v any) (*yaml.Node, error) {
 	if err := dec.Decode(&plain); err != nil {
 		return nil, fmt.Errorf("decode JSON value: %w", err)
 	}
-	return plainNode(plain), nil
+	return PlainNode(plain), nil
 }
 
-func plainNode(v any) *yaml.Node {
+// PlainNode writes a decoded JSON value (map, list, string, number, bool, nil) as YAML
+// nodes, maps with sorted keys.
+func PlainNode(v any) *yaml.Node {
 	switch v := v.(type) {
 	case nil:
-		return nullNode()
+		return NullNode()
 	case bool:
-		return boolNode(v)
+		return BoolNode(v)
 	case json.Number:
-		return numberNode(v.String())
+		return NumberNode(v.String())
 	case string:
-		return str(v)
+		return Str(v)
 	case []any:
 		items := make([]*yaml.Node, len(v))
 		for i, x := range v {
-			items[i] = plainNode(x)
+			items[i] = PlainNode(x)
 		}
-		return seq(items...)
+		return Seq(items...)
 	case map[string]any:
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		m := newMapping()
+		m := NewMapping()
 		for _, k := range keys {
-			m.add(k, plainNode(v[k]))
+			m.Add(k, PlainNode(v[k]))
 		}
 		return m.n
 	}
 	// Unreachable: json.Decoder with UseNumber yields only the types above.
-	return str(fmt.Sprint(v))
+	return Str(fmt.Sprint(v))
 }
 
-// encodeYAML renders a document with two-space indentation.
-func encodeYAML(root *yaml.Node) ([]byte, error) {
+// EncodeYAML renders a document with two-space indentation.
+func EncodeYAML(root *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/flagsync/flagsync/internal/fakeapi/fakeapitest"
 )
 
 // TestFront drives a Front on a loopback server with a handler that counts the calls it
@@ -13,7 +15,7 @@ import (
 func TestFront(t *testing.T) {
 	handled := 0
 	var f *Front
-	_, ts := NewTestServer(t, "fake", func() (http.Handler, error) {
+	_, ts := fakeapitest.NewTestServer(t, "fake", func() (http.Handler, error) {
 		f = NewFront(Config{
 			Name:    "fake",
 			IsWrite: func(method, _ string) bool { return method == http.MethodPost },

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // The API scenarios: each breaks the Automation API in one way while a sync runs, checks
@@ -22,17 +23,17 @@ import (
 
 // attempt is one call of the log and what came before it for the same request.
 type attempt struct {
-	call     sandbox.Call
+	call     ksandbox.Call
 	failures int           // consecutive failures of this request before this attempt
 	gap      time.Duration // since the previous attempt of the same request
 }
 
 // retries pairs every call that followed a failed attempt of the same request (same
 // method, path, query and body) with the time since that attempt was received.
-func retries(calls []sandbox.Call, failed func(sandbox.Call) bool) []attempt {
+func retries(calls []ksandbox.Call, failed func(ksandbox.Call) bool) []attempt {
 	calls = slices.Clone(calls)
 	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Time.Before(calls[j].Time) })
-	last := map[string]sandbox.Call{}
+	last := map[string]ksandbox.Call{}
 	fails := map[string]int{}
 	var out []attempt
 	for _, c := range calls {
@@ -51,7 +52,7 @@ func retries(calls []sandbox.Call, failed func(sandbox.Call) bool) []attempt {
 }
 
 // busiestWindow returns the most calls the server received within any span of period.
-func busiestWindow(calls []sandbox.Call, period time.Duration) int {
+func busiestWindow(calls []ksandbox.Call, period time.Duration) int {
 	times := make([]time.Time, len(calls))
 	for i, c := range calls {
 		times[i] = c.Time
@@ -68,13 +69,13 @@ func busiestWindow(calls []sandbox.Call, period time.Duration) int {
 	return most
 }
 
-func is(status int) func(sandbox.Call) bool {
-	return func(c sandbox.Call) bool { return c.Status == status }
+func is(status int) func(ksandbox.Call) bool {
+	return func(c ksandbox.Call) bool { return c.Status == status }
 }
 
 // persistentFault makes the change to one environment fail on every attempt of one
 // sync, and returns that sync's failed-change errors.
-func persistentFault(t *testing.T, w *world, p *proc, files map[string]string, rev string, f sandbox.Fault) []string {
+func persistentFault(t *testing.T, w *world, p *proc, files map[string]string, rev string, f ksandbox.Fault) []string {
 	t.Helper()
 	f.Count = testMaxAttempts
 	w.sb.InjectFault(f)
@@ -91,7 +92,7 @@ func persistentFault(t *testing.T, w *world, p *proc, files map[string]string, r
 }
 
 func TestFault429StormRetryAfter(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(10)
 	window := api.Window{Limit: 6, Period: 300 * time.Millisecond}
 	p := w.proc(procOptions{budget: api.NewBudgetWindows(window)})
@@ -99,15 +100,15 @@ func TestFault429StormRetryAfter(t *testing.T) {
 	// Something else spends the account's budget: the list and the creates get 429s
 	// that ask for 150 ms.
 	const retryAfter = 150 * time.Millisecond
-	w.sb.InjectFault(sandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 429, RetryAfter: "0.15", Count: 2})
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 429, RetryAfter: "0.15", Count: 6})
+	w.sb.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 429, RetryAfter: "0.15", Count: 2})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 429, RetryAfter: "0.15", Count: 6})
 	w.mustApply(p, repoFiles(flags), "rev-1")
 
 	// While the 429s outlast the retries, the change fails and says so.
 	flags[1].exposition = 99
-	target := api.EnvironmentPath(siteA, flags[1].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[1].key, "production")
 	errs := persistentFault(t, w, p, repoFiles(flags), "rev-2",
-		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429, RetryAfter: "0.05"})
+		ksandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429, RetryAfter: "0.05"})
 	assertErrorNames(t, "the error of a change refused with 429", errs[0], "429 Too Many Requests", "PATCH "+target)
 
 	calls := w.sb.Calls()
@@ -138,16 +139,16 @@ func TestFault429StormRetryAfter(t *testing.T) {
 
 func TestFault429StormBackoff(t *testing.T) { forEachReading(t, testFault429StormBackoff) }
 
-func testFault429StormBackoff(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testFault429StormBackoff(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(6)
 	const base, most = 20 * time.Millisecond, 60 * time.Millisecond
 	p := w.proc(procOptions{backoff: base, backoffMax: most, attempts: 5})
 
 	// No Retry-After: the client backs off from BackoffBase, doubling up to BackoffMax.
 	// One flag at a time, so that one create meets three 429s in a row.
-	w.sb.InjectFault(sandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 429, Count: 2})
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 429, Count: 3})
+	w.sb.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 429, Count: 2})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 429, Count: 3})
 	w.mustApply(p, repoFiles(flags), "rev-1", func(in *reconcile.Input) { in.Concurrency = 1 })
 
 	var gaps []string
@@ -166,9 +167,9 @@ func testFault429StormBackoff(t *testing.T, reading sandbox.Reading) {
 	}
 
 	flags[2].stagingOn = !flags[2].stagingOn
-	target := api.EnvironmentPath(siteA, flags[2].key, "staging")
+	target := kclient.EnvironmentPath(siteA, flags[2].key, "staging")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-2",
-		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429})
+		ksandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 429})
 	assertErrorNames(t, "the error of a change refused with 429", errs[0], "429 Too Many Requests", "PATCH "+target)
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-2")
@@ -178,15 +179,15 @@ func testFault429StormBackoff(t *testing.T, reading sandbox.Reading) {
 
 func TestFault5xxAnd423Bursts(t *testing.T) { forEachReading(t, testFault5xxAnd423Bursts) }
 
-func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testFault5xxAnd423Bursts(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	w.mustApply(w.proc(procOptions{}), repoFiles(flags), "rev-1")
 
 	// Every flag changes two environments while the patches and the list call meet
 	// bursts of server errors and locks.
 	flags = edited(flags)
-	for _, f := range []sandbox.Fault{
+	for _, f := range []ksandbox.Fault{
 		{Method: "GET", PathPrefix: "/feature-flags", Status: 502, Count: 2}, // three failures of
 		{Method: "GET", PathPrefix: "/feature-flags", Status: 423, Count: 1}, // four attempts
 		{Method: "PATCH", Status: 503, Count: 3},
@@ -211,7 +212,7 @@ func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
 	// While the list call keeps failing, nothing is written and the error names it.
 	calls0, writes0 := len(w.sb.Calls()), w.sb.Writes()
 	flags[0].exposition = 1
-	w.sb.InjectFault(sandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
+	w.sb.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
 	_, err := w.run(testContext(t), w.proc(procOptions{}), repoFiles(flags), "rev-3")
 	if err == nil {
 		t.Fatal("a sync whose list call always fails returned no error")
@@ -223,9 +224,9 @@ func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
 	listAttempts := len(w.sb.Calls()) - calls0
 
 	// A persistent 423 on one environment fails that change only.
-	target := api.EnvironmentPath(siteA, flags[0].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[0].key, "production")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-3",
-		sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 423})
+		ksandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 423})
 	assertErrorNames(t, "the error of a locked change", errs[0], "423 Locked", "PATCH "+target)
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-3")
@@ -235,14 +236,14 @@ func testFault5xxAnd423Bursts(t *testing.T, reading sandbox.Reading) {
 
 func TestFault5xxOnCreate(t *testing.T) { forEachReading(t, testFault5xxOnCreate) }
 
-func testFault5xxOnCreate(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testFault5xxOnCreate(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	// A 500 before the create is handled (the flag is not created), then creates that
 	// take effect but answer 502 and 503: the client must look before it sends again.
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 500, Count: 1})
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 502, Count: 2})
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 503, Count: 1})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 500, Count: 1})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 502, Count: 2})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Status: 503, Count: 1})
 	p := w.proc(procOptions{})
 	w.mustApply(p, repoFiles(flags), "rev-1")
 
@@ -254,7 +255,7 @@ func testFault5xxOnCreate(t *testing.T, reading sandbox.Reading) {
 	// While every create of a flag fails, that change fails and names the create.
 	flags = append(flags, genFlag{key: "flag_late", exposition: 5})
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-2",
-		sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 500})
+		ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Status: 500})
 	assertErrorNames(t, "the error of a failed create", errs[0], "500 Internal Server Error", "POST /feature-flags", "create "+siteA+"/flag_late")
 	st := w.stats(p)
 	w.settle(repoFiles(flags), "rev-2")
@@ -276,8 +277,8 @@ func assertCreatesChecked(t *testing.T, w *world) int {
 		}
 		key := createKey(t, c.Body)
 		site, fk, _ := strings.Cut(key, "/")
-		path := api.FlagPath(site, fk)
-		var next *sandbox.Call
+		path := kclient.FlagPath(site, fk)
+		var next *ksandbox.Call
 		for j := i + 1; j < len(calls); j++ {
 			if calls[j].Path == path || (calls[j].Path == "/feature-flags" && calls[j].Method == http.MethodPost && createKey(t, calls[j].Body) == key) {
 				next = &calls[j]
@@ -303,13 +304,13 @@ func assertCreatesChecked(t *testing.T, w *world) int {
 
 func TestFaultDroppedConnections(t *testing.T) { forEachReading(t, testFaultDroppedConnections) }
 
-func testFaultDroppedConnections(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testFaultDroppedConnections(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(8)
 	// Creates: the connection drops before the request is handled (nothing created),
 	// or after (created, answer lost).
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Drop: true, Count: 2})
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Drop: true, Count: 2})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Drop: true, Count: 2})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", AfterHandle: true, Drop: true, Count: 2})
 	p := w.proc(procOptions{})
 	w.mustApply(p, repoFiles(flags), "rev-1")
 	checks := assertCreatesChecked(t, w)
@@ -319,8 +320,8 @@ func testFaultDroppedConnections(t *testing.T, reading sandbox.Reading) {
 
 	// Patches: the same, on two environments of every flag.
 	flags = edited(flags)
-	w.sb.InjectFault(sandbox.Fault{Method: "PATCH", Drop: true, Count: 3})
-	w.sb.InjectFault(sandbox.Fault{Method: "PATCH", AfterHandle: true, Drop: true, Count: 3})
+	w.sb.InjectFault(ksandbox.Fault{Method: "PATCH", Drop: true, Count: 3})
+	w.sb.InjectFault(ksandbox.Fault{Method: "PATCH", AfterHandle: true, Drop: true, Count: 3})
 	w.mustApply(p, repoFiles(flags), "rev-2")
 	dropped := w.statuses()[0]
 	if dropped < 10 {
@@ -329,9 +330,9 @@ func testFaultDroppedConnections(t *testing.T, reading sandbox.Reading) {
 
 	// While every attempt of a patch loses its connection, the change fails and says where.
 	flags[3].exposition = 3
-	target := api.EnvironmentPath(siteA, flags[3].key, "production")
+	target := kclient.EnvironmentPath(siteA, flags[3].key, "production")
 	errs := persistentFault(t, w, w.proc(procOptions{}), repoFiles(flags), "rev-3",
-		sandbox.Fault{Method: "PATCH", PathPrefix: target, Drop: true})
+		ksandbox.Fault{Method: "PATCH", PathPrefix: target, Drop: true})
 	assertErrorNames(t, "the error of a patch whose connections dropped", errs[0], "PATCH "+target)
 	if !strings.Contains(errs[0], "EOF") && !strings.Contains(errs[0], "connection reset") {
 		t.Errorf("the error does not say the connection was lost: %s", errs[0])
@@ -365,12 +366,12 @@ func isWriteRequest(r *http.Request) bool {
 func TestFaultTokenExpiry(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
-	w := newWorld(t, sandbox.Options{TokenTTL: time.Second, Now: clk.now})
+	w := newWorld(t, ksandbox.Options{TokenTTL: time.Second, Now: clk.now})
 	flags := genFlags(6)
 
 	// Tokens live one second and the sync takes longer (each create is slow): the
 	// client renews the token before it expires.
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Latency: 250 * time.Millisecond, Count: 6})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/feature-flags", Latency: 250 * time.Millisecond, Count: 6})
 	p := w.proc(procOptions{})
 	w.mustApply(p, repoFiles(flags), "rev-1", func(in *reconcile.Input) { in.Concurrency = 1 })
 	renewed := w.tokenCalls()
@@ -394,7 +395,7 @@ func TestFaultTokenExpiry(t *testing.T) {
 	// While the token endpoint is down, the calls fail and say it.
 	clk.advance(3 * time.Hour)
 	flags[0].exposition = 2
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 503, Count: testMaxAttempts})
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 503, Count: testMaxAttempts})
 	rep, err := w.run(testContext(t), p, repoFiles(flags), "rev-3")
 	if err == nil {
 		t.Fatalf("a sync without any token: %s, no error", rep.Summary)
@@ -408,8 +409,8 @@ func TestFaultTokenExpiry(t *testing.T) {
 
 func TestFaultTokenRevoked(t *testing.T) { forEachReading(t, testFaultTokenRevoked) }
 
-func testFaultTokenRevoked(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testFaultTokenRevoked(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(12)
 
 	// Every token is revoked when the fourth write arrives, with four flags in flight.
@@ -428,7 +429,7 @@ func testFaultTokenRevoked(t *testing.T, reading sandbox.Reading) {
 	body := fmt.Sprintf(`{"error":"invalid_client","error_description":"client secret %s was disabled"}`, canaryClientSecret)
 	w.front.setBefore(onWrite(1, func() {
 		w.sb.RevokeTokens()
-		w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 401, Body: body, Count: 1})
+		w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 401, Body: body, Count: 1})
 	}))
 	rep, err := w.run(testContext(t), p, repoFiles(flags), "rev-2")
 	w.front.setBefore(nil)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/gittest"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // Tests of bugs found in other packages. Each fails while its bug is there, so it is
@@ -88,7 +88,7 @@ func TestBugFailedFetchLeavesPartialPack(t *testing.T) {
 // fetchInto now reports a fetch cut short (deadline, network, full disk) as it is.
 func TestBugThinFetchTimeoutSaysRewritten(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(genFlags(2)), "v1")
 	srv := gittest.StartHTTPServer(t, repo, gitUser, canaryGitPassword)

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // TestSecretsNeverShowInCLI runs the built binary with a canary in every secret's
@@ -31,7 +31,7 @@ import (
 // anything it prints or serves.
 func TestSecretsNeverShowInCLI(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(4)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")
@@ -68,7 +68,7 @@ func TestSecretsNeverShowInCLI(t *testing.T) {
 		check("export", runBinary(t, 0, env, append([]string{"export", "--site-code", siteA, "--out", exportDir, "--force"}, logging...)...), 0)
 
 		// Failures: a refused client secret, a refused Git password.
-		wrongSecret := append(append([]string{}, env...), api.EnvClientSecret+"="+canaryClientSecret+"-wrong")
+		wrongSecret := append(append([]string{}, env...), kclient.EnvClientSecret+"="+canaryClientSecret+"-wrong")
 		check("plan with a wrong client secret", runBinary(t, 0, wrongSecret, cmd("plan")...), 1)
 		wrongGit := append(append([]string{}, env...), "FLAGSYNC_GIT_PASSWORD="+canaryGitPassword+"-wrong")
 		check("plan with a wrong git password", runBinary(t, 0, wrongGit, append(cmd("plan"), "--cache-dir", t.TempDir())...), 1)
@@ -228,7 +228,7 @@ func runDaemon(t *testing.T, env, source []string) (string, []string) {
 // authorities on Linux; flagsync has no option of its own for the API) trusts it.
 func TestCLIVerifiesTLS(t *testing.T) {
 	t.Parallel()
-	sb, err := sandbox.New(sandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
+	sb, err := ksandbox.New(ksandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestCLIVerifiesTLS(t *testing.T) {
 	t.Cleanup(ts.Close)
 	dir := filepath.Join(t.TempDir(), "repo")
 	writeDir(t, dir, repoFiles(genFlags(2)))
-	env := []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + ts.URL}
+	env := []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + ts.URL}
 	args := []string{"plan", "--repo", dir, "--path", "flags", "--retry-base", "1ms"}
 	r := runBinary(t, 0, env, args...)
 	if r.code != 1 || !strings.Contains(r.stderr, "x509") {

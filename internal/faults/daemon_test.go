@@ -13,8 +13,10 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/metrics"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // daemonRig is a daemon following a Git remote (behind a gitFront) and syncing into a
@@ -63,14 +65,14 @@ func (r *daemonRig) get(path string) string {
 // after the faults converges on the newest revision.
 func TestDaemonRidesOutFaults(t *testing.T) {
 	t.Parallel()
-	forEachReading(t, func(t *testing.T, reading sandbox.Reading) {
+	forEachReading(t, func(t *testing.T, reading ksandbox.Reading) {
 		t.Parallel()
 		testDaemonRidesOutFaults(t, reading)
 	})
 }
 
-func testDaemonRidesOutFaults(t *testing.T, reading sandbox.Reading) {
-	w := newWorld(t, sandbox.Options{Strict: reading.Strict})
+func testDaemonRidesOutFaults(t *testing.T, reading ksandbox.Reading) {
+	w := newWorld(t, ksandbox.Options{Strict: reading.Strict})
 	flags := genFlags(6)
 	repo := gittest.NewRepo(t)
 	revA := repo.Commit(t, repoFiles(flags), "v1")
@@ -81,7 +83,7 @@ func testDaemonRidesOutFaults(t *testing.T, reading sandbox.Reading) {
 	p := w.proc(procOptions{})
 	budget := api.NewBudgetWindows(api.Window{Limit: 1_000_000, Period: 10 * time.Second})
 	d, err := daemon.New(daemon.Config{
-		Source: src, Dir: "flags", Client: p.client, Calls: p.calls.Load, Budget: budget, Metrics: metrics.New(),
+		Source: src, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(p.client)}, Calls: p.calls.Load, Budget: budget, Metrics: metrics.New(),
 		WebhookSecret: []byte(canaryWebhookSecret), WebhookBranch: "main", AdminToken: canaryAdminToken,
 		Logger: w.log,
 	})
@@ -155,7 +157,7 @@ func testDaemonRidesOutFaults(t *testing.T, reading sandbox.Reading) {
 	front.up()
 
 	// 3. The Git server is back, but the API's list call fails on every attempt.
-	w.sb.InjectFault(sandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
+	w.sb.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
 	s = r.syncNow()
 	expect("API list failing", s, daemon.ResultFailed, "GET /feature-flags", "503 Service Unavailable")
 	if n := w.sb.Writes() - writes0; n != 0 {

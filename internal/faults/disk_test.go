@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gittest"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // The disk scenarios. Tests may run as root, where a folder with mode 0500 is no
@@ -29,7 +29,7 @@ func gitEnv() []string {
 
 // apiEnv is the environment that points the binary at w's sandbox.
 func (w *world) apiEnv() []string {
-	return []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + w.url}
+	return []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + w.url}
 }
 
 // fastAPI are the sync flags that keep retries and the budget out of the way.
@@ -37,7 +37,7 @@ var fastAPI = []string{"--retry-base", "1ms", "--rate-10s", "100000", "--rate-ho
 
 func TestFaultDiskFullGitCache(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(6)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")
@@ -132,7 +132,7 @@ func sandboxState(t *testing.T, path string) []string {
 	}
 	var keys []string
 	for _, raw := range st.Flags {
-		f, err := api.DecodeFlag(raw)
+		f, err := kclient.DecodeFlag(raw)
 		if err != nil {
 			t.Fatalf("sandbox state: flag %s: %v", raw, err)
 		}
@@ -210,7 +210,7 @@ func TestFaultDiskFullSandboxState(t *testing.T) {
 
 func TestFaultUnwritableFolders(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	flags := genFlags(4)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(flags), "v1")

@@ -18,10 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
-	"github.com/flagsync/flagsync/internal/loader"
-	"github.com/flagsync/flagsync/internal/sandbox"
+	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 )
 
 // Stall modes of a gitFront.
@@ -188,7 +189,7 @@ func leftovers(t *testing.T, cache string) []string {
 // flagCount loads a snapshot's flags and returns how many there are.
 func flagCount(t *testing.T, snap *gitsource.Snapshot) int {
 	t.Helper()
-	d, err := loader.Load(snap.FS, "flags")
+	d, err := kload.Load(snap.FS, "flags")
 	if err != nil {
 		t.Fatalf("load snapshot %s: %v", snap.Revision, err)
 	}
@@ -209,7 +210,7 @@ func newGitSource(t *testing.T, w *world, repo, cache string, timeout time.Durat
 
 func TestFaultGitServer(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(8)
 	repo := gittest.NewRepo(t)
 	revA := repo.Commit(t, repoFiles(v1), "v1")
@@ -329,7 +330,7 @@ func (w *world) assertQuietFS(fsys fs.FS, rev string) {
 
 func TestFaultInvalidRevision(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(6)
 	repo := gittest.NewRepo(t)
 	repo.Commit(t, repoFiles(v1), "v1")
@@ -354,7 +355,7 @@ func TestFaultInvalidRevision(t *testing.T) {
 	}
 	calls0 := len(w.sb.Calls())
 	rep, err := w.runFS(testContext(t), w.proc(procOptions{}), snap.FS, snap.Revision)
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
 		t.Fatalf("sync of a revision with a broken file: err = %v, want the diagnostics", err)
 	}

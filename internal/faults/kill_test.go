@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // Kill trials: cmd/flagsync's TestSyncSurvivesSIGKILL kills the real binary 20 to 24
@@ -81,7 +81,7 @@ func killSeed(t *testing.T) uint64 {
 // already synced to v1 for the patches. It returns the repository the killed sync heads
 // for and how many writes that sync sends.
 func killTrial(t *testing.T, edit bool) (*world, map[string]string, int) {
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	v1 := genFlags(killFlags)
 	if !edit {
 		return w, repoFiles(v1), killFlags
@@ -154,7 +154,7 @@ func TestKillBinary(t *testing.T) {
 
 		cmd := exec.Command(bin, "sync", "--repo", dir, "--path", "flags", "--max-changes", "0", "--retry-base", "1ms",
 			"--rate-10s", "100000", "--rate-hour", "1000000", "--log-level", "warn")
-		cmd.Env = []string{api.EnvClientID + "=" + clientID, api.EnvClientSecret + "=" + canaryClientSecret, api.EnvAPIURL + "=" + w.url, "HOME=" + t.TempDir()}
+		cmd.Env = []string{kclient.EnvClientID + "=" + clientID, kclient.EnvClientSecret + "=" + canaryClientSecret, kclient.EnvAPIURL + "=" + w.url, "HOME=" + t.TempDir()}
 		cmd.Dir = t.TempDir()
 		out := &logtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out

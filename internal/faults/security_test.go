@@ -22,12 +22,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/gittest"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/plan"
-	"github.com/flagsync/flagsync/internal/sandbox"
 	"github.com/flagsync/flagsync/internal/webhook"
 )
 
@@ -38,7 +38,7 @@ import (
 // and text), an error, a rendered plan, a report or a webhook answer.
 func TestSecretsNeverShowInProcess(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
+	w := newWorld(t, ksandbox.Options{})
 	wrongPassword := canaryGitPassword + "-wrong"
 	secrets := func() []string { return append(w.secrets(), wrongPassword) }
 	var texts []string // everything flagsync produced, checked at the end
@@ -85,8 +85,8 @@ func TestSecretsNeverShowInProcess(t *testing.T) {
 	}
 	tok := tokens[len(tokens)-1]
 	flags[0].exposition = 70
-	target := api.EnvironmentPath(siteA, flags[0].key, "production")
-	w.sb.InjectFault(sandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 400,
+	target := kclient.EnvironmentPath(siteA, flags[0].key, "production")
+	w.sb.InjectFault(ksandbox.Fault{Method: "PATCH", PathPrefix: target, Status: 400,
 		Body: fmt.Sprintf(`{"message":"token %s (Authorization: Bearer %s) of client secret %s refused"}`, tok, tok, canaryClientSecret)})
 	rep2, err := w.run(testContext(t), p, repoFiles(flags), "v2")
 	if err != nil {
@@ -101,7 +101,7 @@ func TestSecretsNeverShowInProcess(t *testing.T) {
 	see("the JSON report of a failed change", string(report2))
 
 	// The token endpoint refuses the client and quotes the secret back.
-	w.sb.InjectFault(sandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 400,
+	w.sb.InjectFault(ksandbox.Fault{Method: "POST", PathPrefix: "/oauth/token", Status: 400,
 		Body: fmt.Sprintf(`{"error":"invalid_request","error_description":"client_secret=%s is malformed"}`, canaryClientSecret)})
 	_, err = w.run(testContext(t), w.proc(procOptions{}), repoFiles(flags), "v2")
 	if err == nil || !strings.Contains(err.Error(), "POST /oauth/token: 400 Bad Request") {
@@ -318,7 +318,7 @@ func TestSSHRefusesUnknownHostKey(t *testing.T) {
 func TestTLSVerifiedByDefault(t *testing.T) {
 	t.Parallel()
 	// The API over HTTPS with a certificate no system authority signed.
-	sb, err := sandbox.New(sandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
+	sb, err := ksandbox.New(ksandbox.Options{ClientID: clientID, ClientSecret: canaryClientSecret, RatePer10s: -1, RatePerHour: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	client := func(hc *http.Client) error {
-		c, err := api.New(api.Config{BaseURL: ts.URL, ClientID: clientID, ClientSecret: canaryClientSecret, HTTPClient: hc,
+		c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: clientID, ClientSecret: canaryClientSecret, HTTPClient: hc,
 			MaxAttempts: 2, BackoffBase: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -23,10 +23,12 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/kameleoon"
+	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	"github.com/flagsync/flagsync/internal/logtest"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/sandbox"
 )
 
 // Site codes of the generated repositories: most flags on siteA (flagsync.yaml's
@@ -66,7 +68,7 @@ func debugLogger(buf *logtest.Buffer) *slog.Logger {
 // a debug log that every client and sync of the test writes to.
 type world struct {
 	t     *testing.T
-	sb    *sandbox.Server
+	sb    *ksandbox.Server
 	front *front
 	url   string
 	logs  *logtest.Buffer
@@ -76,22 +78,22 @@ type world struct {
 // forEachReading runs test once per reading of what Kameleoon's docs leave open
 // (sandbox.Readings: the default, each strict variant, all of them), as subtests named
 // after the reading; test starts its world with sandbox.Options{Strict: r.Strict}.
-func forEachReading(t *testing.T, test func(t *testing.T, r sandbox.Reading)) {
-	for _, r := range sandbox.Readings() {
+func forEachReading(t *testing.T, test func(t *testing.T, r ksandbox.Reading)) {
+	for _, r := range ksandbox.Readings() {
 		t.Run(r.Name, func(t *testing.T) { test(t, r) })
 	}
 }
 
 // readingTag marks a scenario's summary line with the reading it ran against ("" for the
 // default).
-func readingTag(r sandbox.Reading) string {
+func readingTag(r ksandbox.Reading) string {
 	if len(r.Strict) == 0 {
 		return ""
 	}
 	return " [" + r.Name + "]"
 }
 
-func newWorld(t *testing.T, opts sandbox.Options) *world {
+func newWorld(t *testing.T, opts ksandbox.Options) *world {
 	t.Helper()
 	w := &world{t: t, logs: &logtest.Buffer{}}
 	w.log = debugLogger(w.logs)
@@ -103,7 +105,7 @@ func newWorld(t *testing.T, opts sandbox.Options) *world {
 		opts.Environments = []string{"development", "staging", "production"}
 	}
 	opts.Logger = w.log
-	sb, err := sandbox.New(opts)
+	sb, err := ksandbox.New(opts)
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}
@@ -293,7 +295,7 @@ func assertNoSecrets(t *testing.T, where, text string, secrets []string) {
 
 // proc is one flagsync process: an API client with its own token and budget.
 type proc struct {
-	client  *api.Client
+	client  *kclient.Client
 	calls   atomic.Int64
 	retries atomic.Int64
 	http    *http.Client
@@ -345,7 +347,7 @@ func (w *world) proc(o procOptions) *proc {
 		rt = o.transport(rt)
 	}
 	p.http = &http.Client{Transport: rt}
-	c, err := api.New(api.Config{
+	c, err := kclient.New(kclient.Config{
 		BaseURL: w.url, ClientID: clientID, ClientSecret: canaryClientSecret,
 		HTTPClient: p.http, Logger: w.log, Budget: o.budget, CallTimeout: o.callTimeout,
 		BackoffBase: o.backoff, BackoffMax: o.backoffMax, MaxAttempts: o.attempts, MaxElapsed: 20 * time.Second,
@@ -371,7 +373,7 @@ func (w *world) run(ctx context.Context, p *proc, files map[string]string, rev s
 // runFS is run on a repository given as a file system (a Git snapshot).
 func (w *world) runFS(ctx context.Context, p *proc, fsys fs.FS, rev string, mod ...func(*reconcile.Input)) (*reconcile.Report, error) {
 	in := reconcile.Input{
-		Revision: rev, FS: fsys, Dir: "flags", Client: p.client,
+		Revision: rev, FS: fsys, Dir: "flags", Vendors: []reconcile.Vendor{kameleoon.Vendor(p.client)},
 		Concurrency: 4, MaxChanges: 0, Calls: p.calls.Load, Logger: w.log,
 	}
 	for _, m := range mod {
@@ -421,7 +423,7 @@ func (w *world) settle(files map[string]string, rev string) int {
 	w.front.waitIdle(w.t)
 	calls0 := len(w.sb.Calls())
 	rep, err := w.run(testContext(w.t), w.proc(procOptions{}), invalidFiles(files), rev+"-invalid")
-	var invalid *loader.InvalidError
+	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) || len(rep.Diagnostics) == 0 {
 		w.t.Errorf("an invalid revision: err = %v, want the diagnostics", err)
 	}

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/gittest"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/flagsync/flagsync/internal/gittest"
 )
 
 // sshRemote is a fixture repository served over SSH with the real git-upload-pack,

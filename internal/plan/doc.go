@@ -1,3 +1,4 @@
-// Package plan computes, orders and renders the changes that bring live Kameleoon flags
-// in line with the flags in Git.
+// Package plan is the vendor-neutral plan: changes addressed by service, scope, key and
+// environment, each with the exact request it sends, their order, the mass-archive
+// guard, and the text, Markdown and JSON renderers. Each vendor's planner computes one.
 package plan

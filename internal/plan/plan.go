@@ -1,9 +1,27 @@
 package plan
 
-import (
-	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
-)
+import "github.com/flagsync/flagsync/internal/api"
+
+// Address names what a change touches in words every vendor shares, the way Terraform's
+// addrs name a resource whatever its provider: the service, where the flag lives in it,
+// the flag, and the environment. A vendor maps its own names onto it (Kameleoon: site
+// code and feature key; Split: workspace id and flag name); the core never reads a
+// vendor's field names.
+type Address struct {
+	Service     string `json:"service"`               // the flag service, as people name it: "Kameleoon", "Split"
+	Scope       string `json:"scope"`                 // where the flag lives: Kameleoon's site code, Split's workspace id
+	Key         string `json:"key"`                   // the flag within its scope: Kameleoon's feature key, Split's flag name
+	Environment string `json:"environment,omitempty"` // the environment a change touches; "" for the flag itself
+}
+
+// Flag returns the address of the flag itself, without the environment.
+func (a Address) Flag() Address {
+	a.Environment = ""
+	return a
+}
+
+// String renders the flag as plans show it: scope/key.
+func (a Address) String() string { return a.Scope + "/" + a.Key }
 
 // Action is what a change does.
 type Action string
@@ -18,18 +36,13 @@ const (
 // Change is one API write, as data. Apply sends Request exactly; Reason and Fields are for
 // people and never branched on.
 type Change struct {
-	Order          int           `json:"order"` // position in the plan's total order, from 1
-	Action         Action        `json:"action"`
-	SiteCode       string        `json:"siteCode"`
-	FeatureKey     string        `json:"featureKey"`
-	EnvironmentKey string        `json:"environmentKey,omitempty"` // set for environment patches
-	Request        api.Request   `json:"request"`
-	Fields         []FieldChange `json:"fields"`
-	Reason         string        `json:"reason"`
+	Order   int           `json:"order"` // position in the plan's total order, from 1
+	Action  Action        `json:"action"`
+	Address               // the flag, and the environment for an environment-level write
+	Request api.Request   `json:"request"`
+	Fields  []FieldChange `json:"fields"`
+	Reason  string        `json:"reason"`
 }
-
-// Ref returns the flag the change touches.
-func (c *Change) Ref() flag.Ref { return flag.Ref{SiteCode: c.SiteCode, FeatureKey: c.FeatureKey} }
 
 // FieldChange is one field's value before and after, in the file format's field names
 // (e.g. "rolloutRules[1].exposition"). Before is nil for a create.
@@ -41,16 +54,17 @@ type FieldChange struct {
 
 // Plan is the ordered list of changes for one revision.
 type Plan struct {
-	Revision  string     `json:"revision"`
-	Changes   []Change   `json:"changes"`
-	Unmanaged []flag.Ref `json:"unmanaged"` // live flags not in Git, left untouched
+	Revision  string    `json:"revision"`
+	Changes   []Change  `json:"changes"`
+	Unmanaged []Address `json:"unmanaged"` // live flags not in Git, left untouched
 
 	// Blocked lists the changes the planner refuses to make, each with its reason: the
-	// archives the mass-archive guard refused (they have no change in Changes, and
-	// Compute also returns a *MassArchiveError) and the removals of variations that an
-	// environment the flag file does not list still uses (the variation is kept; the
-	// rest of the flag's changes are planned). Where any is refused, Kameleoon will still
-	// differ from Git after the plan is applied.
+	// archives the mass-archive guard refused (they have no change in Changes, and the
+	// planner also returns a *MassArchiveError) and vendor-specific refusals such as the
+	// removal of a variation that a Kameleoon environment the flag file does not list
+	// still uses (the variation is kept; the rest of the flag's changes are planned).
+	// Where any is refused, the service will still differ from Git after the plan is
+	// applied.
 	Blocked []Blocked `json:"blocked,omitempty"`
 
 	// Notes are the differences the plan leaves alone on purpose: fields an `ignore:`
@@ -59,16 +73,17 @@ type Plan struct {
 	// changes or as refused changes.
 	Notes []Note `json:"notes,omitempty"`
 
-	// Service names the flag service the plan is for, as renderers write it ("Split");
-	// empty means Kameleoon. For Split, a change's SiteCode holds the workspace id and its
-	// FeatureKey the flag name.
+	// Service names the flag service the plan is for, as renderers write it
+	// ("Kameleoon", "Split"; "Kameleoon and Split" for a merged plan). Each vendor's
+	// planner sets it.
 	Service string `json:"service,omitempty"`
 }
 
-// ServiceName is the flag service the plan is for, for people: Service, or "Kameleoon".
+// ServiceName is the flag service the plan is for, for people: Service, or "the flag
+// service" when no vendor named one.
 func (p Plan) ServiceName() string {
 	if p.Service == "" {
-		return "Kameleoon"
+		return "the flag service"
 	}
 	return p.Service
 }
@@ -90,9 +105,8 @@ const (
 
 // Blocked is a change the planner refused to make, and why.
 type Blocked struct {
-	SiteCode   string      `json:"siteCode"`
-	FeatureKey string      `json:"featureKey"`
-	Kind       BlockedKind `json:"kind,omitempty"` // empty: BlockedMassArchive
+	Address             // the flag (no environment)
+	Kind    BlockedKind `json:"kind,omitempty"` // empty: BlockedMassArchive
 	// Variation and Environments are set for BlockedVariationInUse: the variation Git
 	// removes and the environments that still use it (not in the flag file, or in a
 	// field an ignore rule leaves to Kameleoon), sorted.
@@ -100,9 +114,6 @@ type Blocked struct {
 	Environments []string `json:"environments,omitempty"`
 	Reason       string   `json:"reason"`
 }
-
-// Ref returns the flag whose change was refused.
-func (b *Blocked) Ref() flag.Ref { return flag.Ref{SiteCode: b.SiteCode, FeatureKey: b.FeatureKey} }
 
 // NoteKind says why the planner leaves a difference alone.
 type NoteKind string
@@ -123,19 +134,14 @@ const (
 // Note is one difference between Git and the service that the plan leaves alone, and
 // why. It is for people: nothing is written for it.
 type Note struct {
-	SiteCode       string   `json:"siteCode"`
-	FeatureKey     string   `json:"featureKey"`
-	EnvironmentKey string   `json:"environmentKey"` // "" for a flag-level field
-	Kind           NoteKind `json:"kind"`
-	Path           string   `json:"path"` // the field, as in FieldChange.Path
-	Git            any      `json:"git"`  // Git's value (null: absent)
-	Live           any      `json:"live"` // the service's value, which stays
+	Address          // the flag, and the environment ("" for a flag-level field)
+	Kind    NoteKind `json:"kind"`
+	Path    string   `json:"path"` // the field, as in FieldChange.Path
+	Git     any      `json:"git"`  // Git's value (null: absent)
+	Live    any      `json:"live"` // the service's value, which stays
 	// Ignore and Source are set for NoteIgnored: the ignore path that matched and the
 	// file it is written in (flagsync.yaml or the flag file).
 	Ignore string `json:"ignore,omitempty"`
 	Source string `json:"source,omitempty"`
 	Reason string `json:"reason"`
 }
-
-// Ref returns the flag the note is about.
-func (n *Note) Ref() flag.Ref { return flag.Ref{SiteCode: n.SiteCode, FeatureKey: n.FeatureKey} }

@@ -6,30 +6,44 @@ import (
 	"io"
 
 	"github.com/flagsync/flagsync/internal/api"
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
-// jsonPlan is the documented, stable shape RenderJSON writes (see the README). Every
+// JSONFormatVersion is the format_version of the JSON plan RenderJSON writes. Version 2
+// names every flag with the neutral address (service, scope, key, environment) instead
+// of Kameleoon's siteCode, featureKey and environmentKey (version 1, which had no
+// format_version); see docs/plan.md.
+const JSONFormatVersion = 2
+
+// jsonPlan is the documented, stable shape RenderJSON writes (see docs/plan.md). Every
 // key is always present; lists are never null.
 type jsonPlan struct {
-	Revision  string       `json:"revision"`
-	Summary   Summary      `json:"summary"`
-	Changes   []jsonChange `json:"changes"`
-	Unmanaged []flag.Ref   `json:"unmanaged"`
-	Blocked   []Blocked    `json:"blocked"`
-	Notes     []Note       `json:"notes"`
-	Service   string       `json:"service,omitempty"` // absent for Kameleoon
+	FormatVersion int          `json:"format_version"`
+	Revision      string       `json:"revision"`
+	Service       string       `json:"service"`
+	Summary       Summary      `json:"summary"`
+	Changes       []jsonChange `json:"changes"`
+	Unmanaged     []jsonFlag   `json:"unmanaged"`
+	Blocked       []Blocked    `json:"blocked"`
+	Notes         []jsonNote   `json:"notes"`
+}
+
+// jsonFlag names a flag: its address without an environment.
+type jsonFlag struct {
+	Service string `json:"service"`
+	Scope   string `json:"scope"`
+	Key     string `json:"key"`
 }
 
 type jsonChange struct {
-	Order          int           `json:"order"`
-	Action         Action        `json:"action"`
-	SiteCode       string        `json:"siteCode"`
-	FeatureKey     string        `json:"featureKey"`
-	EnvironmentKey string        `json:"environmentKey"` // "" for flag-level changes
-	Request        jsonRequest   `json:"request"`
-	Fields         []FieldChange `json:"fields"`
-	Reason         string        `json:"reason"`
+	Order       int           `json:"order"`
+	Action      Action        `json:"action"`
+	Service     string        `json:"service"`
+	Scope       string        `json:"scope"`
+	Key         string        `json:"key"`
+	Environment string        `json:"environment"` // "" for flag-level changes
+	Request     jsonRequest   `json:"request"`
+	Fields      []FieldChange `json:"fields"`
+	Reason      string        `json:"reason"`
 }
 
 type jsonRequest struct {
@@ -38,32 +52,51 @@ type jsonRequest struct {
 	Body   json.RawMessage `json:"body"` // embedded JSON, null when the call has no body
 }
 
-// RenderJSON writes p for machines as one indented JSON document:
-// {"revision", "summary", "changes", "unmanaged", "blocked", "notes"}. Request bodies are
-// embedded as JSON, exactly as they will be sent.
+// jsonNote is a Note with its environment always present ("" for a flag-level field).
+type jsonNote struct {
+	Service     string   `json:"service"`
+	Scope       string   `json:"scope"`
+	Key         string   `json:"key"`
+	Environment string   `json:"environment"`
+	Kind        NoteKind `json:"kind"`
+	Path        string   `json:"path"`
+	Git         any      `json:"git"`
+	Live        any      `json:"live"`
+	Ignore      string   `json:"ignore,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Reason      string   `json:"reason"`
+}
+
+// RenderJSON writes p for machines as one indented JSON document: {"format_version",
+// "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}. Request
+// bodies are embedded as JSON, exactly as they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
-		Revision:  p.Revision,
-		Summary:   p.Summary(),
-		Changes:   make([]jsonChange, 0, len(p.Changes)),
-		Unmanaged: p.Unmanaged,
-		Blocked:   p.Blocked,
-		Notes:     p.Notes,
-		Service:   p.Service,
+		FormatVersion: JSONFormatVersion,
+		Revision:      p.Revision,
+		Service:       p.ServiceName(),
+		Summary:       p.Summary(),
+		Changes:       make([]jsonChange, 0, len(p.Changes)),
+		Unmanaged:     make([]jsonFlag, 0, len(p.Unmanaged)),
+		Blocked:       p.Blocked,
+		Notes:         make([]jsonNote, 0, len(p.Notes)),
 	}
-	if out.Notes == nil {
-		out.Notes = []Note{}
-	}
-	if out.Unmanaged == nil {
-		out.Unmanaged = []flag.Ref{}
+	for _, a := range p.Unmanaged {
+		out.Unmanaged = append(out.Unmanaged, jsonFlag{Service: a.Service, Scope: a.Scope, Key: a.Key})
 	}
 	if out.Blocked == nil {
 		out.Blocked = []Blocked{}
 	}
+	for _, n := range p.Notes {
+		out.Notes = append(out.Notes, jsonNote{
+			Service: n.Service, Scope: n.Scope, Key: n.Key, Environment: n.Environment, Kind: n.Kind, Path: n.Path,
+			Git: n.Git, Live: n.Live, Ignore: n.Ignore, Source: n.Source, Reason: n.Reason,
+		})
+	}
 	for _, c := range p.Changes {
 		jc := jsonChange{
-			Order: c.Order, Action: c.Action, SiteCode: c.SiteCode, FeatureKey: c.FeatureKey,
-			EnvironmentKey: c.EnvironmentKey, Request: jsonRequestOf(c.Request), Fields: c.Fields, Reason: c.Reason,
+			Order: c.Order, Action: c.Action, Service: c.Service, Scope: c.Scope, Key: c.Key, Environment: c.Environment,
+			Request: jsonRequestOf(c.Request), Fields: c.Fields, Reason: c.Reason,
 		}
 		if jc.Fields == nil {
 			jc.Fields = []FieldChange{}

@@ -133,7 +133,7 @@ func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, l
 			fmt.Fprintf(b, "> - … and %d more\n", len(blocked)-i)
 			break
 		}
-		fmt.Fprintf(b, "> - `%s/%s`: %s\n", x.SiteCode, x.FeatureKey, mdEscape(x.Reason))
+		fmt.Fprintf(b, "> - `%s`: %s\n", x.Flag(), mdEscape(x.Reason))
 	}
 	b.WriteString("\n")
 }
@@ -153,7 +153,7 @@ func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
 			fmt.Fprintf(b, "> - … and %d more\n", len(p.Notes)-i)
 			break
 		}
-		fmt.Fprintf(b, "> - `%s` <code>%s</code>: <code>%s</code> in Git, <code>%s</code> in %s: %s\n", n.Ref(), cell(n.Path),
+		fmt.Fprintf(b, "> - `%s` <code>%s</code>: <code>%s</code> in Git, <code>%s</code> in %s: %s\n", n.Flag(), cell(n.Path),
 			cell(truncate(compactJSON(n.Git), maxMarkdownValue)), cell(truncate(compactJSON(n.Live), maxMarkdownValue)), p.ServiceName(), mdEscape(n.Reason))
 	}
 	b.WriteString("\n")
@@ -162,8 +162,8 @@ func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
 func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
 	sym, _ := actionSymbol(c.Action)
 	head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
-	if c.EnvironmentKey != "" {
-		head += " " + c.EnvironmentKey
+	if c.Environment != "" {
+		head += " " + c.Environment
 	}
 	fmt.Fprintf(b, "**%s** `%s %s`<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, mdEscape(c.Reason))
 	if !fields || len(c.Fields) == 0 {

@@ -7,119 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/internal/flag"
+	"github.com/flagsync/flagsync/internal/api"
 )
-
-func TestMarkdownStaysUnderLimit(t *testing.T) {
-	desired, live := benchInputs(400)
-	desired.Settings.Ignore = []string{"environments.*.rolloutRules[*].exposition"} // 40 notes
-	p := mustCompute(t, desired, live, Options{})
-	if len(p.Notes) == 0 {
-		t.Fatal("no notes to fold")
-	}
-	tests := []struct {
-		limit int
-		note  string // what the fold note must say; "" when nothing is folded
-	}{
-		{1_000_000, ""},
-		{60_000, "field details are left out"},
-		{10_000, "only the flags are listed"},
-		{1_500, "only the flags are listed"},
-	}
-	for _, tt := range tests {
-		var buf bytes.Buffer
-		if err := RenderMarkdown(&buf, p, MarkdownOptions{MaxChars: tt.limit}); err != nil {
-			t.Fatal(err)
-		}
-		out := buf.String()
-		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-		switch {
-		case len(out) > tt.limit:
-			t.Errorf("limit %d: %d characters", tt.limit, len(out))
-		case lines[0] != MarkdownMarker:
-			t.Errorf("limit %d: first line %q, want the marker", tt.limit, lines[0])
-		case lines[len(lines)-1] != p.SummaryLine():
-			t.Errorf("limit %d: last line %q, want the summary line", tt.limit, lines[len(lines)-1])
-		case tt.note == "" && strings.Contains(out, "Folded"):
-			t.Errorf("limit %d: folded although everything fits", tt.limit)
-		case tt.note != "" && !strings.Contains(out, tt.note):
-			t.Errorf("limit %d: no note saying %q", tt.limit, tt.note)
-		}
-	}
-}
-
-func TestTextColour(t *testing.T) {
-	want := baseFlag()
-	want.Name = "Renamed"
-	p := mustCompute(t, desiredOf(want), []flag.Flag{liveOf(baseFlag())}, Options{})
-	for _, colour := range []bool{false, true} {
-		var buf bytes.Buffer
-		if err := RenderText(&buf, p, TextOptions{Color: colour}); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Contains(buf.String(), "\x1b["); got != colour {
-			t.Errorf("Color %t: ANSI escapes present = %t:\n%s", colour, got, buf.String())
-		}
-		if !strings.HasSuffix(buf.String(), p.SummaryLine()+ansiResetIf(colour)+"\n") {
-			t.Errorf("Color %t: does not end with the summary line:\n%q", colour, buf.String())
-		}
-	}
-}
-
-func ansiResetIf(colour bool) string {
-	if colour {
-		return ansiReset
-	}
-	return ""
-}
-
-// TestJSONShape checks the documented shape: every key present, bodies embedded as JSON.
-func TestJSONShape(t *testing.T) {
-	want := baseFlag()
-	want.FeatureKey = "fresh"
-	p := mustCompute(t, desiredOf(want, baseFlag()), []flag.Flag{liveOf(baseFlag()), {SiteCode: "pzllysfw2f", FeatureKey: "other", Name: "x"}}, Options{})
-	var buf bytes.Buffer
-	if err := RenderJSON(&buf, p); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Revision  *string             `json:"revision"`
-		Summary   map[string]int      `json:"summary"`
-		Changes   []map[string]any    `json:"changes"`
-		Unmanaged []map[string]string `json:"unmanaged"`
-		Blocked   []any               `json:"blocked"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.Revision == nil || *doc.Revision != "abc1234" || doc.Blocked == nil {
-		t.Fatalf("revision or blocked missing:\n%s", buf.String())
-	}
-	for _, k := range []string{"create", "update", "archive", "unmanaged", "blocked"} {
-		if _, ok := doc.Summary[k]; !ok {
-			t.Errorf("summary has no %q", k)
-		}
-	}
-	if doc.Summary["create"] != 1 || len(doc.Changes) != 1 || len(doc.Unmanaged) != 1 || doc.Unmanaged[0]["featureKey"] != "other" {
-		t.Fatalf("unexpected plan:\n%s", buf.String())
-	}
-	c := doc.Changes[0]
-	for _, k := range []string{"order", "action", "siteCode", "featureKey", "environmentKey", "request", "fields", "reason"} {
-		if _, ok := c[k]; !ok {
-			t.Errorf("change has no %q", k)
-		}
-	}
-	if _, ok := c["request"].(map[string]any)["body"].(map[string]any); !ok {
-		t.Errorf("request body is not embedded JSON: %v", c["request"])
-	}
-}
 
 // TestRefusedChangesInEveryRendering: refused archives keep the mass-archive guard's
 // wording and section; other refusals get their own, in the summary line of every
 // rendering and in the text and Markdown sections, and the JSON keeps their kind.
 func TestRefusedChangesInEveryRendering(t *testing.T) {
-	archive := Blocked{SiteCode: "pzllysfw2f", FeatureKey: "promo_0", Reason: "removed from Git; archiving refused by the mass-archive guard (more than 5 flags)"}
-	inUse := Blocked{SiteCode: "pzllysfw2f", FeatureKey: "checkout", Kind: BlockedVariationInUse, Variation: "on",
+	archive := Blocked{Address: Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "promo_0"}, Reason: "removed from Git; archiving refused by the mass-archive guard (more than 5 flags)"}
+	inUse := Blocked{Address: Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "checkout"}, Kind: BlockedVariationInUse, Variation: "on",
 		Environments: []string{"development"}, Reason: "variation \"on\" is still used by environment development"}
 	tests := []struct {
 		name        string
@@ -139,7 +35,7 @@ func TestRefusedChangesInEveryRendering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Plan{Revision: "abc1234", Changes: []Change{}, Unmanaged: []flag.Ref{}, Blocked: tt.blocked}
+			p := Plan{Revision: "abc1234", Service: "Kameleoon", Changes: []Change{}, Unmanaged: []Address{}, Blocked: tt.blocked}
 			if got := p.SummaryLine(); got != tt.wantSummary {
 				t.Fatalf("summary %q, want %q", got, tt.wantSummary)
 			}
@@ -178,4 +74,33 @@ func TestRefusedChangesInEveryRendering(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTextColour(t *testing.T) {
+	// A plan as a vendor's planner makes it: one flag renamed.
+	p := Plan{Revision: "abc1234", Service: "Kameleoon", Changes: []Change{{
+		Order: 1, Action: ActionUpdate, Address: Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "checkout"},
+		Request: api.Request{Method: "PATCH", Path: "/feature-flags/pzllysfw2f/checkout", Body: []byte(`{"name":"Renamed"}`)},
+		Fields:  []FieldChange{{Path: "name", Before: "Checkout", After: "Renamed"}},
+		Reason:  "Git changes name",
+	}}, Unmanaged: []Address{}}
+	for _, colour := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := RenderText(&buf, p, TextOptions{Color: colour}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "\x1b["); got != colour {
+			t.Errorf("Color %t: ANSI escapes present = %t:\n%s", colour, got, buf.String())
+		}
+		if !strings.HasSuffix(buf.String(), p.SummaryLine()+ansiResetIf(colour)+"\n") {
+			t.Errorf("Color %t: does not end with the summary line:\n%q", colour, buf.String())
+		}
+	}
+}
+
+func ansiResetIf(colour bool) string {
+	if colour {
+		return ansiReset
+	}
+	return ""
 }

@@ -2,12 +2,12 @@ package plan
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/flagsync/flagsync/internal/flag"
 )
 
 // TextOptions tune RenderText.
@@ -53,8 +53,8 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		for _, c := range g.changes {
 			sym, colour := actionSymbol(c.Action)
 			head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
-			if c.EnvironmentKey != "" {
-				head += " " + c.EnvironmentKey
+			if c.Environment != "" {
+				head += " " + c.Environment
 			}
 			fmt.Fprintf(bw, "  %s  %s %s\n", paint(colour, head), c.Request.Method, c.Request.Path)
 			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
@@ -78,21 +78,21 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiRed, "Refused ("+p.ServiceName()+" will still differ from Git):"))
 		for _, b := range others {
-			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
+			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
 		}
 	}
 	if len(archives) > 0 {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiRed, "Refused by the mass-archive guard:"))
 		for _, b := range archives {
-			fmt.Fprintf(bw, "  ! %s/%s: %s\n", b.SiteCode, b.FeatureKey, b.Reason)
+			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
 		}
 	}
 	if len(p.Notes) > 0 {
 		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or Kameleoon's automation; nothing is written):"))
+		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or "+p.ServiceName()+"'s automation; nothing is written):"))
 		for _, n := range p.Notes {
-			fmt.Fprintf(bw, "  = %s: %s: %s in Git, %s in %s\n", n.Ref(), n.Path, textValue(n.Git), textValue(n.Live), p.ServiceName())
+			fmt.Fprintf(bw, "  = %s: %s: %s in Git, %s in %s\n", n.Flag(), n.Path, textValue(n.Git), textValue(n.Live), p.ServiceName())
 			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+n.Reason))
 		}
 	}
@@ -147,7 +147,7 @@ func truncate(s string, n int) string {
 }
 
 type flagGroup struct {
-	ref     flag.Ref
+	ref     Address
 	changes []Change
 }
 
@@ -156,11 +156,11 @@ func groupByFlag(changes []Change) []flagGroup {
 	var out []flagGroup
 	for i := range changes {
 		c := changes[i]
-		if n := len(out); n > 0 && out[n-1].ref == c.Ref() {
+		if n := len(out); n > 0 && out[n-1].ref == c.Flag() {
 			out[n-1].changes = append(out[n-1].changes, c)
 			continue
 		}
-		out = append(out, flagGroup{ref: c.Ref(), changes: []Change{c}})
+		out = append(out, flagGroup{ref: c.Flag(), changes: []Change{c}})
 	}
 	return out
 }
@@ -189,4 +189,22 @@ func countActions(changes []Change) string {
 		parts = append(parts, fmt.Sprintf("%d %s", archive, plural(archive, "archive")))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// compactJSON renders v as one line of JSON without HTML escaping, for people.
+func compactJSON(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -60,7 +60,7 @@ func (p Plan) SummaryLine() string {
 	if s.Unmanaged > 0 {
 		fmt.Fprintf(&b, "; %d unmanaged %s left alone", s.Unmanaged, plural(s.Unmanaged, "flag"))
 	}
-	archives := p.refusedArchives()
+	archives := p.RefusedArchives()
 	if archives > 0 {
 		fmt.Fprintf(&b, "; %d %s refused by the mass-archive guard", archives, plural(archives, "archive"))
 	}
@@ -74,8 +74,8 @@ func (p Plan) SummaryLine() string {
 	return b.String()
 }
 
-// refusedArchives counts the plan's archives refused by the mass-archive guard.
-func (p Plan) refusedArchives() int {
+// RefusedArchives counts the plan's archives refused by the mass-archive guard.
+func (p Plan) RefusedArchives() int {
 	archives, _ := p.splitBlocked()
 	return len(archives)
 }

@@ -4,52 +4,24 @@ import (
 	"errors"
 	"io/fs"
 
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/splitload"
 )
 
-// LocateFlags reads the flag files in dir of fsys (Kameleoon's and Split's) and returns
-// where each flag is defined, so that a report can annotate a refused change on its
-// flag's file. It reads files only. Invalid files locate nothing: their problems carry
-// their own lines.
-func LocateFlags(fsys fs.FS, dir string) (map[flag.Ref]flag.Source, error) {
-	repo, err := splitload.Survey(fsys, dir)
-	if err != nil {
+// LocateFlags reads the flag files in dir of fsys, each vendor its own (see
+// reconcile.Locate), and returns where each flag is defined, so that a report can
+// annotate a refused change on its flag's file. It reads files only: the vendors need no
+// client. Invalid files locate nothing: their problems carry their own lines.
+func LocateFlags(vendors []reconcile.Vendor, fsys fs.FS, dir string) (map[plan.Address]reconcile.FlagFile, error) {
+	flags, err := reconcile.Locate(vendors, reconcile.Source{FS: fsys, Dir: dir})
+	var invalid *diag.InvalidError
+	if err != nil && !errors.As(err, &invalid) {
 		return nil, err
 	}
-	out := map[flag.Ref]flag.Source{}
-	if repo.Kameleoon() {
-		desired, err := loader.Load(reconcile.Without(fsys, repo.SplitFiles), dir)
-		if err := skipInvalid(err); err != nil {
-			return nil, err
-		}
-		if desired != nil {
-			for _, f := range desired.Flags {
-				out[f.Ref()] = f.Source
-			}
-		}
-	}
-	if repo.Split() {
-		desired, err := splitload.Load(fsys, dir)
-		if err := skipInvalid(err); err != nil {
-			return nil, err
-		}
-		if desired != nil {
-			for _, f := range desired.Flags {
-				out[f.Ref()] = f.Source
-			}
-		}
+	out := make(map[plan.Address]reconcile.FlagFile, len(flags))
+	for _, f := range flags {
+		out[f.Flag] = f
 	}
 	return out, nil
-}
-
-// skipInvalid drops a *loader.InvalidError: invalid files locate nothing.
-func skipInvalid(err error) error {
-	var invalid *loader.InvalidError
-	if errors.As(err, &invalid) {
-		return nil
-	}
-	return err
 }

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/codehost"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // Conclusion is how a plan ends on the commit.
@@ -57,29 +57,30 @@ type Inputs struct {
 	ValidateJSON []byte
 	// Locate says where each flag of the repository is defined, to annotate the refused
 	// changes of a plan; nil leaves them unannotated (they are still listed).
-	Locate map[flag.Ref]flag.Source
+	Locate map[plan.Address]reconcile.FlagFile
 	// JobURL links the job's log from the report of a plan that did not finish; optional.
 	JobURL string
 }
 
 // planDoc is what a report needs of plan --json-out's output (see plan.RenderJSON).
 type planDoc struct {
-	Revision string        `json:"revision"`
-	Summary  *plan.Summary `json:"summary"`
-	Changes  []struct {
+	FormatVersion int           `json:"format_version"`
+	Revision      string        `json:"revision"`
+	Summary       *plan.Summary `json:"summary"`
+	Changes       []struct {
 		Action plan.Action `json:"action"`
 	} `json:"changes"`
-	Unmanaged   []flag.Ref           `json:"unmanaged"`
-	Blocked     []plan.Blocked       `json:"blocked"`
-	Service     string               `json:"service"`
-	Diagnostics *[]loader.Diagnostic `json:"diagnostics"`
+	Unmanaged   []plan.Address     `json:"unmanaged"`
+	Blocked     []plan.Blocked     `json:"blocked"`
+	Service     string             `json:"service"`
+	Diagnostics *[]diag.Diagnostic `json:"diagnostics"`
 }
 
 // validateDoc is validate --format json's report.
 type validateDoc struct {
-	Valid       *bool               `json:"valid"`
-	Files       int                 `json:"files"`
-	Diagnostics []loader.Diagnostic `json:"diagnostics"`
+	Valid       *bool             `json:"valid"`
+	Files       int               `json:"files"`
+	Diagnostics []diag.Diagnostic `json:"diagnostics"`
 }
 
 // NewReport reads the plan job's files into a Report. Invalid files (in either input)
@@ -87,7 +88,7 @@ type validateDoc struct {
 // it has refused changes, titled with the plan's summary line; no plan and no problem
 // make a failure that says the plan did not finish.
 func NewReport(in Inputs) (Report, error) {
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	invalid := false
 	if len(bytes.TrimSpace(in.ValidateJSON)) > 0 {
 		var v validateDoc
@@ -105,10 +106,14 @@ func NewReport(in Inputs) (Report, error) {
 		if err := json.Unmarshal(in.PlanJSON, &d); err != nil || d.Summary == nil && d.Diagnostics == nil {
 			return Report{}, fmt.Errorf("read the JSON plan: not the output of flagsync plan --json-out (%v)", errOr(err, "neither \"summary\" nor \"diagnostics\""))
 		}
-		if d.Diagnostics != nil {
+		switch {
+		case d.Diagnostics != nil:
 			invalid = true
 			diags = append(diags, *d.Diagnostics...)
-		} else {
+		case d.FormatVersion != plan.JSONFormatVersion:
+			return Report{}, fmt.Errorf("read the JSON plan: format_version %d, and this flagsync reads %d: write the plan with the same flagsync version (see docs/plan.md for the migration)",
+				d.FormatVersion, plan.JSONFormatVersion)
+		default:
 			p = d.plan()
 		}
 	}
@@ -142,9 +147,9 @@ func (d planDoc) plan() *plan.Plan {
 }
 
 // invalidReport reports invalid files: every problem once, in file and line order.
-func invalidReport(diags []loader.Diagnostic) Report {
+func invalidReport(diags []diag.Diagnostic) Report {
 	seen := map[string]bool{}
-	var uniq []loader.Diagnostic
+	var uniq []diag.Diagnostic
 	files := map[string]bool{}
 	for _, d := range diags {
 		if k := d.String(); !seen[k] {
@@ -153,7 +158,7 @@ func invalidReport(diags []loader.Diagnostic) Report {
 			files[d.File] = true
 		}
 	}
-	loader.SortDiagnostics(uniq)
+	diag.SortDiagnostics(uniq)
 	r := Report{
 		Conclusion: Failure,
 		Title:      fmt.Sprintf("The flag files are invalid: %s in %s", count(len(uniq), "problem"), count(len(files), "file")),
@@ -182,7 +187,7 @@ func invalidReport(diags []loader.Diagnostic) Report {
 
 // planReport reports a plan: its summary line, and its refused changes, annotated on
 // the flag's file where locate knows it.
-func planReport(p plan.Plan, locate map[flag.Ref]flag.Source) Report {
+func planReport(p plan.Plan, locate map[plan.Address]reconcile.FlagFile) Report {
 	r := Report{Conclusion: Success, Title: p.SummaryLine()}
 	var b strings.Builder
 	b.WriteString("### flagsync plan")
@@ -194,8 +199,8 @@ func planReport(p plan.Plan, locate map[flag.Ref]flag.Source) Report {
 		r.Conclusion = Neutral
 		fmt.Fprintf(&b, "\nChanges flagsync refuses to make; %s will still differ from Git after this plan:\n\n", p.ServiceName())
 		for _, bl := range p.Blocked {
-			fmt.Fprintf(&b, "- `%s`: %s\n", bl.Ref(), bl.Reason)
-			src, ok := locate[bl.Ref()]
+			fmt.Fprintf(&b, "- `%s`: %s\n", bl.Flag(), bl.Reason)
+			src, ok := locate[bl.Flag()]
 			if !ok || src.File == "" {
 				continue
 			}

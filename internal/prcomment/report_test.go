@@ -8,9 +8,11 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/codehost"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/split"
 )
 
 func planJSON(t *testing.T, p plan.Plan) []byte {
@@ -22,9 +24,9 @@ func planJSON(t *testing.T, p plan.Plan) []byte {
 	return b.Bytes()
 }
 
-func validateJSON(t *testing.T, valid bool, diags ...loader.Diagnostic) []byte {
+func validateJSON(t *testing.T, valid bool, diags ...diag.Diagnostic) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"valid": valid, "files": 3, "diagnostics": append([]loader.Diagnostic{}, diags...)})
+	b, err := json.Marshal(map[string]any{"valid": valid, "files": 3, "diagnostics": append([]diag.Diagnostic{}, diags...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,13 +34,13 @@ func validateJSON(t *testing.T, valid bool, diags ...loader.Diagnostic) []byte {
 }
 
 var (
-	badVariation = loader.Diagnostic{File: "flags/dark_mode.yaml", Line: 28, Column: 26, Field: "environments.production.defaultVariationKey", Message: `unknown variation "nope"`}
-	badSite      = loader.Diagnostic{File: "flags/checkout/new_flow.yaml", Line: 2, Column: 11, Field: "siteCode", Message: "must be 10 characters"}
+	badVariation = diag.Diagnostic{File: "flags/dark_mode.yaml", Line: 28, Column: 26, Field: "environments.production.defaultVariationKey", Message: `unknown variation "nope"`}
+	badSite      = diag.Diagnostic{File: "flags/checkout/new_flow.yaml", Line: 2, Column: 11, Field: "siteCode", Message: "must be 10 characters"}
 )
 
 func TestReportOfInvalidFiles(t *testing.T) {
 	// plan --json-out's form for invalid files, as cmd/flagsync writes it.
-	invalidPlan, _ := json.Marshal(map[string]any{"revision": "abc", "diagnostics": []loader.Diagnostic{badVariation, badSite}})
+	invalidPlan, _ := json.Marshal(map[string]any{"revision": "abc", "diagnostics": []diag.Diagnostic{badVariation, badSite}})
 	for name, in := range map[string]Inputs{
 		"validate report": {ValidateJSON: validateJSON(t, false, badVariation, badSite)},
 		"plan json":       {PlanJSON: invalidPlan},
@@ -72,10 +74,10 @@ func TestReportOfAPlan(t *testing.T) {
 	p := plan.Plan{
 		Revision: "0123456789abcdef0123456789abcdef01234567",
 		Changes: []plan.Change{
-			{Order: 1, Action: plan.ActionCreate, SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"},
-			{Order: 2, Action: plan.ActionUpdate, SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", EnvironmentKey: "production"},
+			{Order: 1, Action: plan.ActionCreate, Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}},
+			{Order: 2, Action: plan.ActionUpdate, Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking", Environment: "production"}},
 		},
-		Unmanaged: []flag.Ref{{SiteCode: "pzllysfw2f", FeatureKey: "old"}},
+		Unmanaged: []plan.Address{{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "old"}},
 	}
 	r, err := NewReport(Inputs{PlanJSON: planJSON(t, p), ValidateJSON: validateJSON(t, true)})
 	if err != nil {
@@ -86,10 +88,10 @@ func TestReportOfAPlan(t *testing.T) {
 	}
 
 	p.Blocked = []plan.Blocked{
-		{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking", Kind: plan.BlockedVariationInUse, Variation: "v2", Environments: []string{"qa"}, Reason: "variation v2 is still used by qa"},
-		{SiteCode: "pzllysfw2f", FeatureKey: "gone", Reason: "the mass-archive guard refused"},
+		{Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking"}, Kind: plan.BlockedVariationInUse, Variation: "v2", Environments: []string{"qa"}, Reason: "variation v2 is still used by qa"},
+		{Address: plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "gone"}, Reason: "the mass-archive guard refused"},
 	}
-	locate := map[flag.Ref]flag.Source{{SiteCode: "pzllysfw2f", FeatureKey: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
+	locate := map[plan.Address]reconcile.FlagFile{{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "search_ranking"}: {File: "flags/search_ranking.yaml", Line: 3}}
 	r, err = NewReport(Inputs{PlanJSON: planJSON(t, p), Locate: locate})
 	if err != nil {
 		t.Fatal(err)
@@ -128,11 +130,11 @@ func TestLocateFlags(t *testing.T) {
 		"flags/a.yaml": {Data: []byte("# a comment\nfeatureKey: dark_mode\nname: Dark mode\nvariations:\n  - key: off\n  - key: on\n" +
 			"environments:\n  production:\n    featureEnabled: true\n    defaultVariationKey: on\n")},
 	}
-	got, err := LocateFlags(fsys, "flags")
+	got, err := LocateFlags([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, fsys, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, ok := got[flag.Ref{SiteCode: "pzllysfw2f", FeatureKey: "dark_mode"}]
+	src, ok := got[plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}]
 	if !ok || src.File != "flags/a.yaml" || src.Line != 2 {
 		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:2", got)
 	}

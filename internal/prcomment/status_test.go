@@ -10,7 +10,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/codehost"
 	"github.com/flagsync/flagsync/internal/codehost/codehosttest"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 )
 
 const headSHA = "0123456789abcdef0123456789abcdef01234567"
@@ -18,9 +18,9 @@ const headSHA = "0123456789abcdef0123456789abcdef01234567"
 // invalidReport120 is the report of a repository with 120 problems.
 func invalidReport120(t *testing.T) Report {
 	t.Helper()
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	for i := range 120 {
-		diags = append(diags, loader.Diagnostic{File: fmt.Sprintf("flags/f%03d.yaml", i), Line: i + 1, Column: 3, Field: "name", Message: "is required"})
+		diags = append(diags, diag.Diagnostic{File: fmt.Sprintf("flags/f%03d.yaml", i), Line: i + 1, Column: 3, Field: "name", Message: "is required"})
 	}
 	r, err := NewReport(Inputs{ValidateJSON: validateJSON(t, false, diags...)})
 	if err != nil {

@@ -10,30 +10,18 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 )
-
-// Client is what the pipeline needs from the API: one list call per site for a full
-// run, one get per flag for a partial run, and Do to send planned requests.
-// *api.Client satisfies it.
-type Client interface {
-	ListFlags(ctx context.Context, siteCode string) ([]flag.Flag, error)
-	GetFlag(ctx context.Context, siteCode, featureKey string) (flag.Flag, error)
-	apply.Doer
-}
 
 // Input is one sync to run.
 type Input struct {
 	Revision string // the Git revision FS holds; carried by the plan and every log line
 	FS       fs.FS  // the repository at Revision
 	Dir      string // the flag folder inside FS ("." for the root)
-	Client   Client
 
-	// Vendors, when set, are the flag services to sync, in order (see Vendor); the
-	// default is Kameleoon through Client. A repository may hold files of several
-	// services; each takes its own.
+	// Vendors are the flag services to sync, in order (see Vendor); at least one. A
+	// repository may hold files of several services; each takes its own.
 	Vendors []Vendor
 
 	// DryRun computes the plan and goes through apply without sending a write.
@@ -51,7 +39,7 @@ type Input struct {
 	// Only makes a partial run (the daemon's webhook fast path): only these flags are
 	// planned, each read with one get instead of listing their sites (named flags that
 	// are not in Git are not read at all), and nothing is reported unmanaged or pruned.
-	Only []flag.Ref
+	Only []plan.Address
 
 	// Concurrency, Hard and FinishStarted are passed to apply (see apply.Options).
 	Concurrency   int
@@ -78,19 +66,19 @@ type Input struct {
 
 // Report is what one sync did.
 type Report struct {
-	Revision    string              `json:"revision"`
-	DryRun      bool                `json:"dryRun"`
-	Partial     bool                `json:"partial"`
-	Diagnostics []loader.Diagnostic `json:"diagnostics,omitempty"` // set when the files are invalid; nothing was called
-	Plan        plan.Plan           `json:"plan"`
-	Results     []apply.Result      `json:"results"` // one per change, in plan order
-	Summary     apply.Summary       `json:"summary"`
-	Verified    bool                `json:"verified"`            // live state was read again after applying
-	Remaining   []plan.Change       `json:"remaining,omitempty"` // differences left after applying (when Verified)
-	Converged   bool                `json:"converged"`           // live state matches the files (as far as known)
-	APICalls    int64               `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
-	Duration    time.Duration       `json:"-"`
-	Sites       []string            `json:"sites"` // site codes (Split: workspace ids) read
+	Revision    string            `json:"revision"`
+	DryRun      bool              `json:"dryRun"`
+	Partial     bool              `json:"partial"`
+	Diagnostics []diag.Diagnostic `json:"diagnostics,omitempty"` // set when the files are invalid; nothing was called
+	Plan        plan.Plan         `json:"plan"`
+	Results     []apply.Result    `json:"results"` // one per change, in plan order
+	Summary     apply.Summary     `json:"summary"`
+	Verified    bool              `json:"verified"`            // live state was read again after applying
+	Remaining   []plan.Change     `json:"remaining,omitempty"` // differences left after applying (when Verified)
+	Converged   bool              `json:"converged"`           // live state matches the files (as far as known)
+	APICalls    int64             `json:"apiCalls"`            // HTTP calls this run made (when Input.Calls is set)
+	Duration    time.Duration     `json:"-"`
+	Sites       []string          `json:"sites"` // site codes (Split: workspace ids) read
 
 	// Refused lists the changes the planner refused to make (the plan's Blocked, such as
 	// a variation an environment Git does not manage still uses). Git still differs
@@ -111,12 +99,12 @@ func (e *TooManyChangesError) Error() string {
 // Run loads and validates the files, reads the live flags, computes the plan, checks the
 // guards, applies the plan (unless dry run) and reads the touched sites again to confirm
 // convergence. It returns an error when the pipeline stopped before or instead of
-// applying (invalid files — a *loader.InvalidError, with the diagnostics also in the
+// applying (invalid files — a *diag.InvalidError, with the diagnostics also in the
 // report —, a failed read, a guard); failed changes are not an error but results, and the
 // report is always non-nil.
 //
-// Every step that knows a flag service goes through a Vendor (Input.Vendors, default
-// Kameleoon): with several, each loads its own files, their plans are shown as one plan
+// Every step that knows a flag service goes through a Vendor (Input.Vendors): with
+// several, each loads its own files, their plans are shown as one plan
 // (each service's changes in its own order, services in Input.Vendors' order) and the
 // guards count the whole plan.
 func Run(ctx context.Context, in Input) (*Report, error) {
@@ -139,13 +127,12 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}()
 
-	vendors := in.Vendors
-	if len(vendors) == 0 {
-		vendors = []Vendor{Kameleoon(in.Client)}
+	if len(in.Vendors) == 0 {
+		return rep, errors.New("reconcile: no flag service to sync")
 	}
-	parts, err := load(vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
+	parts, err := load(in.Vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
 	if err != nil {
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {
 			rep.Diagnostics = invalid.Diagnostics
 			logger.Warn("flag files are invalid: nothing read or written", "problems", len(invalid.Diagnostics))
@@ -252,7 +239,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 // one line per refusal.
 func logRefused(logger *slog.Logger, refused []plan.Blocked) {
 	for _, b := range refused {
-		logger.Warn("not converged: change refused by the planner", "flag", b.Ref().String(), "reason", b.Reason)
+		logger.Warn("not converged: change refused by the planner", "flag", b.Flag().String(), "reason", b.Reason)
 	}
 }
 

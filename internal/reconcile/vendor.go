@@ -1,26 +1,24 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/flag"
-	"github.com/flagsync/flagsync/internal/loader"
+	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // Vendor is one flag service the pipeline syncs: the seam between the pipeline (Run owns
 // the order of the steps, the guards, apply and the report) and what knows the service
-// (its flag files, its live state, its planner, its client). Kameleoon's is built in (see
-// Kameleoon); Split's is splitsync.Vendor. A Vendor is used by one Run at a time or
-// concurrently; what one run learns lives in the Repo its Load returns.
+// (its flag files, its live state, its planner, its client). Each vendor's folder
+// provides one (kameleoon.Vendor, split.Vendor); the pipeline never names a vendor. A
+// Vendor is used by one Run at a time or concurrently; what one run learns lives in the
+// Repo its Load returns.
 type Vendor interface {
 	// Service names the service for people and logs ("Kameleoon", "Split").
 	Service() string
@@ -30,7 +28,7 @@ type Vendor interface {
 	// reads as little as it can; problems in the files are Load's to report.
 	Claim(src Source) (files []string, whole bool, err error)
 	// Load reads and validates this service's flag files in src. Invalid files are a
-	// *loader.InvalidError.
+	// *diag.InvalidError.
 	Load(src Source) (Repo, error)
 	// Do sends one planned request exactly (apply.Doer).
 	apply.Doer
@@ -49,7 +47,7 @@ type Source struct {
 // state it read.
 type Repo interface {
 	// Restrict keeps only the named flags (a partial run).
-	Restrict(only []flag.Ref)
+	Restrict(only []plan.Address)
 	// Scopes are what a full run reads (site codes, workspace ids), for the report.
 	Scopes() []string
 	// Read reads the live state the plan needs: every scope in a full run; in a partial
@@ -61,6 +59,16 @@ type Repo interface {
 	// Confirm reads again what the results touched, with as few calls as it can, and
 	// returns the changes that remain.
 	Confirm(ctx context.Context, results []apply.Result, opts PlanOptions) ([]plan.Change, error)
+	// Files returns where each desired flag is defined, for the daemon's index of a
+	// revision and for annotations on a pull request.
+	Files() []FlagFile
+}
+
+// FlagFile is where one desired flag is defined.
+type FlagFile struct {
+	Flag plan.Address // the flag (no environment)
+	File string       // its flag file, a repository path
+	Line int          // the line of its key in the file
 }
 
 // PlanOptions are what the pipeline asks of every service's planner.
@@ -80,13 +88,26 @@ type part struct {
 
 // load lets each vendor claim its files, then has each load its own: a vendor never
 // sees the files another claimed, and a vendor that claims the whole repository is the
-// only one. Every vendor's problems are reported together, as one *loader.InvalidError.
+// only one. Every vendor's problems are reported together, as one *diag.InvalidError.
 func load(vendors []Vendor, src Source) ([]part, error) {
+	parts, invalid, err := loadParts(vendors, src)
+	switch {
+	case err != nil:
+		return nil, err
+	case invalid != nil:
+		return nil, invalid
+	}
+	return parts, nil
+}
+
+// loadParts is load, returning the parts of the vendors whose files are valid beside the
+// problems of the others.
+func loadParts(vendors []Vendor, src Source) ([]part, *diag.InvalidError, error) {
 	claims := make([][]string, 0, len(vendors))
 	for _, v := range vendors {
 		files, whole, err := v.Claim(src)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if whole {
 			vendors, claims = []Vendor{v}, [][]string{nil}
@@ -95,7 +116,7 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 		claims = append(claims, files)
 	}
 	var parts []part
-	var diags []loader.Diagnostic
+	var diags []diag.Diagnostic
 	files := 0
 	for i, v := range vendors {
 		hidden := map[string]bool{}
@@ -107,25 +128,41 @@ func load(vendors []Vendor, src Source) ([]part, error) {
 			}
 		}
 		repo, err := v.Load(hide(src, hidden))
-		var invalid *loader.InvalidError
+		var invalid *diag.InvalidError
 		switch {
 		case errors.As(err, &invalid):
 			diags = append(diags, invalid.Diagnostics...)
 			files += invalid.Files
 			continue
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
 		parts = append(parts, part{vendor: v, repo: repo})
 	}
 	if len(diags) > 0 {
-		slices.SortFunc(diags, func(a, b loader.Diagnostic) int {
-			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
-				strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message))
-		})
-		return nil, &loader.InvalidError{Diagnostics: diags, Files: files}
+		diag.SortDiagnostics(diags)
+		return parts, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
 	}
-	return parts, nil
+	return parts, nil, nil
+}
+
+// Locate loads the repository in src as Run does, each vendor claiming its files, and
+// returns where each desired flag is defined. It reads files only. When files are
+// invalid, the error is a *diag.InvalidError with every vendor's problems, returned with
+// the flags of the vendors whose files are valid.
+func Locate(vendors []Vendor, src Source) ([]FlagFile, error) {
+	parts, invalid, err := loadParts(vendors, src)
+	if err != nil {
+		return nil, err
+	}
+	var out []FlagFile
+	for _, pt := range parts {
+		out = append(out, pt.repo.Files()...)
+	}
+	if invalid != nil {
+		return out, invalid
+	}
+	return out, nil
 }
 
 // merge joins the services' plans into the one plan a run shows and applies: changes in
@@ -134,7 +171,7 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 	if len(plans) == 1 {
 		return plans[0]
 	}
-	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []flag.Ref{}}
+	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []plan.Address{}}
 	var services []string
 	for _, p := range plans {
 		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
@@ -149,11 +186,12 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 		out.Notes = append(out.Notes, p.Notes...)
 	}
 	switch {
+	case len(services) == 0:
+		// Nothing to show: the plan speaks for the first service.
+		out.Service = plans[0].Service
 	case len(services) == 1:
-		if services[0] != "Kameleoon" {
-			out.Service = services[0]
-		}
-	case len(services) > 1:
+		out.Service = services[0]
+	default:
 		out.Service = strings.Join(services, " and ")
 	}
 	return out

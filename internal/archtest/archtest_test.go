@@ -1,0 +1,178 @@
+package archtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/flagsync/flagsync"
+
+// vendorRoots are the vendor folders: everything below one is that vendor's. A new
+// vendor adds its folder here.
+var vendorRoots = []string{"internal/kameleoon", "internal/split", "internal/unleash"}
+
+// coreTestsUsingVendors are the core packages whose tests may import a vendor's
+// packages: integration tests that run the core against a real vendor's sandbox. Their
+// production code imports no vendor like every core package. Phase 2's vendor-neutral
+// contract suite, run with a fake vendor, is to replace them; the list only shrinks.
+var coreTestsUsingVendors = map[string]string{
+	"internal/apply":     "applies Kameleoon plans against its sandbox",
+	"internal/daemon":    "runs the daemon against Kameleoon's and Split's sandboxes",
+	"internal/faults":    "fault injection across the whole system",
+	"internal/prcomment": "locates flags in Kameleoon and Split files",
+	"internal/reconcile": "a repository that holds both vendors' files",
+}
+
+// pkg is what go list says of one package.
+type pkg struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+// trackSources stats every Go file of the module so that go test's cache, which knows
+// the files a test opens but not what go list reads, reruns these tests when one changes.
+func trackSources(t *testing.T) {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".go") || d.Name() == "go.mod") {
+			_, err = os.Stat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("list the module's files: %v", err)
+	}
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	trackSources(t)
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("go list: decode: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages: not the module", len(pkgs))
+	}
+	return pkgs
+}
+
+// local returns a module package's path relative to the module, or "" for others.
+func local(path string) string {
+	if rel, ok := strings.CutPrefix(path, module+"/"); ok {
+		return rel
+	}
+	return ""
+}
+
+// vendorOf returns the vendor folder a module package belongs to, or "" for the core
+// (and for cmd).
+func vendorOf(rel string) string {
+	for _, root := range vendorRoots {
+		if rel == root || strings.HasPrefix(rel, root+"/") {
+			return root
+		}
+	}
+	return ""
+}
+
+func isCore(rel string) bool {
+	return strings.HasPrefix(rel, "internal/") && vendorOf(rel) == ""
+}
+
+// TestVendorsImportTheCoreOnly: no package of one vendor imports another vendor's, in
+// its code or its tests.
+func TestVendorsImportTheCoreOnly(t *testing.T) {
+	for _, p := range listPackages(t) {
+		from := vendorOf(local(p.ImportPath))
+		if from == "" {
+			continue
+		}
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			if to := vendorOf(local(imp)); to != "" && to != from {
+				t.Errorf("%s imports %s: a vendor imports the core, never another vendor", local(p.ImportPath), local(imp))
+			}
+		}
+	}
+}
+
+// TestCoreImportsNoVendor: no core package imports a vendor's package; only the tests of
+// coreTestsUsingVendors may, and each of them still does.
+func TestCoreImportsNoVendor(t *testing.T) {
+	testUses := map[string]bool{}
+	for _, p := range listPackages(t) {
+		rel := local(p.ImportPath)
+		if !isCore(rel) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if vendorOf(local(imp)) != "" {
+				t.Errorf("%s imports %s: the core never imports a vendor", rel, local(imp))
+			}
+		}
+		for _, imp := range slices.Concat(p.TestImports, p.XTestImports) {
+			if vendorOf(local(imp)) == "" {
+				continue
+			}
+			testUses[rel] = true
+			if _, ok := coreTestsUsingVendors[rel]; !ok {
+				t.Errorf("the tests of %s import %s: the core's tests use a fake vendor, or the package joins coreTestsUsingVendors with a reason", rel, local(imp))
+			}
+		}
+	}
+	for rel := range coreTestsUsingVendors {
+		if !testUses[rel] {
+			t.Errorf("the tests of %s import no vendor any more: remove it from coreTestsUsingVendors", rel)
+		}
+	}
+}
+
+// TestBinaryLinksNoTestHelpers: the flagsync binary links neither testing nor
+// net/http/httptest (test helpers live in their own ...test packages).
+func TestBinaryLinksNoTestHelpers(t *testing.T) {
+	trackSources(t)
+	out, err := exec.Command("go", "list", "-deps", module+"/cmd/flagsync").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	var bad []string
+	for _, d := range deps {
+		if d == "testing" || d == "net/http/httptest" {
+			bad = append(bad, d)
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("cmd/flagsync links %s", strings.Join(bad, " and "))
+	}
+	if !slices.Contains(deps, module+"/internal/plan") {
+		t.Fatalf("go list -deps did not list the binary's packages:\n%s", out)
+	}
+}

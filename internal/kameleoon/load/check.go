@@ -1,0 +1,292 @@
+package kload
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata"
+
+	"github.com/flagsync/flagsync/internal/diag"
+	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model" // release windows name IANA zones; check them the same on every machine
+)
+
+// checker runs the checks the schema cannot express on one flag, as far as it could be
+// read. Every check reports a path into the document, which is resolved to the node
+// written at that place; a problem inside a field that already has one is dropped as
+// its consequence.
+type checker struct {
+	doc      *diag.Document
+	settings *kmodel.Settings  // nil when flagsync.yaml is itself invalid
+	known    []diag.Diagnostic // problems already found in this file (syntax, schema)
+	diags    []diag.Diagnostic
+}
+
+// troubled reports whether a problem is already known at field or inside it.
+func (c *checker) troubled(field string) bool {
+	for _, d := range c.known {
+		if diag.Under(d.Field, field) {
+			return true
+		}
+	}
+	return false
+}
+
+// add reports msg at path (strings are mapping keys, ints sequence indices); atKey
+// places it on the key rather than on the value.
+func (c *checker) add(atKey bool, msg string, path ...any) {
+	l := c.doc.Locate(path...)
+	field := l.Field
+	for _, d := range c.known {
+		if d.Field != "" && diag.Under(field, d.Field) {
+			return // a consequence of a problem already reported
+		}
+	}
+	line, col := l.At(atKey)
+	c.diags = append(c.diags, diag.Diagnostic{File: c.doc.File(), Line: line, Column: col, Field: field, Message: msg})
+}
+
+func (c *checker) flag(f *kmodel.Flag) {
+	// References are checked only against lists that are themselves fine, so that one
+	// mistake in a variation is not reported again at every place that names it.
+	variablesOK := !c.troubled("variables")
+	variationsOK := !c.troubled("variations")
+	vars := make(map[string]kmodel.Variable, len(f.Variables))
+	for i, v := range f.Variables {
+		if _, dup := vars[v.Key]; dup {
+			c.add(false, fmt.Sprintf("duplicate variable key %q (also variables[%d])", v.Key, indexOfVariable(f.Variables, v.Key)), "variables", i, "key")
+			continue
+		}
+		vars[v.Key] = v
+		if p := valueProblem(v, v.Value); p != "" {
+			c.add(false, p, "variables", i, "value")
+		}
+	}
+	varKeys := make([]string, 0, len(f.Variables))
+	for _, v := range f.Variables {
+		varKeys = append(varKeys, v.Key)
+	}
+
+	variations := make([]string, 0, len(f.Variations))
+	for i, vr := range f.Variations {
+		if j := slices.Index(variations, vr.Key); j >= 0 {
+			c.add(false, fmt.Sprintf("duplicate variation key %q (also variations[%d])", vr.Key, j), "variations", i, "key")
+		}
+		variations = append(variations, vr.Key)
+		seen := make(map[string]int, len(vr.Variables))
+		for j, vv := range vr.Variables {
+			decl, ok := vars[vv.Key]
+			if !variablesOK {
+				continue
+			}
+			if !ok {
+				msg := fmt.Sprintf("unknown variable %q", vv.Key)
+				if hint := diag.DidYouMean(vv.Key, varKeys); hint != "" {
+					msg += hint
+				} else {
+					msg += ": declare it in the flag's variables first"
+				}
+				c.add(false, msg, "variations", i, "variables", j, "key")
+				continue
+			}
+			if k, dup := seen[vv.Key]; dup {
+				c.add(false, fmt.Sprintf("duplicate variable %q in this variation (also variables[%d])", vv.Key, k), "variations", i, "variables", j, "key")
+				continue
+			}
+			seen[vv.Key] = j
+			if p := valueProblem(decl, vv.Value); p != "" {
+				c.add(false, p, "variations", i, "variables", j, "value")
+			}
+		}
+	}
+
+	knownVariation := func(key string, path ...any) {
+		if !variationsOK || slices.Contains(variations, key) {
+			return
+		}
+		msg := fmt.Sprintf("unknown variation %q", key)
+		if hint := diag.DidYouMean(key, variations); hint != "" {
+			msg += hint
+		} else {
+			msg += "; the flag's variations are " + strings.Join(variations, ", ")
+		}
+		c.add(false, msg, path...)
+	}
+
+	for _, ek := range f.EnvironmentKeys() {
+		env := f.Environments[ek]
+		if c.settings != nil && len(c.settings.Environments) > 0 && !slices.Contains(c.settings.Environments, ek) {
+			c.add(true, fmt.Sprintf("unknown environment %q%s (flagsync.yaml lists %s)", ek,
+				diag.DidYouMean(ek, c.settings.Environments), strings.Join(c.settings.Environments, ", ")), "environments", ek)
+		}
+		knownVariation(env.DefaultVariationKey, "environments", ek, "defaultVariationKey")
+		names := make(map[string]int, len(env.RolloutRules))
+		for ri, r := range env.RolloutRules {
+			c.rule(ek, ri, r, names, knownVariation)
+		}
+	}
+
+	// Ignore paths name this file's environments, rules, variables and variations: the
+	// names are checked against lists that are themselves fine; the paths' shape always.
+	if len(f.Ignore) > 0 {
+		scope := ignoreScope{flag: f}
+		if !variablesOK || !variationsOK || c.troubled("environments") {
+			scope = ignoreScope{}
+		}
+		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)...)
+	}
+}
+
+func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, knownVariation func(string, ...any)) {
+	base := []any{"environments", ek, "rolloutRules", ri}
+	at := func(more ...any) []any { return append(slices.Clip(base), more...) }
+	if j, dup := names[r.Name]; dup {
+		c.add(false, fmt.Sprintf("duplicate rule name %q (also rolloutRules[%d]): rule names must be unique within an environment", r.Name, j), at("name")...)
+	} else {
+		names[r.Name] = ri
+	}
+	c.ruleFields(r.Type, base)
+	if r.VariationKey != "" {
+		knownVariation(r.VariationKey, at("variationKey")...)
+	}
+	if r.ControlVariationKey != "" {
+		knownVariation(r.ControlVariationKey, at("controlVariationKey")...)
+	}
+	var sum float64
+	allocated := make(map[string]int, len(r.TrafficAllocations))
+	for ai, a := range r.TrafficAllocations {
+		knownVariation(a.VariationKey, at("trafficAllocations", ai, "variationKey")...)
+		if j, dup := allocated[a.VariationKey]; dup {
+			c.add(false, fmt.Sprintf("variation %q is already allocated in trafficAllocations[%d]", a.VariationKey, j), at("trafficAllocations", ai, "variationKey")...)
+		} else {
+			allocated[a.VariationKey] = ai
+		}
+		sum += a.Exposition
+	}
+	// A small tolerance so that 33.33+33.33+33.34 is not reported for rounding.
+	if sum > 100+1e-9 && !c.troubled(diag.FieldPath(at("trafficAllocations")...)) {
+		c.add(false, fmt.Sprintf("traffic allocations add up to %s, more than 100", strconv.FormatFloat(sum, 'f', -1, 64)), at("trafficAllocations")...)
+	}
+	if r.Release != nil {
+		c.release(r.Release, at("release"))
+	}
+}
+
+// ruleTypes lists, per rule type, the fields a rule must have and the fields it must
+// not have. These live here rather than in the schema's if/then because evaluating
+// three conditions per rule in the validator cost a seventh of the loading time; the
+// schema's descriptions state them for editors.
+var ruleTypes = map[string]struct{ required, forbidden []string }{
+	kmodel.RuleTargetedDelivery:    {[]string{"variationKey"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	kmodel.RuleProgressiveDelivery: {[]string{"variationKey", "exposition"}, []string{"controlVariationKey", "trafficAllocationMethod", "reallocation"}},
+	kmodel.RuleExperimentation:     {[]string{"trafficAllocations"}, []string{"variationKey"}},
+}
+
+// ruleFields checks the fields written in a rule against its type.
+func (c *checker) ruleFields(typ string, base []any) {
+	fields, ok := ruleTypes[typ]
+	if !ok {
+		return
+	}
+	v, _ := c.doc.ValueAt(base...)
+	written, _ := v.(map[string]any)
+	for _, f := range fields.required {
+		if _, ok := written[f]; !ok {
+			c.add(false, fmt.Sprintf("missing required field %q when type is %s", f, typ), base...)
+		}
+	}
+	for _, f := range fields.forbidden {
+		if _, ok := written[f]; ok {
+			c.add(true, "not allowed when type is "+typ, append(slices.Clip(base), f)...)
+		}
+	}
+}
+
+func (c *checker) release(rel *kmodel.Release, base []any) {
+	at := func(f string) []any { return append(slices.Clip(base), f) }
+	if rel.TimeZone != "" {
+		if !knownTimeZone(rel.TimeZone) {
+			c.add(false, fmt.Sprintf("unknown time zone %q: use an IANA name such as Europe/Paris or UTC", rel.TimeZone), at("timeZone")...)
+		}
+	}
+	from, fromZone, fromOK := parseReleaseTime(rel.ReleaseFrom)
+	if rel.ReleaseFrom != "" && !fromOK {
+		c.add(false, fmt.Sprintf("%q is not a valid date-time", rel.ReleaseFrom), at("releaseFrom")...)
+	}
+	to, toZone, toOK := parseReleaseTime(rel.ReleaseTo)
+	if rel.ReleaseTo != "" && !toOK {
+		c.add(false, fmt.Sprintf("%q is not a valid date-time", rel.ReleaseTo), at("releaseTo")...)
+	}
+	if fromOK && toOK && fromZone == toZone && !to.After(from) {
+		c.add(false, fmt.Sprintf("must be after releaseFrom (%s)", rel.ReleaseFrom), at("releaseTo")...)
+	}
+}
+
+// parseReleaseTime parses a release time as the schema's pattern allows it, reporting
+// whether it names its own zone.
+func parseReleaseTime(s string) (t time.Time, zoned, ok bool) {
+	if s == "" {
+		return time.Time{}, false, false
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, false, true
+		}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true, true
+		}
+	}
+	return time.Time{}, false, false
+}
+
+func indexOfVariable(vs []kmodel.Variable, key string) int {
+	return slices.IndexFunc(vs, func(v kmodel.Variable) bool { return v.Key == key })
+}
+
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// valueProblem checks that value fits the declared variable's type; it returns "" when
+// it does.
+func valueProblem(decl kmodel.Variable, value string) string {
+	kind := fmt.Sprintf("variable %q is %s", decl.Key, decl.Type)
+	switch decl.Type {
+	case kmodel.TypeBoolean:
+		if value != "true" && value != "false" {
+			return fmt.Sprintf("must be true or false (%s), got %q", kind, value)
+		}
+	case kmodel.TypeNumber:
+		if !jsonNumber.MatchString(value) {
+			return fmt.Sprintf("must be a number such as 42 or -1.5 (%s), got %q", kind, value)
+		}
+	case kmodel.TypeJSON:
+		var v any
+		if err := json.Unmarshal([]byte(value), &v); err != nil {
+			return fmt.Sprintf("must be valid JSON (%s): %v", kind, err)
+		}
+	case kmodel.TypeEnum:
+		if !slices.Contains(decl.AllowedValues, value) {
+			return fmt.Sprintf("must be one of %s (%s), got %q", strings.Join(decl.AllowedValues, ", "), kind, value) + diag.DidYouMean(value, decl.AllowedValues)
+		}
+	}
+	return ""
+}
+
+// timeZones caches time zone lookups: loading a zone from the embedded database parses
+// it each time, and the same few zones appear in every file.
+var timeZones sync.Map // name → bool
+
+func knownTimeZone(name string) bool {
+	if ok, hit := timeZones.Load(name); hit {
+		return ok.(bool)
+	}
+	_, err := time.LoadLocation(name)
+	ok := err == nil && name != "Local"
+	timeZones.Store(name, ok)
+	return ok
+}

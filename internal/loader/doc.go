@@ -1,4 +1,0 @@
-// Package loader reads a flag repository from an fs.FS, validates every flag file
-// against the embedded JSON Schema and the semantic rules, and returns the desired flags
-// or every problem found, each with its file, line and column.
-package loader

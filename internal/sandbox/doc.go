@@ -1,3 +1,0 @@
-// Package sandbox is a local, in-memory server that behaves like Kameleoon's Automation API
-// for feature flags, for tests, the quick start and users' own CI.
-package sandbox

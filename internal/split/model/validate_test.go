@@ -1,0 +1,78 @@
+package splitmodel
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	ptr := func(v int) *int { return &v }
+	base := func() Definition {
+		return Definition{
+			Treatments:       []Treatment{{Name: "on", Keys: []string{"1"}}, {Name: "off"}},
+			DefaultTreatment: "off",
+			Rules: []Rule{{Condition: Condition{Matchers: []Matcher{{Type: "IN_SEGMENT", String: "beta"}}},
+				Buckets: []Bucket{{Treatment: "on", Size: 60}, {Treatment: "off", Size: 40}}}},
+		}
+	}
+	tests := []struct {
+		name string
+		edit func(d *Definition)
+		want []string
+	}{
+		{"valid", func(d *Definition) {}, nil},
+		{"no treatments", func(d *Definition) { d.Treatments = nil; d.Rules = nil }, []string{"treatments: at least one treatment is required"}},
+		{"unknown references", func(d *Definition) {
+			d.DefaultTreatment, d.BaselineTreatment = "maybe", "perhaps"
+			d.Rules[0].Buckets[1].Treatment = "of"
+			d.DefaultRule = []Bucket{{Treatment: "x", Size: 100}}
+		}, []string{
+			`defaultTreatment: unknown treatment "maybe"; the treatments are on, off`,
+			`baselineTreatment: unknown treatment "perhaps"; the treatments are on, off`,
+			`rules[0].buckets[1].treatment: unknown treatment "of"; the treatments are on, off`,
+			`defaultRule[0].treatment: unknown treatment "x"; the treatments are on, off`,
+		}},
+		{"sizes", func(d *Definition) { d.Rules[0].Buckets[0].Size = 101; d.TrafficAllocation = ptr(-1) }, []string{
+			"trafficAllocation: must be from 0 to 100, got -1",
+			"rules[0].buckets[0].size: must be from 0 to 100, got 101",
+			"rules[0].buckets: bucket sizes add up to 141; they must add up to 100",
+		}},
+		{"names", func(d *Definition) {
+			d.Treatments = append(d.Treatments, Treatment{Name: "on"}, Treatment{Name: "control"}, Treatment{Name: "9lives"})
+		}, []string{
+			`treatments[2].name: duplicate treatment "on" (also treatments[0])`,
+			`treatments[3].name: "control" is a reserved word and cannot name a treatment`,
+			`treatments[4].name: "9lives" is not a treatment name: start with a letter, then letters, digits, '_' or '-'`,
+		}},
+		{"targets and configurations", func(d *Definition) {
+			d.Treatments[1].Keys = []string{"1"}
+			d.Treatments[0].Configurations = "{not json"
+		}, []string{
+			"treatments[0].configurations: must be JSON text",
+			`treatments[1].keys[0]: key "1" is already targeted by treatments[0]`,
+		}},
+		{"matchers", func(d *Definition) {
+			d.Rules[0].Condition.Matchers = []Matcher{{Type: "EQUAL_NUMBER", String: "5"}, {Type: "LIKE"}, {Type: "BETWEEN_NUMBER", Attribute: "a", Between: &Between{From: 2, To: 1}}}
+		}, []string{
+			`rules[0].condition.matchers[0]: a EQUAL_NUMBER matcher needs "number"`,
+			`rules[0].condition.matchers[0]: a EQUAL_NUMBER matcher takes "number", not "string"`,
+			"rules[0].condition.matchers[0]: a EQUAL_NUMBER matcher needs an attribute",
+			`rules[0].condition.matchers[1]: unknown matcher type "LIKE"`,
+			"rules[0].condition.matchers[2]: between.from must not be greater than between.to",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := base()
+			tt.edit(&d)
+			var got []string
+			for _, p := range Validate(&d) {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("problems:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

@@ -1,4 +1,0 @@
-// Package splitsync is Split's side of the sync pipeline: the reconcile.Vendor that
-// loads Split flag files, reads live flags and definitions with list calls, plans JSON
-// Patches and sends them through the Admin API client.
-package splitsync
