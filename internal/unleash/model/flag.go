@@ -2,6 +2,7 @@ package unleashmodel
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,4 +252,93 @@ func (l *Live) Project(name string) *Project {
 		}
 	}
 	return nil
+}
+
+// MatchStrategies pairs Git's strategies of one environment with Unleash's (both
+// normalised): it returns, for each of desired, the index of its live strategy, or -1 when
+// it has none (it is new). Live strategies left unpaired are the ones Git removed.
+//
+// A titled strategy is the live strategy with the same title (the first in live order, if
+// Unleash has several). Untitled strategies are paired in two passes: first those equal to
+// a live untitled strategy, as many as keep their order (a longest common subsequence);
+// then, between two such pairs, the rest by position. So a titled strategy keeps its id
+// whatever else changes; removing or inserting an untitled strategy is one delete or one
+// add; but editing an untitled strategy in the same change as inserting one before it can
+// pair it with its neighbour (both are then rewritten in place), and giving a strategy its
+// first title replaces it (a new id). Titles are the way to keep ids.
+func MatchStrategies(desired, live []Strategy) []int {
+	out := make([]int, len(desired))
+	titled := map[string]int{}
+	var lu, du []int // indexes of the untitled strategies
+	for j := range live {
+		if t := live[j].Title; t != "" {
+			if _, dup := titled[t]; !dup {
+				titled[t] = j
+			}
+		} else {
+			lu = append(lu, j)
+		}
+	}
+	for i := range desired {
+		out[i] = -1
+		if t := desired[i].Title; t != "" {
+			if j, ok := titled[t]; ok {
+				out[i] = j
+				delete(titled, t)
+			}
+			continue
+		}
+		du = append(du, i)
+	}
+	equal := func(a, b int) bool { return sameStrategy(&desired[du[a]], &live[lu[b]]) }
+	anchors := append(lcs(len(du), len(lu), equal), [2]int{len(du), len(lu)})
+	a, b := 0, 0
+	for _, an := range anchors {
+		for k := range min(an[0]-a, an[1]-b) {
+			out[du[a+k]] = lu[b+k]
+		}
+		if an[0] < len(du) {
+			out[du[an[0]]] = lu[an[1]]
+		}
+		a, b = an[0]+1, an[1]+1
+	}
+	return out
+}
+
+// sameStrategy compares two strategies without their ids and sort orders.
+func sameStrategy(a, b *Strategy) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// lcs returns the index pairs of a longest common subsequence of two lists of n and m
+// items, equal telling whether item i of the first equals item j of the second.
+func lcs(n, m int, equal func(i, j int) bool) [][2]int {
+	t := make([][]int, n+1)
+	for i := range t {
+		t[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if equal(i, j) {
+				t[i][j] = t[i+1][j+1] + 1
+			} else {
+				t[i][j] = max(t[i+1][j], t[i][j+1])
+			}
+		}
+	}
+	var out [][2]int
+	for i, j := 0, 0; i < n && j < m; {
+		switch {
+		case equal(i, j):
+			out = append(out, [2]int{i, j})
+			i, j = i+1, j+1
+		case t[i+1][j] >= t[i][j+1]:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
 }
