@@ -17,6 +17,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
@@ -468,3 +469,33 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func refOf(name string) unleashmodel.Ref { return unleashmodel.Ref{Project: "default", Name: name} }
+
+// TestClientAgainstServer checks the client's reading of the real server's refusals (it
+// creates no flag, so the project TestEndToEnd syncs is not disturbed).
+func TestClientAgainstServer(t *testing.T) {
+	s := unleashtest.Start(t)
+	c, err := unleashclient.New(unleashclient.Config{BaseURL: s.BaseURL, Token: s.AdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = c.Do(ctx, api.Request{Method: http.MethodPost, Path: "/api/admin/projects/default/features", Body: []byte(`{"type":"release"}`)})
+	body, ok := unleashclient.AsErrorBody(err)
+	if !ok || body.Name != "BadDataError" || body.Details[0].Path != "/body/name" || !api.HasStatus(err, http.StatusBadRequest) {
+		t.Errorf("create without a name: %v (body %+v)", err, body)
+	}
+	if !strings.Contains(err.Error(), "/body/name") {
+		t.Errorf("the error does not say what was invalid: %v", err)
+	}
+	if _, err := c.GetFeature(ctx, "default", s.UniqueName("nosuch")); !api.IsNotFound(err) {
+		t.Errorf("missing flag: %v, want a 404", err)
+	}
+	bad, err := unleashclient.New(unleashclient.Config{BaseURL: s.BaseURL, Token: "*:*.not-a-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bad.ListFeatures(ctx, "default")
+	if b, ok := unleashclient.AsErrorBody(err); !api.HasStatus(err, http.StatusUnauthorized) || !ok || b.Name != "UnauthorizedError" || strings.Contains(err.Error(), "not-a-token") {
+		t.Errorf("unknown token: %v", err)
+	}
+}

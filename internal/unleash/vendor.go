@@ -32,6 +32,29 @@ type Client interface {
 // Vendor returns the reconcile.Vendor for Unleash through c.
 func Vendor(c Client) reconcile.Vendor { return vendor{client: c} }
 
+// The adapter is exactly the pipeline's seam.
+var (
+	_ reconcile.Vendor = vendor{}
+	_ reconcile.Repo   = (*Repo)(nil)
+	_ Client           = (*unleashclient.Client)(nil)
+)
+
+// Connect builds the admin API client from the environment (UNLEASH_URL and
+// UNLEASH_ADMIN_TOKEN, or UNLEASH_ADMIN_TOKEN_FILE; see unleashclient.ConfigFromEnv), with
+// logger and observer (either may be nil), and returns the Vendor on it and the client.
+func Connect(getenv func(string) string, logger *slog.Logger, observer func(api.CallInfo)) (reconcile.Vendor, *unleashclient.Client, error) {
+	cfg, err := unleashclient.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Logger, cfg.Observer = logger, observer
+	c, err := unleashclient.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Vendor(c), c, nil
+}
+
 type vendor struct{ client Client }
 
 // Service names Unleash.

@@ -426,11 +426,18 @@ func boolNode(b bool) *yaml.Node {
 // date; multi-line text is left to the emitter.
 func str(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	if !strings.Contains(s, "\n") {
-		out, err := yaml.Marshal(s)
-		if s == "" || err != nil || bytes.HasPrefix(out, []byte(`"`)) || looksLikeDate(s) || strings.ContainsAny(s, "[]{},") {
-			n.Style = yaml.DoubleQuotedStyle
-		}
+	if strings.Contains(s, "\n") {
+		return n
+	}
+	out, err := yaml.Marshal(s)
+	switch {
+	case s == "" || err != nil || bytes.HasPrefix(out, []byte(`"`)) || looksLikeDate(s):
+		n.Style = yaml.DoubleQuotedStyle
+	case strings.ContainsAny(s, "[]{},") && !strings.Contains(s, "'"):
+		// Plain in a block, but not in a flow collection: single quotes keep JSON readable.
+		n.Style = yaml.SingleQuotedStyle
+	case strings.ContainsAny(s, "[]{},"):
+		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
 }
