@@ -390,8 +390,14 @@ func TestEndToEnd(t *testing.T) {
 		w.s.Call(t, http.MethodPost, "/api/admin/projects/default/features", map[string]any{"name": "made-in-the-ui"}).Want(t, http.StatusCreated)
 		w.s.Call(t, http.MethodPost, "/api/admin/projects/default/features/made-in-the-ui/environments/development/strategies",
 			map[string]any{"name": "default"}).Want(t, http.StatusOK)
+		// Feature (environment) variants, deprecated, are not in flag files: left alone.
+		w.s.Call(t, http.MethodPut, "/api/admin/projects/default/features/maintenance-banner/variants-batch", map[string]any{
+			"environments": []string{"development"},
+			"variants":     []map[string]any{{"name": "legacy", "weight": 1000, "weightType": "variable", "stickiness": "default"}},
+		}).Want(t, http.StatusOK)
 		rep := w.noWrites(t)
-		if len(rep.Plan.Notes) != 1 || rep.Plan.Notes[0].Path != "environments.production.enabled" || rep.Plan.Notes[0].Kind != plan.NoteIgnored {
+		if len(rep.Plan.Notes) != 2 || rep.Plan.Notes[0].Path != "environments.development.variants" || rep.Plan.Notes[0].Kind != unleashplan.NoteLegacyVariants ||
+			rep.Plan.Notes[1].Path != "environments.production.enabled" || rep.Plan.Notes[1].Kind != plan.NoteIgnored {
 			t.Errorf("notes = %+v", rep.Plan.Notes)
 		}
 		if len(rep.Plan.Unmanaged) != 1 || rep.Plan.Unmanaged[0].Key != "made-in-the-ui" {
@@ -465,6 +471,32 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("export: a zero-change round trip", func(t *testing.T) {
 		exportRoundTrip(t, w)
+	})
+
+	t.Run("call counts with more flags: only flags with strategies cost a read", func(t *testing.T) {
+		for i := range 40 {
+			body := fmt.Sprintf("name: bulk-%02d\ndescription: generated\n", i)
+			if i%2 == 0 {
+				body += "environments:\n  production:\n    enabled: true\n    strategies:\n      - {name: flexibleRollout, parameters: {rollout: 5}}\n"
+			}
+			w.write(fmt.Sprintf("bulk/bulk-%02d.yaml", i), body)
+		}
+		rep, err := w.run(t, reconcile.Input{})
+		calls := w.calls.reset()
+		if err != nil || !rep.Converged {
+			t.Fatalf("sync of 40 more flags: err=%v converged=%t", err, rep.Converged)
+		}
+		t.Logf("first sync of 40 more flags (20 with a strategy): %d calls (%d reads, %d writes)", len(calls), reads(calls), len(writes(calls)))
+		w.noWrites(t)
+		rep, _ = w.run(t, reconcile.Input{})
+		calls = w.calls.reset()
+		// The list and the 24 flags with strategies (4 of the example's 5, now that
+		// internal-tools is gone, and 20 new); no strategy uses a segment any more, so
+		// the segment list is not read.
+		if len(calls) != 1+24 || len(writes(calls)) != 0 || len(rep.Plan.Unmanaged) != 1 {
+			t.Errorf("full read: %d calls, want 25: %v", len(calls), calls)
+		}
+		t.Logf("full read, 44 flags in Git (24 with strategies) and 1 unmanaged: %d calls", len(calls))
 	})
 }
 
