@@ -516,6 +516,7 @@ func TestClientAgainstServer(t *testing.T) {
 	if !ok || body.Name != "BadDataError" || body.Details[0].Path != "/body/name" || !api.HasStatus(err, http.StatusBadRequest) {
 		t.Errorf("create without a name: %v (body %+v)", err, body)
 	}
+	t.Logf("error: %v", err)
 	if !strings.Contains(err.Error(), "/body/name") {
 		t.Errorf("the error does not say what was invalid: %v", err)
 	}
