@@ -353,9 +353,17 @@ func (c *checker) flag(f *unleashmodel.Flag, settings *unleashmodel.Settings) {
 			}
 		}
 	}
+	var ignores []string
+	if settings != nil {
+		ignores = append(ignores, settings.Ignore...)
+	}
+	ignores = append(ignores, f.Ignore...)
 	for _, p := range unleashmodel.Validate(f) {
 		if _, _, field := c.doc.At(false, p.Path...); c.Troubled(field) {
 			continue // a consequence of a problem the schema found inside it
+		}
+		if len(p.Path) == 3 && p.Path[2] == "enabled" && strategiesIgnored(ignores, fmt.Sprint(p.Path[1])) {
+			continue // the strategies are Unleash's: Git's (none enabled) are never written
 		}
 		c.Add(p.AtKey, p.Message+diag.DidYouMean(p.Near, p.Candidates), p.Path...)
 	}
@@ -399,4 +407,14 @@ func columnOffset(n *yaml.Node, offset int) int {
 		return 1 + offset
 	}
 	return 0
+}
+
+// strategiesIgnored reports whether an ignore path hands env's strategies to Unleash.
+func strategiesIgnored(paths []string, env string) bool {
+	for _, s := range paths {
+		if p, err := unleashmodel.ParseIgnorePath(s); err == nil && p.Matches("environments."+env+".strategies") {
+			return true
+		}
+	}
+	return false
 }
