@@ -1,0 +1,474 @@
+package unleashexport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing/fstest"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/plan"
+	unleashclient "github.com/flagsync/flagsync/internal/unleash/client"
+	unleashload "github.com/flagsync/flagsync/internal/unleash/load"
+	unleashmodel "github.com/flagsync/flagsync/internal/unleash/model"
+	unleashplan "github.com/flagsync/flagsync/internal/unleash/plan"
+	"github.com/flagsync/flagsync/schema"
+)
+
+// Reader reads live projects; *unleashclient.Client is one.
+type Reader interface {
+	ReadProjects(ctx context.Context, projects []string, opts unleashclient.ReadOptions) (*unleashmodel.Live, error)
+}
+
+// Read reads everything an export writes: each project's flag list, every flag with
+// strategies (one GET each) and the segment list when a strategy uses one.
+func Read(ctx context.Context, r Reader, projects []string) (*unleashmodel.Live, error) {
+	live, err := r.ReadProjects(ctx, projects, unleashclient.ReadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return live, nil
+}
+
+// DefaultEnvironmentOrder is the order environments are written in when present; others
+// follow alphabetically.
+var DefaultEnvironmentOrder = []string{"development", "staging", "production"}
+
+// Options shape the exported files.
+type Options struct {
+	// Schema is where each file's yaml-language-server comment points editors: the URL of a
+	// folder holding unleash-flag.schema.json and unleash-settings.schema.json, or that
+	// folder's slash-separated path relative to the output folder. Empty: no such comment.
+	Schema string
+}
+
+// File is one file of an export.
+type File struct {
+	Path string            // slash-separated, relative to the output folder
+	Data []byte            // the file's content
+	Flag *unleashmodel.Ref // the flag the file holds; nil for flagsync.yaml
+}
+
+// Export is a set of flag files that describe live flags exactly.
+type Export struct {
+	Files    []File // flagsync.yaml first, then one file per flag by project and name
+	Projects []string
+	Flags    int
+	// Notes say what was left out of the files and why, for people.
+	Notes []string
+}
+
+// Build renders the live projects as an Unleash repository. One project: a file per flag at
+// the root, without project, and flagsync.yaml naming the project. Several: a folder per
+// project, each file naming its project. flagsync.yaml says vendor: unleash, lists the
+// environments (development, staging, production first, then alphabetically) and prune:
+// false. A flag's file lists every environment of its project; defaults Unleash fills in
+// (a flexible rollout's rollout 100, stickiness default and groupId equal to the flag's
+// name, variable weights) and flagsync's ownership tag are left out. The same live state
+// always gives byte-identical files.
+func Build(live *unleashmodel.Live, opts Options) (*Export, error) {
+	e := &Export{}
+	var envs []string
+	for _, p := range live.Projects {
+		e.Projects = append(e.Projects, p.Name)
+		for _, env := range p.Environments {
+			if !slices.Contains(envs, env) {
+				envs = append(envs, env)
+			}
+		}
+	}
+	envs = order(envs)
+	single := len(live.Projects) == 1
+	var files []File
+	seen := map[string]unleashmodel.Ref{}
+	for _, p := range live.Projects {
+		flags := slices.Clone(p.Flags)
+		slices.SortFunc(flags, func(a, b unleashmodel.Flag) int { return strings.Compare(a.Name, b.Name) })
+		for i := range flags {
+			f := &flags[i]
+			f.Project = p.Name
+			ref := f.Ref()
+			for env, n := range f.LegacyVariants {
+				e.Notes = append(e.Notes, fmt.Sprintf("%s: %d feature variants in %s left out (deprecated in Unleash 8; flagsync leaves them alone)", ref, n, env))
+			}
+			doc, err := flagDocument(f, !single, order(p.Environments))
+			if err != nil {
+				return nil, fmt.Errorf("export flag %s: %w", ref, err)
+			}
+			name := fileName(f.Name)
+			path, depth := name, 0
+			if !single {
+				path, depth = p.Name+"/"+name, 1
+			}
+			if prev, dup := seen[strings.ToLower(path)]; dup {
+				return nil, fmt.Errorf("export flags %s and %s: both would be written to %s", prev, ref, path)
+			}
+			seen[strings.ToLower(path)] = ref
+			data, err := withHeader(doc, header(opts.Schema, schema.UnleashFlagName, depth, "Exported from Unleash project "+p.Name+" by flagsync export."))
+			if err != nil {
+				return nil, fmt.Errorf("export flag %s: %w", ref, err)
+			}
+			files = append(files, File{Path: path, Data: data, Flag: &ref})
+			e.Flags++
+		}
+	}
+	slices.Sort(e.Notes)
+	m := newMapping()
+	m.comment("vendor", str(unleashmodel.Vendor), "Every flag file here is an Unleash flag.")
+	if single {
+		m.comment("project", str(live.Projects[0].Name), "Default project of the flag files.")
+	}
+	if len(envs) > 0 {
+		m.comment("environments", strSeq(envs), "The environments the flags configure, in the order flagsync applies changes.")
+	}
+	m.comment("prune", boolNode(false), "Archive flags whose file is removed (only flags tagged "+unleashmodel.OwnershipTag+"; never deleted). Off: such flags are reported and left alone.")
+	data, err := withHeader(m.n, header(opts.Schema, schema.UnleashSettingsName, 0, "Exported from Unleash by flagsync export."))
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
+	}
+	e.Files = append([]File{{Path: flagrepo.SettingsFile, Data: data}}, files...)
+	return e, nil
+}
+
+// order puts environments in DefaultEnvironmentOrder, then alphabetically.
+func order(envs []string) []string {
+	m := make(map[string]bool, len(envs))
+	for _, e := range envs {
+		m[e] = true
+	}
+	return plan.EnvOrder(m, DefaultEnvironmentOrder)
+}
+
+// fileName is a flag's file name: its name (URL-friendly, so a valid file name), with a
+// leading '.' escaped, since the loader skips dot-files.
+func fileName(name string) string {
+	if strings.HasPrefix(name, ".") {
+		name = "_" + name
+	}
+	return name + ".yaml"
+}
+
+// flagDocument builds one flag's YAML.
+func flagDocument(f *unleashmodel.Flag, withProject bool, envs []string) (*yaml.Node, error) {
+	m := newMapping()
+	if withProject {
+		m.add("project", str(f.Project))
+	}
+	m.add("name", str(f.Name))
+	if t := f.FeatureType(); t != unleashmodel.DefaultFeatureType {
+		m.add("type", str(t))
+	}
+	if f.Description != "" {
+		m.add("description", str(f.Description))
+	}
+	if f.ImpressionData {
+		m.add("impressionData", boolNode(true))
+	}
+	var tags []string
+	for _, t := range f.Tags {
+		if t != unleashmodel.OwnershipTag {
+			tags = append(tags, t)
+		}
+	}
+	slices.Sort(tags)
+	if len(tags) > 0 {
+		m.add("tags", strSeq(tags))
+	}
+	em := newMapping()
+	for _, env := range envs {
+		e, ok := f.Environments[env]
+		if !ok {
+			continue
+		}
+		if e.Unread {
+			return nil, fmt.Errorf("the strategies of %s were not read", env)
+		}
+		one := newMapping()
+		one.add("enabled", boolNode(e.Enabled))
+		if len(e.Strategies) > 0 {
+			var items []*yaml.Node
+			for i := range e.Strategies {
+				items = append(items, strategyNode(unleashmodel.NormaliseStrategy(e.Strategies[i], f.Name), f.Name))
+			}
+			one.add("strategies", seq(items...))
+		}
+		em.add(env, one.n)
+	}
+	if em.len() > 0 {
+		m.add("environments", em.n)
+	}
+	return m.n, nil
+}
+
+// strategyNode writes a normalised strategy without the defaults Unleash fills in.
+func strategyNode(s unleashmodel.Strategy, flagName string) *yaml.Node {
+	m := newMapping()
+	m.add("name", str(s.Name))
+	if s.Title != "" {
+		m.add("title", str(s.Title))
+	}
+	if s.Disabled {
+		m.add("disabled", boolNode(true))
+	}
+	params := newMapping()
+	for _, k := range sortedKeys(s.Parameters) {
+		v := s.Parameters[k]
+		if s.Name == unleashmodel.StrategyFlexibleRollout &&
+			(k == "rollout" && v == "100" || k == "stickiness" && v == unleashmodel.DefaultStickiness || k == "groupId" && v == flagName) {
+			continue
+		}
+		if n, err := strconv.Atoi(v); err == nil && k == "rollout" && strconv.Itoa(n) == v {
+			params.add(k, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: v})
+			continue
+		}
+		params.add(k, str(v))
+	}
+	if params.len() > 0 {
+		params.n.Style = yaml.FlowStyle
+		m.add("parameters", params.n)
+	}
+	if len(s.Constraints) > 0 {
+		var items []*yaml.Node
+		for _, c := range s.Constraints {
+			cm := newMapping()
+			cm.add("contextName", str(c.ContextName))
+			cm.add("operator", str(c.Operator))
+			if len(c.Values) > 0 {
+				cm.add("values", strSeq(c.Values))
+			}
+			if c.Value != "" {
+				cm.add("value", str(c.Value))
+			}
+			if c.CaseInsensitive {
+				cm.add("caseInsensitive", boolNode(true))
+			}
+			if c.Inverted {
+				cm.add("inverted", boolNode(true))
+			}
+			cm.n.Style = yaml.FlowStyle
+			items = append(items, cm.n)
+		}
+		m.add("constraints", seq(items...))
+	}
+	if len(s.Segments) > 0 {
+		m.add("segments", strSeq(s.Segments))
+	}
+	if len(s.Variants) > 0 {
+		var items []*yaml.Node
+		for _, v := range s.Variants {
+			vm := newMapping()
+			vm.add("name", str(v.Name))
+			if v.WeightType == unleashmodel.WeightFix {
+				vm.add("weightType", str(v.WeightType))
+				vm.add("weight", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v.Weight)})
+			}
+			if v.Stickiness != unleashmodel.DefaultStickiness {
+				vm.add("stickiness", str(v.Stickiness))
+			}
+			if v.Payload != nil {
+				pm := newMapping()
+				pm.add("type", str(v.Payload.Type))
+				pm.add("value", str(v.Payload.Value))
+				pm.n.Style = yaml.FlowStyle
+				vm.add("payload", pm.n)
+			}
+			items = append(items, vm.n)
+		}
+		m.add("variants", seq(items...))
+	}
+	return m.n
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Check is what Verify found.
+type Check struct {
+	// Diagnostics are the loader's problems with the files; empty when they are valid.
+	Diagnostics []diag.Diagnostic
+	// Plan is what a sync of the files would change: nothing, and no unmanaged flag, when
+	// the files describe the live flags exactly.
+	Plan plan.Plan
+	// Err is the planner's refusal, if any.
+	Err error
+}
+
+// OK reports whether the files are valid and plan to nothing: no change, no unmanaged
+// flag, and no note but on feature variants, which flag files cannot hold (see
+// Export.Notes).
+func (c *Check) OK() bool {
+	for _, n := range c.Plan.Notes {
+		if n.Kind != unleashplan.NoteLegacyVariants {
+			return false
+		}
+	}
+	return len(c.Diagnostics) == 0 && c.Err == nil && len(c.Plan.Changes) == 0 && len(c.Plan.Unmanaged) == 0
+}
+
+// Verify loads the exported files the way flagsync loads a repository (in memory) and plans
+// them against the live state they were built from.
+func Verify(e *Export, live *unleashmodel.Live) (*Check, error) {
+	fsys := fstest.MapFS{}
+	for _, f := range e.Files {
+		fsys[f.Path] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
+	}
+	desired, err := unleashload.Load(fsys, ".")
+	var invalid *diag.InvalidError
+	if errors.As(err, &invalid) {
+		return &Check{Diagnostics: invalid.Diagnostics}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify export: %w", err)
+	}
+	p, err := unleashplan.Compute(desired, live, unleashplan.OptionsFor(desired))
+	return &Check{Plan: p, Err: err}, nil
+}
+
+// ExistsError is returned by Write when files of the export already exist and overwriting
+// was not asked for. Nothing was written.
+type ExistsError struct {
+	Dir   string
+	Paths []string
+}
+
+// Error names the output folder and the existing files.
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("write export to %s: %d files exist (%s)", e.Dir, len(e.Paths), strings.Join(e.Paths, ", "))
+}
+
+// Write writes the files below dir, creating folders as needed. Unless overwrite is set it
+// first checks that none exists and writes nothing if one does (an *ExistsError). It never
+// deletes anything.
+func Write(dir string, files []File, overwrite bool) error {
+	var exists []string
+	for _, f := range files {
+		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return fmt.Errorf("write export: %w", err)
+		case st.IsDir():
+			return fmt.Errorf("write export: %s is a directory", f.Path)
+		}
+		exists = append(exists, f.Path)
+	}
+	if len(exists) > 0 && !overwrite {
+		return &ExistsError{Dir: dir, Paths: exists}
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write export: %w", err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			return fmt.Errorf("write export: %w", err)
+		}
+	}
+	return nil
+}
+
+// --- YAML ---------------------------------------------------------------------------
+
+type mapping struct{ n *yaml.Node }
+
+func newMapping() mapping { return mapping{&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}} }
+
+func (m mapping) add(key string, v *yaml.Node) { m.n.Content = append(m.n.Content, str(key), v) }
+
+func (m mapping) comment(key string, v *yaml.Node, comment string) {
+	k := str(key)
+	k.HeadComment = comment
+	m.n.Content = append(m.n.Content, k, v)
+}
+
+func (m mapping) len() int { return len(m.n.Content) / 2 }
+
+func seq(items ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: items}
+}
+
+func strSeq(ss []string) *yaml.Node {
+	items := make([]*yaml.Node, len(ss))
+	for i, s := range ss {
+		items[i] = str(s)
+	}
+	n := seq(items...)
+	n.Style = yaml.FlowStyle
+	return n
+}
+
+func boolNode(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+// str is a string scalar, double-quoted when a YAML reader could take it for something
+// else (yaml.v3's encoder is the judge, YAML 1.1 booleans included) or it starts like a
+// date; multi-line text is left to the emitter.
+func str(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if strings.Contains(s, "\n") {
+		return n
+	}
+	out, err := yaml.Marshal(s)
+	switch {
+	case s == "" || err != nil || bytes.HasPrefix(out, []byte(`"`)) || looksLikeDate(s):
+		n.Style = yaml.DoubleQuotedStyle
+	case strings.ContainsAny(s, "[]{},") && !strings.Contains(s, "'"):
+		// Plain in a block, but not in a flow collection: single quotes keep JSON readable.
+		n.Style = yaml.SingleQuotedStyle
+	case strings.ContainsAny(s, "[]{},"):
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
+
+func looksLikeDate(s string) bool {
+	return len(s) >= 8 && s[4] == '-' && strings.Trim(s[:4], "0123456789") == ""
+}
+
+// header is the comment lines a file starts with.
+func header(schemaDir, schemaName string, depth int, line string) []string {
+	var out []string
+	if schemaDir != "" {
+		loc := strings.TrimSuffix(schemaDir, "/") + "/" + schemaName
+		if !strings.Contains(schemaDir, "://") && !strings.HasPrefix(schemaDir, "/") {
+			loc = strings.Repeat("../", depth) + loc
+		}
+		out = append(out, "yaml-language-server: $schema="+loc)
+	}
+	return append(out, line)
+}
+
+// withHeader encodes root with two-space indentation after the header comment lines.
+func withHeader(root *yaml.Node, lines []string) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, l := range lines {
+		buf.WriteString("# " + l + "\n")
+	}
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("encode YAML: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode YAML: %w", err)
+	}
+	return buf.Bytes(), nil
+}
