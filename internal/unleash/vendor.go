@@ -273,3 +273,13 @@ func plural(n int, noun string) string {
 	}
 	return noun + "s"
 }
+
+// Files returns where each desired flag is defined, for the daemon's index of a
+// repository and for comments on a pull request.
+func (r *Repo) Files() []reconcile.FlagFile {
+	out := make([]reconcile.FlagFile, 0, len(r.desired.Flags))
+	for _, f := range r.desired.Flags {
+		out = append(out, reconcile.FlagFile{Flag: unleashplan.AddressOf(f.Ref(), ""), File: f.Source.File, Line: f.Source.Line})
+	}
+	return out
+}
