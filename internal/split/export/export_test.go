@@ -36,7 +36,7 @@ func splitSeeds() []splitmodel.Flag {
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 33}, {Treatment: "off", Size: 67}}},
 						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "BETWEEN_NUMBER", Attribute: "age", Between: &splitmodel.Between{From: 18, To: 65.5}}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "off", Size: 100}}},
-						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitmodel.Depends{SplitName: "dark_mode", Treatment: "on"}}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitmodel.Depends{SplitName: "dark_mode", Treatment: "dark"}}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}}},
 						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "GREATER_THAN_OR_EQUAL_NUMBER", Attribute: "score", Number: ptr(2.5)}, {Type: "MATCHES_STRING", String: "^a.*$"}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 100}}},
