@@ -38,6 +38,13 @@ func TestWorkspacesAndHarnessKeys(t *testing.T) {
 	if r := h.do("GET", "/workspaces", "", "Authorization", "", "x-api-key", "wrong"); r.status != 401 {
 		t.Errorf("wrong x-api-key: %d", r.status)
 	}
+	harness := newHarness(t, Options{HarnessKeys: true})
+	if r := harness.do("GET", "/workspaces", ""); r.status != 401 {
+		t.Errorf("Bearer where only x-api-key is taken: %d", r.status)
+	}
+	if r := harness.do("GET", "/workspaces", "", "Authorization", "", "x-api-key", DefaultAPIKey); r.status != 200 {
+		t.Errorf("x-api-key where only it is taken: %d", r.status)
+	}
 }
 
 func TestTitleAndCommentRequired(t *testing.T) {

@@ -42,6 +42,9 @@ type Options struct {
 	// environments: only it approves or rejects change requests (Split does not let the
 	// key that submitted a change request approve it). Empty means DefaultApproverAPIKey.
 	ApproverAPIKey string
+	// HarnessKeys takes keys the way the Harness FME API documents it: in an x-api-key
+	// header only; Authorization: Bearer is refused (401).
+	HarnessKeys bool
 	// Workspaces are the account's workspace ids; empty accepts any id.
 	Workspaces []string
 	// WorkspaceNames names workspaces (id → name) in GET /workspaces; a workspace without
@@ -106,6 +109,7 @@ type Server struct {
 	approvals   []string // environments that require approvals
 	restricted  bool
 	killAfter   bool
+	harnessKeys bool
 	envs        []string
 	types       []string
 	statePath   string
@@ -127,7 +131,8 @@ func New(opts Options) (*Server, error) {
 		ws: slices.Clone(opts.Workspaces), envs: slices.Clone(opts.Environments), types: slices.Clone(opts.TrafficTypes),
 		wsNames: maps.Clone(opts.WorkspaceNames), titled: slices.Clone(opts.TitleAndCommentsRequired),
 		approvals: slices.Clone(opts.ApprovalEnvironments), restricted: opts.RestrictedApprovers, killAfter: opts.KillAfterCreate,
-		statePath: opts.StatePath, flags: map[flagKey]*flagDoc{}, nextID: 1,
+		harnessKeys: opts.HarnessKeys,
+		statePath:   opts.StatePath, flags: map[flagKey]*flagDoc{}, nextID: 1,
 		rate: rateLimiter{perSecond: opts.RatePerSecond, perMinute: opts.RatePerMinute, minute: map[string]*window{}},
 	}
 	if s.now == nil {
@@ -224,7 +229,7 @@ const (
 // Authorization: Bearer or in an x-api-key header (Harness keys); "" when neither.
 func (s *Server) caller(r *http.Request) string {
 	key := strings.TrimSpace(r.Header.Get("x-api-key"))
-	if key == "" {
+	if key == "" && !s.harnessKeys {
 		scheme, k, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return ""
