@@ -56,7 +56,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			if c.Environment != "" {
 				head += " " + c.Environment
 			}
-			fmt.Fprintf(bw, "  %s  %s %s\n", paint(colour, head), c.Request.Method, c.Request.Path)
+			fmt.Fprintf(bw, "  %s  %s %s%s\n", paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After))
 			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
 			for _, f := range c.Fields {
 				sym, colour := fieldSymbol(c.Action, f)
@@ -86,6 +86,13 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		fmt.Fprintln(bw, paint(ansiRed, "Refused by the mass-archive guard:"))
 		for _, b := range archives {
 			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
+		}
+	}
+	if waiting := p.AwaitingApproval(); len(waiting) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
+		for _, b := range waiting {
+			fmt.Fprintf(bw, "  ? %s: %s\n", blockedTarget(b), b.Reason)
 		}
 	}
 	if len(p.Notes) > 0 {
@@ -131,6 +138,27 @@ func fieldSymbol(a Action, f FieldChange) (string, string) {
 		return "-", ansiRed
 	}
 	return "~", ansiYellow
+}
+
+// afterText is " (after 2, 5)" for a change that needs other changes first, else "".
+func afterText(after []int) string {
+	if len(after) == 0 {
+		return ""
+	}
+	parts := make([]string, len(after))
+	for i, o := range after {
+		parts[i] = fmt.Sprint(o)
+	}
+	return " (after " + strings.Join(parts, ", ") + ")"
+}
+
+// blockedTarget names what a refused or waiting change touches: scope/key, with the
+// environment when it has one.
+func blockedTarget(b Blocked) string {
+	if b.Environment != "" {
+		return b.Flag().String() + " (" + b.Environment + ")"
+	}
+	return b.Flag().String()
 }
 
 // textValue is v as compact JSON, cut to maxTextValue characters.
