@@ -111,8 +111,11 @@ const (
 	// flag with such a change is refused whole, so that it is not left half-created.
 	BlockedMissingDependency BlockedKind = "missing-dependency"
 	// BlockedAwaitingApproval is a change already filed for approval in the service (a
-	// Split change request that is open): it is not written or filed again while it
-	// waits. It is not a refusal: it is counted and shown apart, as awaiting approval.
+	// Split change request that is open): the vendor neither writes nor files it again
+	// while it waits. The change stays in Plan.Changes, so that the service is known to
+	// differ from Git until the request is approved and applied, and apply reports it as
+	// awaiting approval; it is counted and shown apart, not as a refusal nor by its
+	// action.
 	BlockedAwaitingApproval BlockedKind = "awaiting-approval"
 )
 

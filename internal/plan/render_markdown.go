@@ -93,13 +93,14 @@ func markdown(p Plan, level, limit int) string {
 		writeMarkdownNotes(&b, p, level)
 	}
 
+	held := p.heldChanges()
 	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
 	switch level {
 	case mdFull, mdChanges:
 		for _, g := range groups {
 			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", cell(g.ref.String()), countActions(g.changes))
 			for _, c := range g.changes {
-				writeMarkdownChange(&b, c, level == mdFull)
+				writeMarkdownChange(&b, c, held[c.Address], level == mdFull)
 			}
 			b.WriteString("</details>\n\n")
 		}
@@ -176,13 +177,13 @@ func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
 	b.WriteString("\n")
 }
 
-func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
+func writeMarkdownChange(b *strings.Builder, c Change, held string, fields bool) {
 	sym, _ := actionSymbol(c.Action)
 	head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
 	if c.Environment != "" {
 		head += " " + c.Environment
 	}
-	fmt.Fprintf(b, "**%s** `%s %s`%s<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, afterText(c.After), mdEscape(c.Reason))
+	fmt.Fprintf(b, "**%s** `%s %s`%s%s<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, afterText(c.After), mdEscape(held), mdEscape(c.Reason))
 	if !fields || len(c.Fields) == 0 {
 		return
 	}

@@ -47,6 +47,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		}
 		fmt.Fprintln(bw, paint(ansiBold, title))
 	}
+	held := p.heldChanges()
 	for _, g := range groupByFlag(p.Changes) {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiBold, g.ref.String()))
@@ -56,7 +57,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			if c.Environment != "" {
 				head += " " + c.Environment
 			}
-			fmt.Fprintf(bw, "  %s  %s %s%s\n", paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After))
+			fmt.Fprintf(bw, "  %s  %s %s%s%s\n", paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After), held[c.Address])
 			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
 			for _, f := range c.Fields {
 				sym, colour := fieldSymbol(c.Action, f)
@@ -138,6 +139,16 @@ func fieldSymbol(a Action, f FieldChange) (string, string) {
 		return "-", ansiRed
 	}
 	return "~", ansiYellow
+}
+
+// heldChanges marks the changes that wait for approval in the service: by address, the
+// text that follows their request, e.g. " [awaiting approval: change request cr-1]".
+func (p Plan) heldChanges() map[Address]string {
+	out := map[Address]string{}
+	for _, b := range p.AwaitingApproval() {
+		out[b.Address] = " [awaiting approval: change request " + b.ChangeRequest + "]"
+	}
+	return out
 }
 
 // afterText is " (after 2, 5)" for a change that needs other changes first, else "".

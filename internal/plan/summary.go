@@ -18,11 +18,20 @@ type Summary struct {
 	AwaitingApproval int `json:"awaitingApproval,omitempty"`
 }
 
-// Summary counts p's changes by action.
+// Summary counts p's changes by action. A change that waits for approval in the
+// service (an awaiting-approval entry of Blocked has its address) is counted as awaiting
+// approval, not by its action: the vendor does not write it again while it waits.
 func (p Plan) Summary() Summary {
-	awaiting := len(p.AwaitingApproval())
-	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked) - awaiting, Notes: len(p.Notes), AwaitingApproval: awaiting}
+	waiting := p.AwaitingApproval()
+	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked) - len(waiting), Notes: len(p.Notes), AwaitingApproval: len(waiting)}
+	held := make(map[Address]bool, len(waiting))
+	for _, b := range waiting {
+		held[b.Address] = true
+	}
 	for i := range p.Changes {
+		if held[p.Changes[i].Address] {
+			continue
+		}
 		switch p.Changes[i].Action {
 		case ActionCreate:
 			s.Create++
