@@ -137,7 +137,7 @@ func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, l
 			fmt.Fprintf(b, "> - … and %d more\n", len(blocked)-i)
 			break
 		}
-		fmt.Fprintf(b, "> - `%s`: %s\n", x.Flag(), mdEscape(x.Reason))
+		fmt.Fprintf(b, "> - `%s`: %s\n", blockedTarget(x), mdEscape(x.Reason))
 	}
 	b.WriteString("\n")
 }

@@ -79,7 +79,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiRed, "Refused ("+p.ServiceName()+" will still differ from Git):"))
 		for _, b := range others {
-			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
+			fmt.Fprintf(bw, "  ! %s: %s\n", blockedTarget(b), b.Reason)
 		}
 	}
 	if len(archives) > 0 {

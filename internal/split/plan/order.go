@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -113,16 +114,16 @@ func (a *arranger) refuseMissingDependencies() {
 					if other == g.ref {
 						continue
 					}
-					why := a.unavailable(other, c.Environment)
+					why, hint := a.unavailable(other, c.Environment)
 					if why == "" {
 						continue
 					}
 					changed = true
 					if g.created {
-						a.refusedWhole[g.ref] = fmt.Sprintf("not created: its definition in %s names flag %s (IN_SPLIT), which %s; Split refuses a definition that names an absent flag, and creating %s without it would leave it half-created",
-							c.Environment, name, why, g.ref.Name)
+						a.refusedWhole[g.ref] = fmt.Sprintf("not created: its definition in %s names flag %s (IN_SPLIT), which %s; Split refuses a definition that names an absent flag, and creating %s without it would leave it half-created%s",
+							c.Environment, name, why, g.ref.Name, hint)
 					} else {
-						a.refusedEnv[re] = fmt.Sprintf("definition in %s not written: it names flag %s (IN_SPLIT), which %s; Split would refuse it", c.Environment, name, why)
+						a.refusedEnv[re] = fmt.Sprintf("definition in %s not written: it names flag %s (IN_SPLIT), which %s; Split would refuse it%s", c.Environment, name, why, hint)
 					}
 					break
 				}
@@ -152,28 +153,34 @@ func (a *arranger) refuseMissingDependencies() {
 }
 
 // unavailable says why flag ref will not exist in env once the plan is applied ("" when
-// it will): it is configured there in Split, or Git configures it there and the plan
-// neither refuses nor holds back that definition.
-func (a *arranger) unavailable(ref splitmodel.Ref, env string) string {
+// it will: it is configured there in Split, or Git configures it there and the plan
+// neither refuses nor holds back that definition), with a did-you-mean hint for a name
+// that exists nowhere.
+func (a *arranger) unavailable(ref splitmodel.Ref, env string) (why, hint string) {
 	if l := a.live[ref]; l != nil {
 		if _, ok := l.Environments[env]; ok {
-			return ""
+			return "", ""
 		}
 	}
 	d := a.desired[ref]
 	switch {
+	case d == nil && a.live[ref] == nil:
+		if h := a.suggest(ref, env); h != "" {
+			hint = " (" + strings.TrimPrefix(h, "; ") + ")"
+		}
+		return "exists in " + env + " neither in Git nor in Split", hint
 	case d == nil:
-		return "exists in " + env + " neither in Git nor in Split" + a.suggest(ref, env)
+		return "is not configured in " + env + " in Split (and Git does not configure it there)", ""
 	case !hasEnv(d, env):
-		return "Git does not configure in " + env + " and is not configured there in Split"
+		return "Git does not configure in " + env + " and is not configured there in Split", ""
 	case a.refusedWhole[ref] != "":
-		return "this plan does not create (refused: " + a.refusedWhole[ref] + ")"
+		return "this plan does not create (it is refused too)", ""
 	case a.refusedEnv[refEnv{ref, env}] != "":
-		return "this plan does not configure in " + env + " (refused)"
+		return "this plan does not configure in " + env + " (refused too)", ""
 	case a.pendingCreate[refEnv{ref, env}] != "":
-		return "is not configured in " + env + " until change request " + a.pendingCreate[refEnv{ref, env}] + " is approved"
+		return "is not configured in " + env + " until change request " + a.pendingCreate[refEnv{ref, env}] + " is approved", ""
 	}
-	return ""
+	return "", ""
 }
 
 func hasEnv(f *splitmodel.Flag, env string) bool {
