@@ -297,6 +297,13 @@ func TestTitleAndCommentEndToEnd(t *testing.T) {
 	if !strings.Contains(q.Get("title"), "9c1e5a7") || !strings.Contains(q.Get("comment"), "environment Production is in Git") {
 		t.Errorf("default title %q, comment %q", q.Get("title"), q.Get("comment"))
 	}
+	for _, c := range w.sb.Calls() {
+		if c.Method == "POST" && strings.Contains(c.Path, "/trafficTypes/") {
+			if fq, _ := url.ParseQuery(c.Query); fq.Get("title") != "flagsync 9c1e5a7: dark_mode" {
+				t.Errorf("the flag's creation carries title %q", fq.Get("title"))
+			}
+		}
+	}
 
 	w = newE2E(t, opts, map[string]string{
 		"SPLIT_CHANGE_TITLE":   "GitOps {{.Flag}}/{{.Environment}} @ {{.Revision}}",

@@ -141,8 +141,9 @@ func parseDefinitionWrite(req api.Request) (definitionWrite, bool) {
 // sent as application/json, as the vendor's examples do (RFC 6902's own type is
 // application/json-patch+json).
 //
-// A write of a definition also carries Split's change tracking, the title and comment
-// query parameters rendered from the templates, and gets these answers:
+// Every write of a flag or a definition carries Split's change tracking, the title and
+// comment query parameters rendered from the templates. A write of a definition also
+// gets these answers:
 //   - 403 "Approvals are required": the change is filed as a change request (or found
 //     already filed) and Do returns an *apply.PendingApproval; while the client knows a
 //     request for the flag and environment is open (from its last read), the write is
@@ -158,7 +159,17 @@ func parseDefinitionWrite(req api.Request) (definitionWrite, bool) {
 func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
 	w, isDef := parseDefinitionWrite(req)
 	if !isDef {
-		res, err := c.sendRequest(ctx, req, nil)
+		var q url.Values
+		if fw, ok := parseFlagWrite(req); ok {
+			// Flag-level writes carry the title and comment too: the workspace setting
+			// speaks of feature flag changes, and an unneeded parameter is ignored.
+			title, comment, err := c.templates.render(c.changeInfo(ctx, fw))
+			if err != nil {
+				return nil, err
+			}
+			q = changeQuery(title, comment)
+		}
+		res, err := c.sendRequest(ctx, req, q)
 		if err != nil {
 			return nil, err
 		}
@@ -177,13 +188,7 @@ func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	if title != "" {
-		q.Set("title", title)
-	}
-	if comment != "" {
-		q.Set("comment", comment)
-	}
+	q := changeQuery(title, comment)
 	res, err := c.sendRequest(ctx, req, q)
 	killed := w.op == "create" && bodyKilled(req.Body)
 	switch {
@@ -208,6 +213,44 @@ func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, erro
 		err = c.rollBack(ctx, w, err)
 	}
 	return nil, err
+}
+
+// changeQuery is the title and comment query parameters, without an empty one.
+func changeQuery(title, comment string) url.Values {
+	q := url.Values{}
+	if title != "" {
+		q.Set("title", title)
+	}
+	if comment != "" {
+		q.Set("comment", comment)
+	}
+	return q
+}
+
+// parseFlagWrite reads a write of a flag itself (create, patch, delete); ok is false for
+// any other request.
+func parseFlagWrite(req api.Request) (definitionWrite, bool) {
+	if ws, name, ok := IsCreateFlag(req); ok {
+		return definitionWrite{workspace: ws, flag: name, op: "create"}, true
+	}
+	if req.Method != http.MethodPatch && req.Method != http.MethodDelete {
+		return definitionWrite{}, false
+	}
+	p, _, _ := strings.Cut(req.Path, "?")
+	rest, ok := strings.CutPrefix(p, APIPrefix+"/splits/ws/")
+	if !ok {
+		return definitionWrite{}, false
+	}
+	seg := strings.Split(rest, "/")
+	if len(seg) != 2 {
+		return definitionWrite{}, false
+	}
+	ws, err1 := url.PathUnescape(seg[0])
+	name, err2 := url.PathUnescape(seg[1])
+	if err1 != nil || err2 != nil {
+		return definitionWrite{}, false
+	}
+	return definitionWrite{workspace: ws, flag: name, op: strings.ToLower(req.Method)}, true
 }
 
 // sendRequest sends a planned request with extra query parameters.

@@ -111,3 +111,22 @@ func TestParseDefinitionWrite(t *testing.T) {
 }
 
 func apiRequest(method, path string) api.Request { return api.Request{Method: method, Path: path} }
+
+func TestParseFlagWrite(t *testing.T) {
+	create := api.Request{Method: "POST", Path: CreateFlagPath("w", "user"), Body: []byte(`{"name":"f"}`)}
+	for _, tt := range []struct {
+		req api.Request
+		op  string
+	}{
+		{create, "create"},
+		{apiRequest("PATCH", FlagPath("w", "f")), "patch"},
+		{apiRequest("DELETE", FlagPath("w", "f")), "delete"},
+		{apiRequest("GET", FlagPath("w", "f")), ""},
+		{apiRequest("PATCH", DefinitionPath("w", "f", "Prod")), ""},
+	} {
+		w, ok := parseFlagWrite(tt.req)
+		if ok != (tt.op != "") || w.op != tt.op || (ok && (w.workspace != "w" || w.flag != "f" || w.env != "")) {
+			t.Errorf("%s %s: %+v %t", tt.req.Method, tt.req.Path, w, ok)
+		}
+	}
+}
