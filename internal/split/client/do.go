@@ -352,7 +352,10 @@ func (c *Client) rollBack(ctx context.Context, w definitionWrite, err error) err
 	if !created {
 		return err
 	}
-	if _, derr := c.send(ctx, api.Call{Method: http.MethodDelete, Path: FlagPath(w.workspace, w.flag)}); derr != nil {
+	info := c.changeInfo(ctx, definitionWrite{workspace: w.workspace, flag: w.flag})
+	info.Reason = fmt.Sprintf("rolled back: Split refused its definition in %s, and a flag is not left half-created", w.env)
+	title, comment, _ := c.templates.render(info) // the templates rendered for this write already
+	if _, derr := c.send(ctx, api.Call{Method: http.MethodDelete, Path: FlagPath(w.workspace, w.flag), Query: changeQuery(title, comment)}); derr != nil {
 		return fmt.Errorf("%w; deleting flag %s, created moments before by this sync, failed too (%v): it is left without this definition", err, key, derr)
 	}
 	c.mu.Lock()
