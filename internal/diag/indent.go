@@ -76,42 +76,13 @@ func misindentedLine(data []byte, from int) (line, col int, ok bool) {
 			stack = stack[:0]
 			continue
 		}
-		dash := content == "-" || strings.HasPrefix(content, "- ")
-		switch {
-		case len(stack) == 0 || indent > stack[len(stack)-1].indent:
-			stack = append(stack, level{indent: indent, seqOnly: dash})
-		default:
-			for len(stack) > 0 && stack[len(stack)-1].indent > indent {
-				stack = stack[:len(stack)-1]
-			}
-			top := len(stack) - 1
-			parentBelow := top > 0 && stack[top-1].indent < indent
-			switch {
-			case top < 0 || stack[top].indent != indent:
-				if n >= from {
-					return n, indent + 1, true
-				}
-				stack = append(stack, level{indent: indent, seqOnly: dash})
-			case stack[top].seqOnly && !dash && parentBelow:
-				if n >= from {
-					return n, indent + 1, true
-				}
-				stack[top].seqOnly = false
-			case !dash:
-				stack[top].seqOnly = false
-			}
+		dash := isDash(content)
+		var bad bool
+		if stack, bad = place(stack, indent, dash); bad && n >= from {
+			return n, indent + 1, true
 		}
-		// The entries after "- " (also "- - x") open a block at their own column.
-		rest, at := content, indent
-		for rest == "-" || strings.HasPrefix(rest, "- ") {
-			inner := strings.TrimLeft(strings.TrimPrefix(rest, "-"), " ")
-			at += len(rest) - len(inner)
-			rest = inner
-			if rest == "" {
-				break
-			}
-			stack = append(stack, level{indent: at, seqOnly: rest == "-" || strings.HasPrefix(rest, "- ")})
-		}
+		var rest string
+		stack, rest = openEntries(stack, content, indent)
 		if opensBlockScalar(rest) {
 			scalarIndent = indent
 		}
@@ -121,6 +92,47 @@ func misindentedLine(data []byte, from int) (line, col int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// isDash reports whether a line's content is a sequence entry ("- x", or "-" alone).
+func isDash(content string) bool { return content == "-" || strings.HasPrefix(content, "- ") }
+
+// place puts a line of the given indentation on the stack of open blocks: a deeper line
+// opens a block, a shallower one closes blocks down to its column. bad is true when the
+// line matches no open column, or is a mapping key at the column of a nested sequence's
+// entries; the stack is then repaired as if the line were right.
+func place(stack []level, indent int, dash bool) ([]level, bool) {
+	if len(stack) == 0 || indent > stack[len(stack)-1].indent {
+		return append(stack, level{indent: indent, seqOnly: dash}), false
+	}
+	for len(stack) > 0 && stack[len(stack)-1].indent > indent {
+		stack = stack[:len(stack)-1]
+	}
+	top := len(stack) - 1
+	if top < 0 || stack[top].indent != indent {
+		return append(stack, level{indent: indent, seqOnly: dash}), true
+	}
+	bad := stack[top].seqOnly && !dash && top > 0 && stack[top-1].indent < indent
+	if !dash {
+		stack[top].seqOnly = false
+	}
+	return stack, bad
+}
+
+// openEntries opens a block at the column of the entry after each "- " of a line (also
+// "- - x"), and returns the line's content after them.
+func openEntries(stack []level, content string, indent int) ([]level, string) {
+	rest, at := content, indent
+	for isDash(rest) {
+		inner := strings.TrimLeft(strings.TrimPrefix(rest, "-"), " ")
+		at += len(rest) - len(inner)
+		rest = inner
+		if rest == "" {
+			break
+		}
+		stack = append(stack, level{indent: at, seqOnly: isDash(rest)})
+	}
+	return stack, rest
 }
 
 // opensBlockScalar reports whether a line's content ends with a block scalar indicator

@@ -89,13 +89,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
 		}
 	}
-	if waiting := p.AwaitingApproval(); len(waiting) > 0 {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
-		for _, b := range waiting {
-			fmt.Fprintf(bw, "  ? %s: %s\n", blockedTarget(b), b.Reason)
-		}
-	}
+	writeTextWaiting(bw, p, paint)
 	if len(p.Notes) > 0 {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or "+p.ServiceName()+"'s automation; nothing is written):"))
@@ -139,6 +133,19 @@ func fieldSymbol(a Action, f FieldChange) (string, string) {
 		return "-", ansiRed
 	}
 	return "~", ansiYellow
+}
+
+// writeTextWaiting writes the changes that wait for approval in the service, if any.
+func writeTextWaiting(w io.Writer, p Plan, paint func(code, s string) string) {
+	waiting := p.AwaitingApproval()
+	if len(waiting) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
+	for _, b := range waiting {
+		fmt.Fprintf(w, "  ? %s: %s\n", blockedTarget(b), b.Reason)
+	}
 }
 
 // heldChanges marks the changes that wait for approval in the service: by address, the

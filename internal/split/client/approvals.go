@@ -100,16 +100,27 @@ func (c *Client) EnvironmentID(ctx context.Context, workspace, env string) (stri
 
 // changeRequestView is a change request in the API's read shape.
 type changeRequestView struct {
-	ID            string `json:"id"`
-	Status        string `json:"status"`
-	Title         string `json:"title"`
-	OperationType string `json:"operationType"`
-	Split         *struct {
-		Name        string   `json:"name"`
-		Environment *readRef `json:"environment"`
-	} `json:"split"`
+	ID            string        `json:"id"`
+	Status        string        `json:"status"`
+	Title         string        `json:"title"`
+	OperationType string        `json:"operationType"`
+	Split         *requestSplit `json:"split"`
+	Environment   *readRef      `json:"environment"`
+	Workspace     *readRef      `json:"workspace"`
+}
+
+// requestSplit is the flag part of a listed change request.
+type requestSplit struct {
+	Name        string   `json:"name"`
 	Environment *readRef `json:"environment"`
-	Workspace   *readRef `json:"workspace"`
+}
+
+// name is the flag's name, "" when the request is not a flag's.
+func (r *requestSplit) name() string {
+	if r == nil {
+		return ""
+	}
+	return r.Name
 }
 
 // OpenChangeRequests returns the open (REQUESTED) change requests of the flags of one
@@ -143,35 +154,44 @@ func (c *Client) OpenChangeRequests(ctx context.Context, workspace, env string) 
 			return nil, fmt.Errorf("list open change requests of %s in %s: decode: %w", workspace, env, err)
 		}
 		for _, cr := range pg.Data {
-			if cr.Split == nil || cr.Split.Name == "" || (cr.Status != "" && cr.Status != "REQUESTED") {
-				continue
-			}
-			if e := cr.Environment; e == nil && cr.Split.Environment != nil {
-				cr.Environment = cr.Split.Environment
-			}
-			if e := cr.Environment; e != nil && e.ID != envID && e.Name != env {
-				continue // the server did not filter by environment
-			}
-			if w := cr.Workspace; w != nil && w.ID != "" && w.ID != wsID {
-				continue
-			}
-			if _, dup := out[cr.Split.Name]; !dup {
+			if _, dup := out[cr.Split.name()]; !dup && cr.openIn(wsID, envID, env) {
 				out[cr.Split.Name] = splitmodel.ChangeRequest{ID: cr.ID, Status: cr.Status, OperationType: cr.OperationType, Title: cr.Title}
 			}
 		}
-		next := ""
-		if pg.NextMarker != nil {
-			var s any
-			_ = json.Unmarshal(*pg.NextMarker, &s)
-			if s != nil {
-				next = fmt.Sprint(s)
-			}
-		}
+		next := markerOf(pg.NextMarker)
 		if next == "" || next == marker || len(pg.Data) == 0 || pages > 1000 {
 			return out, nil
 		}
 		marker = next
 	}
+}
+
+// openIn reports whether a listed change request is an open one of a flag in the given
+// environment and workspace (in case the server did not filter them).
+func (cr changeRequestView) openIn(wsID, envID, env string) bool {
+	if cr.Split.name() == "" || (cr.Status != "" && cr.Status != "REQUESTED") {
+		return false
+	}
+	e := cr.Environment
+	if e == nil {
+		e = cr.Split.Environment
+	}
+	if e != nil && e.ID != envID && e.Name != env {
+		return false
+	}
+	return cr.Workspace == nil || cr.Workspace.ID == "" || cr.Workspace.ID == wsID
+}
+
+// markerOf reads a nextMarker, a string or a number; "" when there is none.
+func markerOf(raw *json.RawMessage) string {
+	if raw == nil {
+		return ""
+	}
+	var v any
+	if json.Unmarshal(*raw, &v) != nil || v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 // attachChangeRequests sets OpenChangeRequests on the flags of the environments the

@@ -223,34 +223,11 @@ func (s *Server) fileChangeRequest(ws, envParam string, body []byte, who string)
 	if !ok {
 		return errorResponse(http.StatusNotFound, "environment %q not found", envParam)
 	}
-	var b changeRequestBody
-	if err := decodeStrict(body, &b); err != nil {
-		return errorResponse(http.StatusBadRequest, "body: %v", err)
+	b, name, resp := s.readRequestBody(ws, env, body)
+	if resp != nil {
+		return *resp
 	}
-	if len(b.Segment) > 0 && string(b.Segment) != "null" {
-		return errorResponse(http.StatusBadRequest, "segment change requests are not supported by the sandbox")
-	}
-	if !slices.Contains(operationTypes, b.OperationType) {
-		return errorResponse(http.StatusBadRequest, "operationType %q: want one of %s", b.OperationType, strings.Join(operationTypes, ", "))
-	}
-	if slices.Contains(s.titled, ws) && (strings.TrimSpace(b.Title) == "" || strings.TrimSpace(b.Comment) == "") {
-		return errorResponse(http.StatusBadRequest, "the workspace requires a title and a comment on every change")
-	}
-	if slices.Contains(s.approvals, env) {
-		switch {
-		case s.restricted && len(b.Approvers) > 0:
-			// Split's answer when the environment defines the approvers.
-			return errorResponse(http.StatusBadRequest, "Something was wrong")
-		case !s.restricted && len(b.Approvers) == 0:
-			return errorResponse(http.StatusBadRequest, "approvers: name at least one approver (the environment lets submitters choose their approvers)")
-		}
-	}
-	var named struct {
-		Name string `json:"name"`
-	}
-	if err := json.Unmarshal(b.Split, &named); err != nil || named.Name == "" {
-		return errorResponse(http.StatusBadRequest, "split: the feature flag's name is required")
-	}
+	named := struct{ Name string }{name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.flags[flagKey{ws, named.Name}]
@@ -292,6 +269,44 @@ func (s *Server) fileChangeRequest(ws, envParam string, body []byte, who string)
 		return resp
 	}
 	return fakeapi.JSON(http.StatusOK, s.requestView(cr))
+}
+
+// readRequestBody reads and checks the body of a change request for an environment:
+// a flag's operation, a title and comment where the workspace requires them, approvers as
+// the environment wants them; it returns the flag's name, or the answer to a bad body.
+func (s *Server) readRequestBody(ws, env string, body []byte) (changeRequestBody, string, *response) {
+	bad := func(format string, args ...any) (changeRequestBody, string, *response) {
+		resp := errorResponse(http.StatusBadRequest, format, args...)
+		return changeRequestBody{}, "", &resp
+	}
+	var b changeRequestBody
+	if err := decodeStrict(body, &b); err != nil {
+		return bad("body: %v", err)
+	}
+	if len(b.Segment) > 0 && string(b.Segment) != "null" {
+		return bad("segment change requests are not supported by the sandbox")
+	}
+	if !slices.Contains(operationTypes, b.OperationType) {
+		return bad("operationType %q: want one of %s", b.OperationType, strings.Join(operationTypes, ", "))
+	}
+	if slices.Contains(s.titled, ws) && (strings.TrimSpace(b.Title) == "" || strings.TrimSpace(b.Comment) == "") {
+		return bad("the workspace requires a title and a comment on every change")
+	}
+	if slices.Contains(s.approvals, env) {
+		switch {
+		case s.restricted && len(b.Approvers) > 0:
+			return bad("Something was wrong") // Split's answer when the environment defines the approvers
+		case !s.restricted && len(b.Approvers) == 0:
+			return bad("approvers: name at least one approver (the environment lets submitters choose their approvers)")
+		}
+	}
+	var named struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b.Split, &named); err != nil || named.Name == "" {
+		return bad("split: the feature flag's name is required")
+	}
+	return b, named.Name, nil
 }
 
 // listChangeRequests answers GET /changeRequests: the change requests of one status

@@ -149,34 +149,43 @@ func (s *Server) routeFlags(r *http.Request, seg []string, body []byte) response
 			return s.deleteFlag(ws, p[0])
 		}
 		return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
-	case len(p) == 3 && p[1] == "environments":
-		if m == http.MethodGet {
-			return s.getDefinition(ws, p[0], p[2])
-		}
-		if resp := s.gate(r, ws, p[2]); resp != nil {
-			return *resp
-		}
-		switch m {
-		case http.MethodPost:
-			return s.createDefinition(ws, p[0], p[2], body)
-		case http.MethodPut:
-			return s.putDefinition(ws, p[0], p[2], body)
-		case http.MethodPatch:
-			return s.patchDefinition(r, ws, p[0], p[2], body)
-		case http.MethodDelete:
-			return s.deleteDefinition(ws, p[0], p[2])
-		}
-		return methodNotAllowed(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)
-	case len(p) == 4 && p[1] == "environments" && (p[3] == "kill" || p[3] == "restore"):
-		if m != http.MethodPut {
-			return methodNotAllowed(http.MethodPut)
-		}
-		if resp := s.gate(r, ws, p[2]); resp != nil {
-			return *resp
-		}
-		return s.setKilled(ws, p[0], p[2], p[3] == "kill")
+	case (len(p) == 3 || len(p) == 4) && p[1] == "environments":
+		return s.routeDefinition(r, ws, p, body)
 	}
 	return notFound(r)
+}
+
+// routeDefinition routes the endpoints of one flag's definition in one environment
+// (p: flag, "environments", env[, kill|restore]); every write goes through gate.
+func (s *Server) routeDefinition(r *http.Request, ws string, p []string, body []byte) response {
+	m := r.Method
+	if len(p) == 4 {
+		switch {
+		case p[3] != "kill" && p[3] != "restore":
+			return notFound(r)
+		case m != http.MethodPut:
+			return methodNotAllowed(http.MethodPut)
+		}
+	}
+	if len(p) == 3 && m == http.MethodGet {
+		return s.getDefinition(ws, p[0], p[2])
+	}
+	if resp := s.gate(r, ws, p[2]); resp != nil {
+		return *resp
+	}
+	switch {
+	case len(p) == 4:
+		return s.setKilled(ws, p[0], p[2], p[3] == "kill")
+	case m == http.MethodPost:
+		return s.createDefinition(ws, p[0], p[2], body)
+	case m == http.MethodPut:
+		return s.putDefinition(ws, p[0], p[2], body)
+	case m == http.MethodPatch:
+		return s.patchDefinition(r, ws, p[0], p[2], body)
+	case m == http.MethodDelete:
+		return s.deleteDefinition(ws, p[0], p[2])
+	}
+	return methodNotAllowed(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)
 }
 
 // gate answers a definition write in a workspace that requires a title and a comment
