@@ -196,7 +196,8 @@ func (c *Client) send(ctx context.Context, call api.Call) (*api.Response, error)
 	w, lerr := c.LookupWorkspace(ctx, ws)
 	var unknown *UnknownWorkspaceError
 	switch {
-	case errors.As(lerr, &unknown):
+	case errors.As(lerr, &unknown) && ae.Status == http.StatusNotFound:
+		// Most likely the cause; both errors are kept (api.IsNotFound still holds).
 		return nil, fmt.Errorf("%w (%s answered %w)", lerr, call.Method+" "+strings.SplitN(call.Path, "?", 2)[0], err)
 	case lerr != nil || w.ID == ws:
 		return res, err
