@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -25,8 +26,11 @@ type Status string
 // Statuses of a change.
 const (
 	Applied Status = "applied" // sent and accepted (or found already done, see Result.Note)
-	Skipped Status = "skipped" // not sent: dry run, cancelled, or an earlier change of the flag failed
+	Skipped Status = "skipped" // not sent: dry run, cancelled, or a change it needs failed
 	Failed  Status = "failed"  // sent (or tried) and refused
+	// AwaitingApproval: the service did not apply the change but holds it for a person to
+	// approve (the Doer returned a *PendingApproval): filed now, or already waiting.
+	AwaitingApproval Status = "awaiting-approval"
 )
 
 // Reasons a change is skipped.
@@ -35,6 +39,47 @@ const (
 	ReasonCancelled  = "cancelled before it was sent"
 	ReasonFlagFailed = "not sent: an earlier change of this flag failed"
 )
+
+// PendingApproval is the error a Doer returns when the service did not apply a change
+// but holds it for approval: a change request was filed for it, or one for the same
+// change was already waiting (Filed false) and was not filed again. Apply reports the
+// change as AwaitingApproval, not as failed.
+type PendingApproval struct {
+	Request string // the service's id of the request that waits for approval
+	Filed   bool   // filed by this call; false: it was already open
+	Detail  string // for people: what waits for whom
+}
+
+// Error says what waits for approval.
+func (e *PendingApproval) Error() string {
+	s := "awaiting approval: change request " + e.Request
+	if e.Filed {
+		s += " filed"
+	} else {
+		s += " already open; not filed again"
+	}
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// Sending is the change a Doer is asked to send, with the plan's revision. A vendor whose
+// API records why a change is made (a title and a comment), or files it for approval,
+// reads it from the context with SendingFrom.
+type Sending struct {
+	Change   plan.Change
+	Revision string
+}
+
+type sendingKey struct{}
+
+// SendingFrom returns the change being sent when ctx is the context Plan passes to
+// Doer.Do.
+func SendingFrom(ctx context.Context) (Sending, bool) {
+	s, ok := ctx.Value(sendingKey{}).(Sending)
+	return s, ok
+}
 
 // NoteAlreadyExists is the note on a create that the API refused with 409: the flag exists,
 // most likely from an earlier run whose create landed but whose response was lost. It counts
@@ -116,6 +161,8 @@ type Summary struct {
 	Applied int `json:"applied"`
 	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
+	// AwaitingApproval counts the changes the service holds for approval (absent when 0).
+	AwaitingApproval int `json:"awaitingApproval,omitempty"`
 }
 
 // Summarize counts results by status.
@@ -129,14 +176,21 @@ func Summarize(results []Result) Summary {
 			s.Failed++
 		case Skipped:
 			s.Skipped++
+		case AwaitingApproval:
+			s.AwaitingApproval++
 		}
 	}
 	return s
 }
 
-// String renders the summary as "N applied, N failed, N skipped".
+// String renders the summary as "N applied, N failed, N skipped", followed by
+// ", N awaiting approval" when any change waits for approval.
 func (s Summary) String() string {
-	return fmt.Sprintf("%d applied, %d failed, %d skipped", s.Applied, s.Failed, s.Skipped)
+	out := fmt.Sprintf("%d applied, %d failed, %d skipped", s.Applied, s.Failed, s.Skipped)
+	if s.AwaitingApproval > 0 {
+		out += fmt.Sprintf(", %d awaiting approval", s.AwaitingApproval)
+	}
+	return out
 }
 
 // Outcome is the result of applying a plan.
@@ -146,8 +200,14 @@ type Outcome struct {
 }
 
 // Plan applies p through d and returns one result per change, in plan order. It never
-// returns early on a failed change: that flag's remaining changes are skipped and the
-// other flags go on. The caller decides what a failure means (the CLI exits 1).
+// returns early on a failed change: that flag's remaining changes are skipped, and so
+// are the changes that need it (Change.After), and the other flags go on. The caller
+// decides what a failure means (the CLI exits 1).
+//
+// Flags are applied concurrently, each flag's changes strictly in order. Flags whose
+// changes are linked by Change.After (a definition that needs another flag's definition
+// first) are applied as one unit, their changes strictly in plan order, so that a change
+// is sent only after the changes it needs were applied.
 func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 	logger := opts.Logger
 	if logger == nil {
@@ -165,8 +225,8 @@ func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 		workers = DefaultConcurrency
 	}
 
-	r := &runner{doer: d, opts: opts, soft: ctx, hard: hard, logger: logger, results: make([]Result, len(p.Changes))}
-	jobs := groupByFlag(p.Changes)
+	r := &runner{doer: d, opts: opts, soft: ctx, hard: hard, logger: logger, revision: p.Revision, results: make([]Result, len(p.Changes))}
+	jobs := groupUnits(p.Changes)
 	if workers > len(jobs) {
 		workers = len(jobs)
 	}
@@ -177,7 +237,7 @@ func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 		go func() {
 			defer wg.Done()
 			for idx := range next {
-				r.flag(p.Changes, idx)
+				r.unit(p.Changes, idx)
 			}
 		}()
 	}
@@ -190,38 +250,52 @@ func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 }
 
 type runner struct {
-	doer    Doer
-	opts    Options
-	soft    context.Context // cancelled: start nothing new
-	hard    context.Context // cancelled: stop what is running
-	logger  *slog.Logger
-	results []Result // indexed like the plan's changes; each index written by one goroutine
+	doer     Doer
+	opts     Options
+	soft     context.Context // cancelled: start nothing new
+	hard     context.Context // cancelled: stop what is running
+	logger   *slog.Logger
+	revision string
+	results  []Result // indexed like the plan's changes; each index written by one goroutine
 }
 
-// flag applies one flag's changes (indexes into changes, in order), strictly in sequence.
-func (r *runner) flag(changes []plan.Change, idx []int) {
-	stop := "" // once set, the reason every remaining change is skipped
+// unit applies the changes of one flag, or of flags linked by Change.After (indexes into
+// changes, in order), strictly in sequence. A failed change skips the later changes of
+// its flag; a change whose After names a change that was not applied is skipped.
+func (r *runner) unit(changes []plan.Change, idx []int) {
+	cancelled := "" // once set, the reason every remaining change is skipped
 	if r.soft.Err() != nil {
-		stop = ReasonCancelled
+		cancelled = ReasonCancelled
+	}
+	stopped := map[plan.Address]bool{} // flags with a failed change
+	byOrder := make(map[int]int, len(idx))
+	for _, i := range idx {
+		byOrder[changes[i].Order] = i
 	}
 	for n, i := range idx {
 		c := changes[i]
-		if stop == "" && n > 0 && r.hard.Err() != nil {
-			stop = ReasonCancelled
+		if cancelled == "" && n > 0 && r.hard.Err() != nil {
+			cancelled = ReasonCancelled
 		}
-		if stop == "" && n > 0 && !r.opts.FinishStarted && r.soft.Err() != nil {
-			stop = ReasonCancelled
+		if cancelled == "" && n > 0 && !r.opts.FinishStarted && r.soft.Err() != nil {
+			cancelled = ReasonCancelled
 		}
 		var res Result
 		switch {
-		case stop != "":
-			res = Result{Change: c, Status: Skipped, Note: stop}
+		case stopped[c.Flag()]:
+			res = Result{Change: c, Status: Skipped, Note: ReasonFlagFailed}
+		case cancelled != "":
+			res = Result{Change: c, Status: Skipped, Note: cancelled}
 		case r.opts.DryRun:
 			res = Result{Change: c, Status: Skipped, Note: ReasonDryRun}
 		default:
+			if note := r.unmet(c, byOrder); note != "" {
+				res = Result{Change: c, Status: Skipped, Note: note}
+				break
+			}
 			res = r.send(c)
 			if res.Status == Failed {
-				stop = ReasonFlagFailed
+				stopped[c.Flag()] = true
 			}
 		}
 		r.results[i] = res
@@ -232,16 +306,42 @@ func (r *runner) flag(changes []plan.Change, idx []int) {
 	}
 }
 
+// unmet says why c cannot be sent because a change it needs (Change.After) was not
+// applied; "" when every one was. Needed changes come earlier in the same unit, so their
+// results are known.
+func (r *runner) unmet(c plan.Change, byOrder map[int]int) string {
+	for _, o := range c.After {
+		i, ok := byOrder[o]
+		if !ok {
+			continue
+		}
+		switch res := r.results[i]; res.Status {
+		case Applied:
+		case AwaitingApproval:
+			return fmt.Sprintf("not sent: change %d it needs is awaiting approval", o)
+		default:
+			return fmt.Sprintf("not sent: change %d it needs was not applied (%s)", o, res.Status)
+		}
+	}
+	return ""
+}
+
 // send sends one change under the hard context, so that cancelling the run does not cut
-// a request that is already on its way.
+// a request that is already on its way. The context tells the Doer which change it
+// sends (SendingFrom).
 func (r *runner) send(c plan.Change) Result {
 	start := time.Now()
-	_, err := r.doer.Do(r.hard, c.Request)
+	ctx := context.WithValue(r.hard, sendingKey{}, Sending{Change: c, Revision: r.revision})
+	_, err := r.doer.Do(ctx, c.Request)
 	res := Result{Change: c, Status: Applied, Duration: time.Since(start)}
+	var pending *PendingApproval
 	switch {
 	case err == nil:
 	case c.Action == plan.ActionCreate && api.IsConflict(err):
 		res.Note = NoteAlreadyExists
+	case errors.As(err, &pending):
+		res.Status = AwaitingApproval
+		res.Note = pending.Error()
 	default:
 		res.Status = Failed
 		res.Err = fmt.Errorf("%s %s: %w", c.Action, changeTarget(c), err)
@@ -263,6 +363,8 @@ func (r *runner) log(res Result) {
 		r.logger.Info("change applied", append(attrs, "duration", res.Duration)...)
 	case Failed:
 		r.logger.Warn("change failed", append(attrs, "error", res.Err)...)
+	case AwaitingApproval:
+		r.logger.Info("change awaiting approval", append(attrs, "note", res.Note)...)
 	case Skipped:
 		r.logger.Debug("change skipped", append(attrs, "reason", res.Note)...)
 	}
@@ -276,17 +378,43 @@ func changeTarget(c plan.Change) string {
 	return c.Flag().String()
 }
 
-// groupByFlag returns, for each flag in order of its first change, the indexes of its
-// changes sorted by Change.Order.
-func groupByFlag(changes []plan.Change) [][]int {
+// groupUnits returns the units applied one after the other: each flag's changes, with
+// the flags that Change.After links merged into one unit; units in order of their first
+// change, each unit's indexes sorted by Change.Order.
+func groupUnits(changes []plan.Change) [][]int {
+	parent := map[plan.Address]plan.Address{}
+	var find func(a plan.Address) plan.Address
+	find = func(a plan.Address) plan.Address {
+		p, ok := parent[a]
+		if !ok || p == a {
+			return a
+		}
+		root := find(p)
+		parent[a] = root
+		return root
+	}
+	flagOf := make(map[int]plan.Address, len(changes))
+	for i := range changes {
+		flagOf[changes[i].Order] = changes[i].Flag()
+	}
+	for i := range changes {
+		for _, o := range changes[i].After {
+			if other, ok := flagOf[o]; ok {
+				a, b := find(changes[i].Flag()), find(other)
+				if a != b {
+					parent[a] = b
+				}
+			}
+		}
+	}
 	pos := make(map[plan.Address]int)
 	var groups [][]int
 	for i := range changes {
-		ref := changes[i].Flag()
-		g, ok := pos[ref]
+		root := find(changes[i].Flag())
+		g, ok := pos[root]
 		if !ok {
 			g = len(groups)
-			pos[ref] = g
+			pos[root] = g
 			groups = append(groups, nil)
 		}
 		groups[g] = append(groups[g], i)

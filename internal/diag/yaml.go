@@ -216,6 +216,9 @@ func syntaxDiagnostic(file string, data []byte, err error) Diagnostic {
 	if l, col, ok := tabIndent(data, line); ok {
 		return Diagnostic{File: file, Line: l, Column: col, Message: "tab character in indentation: YAML indents with spaces only"}
 	}
+	if d, ok := indentDiagnostic(file, data, line, msg); ok {
+		return d
+	}
 	return Diagnostic{File: file, Line: line, Column: 1, Message: "YAML syntax error: " + msg}
 }
 

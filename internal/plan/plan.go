@@ -42,6 +42,10 @@ type Change struct {
 	Request api.Request   `json:"request"`
 	Fields  []FieldChange `json:"fields"`
 	Reason  string        `json:"reason"`
+	// After lists the orders of earlier changes of other flags this one needs applied
+	// first (a Split definition after the definitions of the flags its rules name). Apply
+	// sends it only once they were applied, and skips it otherwise.
+	After []int `json:"after,omitempty"`
 }
 
 // FieldChange is one field's value before and after, in the file format's field names
@@ -101,6 +105,18 @@ const (
 	// rule leaves to Kameleoon): Kameleoon would refuse the flag patch that removes it,
 	// so the variation is kept.
 	BlockedVariationInUse BlockedKind = "variation-in-use"
+	// BlockedMissingDependency is a change that needs something the service does not
+	// have and the plan does not create (a Split definition naming a flag that exists in
+	// that environment neither in Git nor in Split): the service would refuse it. A new
+	// flag with such a change is refused whole, so that it is not left half-created.
+	BlockedMissingDependency BlockedKind = "missing-dependency"
+	// BlockedAwaitingApproval is a change already filed for approval in the service (a
+	// Split change request that is open): the vendor neither writes nor files it again
+	// while it waits. The change stays in Plan.Changes, so that the service is known to
+	// differ from Git until the request is approved and applied, and apply reports it as
+	// awaiting approval; it is counted and shown apart, not as a refusal nor by its
+	// action.
+	BlockedAwaitingApproval BlockedKind = "awaiting-approval"
 )
 
 // Blocked is a change the planner refused to make, and why.
@@ -112,7 +128,10 @@ type Blocked struct {
 	// field an ignore rule leaves to Kameleoon), sorted.
 	Variation    string   `json:"variation,omitempty"`
 	Environments []string `json:"environments,omitempty"`
-	Reason       string   `json:"reason"`
+	// ChangeRequest is set for BlockedAwaitingApproval: the service's id of the request
+	// that waits for approval.
+	ChangeRequest string `json:"changeRequest,omitempty"`
+	Reason        string `json:"reason"`
 }
 
 // NoteKind says why the planner leaves a difference alone.

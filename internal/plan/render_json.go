@@ -44,6 +44,7 @@ type jsonChange struct {
 	Request     jsonRequest   `json:"request"`
 	Fields      []FieldChange `json:"fields"`
 	Reason      string        `json:"reason"`
+	After       []int         `json:"after,omitempty"` // present only when the change needs others first
 }
 
 type jsonRequest struct {
@@ -96,7 +97,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 	for _, c := range p.Changes {
 		jc := jsonChange{
 			Order: c.Order, Action: c.Action, Service: c.Service, Scope: c.Scope, Key: c.Key, Environment: c.Environment,
-			Request: jsonRequestOf(c.Request), Fields: c.Fields, Reason: c.Reason,
+			Request: jsonRequestOf(c.Request), Fields: c.Fields, Reason: c.Reason, After: c.After,
 		}
 		if jc.Fields == nil {
 			jc.Fields = []FieldChange{}

@@ -66,7 +66,7 @@ func markdown(p Plan, level, limit int) string {
 	b.WriteString("\n\n")
 	groups := groupByFlag(p.Changes)
 	s := p.Summary()
-	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 {
+	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 || s.AwaitingApproval > 0 {
 		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
 	}
 	if len(groups) > 0 {
@@ -86,17 +86,21 @@ func markdown(p Plan, level, limit int) string {
 	if len(archives) > 0 {
 		writeMarkdownBlocked(&b, "Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:", archives, level)
 	}
+	if waiting := p.AwaitingApproval(); len(waiting) > 0 {
+		writeMarkdownWaiting(&b, p.ServiceName(), waiting, level)
+	}
 	if len(p.Notes) > 0 {
 		writeMarkdownNotes(&b, p, level)
 	}
 
+	held := p.heldChanges()
 	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
 	switch level {
 	case mdFull, mdChanges:
 		for _, g := range groups {
 			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", cell(g.ref.String()), countActions(g.changes))
 			for _, c := range g.changes {
-				writeMarkdownChange(&b, c, level == mdFull)
+				writeMarkdownChange(&b, c, held[c.Address], level == mdFull)
 			}
 			b.WriteString("</details>\n\n")
 		}
@@ -133,7 +137,21 @@ func writeMarkdownBlocked(b *strings.Builder, title string, blocked []Blocked, l
 			fmt.Fprintf(b, "> - … and %d more\n", len(blocked)-i)
 			break
 		}
-		fmt.Fprintf(b, "> - `%s`: %s\n", x.Flag(), mdEscape(x.Reason))
+		fmt.Fprintf(b, "> - `%s`: %s\n", blockedTarget(x), mdEscape(x.Reason))
+	}
+	b.WriteString("\n")
+}
+
+// writeMarkdownWaiting writes the changes that wait for approval in the service as a
+// note; a folded comment lists at most maxFoldedBlocked of them.
+func writeMarkdownWaiting(b *strings.Builder, service string, waiting []Blocked, level int) {
+	b.WriteString("> [!NOTE]\n> Awaiting approval in " + service + "; flagsync does not write or file these again while the request is open:\n")
+	for i, x := range waiting {
+		if level >= mdFlags && i == maxFoldedBlocked {
+			fmt.Fprintf(b, "> - … and %d more\n", len(waiting)-i)
+			break
+		}
+		fmt.Fprintf(b, "> - `%s`: %s\n", blockedTarget(x), mdEscape(x.Reason))
 	}
 	b.WriteString("\n")
 }
@@ -159,13 +177,13 @@ func writeMarkdownNotes(b *strings.Builder, p Plan, level int) {
 	b.WriteString("\n")
 }
 
-func writeMarkdownChange(b *strings.Builder, c Change, fields bool) {
+func writeMarkdownChange(b *strings.Builder, c Change, held string, fields bool) {
 	sym, _ := actionSymbol(c.Action)
 	head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
 	if c.Environment != "" {
 		head += " " + c.Environment
 	}
-	fmt.Fprintf(b, "**%s** `%s %s`<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, mdEscape(c.Reason))
+	fmt.Fprintf(b, "**%s** `%s %s`%s%s<br>\n%s\n\n", mdEscape(head), c.Request.Method, c.Request.Path, afterText(c.After), mdEscape(held), mdEscape(c.Reason))
 	if !fields || len(c.Fields) == 0 {
 		return
 	}

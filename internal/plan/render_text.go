@@ -47,6 +47,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		}
 		fmt.Fprintln(bw, paint(ansiBold, title))
 	}
+	held := p.heldChanges()
 	for _, g := range groupByFlag(p.Changes) {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiBold, g.ref.String()))
@@ -56,7 +57,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			if c.Environment != "" {
 				head += " " + c.Environment
 			}
-			fmt.Fprintf(bw, "  %s  %s %s\n", paint(colour, head), c.Request.Method, c.Request.Path)
+			fmt.Fprintf(bw, "  %s  %s %s%s%s\n", paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After), held[c.Address])
 			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
 			for _, f := range c.Fields {
 				sym, colour := fieldSymbol(c.Action, f)
@@ -78,7 +79,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiRed, "Refused ("+p.ServiceName()+" will still differ from Git):"))
 		for _, b := range others {
-			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
+			fmt.Fprintf(bw, "  ! %s: %s\n", blockedTarget(b), b.Reason)
 		}
 	}
 	if len(archives) > 0 {
@@ -88,6 +89,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
 		}
 	}
+	writeTextWaiting(bw, p, paint)
 	if len(p.Notes) > 0 {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or "+p.ServiceName()+"'s automation; nothing is written):"))
@@ -131,6 +133,50 @@ func fieldSymbol(a Action, f FieldChange) (string, string) {
 		return "-", ansiRed
 	}
 	return "~", ansiYellow
+}
+
+// writeTextWaiting writes the changes that wait for approval in the service, if any.
+func writeTextWaiting(w io.Writer, p Plan, paint func(code, s string) string) {
+	waiting := p.AwaitingApproval()
+	if len(waiting) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
+	for _, b := range waiting {
+		fmt.Fprintf(w, "  ? %s: %s\n", blockedTarget(b), b.Reason)
+	}
+}
+
+// heldChanges marks the changes that wait for approval in the service: by address, the
+// text that follows their request, e.g. " [awaiting approval: change request cr-1]".
+func (p Plan) heldChanges() map[Address]string {
+	out := map[Address]string{}
+	for _, b := range p.AwaitingApproval() {
+		out[b.Address] = " [awaiting approval: change request " + b.ChangeRequest + "]"
+	}
+	return out
+}
+
+// afterText is " (after 2, 5)" for a change that needs other changes first, else "".
+func afterText(after []int) string {
+	if len(after) == 0 {
+		return ""
+	}
+	parts := make([]string, len(after))
+	for i, o := range after {
+		parts[i] = fmt.Sprint(o)
+	}
+	return " (after " + strings.Join(parts, ", ") + ")"
+}
+
+// blockedTarget names what a refused or waiting change touches: scope/key, with the
+// environment when it has one.
+func blockedTarget(b Blocked) string {
+	if b.Environment != "" {
+		return b.Flag().String() + " (" + b.Environment + ")"
+	}
+	return b.Flag().String()
 }
 
 // textValue is v as compact JSON, cut to maxTextValue characters.

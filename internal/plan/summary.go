@@ -11,14 +11,27 @@ type Summary struct {
 	Update    int `json:"update"`
 	Archive   int `json:"archive"`
 	Unmanaged int `json:"unmanaged"`
-	Blocked   int `json:"blocked"`
-	Notes     int `json:"notes"` // differences left alone on purpose (Plan.Notes)
+	Blocked   int `json:"blocked"` // refused changes (Plan.Blocked, without those awaiting approval)
+	Notes     int `json:"notes"`   // differences left alone on purpose (Plan.Notes)
+	// AwaitingApproval counts the changes waiting for approval in the service (Blocked
+	// entries of kind BlockedAwaitingApproval); absent when 0.
+	AwaitingApproval int `json:"awaitingApproval,omitempty"`
 }
 
-// Summary counts p's changes by action.
+// Summary counts p's changes by action. A change that waits for approval in the
+// service (an awaiting-approval entry of Blocked has its address) is counted as awaiting
+// approval, not by its action: the vendor does not write it again while it waits.
 func (p Plan) Summary() Summary {
-	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked), Notes: len(p.Notes)}
+	waiting := p.AwaitingApproval()
+	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked) - len(waiting), Notes: len(p.Notes), AwaitingApproval: len(waiting)}
+	held := make(map[Address]bool, len(waiting))
+	for _, b := range waiting {
+		held[b.Address] = true
+	}
 	for i := range p.Changes {
+		if held[p.Changes[i].Address] {
+			continue
+		}
 		switch p.Changes[i].Action {
 		case ActionCreate:
 			s.Create++
@@ -47,7 +60,7 @@ func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
 func (p Plan) SummaryLine() string {
 	s := p.Summary()
 	var b strings.Builder
-	if s.Changes() == 0 && s.Blocked == 0 {
+	if s.Changes() == 0 && s.Blocked == 0 && s.AwaitingApproval == 0 {
 		b.WriteString("No changes. " + p.ServiceName() + " matches ")
 		if p.Revision != "" {
 			b.WriteString("revision " + ShortRevision(p.Revision))
@@ -67,6 +80,9 @@ func (p Plan) SummaryLine() string {
 	if other := s.Blocked - archives; other > 0 {
 		fmt.Fprintf(&b, "; %d %s refused (%s will still differ from Git)", other, plural(other, "change"), p.ServiceName())
 	}
+	if s.AwaitingApproval > 0 {
+		fmt.Fprintf(&b, "; %d %s awaiting approval in %s", s.AwaitingApproval, plural(s.AwaitingApproval, "change"), p.ServiceName())
+	}
 	if s.Notes > 0 {
 		fmt.Fprintf(&b, "; %d %s left alone (see the notes)", s.Notes, plural(s.Notes, "difference"))
 	}
@@ -81,16 +97,31 @@ func (p Plan) RefusedArchives() int {
 }
 
 // splitBlocked separates the plan's refused changes into the archives the mass-archive
-// guard refused and every other refusal, each in plan order.
+// guard refused and every other refusal, each in plan order; changes awaiting approval
+// are in neither (see AwaitingApproval).
 func (p Plan) splitBlocked() (archives, others []Blocked) {
 	for _, b := range p.Blocked {
-		if b.Kind == BlockedMassArchive {
+		switch b.Kind {
+		case BlockedMassArchive:
 			archives = append(archives, b)
-		} else {
+		case BlockedAwaitingApproval:
+		default:
 			others = append(others, b)
 		}
 	}
 	return archives, others
+}
+
+// AwaitingApproval returns the plan's changes that wait for approval in the service
+// (Blocked entries of kind BlockedAwaitingApproval), in plan order.
+func (p Plan) AwaitingApproval() []Blocked {
+	var out []Blocked
+	for _, b := range p.Blocked {
+		if b.Kind == BlockedAwaitingApproval {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // ShortRevision abbreviates a full commit id the way Git does, keeping a "+dirty"

@@ -4,6 +4,8 @@
 // schema, every other file against the flag schema.
 //
 // Usage: node check.mjs SCHEMA_DIR FILE...
+// With FLAGSYNC_SCHEMA_PREFIX=split- the Split schemas (split-flag.schema.json,
+// split-settings.schema.json) are used instead.
 // Prints "ok FILE" or "invalid FILE: ..." per file; exits 1 if any file is invalid,
 // 2 if a schema does not compile or a file cannot be read.
 import { readFileSync } from "node:fs";
@@ -22,7 +24,8 @@ let validateFlag, validateSettings;
 try {
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
   addFormats(ajv);
-  const load = (name) => JSON.parse(readFileSync(join(schemaDir, name), "utf8"));
+  const prefix = process.env.FLAGSYNC_SCHEMA_PREFIX || "";
+  const load = (name) => JSON.parse(readFileSync(join(schemaDir, prefix + name), "utf8"));
   validateFlag = ajv.compile(load("flag.schema.json"));
   validateSettings = ajv.compile(load("settings.schema.json"));
 } catch (err) {

@@ -172,7 +172,7 @@ var invalidCases = []struct {
 		`flags/yaml_anchor_alias.yaml:7:15: environments.production: aliases (*prod) are not supported: write the value out in full`,
 	}},
 	{"yaml_bad_indentation.yaml", []string{
-		`flags/yaml_bad_indentation.yaml:3:1: YAML syntax error: did not find expected '-' indicator`,
+		`flags/yaml_bad_indentation.yaml:5:4: YAML syntax error: bad indentation: this line is indented 3 spaces, which matches no enclosing block (did not find expected '-' indicator; the block opens on line 3)`,
 	}},
 	{"yaml_comment_only.yaml", []string{
 		`flags/yaml_comment_only.yaml:1:1: file is empty: a flag file needs at least featureKey, name and variations`,

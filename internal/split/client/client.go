@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 )
 
 // DefaultBaseURL is the Admin API's host; request paths carry APIPrefix.
@@ -49,7 +51,27 @@ func NewBudget(perSecond, perMinute int) *api.Budget {
 // Config configures a Client. Only APIKey is required.
 type Config struct {
 	BaseURL string // default DefaultBaseURL; a Harness gateway URL that serves APIPrefix works too
-	APIKey  string // Admin API key, sent as Authorization: Bearer
+	APIKey  string // Admin API key, or a Harness API key (PAT or SAT)
+	// KeyHeader says how APIKey is sent: KeyHeaderAuto (""), KeyHeaderBearer or
+	// KeyHeaderXAPIKey.
+	KeyHeader string
+
+	// TitleTemplate and CommentTemplate are text/template templates of the title and
+	// comment every definition write and change request carries (Split's change
+	// tracking); "" takes DefaultTitleTemplate and DefaultCommentTemplate. They see
+	// ChangeInfo: {{.Revision}}, {{.ShortRevision}}, {{.Reason}}, {{.Flag}},
+	// {{.Environment}}, {{.Workspace}}, {{.PR}}. A template that renders nothing sends no
+	// such parameter.
+	TitleTemplate   string
+	CommentTemplate string
+	// PRURL is the pull request the synced revision came from ({{.PR}}); optional.
+	PRURL string
+	// Approvers are the approvers (emails) named in the change requests flagsync files
+	// in an environment that lets submitters choose them; leave empty where the
+	// environment restricts who approves.
+	Approvers []string
+	// RolloutStatusID, when set, is the rollout status sent with change requests.
+	RolloutStatusID string
 
 	HTTPClient  *http.Client
 	Logger      *slog.Logger
@@ -75,10 +97,20 @@ type Config struct {
 // Client calls Split's Admin API through the shared api.Caller. It is safe for concurrent
 // use.
 type Client struct {
-	cfg    Config
-	base   string
-	budget *api.Budget
-	caller *api.Caller
+	cfg       Config
+	base      string
+	budget    *api.Budget
+	caller    *api.Caller
+	templates *templates
+
+	mu         sync.Mutex
+	workspaces *workspaceIndex                     // GET /workspaces, read once when first needed
+	named      map[string]string                   // workspace names (as files give them) → ids
+	checked    map[string]bool                     // workspaces already looked up
+	envIDs     map[string]map[string]string        // workspace → environment name → id
+	approvals  map[string]bool                     // "workspace/environment" known to require approvals
+	created    map[string]bool                     // "workspace/flag" created by this client
+	open       map[string]splitmodel.ChangeRequest // "workspace/flag/environment" → open change request last seen
 }
 
 // New returns a client for cfg, filling in defaults.
@@ -123,13 +155,28 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), budget: cfg.Budget}
+	header, err := keyHeaderOf(cfg.KeyHeader, cfg.APIKey)
+	if err != nil {
+		return nil, fmt.Errorf("new Split API client: %w", err)
+	}
+	tmpl, err := newTemplates(cfg.TitleTemplate, cfg.CommentTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("new Split API client: %w", err)
+	}
+	var auth api.Auth = apiKey("Bearer " + cfg.APIKey)
+	httpClient := cfg.HTTPClient
+	if header == KeyHeaderXAPIKey {
+		auth, httpClient = nil, withXAPIKey(cfg.HTTPClient, cfg.APIKey)
+	}
+	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), budget: cfg.Budget, templates: tmpl,
+		named: map[string]string{}, checked: map[string]bool{}, envIDs: map[string]map[string]string{},
+		approvals: map[string]bool{}, created: map[string]bool{}, open: map[string]splitmodel.ChangeRequest{}}
 	c.caller = api.NewCaller(api.CallerConfig{
-		Name: "Split API", BaseURL: c.base, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Budget: cfg.Budget,
+		Name: "Split API", BaseURL: c.base, HTTPClient: httpClient, Logger: cfg.Logger, Budget: cfg.Budget,
 		CallTimeout: cfg.CallTimeout, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
 		MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxElapsed, Observer: cfg.Observer, Now: cfg.Now,
 		Hooks: api.Hooks{
-			Auth:          apiKey("Bearer " + cfg.APIKey),
+			Auth:          auth,
 			RateLimitWait: rateLimitWait,
 			NewError:      c.newError,
 			// A JSON Patch that appends is not idempotent, and a create sent twice is
@@ -203,6 +250,16 @@ func errorMessage(body []byte) string {
 
 // EndpointTemplate maps a request to its endpoint template, for metrics labels.
 func EndpointTemplate(method, path string) string {
+	switch {
+	case path == APIPrefix+"/workspaces":
+		return path
+	case path == APIPrefix+"/changeRequests":
+		return path
+	case strings.HasPrefix(path, APIPrefix+"/changeRequests/ws/"):
+		return APIPrefix + "/changeRequests/ws/{wsId}/environments/{env}"
+	case strings.HasPrefix(path, APIPrefix+"/environments/ws/"):
+		return APIPrefix + "/environments/ws/{wsId}"
+	}
 	rest, ok := strings.CutPrefix(path, APIPrefix+"/splits/ws/")
 	if !ok {
 		return "other"

@@ -168,7 +168,11 @@ func TestEndpointTemplates(t *testing.T) {
 		DefinitionsPath("w", "Prod"):         "/internal/api/v2/splits/ws/{wsId}/environments/{env}",
 		DefinitionPath("w", "f", "Prod"):     "/internal/api/v2/splits/ws/{wsId}/{flag}/environments/{env}",
 		KillPath("w", "f", "Prod"):           "/internal/api/v2/splits/ws/{wsId}/{flag}/environments/{env}/kill",
-		"/internal/api/v2/environments/ws/w": "other",
+		"/internal/api/v2/environments/ws/w": "/internal/api/v2/environments/ws/{wsId}",
+		WorkspacesPath:                       "/internal/api/v2/workspaces",
+		ChangeRequestsPath:                   "/internal/api/v2/changeRequests",
+		FileChangeRequestPath("w", "e"):      "/internal/api/v2/changeRequests/ws/{wsId}/environments/{env}",
+		"/internal/api/v2/segments/ws/w":     "other",
 	} {
 		if got := EndpointTemplate("GET", path); got != want {
 			t.Errorf("%s: %s, want %s", path, got, want)

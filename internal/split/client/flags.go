@@ -33,7 +33,7 @@ func (c *Client) list(ctx context.Context, what, path string, extra url.Values) 
 		for k, v := range extra {
 			q[k] = v
 		}
-		res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: path, Query: q, Resend: true})
+		res, err := c.send(ctx, api.Call{Method: http.MethodGet, Path: path, Query: q, Resend: true})
 		if err != nil {
 			return nil, fmt.Errorf("list %s, offset %d: %w", what, offset, err)
 		}
@@ -97,7 +97,8 @@ func (c *Client) ListDefinitions(ctx context.Context, workspace, env string) (ma
 
 // ReadFlags returns every flag of a workspace with its definitions in the given
 // environments: one list of flags and one list of definitions per environment (paged),
-// never one call per flag.
+// never one call per flag. In the environments the client has seen require approvals,
+// it also lists the open change requests (Flag.OpenChangeRequests).
 func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string) ([]splitmodel.Flag, error) {
 	flags, err := c.ListFlags(ctx, workspace)
 	if err != nil {
@@ -123,13 +124,16 @@ func (c *Client) ReadFlags(ctx context.Context, workspace string, envs []string)
 			f.Environments[env] = d
 		}
 	}
+	if err := c.attachChangeRequests(ctx, workspace, envs, flags); err != nil {
+		return nil, err
+	}
 	return flags, nil
 }
 
 // GetFlag returns one flag without definitions; IsNotFound is true when it does not
 // exist.
 func (c *Client) GetFlag(ctx context.Context, workspace, name string) (splitmodel.Flag, error) {
-	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: FlagPath(workspace, name), Resend: true})
+	res, err := c.send(ctx, api.Call{Method: http.MethodGet, Path: FlagPath(workspace, name), Resend: true})
 	if err != nil {
 		return splitmodel.Flag{}, fmt.Errorf("get flag %s/%s: %w", workspace, name, err)
 	}
@@ -139,7 +143,7 @@ func (c *Client) GetFlag(ctx context.Context, workspace, name string) (splitmode
 // GetDefinition returns a flag's definition in one environment; IsNotFound is true when
 // the flag is not configured there.
 func (c *Client) GetDefinition(ctx context.Context, workspace, name, env string) (splitmodel.Definition, error) {
-	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: DefinitionPath(workspace, name, env), Resend: true})
+	res, err := c.send(ctx, api.Call{Method: http.MethodGet, Path: DefinitionPath(workspace, name, env), Resend: true})
 	if err != nil {
 		return splitmodel.Definition{}, fmt.Errorf("get definition of %s/%s in %s: %w", workspace, name, env, err)
 	}
@@ -167,17 +171,11 @@ func (c *Client) ReadFlag(ctx context.Context, workspace, name string, envs []st
 		}
 		f.Environments[env] = d
 	}
-	return f, nil
-}
-
-// Do sends req exactly as a plan carries it and returns the response body. Reads are
-// retried after any transient failure; writes only after a refusal (429, 423) or a
-// connection that never opened, since a JSON Patch that appends is not idempotent: a
-// write whose outcome is unknown is left to the next sync's plan. JSON Patch bodies are
-// sent as application/json, as the vendor's examples do (RFC 6902's own type is
-// application/json-patch+json).
-func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
-	return c.caller.Do(ctx, req)
+	one := []splitmodel.Flag{f}
+	if err := c.attachChangeRequests(ctx, workspace, envs, one); err != nil {
+		return splitmodel.Flag{}, err
+	}
+	return one[0], nil
 }
 
 // CreateFlag creates f (see CreateFlagRequest) with the given tags.
@@ -225,7 +223,7 @@ func (c *Client) Restore(ctx context.Context, workspace, name, env string) error
 
 // ListEnvironments returns the names of a workspace's environments.
 func (c *Client) ListEnvironments(ctx context.Context, workspace string) ([]string, error) {
-	res, err := c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: APIPrefix + "/environments/ws/" + esc(workspace), Resend: true})
+	res, err := c.send(ctx, api.Call{Method: http.MethodGet, Path: APIPrefix + "/environments/ws/" + esc(workspace), Resend: true})
 	if err != nil {
 		return nil, fmt.Errorf("list environments of workspace %s: %w", workspace, err)
 	}

@@ -114,14 +114,15 @@ func DecodeFlag(data []byte, workspace string) (splitmodel.Flag, error) {
 }
 
 type readDefinition struct {
-	Name              string          `json:"name"`
-	Killed            bool            `json:"killed"`
-	Treatments        []readTreatment `json:"treatments"`
-	DefaultTreatment  string          `json:"defaultTreatment"`
-	BaselineTreatment *string         `json:"baselineTreatment"`
-	TrafficAllocation *number         `json:"trafficAllocation"`
-	Rules             []readRule      `json:"rules"`
-	DefaultRule       []readBucket    `json:"defaultRule"`
+	Name                string          `json:"name"`
+	Killed              bool            `json:"killed"`
+	ImpressionsDisabled bool            `json:"impressionsDisabled"`
+	Treatments          []readTreatment `json:"treatments"`
+	DefaultTreatment    string          `json:"defaultTreatment"`
+	BaselineTreatment   *string         `json:"baselineTreatment"`
+	TrafficAllocation   *number         `json:"trafficAllocation"`
+	Rules               []readRule      `json:"rules"`
+	DefaultRule         []readBucket    `json:"defaultRule"`
 }
 
 type readTreatment struct {
@@ -168,9 +169,10 @@ func DecodeDefinition(data []byte) (string, splitmodel.Definition, error) {
 		return "", splitmodel.Definition{}, fmt.Errorf("decode definition: %w", err)
 	}
 	d := splitmodel.Definition{
-		DefaultTreatment: r.DefaultTreatment,
-		Killed:           r.Killed,
-		Wire:             slices.Clip(bytes.TrimSpace(data)),
+		DefaultTreatment:    r.DefaultTreatment,
+		Killed:              r.Killed,
+		ImpressionsDisabled: r.ImpressionsDisabled,
+		Wire:                slices.Clip(bytes.TrimSpace(data)),
 	}
 	if r.BaselineTreatment != nil {
 		d.BaselineTreatment = *r.BaselineTreatment
@@ -263,6 +265,8 @@ type wireDefinition struct {
 	Rules             []wireRule      `json:"rules"`
 	DefaultRule       []wireBucket    `json:"defaultRule"`
 	Killed            bool            `json:"killed,omitempty"`
+	// ImpressionsDisabled is sent only when set: the server's default is false.
+	ImpressionsDisabled bool `json:"impressionsDisabled,omitempty"`
 }
 
 func writeTreatment(t splitmodel.Treatment) wireTreatment {
@@ -291,13 +295,14 @@ func writeRule(r splitmodel.Rule) wireRule {
 func writeDefinition(d splitmodel.Definition) wireDefinition {
 	d = splitmodel.Normalise(d)
 	w := wireDefinition{
-		Treatments:        make([]wireTreatment, 0, len(d.Treatments)),
-		DefaultTreatment:  d.DefaultTreatment,
-		BaselineTreatment: d.BaselineTreatment,
-		TrafficAllocation: d.Allocation(),
-		Rules:             make([]wireRule, 0, len(d.Rules)),
-		DefaultRule:       writeBuckets(d.DefaultRule),
-		Killed:            d.Killed,
+		Treatments:          make([]wireTreatment, 0, len(d.Treatments)),
+		DefaultTreatment:    d.DefaultTreatment,
+		BaselineTreatment:   d.BaselineTreatment,
+		TrafficAllocation:   d.Allocation(),
+		Rules:               make([]wireRule, 0, len(d.Rules)),
+		DefaultRule:         writeBuckets(d.DefaultRule),
+		Killed:              d.Killed,
+		ImpressionsDisabled: d.ImpressionsDisabled,
 	}
 	for _, t := range d.Treatments {
 		w.Treatments = append(w.Treatments, writeTreatment(t))

@@ -164,8 +164,8 @@ func flagDocument(f *splitmodel.Flag, defaultType string, order []string) (*yaml
 }
 
 // definitionNode writes a definition without what the planner takes as default: a
-// traffic allocation of 100, killed false, a default rule of 100 % of the default
-// treatment.
+// traffic allocation of 100, killed false, impressionsDisabled false, a default rule
+// of 100 % of the default treatment.
 func definitionNode(d splitmodel.Definition) *yaml.Node {
 	m := export.NewMapping()
 	items := make([]*yaml.Node, len(d.Treatments))
@@ -196,6 +196,9 @@ func definitionNode(d splitmodel.Definition) *yaml.Node {
 	}
 	if d.Killed {
 		m.Add("killed", export.BoolNode(true))
+	}
+	if d.ImpressionsDisabled {
+		m.Add("impressionsDisabled", export.BoolNode(true))
 	}
 	if len(d.Rules) > 0 {
 		rules := make([]*yaml.Node, len(d.Rules))

@@ -28,7 +28,7 @@ func splitSeeds() []splitmodel.Flag {
 						{Name: "on", Description: "multi\nline", Configurations: `{"color": "green", "n": 1.50}`, Keys: []string{"3", "true", "0x1F", "qa-1"}, Segments: []string{"beta testers"}},
 						{Name: "off", Configurations: "null", Keys: []string{"007"}},
 					},
-					DefaultTreatment: "off", BaselineTreatment: "off", TrafficAllocation: ptr(40), Killed: true,
+					DefaultTreatment: "off", BaselineTreatment: "off", TrafficAllocation: ptr(40), Killed: true, ImpressionsDisabled: true,
 					Rules: []splitmodel.Rule{
 						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "IN_SEGMENT", String: "employees"}, {Type: "BOOLEAN", Attribute: "vip", Bool: ptr(false), Negate: true}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 100}}},
@@ -36,7 +36,7 @@ func splitSeeds() []splitmodel.Flag {
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 33}, {Treatment: "off", Size: 67}}},
 						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "BETWEEN_NUMBER", Attribute: "age", Between: &splitmodel.Between{From: 18, To: 65.5}}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "off", Size: 100}}},
-						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitmodel.Depends{SplitName: "dark_mode", Treatment: "on"}}}},
+						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "ON_OR_AFTER_DATE", Attribute: "signup", Date: ptr(int64(1767225600000))}, {Type: "IN_SPLIT", Depends: &splitmodel.Depends{SplitName: "dark_mode", Treatment: "dark"}}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 50}, {Treatment: "off", Size: 50}}},
 						{Condition: splitmodel.Condition{Matchers: []splitmodel.Matcher{{Type: "GREATER_THAN_OR_EQUAL_NUMBER", Attribute: "score", Number: ptr(2.5)}, {Type: "MATCHES_STRING", String: "^a.*$"}}},
 							Buckets: []splitmodel.Bucket{{Treatment: "on", Size: 100}}},
@@ -104,7 +104,7 @@ func TestSplitExportRoundTrip(t *testing.T) {
 			t.Errorf("account_flag.yaml lacks its traffic type:\n%s", f.Data)
 		}
 	}
-	if strings.Contains(checkout, "managed-by-flagsync") || !strings.Contains(checkout, "- {type: IN_SEGMENT, string: employees}") {
+	if strings.Contains(checkout, "managed-by-flagsync") || !strings.Contains(checkout, "- {type: IN_SEGMENT, string: employees}") || !strings.Contains(checkout, "    impressionsDisabled: true\n") {
 		t.Errorf("new_checkout.yaml:\n%s", checkout)
 	}
 	again, err := Build(w, export.Options{Schema: "../schema"})

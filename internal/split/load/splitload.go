@@ -189,12 +189,13 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		line, col int
 	}
 	seen := map[splitmodel.Ref]first{}
+	docs := map[splitmodel.Ref]*diag.Document{}
 	for _, file := range files {
 		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("read flag file %s: %w", file, err)
 		}
-		f, fd, key, err := loadFile(file, data, settings, whole)
+		f, fd, key, doc, err := loadFile(file, data, settings, whole)
 		if err != nil {
 			return nil, err
 		}
@@ -212,8 +213,10 @@ func Load(fsys fs.FS, dir string) (*splitmodel.Desired, error) {
 		seen[ref] = first{file, key.line, key.col}
 		if len(fd) == 0 {
 			desired.Flags = append(desired.Flags, *f)
+			docs[ref] = doc
 		}
 	}
+	diags = append(diags, dependencyProblems(desired.Flags, docs)...)
 	if len(diags) > 0 {
 		diag.SortDiagnostics(diags)
 		return nil, &diag.InvalidError{Diagnostics: diags, Files: len(files)}
@@ -288,24 +291,24 @@ var compiled = sync.OnceValues(func() (*schemas, error) {
 
 // loadFile parses, validates and checks one Split flag file. The error is reserved for
 // failures of the validator itself.
-func loadFile(file string, data []byte, settings *splitmodel.Settings, whole bool) (f *splitmodel.Flag, diags []diag.Diagnostic, key position, err error) {
+func loadFile(file string, data []byte, settings *splitmodel.Settings, whole bool) (f *splitmodel.Flag, diags []diag.Diagnostic, key position, doc *diag.Document, err error) {
 	defer func() {
 		// A bug in a checker must not take the whole run down: it is one file's problem.
 		if r := recover(); r != nil {
-			f, diags, key, err = nil, nil, position{}, fmt.Errorf("load %s: %v", file, r)
+			f, diags, key, doc, err = nil, nil, position{}, nil, fmt.Errorf("load %s: %v", file, r)
 		}
 	}()
 	sch, err := compiled()
 	if err != nil {
-		return nil, nil, position{}, err
+		return nil, nil, position{}, nil, err
 	}
-	doc, diags := diag.ParseDocument(file, data, "flag fields", "file is empty: a Split flag file needs at least name and environments")
+	doc, diags = diag.ParseDocument(file, data, "flag fields", "file is empty: a Split flag file needs at least name and environments")
 	if doc == nil {
-		return nil, diags, position{}, nil
+		return nil, diags, position{}, nil, nil
 	}
 	sd, err := sch.flag.Validate(doc)
 	if err != nil {
-		return nil, nil, position{}, err
+		return nil, nil, position{}, nil, err
 	}
 	diags = append(diags, sd...)
 	f = &splitmodel.Flag{}
@@ -321,7 +324,7 @@ func loadFile(file string, data []byte, settings *splitmodel.Settings, whole boo
 		key = position{line, col}
 		f.Source = splitmodel.Source{File: file, Line: line}
 	}
-	return f, diags, key, nil
+	return f, diags, key, doc, nil
 }
 
 // checker runs the checks the schema cannot express.
@@ -361,10 +364,19 @@ func (c *checker) flag(f *splitmodel.Flag, settings *splitmodel.Settings, whole 
 				flagrepo.SettingsFile, strings.Join(settings.Environments, ", ")), "environments", env)
 		}
 		d := f.Environments[env]
+		namesTroubled := false
+		for i := range d.Treatments {
+			if _, _, field := c.doc.At(false, "environments", env, "treatments", i, "name"); c.Troubled(field) {
+				namesTroubled = true
+			}
+		}
 		for _, p := range splitmodel.Validate(&d) {
 			path := append([]any{"environments", env}, p.Path...)
 			if _, _, field := c.doc.At(false, path...); c.Troubled(field) {
 				continue // a consequence of a problem the schema found inside it
+			}
+			if p.Unknown != "" && namesTroubled {
+				continue // a reference to a treatment whose name the schema refused
 			}
 			msg := p.Message
 			if p.Unknown != "" {

@@ -37,6 +37,19 @@ type Flag struct {
 	TrafficTypeID string `json:"-"`
 	// Source is where a desired flag was read from (empty for live flags).
 	Source Source `json:"-"`
+	// OpenChangeRequests are the change requests awaiting approval for the flag, by
+	// environment name; set only on live flags whose environments require approvals
+	// and whose client looked them up.
+	OpenChangeRequests map[string]ChangeRequest `json:"-"`
+}
+
+// ChangeRequest is a change of a flag's definition in one environment that waits for
+// approval (Split's change request).
+type ChangeRequest struct {
+	ID            string // the change request's id
+	Status        string // REQUESTED while it waits
+	OperationType string // CREATE, UPDATE, KILL, RESTORE, ARCHIVE
+	Title         string
 }
 
 // Ref identifies a Split flag: its workspace id and its name.
@@ -79,8 +92,11 @@ type Definition struct {
 	BaselineTreatment string      `json:"baselineTreatment,omitempty"`
 	TrafficAllocation *int        `json:"trafficAllocation,omitempty"` // nil means DefaultTrafficAllocation
 	Killed            bool        `json:"killed,omitempty"`
-	Rules             []Rule      `json:"rules,omitempty"`
-	DefaultRule       []Bucket    `json:"defaultRule,omitempty"` // empty means 100 % of DefaultTreatment
+	// ImpressionsDisabled stops the SDKs from tracking impressions of the flag in this
+	// environment.
+	ImpressionsDisabled bool     `json:"impressionsDisabled,omitempty"`
+	Rules               []Rule   `json:"rules,omitempty"`
+	DefaultRule         []Bucket `json:"defaultRule,omitempty"` // empty means 100 % of DefaultTreatment
 
 	// Wire is the definition exactly as the API returned it (live definitions only).
 	// Patches test old values against it, so that a test compares with what the server

@@ -8,9 +8,19 @@ import (
 	"strings"
 )
 
-// Limits of a definition (Split's documentation of feature flag treatments).
+// Published limits of a definition, checked by Validate before anything is written (the
+// sources are listed in docs/split.md).
 const (
+	// MinTreatments and MaxTreatments bound a definition's treatments: a flag chooses
+	// between at least two.
+	MinTreatments = 2
 	MaxTreatments = 20
+	// MaxKeysPerTreatment is the most keys one treatment may target individually; more
+	// belong in a segment.
+	MaxKeysPerTreatment = 500
+	// MaxConfigurationBytes is the most bytes a treatment's dynamic configuration may
+	// hold (1 KB).
+	MaxConfigurationBytes = 1024
 )
 
 // MatcherRule says which fields a matcher type needs: Value is the field holding what is
@@ -61,8 +71,14 @@ var ReservedTreatmentNames = []string{"all", "and", "between", "contain", "conta
 	"false", "has", "have", "if", "in", "is", "match", "matches", "not", "number", "set", "split", "start", "starts", "string",
 	"then", "treatment", "true", "with"}
 
-// TreatmentNamePattern is what a treatment name looks like.
-var TreatmentNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+// TreatmentNamePattern is what a treatment name looks like: a letter or a digit, then
+// letters, digits, '_' and '-'. Names that are numbers ("1", "2") are treatment names;
+// flag names must start with a letter.
+var TreatmentNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// FlagNamePattern is what a flag name looks like: a letter, then letters, digits, '_'
+// and '-'.
+var FlagNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 // Problem is one way a definition breaks Split's rules: where (a path into the definition
 // such as "rules", 0, "buckets") and what.
@@ -105,8 +121,8 @@ func Validate(d *Definition) []Problem {
 	add := func(msg string, path ...any) { ps = append(ps, Problem{Path: path, Message: msg}) }
 	names := d.TreatmentNames()
 	switch {
-	case len(d.Treatments) == 0:
-		add("at least one treatment is required", "treatments")
+	case len(d.Treatments) < MinTreatments:
+		add(fmt.Sprintf("at least %d treatments are required, got %d", MinTreatments, len(d.Treatments)), "treatments")
 	case len(d.Treatments) > MaxTreatments:
 		add(fmt.Sprintf("at most %d treatments are allowed, got %d", MaxTreatments, len(d.Treatments)), "treatments")
 	}
@@ -115,7 +131,7 @@ func Validate(d *Definition) []Problem {
 	for i, t := range d.Treatments {
 		switch {
 		case !TreatmentNamePattern.MatchString(t.Name):
-			add(fmt.Sprintf("%q is not a treatment name: start with a letter, then letters, digits, '_' or '-'", t.Name), "treatments", i, "name")
+			add(fmt.Sprintf("%q is not a treatment name: start with a letter or a digit, then letters, digits, '_' or '-'", t.Name), "treatments", i, "name")
 		case slices.Contains(ReservedTreatmentNames, strings.ToLower(t.Name)):
 			add(fmt.Sprintf("%q is a reserved word and cannot name a treatment", t.Name), "treatments", i, "name")
 		}
@@ -124,6 +140,12 @@ func Validate(d *Definition) []Problem {
 		}
 		if t.Configurations != "" && !json.Valid([]byte(t.Configurations)) {
 			add("must be JSON text", "treatments", i, "configurations")
+		}
+		if n := len(t.Configurations); n > MaxConfigurationBytes {
+			add(fmt.Sprintf("is %d bytes; a treatment's configuration may hold at most %d (1 KB)", n, MaxConfigurationBytes), "treatments", i, "configurations")
+		}
+		if n := len(t.Keys); n > MaxKeysPerTreatment {
+			add(fmt.Sprintf("%d keys; a treatment may target at most %d keys individually (use a segment for more)", n, MaxKeysPerTreatment), "treatments", i, "keys")
 		}
 		for k, key := range t.Keys {
 			if j, dup := keyOwner[key]; dup {
@@ -227,6 +249,9 @@ func matcherProblems(m Matcher) []string {
 	}
 	if m.Depends != nil && (m.Depends.SplitName == "" || m.Depends.Treatment == "") {
 		out = append(out, "depends needs splitName and treatment")
+	}
+	if m.Depends != nil && m.Depends.SplitName != "" && !FlagNamePattern.MatchString(m.Depends.SplitName) {
+		out = append(out, fmt.Sprintf("depends.splitName %q is not a flag name", m.Depends.SplitName))
 	}
 	return out
 }

@@ -70,7 +70,12 @@ func (e *TrafficTypeError) Error() string {
 //
 // Per flag, strictly: create the flag → create its new definitions → patch the flag's
 // description and tags → patch changed definitions, environments in order. Flags are
-// ordered by workspace, then name.
+// ordered by workspace, then name, except that a flag's definitions come after those of
+// the flags its rules name (IN_SPLIT), and a pruned flag is killed after the flags that
+// depend on it: such changes carry Change.After. A definition change that names a flag
+// that exists in its environment neither in Git nor in Split is refused (a new flag with
+// one is refused whole, so that it is never left half-created), and one whose live flag
+// has a change request open in that environment waits for it (see arrange).
 func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) (plan.Plan, error) {
 	p := plan.Plan{Changes: []plan.Change{}, Unmanaged: []plan.Address{}, Service: Service}
 	var want []*splitmodel.Flag
@@ -88,10 +93,6 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		}
 	}
 
-	type group struct {
-		ref     splitmodel.Ref
-		changes []plan.Change
-	}
 	var groups []group
 	var typeErrs []string
 	inGit := make(map[splitmodel.Ref]bool, len(want))
@@ -102,7 +103,8 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		}
 		inGit[ref] = true
 		var cs []plan.Change
-		if l, ok := byRef[ref]; ok {
+		l, exists := byRef[ref]
+		if exists {
 			if d.TrafficType != "" && d.TrafficType != l.TrafficType && d.TrafficType != l.TrafficTypeID {
 				typeErrs = append(typeErrs, fmt.Sprintf("%s: Git %s, Split %s", ref, d.TrafficType, l.TrafficType))
 			}
@@ -111,7 +113,7 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 			cs = createChanges(d, opts.EnvironmentOrder)
 		}
 		if len(cs) > 0 {
-			groups = append(groups, group{ref, cs})
+			groups = append(groups, group{ref: ref, changes: cs, desired: d, live: l, created: !exists})
 		}
 	}
 
@@ -148,7 +150,7 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		err = &plan.MassArchiveError{Flags: addressesOf(prune), Limit: limit}
 	} else {
 		for _, ref := range prune {
-			groups = append(groups, group{ref, pruneChanges(byRef[ref], opts.EnvironmentOrder)})
+			groups = append(groups, group{ref: ref, changes: pruneChanges(byRef[ref], opts.EnvironmentOrder), live: byRef[ref], pruned: true})
 		}
 	}
 	if len(typeErrs) > 0 && err == nil {
@@ -157,12 +159,13 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 	}
 
 	slices.SortStableFunc(groups, func(a, b group) int { return splitmodel.CompareRefs(a.ref, b.ref) })
-	for _, g := range groups {
-		for _, c := range g.changes {
-			c.Order = len(p.Changes) + 1
-			p.Changes = append(p.Changes, c)
-		}
+	a := arranger{groups: groups, desired: map[splitmodel.Ref]*splitmodel.Flag{}, live: byRef}
+	for _, d := range want {
+		a.desired[d.Ref()] = d
 	}
+	changes, blocked := a.arrange()
+	p.Changes = append(p.Changes, changes...)
+	p.Blocked = append(p.Blocked, blocked...)
 	return p, err
 }
 
@@ -224,9 +227,12 @@ func createChanges(d *splitmodel.Flag, order []string) []plan.Change {
 
 func createDefinition(d *splitmodel.Flag, env, why string) plan.Change {
 	def := splitmodel.Normalise(d.Environments[env])
+	reason := fmt.Sprintf("environment %s is in Git but %s has no definition there (%s); one POST configures it", env, d.Name, why)
+	if def.Killed {
+		reason += " killed (should Split refuse a definition created killed, it is created, then killed with PUT …/kill)"
+	}
 	return change(plan.ActionCreate, d, env, splitclient.CreateDefinitionRequest(d.Workspace, d.Name, env, def),
-		definitionFields("environments."+env, def),
-		fmt.Sprintf("environment %s is in Git but %s has no definition there (%s); one POST configures it", env, d.Name, why))
+		definitionFields("environments."+env, def), reason)
 }
 
 // definitionFields lists what a new definition sets.
@@ -243,6 +249,9 @@ func definitionFields(prefix string, d splitmodel.Definition) []plan.FieldChange
 	add("trafficAllocation", d.Allocation())
 	if d.Killed {
 		add("killed", true)
+	}
+	if d.ImpressionsDisabled {
+		add("impressionsDisabled", true)
 	}
 	for i, r := range d.Rules {
 		add(fmt.Sprintf("rules[%d]", i), r)
@@ -416,6 +425,14 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 	if live.Allocation() != want.Allocation() {
 		set("trafficAllocation", live.Allocation(), want.Allocation())
 		reasons = append(reasons, fmt.Sprintf("traffic allocation %d → %d", live.Allocation(), want.Allocation()))
+	}
+	if live.ImpressionsDisabled != want.ImpressionsDisabled {
+		set("impressionsDisabled", live.ImpressionsDisabled, want.ImpressionsDisabled)
+		if want.ImpressionsDisabled {
+			reasons = append(reasons, "impressions disabled")
+		} else {
+			reasons = append(reasons, "impressions enabled (impressionsDisabled false)")
+		}
 	}
 	return fc, reasons
 }

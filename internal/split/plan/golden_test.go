@@ -28,6 +28,9 @@ type liveFile struct {
 	Workspace   string                       `json:"workspace"`
 	Flags       []json.RawMessage            `json:"flags"`
 	Definitions map[string][]json.RawMessage `json:"definitions"`
+	// ChangeRequests are the open change requests the client read: flag → environment
+	// → request (optional).
+	ChangeRequests map[string]map[string]splitmodel.ChangeRequest `json:"changeRequests"`
 }
 
 func readLive(t *testing.T, path string) []splitmodel.Flag {
@@ -65,6 +68,13 @@ func readLive(t *testing.T, path string) []splitmodel.Flag {
 			}
 			live[i].Environments[env] = d
 		}
+	}
+	for name, crs := range lf.ChangeRequests {
+		i, ok := at[name]
+		if !ok {
+			t.Fatalf("%s: change request of unknown flag %s", path, name)
+		}
+		live[i].OpenChangeRequests = crs
 	}
 	return live
 }

@@ -20,8 +20,9 @@ import (
 // DefinitionPatch returns the RFC 6902 patch that turns the live definition into want,
 // as small as flagsync can make it:
 //
-//   - killed, trafficAllocation, defaultTreatment and baselineTreatment are replaced (or
-//     added, or removed when the file leaves baselineTreatment out);
+//   - killed, impressionsDisabled, trafficAllocation, defaultTreatment and
+//     baselineTreatment are replaced (or added, or removed when the file leaves
+//     baselineTreatment out);
 //   - treatments are matched by name; a live treatment and a new one at the same index
 //     are a rename (replace /treatments/i/name), and rules and the default rule follow
 //     by their own diffs, so a rename is one patch;
@@ -53,6 +54,7 @@ func DefinitionPatch(live, want splitmodel.Definition) jsonpatch.Patch {
 	p.member(p.raw, "", "baselineTreatment", live.BaselineTreatment, want.BaselineTreatment, want.BaselineTreatment == "")
 	p.member(p.raw, "", "trafficAllocation", live.Allocation(), want.Allocation(), false)
 	p.member(p.raw, "", "killed", live.Killed, want.Killed, false)
+	p.member(p.raw, "", "impressionsDisabled", live.ImpressionsDisabled, want.ImpressionsDisabled, false)
 	return p.ops
 }
 

@@ -74,20 +74,42 @@ func (f *flagDoc) view() map[string]any {
 
 // --- routing ----------------------------------------------------------------------
 
-func (s *Server) route(r *http.Request, body []byte) response {
+// segments splits the path below the API prefix into its unescaped segments; ok is
+// false for a path outside it or with an empty segment.
+func segments(r *http.Request) ([]string, bool) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), splitclient.APIPrefix+"/")
 	if !ok {
-		return notFound(r)
+		return nil, false
 	}
 	raw := strings.Split(rest, "/")
 	seg := make([]string, len(raw))
 	for i, p := range raw {
 		v, err := url.PathUnescape(p)
 		if err != nil || v == "" {
-			return notFound(r)
+			return nil, false
 		}
 		seg[i] = v
 	}
+	return seg, true
+}
+
+func (s *Server) route(r *http.Request, body []byte, who string) response {
+	seg, ok := segments(r)
+	if !ok {
+		return notFound(r)
+	}
+	switch seg[0] {
+	case "workspaces":
+		return s.routeWorkspaces(r, seg)
+	case "changeRequests":
+		return s.routeChangeRequests(r, seg, body, who)
+	}
+	return s.routeFlags(r, seg, body)
+}
+
+// routeFlags routes the flags and definitions endpoints (and the environments and
+// traffic types lists).
+func (s *Server) routeFlags(r *http.Request, seg []string, body []byte) response {
 	m := r.Method
 	switch {
 	case len(seg) == 3 && seg[0] == "environments" && seg[1] == "ws":
@@ -127,25 +149,58 @@ func (s *Server) route(r *http.Request, body []byte) response {
 			return s.deleteFlag(ws, p[0])
 		}
 		return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
-	case len(p) == 3 && p[1] == "environments":
-		switch m {
-		case http.MethodGet:
-			return s.getDefinition(ws, p[0], p[2])
-		case http.MethodPost:
-			return s.createDefinition(ws, p[0], p[2], body)
-		case http.MethodPatch:
-			return s.patchDefinition(r, ws, p[0], p[2], body)
-		case http.MethodDelete:
-			return s.deleteDefinition(ws, p[0], p[2])
-		}
-		return methodNotAllowed(http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete)
-	case len(p) == 4 && p[1] == "environments" && (p[3] == "kill" || p[3] == "restore"):
-		if m != http.MethodPut {
-			return methodNotAllowed(http.MethodPut)
-		}
-		return s.setKilled(ws, p[0], p[2], p[3] == "kill")
+	case (len(p) == 3 || len(p) == 4) && p[1] == "environments":
+		return s.routeDefinition(r, ws, p, body)
 	}
 	return notFound(r)
+}
+
+// routeDefinition routes the endpoints of one flag's definition in one environment
+// (p: flag, "environments", env[, kill|restore]); every write goes through gate.
+func (s *Server) routeDefinition(r *http.Request, ws string, p []string, body []byte) response {
+	m := r.Method
+	if len(p) == 4 {
+		switch {
+		case p[3] != "kill" && p[3] != "restore":
+			return notFound(r)
+		case m != http.MethodPut:
+			return methodNotAllowed(http.MethodPut)
+		}
+	}
+	if len(p) == 3 && m == http.MethodGet {
+		return s.getDefinition(ws, p[0], p[2])
+	}
+	if resp := s.gate(r, ws, p[2]); resp != nil {
+		return *resp
+	}
+	switch {
+	case len(p) == 4:
+		return s.setKilled(ws, p[0], p[2], p[3] == "kill")
+	case m == http.MethodPost:
+		return s.createDefinition(ws, p[0], p[2], body)
+	case m == http.MethodPut:
+		return s.putDefinition(ws, p[0], p[2], body)
+	case m == http.MethodPatch:
+		return s.patchDefinition(r, ws, p[0], p[2], body)
+	case m == http.MethodDelete:
+		return s.deleteDefinition(ws, p[0], p[2])
+	}
+	return methodNotAllowed(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)
+}
+
+// gate answers a definition write in a workspace that requires a title and a comment
+// without them (400, empty body, as Split answers), and one in an environment that
+// requires approvals (403, "Approvals are required"); nil lets the write through.
+func (s *Server) gate(r *http.Request, ws, envParam string) *response {
+	q := r.URL.Query()
+	if slices.Contains(s.titled, ws) && (strings.TrimSpace(q.Get("title")) == "" || strings.TrimSpace(q.Get("comment")) == "") {
+		return &response{Status: http.StatusBadRequest, Header: http.Header{}}
+	}
+	if env, ok := s.environment(envParam); ok && slices.Contains(s.approvals, env) {
+		resp := approvalsRequired(envID(env))
+		return &resp
+	}
+	return nil
 }
 
 func notFound(r *http.Request) response {
@@ -534,6 +589,12 @@ func (s *Server) createDefinition(ws, name, envParam string, body []byte) respon
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
+	if s.killAfter && d.Killed {
+		return errorResponse(http.StatusBadRequest, "killed cannot be set when a definition is created: create it, then kill it (PUT .../kill)")
+	}
+	if msg := s.dependencyProblem(ws, env, d); msg != "" {
+		return errorResponse(http.StatusBadRequest, "%s", msg)
+	}
 	now := s.now().UnixMilli()
 	f.Definitions[env] = stored(f, env, d, now, now)
 	if resp, failed := s.persist(); failed {
@@ -564,7 +625,53 @@ func (s *Server) patchDefinition(r *http.Request, ws, name, envParam string, bod
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "the patched definition is not valid: %v", err)
 	}
+	if msg := s.dependencyProblem(ws, env, d); msg != "" {
+		return errorResponse(http.StatusBadRequest, "%s", msg)
+	}
 	return s.replaceDefinition(f, env, before, d)
+}
+
+// putDefinition replaces a flag's definition in an environment whole (Split's full
+// update): the body is a definition in the write shape, which must be valid.
+func (s *Server) putDefinition(ws, name, envParam string, body []byte) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, env, before, resp := s.lookupDefinition(ws, name, envParam)
+	if resp != nil {
+		return *resp
+	}
+	d, err := readDefinition(body, nil)
+	if err != nil {
+		return errorResponse(http.StatusBadRequest, "%v", err)
+	}
+	if msg := s.dependencyProblem(ws, env, d); msg != "" {
+		return errorResponse(http.StatusBadRequest, "%s", msg)
+	}
+	return s.replaceDefinition(f, env, before, d)
+}
+
+// dependencyProblem says why d cannot be written in env of workspace ws: an IN_SPLIT
+// matcher names a flag that is not configured there, or a treatment it does not have
+// there ("" when every dependency holds). The caller holds s.mu.
+func (s *Server) dependencyProblem(ws, env string, d splitmodel.Definition) string {
+	for _, dep := range d.Dependencies() {
+		f := s.flags[flagKey{ws, dep.SplitName}]
+		if f == nil {
+			return fmt.Sprintf("an IN_SPLIT matcher names feature flag %q, which does not exist", dep.SplitName)
+		}
+		raw, ok := f.Definitions[env]
+		if !ok {
+			return fmt.Sprintf("an IN_SPLIT matcher names feature flag %q, which is not configured in environment %s", dep.SplitName, env)
+		}
+		_, other, err := splitclient.DecodeDefinition(raw)
+		if err != nil {
+			return err.Error()
+		}
+		if !slices.Contains(other.TreatmentNames(), dep.Treatment) {
+			return fmt.Sprintf("an IN_SPLIT matcher names treatment %q of feature flag %q, which has no such treatment in environment %s", dep.Treatment, dep.SplitName, env)
+		}
+	}
+	return ""
 }
 
 func (s *Server) setKilled(ws, name, envParam string, killed bool) response {
@@ -613,6 +720,7 @@ type strictDefinition struct {
 	FlagSets              json.RawMessage  `json:"flagSets"`
 	Comment               *string          `json:"comment"`
 	Killed                *bool            `json:"killed"`
+	ImpressionsDisabled   *bool            `json:"impressionsDisabled"`
 	Treatments            []strictTreatmnt `json:"treatments"`
 	DefaultTreatment      *string          `json:"defaultTreatment"`
 	BaselineTreatment     *string          `json:"baselineTreatment"`
@@ -688,6 +796,9 @@ func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 	d := splitmodel.Definition{DefaultTreatment: *w.DefaultTreatment}
 	if w.Killed != nil {
 		d.Killed = *w.Killed
+	}
+	if w.ImpressionsDisabled != nil {
+		d.ImpressionsDisabled = *w.ImpressionsDisabled
 	}
 	if w.BaselineTreatment != nil {
 		d.BaselineTreatment = *w.BaselineTreatment
@@ -765,6 +876,7 @@ func stored(f *flagDoc, env string, d splitmodel.Definition, created, updated in
 	m["environment"] = ref{envID(env), env}
 	m["trafficType"] = ref{typeID(f.TrafficType), f.TrafficType}
 	m["killed"] = d.Killed
+	m["impressionsDisabled"] = d.ImpressionsDisabled
 	m["creationTime"] = created
 	m["lastUpdateTime"] = updated
 	if rules, ok := m["rules"].([]any); ok {

@@ -2,8 +2,10 @@ package splitsandbox
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -18,9 +20,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultAPIKey        = "sandbox"
-	DefaultRatePerSecond = splitclient.DefaultPerSecond // org-wide calls per second
-	DefaultRatePerMinute = splitclient.DefaultPerMinute // calls per minute from one address
+	DefaultAPIKey = "sandbox"
+	// DefaultApproverAPIKey is the second admin key, the approver of change requests.
+	DefaultApproverAPIKey = "sandbox-approver"
+	DefaultRatePerSecond  = splitclient.DefaultPerSecond // org-wide calls per second
+	DefaultRatePerMinute  = splitclient.DefaultPerMinute // calls per minute from one address
 )
 
 // DefaultEnvironments are a workspace's environments when Options.Environments is empty.
@@ -31,11 +35,39 @@ var DefaultTrafficTypes = []string{"user", "account"}
 
 // Options configure a Server.
 type Options struct {
-	// APIKey is the accepted admin API key (Authorization: Bearer); empty means
-	// DefaultAPIKey.
+	// APIKey is the accepted admin API key, sent as Authorization: Bearer or, as Harness
+	// keys are, in an x-api-key header; empty means DefaultAPIKey.
 	APIKey string
+	// ApproverAPIKey is a second admin key, set as the approver of the approval-gated
+	// environments: only it approves or rejects change requests (Split does not let the
+	// key that submitted a change request approve it). Empty means DefaultApproverAPIKey.
+	ApproverAPIKey string
+	// HarnessKeys takes keys the way the Harness FME API documents it: in an x-api-key
+	// header only; Authorization: Bearer is refused (401).
+	HarnessKeys bool
 	// Workspaces are the account's workspace ids; empty accepts any id.
 	Workspaces []string
+	// WorkspaceNames names workspaces (id → name) in GET /workspaces; a workspace without
+	// one is named after its id.
+	WorkspaceNames map[string]string
+	// TitleAndCommentsRequired lists the workspaces whose setting requires a title and a
+	// comment on every change (requiresTitleAndComments in GET /workspaces): a definition
+	// write without both the title and comment query parameters is refused with 400 and
+	// an empty body, as Split answers.
+	TitleAndCommentsRequired []string
+	// ApprovalEnvironments are the environments that require approvals: a definition write
+	// there answers 403 ("Approvals are required"), and changes go through change
+	// requests (POST /changeRequests/ws/{ws}/environments/{env}).
+	ApprovalEnvironments []string
+	// RestrictedApprovers makes the approval-gated environments restrict who approves
+	// ("Restrict who can approve"): a change request must leave approvers empty. Without
+	// it submitters choose their approvers ("Let submitters choose"): a change request
+	// must name at least one.
+	RestrictedApprovers bool
+	// KillAfterCreate takes the reading where a definition cannot be created killed: a
+	// create that sets killed: true is refused (400); the definition is created, then
+	// killed with PUT .../kill.
+	KillAfterCreate bool
 	// Environments are every workspace's environment names (DefaultEnvironments when
 	// empty); environments recorded in the state file are added after them.
 	Environments []string
@@ -67,17 +99,25 @@ type Fault = fakeapi.Fault
 
 // Server is the sandbox. It is an http.Handler, safe for concurrent use.
 type Server struct {
-	now       func() time.Time
-	log       *slog.Logger
-	apiKey    string
-	ws        []string
-	envs      []string
-	types     []string
-	statePath string
+	now         func() time.Time
+	log         *slog.Logger
+	apiKey      string
+	approverKey string
+	ws          []string
+	wsNames     map[string]string
+	titled      []string // workspaces that require a title and comment
+	approvals   []string // environments that require approvals
+	restricted  bool
+	killAfter   bool
+	harnessKeys bool
+	envs        []string
+	types       []string
+	statePath   string
 
-	mu     sync.Mutex // guards flags and nextID
-	flags  map[flagKey]*flagDoc
-	nextID int
+	mu       sync.Mutex // guards flags, nextID and requests
+	flags    map[flagKey]*flagDoc
+	nextID   int
+	requests []*changeRequest // in the order they were filed
 
 	rate rateLimiter
 
@@ -87,9 +127,12 @@ type Server struct {
 // New returns a server configured by opts, with the flags of opts.StatePath loaded.
 func New(opts Options) (*Server, error) {
 	s := &Server{
-		now: opts.Now, log: opts.Logger, apiKey: opts.APIKey,
+		now: opts.Now, log: opts.Logger, apiKey: opts.APIKey, approverKey: opts.ApproverAPIKey,
 		ws: slices.Clone(opts.Workspaces), envs: slices.Clone(opts.Environments), types: slices.Clone(opts.TrafficTypes),
-		statePath: opts.StatePath, flags: map[flagKey]*flagDoc{}, nextID: 1,
+		wsNames: maps.Clone(opts.WorkspaceNames), titled: slices.Clone(opts.TitleAndCommentsRequired),
+		approvals: slices.Clone(opts.ApprovalEnvironments), restricted: opts.RestrictedApprovers, killAfter: opts.KillAfterCreate,
+		harnessKeys: opts.HarnessKeys,
+		statePath:   opts.StatePath, flags: map[flagKey]*flagDoc{}, nextID: 1,
 		rate: rateLimiter{perSecond: opts.RatePerSecond, perMinute: opts.RatePerMinute, minute: map[string]*window{}},
 	}
 	if s.now == nil {
@@ -105,11 +148,22 @@ func New(opts Options) (*Server, error) {
 	if s.apiKey == "" {
 		s.apiKey = DefaultAPIKey
 	}
+	if s.approverKey == "" {
+		s.approverKey = DefaultApproverAPIKey
+	}
+	if s.approverKey == s.apiKey {
+		return nil, errors.New("split sandbox: the approver's key must differ from the admin key")
+	}
 	if len(s.envs) == 0 {
 		s.envs = slices.Clone(DefaultEnvironments)
 	}
 	if len(s.types) == 0 {
 		s.types = slices.Clone(DefaultTrafficTypes)
+	}
+	for _, e := range s.approvals {
+		if !slices.Contains(s.envs, e) {
+			s.envs = append(s.envs, e)
+		}
 	}
 	for _, list := range [][]string{s.ws, s.envs, s.types} {
 		for i, v := range list {
@@ -165,11 +219,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.front.Serve(w, r, s.handle)
 }
 
+// Callers the sandbox tells apart by their key.
+const (
+	callerAdmin    = "admin-api-key"
+	callerApprover = "approver-api-key"
+)
+
+// caller returns who sent r: the admin key or the approver's key, given as
+// Authorization: Bearer or in an x-api-key header (Harness keys); "" when neither.
+func (s *Server) caller(r *http.Request) string {
+	key := strings.TrimSpace(r.Header.Get("x-api-key"))
+	if key == "" && !s.harnessKeys {
+		scheme, k, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return ""
+		}
+		key = strings.TrimSpace(k)
+	}
+	switch {
+	case subtle.ConstantTimeCompare([]byte(key), []byte(s.apiKey)) == 1:
+		return callerAdmin
+	case subtle.ConstantTimeCompare([]byte(key), []byte(s.approverKey)) == 1:
+		return callerApprover
+	}
+	return ""
+}
+
 // handle authenticates, rate-limits and routes a call.
 func (s *Server) handle(r *http.Request, body []byte) response {
-	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(key)), []byte(s.apiKey)) != 1 {
-		resp := errorResponse(http.StatusUnauthorized, "Unauthorized: a valid admin API key is required (Authorization: Bearer)")
+	who := s.caller(r)
+	if who == "" {
+		resp := errorResponse(http.StatusUnauthorized, "Unauthorized: a valid admin API key is required (Authorization: Bearer, or x-api-key)")
 		resp.Header.Set("WWW-Authenticate", "Bearer")
 		return resp
 	}
@@ -182,7 +262,7 @@ func (s *Server) handle(r *http.Request, body []byte) response {
 	if !st.allowed {
 		resp = errorResponse(http.StatusTooManyRequests, "Too many requests")
 	} else {
-		resp = s.route(r, body)
+		resp = s.route(r, body, who)
 	}
 	st.headers(resp.Header)
 	return resp

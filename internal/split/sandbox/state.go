@@ -24,6 +24,8 @@ type stateFile struct {
 	Environments []string   `json:"environments"`
 	NextID       int        `json:"nextId"`
 	Flags        []*flagDoc `json:"flags"`
+	// ChangeRequests are the change requests filed, in order (absent when none).
+	ChangeRequests []*changeRequest `json:"changeRequests,omitempty"`
 }
 
 // load reads the state file, if it exists; every definition in it must be valid.
@@ -68,6 +70,12 @@ func (s *Server) load() error {
 		}
 		s.flags[k] = f
 	}
+	for i, cr := range st.ChangeRequests {
+		if cr == nil || cr.ID == "" || s.flags[flagKey{cr.Workspace, cr.Flag}] == nil {
+			return fmt.Errorf("load split sandbox state %s: changeRequests[%d]: not a change request of a known flag", s.statePath, i)
+		}
+	}
+	s.requests = st.ChangeRequests
 	s.nextID = max(s.nextID, st.NextID)
 	return nil
 }
@@ -78,7 +86,7 @@ func (s *Server) persist() (response, bool) {
 	if s.statePath == "" {
 		return response{}, false
 	}
-	st := stateFile{Version: stateVersion, Environments: s.envs, NextID: s.nextID, Flags: []*flagDoc{}}
+	st := stateFile{Version: stateVersion, Environments: s.envs, NextID: s.nextID, Flags: []*flagDoc{}, ChangeRequests: s.requests}
 	for _, f := range s.flags {
 		st.Flags = append(st.Flags, f)
 	}
