@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
-	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
+	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	splitload "github.com/flagsync/flagsync/internal/split/load"
+	"github.com/flagsync/flagsync/internal/split"
 )
 
 const validateUsage = `
@@ -166,57 +166,30 @@ type validSummary struct {
 	workspaces       map[string]bool
 }
 
-// validateRepository loads the flag files of every service the repository has (Kameleoon
-// files with the Kameleoon loader, Split files with Split's), and returns every problem
-// of every file as one *diag.InvalidError.
+// validateRepository loads the flag files of every service the repository has, each
+// with its own loader, and returns every problem of every file as one
+// *diag.InvalidError.
 func validateRepository(snap *snapshot) (validSummary, *diag.InvalidError, error) {
 	sum := validSummary{sites: map[string]bool{}, workspaces: map[string]bool{}}
-	repo, err := splitload.Survey(snap.FS, snap.Dir)
-	if err != nil {
+	l, err := reconcile.Load([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, reconcile.Source{FS: snap.FS, Dir: snap.Dir})
+	var invalid *diag.InvalidError
+	if err != nil && !errors.As(err, &invalid) {
 		return sum, nil, err
 	}
-	var diags []diag.Diagnostic
-	files := 0
-	collect := func(err error) error {
-		var invalid *diag.InvalidError
-		if errors.As(err, &invalid) {
-			diags = append(diags, invalid.Diagnostics...)
-			files += invalid.Files
-			return nil
-		}
-		return err
-	}
-	if repo.Kameleoon() {
-		sum.kameleoon = true
-		desired, err := kload.Load(reconcile.Without(snap.FS, repo.SplitFiles), snap.Dir)
-		if err := collect(err); err != nil {
-			return sum, nil, err
-		}
-		if desired != nil {
-			sum.flags += len(desired.Flags)
-			for _, f := range desired.Flags {
-				sum.sites[f.SiteCode] = true
+	for _, pt := range l.Parts {
+		kameleoonPart := pt.Vendor.Service() == "Kameleoon"
+		sum.kameleoon = sum.kameleoon || kameleoonPart
+		sum.split = sum.split || !kameleoonPart
+		for _, f := range pt.Repo.Files() {
+			sum.flags++
+			if kameleoonPart {
+				sum.sites[f.Flag.Scope] = true
+			} else {
+				sum.workspaces[f.Flag.Scope] = true
 			}
 		}
 	}
-	if repo.Split() {
-		sum.split = true
-		desired, err := splitload.Load(snap.FS, snap.Dir)
-		if err := collect(err); err != nil {
-			return sum, nil, err
-		}
-		if desired != nil {
-			sum.flags += len(desired.Flags)
-			for _, f := range desired.Flags {
-				sum.workspaces[f.Workspace] = true
-			}
-		}
-	}
-	if len(diags) > 0 {
-		diag.SortDiagnostics(diags)
-		return sum, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
-	}
-	return sum, nil, nil
+	return sum, invalid, nil
 }
 
 // plural renders "1 file", "2 files".

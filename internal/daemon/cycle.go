@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -192,7 +193,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		}
 		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
 	}
-	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, d.locate)
+	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, func(fsys fs.FS) (*reconcile.Loaded, error) { return d.load(fsys, rev, c.log) })
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -220,7 +221,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		return true
 	}
 	c.log.Info("partial sync of the changed flags", "revision", rev, "from", from, "flags", len(n.only), "files", strings.Join(n.files, ","))
-	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: n.fs, Only: n.only})
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, Loaded: n.loaded, Only: n.only})
 	st.index = n.next
 	if err == nil {
 		st.applied, st.converged = rev, rep.Converged
@@ -250,8 +251,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	st := &d.loop
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
-	files := newRecordingFS(snap.FS)
-	desired, err := d.locate(files)
+	loaded, err := d.load(snap.FS, rev, c.log)
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -263,11 +263,11 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	}
 	d.valid()
 	checkOfApplied := rev == st.applied && st.converged && stable
+	desired := loaded.Files()
 	c.log.Info("full sync", "revision", rev, "flags", len(desired), "reason", reason)
 	c.rec = &Record{Mode: ModeFull, Reason: reason}
-	// The pipeline loads the bytes this load read: the same revision, validated, without
-	// reading the repository twice.
-	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: files.read(), Prune: d.cfg.Prune})
+	// The pipeline syncs what this load loaded: the revision is read and validated once.
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, Loaded: loaded, Prune: d.cfg.Prune})
 	if stable {
 		st.index = newFileIndex(rev, desired)
 	} else {

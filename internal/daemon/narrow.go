@@ -34,19 +34,19 @@ func newFileIndex(rev string, flags []reconcile.FlagFile) *flagIndex {
 	return ix
 }
 
-// locator loads a repository (a snapshot, or the changed files of one) and returns where
-// each flag is defined, or a *diag.InvalidError (see reconcile.Locate).
-type locator func(fsys fs.FS) ([]reconcile.FlagFile, error)
+// loader loads a repository (a snapshot, or the changed files of one), or returns a
+// *diag.InvalidError (see reconcile.Load).
+type loader func(fsys fs.FS) (*reconcile.Loaded, error)
 
 // narrowed is a new revision reduced to the flags its changed files define.
 type narrowed struct {
 	// full, when set, says why the change cannot be narrowed: the whole repository
 	// must be loaded and reconciled. The other fields are then unset.
 	full string
-	// fs holds the settings and the changed flag files, at their repository paths:
-	// loading it gives exactly the changed flags.
-	fs    fs.FS
-	only  []plan.Address // the changed flags, sorted
+	// loaded is the settings and the changed flag files, loaded: exactly the changed
+	// flags, ready to sync. Nil when no flag file changed.
+	loaded *reconcile.Loaded
+	only   []plan.Address // the changed flags, sorted
 	files []string       // the changed flag files
 	next  *flagIndex     // the index of the new revision
 }
@@ -60,7 +60,7 @@ type narrowed struct {
 //
 // When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
-func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locate locator) (narrowed, error) {
+func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, load loader) (narrowed, error) {
 	var flagFiles []string
 	for _, p := range changed {
 		rel, ok := below(dir, p)
@@ -107,14 +107,16 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locat
 		}
 		sub[p] = &fstest.MapFile{Data: b}
 	}
-	out := narrowed{fs: sub, files: flagFiles, next: &flagIndex{rev: rev, files: ix.files, refs: ix.refs}}
+	out := narrowed{files: flagFiles, next: &flagIndex{rev: rev, files: ix.files, refs: ix.refs}}
 	if len(flagFiles) == 0 {
 		return out, nil
 	}
-	flags, err := locate(sub)
+	loaded, err := load(sub)
 	if err != nil {
 		return narrowed{}, err
 	}
+	out.loaded = loaded
+	flags := loaded.Files()
 	changedSet := make(map[string]bool, len(flagFiles))
 	for _, p := range flagFiles {
 		changedSet[p] = true

@@ -39,6 +39,10 @@ func (kameleoon) Service() string { return kplan.Service }
 // Claim takes no file: Kameleoon loads what the other services leave.
 func (kameleoon) Claim(reconcile.Source) ([]string, bool, error) { return nil, false, nil }
 
+// TakesUnclaimed says that Kameleoon takes the flag files no service claims: its files
+// name no vendor (reconcile.Fallback).
+func (kameleoon) TakesUnclaimed() bool { return true }
+
 // Do sends a planned request through the Kameleoon client.
 func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
 	return k.client.Do(ctx, req)
@@ -65,6 +69,18 @@ type run struct {
 	desired *kmodel.Desired
 	partial bool
 	live    []kmodel.Flag
+}
+
+// Bind returns the repository read and written through v, a connected Kameleoon vendor
+// (reconcile.Binder), or nil when v is another service's.
+func (s *run) Bind(v reconcile.Vendor) reconcile.Repo {
+	k, ok := v.(kameleoon)
+	if !ok {
+		return nil
+	}
+	bound := *s
+	bound.client = k.client
+	return &bound
 }
 
 // Restrict keeps only the desired flags of a partial run.

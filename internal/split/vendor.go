@@ -61,6 +61,18 @@ type repo struct {
 	live    []splitmodel.Flag
 }
 
+// Bind returns the repository read and written through v, a connected Split vendor
+// (reconcile.Binder), or nil when v is another service's.
+func (r *repo) Bind(v reconcile.Vendor) reconcile.Repo {
+	sv, ok := v.(vendor)
+	if !ok {
+		return nil
+	}
+	bound := *r
+	bound.client = sv.Client
+	return &bound
+}
+
 // Restrict keeps only the named flags (a partial run).
 func (r *repo) Restrict(only []plan.Address) {
 	r.partial = true
