@@ -47,8 +47,8 @@ type narrowed struct {
 	// flags, ready to sync. Nil when no flag file changed.
 	loaded *reconcile.Loaded
 	only   []plan.Address // the changed flags, sorted
-	files []string       // the changed flag files
-	next  *flagIndex     // the index of the new revision
+	files  []string       // the changed flag files
+	next   *flagIndex     // the index of the new revision
 }
 
 // narrow maps the files changed since ix.rev to the flags they define at rev, and checks
