@@ -3,6 +3,7 @@ package kameleoon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -45,8 +46,14 @@ func (kameleoon) TakesUnclaimed() bool { return true }
 
 // Do sends a planned request through the Kameleoon client.
 func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if k.client == nil {
+		return nil, errNoClient
+	}
 	return k.client.Do(ctx, req)
 }
+
+// errNoClient is what a vendor that only loads files answers when asked to send.
+var errNoClient = errors.New("kameleoon: not connected: this vendor only loads flag files")
 
 // Load reads the Kameleoon flag files with the loader.
 func (k kameleoon) Load(src reconcile.Source) (reconcile.Repo, error) {

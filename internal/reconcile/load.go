@@ -17,9 +17,12 @@ import (
 // loads the repository a second time.
 type Loaded struct {
 	Revision string
-	// Parts are the services the repository needs, in the order of the vendors given to
-	// Load.
+	// Parts are the services the repository needs whose files are valid, in the order of
+	// the vendors given to Load.
 	Parts []Part
+	// Needed are the vendors of every service the repository needs, valid or not (the
+	// dispatch's answer), in the same order.
+	Needed []Vendor
 
 	src Source
 }
@@ -68,6 +71,7 @@ func (l *Loaded) Connect(vendors []Vendor) (*Loaded, error) {
 			}
 		}
 		out.Parts = append(out.Parts, Part{Vendor: v, Repo: repo, hidden: pt.hidden})
+		out.Needed = append(out.Needed, v)
 	}
 	return out, nil
 }
@@ -86,6 +90,9 @@ func Load(vendors []Vendor, src Source) (*Loaded, error) {
 		return nil, err
 	}
 	l := &Loaded{Revision: src.Revision, src: src}
+	for _, sh := range shares {
+		l.Needed = append(l.Needed, sh.vendor)
+	}
 	diags := unclaimed
 	files := len(unclaimed)
 	for i, sh := range shares {

@@ -2,6 +2,8 @@ package split
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -32,6 +34,14 @@ type vendor struct{ Client }
 
 // Service names Split.
 func (vendor) Service() string { return splitplan.Service }
+
+// Do sends a planned request through the Split client.
+func (v vendor) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if v.Client == nil {
+		return nil, errors.New("split: not connected: this vendor only loads flag files")
+	}
+	return v.Client.Do(ctx, req)
+}
 
 // Claim takes the Split flag files (see splitload.Claim).
 func (vendor) Claim(src reconcile.Source) ([]string, bool, error) {

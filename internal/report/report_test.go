@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"strings"
@@ -25,7 +25,7 @@ func TestSyncSummaryLineWithRefusedChanges(t *testing.T) {
 			"already in sync; 2 differences left alone (owned outside Git or by Kameleoon's automation)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := syncSummaryLine(&tc.rep, "the sandbox"); !strings.Contains(got, tc.want) {
+			if got := SummaryLine(&tc.rep, Summary{Where: "the sandbox", Automation: "Kameleoon's automation"}); !strings.Contains(got, tc.want) {
 				t.Errorf("summary %q lacks %q", got, tc.want)
 			}
 		})
