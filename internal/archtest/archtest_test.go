@@ -29,14 +29,12 @@ const registration = "internal/provider/builtin"
 
 // coreTestsUsingVendors are the core packages whose tests may import a vendor's
 // packages: integration tests that run the core against a real vendor's sandbox. Their
-// production code imports no vendor like every core package. Phase 2's vendor-neutral
-// contract suite, run with a fake vendor, is to replace them; the list only shrinks.
+// production code imports no vendor like every core package. The others test with the
+// fake vendor of internal/provider/providertest/fake, which passes the same contract as
+// the real vendors; the list only shrinks.
 var coreTestsUsingVendors = map[string]string{
-	"internal/apply":     "applies Kameleoon plans against its sandbox",
-	"internal/daemon":    "runs the daemon against Kameleoon's and Split's sandboxes",
-	"internal/faults":    "fault injection across the whole system",
-	"internal/prcomment": "locates flags in Kameleoon and Split files",
-	"internal/reconcile": "a repository that holds both vendors' files",
+	"internal/daemon": "runs the daemon against Kameleoon's and Split's sandboxes over real Git",
+	"internal/faults": "fault injection across the whole system",
 }
 
 // pkg is what go list says of one package.

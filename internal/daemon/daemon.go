@@ -243,9 +243,6 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
-// Metrics returns the registry the daemon reports to.
-func (d *Daemon) Metrics() *metrics.Metrics { return d.m }
-
 // RequestSync asks for a full reconcile — the live flags read whatever the revision —
 // as SIGHUP does. It never blocks: requests made while a sync runs are merged into one.
 func (d *Daemon) RequestSync(trigger string) { d.request(trigger, true, nil) }
