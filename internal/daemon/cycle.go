@@ -125,52 +125,64 @@ func (d *Daemon) runCycle(c *cycle) {
 			"revision", snap.Revision, "webhook_after", c.req.pushes[n-1].After)
 	}
 	st := &d.loop
-	rev := snap.Revision
-	stable := rev != "" && !snap.Dirty // the revision names the files exactly
+	stable := snap.Revision != "" && !snap.Dirty // the revision names the files exactly
 	driftDue := d.cfg.DriftInterval > 0 && (st.lastFullRead.IsZero() || time.Since(st.lastFullRead) >= d.cfg.DriftInterval)
 	full := c.req.full || driftDue
 	if full {
 		st.fullTried = time.Now()
 	}
-
-	if stable && rev == st.invalidRev {
-		c.skip("the revision failed validation; the last good revision stays applied until a new revision arrives")
+	if why := d.skipReason(c, snap.Revision, stable, full); why != "" {
+		c.skip(why)
 		return
 	}
-	if stable && !full {
-		switch {
-		case c.suspended && rev == st.dryChecked:
-			c.skip("revision unchanged since the last plan (applying suspended)")
-			return
-		case !c.suspended && rev == st.applied && st.converged:
-			c.skip("revision unchanged and Kameleoon converged")
-			return
-		case !c.suspended && rev == st.refusedRev:
-			c.skip("a guard refused this revision's plan; retried on a new revision, a drift check or a signal")
-			return
-		}
-	}
-
-	var reason string
-	switch {
-	case c.req.full:
-		reason = "requested by " + c.trigger
-	case driftDue:
-		reason = "drift check due"
-	case !stable:
-		reason = "the work tree has uncommitted changes"
-	case c.suspended:
-		reason = "applying suspended: the whole repository is planned"
-	case st.index == nil || st.applied != st.index.rev:
-		reason = "no revision applied yet"
-	case !st.converged:
-		reason = "the last sync did not converge"
-	default:
+	reason := d.fullReason(c, stable, driftDue)
+	if reason == "" {
 		if done := d.partial(c, snap, &reason); done {
 			return
 		}
 	}
 	d.full(c, snap, reason)
+}
+
+// skipReason says why the cycle has nothing to sync, or "".
+func (d *Daemon) skipReason(c *cycle, rev string, stable, full bool) string {
+	st := &d.loop
+	switch {
+	case !stable:
+		return ""
+	case rev == st.invalidRev:
+		return "the revision failed validation; the last good revision stays applied until a new revision arrives"
+	case full:
+		return ""
+	case c.suspended && rev == st.dryChecked:
+		return "revision unchanged since the last plan (applying suspended)"
+	case !c.suspended && rev == st.applied && st.converged:
+		return "revision unchanged and the flag services converged"
+	case !c.suspended && rev == st.refusedRev:
+		return "a guard refused this revision's plan; retried on a new revision, a drift check or a signal"
+	}
+	return ""
+}
+
+// fullReason says why the whole repository must be synced, or "" when a partial sync
+// of the changed flags may do.
+func (d *Daemon) fullReason(c *cycle, stable, driftDue bool) string {
+	st := &d.loop
+	switch {
+	case c.req.full:
+		return "requested by " + c.trigger
+	case driftDue:
+		return "drift check due"
+	case !stable:
+		return "the work tree has uncommitted changes"
+	case c.suspended:
+		return "applying suspended: the whole repository is planned"
+	case st.index == nil || st.applied != st.index.rev:
+		return "no revision applied yet"
+	case !st.converged:
+		return "the last sync did not converge"
+	}
+	return ""
 }
 
 // skip ends the cycle without a sync.

@@ -138,7 +138,7 @@ type Daemon struct {
 // loopState is what the sync loop remembers between syncs.
 type loopState struct {
 	applied      string     // last revision synced without a pipeline error (not in a dry run)
-	converged    bool       // Kameleoon matched applied after that sync
+	converged    bool       // the services matched applied after that sync
 	lastFullRead time.Time  // last full read of the live flags
 	fullTried    time.Time  // last wake-up that asked for a full sync, whatever came of it
 	index        *flagIndex // file → flag of the last valid revision loaded

@@ -61,33 +61,10 @@ type narrowed struct {
 // When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
 func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, load loader) (narrowed, error) {
-	var flagFiles []string
-	for _, p := range changed {
-		rel, ok := below(dir, p)
-		if !ok || hiddenPath(rel) {
-			continue
-		}
-		if flagrepo.IsSettingsName(path.Base(p)) {
-			return narrowed{full: "settings file " + p + " changed"}, nil
-		}
-		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
-			continue
-		}
-		st, err := fs.Stat(snap, p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if _, had := ix.files[p]; had {
-				return narrowed{full: "flag file " + p + " was deleted"}, nil
-			}
-			continue
-		case err != nil:
-			return narrowed{}, fmt.Errorf("read changed file %s: %w", p, err)
-		case st.IsDir():
-			return narrowed{full: "folder " + p + " looks like a flag file"}, nil
-		}
-		flagFiles = append(flagFiles, p)
+	flagFiles, full, err := ix.changedFlagFiles(snap, dir, changed)
+	if err != nil || full != "" {
+		return narrowed{full: full}, err
 	}
-
 	sub := fstest.MapFS{}
 	for _, name := range flagrepo.SettingsNames {
 		p := path.Join(dir, name)
@@ -137,6 +114,37 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, load 
 	slices.SortFunc(out.only, func(a, b plan.Address) int { return strings.Compare(a.String(), b.String()) })
 	out.next = next
 	return out, nil
+}
+
+// changedFlagFiles returns the changed files that are flag files of the flag folder, or
+// why the change reaches beyond them (full).
+func (ix *flagIndex) changedFlagFiles(snap fs.FS, dir string, changed []string) (flagFiles []string, full string, err error) {
+	for _, p := range changed {
+		rel, ok := below(dir, p)
+		if !ok || hiddenPath(rel) {
+			continue
+		}
+		if flagrepo.IsSettingsName(path.Base(p)) {
+			return nil, "settings file " + p + " changed", nil
+		}
+		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
+			continue
+		}
+		st, err := fs.Stat(snap, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if _, had := ix.files[p]; had {
+				return nil, "flag file " + p + " was deleted", nil
+			}
+			continue
+		case err != nil:
+			return nil, "", fmt.Errorf("read changed file %s: %w", p, err)
+		case st.IsDir():
+			return nil, "folder " + p + " looks like a flag file", nil
+		}
+		flagFiles = append(flagFiles, p)
+	}
+	return flagFiles, "", nil
 }
 
 // below returns p relative to dir when p is inside dir.
