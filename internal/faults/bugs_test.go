@@ -48,7 +48,7 @@ func TestBugTestSkipsUnlessAsked(t *testing.T) {
 // secret "sandbox", which the API client redacts from every error body: the sandbox's
 // own messages lost their words and paths ("save [REDACTED] state
 // .flagsync/[REDACTED].json"). Fixed: the embedded sandbox has a random secret per
-// process (cmd/flagsync startSandbox).
+// process (provider.RandomSecret, used by each vendor's embedded sandbox).
 func TestBugEmbeddedSandboxSecretRedactsText(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "repo")
 	writeDir(t, dir, repoFiles(genFlags(3)))

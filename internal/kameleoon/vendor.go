@@ -29,7 +29,7 @@ type Client interface {
 
 // Vendor returns the reconcile.Vendor for Kameleoon's Automation API through c. It
 // claims no file: it loads whatever the other vendors of a run leave. c may be nil for a
-// vendor that only loads files (reconcile.Locate).
+// vendor that only loads files (the provider's Files, for reconcile.Load).
 func Vendor(c Client) reconcile.Vendor { return kameleoon{c} }
 
 type kameleoon struct{ client Client }

@@ -27,7 +27,7 @@ type Client interface {
 }
 
 // Vendor returns the reconcile.Vendor for Split through c. c may be nil for a vendor
-// that only loads files (reconcile.Locate).
+// that only loads files (the provider's Files, for reconcile.Load).
 func Vendor(c Client) reconcile.Vendor { return vendor{c} }
 
 type vendor struct{ Client }
