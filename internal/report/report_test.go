@@ -31,3 +31,15 @@ func TestSyncSummaryLineWithRefusedChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestSummaryLineWithoutAutomation: differences left alone by a service that names no
+// automation are owned outside Git.
+func TestSummaryLineWithoutAutomation(t *testing.T) {
+	rep := reconcile.Report{Converged: true, Plan: plan.Plan{Notes: []plan.Note{{Kind: plan.NoteIgnored, Address: plan.Address{Service: "Fake"}}}}}
+	if got := SummaryLine(&rep, Summary{Where: "the fake service"}); !strings.Contains(got, "already in sync; 1 difference left alone (owned outside Git);") {
+		t.Errorf("summary %q", got)
+	}
+	if got := NoteServices(rep.Plan); len(got) != 1 || got[0] != "Fake" {
+		t.Errorf("note services %v", got)
+	}
+}

@@ -128,4 +128,12 @@ func TestRegistry(t *testing.T) {
 	if got := strings.Join(r.Names(), ","); got != "kameleoon,split" || r.Default().Name() != "kameleoon" {
 		t.Errorf("names %s, default %s", got, r.Default().Name())
 	}
+	// The sync summary names the automation of the services whose differences it left
+	// alone.
+	if got := r.Automation([]string{"Kameleoon"}); got != "Kameleoon's automation" {
+		t.Errorf("automation of Kameleoon: %q", got)
+	}
+	if got := r.Automation([]string{"Kameleoon", "Split"}); got != "Kameleoon's automation or Split's automation" {
+		t.Errorf("automation of both: %q", got)
+	}
 }
