@@ -170,6 +170,7 @@ type ProbeReport interface {
 // UsageError is a bad command line: the command exits 64 (EX_USAGE).
 type UsageError struct{ Msg string }
 
+// Error is the message, for the command to print after its name.
 func (e *UsageError) Error() string { return e.Msg }
 
 // Usagef returns a *UsageError.
