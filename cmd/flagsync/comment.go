@@ -9,11 +9,8 @@ import (
 	"strconv"
 
 	"github.com/flagsync/flagsync/internal/codehost"
-	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/prcomment"
-	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/split"
 )
 
 const commentSynopsis = `Usage: flagsync comment [--file PLAN.md] [--plan-json PLAN.json] [--validate-json REPORT.json] [flags]
@@ -29,7 +26,7 @@ wrote) set the plan's status on the request's head commit: on GitHub a check run
 "flagsync plan" with the summary line, the Markdown and an annotation on each problem's
 line (a commit status "flagsync/plan" when the token may not create check runs); on
 GitLab a commit status "flagsync/plan". A plan JSON that does not exist counts as a plan
-that did not finish. No call is made to Kameleoon or Split.
+that did not finish. No call is made to any flag service.
 
 In GitHub Actions and GitLab CI everything else is read from the job's environment:
 GITHUB_API_URL, GITHUB_REPOSITORY, the pull request's number and head commit from
@@ -105,7 +102,7 @@ func cmdComment(ctx context.Context, a *app, args []string) int {
 	}
 	opts.Markdown, opts.Inputs.PlanJSON, opts.Inputs.ValidateJSON = string(body), planJSON, validateJSON
 	if status && f.path != "" {
-		if opts.Inputs.Locate, err = prcomment.LocateFlags([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, os.DirFS("."), f.path); err != nil {
+		if opts.Inputs.Locate, err = prcomment.LocateFlags(a.providers.FileVendors(), os.DirFS("."), f.path); err != nil {
 			logger.Warn("refused changes are not annotated: the flag files could not be read", "path", f.path, "err", err)
 		}
 	}

@@ -3,68 +3,86 @@ package main
 import (
 	"context"
 	"fmt"
-	kdoctor "github.com/flagsync/flagsync/internal/kameleoon/doctor"
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
-	"slices"
+	"strings"
+
+	"github.com/flagsync/flagsync/internal/provider"
 )
 
-const doctorSynopsis = `Usage: flagsync doctor --site SITECODE [--format text|json] [flags]
+// doctors returns the providers that offer a probe.
+func (a *app) doctors() []provider.Doctor {
+	var out []provider.Doctor
+	for _, p := range a.providers.All() {
+		if d, ok := p.(provider.Doctor); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
-A live contract probe of a Kameleoon account: run it once before trusting flagsync with
-production, and in CI against the sandbox. In the named site it creates one scratch flag
-(flagsync_doctor_<random hex>, tagged managed-by-flagsync, with two environments and two
-rules), exercises the behaviours flagsync relies on and detects the readings of what
-Kameleoon's docs leave open: token and renewal, list paging and optionalFields, create
-with environments, environment patches with and without the required members, rule ids
-kept across a patch, reorders with and without orderIndex, the rule PATCH by id, search
-sorted by dateModified, release window shape, rate-limit headers. It then archives the
-scratch flag, also when a probe failed or the run is interrupted.
+// doctorSynopsis is doctor's help: each service's probe.
+func (a *app) doctorSynopsis() string {
+	var names []string
+	var usages []provider.Usage
+	for _, d := range a.doctors() {
+		names = append(names, d.Name())
+		usages = append(usages, d.DoctorUsage())
+	}
+	return "Usage: flagsync doctor [--vendor " + strings.Join(names, "|") + "] [--format text|json] [flags]\n\n" +
+		joinUsages(usages, "Exit codes: 0 every behaviour flagsync relies on holds, 1 one does not (the row says what\nto set or report) or the probe could not run, 64 usage.")
+}
 
-It makes at most 25 API calls (token requests included), says so before it starts and
-prints the count at the end. The output is a table (behaviour, expected by flagsync,
-observed, consequence) or, with --format json, one JSON object.
-
-Credentials come from KAMELEOON_CLIENT_ID and KAMELEOON_CLIENT_SECRET (or _FILE), as for
-sync; with --sandbox it probes the embedded sandbox (--strict all: in every strict variant).
-
-Exit codes: 0 every behaviour flagsync relies on holds, 1 one does not (the row says what
-to set or report) or the probe could not run, 64 usage.
-
-Examples:
-  flagsync doctor --site pzllysfw2f
-  flagsync doctor --site pzllysfw2f --format json > doctor.json
-  flagsync doctor --sandbox --strict all --site pzllysfw2f`
+// joinUsages renders services' parts of a command's help: each one's text, then more
+// (when not empty), then every example.
+func joinUsages(usages []provider.Usage, more string, examples ...string) string {
+	var texts []string
+	for _, u := range usages {
+		texts = append(texts, u.Text)
+		examples = append(examples, u.Examples...)
+	}
+	if more != "" {
+		texts = append(texts, more)
+	}
+	return strings.Join(texts, "\n\n") + "\n\nExamples:\n  " + strings.Join(examples, "\n  ")
+}
 
 func cmdDoctor(ctx context.Context, a *app, args []string) int {
-	fs := a.newFlagSet("doctor", doctorSynopsis)
-	site := fs.String("site", "", "site code to probe (Admin > Projects in Kameleoon); the scratch flag is created there")
+	doctors := a.doctors()
+	if len(doctors) == 0 {
+		fmt.Fprintln(a.stderr, "flagsync doctor: no registered flag service offers a probe")
+		return exitUsage
+	}
+	fs := a.newFlagSet("doctor", a.doctorSynopsis())
 	format := fs.String("format", "text", "output: text or json")
-	envs := fs.String("environments", "", "the two environment keys of the scratch flag, comma-separated (default development,staging)")
-	segmentID := fs.Int64("segment-id", 0, "a segment of the site for the scratch flag's rules (for accounts that require one)")
-	goalID := fs.Int64("goal-id", 0, "a goal of the site for the scratch flag's rollback conditions (for accounts that require one)")
-	conn := a.addKameleoonAPIFlags(fs, "probe a Kameleoon-compatible sandbox started in this process instead of Kameleoon (no credentials needed)")
+	names := make([]string, len(doctors))
+	var flags []provider.Flag
+	for i, d := range doctors {
+		names[i] = d.Name()
+		flags = append(flags, d.DoctorFlags()...)
+	}
+	vendor := fs.String("vendor", names[0], "the service to probe: "+strings.Join(names, " or "))
+	values := a.addProviderFlags(fs, flags)
+	var providers []provider.Provider
+	for _, d := range doctors {
+		providers = append(providers, d)
+	}
+	conn := a.addConnFlags(fs, "probe a sandbox started in this process instead of the service (no credentials needed)", providers...)
 	logf := a.addLogFlags(fs)
 	a.quietOnTerminal(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
-	if len(*site) != siteCodeLen {
-		fmt.Fprintf(a.stderr, "flagsync doctor: --site %q: want a site code of %d characters\n", *site, siteCodeLen)
-		return exitUsage
+	var doc provider.Doctor
+	for _, d := range doctors {
+		if d.Name() == *vendor {
+			doc = d
+		}
 	}
-	switch *format {
-	case "text", "json":
-	default:
+	switch {
+	case doc == nil:
+		fmt.Fprintf(a.stderr, "flagsync doctor: --vendor %q: want %s\n", *vendor, strings.Join(names, " or "))
+		return exitUsage
+	case *format != "text" && *format != "json":
 		fmt.Fprintf(a.stderr, "flagsync doctor: --format %q: want text or json\n", *format)
-		return exitUsage
-	}
-	envKeys := splitList(*envs)
-	if len(envKeys) != 0 && (len(envKeys) != 2 || envKeys[0] == envKeys[1]) {
-		fmt.Fprintf(a.stderr, "flagsync doctor: --environments %q: want two different environment keys\n", *envs)
-		return exitUsage
-	}
-	if *segmentID < 0 || *goalID < 0 {
-		fmt.Fprintln(a.stderr, "flagsync doctor: --segment-id and --goal-id must be positive")
 		return exitUsage
 	}
 	if code := conn.check(a); code >= 0 {
@@ -75,36 +93,32 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync doctor: %v\n", err)
 		return exitUsage
 	}
+	in := provider.ConnectInput{Values: conn.values(), Getenv: a.getenv, Sandbox: conn.sandbox, Logger: logger}
+	for k, v := range values() {
+		in.Values[k] = v
+	}
+	probe, err := doc.NewProbe(in)
+	if err != nil {
+		return usageOr(a, "flagsync doctor", err)
+	}
+	defer probe.Close()
+	return a.runProbe(ctx, probe, *format)
+}
 
-	sandboxEnvs := envKeys
-	if len(sandboxEnvs) == 0 {
-		sandboxEnvs = kdoctor.DefaultEnvironments
-	}
-	cfg, where, stop, err := conn.kameleoonConfig(a, sandboxEnvironmentsWith(sandboxEnvs), logger)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync doctor: %v\n", err)
-		return exitFail
-	}
-	defer stop()
-	d, err := kdoctor.New(kdoctor.Options{
-		API: cfg, SiteCode: *site, Environments: envKeys, SegmentID: *segmentID, GoalID: *goalID, Logger: logger,
-	})
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync doctor: %v\n", err)
-		return exitFail
-	}
-	// The preface goes where the report goes, unless that is JSON, which stays one object.
+// runProbe runs a prepared probe and writes its report: the preface goes where the report
+// goes, unless that is JSON, which stays one object.
+func (a *app) runProbe(ctx context.Context, probe provider.Probe, format string) int {
 	preface := a.stdout
-	if *format == "json" {
+	if format == "json" {
 		preface = a.stderr
 	}
-	fmt.Fprintln(preface, d.Preface(where))
-	if *format == "text" {
+	fmt.Fprintln(preface, probe.Preface())
+	if format == "text" {
 		fmt.Fprintln(a.stdout)
 	}
-
-	rep := d.Run(ctx)
-	if *format == "json" {
+	rep := probe.Run(ctx)
+	var err error
+	if format == "json" {
 		err = rep.WriteJSON(a.stdout)
 	} else {
 		err = rep.WriteText(a.stdout)
@@ -113,19 +127,8 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync doctor: write the report: %v\n", err)
 		return exitFail
 	}
-	if !rep.OK {
+	if !rep.OK() {
 		return exitFail
 	}
 	return exitOK
-}
-
-// sandboxEnvironmentsWith are the embedded sandbox's default environments plus keys.
-func sandboxEnvironmentsWith(keys []string) []string {
-	envs := slices.Clone(ksandbox.DefaultEnvironments)
-	for _, k := range keys {
-		if !slices.Contains(envs, k) {
-			envs = append(envs, k)
-		}
-	}
-	return envs
 }

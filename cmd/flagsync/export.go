@@ -3,172 +3,143 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"testing/fstest"
+	"sync/atomic"
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/export"
-	kexport "github.com/flagsync/flagsync/internal/kameleoon/export"
 	"github.com/flagsync/flagsync/internal/plan"
-	splitexport "github.com/flagsync/flagsync/internal/split/export"
+	"github.com/flagsync/flagsync/internal/provider"
 )
 
-const exportSynopsis = `Usage: flagsync export --site-code CODE[,CODE...] [--out DIR] [--force] [flags]
+// exportSynopsis is export's help.
+func (a *app) exportSynopsis() string {
+	var usages []provider.Usage
+	for _, p := range a.providers.All() {
+		if e, ok := p.(provider.Exporter); ok {
+			usages = append(usages, e.ExportUsage())
+		}
+	}
+	return `Usage: flagsync export [--vendor NAME] [--out DIR] [--force] [flags]
 
-Reads the live flags of each site from Kameleoon (one list call per site, never one
-call per flag) and writes them as flag files, to start managing an existing account
-with flagsync without retyping it:
-
-  one site:     DIR/flagsync.yaml (siteCode, environments), DIR/<featureKey>.yaml
-  several:      DIR/flagsync.yaml (environments), DIR/<siteCode>/<featureKey>.yaml
+Reads the live flags of a service (listed, never read one by one) and writes them as flag
+files, to start managing an existing account with flagsync without retyping it. --vendor
+names the service (` + strings.Join(a.exporters(), ", ") + `; default ` + a.providers.Default().Name() + `); the flags that say what to export
+are each service's.
 
 Before writing, flagsync loads the files as a sync would and plans them against the
 flags it just read: they must be valid and plan to zero changes (exit 1 otherwise, with
 the problems). Existing files are not overwritten unless --force; nothing is deleted.
 The same live flags always give byte-identical files, so a re-export diffs cleanly.
 
-Credentials come from KAMELEOON_CLIENT_ID and KAMELEOON_CLIENT_SECRET (or _FILE); with
---sandbox, the flags are read from the local sandbox instead.
-
-With --vendor split it exports a Split (Harness FME) workspace instead: one list of
-flags and one list of definitions per environment (--environments, or every environment
-of the workspace), written as a Split repository: DIR/flagsync.yaml (vendor: split,
-workspace, trafficType, environments) and DIR/<name>.yaml. The admin API key comes from
-SPLIT_ADMIN_API_KEY (or _FILE), the API from SPLIT_API_URL or --split-api-url.
-
-Examples:
-  flagsync export --site-code pzllysfw2f
-  flagsync export --site-code pzllysfw2f,k3mx9q2b7a --out flags
-  flagsync export --sandbox --site-code pzllysfw2f --out flags --force
-  flagsync export --vendor split --workspace 5a3e… --environments Staging,Production --out flags`
+` + joinUsages(usages, a.credentialsHelp())
+}
 
 // defaultExportDir is where export writes when --out is not given: a folder of its own,
 // so that an export never mixes with other files by accident.
 const defaultExportDir = "flags"
 
-// siteCodeLen is the length of every Kameleoon site code (the flag schema's siteCode).
-const siteCodeLen = 10
-
-// siteCodes collects --site-code values, repeated or comma-separated.
-type siteCodes []string
-
-func (s *siteCodes) String() string { return strings.Join(*s, ",") }
-
-func (s *siteCodes) Set(v string) error {
-	for _, code := range splitList(v) {
-		if len(code) != siteCodeLen {
-			return fmt.Errorf("%q is not a site code (they have %d characters)", code, siteCodeLen)
-		}
-		if !slices.Contains(*s, code) {
-			*s = append(*s, code)
+// exporters names the providers that export.
+func (a *app) exporters() []string {
+	var out []string
+	for _, p := range a.providers.All() {
+		if _, ok := p.(provider.Exporter); ok {
+			out = append(out, p.Name())
 		}
 	}
-	return nil
+	return out
+}
+
+// exportFlags are export's own flags.
+type exportFlags struct {
+	out, schema, vendor string
+	force               bool
+	values              func() provider.Values
+	owners              map[string]provider.Provider // export flag → its provider
+	byVendor            map[string][]provider.Flag
+}
+
+func (a *app) addExportFlags(fs *flag.FlagSet) *exportFlags {
+	f := &exportFlags{owners: map[string]provider.Provider{}, byVendor: map[string][]provider.Flag{}}
+	fs.StringVar(&f.out, "out", defaultExportDir, "folder the files are written to (created if missing)")
+	fs.BoolVar(&f.force, "force", false, "overwrite files that exist (files not part of the export are never touched)")
+	fs.StringVar(&f.schema, "schema", "", "where the files' yaml-language-server comment points editors: a URL or path of the folder holding flag.schema.json, or none (default: the schema/ folder of the repository holding --out, if it has one; else none)")
+	fs.StringVar(&f.vendor, "vendor", a.providers.Default().Name(), "the service to export from: "+strings.Join(a.exporters(), " or "))
+	var all []provider.Flag
+	for _, p := range a.providers.All() {
+		if e, ok := p.(provider.Exporter); ok {
+			for _, fl := range e.ExportFlags() {
+				f.owners[fl.Name] = p
+				all = append(all, fl)
+			}
+			f.byVendor[p.Name()] = e.ExportFlags()
+		}
+	}
+	f.values = a.addProviderFlags(fs, all)
+	return f
 }
 
 func cmdExport(ctx context.Context, a *app, args []string) int {
-	fs := a.newFlagSet("export", exportSynopsis)
-	var sites siteCodes
-	fs.Var(&sites, "site-code", "site code to export (Admin > Projects in Kameleoon); repeat it or separate codes with commas")
-	out := fs.String("out", defaultExportDir, "folder the files are written to (created if missing)")
-	force := fs.Bool("force", false, "overwrite files that exist (files not part of the export are never touched)")
-	schema := fs.String("schema", "", "where the files' yaml-language-server comment points editors: a URL or path of the folder holding flag.schema.json, or none (default: the schema/ folder of the repository holding --out, if it has one; else none)")
-	vendor := fs.String("vendor", "kameleoon", "the service to export from: kameleoon or split")
-	workspace := fs.String("workspace", "", "with --vendor split: the workspace (project) id to export")
-	environments := fs.String("environments", "", "with --vendor split: comma-separated environment names to export, in apply order (default: every environment of the workspace)")
-	conn := a.addAPIFlags(fs)
+	fs := a.newFlagSet("export", a.exportSynopsis())
+	f := a.addExportFlags(fs)
+	conn := a.addConnFlags(fs, a.sandboxUsage(), a.providers.All()...)
 	logf := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
-	switch *vendor {
-	case "kameleoon":
-		if *workspace != "" || *environments != "" {
-			fmt.Fprintln(a.stderr, "flagsync export: --workspace and --environments go with --vendor split")
-			return exitUsage
-		}
-	case "split":
-		if len(sites) > 0 || *workspace == "" {
-			fmt.Fprintln(a.stderr, "flagsync export: --vendor split exports one --workspace (not --site-code)")
-			return exitUsage
-		}
-		return a.exportSplit(ctx, conn, logf, *workspace, splitList(*environments), *out, *schema, *force)
-	default:
-		fmt.Fprintf(a.stderr, "flagsync export: --vendor %q: want kameleoon or split\n", *vendor)
+	usage := func(format string, args ...any) int {
+		fmt.Fprintf(a.stderr, "flagsync export: "+format+"\n", args...)
 		return exitUsage
 	}
-	if len(sites) == 0 {
-		fmt.Fprintln(a.stderr, "flagsync export: --site-code is required")
-		fs.Usage()
-		return exitUsage
+	p, ok := a.providers.Lookup(f.vendor)
+	e, exports := p.(provider.Exporter)
+	if !ok || !exports {
+		return usage("--vendor %q: want %s", f.vendor, strings.Join(a.exporters(), " or "))
 	}
-	if *out == "" {
-		fmt.Fprintln(a.stderr, "flagsync export: --out must not be empty")
-		return exitUsage
+	if msg := foreignFlags(fs, p, f.byVendor, f.owners); msg != "" {
+		return usage("%s", msg)
+	}
+	values := f.values()
+	if err := e.CheckExport(values); err != nil {
+		return usage("%v", err)
+	}
+	if f.out == "" {
+		return usage("--out must not be empty")
 	}
 	if code := conn.check(a); code >= 0 {
 		return code
 	}
 	logger, err := a.logger(logf)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
-		return exitUsage
+		return usage("%v", err)
 	}
-	schemaDir, err := exportSchema(*schema, *out)
+	schemaDir, err := exportSchema(f.schema, f.out)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
-		return exitUsage
+		return usage("%v", err)
 	}
-
-	// There is no repository to read: the embedded sandbox gets its default environments
-	// (plus those its state file records).
-	client, err := conn.connect(a, logger, &snapshot{FS: fstest.MapFS{}, Dir: "."})
+	var calls atomic.Int64
+	c, err := provider.Connect(ctx, p, nil, conn.options(a, func(api.CallInfo) { calls.Add(1) }, logger))
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
 	}
-	defer client.close()
-
-	live, err := kexport.Read(ctx, client.api, sites)
+	defer c.Close()
+	x, err := e.Export(ctx, c, values, export.Options{Schema: schemaDir})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
 		return exitFail
 	}
-	var empty []string
-	total := 0
-	for _, s := range live {
-		total += len(s.Flags)
-		if len(s.Flags) == 0 {
-			empty = append(empty, s.Code)
-		}
-	}
-	if total == 0 {
-		fmt.Fprintf(a.stderr, "flagsync export: nothing to export: %s has no flags in %s (is the site code right?)\n",
-			plural(len(sites), "site")+" "+strings.Join(sites, ", "), client.where)
-		return exitFail
-	}
-
-	e, err := kexport.Build(live, export.Options{Schema: schemaDir})
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
-		return exitFail
-	}
-	check, err := kexport.Verify(e, live)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
-		return exitFail
-	}
-	return a.finishExport(e, check, *out, *force, empty, "site", plural(len(e.Scopes), "site"), int(client.calls.Load()), conn)
+	return a.finishExport(x, f.out, f.force, int(calls.Load()), conn)
 }
 
 // finishExport writes the files (refusing to overwrite without force), reports them and
-// the check, and returns the exit code. what names the exported scopes for people
-// ("2 sites", "workspace ws-1").
-func (a *app) finishExport(e *export.Export, check *export.Check, out string, force bool, empty []string, noun, what string, calls int, conn *apiFlags) int {
+// the check, and returns the exit code.
+func (a *app) finishExport(x *provider.Exported, out string, force bool, calls int, conn *connFlags) int {
+	e, check := x.Export, x.Check
 	replaced, err := export.Write(out, e.Files, force)
 	var exists *export.ExistsError
 	if errors.As(err, &exists) {
@@ -194,8 +165,8 @@ func (a *app) finishExport(e *export.Export, check *export.Check, out string, fo
 		}
 		fmt.Fprintf(a.stdout, "  %-8s %s\n", verb, filepath.Join(out, filepath.FromSlash(f.Path)))
 	}
-	for _, code := range empty {
-		fmt.Fprintf(a.stdout, "note: %s %s has no flags\n", noun, code)
+	for _, code := range x.Empty {
+		fmt.Fprintf(a.stdout, "note: %s %s has no flags\n", x.Noun, code)
 	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(a.stdout, "note: %s\n", n)
@@ -205,7 +176,7 @@ func (a *app) finishExport(e *export.Export, check *export.Check, out string, fo
 		archived = fmt.Sprintf(" (%d archived)", e.Archived)
 	}
 	fmt.Fprintf(a.stdout, "Exported %s%s from %s into %s: %s, %s.\n",
-		plural(e.Flags, "flag"), archived, what, out,
+		plural(e.Flags, "flag"), archived, x.What, out,
 		plural(len(e.Files), "file"), plural(calls, "API call"))
 
 	if !check.OK() {
@@ -214,55 +185,6 @@ func (a *app) finishExport(e *export.Export, check *export.Check, out string, fo
 	}
 	fmt.Fprintf(a.stdout, "The files are valid and plan to no change. Next: flagsync plan %s\n", exportPlanArgs(out, conn))
 	return exitOK
-}
-
-// exportSplit exports one Split workspace (flagsync export --vendor split).
-func (a *app) exportSplit(ctx context.Context, conn *apiFlags, logf *logFlags, workspace string, envs []string, out, schemaFlag string, force bool) int {
-	fail := func(code int, err error) int {
-		fmt.Fprintf(a.stderr, "flagsync export: %v\n", err)
-		return code
-	}
-	if out == "" {
-		return fail(exitUsage, errors.New("--out must not be empty"))
-	}
-	if code := conn.check(a); code >= 0 {
-		return code
-	}
-	logger, err := a.logger(logf)
-	if err != nil {
-		return fail(exitUsage, err)
-	}
-	schemaDir, err := exportSchema(schemaFlag, out)
-	if err != nil {
-		return fail(exitUsage, err)
-	}
-	c := &apiConn{}
-	client, where, stop, err := conn.connectSplit(a, logger, &snapshot{FS: fstest.MapFS{}, Dir: "."}, func(api.CallInfo) { c.calls.Add(1) }, logger)
-	if err != nil {
-		return fail(exitFail, err)
-	}
-	defer stop()
-	if len(envs) == 0 {
-		if envs, err = client.ListEnvironments(ctx, workspace); err != nil {
-			return fail(exitFail, err)
-		}
-	}
-	w, err := splitexport.Read(ctx, client, workspace, envs)
-	if err != nil {
-		return fail(exitFail, err)
-	}
-	if len(w.Flags) == 0 {
-		return fail(exitFail, fmt.Errorf("nothing to export: workspace %s has no flags in %s (is the workspace id right?)", workspace, where))
-	}
-	e, err := splitexport.Build(w, export.Options{Schema: schemaDir})
-	if err != nil {
-		return fail(exitFail, err)
-	}
-	check, err := splitexport.Verify(e, w)
-	if err != nil {
-		return fail(exitFail, err)
-	}
-	return a.finishExport(e, check, out, force, nil, "workspace", "workspace "+workspace, int(c.calls.Load()), conn)
 }
 
 // printExportCheck explains on stderr why the written files do not reproduce the live
@@ -280,21 +202,12 @@ func (a *app) printExportCheck(check *export.Check, out string) {
 }
 
 // exportPlanArgs are the arguments of the plan that checks an export.
-func exportPlanArgs(out string, conn *apiFlags) string {
+func exportPlanArgs(out string, conn *connFlags) string {
 	args := "--repo " + shellQuote(out)
 	if rel := filepath.Clean(out); !filepath.IsAbs(rel) && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		args = "--path " + shellQuote(filepath.ToSlash(rel))
 	}
-	if conn.sandbox {
-		args += " --sandbox"
-		if conn.sandboxState != defaultSandboxState {
-			args += " --sandbox-state " + shellQuote(conn.sandboxState)
-		}
-		if conn.splitSandboxState != defaultSplitSandboxState {
-			args += " --split-sandbox-state " + shellQuote(conn.splitSandboxState)
-		}
-	}
-	return args
+	return args + conn.stateArgs()
 }
 
 func shellQuote(s string) string {

@@ -1,4 +1,5 @@
-// Command flagsync keeps Kameleoon feature flags in step with YAML files in Git.
+// Command flagsync keeps feature flags in step with YAML files in Git, for every flag
+// service internal/provider/builtin registers.
 package main
 
 import (
@@ -13,6 +14,11 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/flagsync/flagsync/internal/provider"
+	"github.com/flagsync/flagsync/internal/provider/builtin"
 )
 
 // Exit codes shared by every command.
@@ -30,12 +36,14 @@ func main() {
 	os.Exit(code)
 }
 
-// app is what commands get from the process: output streams and the environment, so
-// tests can run any command in-process.
+// app is what commands get from the process: output streams, the environment and the
+// flag services, so tests can run any command in-process.
 type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	isTTY          bool // stdout is a terminal (colour, text logs)
+	outTTY         bool               // stdout is a terminal: the plan in colour
+	errTTY         bool               // stderr is a terminal: text logs
+	providers      *provider.Registry // the flag services (builtin.Registry() when nil)
 }
 
 type command struct {
@@ -46,22 +54,25 @@ type command struct {
 var commands = map[string]command{
 	"validate":    {"check flag files against the schema and the semantic rules", cmdValidate},
 	"plan":        {"show the changes a sync would make", cmdPlan},
-	"sync":        {"apply the plan to Kameleoon", cmdSync},
-	"sandbox":     {"serve a local Kameleoon-compatible API", cmdSandbox},
+	"sync":        {"apply the plan to the flag services", cmdSync},
+	"sandbox":     {"serve a local sandbox of a flag service's API", cmdSandbox},
 	"run":         {"run as a daemon: schedule, webhooks, drift checks, metrics", cmdRun},
-	"export":      {"write a site's live flags as flag files, to adopt an existing account", cmdExport},
+	"export":      {"write live flags as flag files, to adopt an existing account", cmdExport},
 	"comment":     {"post or update the one plan comment on a pull/merge request", cmdComment},
 	"version":     {"print the version", cmdVersion},
 	"healthcheck": {"probe a running daemon's health endpoint (for container HEALTHCHECK)", cmdHealthcheck},
-	"doctor":      {"probe a Kameleoon account once: which behaviours flagsync relies on hold", cmdDoctor},
+	"doctor":      {"probe an account once: which behaviours flagsync relies on hold", cmdDoctor},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv, isTTY: isTerminal(stdout)}
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv, outTTY: isTerminal(stdout), errTTY: isTerminal(stderr)}
 	return a.dispatch(ctx, args)
 }
 
 func (a *app) dispatch(ctx context.Context, args []string) int {
+	if a.providers == nil {
+		a.providers = builtin.Registry()
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		a.usage(a.stdout)
 		if len(args) == 0 {
@@ -79,7 +90,7 @@ func (a *app) dispatch(ctx context.Context, args []string) int {
 }
 
 func (a *app) usage(w io.Writer) {
-	fmt.Fprintln(w, "flagsync keeps Kameleoon feature flags in step with YAML files in Git.")
+	fmt.Fprintf(w, "flagsync keeps feature flags (%s) in step with YAML files in Git.\n", strings.Join(a.services(), ", "))
 	fmt.Fprintln(w, "\nUsage: flagsync <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -128,19 +139,7 @@ func (a *app) envDefault(name, def string) string {
 }
 
 // secret reads a secret from NAME, or from the file named by NAME_FILE.
-func (a *app) secret(name string) (string, error) {
-	if v := a.getenv(name); v != "" {
-		return v, nil
-	}
-	if path := a.getenv(name + "_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("read %s_FILE: %w", name, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return "", nil
-}
+func (a *app) secret(name string) (string, error) { return provider.Secret(a.getenv, name) }
 
 // logFlags are the logging flags every long-running or networked command takes.
 type logFlags struct {
@@ -152,7 +151,7 @@ func (a *app) addLogFlags(fs *flag.FlagSet) *logFlags {
 	l := &logFlags{}
 	fs.StringVar(&l.level, "log-level", a.envDefault("FLAGSYNC_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FLAGSYNC_LOG_LEVEL)")
 	def := "json"
-	if a.isTTY {
+	if a.errTTY {
 		def = "text"
 	}
 	fs.StringVar(&l.format, "log-format", a.envDefault("FLAGSYNC_LOG_FORMAT", def), "log format: text or json (default text on a terminal; env FLAGSYNC_LOG_FORMAT)")
@@ -175,11 +174,17 @@ func (a *app) logger(l *logFlags) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
 }
 
+// isTerminal reports whether w is a terminal (not a file, a pipe or /dev/null).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// services names the registered flag services for people, in registration order.
+func (a *app) services() []string {
+	var out []string
+	for _, p := range a.providers.All() {
+		out = append(out, p.Help().Service)
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return out
 }

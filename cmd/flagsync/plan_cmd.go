@@ -3,21 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
+	"github.com/flagsync/flagsync/internal/report"
 )
 
 const planSynopsis = `Usage: flagsync plan [flags]
 
-Loads and validates the flag files, reads the live flags (one list call per site) and
-prints the changes a sync would make. Writes nothing.
+Loads and validates the flag files, reads the live flags (listed, never read one by one)
+and prints the changes a sync would make. Writes nothing.
 
 Exit codes: 0 no changes (or changes, without --detailed-exitcode), 2 changes or
 changes the planner refuses (with --detailed-exitcode), 1 error or invalid files (the
@@ -28,24 +27,31 @@ Examples:
   flagsync plan --path flags --format markdown --out plan.md --detailed-exitcode
   flagsync plan --path flags --format markdown --out plan.md --json-out plan.json`
 
+// planFlags are plan's own flags.
+type planFlags struct {
+	format, outPath, jsonOut string
+	detailed, prune          bool
+}
+
 func cmdPlan(ctx context.Context, a *app, args []string) int {
 	fs := a.newFlagSet("plan", planSynopsis)
 	src := a.addSourceFlags(fs)
-	conn := a.addAPIFlags(fs)
+	conn := a.addConnFlags(fs, a.sandboxUsage(), a.providers.All()...)
 	logf := a.addLogFlags(fs)
 	a.quietOnTerminal(fs)
-	format := fs.String("format", "text", "output: text, markdown (a pull-request comment) or json")
-	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the plan has changes")
-	outPath := fs.String("out", "", "write the plan to this file instead of stdout")
-	jsonOut := fs.String("json-out", "", "also write the plan as JSON to this file (one live read for a PR comment and its artifact)")
-	prune := fs.Bool("prune", false, "plan archiving managed flags that were removed from Git (also prune: true in flagsync.yaml)")
+	var f planFlags
+	fs.StringVar(&f.format, "format", "text", "output: text, markdown (a pull-request comment) or json")
+	fs.BoolVar(&f.detailed, "detailed-exitcode", false, "exit 2 when the plan has changes")
+	fs.StringVar(&f.outPath, "out", "", "write the plan to this file instead of stdout")
+	fs.StringVar(&f.jsonOut, "json-out", "", "also write the plan as JSON to this file (one live read for a PR comment and its artifact)")
+	fs.BoolVar(&f.prune, "prune", false, "plan archiving managed flags that were removed from Git (also prune: true in flagsync.yaml)")
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
-	switch *format {
+	switch f.format {
 	case "text", "markdown", "json":
 	default:
-		fmt.Fprintf(a.stderr, "flagsync plan: --format %q: want text, markdown or json\n", *format)
+		fmt.Fprintf(a.stderr, "flagsync plan: --format %q: want text, markdown or json\n", f.format)
 		return exitUsage
 	}
 	if code := conn.check(a); code >= 0 {
@@ -56,53 +62,18 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync plan: %v\n", err)
 		return exitUsage
 	}
-
 	snap, err := src.open(ctx, logger)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync plan: %v\n", err)
 		return exitFail
 	}
-	client, err := conn.connect(a, logger, snap)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync plan: %v\n", err)
-		return exitFail
-	}
-	defer client.close()
-
 	// A plan is a dry run of the sync pipeline: the same load, read, plan and guards,
 	// with every write skipped.
-	rep, runErr := reconcile.Run(ctx, reconcile.Input{
-		Revision: snap.Revision, FS: snap.FS, Dir: snap.Dir, Vendors: client.vendors,
-		DryRun: true, Prune: *prune, Calls: client.calls.Load, Logger: logger,
-	})
-
-	var out bytes.Buffer
-	var invalid *diag.InvalidError
-	if errors.As(runErr, &invalid) {
-		renderDiagnostics(&out, *format, rep)
-	} else if rep != nil && (runErr == nil || len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
-		// A plan refused by a guard is still shown, so people see what was refused.
-		if err := renderPlan(&out, *format, rep.Plan, a.isTTY && *outPath == ""); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync plan: render: %v\n", err)
-			return exitFail
-		}
-	}
-	if err := a.writeOutput(*outPath, out.Bytes()); err != nil {
+	rep, conns, runErr := a.reconcile(ctx, conn, logger, snap, reconcile.Input{DryRun: true, Prune: f.prune})
+	defer conns.Close()
+	if err := a.writePlan(f, rep, runErr); err != nil {
 		fmt.Fprintf(a.stderr, "flagsync plan: %v\n", err)
 		return exitFail
-	}
-	if *jsonOut != "" && rep != nil {
-		var js bytes.Buffer
-		if errors.As(runErr, &invalid) {
-			renderDiagnostics(&js, "json", rep)
-		} else if err := plan.RenderJSON(&js, rep.Plan); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync plan: render: %v\n", err)
-			return exitFail
-		}
-		if err := os.WriteFile(*jsonOut, js.Bytes(), 0o644); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync plan: write --json-out: %v\n", err)
-			return exitFail
-		}
 	}
 	// Archives the mass-archive guard refuses are refused changes, shown in the plan like
 	// every other refusal, not an error of the plan command: the plan was computed and
@@ -116,43 +87,45 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		a.printRunError("plan", runErr)
 		return exitFail
 	}
-	// Refused changes count: Git and Kameleoon still differ.
-	if *detailed && (len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
+	// Refused changes count: Git and the service still differ.
+	if f.detailed && (len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {
 		return exitChanges
 	}
 	return exitOK
 }
 
-func renderPlan(w io.Writer, format string, p plan.Plan, color bool) error {
-	switch format {
-	case "markdown":
-		return plan.RenderMarkdown(w, p, plan.MarkdownOptions{})
-	case "json":
-		return plan.RenderJSON(w, p)
-	}
-	return plan.RenderText(w, p, plan.TextOptions{Color: color})
-}
-
-// renderDiagnostics writes invalid files' problems in the output format (they also go
-// to stderr): a pull-request comment must say why there is no plan.
-func renderDiagnostics(w io.Writer, format string, rep *reconcile.Report) {
-	switch format {
-	case "markdown":
-		fmt.Fprintln(w, plan.MarkdownMarker)
-		fmt.Fprintf(w, "### flagsync: the flag files are invalid\n\nNothing will be applied until these %s are fixed:\n\n```\n", plural(len(rep.Diagnostics), "problem"))
-		for _, d := range rep.Diagnostics {
-			fmt.Fprintln(w, d.String())
+// writePlan writes the plan (or the invalid files' problems) in the output format, and
+// to --json-out. A plan refused by a guard is still shown, so people see what was
+// refused; a run that stopped before planning writes no plan.
+func (a *app) writePlan(f planFlags, rep *reconcile.Report, runErr error) error {
+	var invalid *diag.InvalidError
+	isInvalid := errors.As(runErr, &invalid)
+	planned := runErr == nil || len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0
+	var out bytes.Buffer
+	switch {
+	case isInvalid:
+		report.WriteDiagnostics(&out, f.format, rep)
+	case planned:
+		if err := report.WritePlan(&out, f.format, rep.Plan, a.outTTY && f.outPath == ""); err != nil {
+			return fmt.Errorf("render: %w", err)
 		}
-		fmt.Fprintln(w, "```")
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(struct {
-			Revision    string            `json:"revision"`
-			Diagnostics []diag.Diagnostic `json:"diagnostics"`
-		}{rep.Revision, rep.Diagnostics})
 	}
+	if err := a.writeOutput(f.outPath, out.Bytes()); err != nil {
+		return err
+	}
+	if f.jsonOut == "" || !(isInvalid || planned) {
+		return nil
+	}
+	var js bytes.Buffer
+	if isInvalid {
+		report.WriteDiagnostics(&js, "json", rep)
+	} else if err := plan.RenderJSON(&js, rep.Plan); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := os.WriteFile(f.jsonOut, js.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write --json-out: %w", err)
+	}
+	return nil
 }
 
 // writeOutput writes b to path, or to stdout when path is empty.

@@ -3,65 +3,74 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
-	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
+	"github.com/flagsync/flagsync/internal/provider"
 )
 
-var sandboxSynopsis = `Usage: flagsync sandbox [--vendor kameleoon|split] [flags]
-
-Serve a local, Kameleoon-compatible Automation API for feature flags: OAuth client
-credentials, list/search/get/create/patch/delete of flags, rule patches, Kameleoon's rate
-limits. For tests, the quick start and CI. Flags live in memory, or in --state between runs.
-Without credentials it accepts client id "sandbox" with client secret "sandbox".
-
---strict switches on stricter readings of what Kameleoon's docs leave open, to test a
-client against each (comma-separated, or "all"):
-` + strictHelp() + `
-
-With --vendor split it serves a Split-compatible (Harness FME) Admin API instead: flags
-and their definitions per environment under /internal/api/v2, RFC 6902 JSON Patch applied
-exactly (a failed test answers 409 and changes nothing), offset/limit paging, rate limits
-with X-RateLimit-Reset-Seconds-* headers. It accepts the admin API key "sandbox" unless
-FLAGSYNC_SANDBOX_API_KEY (or _FILE) sets another; point flagsync at it with
-SPLIT_API_URL=http://ADDR SPLIT_ADMIN_API_KEY=sandbox.
-
-Examples:
-  flagsync sandbox
-  flagsync sandbox --listen 127.0.0.1:8089 --state .flagsync/sandbox.json --sites pzllysfw2f
-  FLAGSYNC_SANDBOX_CLIENT_SECRET=s3cret flagsync sandbox --client-id ci
-  flagsync sandbox --strict env-patch-required,order-index
-  flagsync sandbox --strict all
-  flagsync sandbox --vendor split --environments Staging,Production --workspaces ws-1`
+// sandboxSynopsis is sandbox's help: each service's sandbox.
+func (a *app) sandboxSynopsis() string {
+	var usages []provider.Usage
+	for _, p := range a.providers.All() {
+		usages = append(usages, p.Sandbox().Usage)
+	}
+	return "Usage: flagsync sandbox [--vendor " + strings.Join(a.providers.Names(), "|") + "] [flags]\n\n" +
+		"Serves a local sandbox of a flag service's API (--vendor; default " + a.providers.Default().Name() + "), for tests,\n" +
+		"the quick start and CI. Flags live in memory, or in --state between runs.\n\n" +
+		joinUsages(usages, "", "flagsync sandbox")
+}
 
 // sandboxShutdownTimeout bounds how long calls in flight may take once the context ends.
 const sandboxShutdownTimeout = 5 * time.Second
 
+// sandboxFlags are the flags of every provider's sandbox.
+type sandboxFlags struct {
+	values   func() provider.Values
+	owners   map[string]provider.Provider // flag → its provider (nil: several's)
+	byVendor map[string][]provider.Flag
+}
+
+func (a *app) addSandboxFlags(fs *flag.FlagSet) *sandboxFlags {
+	f := &sandboxFlags{owners: map[string]provider.Provider{}, byVendor: map[string][]provider.Flag{}}
+	var all []provider.Flag
+	for _, p := range a.providers.All() {
+		for _, fl := range p.Sandbox().Flags {
+			if _, dup := f.owners[fl.Name]; dup {
+				f.owners[fl.Name] = nil // several sandboxes take it
+				continue
+			}
+			all = append(all, fl)
+			f.owners[fl.Name] = p
+		}
+		f.byVendor[p.Name()] = p.Sandbox().Flags
+	}
+	f.values = a.addProviderFlags(fs, all)
+	return f
+}
+
+// environmentsHelp names each sandbox's default environments.
+func (a *app) environmentsHelp() string {
+	var defaults []string
+	for _, p := range a.providers.All() {
+		defaults = append(defaults, p.Name()+": "+strings.Join(p.Sandbox().DefaultEnvironments, ","))
+	}
+	return "comma-separated environment keys of the sandbox's project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default " + strings.Join(defaults, "; ") + ")"
+}
+
 // cmdSandbox serves a sandbox until ctx ends, then shuts it down gracefully.
 func cmdSandbox(ctx context.Context, a *app, args []string) int {
-	fs := a.newFlagSet("sandbox", sandboxSynopsis)
+	fs := a.newFlagSet("sandbox", a.sandboxSynopsis())
 	listen := fs.String("listen", a.envDefault("FLAGSYNC_SANDBOX_LISTEN", "127.0.0.1:8089"), "address to listen on (env FLAGSYNC_SANDBOX_LISTEN)")
 	state := fs.String("state", a.envDefault("FLAGSYNC_SANDBOX_STATE", ""), "JSON file the flags are loaded from and saved to after each write (env FLAGSYNC_SANDBOX_STATE; default: memory only)")
-	sites := fs.String("sites", a.envDefault("FLAGSYNC_SANDBOX_SITES", ""), "comma-separated site codes of the account (env FLAGSYNC_SANDBOX_SITES; default: any 10-character code)")
-	clientID := fs.String("client-id", a.envDefault("FLAGSYNC_SANDBOX_CLIENT_ID", ""), "accepted OAuth client id (env FLAGSYNC_SANDBOX_CLIENT_ID; default \"sandbox\")")
-	clientSecret := fs.String("client-secret", "", "accepted OAuth client secret (prefer env FLAGSYNC_SANDBOX_CLIENT_SECRET or FLAGSYNC_SANDBOX_CLIENT_SECRET_FILE; default \"sandbox\")")
-	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), "comma-separated environment keys of the project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default "+strings.Join(ksandbox.DefaultEnvironments, ",")+")")
-	rate10s := fs.Int("rate-10s", 0, "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)")
-	rateHour := fs.Int("rate-hour", 0, "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)")
-	strict := fs.String("strict", a.envDefault("FLAGSYNC_SANDBOX_STRICT", ""), "comma-separated strict variants to follow, or \"all\" (env FLAGSYNC_SANDBOX_STRICT; default: none, the lenient reading of each)")
-	vendor := fs.String("vendor", a.envDefault("FLAGSYNC_SANDBOX_VENDOR", "kameleoon"), "the API to serve: kameleoon or split (env FLAGSYNC_SANDBOX_VENDOR)")
-	workspaces := fs.String("workspaces", a.envDefault("FLAGSYNC_SANDBOX_WORKSPACES", ""), "with --vendor split: comma-separated workspace ids (default: any)")
-	trafficTypes := fs.String("traffic-types", a.envDefault("FLAGSYNC_SANDBOX_TRAFFIC_TYPES", ""), "with --vendor split: comma-separated traffic types (default "+strings.Join(splitsandbox.DefaultTrafficTypes, ",")+")")
-	rateSecond := fs.Int("rate-second", 0, "with --vendor split: calls of the account allowed per second (0: 10; negative: unlimited)")
-	rateMinute := fs.Int("rate-minute", 0, "with --vendor split: calls of one address allowed per minute (0: 400; negative: unlimited)")
+	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), a.environmentsHelp())
+	vendor := fs.String("vendor", a.envDefault("FLAGSYNC_SANDBOX_VENDOR", a.providers.Default().Name()), "the API to serve: "+strings.Join(a.providers.Names(), " or ")+" (env FLAGSYNC_SANDBOX_VENDOR)")
+	sf := a.addSandboxFlags(fs)
 	lf := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
@@ -71,115 +80,21 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
 		return exitUsage
 	}
-	switch *vendor {
-	case "kameleoon":
-	case "split":
-		if *clientID != "" || *clientSecret != "" || *sites != "" || *rate10s != 0 || *rateHour != 0 || *strict != "" {
-			fmt.Fprintln(a.stderr, "flagsync sandbox: --client-id, --client-secret, --sites, --rate-10s, --rate-hour and --strict are Kameleoon's; the Split sandbox takes an API key (FLAGSYNC_SANDBOX_API_KEY), --workspaces, --rate-second and --rate-minute")
-			return exitUsage
-		}
-		key, err := a.secret("FLAGSYNC_SANDBOX_API_KEY")
-		if err != nil {
-			fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
-			return exitFail
-		}
-		return a.serveSplitSandbox(ctx, logger, *listen, splitsandbox.Options{
-			APIKey: key, Workspaces: splitList(*workspaces), Environments: splitList(*envs), TrafficTypes: splitList(*trafficTypes),
-			RatePerSecond: *rateSecond, RatePerMinute: *rateMinute, StatePath: *state, Logger: logger,
-		})
-	default:
-		fmt.Fprintf(a.stderr, "flagsync sandbox: --vendor %q: want kameleoon or split\n", *vendor)
+	p, ok := a.providers.Lookup(*vendor)
+	if !ok {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: --vendor %q: want %s\n", *vendor, strings.Join(a.providers.Names(), " or "))
 		return exitUsage
 	}
-	secret := *clientSecret
-	if secret == "" {
-		if secret, err = a.secret("FLAGSYNC_SANDBOX_CLIENT_SECRET"); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
-			return exitFail
-		}
-	}
-	if (*clientID == "") != (secret == "") {
-		fmt.Fprintln(a.stderr, "flagsync sandbox: give both a client id and a client secret, or neither (then \"sandbox\"/\"sandbox\" is accepted)")
+	if msg := foreignFlags(fs, p, sf.byVendor, sf.owners); msg != "" {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: %s\n", msg)
 		return exitUsage
 	}
-	variants, err := ksandbox.ParseVariants(*strict)
+	srv, err := p.Sandbox().New(provider.SandboxInput{Values: sf.values(), Getenv: a.getenv,
+		Environments: provider.SplitList(*envs), StatePath: *state, Logger: logger})
 	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync sandbox: --strict: %v\n", err)
-		return exitUsage
+		return usageOr(a, "flagsync sandbox", err)
 	}
-	opts := ksandbox.Options{
-		Strict:       variants,
-		Sites:        splitList(*sites),
-		ClientID:     *clientID,
-		ClientSecret: secret,
-		Environments: splitList(*envs),
-		RatePer10s:   *rate10s,
-		RatePerHour:  *rateHour,
-		StatePath:    *state,
-		Logger:       logger,
-	}
-	if *state != "" {
-		if err := os.MkdirAll(filepath.Dir(*state), 0o755); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync sandbox: create the state directory: %v\n", err)
-			return exitFail
-		}
-	}
-	sb, err := ksandbox.New(opts)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
-		return exitFail
-	}
-	if err := serveSandbox(ctx, sb, *listen, opts, logger); err != nil {
-		logger.Error("sandbox stopped", "err", err)
-		return exitFail
-	}
-	return exitOK
-}
-
-// serveSandbox listens on addr and serves sb until ctx ends.
-func serveSandbox(ctx context.Context, sb *ksandbox.Server, addr string, opts ksandbox.Options, logger *slog.Logger) error {
-	return serveUntilDone(ctx, sb, addr, logger, func(where string) {
-		state := opts.StatePath
-		if state == "" {
-			state = "(memory only)"
-		}
-		logger.Info("sandbox listening", "addr", where, "url", "http://"+where, "state", state,
-			"environments", strings.Join(sb.Environments(), ","), "sites", siteList(opts.Sites), "strict", strictList(sb.Strict()))
-		if opts.ClientID == "" {
-			logger.Info("sandbox accepts the default credentials", "client_id", ksandbox.DefaultClientID, "client_secret", ksandbox.DefaultClientSecret)
-		} else {
-			logger.Info("sandbox accepts the configured credentials", "client_id", opts.ClientID)
-		}
-	})
-}
-
-// serveSplitSandbox serves a Split sandbox on addr until ctx ends.
-func (a *app) serveSplitSandbox(ctx context.Context, logger *slog.Logger, addr string, opts splitsandbox.Options) int {
-	if opts.StatePath != "" {
-		if err := os.MkdirAll(filepath.Dir(opts.StatePath), 0o755); err != nil {
-			fmt.Fprintf(a.stderr, "flagsync sandbox: create the state directory: %v\n", err)
-			return exitFail
-		}
-	}
-	sb, err := splitsandbox.New(opts)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync sandbox: %v\n", err)
-		return exitFail
-	}
-	err = serveUntilDone(ctx, sb, addr, logger, func(where string) {
-		state := opts.StatePath
-		if state == "" {
-			state = "(memory only)"
-		}
-		logger.Info("sandbox listening", "vendor", "split", "addr", where, "url", "http://"+where, "state", state,
-			"environments", strings.Join(sb.Environments(), ","), "workspaces", siteList(opts.Workspaces))
-		if opts.APIKey == "" {
-			logger.Info("Split sandbox accepts the default admin API key", "api_key", splitsandbox.DefaultAPIKey)
-		} else {
-			logger.Info("Split sandbox accepts the configured admin API key")
-		}
-	})
-	if err != nil {
+	if err := serveUntilDone(ctx, srv.Handler, *listen, logger, srv.Listening); err != nil {
 		logger.Error("sandbox stopped", "err", err)
 		return exitFail
 	}
@@ -223,52 +138,4 @@ func serveUntilDone(ctx context.Context, h http.Handler, addr string, logger *sl
 	}
 	logger.Info("sandbox stopped", "addr", where)
 	return nil
-}
-
-// splitList splits a comma-separated flag value, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// strictHelp lists the strict variants with what each changes, for the help text.
-func strictHelp() string {
-	const width, indent = 90, 27
-	var b strings.Builder
-	for _, v := range ksandbox.Variants {
-		line := fmt.Sprintf("  %-24s", v)
-		for _, word := range strings.Fields(v.Description()) {
-			if len(line)+1+len(word) > width {
-				b.WriteString(line + "\n")
-				line = strings.Repeat(" ", indent-1)
-			}
-			line += " " + word
-		}
-		b.WriteString(line + "\n")
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-// strictList renders the variants a sandbox follows for its start-up log line.
-func strictList(vs []ksandbox.Variant) string {
-	if len(vs) == 0 {
-		return "none"
-	}
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = string(v)
-	}
-	return strings.Join(names, ",")
-}
-
-func siteList(sites []string) string {
-	if len(sites) == 0 {
-		return "any"
-	}
-	return strings.Join(sites, ",")
 }

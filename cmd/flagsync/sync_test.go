@@ -117,7 +117,7 @@ func TestSyncOnATerminalLogsOnlyWarnings(t *testing.T) {
 	dir := t.TempDir()
 	writeGenRepo(t, dir, genFlags(2))
 	var out, errb strings.Builder
-	a := &app{stdout: &out, stderr: &errb, isTTY: true, getenv: func(k string) string { return h.env[k] }}
+	a := &app{stdout: &out, stderr: &errb, outTTY: true, errTTY: true, getenv: func(k string) string { return h.env[k] }}
 	if code := a.dispatch(t.Context(), []string{"sync", "--repo", dir}); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}

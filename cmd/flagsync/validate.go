@@ -9,20 +9,23 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
-	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	splitload "github.com/flagsync/flagsync/internal/split/load"
 )
 
-const validateUsage = `
+// validateUsage is validate's help.
+func (a *app) validateUsage() string {
+	var files []string
+	for _, p := range a.providers.All() {
+		files = append(files, p.Help().Files)
+	}
+	return `
 Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json|github]
 
-Checks every flag file (*.yaml, *.yml) under the flag folder against the flag schema
-and the semantic rules (known variation keys, variable types, traffic allocations,
-unique rule names, known environments, no duplicate flags), and prints every problem
-as file:line:col: field: message. Nothing is sent to Kameleoon. Split flag files
-(vendor: split in flagsync.yaml or in the file) are checked against the Split schema
-and Split's rules (known treatments, bucket sizes adding up to 100, ...).
+Checks every flag file (*.yaml, *.yml) under the flag folder against its service's flag
+schema and semantic rules (known variations, value types, traffic allocations, unique
+rule names, known environments, no duplicate flags), and prints every problem as
+file:line:col: field: message. Nothing is sent to any service. The services' files:
+` + strings.Join(files, "; ") + `.
 
 Exit status: 0 valid, 1 invalid (or the repository could not be read), 64 bad usage.
 
@@ -31,6 +34,7 @@ Examples:
   flagsync validate --path flags
   flagsync validate --format json | jq '.diagnostics[].message'
 `
+}
 
 // validateReport is the JSON output of validate.
 type validateReport struct {
@@ -40,7 +44,7 @@ type validateReport struct {
 }
 
 func cmdValidate(ctx context.Context, a *app, args []string) int {
-	fs := a.newFlagSet("validate", validateUsage)
+	fs := a.newFlagSet("validate", a.validateUsage())
 	src := a.addSourceFlags(fs)
 	format := fs.String("format", "text", "output format: text, json, or github (annotations on each file and line in GitHub Actions)")
 	logs := a.addLogFlags(fs)
@@ -64,7 +68,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
 	}
-	sum, invalid, err := validateRepository(snap)
+	sum, invalid, err := a.validateRepository(snap)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
@@ -147,76 +151,39 @@ func writeValidateSummary(w io.Writer, r validateReport, invalid *diag.InvalidEr
 		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
 		return err
 	}
-	var scopes []string
-	if sum.kameleoon {
-		scopes = append(scopes, plural(len(sum.sites), "site"))
-	}
-	if sum.split {
-		scopes = append(scopes, plural(len(sum.workspaces), "Split workspace"))
-	}
-	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), strings.Join(scopes, ", "))
+	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), strings.Join(sum.scopes, ", "))
 	return err
 }
 
 // validSummary is what a valid repository holds.
 type validSummary struct {
-	flags            int
-	kameleoon, split bool // the repository has files of the service
-	sites            map[string]bool
-	workspaces       map[string]bool
+	flags  int
+	scopes []string // per service: its scopes counted, in its words ("2 sites")
 }
 
-// validateRepository loads the flag files of every service the repository has (Kameleoon
-// files with the Kameleoon loader, Split files with Split's), and returns every problem
-// of every file as one *diag.InvalidError.
-func validateRepository(snap *snapshot) (validSummary, *diag.InvalidError, error) {
-	sum := validSummary{sites: map[string]bool{}, workspaces: map[string]bool{}}
-	repo, err := splitload.Survey(snap.FS, snap.Dir)
-	if err != nil {
+// validateRepository loads the flag files of every service the repository needs, each
+// with its own loader, and returns every problem of every file as one
+// *diag.InvalidError.
+func (a *app) validateRepository(snap *snapshot) (validSummary, *diag.InvalidError, error) {
+	var sum validSummary
+	l, err := reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: snap.Dir, Revision: snap.Revision})
+	var invalid *diag.InvalidError
+	if err != nil && !errors.As(err, &invalid) {
 		return sum, nil, err
 	}
-	var diags []diag.Diagnostic
-	files := 0
-	collect := func(err error) error {
-		var invalid *diag.InvalidError
-		if errors.As(err, &invalid) {
-			diags = append(diags, invalid.Diagnostics...)
-			files += invalid.Files
-			return nil
+	for _, pt := range l.Parts {
+		scopes := map[string]bool{}
+		for _, f := range pt.Repo.Files() {
+			sum.flags++
+			scopes[f.Flag.Scope] = true
 		}
-		return err
+		noun := pt.Vendor.Service() + " scope"
+		if p, ok := a.providers.Service(pt.Vendor.Service()); ok {
+			noun = p.Help().Scope
+		}
+		sum.scopes = append(sum.scopes, plural(len(scopes), noun))
 	}
-	if repo.Kameleoon() {
-		sum.kameleoon = true
-		desired, err := kload.Load(reconcile.Without(snap.FS, repo.SplitFiles), snap.Dir)
-		if err := collect(err); err != nil {
-			return sum, nil, err
-		}
-		if desired != nil {
-			sum.flags += len(desired.Flags)
-			for _, f := range desired.Flags {
-				sum.sites[f.SiteCode] = true
-			}
-		}
-	}
-	if repo.Split() {
-		sum.split = true
-		desired, err := splitload.Load(snap.FS, snap.Dir)
-		if err := collect(err); err != nil {
-			return sum, nil, err
-		}
-		if desired != nil {
-			sum.flags += len(desired.Flags)
-			for _, f := range desired.Flags {
-				sum.workspaces[f.Workspace] = true
-			}
-		}
-	}
-	if len(diags) > 0 {
-		diag.SortDiagnostics(diags)
-		return sum, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
-	}
-	return sum, nil, nil
+	return sum, invalid, nil
 }
 
 // plural renders "1 file", "2 files".

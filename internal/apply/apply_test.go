@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
-	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -78,11 +77,14 @@ func flagOf(req api.Request) string {
 	if req.Method == "POST" {
 		var b struct{ SiteCode, FeatureKey string }
 		_ = json.Unmarshal(req.Body, &b)
-		return kclient.FlagPath(b.SiteCode, b.FeatureKey)
+		return flagPath(b.SiteCode, b.FeatureKey)
 	}
 	parts := strings.Split(req.Path, "/")
 	return strings.Join(parts[:4], "/")
 }
+
+// flagPath is the path of one flag in the test's API.
+func flagPath(scope, key string) string { return "/feature-flags/" + scope + "/" + key }
 
 // change builds a change of flag key on site "s1"; env "" is a flag-level change.
 func change(order int, action plan.Action, key, env string) plan.Change {
@@ -91,9 +93,9 @@ func change(order int, action plan.Action, key, env string) plan.Change {
 	case action == plan.ActionCreate:
 		c.Request = api.Request{Method: "POST", Path: "/feature-flags", Body: json.RawMessage(fmt.Sprintf(`{"siteCode":"s1","featureKey":%q}`, key))}
 	case env != "":
-		c.Request = api.Request{Method: "PATCH", Path: kclient.EnvironmentPath("s1", key, env), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: flagPath("s1", key) + "/" + env, Body: json.RawMessage(`{}`)}
 	default:
-		c.Request = api.Request{Method: "PATCH", Path: kclient.FlagPath("s1", key), Body: json.RawMessage(`{}`)}
+		c.Request = api.Request{Method: "PATCH", Path: flagPath("s1", key), Body: json.RawMessage(`{}`)}
 	}
 	return c
 }

@@ -7,28 +7,34 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/flagsync/flagsync/internal/provider/builtin"
 )
 
 const module = "github.com/flagsync/flagsync"
 
 // vendorRoots are the vendor folders: everything below one is that vendor's. A new
-// vendor adds its folder here.
+// vendor adds its folder here (TestProvidersLiveInVendorFolders checks that every
+// registered provider has one).
 var vendorRoots = []string{"internal/kameleoon", "internal/split", "internal/unleash"}
+
+// registration is the one package that names the vendors: it registers their providers,
+// and only the commands import it. It is neither core nor a vendor.
+const registration = "internal/provider/builtin"
 
 // coreTestsUsingVendors are the core packages whose tests may import a vendor's
 // packages: integration tests that run the core against a real vendor's sandbox. Their
-// production code imports no vendor like every core package. Phase 2's vendor-neutral
-// contract suite, run with a fake vendor, is to replace them; the list only shrinks.
+// production code imports no vendor like every core package. The others test with the
+// fake vendor of internal/provider/providertest/fake, which passes the same contract as
+// the real vendors; the list only shrinks.
 var coreTestsUsingVendors = map[string]string{
-	"internal/apply":     "applies Kameleoon plans against its sandbox",
-	"internal/daemon":    "runs the daemon against Kameleoon's and Split's sandboxes",
-	"internal/faults":    "fault injection across the whole system",
-	"internal/prcomment": "locates flags in Kameleoon and Split files",
-	"internal/reconcile": "a repository that holds both vendors' files",
+	"internal/daemon": "runs the daemon against Kameleoon's and Split's sandboxes over real Git",
+	"internal/faults": "fault injection across the whole system",
 }
 
 // pkg is what go list says of one package.
@@ -103,7 +109,7 @@ func vendorOf(rel string) string {
 }
 
 func isCore(rel string) bool {
-	return strings.HasPrefix(rel, "internal/") && vendorOf(rel) == ""
+	return strings.HasPrefix(rel, "internal/") && vendorOf(rel) == "" && rel != registration
 }
 
 // TestVendorsImportTheCoreOnly: no package of one vendor imports another vendor's, in
@@ -174,5 +180,40 @@ func TestBinaryLinksNoTestHelpers(t *testing.T) {
 	}
 	if !slices.Contains(deps, module+"/internal/plan") {
 		t.Fatalf("go list -deps did not list the binary's packages:\n%s", out)
+	}
+}
+
+// TestCommandsNameNoVendor: the flagsync command imports no vendor package (its tests
+// may): it reaches every service through the registry, and only commands import the
+// registration.
+func TestCommandsNameNoVendor(t *testing.T) {
+	registered := false
+	for _, p := range listPackages(t) {
+		rel := local(p.ImportPath)
+		for _, imp := range p.Imports {
+			if rel == "cmd/flagsync" && vendorOf(local(imp)) != "" {
+				t.Errorf("cmd/flagsync imports %s: commands reach the vendors through internal/provider", local(imp))
+			}
+			if local(imp) == registration {
+				registered = registered || rel == "cmd/flagsync"
+				if !strings.HasPrefix(rel, "cmd/") {
+					t.Errorf("%s imports %s: only commands register the built-in vendors", rel, registration)
+				}
+			}
+		}
+	}
+	if !registered {
+		t.Errorf("cmd/flagsync does not import %s", registration)
+	}
+}
+
+// TestProvidersLiveInVendorFolders: every built-in provider is defined in its own vendor
+// folder, named as the provider is.
+func TestProvidersLiveInVendorFolders(t *testing.T) {
+	for _, p := range builtin.Registry().All() {
+		rel := local(reflect.TypeOf(p).PkgPath())
+		if want := "internal/" + p.Name(); rel != want || vendorOf(rel) != want {
+			t.Errorf("provider %s is defined in %s, want %s (a folder of vendorRoots)", p.Name(), rel, want)
+		}
 	}
 }

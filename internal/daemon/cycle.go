@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -124,52 +125,64 @@ func (d *Daemon) runCycle(c *cycle) {
 			"revision", snap.Revision, "webhook_after", c.req.pushes[n-1].After)
 	}
 	st := &d.loop
-	rev := snap.Revision
-	stable := rev != "" && !snap.Dirty // the revision names the files exactly
+	stable := snap.Revision != "" && !snap.Dirty // the revision names the files exactly
 	driftDue := d.cfg.DriftInterval > 0 && (st.lastFullRead.IsZero() || time.Since(st.lastFullRead) >= d.cfg.DriftInterval)
 	full := c.req.full || driftDue
 	if full {
 		st.fullTried = time.Now()
 	}
-
-	if stable && rev == st.invalidRev {
-		c.skip("the revision failed validation; the last good revision stays applied until a new revision arrives")
+	if why := d.skipReason(c, snap.Revision, stable, full); why != "" {
+		c.skip(why)
 		return
 	}
-	if stable && !full {
-		switch {
-		case c.suspended && rev == st.dryChecked:
-			c.skip("revision unchanged since the last plan (applying suspended)")
-			return
-		case !c.suspended && rev == st.applied && st.converged:
-			c.skip("revision unchanged and Kameleoon converged")
-			return
-		case !c.suspended && rev == st.refusedRev:
-			c.skip("a guard refused this revision's plan; retried on a new revision, a drift check or a signal")
-			return
-		}
-	}
-
-	var reason string
-	switch {
-	case c.req.full:
-		reason = "requested by " + c.trigger
-	case driftDue:
-		reason = "drift check due"
-	case !stable:
-		reason = "the work tree has uncommitted changes"
-	case c.suspended:
-		reason = "applying suspended: the whole repository is planned"
-	case st.index == nil || st.applied != st.index.rev:
-		reason = "no revision applied yet"
-	case !st.converged:
-		reason = "the last sync did not converge"
-	default:
+	reason := d.fullReason(c, stable, driftDue)
+	if reason == "" {
 		if done := d.partial(c, snap, &reason); done {
 			return
 		}
 	}
 	d.full(c, snap, reason)
+}
+
+// skipReason says why the cycle has nothing to sync, or "".
+func (d *Daemon) skipReason(c *cycle, rev string, stable, full bool) string {
+	st := &d.loop
+	switch {
+	case !stable:
+		return ""
+	case rev == st.invalidRev:
+		return "the revision failed validation; the last good revision stays applied until a new revision arrives"
+	case full:
+		return ""
+	case c.suspended && rev == st.dryChecked:
+		return "revision unchanged since the last plan (applying suspended)"
+	case !c.suspended && rev == st.applied && st.converged:
+		return "revision unchanged and the flag services converged"
+	case !c.suspended && rev == st.refusedRev:
+		return "a guard refused this revision's plan; retried on a new revision, a drift check or a signal"
+	}
+	return ""
+}
+
+// fullReason says why the whole repository must be synced, or "" when a partial sync
+// of the changed flags may do.
+func (d *Daemon) fullReason(c *cycle, stable, driftDue bool) string {
+	st := &d.loop
+	switch {
+	case c.req.full:
+		return "requested by " + c.trigger
+	case driftDue:
+		return "drift check due"
+	case !stable:
+		return "the work tree has uncommitted changes"
+	case c.suspended:
+		return "applying suspended: the whole repository is planned"
+	case st.index == nil || st.applied != st.index.rev:
+		return "no revision applied yet"
+	case !st.converged:
+		return "the last sync did not converge"
+	}
+	return ""
 }
 
 // skip ends the cycle without a sync.
@@ -192,7 +205,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		}
 		c.log.Info("changed files taken from the webhook payload", "revision", rev, "error", err)
 	}
-	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, d.locate)
+	n, err := st.index.narrow(snap.FS, d.cfg.Dir, rev, changed, func(fsys fs.FS) (*reconcile.Loaded, error) { return d.load(fsys, rev, c.log) })
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -220,7 +233,7 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		return true
 	}
 	c.log.Info("partial sync of the changed flags", "revision", rev, "from", from, "flags", len(n.only), "files", strings.Join(n.files, ","))
-	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: n.fs, Only: n.only})
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, Loaded: n.loaded, Only: n.only})
 	st.index = n.next
 	if err == nil {
 		st.applied, st.converged = rev, rep.Converged
@@ -250,8 +263,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	st := &d.loop
 	rev := snap.Revision
 	stable := rev != "" && !snap.Dirty
-	files := newRecordingFS(snap.FS)
-	desired, err := d.locate(files)
+	loaded, err := d.load(snap.FS, rev, c.log)
 	var invalid *diag.InvalidError
 	switch {
 	case errors.As(err, &invalid):
@@ -263,11 +275,11 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	}
 	d.valid()
 	checkOfApplied := rev == st.applied && st.converged && stable
+	desired := loaded.Files()
 	c.log.Info("full sync", "revision", rev, "flags", len(desired), "reason", reason)
 	c.rec = &Record{Mode: ModeFull, Reason: reason}
-	// The pipeline loads the bytes this load read: the same revision, validated, without
-	// reading the repository twice.
-	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, FS: files.read(), Prune: d.cfg.Prune})
+	// The pipeline syncs what this load loaded: the revision is read and validated once.
+	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, Loaded: loaded, Prune: d.cfg.Prune})
 	if stable {
 		st.index = newFileIndex(rev, desired)
 	} else {

@@ -138,7 +138,7 @@ type Daemon struct {
 // loopState is what the sync loop remembers between syncs.
 type loopState struct {
 	applied      string     // last revision synced without a pipeline error (not in a dry run)
-	converged    bool       // Kameleoon matched applied after that sync
+	converged    bool       // the services matched applied after that sync
 	lastFullRead time.Time  // last full read of the live flags
 	fullTried    time.Time  // last wake-up that asked for a full sync, whatever came of it
 	index        *flagIndex // file → flag of the last valid revision loaded
@@ -242,9 +242,6 @@ func New(cfg Config) (*Daemon, error) {
 	d.m.ValidationFailed.Set(0)
 	return d, nil
 }
-
-// Metrics returns the registry the daemon reports to.
-func (d *Daemon) Metrics() *metrics.Metrics { return d.m }
 
 // RequestSync asks for a full reconcile — the live flags read whatever the revision —
 // as SIGHUP does. It never blocks: requests made while a sync runs are merged into one.

@@ -34,21 +34,21 @@ func newFileIndex(rev string, flags []reconcile.FlagFile) *flagIndex {
 	return ix
 }
 
-// locator loads a repository (a snapshot, or the changed files of one) and returns where
-// each flag is defined, or a *diag.InvalidError (see reconcile.Locate).
-type locator func(fsys fs.FS) ([]reconcile.FlagFile, error)
+// loader loads a repository (a snapshot, or the changed files of one), or returns a
+// *diag.InvalidError (see reconcile.Load).
+type loader func(fsys fs.FS) (*reconcile.Loaded, error)
 
 // narrowed is a new revision reduced to the flags its changed files define.
 type narrowed struct {
 	// full, when set, says why the change cannot be narrowed: the whole repository
 	// must be loaded and reconciled. The other fields are then unset.
 	full string
-	// fs holds the settings and the changed flag files, at their repository paths:
-	// loading it gives exactly the changed flags.
-	fs    fs.FS
-	only  []plan.Address // the changed flags, sorted
-	files []string       // the changed flag files
-	next  *flagIndex     // the index of the new revision
+	// loaded is the settings and the changed flag files, loaded: exactly the changed
+	// flags, ready to sync. Nil when no flag file changed.
+	loaded *reconcile.Loaded
+	only   []plan.Address // the changed flags, sorted
+	files  []string       // the changed flag files
+	next   *flagIndex     // the index of the new revision
 }
 
 // narrow maps the files changed since ix.rev to the flags they define at rev, and checks
@@ -60,34 +60,11 @@ type narrowed struct {
 //
 // When a changed file is invalid, narrow returns the *diag.InvalidError: the whole
 // revision is invalid, since every other file is as it was in a valid revision.
-func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locate locator) (narrowed, error) {
-	var flagFiles []string
-	for _, p := range changed {
-		rel, ok := below(dir, p)
-		if !ok || hiddenPath(rel) {
-			continue
-		}
-		if flagrepo.IsSettingsName(path.Base(p)) {
-			return narrowed{full: "settings file " + p + " changed"}, nil
-		}
-		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
-			continue
-		}
-		st, err := fs.Stat(snap, p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if _, had := ix.files[p]; had {
-				return narrowed{full: "flag file " + p + " was deleted"}, nil
-			}
-			continue
-		case err != nil:
-			return narrowed{}, fmt.Errorf("read changed file %s: %w", p, err)
-		case st.IsDir():
-			return narrowed{full: "folder " + p + " looks like a flag file"}, nil
-		}
-		flagFiles = append(flagFiles, p)
+func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, load loader) (narrowed, error) {
+	flagFiles, full, err := ix.changedFlagFiles(snap, dir, changed)
+	if err != nil || full != "" {
+		return narrowed{full: full}, err
 	}
-
 	sub := fstest.MapFS{}
 	for _, name := range flagrepo.SettingsNames {
 		p := path.Join(dir, name)
@@ -107,14 +84,16 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locat
 		}
 		sub[p] = &fstest.MapFile{Data: b}
 	}
-	out := narrowed{fs: sub, files: flagFiles, next: &flagIndex{rev: rev, files: ix.files, refs: ix.refs}}
+	out := narrowed{files: flagFiles, next: &flagIndex{rev: rev, files: ix.files, refs: ix.refs}}
 	if len(flagFiles) == 0 {
 		return out, nil
 	}
-	flags, err := locate(sub)
+	loaded, err := load(sub)
 	if err != nil {
 		return narrowed{}, err
 	}
+	out.loaded = loaded
+	flags := loaded.Files()
 	changedSet := make(map[string]bool, len(flagFiles))
 	for _, p := range flagFiles {
 		changedSet[p] = true
@@ -135,6 +114,37 @@ func (ix *flagIndex) narrow(snap fs.FS, dir, rev string, changed []string, locat
 	slices.SortFunc(out.only, func(a, b plan.Address) int { return strings.Compare(a.String(), b.String()) })
 	out.next = next
 	return out, nil
+}
+
+// changedFlagFiles returns the changed files that are flag files of the flag folder, or
+// why the change reaches beyond them (full).
+func (ix *flagIndex) changedFlagFiles(snap fs.FS, dir string, changed []string) (flagFiles []string, full string, err error) {
+	for _, p := range changed {
+		rel, ok := below(dir, p)
+		if !ok || hiddenPath(rel) {
+			continue
+		}
+		if flagrepo.IsSettingsName(path.Base(p)) {
+			return nil, "settings file " + p + " changed", nil
+		}
+		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
+			continue
+		}
+		st, err := fs.Stat(snap, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if _, had := ix.files[p]; had {
+				return nil, "flag file " + p + " was deleted", nil
+			}
+			continue
+		case err != nil:
+			return nil, "", fmt.Errorf("read changed file %s: %w", p, err)
+		case st.IsDir():
+			return nil, "folder " + p + " looks like a flag file", nil
+		}
+		flagFiles = append(flagFiles, p)
+	}
+	return flagFiles, "", nil
 }
 
 // below returns p relative to dir when p is inside dir.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/kameleoon"
-	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -57,14 +55,14 @@ func mapFS(files map[string]string) fstest.MapFS {
 func TestNarrow(t *testing.T) {
 	base := testRepo()
 	base["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", false)
-	locate := func(fsys fs.FS) ([]reconcile.FlagFile, error) {
-		return reconcile.Locate([]reconcile.Vendor{kameleoon.Vendor(noClient{})}, reconcile.Source{FS: fsys, Dir: "flags"})
+	load := func(fsys fs.FS) (*reconcile.Loaded, error) {
+		return reconcile.Load([]reconcile.Vendor{kameleoon.Vendor(noClient{})}, reconcile.Source{FS: fsys, Dir: "flags"})
 	}
-	flags, err := locate(mapFS(base))
+	loaded, err := load(mapFS(base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := newFileIndex("r1", flags)
+	ix := newFileIndex("r1", loaded.Files())
 	ref := func(k string) string { return testSite + "/" + k }
 
 	tests := []struct {
@@ -109,7 +107,7 @@ func TestNarrow(t *testing.T) {
 					files[k] = v
 				}
 			}
-			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed, locate)
+			n, err := ix.narrow(mapFS(files), "flags", "r2", tt.changed, load)
 			var inv *diag.InvalidError
 			if tt.invalid {
 				if !errors.As(err, &inv) || inv.Diagnostics[0].File != "flags/alpha.yaml" {
@@ -137,12 +135,12 @@ func TestNarrow(t *testing.T) {
 				t.Errorf("only = %q, want %q", got, tt.only)
 			}
 			// The narrowed files load to exactly those flags.
-			sub, err := kload.Load(n.fs, "flags")
-			if err != nil {
-				t.Fatal(err)
+			var sub []reconcile.FlagFile
+			if n.loaded != nil {
+				sub = n.loaded.Files()
 			}
-			if len(sub.Flags) != len(tt.only) {
-				t.Errorf("narrowed FS loads %d flags, want %d", len(sub.Flags), len(tt.only))
+			if len(sub) != len(tt.only) {
+				t.Errorf("narrowed files load %d flags, want %d", len(sub), len(tt.only))
 			}
 			if n.next.rev != "r2" || len(n.next.files) < len(ix.files) {
 				t.Errorf("next index rev=%s files=%d", n.next.rev, len(n.next.files))
@@ -151,29 +149,5 @@ func TestNarrow(t *testing.T) {
 				t.Errorf("narrow changed the old index: %d files", len(ix.files))
 			}
 		})
-	}
-}
-
-// TestRecordingFSLoadsTheSame: the copy of what a load read loads to the same flags.
-func TestRecordingFSLoadsTheSame(t *testing.T) {
-	files := testRepo()
-	files["flags/sub/gamma.yml"] = flagYAML("gamma", "Gamma", true)
-	files["flags/.github/ignored.yaml"] = "not: a flag"
-	files["docs/x.yaml"] = "outside: the folder"
-	rec := newRecordingFS(mapFS(files))
-	first, err := kload.Load(rec, "flags")
-	if err != nil {
-		t.Fatal(err)
-	}
-	copied := rec.read()
-	if _, ok := copied["docs/x.yaml"]; ok {
-		t.Error("a file outside the flag folder was copied")
-	}
-	again, err := kload.Load(copied, "flags")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(first.Flags) != 3 || !reflect.DeepEqual(first, again) {
-		t.Errorf("loads differ:\n first %+v\n again %+v", first.Flags, again.Flags)
 	}
 }

@@ -2,17 +2,15 @@ package daemon
 
 import (
 	"io/fs"
+	"log/slog"
 
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
-// locate loads and validates the flag files of every service the repository has, each
-// vendor of the daemon its own (see reconcile.Locate), and returns each flag with its
-// file, or one *diag.InvalidError with every problem.
-func (d *Daemon) locate(fsys fs.FS) ([]reconcile.FlagFile, error) {
-	flags, err := reconcile.Locate(d.cfg.Vendors, reconcile.Source{FS: fsys, Dir: d.cfg.Dir, Logger: d.log})
-	if err != nil {
-		return nil, err
-	}
-	return flags, nil
+// load loads and validates the flag files of every service the repository needs, each
+// vendor of the daemon its own (see reconcile.Load): the one load of a sync, whose result
+// indexes the revision and is then synced. Invalid files are one *diag.InvalidError with
+// every problem.
+func (d *Daemon) load(fsys fs.FS, rev string, logger *slog.Logger) (*reconcile.Loaded, error) {
+	return reconcile.Load(d.cfg.Vendors, reconcile.Source{FS: fsys, Dir: d.cfg.Dir, Revision: rev, Logger: logger.With("revision", rev)})
 }

@@ -275,75 +275,27 @@ var patternHelp = map[string]string{
 
 // message renders a value-level keyword error plainly.
 func (cs *compiledSchema) message(keyword string, kv any, pm map[string]any, val any, n *yaml.Node) string {
-	num := func(v any) string {
-		if f, ok := v.(float64); ok {
-			return strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		return fmt.Sprint(v)
-	}
 	switch keyword {
 	case "type":
-		want := typeNames(kv)
-		msg := "must be " + want + ", got " + describeNode(n)
-		if strings.Contains(want, "string") && n.Kind == yaml.ScalarNode && n.Tag != "!!null" && n.Style == 0 {
-			msg += "; quote it: " + strconv.Quote(n.Value)
-		}
-		return msg
+		return typeMessage(kv, n)
 	case "enum":
-		list, _ := kv.([]any)
-		names := make([]string, len(list))
-		for i, x := range list {
-			names[i] = fmt.Sprint(x)
-		}
-		msg := "must be one of " + strings.Join(names, ", ")
-		if s, ok := val.(string); ok {
-			msg = fmt.Sprintf("%s, got %q", msg, s) + didYouMean(s, names)
-		} else {
-			msg += ", got " + describeNode(n)
-		}
-		return msg
+		return enumMessage(kv, val, n)
 	case "const":
 		return fmt.Sprintf("must be %v", kv)
 	case "minimum":
-		return "must be >= " + num(kv)
+		return "must be >= " + schemaNumber(kv)
 	case "maximum":
-		return "must be <= " + num(kv)
+		return "must be <= " + schemaNumber(kv)
 	case "exclusiveMinimum":
-		return "must be > " + num(kv)
+		return "must be > " + schemaNumber(kv)
 	case "exclusiveMaximum":
-		return "must be < " + num(kv)
+		return "must be < " + schemaNumber(kv)
 	case "minLength", "maxLength":
-		s, _ := val.(string)
-		got := len([]rune(s))
-		if pm["minLength"] != nil && pm["minLength"] == pm["maxLength"] {
-			return fmt.Sprintf("must be exactly %s characters long, got %d", num(kv), got)
-		}
-		if keyword == "minLength" {
-			if num(kv) == "1" {
-				return "must not be empty"
-			}
-			return fmt.Sprintf("must be at least %s characters long, got %d", num(kv), got)
-		}
-		return fmt.Sprintf("must be at most %s characters long, got %d", num(kv), got)
+		return lengthMessage(keyword, kv, pm, val)
 	case "pattern":
-		p := fmt.Sprint(kv)
-		s, _ := val.(string)
-		if help, ok := patternHelp[p]; ok {
-			return fmt.Sprintf("%q is not valid: %s", s, help)
-		}
-		return fmt.Sprintf("%q does not match %s", s, p)
-	case "minItems":
-		if num(kv) == "1" {
-			return "must not be empty"
-		}
-		return "must have at least " + num(kv) + " items"
-	case "maxItems":
-		return "must have at most " + num(kv) + " items"
-	case "minProperties":
-		if num(kv) == "1" {
-			return "must not be empty"
-		}
-		return "must have at least " + num(kv) + " fields"
+		return patternMessage(kv, val)
+	case "minItems", "maxItems", "minProperties":
+		return countMessage(keyword, kv)
 	case "format":
 		return fmt.Sprintf("%s is not a valid %v", describeNode(n), kv)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
 )
@@ -47,4 +48,48 @@ func ReadSettingsFile(fsys fs.FS, dir string) (file string, data []byte, diags [
 			Message: fmt.Sprintf("both %s and %s exist: keep one", path.Base(found[0]), path.Base(found[1]))})
 	}
 	return found[0], data, diags, nil
+}
+
+// HasSettings reports whether dir has a settings file (flagsync.yaml or flagsync.yml).
+func HasSettings(fsys fs.FS, dir string) (bool, error) {
+	for _, name := range SettingsNames {
+		p := path.Join(dir, name)
+		_, err := fs.Stat(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("read settings %s: %w", p, err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// FlagFiles lists the flag files below dir: the *.yaml and *.yml files, not the settings
+// files, and nothing whose name starts with a dot (nor anything in such a folder), in
+// lexical order.
+func FlagFiles(fsys fs.FS, dir string) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if p != dir && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) || IsSettingsName(name) {
+			return nil
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flag files in %s: %w", dir, err)
+	}
+	return files, nil
 }

@@ -3,6 +3,7 @@ package kameleoon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -28,7 +29,7 @@ type Client interface {
 
 // Vendor returns the reconcile.Vendor for Kameleoon's Automation API through c. It
 // claims no file: it loads whatever the other vendors of a run leave. c may be nil for a
-// vendor that only loads files (reconcile.Locate).
+// vendor that only loads files (the provider's Files, for reconcile.Load).
 func Vendor(c Client) reconcile.Vendor { return kameleoon{c} }
 
 type kameleoon struct{ client Client }
@@ -39,10 +40,20 @@ func (kameleoon) Service() string { return kplan.Service }
 // Claim takes no file: Kameleoon loads what the other services leave.
 func (kameleoon) Claim(reconcile.Source) ([]string, bool, error) { return nil, false, nil }
 
+// TakesUnclaimed says that Kameleoon takes the flag files no service claims: its files
+// name no vendor (reconcile.Fallback).
+func (kameleoon) TakesUnclaimed() bool { return true }
+
 // Do sends a planned request through the Kameleoon client.
 func (k kameleoon) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if k.client == nil {
+		return nil, errNoClient
+	}
 	return k.client.Do(ctx, req)
 }
+
+// errNoClient is what a vendor that only loads files answers when asked to send.
+var errNoClient = errors.New("kameleoon: not connected: this vendor only loads flag files")
 
 // Load reads the Kameleoon flag files with the loader.
 func (k kameleoon) Load(src reconcile.Source) (reconcile.Repo, error) {
@@ -65,6 +76,18 @@ type run struct {
 	desired *kmodel.Desired
 	partial bool
 	live    []kmodel.Flag
+}
+
+// Bind returns the repository read and written through v, a connected Kameleoon vendor
+// (reconcile.Binder), or nil when v is another service's.
+func (s *run) Bind(v reconcile.Vendor) reconcile.Repo {
+	k, ok := v.(kameleoon)
+	if !ok {
+		return nil
+	}
+	bound := *s
+	bound.client = k.client
+	return &bound
 }
 
 // Restrict keeps only the desired flags of a partial run.

@@ -33,85 +33,111 @@ const (
 // the differences left alone (= flag: field: Git's and the service's values, and why),
 // the unmanaged flags, and one summary line at the end.
 func RenderText(w io.Writer, p Plan, opts TextOptions) error {
-	bw := bufio.NewWriter(w)
-	paint := func(code, s string) string {
-		if !opts.Color {
-			return s
-		}
-		return code + s + ansiReset
-	}
+	t := &textWriter{bw: bufio.NewWriter(w), color: opts.Color}
 	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Notes) > 0 {
 		title := "flagsync plan"
 		if p.Revision != "" {
 			title += " for revision " + ShortRevision(p.Revision)
 		}
-		fmt.Fprintln(bw, paint(ansiBold, title))
+		fmt.Fprintln(t.bw, t.paint(ansiBold, title))
 	}
 	held := p.heldChanges()
 	for _, g := range groupByFlag(p.Changes) {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiBold, g.ref.String()))
-		for _, c := range g.changes {
-			sym, colour := actionSymbol(c.Action)
-			head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
-			if c.Environment != "" {
-				head += " " + c.Environment
-			}
-			fmt.Fprintf(bw, "  %s  %s %s%s%s\n", paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After), held[c.Address])
-			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+c.Reason))
-			for _, f := range c.Fields {
-				sym, colour := fieldSymbol(c.Action, f)
-				var line string
-				switch sym {
-				case "+":
-					line = fmt.Sprintf("+ %s: %s", f.Path, textValue(f.After))
-				case "-":
-					line = fmt.Sprintf("- %s: %s", f.Path, textValue(f.Before))
-				default:
-					line = fmt.Sprintf("~ %s: %s → %s", f.Path, textValue(f.Before), textValue(f.After))
-				}
-				fmt.Fprintf(bw, "      %s\n", paint(colour, line))
-			}
-		}
+		t.flag(g, held)
 	}
-	archives, others := p.splitBlocked()
-	if len(others) > 0 {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiRed, "Refused ("+p.ServiceName()+" will still differ from Git):"))
-		for _, b := range others {
-			fmt.Fprintf(bw, "  ! %s: %s\n", blockedTarget(b), b.Reason)
-		}
-	}
-	if len(archives) > 0 {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiRed, "Refused by the mass-archive guard:"))
-		for _, b := range archives {
-			fmt.Fprintf(bw, "  ! %s: %s\n", b.Flag(), b.Reason)
-		}
-	}
-	writeTextWaiting(bw, p, paint)
-	if len(p.Notes) > 0 {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, paint(ansiBold, "Left alone (owned outside Git, or "+p.ServiceName()+"'s automation; nothing is written):"))
-		for _, n := range p.Notes {
-			fmt.Fprintf(bw, "  = %s: %s: %s in Git, %s in %s\n", n.Flag(), n.Path, textValue(n.Git), textValue(n.Live), p.ServiceName())
-			fmt.Fprintf(bw, "      %s\n", paint(ansiDim, "# "+n.Reason))
-		}
-	}
+	t.refused(p)
+	writeTextWaiting(t.bw, p, t.paint)
+	t.notes(p)
 	if len(p.Unmanaged) > 0 {
 		if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Notes) > 0 {
-			fmt.Fprintln(bw)
+			fmt.Fprintln(t.bw)
 		}
-		fmt.Fprintf(bw, "Unmanaged flags (in %s, not in Git; left alone):\n", p.ServiceName())
+		fmt.Fprintf(t.bw, "Unmanaged flags (in %s, not in Git; left alone):\n", p.ServiceName())
 		for _, r := range p.Unmanaged {
-			fmt.Fprintf(bw, "  %s\n", r)
+			fmt.Fprintf(t.bw, "  %s\n", r)
 		}
 	}
 	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Unmanaged) > 0 || len(p.Notes) > 0 {
-		fmt.Fprintln(bw)
+		fmt.Fprintln(t.bw)
 	}
-	fmt.Fprintln(bw, paint(ansiBold, p.SummaryLine()))
-	return bw.Flush()
+	fmt.Fprintln(t.bw, t.paint(ansiBold, p.SummaryLine()))
+	return t.bw.Flush()
+}
+
+// textWriter writes a text plan, in colour or not.
+type textWriter struct {
+	bw    *bufio.Writer
+	color bool
+}
+
+func (t *textWriter) paint(code, s string) string {
+	if !t.color {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+// flag writes one flag's header and changes, each with its request, reason and fields.
+func (t *textWriter) flag(g flagGroup, held map[Address]string) {
+	fmt.Fprintln(t.bw)
+	fmt.Fprintln(t.bw, t.paint(ansiBold, g.ref.String()))
+	for _, c := range g.changes {
+		sym, colour := actionSymbol(c.Action)
+		head := fmt.Sprintf("%s %d. %s", sym, c.Order, c.Action)
+		if c.Environment != "" {
+			head += " " + c.Environment
+		}
+		fmt.Fprintf(t.bw, "  %s  %s %s%s%s\n", t.paint(colour, head), c.Request.Method, c.Request.Path, afterText(c.After), held[c.Address])
+		fmt.Fprintf(t.bw, "      %s\n", t.paint(ansiDim, "# "+c.Reason))
+		for _, f := range c.Fields {
+			sym, colour := fieldSymbol(c.Action, f)
+			var line string
+			switch sym {
+			case "+":
+				line = fmt.Sprintf("+ %s: %s", f.Path, textValue(f.After))
+			case "-":
+				line = fmt.Sprintf("- %s: %s", f.Path, textValue(f.Before))
+			default:
+				line = fmt.Sprintf("~ %s: %s → %s", f.Path, textValue(f.Before), textValue(f.After))
+			}
+			fmt.Fprintf(t.bw, "      %s\n", t.paint(colour, line))
+		}
+	}
+}
+
+// refused writes the changes the planner refused, then those the mass-archive guard did.
+func (t *textWriter) refused(p Plan) {
+	archives, others := p.splitBlocked()
+	for _, part := range []struct {
+		title   string
+		blocked []Blocked
+		target  func(Blocked) string
+	}{
+		{"Refused (" + p.ServiceName() + " will still differ from Git):", others, blockedTarget},
+		{"Refused by the mass-archive guard:", archives, func(b Blocked) string { return b.Flag().String() }},
+	} {
+		if len(part.blocked) == 0 {
+			continue
+		}
+		fmt.Fprintln(t.bw)
+		fmt.Fprintln(t.bw, t.paint(ansiRed, part.title))
+		for _, b := range part.blocked {
+			fmt.Fprintf(t.bw, "  ! %s: %s\n", part.target(b), b.Reason)
+		}
+	}
+}
+
+// notes writes the differences left alone.
+func (t *textWriter) notes(p Plan) {
+	if len(p.Notes) == 0 {
+		return
+	}
+	fmt.Fprintln(t.bw)
+	fmt.Fprintln(t.bw, t.paint(ansiBold, "Left alone (owned outside Git, or "+p.ServiceName()+"'s automation; nothing is written):"))
+	for _, n := range p.Notes {
+		fmt.Fprintf(t.bw, "  = %s: %s: %s in Git, %s in %s\n", n.Flag(), n.Path, textValue(n.Git), textValue(n.Live), p.ServiceName())
+		fmt.Fprintf(t.bw, "      %s\n", t.paint(ansiDim, "# "+n.Reason))
+	}
 }
 
 func actionSymbol(a Action) (string, string) {
@@ -133,50 +159,6 @@ func fieldSymbol(a Action, f FieldChange) (string, string) {
 		return "-", ansiRed
 	}
 	return "~", ansiYellow
-}
-
-// writeTextWaiting writes the changes that wait for approval in the service, if any.
-func writeTextWaiting(w io.Writer, p Plan, paint func(code, s string) string) {
-	waiting := p.AwaitingApproval()
-	if len(waiting) == 0 {
-		return
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
-	for _, b := range waiting {
-		fmt.Fprintf(w, "  ? %s: %s\n", blockedTarget(b), b.Reason)
-	}
-}
-
-// heldChanges marks the changes that wait for approval in the service: by address, the
-// text that follows their request, e.g. " [awaiting approval: change request cr-1]".
-func (p Plan) heldChanges() map[Address]string {
-	out := map[Address]string{}
-	for _, b := range p.AwaitingApproval() {
-		out[b.Address] = " [awaiting approval: change request " + b.ChangeRequest + "]"
-	}
-	return out
-}
-
-// afterText is " (after 2, 5)" for a change that needs other changes first, else "".
-func afterText(after []int) string {
-	if len(after) == 0 {
-		return ""
-	}
-	parts := make([]string, len(after))
-	for i, o := range after {
-		parts[i] = fmt.Sprint(o)
-	}
-	return " (after " + strings.Join(parts, ", ") + ")"
-}
-
-// blockedTarget names what a refused or waiting change touches: scope/key, with the
-// environment when it has one.
-func blockedTarget(b Blocked) string {
-	if b.Environment != "" {
-		return b.Flag().String() + " (" + b.Environment + ")"
-	}
-	return b.Flag().String()
 }
 
 // textValue is v as compact JSON, cut to maxTextValue characters.
@@ -253,4 +235,48 @@ func plural(n int, noun string) string {
 		return noun
 	}
 	return noun + "s"
+}
+
+// writeTextWaiting writes the changes that wait for approval in the service, if any.
+func writeTextWaiting(w io.Writer, p Plan, paint func(code, s string) string) {
+	waiting := p.AwaitingApproval()
+	if len(waiting) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, paint(ansiYellow, "Awaiting approval in "+p.ServiceName()+" (not written or filed again while the request is open):"))
+	for _, b := range waiting {
+		fmt.Fprintf(w, "  ? %s: %s\n", blockedTarget(b), b.Reason)
+	}
+}
+
+// heldChanges marks the changes that wait for approval in the service: by address, the
+// text that follows their request, e.g. " [awaiting approval: change request cr-1]".
+func (p Plan) heldChanges() map[Address]string {
+	out := map[Address]string{}
+	for _, b := range p.AwaitingApproval() {
+		out[b.Address] = " [awaiting approval: change request " + b.ChangeRequest + "]"
+	}
+	return out
+}
+
+// afterText is " (after 2, 5)" for a change that needs other changes first, else "".
+func afterText(after []int) string {
+	if len(after) == 0 {
+		return ""
+	}
+	parts := make([]string, len(after))
+	for i, o := range after {
+		parts[i] = fmt.Sprint(o)
+	}
+	return " (after " + strings.Join(parts, ", ") + ")"
+}
+
+// blockedTarget names what a refused or waiting change touches: scope/key, with the
+// environment when it has one.
+func blockedTarget(b Blocked) string {
+	if b.Environment != "" {
+		return b.Flag().String() + " (" + b.Environment + ")"
+	}
+	return b.Flag().String()
 }

@@ -123,43 +123,9 @@ type schemaBuilder struct {
 
 func (b *schemaBuilder) build(s map[string]any, path string) *Shape {
 	if ref, ok := s["$ref"].(string); ok && strings.HasPrefix(ref, "#/") {
-		if sh, ok := b.seen[ref]; ok {
-			return sh
-		}
-		var target any = b.root
-		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
-			m, _ := target.(map[string]any)
-			target = m[strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")]
-		}
-		t, ok := target.(map[string]any)
-		if !ok {
-			return &Shape{path: path}
-		}
-		sh := &Shape{path: path}
-		b.seen[ref] = sh
-		*sh = *b.build(t, path)
-		return sh
+		return b.ref(ref, path)
 	}
-	sh := &Shape{path: path}
-	switch t := s["type"].(type) {
-	case string:
-		sh.kind = kindOfType(t)
-	case []any:
-		// A union of types: an object or array among them decides; else a scalar.
-		sh.kind = kindScalar
-		for _, e := range t {
-			if k := kindOfType(fmt.Sprint(e)); k == kindObject || k == kindArray || k == kindOpen {
-				sh.kind = k
-				break
-			}
-		}
-	default:
-		if _, ok := s["enum"]; ok {
-			sh.kind = kindScalar
-		} else if _, ok := s["const"]; ok {
-			sh.kind = kindScalar
-		}
-	}
+	sh := &Shape{path: path, kind: kindOf(s)}
 	if props, ok := s["properties"].(map[string]any); ok {
 		sh.kind = kindObject
 		sh.fields = map[string]*Shape{}
@@ -170,26 +136,7 @@ func (b *schemaBuilder) build(s map[string]any, path string) *Shape {
 		}
 	}
 	if sh.kind == kindObject {
-		switch ap := s["additionalProperties"].(type) {
-		case bool:
-			sh.strict = !ap
-		case map[string]any:
-			sh.values = b.build(ap, path+".<key>")
-		}
-		if pp, ok := s["patternProperties"].(map[string]any); ok {
-			for _, p := range pp {
-				if pm, ok := p.(map[string]any); ok {
-					sh.values = b.build(pm, path+".<key>")
-					break
-				}
-			}
-		}
-		if sh.values != nil {
-			sh.strict = true
-		}
-		if sh.fields == nil && sh.values == nil && !sh.strict {
-			sh.kind = kindOpen // an object the schema does not describe
-		}
+		b.values(sh, s, path)
 	}
 	if items, ok := s["items"].(map[string]any); ok {
 		sh.kind = kindArray
@@ -211,6 +158,77 @@ func (b *schemaBuilder) build(s map[string]any, path string) *Shape {
 		}
 	}
 	return sh
+}
+
+// ref builds the shape a local $ref points to, once per reference (a recursive schema
+// refers to itself).
+func (b *schemaBuilder) ref(ref, path string) *Shape {
+	if sh, ok := b.seen[ref]; ok {
+		return sh
+	}
+	var target any = b.root
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		m, _ := target.(map[string]any)
+		target = m[strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")]
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		return &Shape{path: path}
+	}
+	sh := &Shape{path: path}
+	b.seen[ref] = sh
+	*sh = *b.build(t, path)
+	return sh
+}
+
+// kindOf is the kind a schema's type, enum or const says.
+func kindOf(s map[string]any) shapeKind {
+	switch t := s["type"].(type) {
+	case string:
+		return kindOfType(t)
+	case []any:
+		// A union of types: an object or array among them decides; else a scalar.
+		for _, e := range t {
+			if k := kindOfType(fmt.Sprint(e)); k == kindObject || k == kindArray || k == kindOpen {
+				return k
+			}
+		}
+		return kindScalar
+	}
+	if _, ok := s["enum"]; ok {
+		return kindScalar
+	}
+	if _, ok := s["const"]; ok {
+		return kindScalar
+	}
+	var zero shapeKind
+	return zero
+}
+
+// values sets what an object's other keys hold (additionalProperties,
+// patternProperties) and whether it is strict; an object the schema does not describe
+// is open.
+func (b *schemaBuilder) values(sh *Shape, s map[string]any, path string) {
+	switch ap := s["additionalProperties"].(type) {
+	case bool:
+		sh.strict = !ap
+	case map[string]any:
+		sh.values = b.build(ap, path+".<key>")
+	}
+	if pp, ok := s["patternProperties"].(map[string]any); ok {
+		for _, p := range pp {
+			if pm, ok := p.(map[string]any); ok {
+				sh.values = b.build(pm, path+".<key>")
+				break
+			}
+		}
+	}
+	if sh.values != nil {
+		sh.strict = true
+	}
+	if sh.fields == nil && sh.values == nil && !sh.strict {
+		sh.kind = kindOpen // an object the schema does not describe
+	}
 }
 
 // mergeInto adds to sh the fields an alternative (allOf, then, …) declares, keeping sh's
@@ -417,6 +435,31 @@ func (w *shapeWalker) walk(e ast.Expr, sc *scope) *Shape {
 	return nil
 }
 
+// index is the shape of operand[key] (or operand.?key): a field's for a literal string
+// key (an unknown one is reported), an element's for an array, a value's for a map.
+func (w *shapeWalker) index(e ast.Expr, operand *Shape, key ast.Expr) *Shape {
+	if key.Kind() == ast.LiteralKind {
+		switch v := key.AsLiteral().(type) {
+		case types.String:
+			sh, msg := operand.selectField(string(v))
+			w.report(e.ID(), msg)
+			return sh
+		case types.Int, types.Uint:
+			if operand != nil && operand.kind == kindArray {
+				return operand.elem
+			}
+			return nil
+		}
+	}
+	if operand != nil && operand.kind == kindArray {
+		return operand.elem
+	}
+	if operand != nil && operand.kind == kindObject {
+		return operand.values
+	}
+	return nil
+}
+
 func (w *shapeWalker) call(e ast.Expr, sc *scope) *Shape {
 	c := e.AsCall()
 	var target *Shape
@@ -432,28 +475,7 @@ func (w *shapeWalker) call(e ast.Expr, sc *scope) *Shape {
 		if len(c.Args()) != 2 {
 			return nil
 		}
-		operand := args[0]
-		key := c.Args()[1]
-		if key.Kind() == ast.LiteralKind {
-			switch v := key.AsLiteral().(type) {
-			case types.String:
-				sh, msg := operand.selectField(string(v))
-				w.report(e.ID(), msg)
-				return sh
-			case types.Int, types.Uint:
-				if operand != nil && operand.kind == kindArray {
-					return operand.elem
-				}
-				return nil
-			}
-		}
-		if operand != nil && operand.kind == kindArray {
-			return operand.elem
-		}
-		if operand != nil && operand.kind == kindObject {
-			return operand.values
-		}
-		return nil
+		return w.index(e, args[0], c.Args()[1])
 	case "orValue", "value":
 		return target
 	case operators.Conditional:

@@ -9,10 +9,9 @@ import (
 
 	"github.com/flagsync/flagsync/internal/codehost"
 	"github.com/flagsync/flagsync/internal/diag"
-	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/provider/providertest/fake"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	"github.com/flagsync/flagsync/internal/split"
 )
 
 func planJSON(t *testing.T, p plan.Plan) []byte {
@@ -126,16 +125,14 @@ func TestReportWithoutAPlan(t *testing.T) {
 
 func TestLocateFlags(t *testing.T) {
 	fsys := fstest.MapFS{
-		"flags/flagsync.yaml": {Data: []byte("siteCode: pzllysfw2f\nenvironments: [production]\n")},
-		"flags/a.yaml": {Data: []byte("# a comment\nfeatureKey: dark_mode\nname: Dark mode\nvariations:\n  - key: off\n  - key: on\n" +
-			"environments:\n  production:\n    featureEnabled: true\n    defaultVariationKey: on\n")},
+		"flags/a.yaml": {Data: []byte("# a comment\nvendor: fake\nkey: dark_mode\nenabled: true\n")},
 	}
-	got, err := LocateFlags([]reconcile.Vendor{kameleoon.Vendor(nil), split.Vendor(nil)}, fsys, "flags")
+	got, err := LocateFlags([]reconcile.Vendor{fake.Vendor(nil)}, fsys, "flags")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, ok := got[plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}]
-	if !ok || src.File != "flags/a.yaml" || src.Line != 2 {
-		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:2", got)
+	src, ok := got[fake.Address("dark_mode")]
+	if !ok || src.File != "flags/a.yaml" || src.Line != 3 {
+		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:3", got)
 	}
 }

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -20,9 +19,18 @@ type Input struct {
 	FS       fs.FS  // the repository at Revision
 	Dir      string // the flag folder inside FS ("." for the root)
 
-	// Vendors are the flag services to sync, in order (see Vendor); at least one. A
-	// repository may hold files of several services; each takes its own.
+	// Vendors are the flag services that may sync the repository, in order (see Vendor);
+	// at least one unless Loaded is set. A repository may hold files of several services;
+	// the load step decides which it needs, and each takes its own files.
 	Vendors []Vendor
+	// Loaded, when set, is the repository already loaded by Load (the daemon indexes a
+	// revision with it before syncing it): the run starts at the connect step.
+	Loaded *Loaded
+	// Connect, when set, is the connect step: it gets the loaded repository (an embedded
+	// sandbox takes its environments from it) and returns connected vendors of its
+	// services, through which the loaded repository is read and written. Without it, the
+	// vendors that loaded the repository are used as they are.
+	Connect func(ctx context.Context, l *Loaded) ([]Vendor, error)
 
 	// DryRun computes the plan and goes through apply without sending a write.
 	DryRun bool
@@ -94,145 +102,6 @@ type TooManyChangesError struct {
 
 func (e *TooManyChangesError) Error() string {
 	return fmt.Sprintf("plan has %d changes, more than the limit of %d: nothing was applied", e.Changes, e.Max)
-}
-
-// Run loads and validates the files, reads the live flags, computes the plan, checks the
-// guards, applies the plan (unless dry run) and reads the touched sites again to confirm
-// convergence. It returns an error when the pipeline stopped before or instead of
-// applying (invalid files — a *diag.InvalidError, with the diagnostics also in the
-// report —, a failed read, a guard); failed changes are not an error but results, and the
-// report is always non-nil.
-//
-// Every step that knows a flag service goes through a Vendor (Input.Vendors): with
-// several, each loads its own files, their plans are shown as one plan
-// (each service's changes in its own order, services in Input.Vendors' order) and the
-// guards count the whole plan.
-func Run(ctx context.Context, in Input) (*Report, error) {
-	start := time.Now()
-	logger := in.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	base := logger // apply adds the revision itself
-	logger = logger.With("revision", in.Revision)
-	var calls0 int64
-	if in.Calls != nil {
-		calls0 = in.Calls()
-	}
-	rep := &Report{Revision: in.Revision, DryRun: in.DryRun, Partial: len(in.Only) > 0}
-	defer func() {
-		rep.Duration = time.Since(start)
-		if in.Calls != nil {
-			rep.APICalls = in.Calls() - calls0
-		}
-	}()
-
-	if len(in.Vendors) == 0 {
-		return rep, errors.New("reconcile: no flag service to sync")
-	}
-	parts, err := load(in.Vendors, Source{FS: in.FS, Dir: in.Dir, Revision: in.Revision, Logger: logger})
-	if err != nil {
-		var invalid *diag.InvalidError
-		if errors.As(err, &invalid) {
-			rep.Diagnostics = invalid.Diagnostics
-			logger.Warn("flag files are invalid: nothing read or written", "problems", len(invalid.Diagnostics))
-		}
-		return rep, fmt.Errorf("load flags from %s: %w", in.Dir, err)
-	}
-	opts := PlanOptions{Revision: in.Revision, Partial: rep.Partial, Prune: in.Prune, MaxArchive: in.MaxArchive, AllowMassArchive: in.AllowMassArchive}
-	var plans []plan.Plan
-	var planErr error
-	for _, pt := range parts {
-		if rep.Partial {
-			pt.repo.Restrict(in.Only)
-		}
-		if err := pt.repo.Read(ctx, rep.Partial); err != nil {
-			return rep, err
-		}
-		if !rep.Partial {
-			rep.Sites = append(rep.Sites, pt.repo.Scopes()...)
-		}
-		p, err := pt.repo.Plan(opts)
-		if planErr == nil {
-			planErr = err
-		}
-		plans = append(plans, p)
-	}
-	p := merge(in.Revision, plans)
-	rep.Plan = p
-	rep.Refused = p.Blocked
-	logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "left_alone", len(p.Notes), "dry_run", in.DryRun)
-	if in.OnPlan != nil {
-		in.OnPlan(p)
-	}
-	if planErr != nil {
-		return rep, planErr // a *plan.MassArchiveError or a vendor's refusal, which says what it refused
-	}
-	if in.MaxChanges > 0 && len(p.Changes) > in.MaxChanges {
-		return rep, &TooManyChangesError{Changes: len(p.Changes), Max: in.MaxChanges}
-	}
-	if len(p.Changes) == 0 {
-		rep.Converged = len(rep.Refused) == 0
-		rep.Results = []apply.Result{}
-		if rep.Converged {
-			logger.Info("in sync: no changes")
-		} else {
-			logRefused(logger, rep.Refused)
-		}
-		return rep, nil
-	}
-
-	// Each service's changes are applied through its own client, one service after the
-	// other; their results keep the merged plan's order.
-	var results [][]apply.Result
-	offset := 0
-	for i, pt := range parts {
-		sub := plans[i]
-		sub.Changes = p.Changes[offset : offset+len(sub.Changes)]
-		offset += len(sub.Changes)
-		out := apply.Plan(ctx, pt.vendor, sub, apply.Options{
-			Concurrency: in.Concurrency, DryRun: in.DryRun, Hard: in.Hard, FinishStarted: in.FinishStarted,
-			OnResult: in.OnResult, Logger: base,
-		})
-		results = append(results, out.Results)
-		rep.Results = append(rep.Results, out.Results...)
-	}
-	rep.Summary = apply.Summarize(rep.Results)
-	logger.Info("plan applied", "applied", rep.Summary.Applied, "failed", rep.Summary.Failed, "skipped", rep.Summary.Skipped, "dry_run", in.DryRun)
-	if in.DryRun || in.NoVerify {
-		return rep, nil
-	}
-	if ctx.Err() != nil {
-		logger.Warn("sync cancelled: changes not yet sent were skipped; the next sync picks them up", "skipped", rep.Summary.Skipped)
-		return rep, nil
-	}
-
-	var remaining []plan.Change
-	for i, pt := range parts {
-		if len(results[i]) == 0 {
-			continue
-		}
-		r, err := pt.repo.Confirm(ctx, results[i], opts)
-		if err != nil {
-			// The changes were applied; only the confirmation is missing.
-			logger.Warn("could not confirm convergence", "error", err)
-			return rep, nil
-		}
-		remaining = append(remaining, r...)
-	}
-	rep.Verified = true
-	rep.Remaining = remaining
-	// A refused change was not sent, so what it would have changed still differs.
-	rep.Converged = len(remaining) == 0 && len(rep.Refused) == 0
-	switch {
-	case rep.Converged:
-		logger.Info("converged")
-	case len(remaining) > 0:
-		logger.Warn("not converged: differences remain after applying", "remaining", len(remaining), "refused", len(rep.Refused))
-	default:
-		logRefused(logger, rep.Refused)
-	}
-	return rep, nil
 }
 
 // logRefused warns that a run is not converged because the planner refused changes,

@@ -2,14 +2,10 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"io/fs"
 	"log/slog"
-	"path"
-	"strings"
 
 	"github.com/flagsync/flagsync/internal/apply"
-	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -80,179 +76,25 @@ type PlanOptions struct {
 	AllowMassArchive bool
 }
 
-// part is one service's share of a run.
-type part struct {
-	vendor Vendor
-	repo   Repo
+// Fallback is implemented by the vendor that takes the flag files no vendor claims (its
+// files name no vendor: Kameleoon's, the first service flagsync synced). At most one
+// vendor of a run is a fallback; without one, a file no vendor claims is a problem of
+// the repository. The fallback is needed when such files exist, when the repository has
+// a settings file no vendor claimed as a whole, or when it has no flag file at all.
+type Fallback interface {
+	Vendor
+	// TakesUnclaimed reports whether the vendor takes the unclaimed files.
+	TakesUnclaimed() bool
 }
 
-// load lets each vendor claim its files, then has each load its own: a vendor never
-// sees the files another claimed, and a vendor that claims the whole repository is the
-// only one. Every vendor's problems are reported together, as one *diag.InvalidError.
-func load(vendors []Vendor, src Source) ([]part, error) {
-	parts, invalid, err := loadParts(vendors, src)
-	switch {
-	case err != nil:
-		return nil, err
-	case invalid != nil:
-		return nil, invalid
-	}
-	return parts, nil
-}
-
-// loadParts is load, returning the parts of the vendors whose files are valid beside the
-// problems of the others.
-func loadParts(vendors []Vendor, src Source) ([]part, *diag.InvalidError, error) {
-	claims := make([][]string, 0, len(vendors))
-	for _, v := range vendors {
-		files, whole, err := v.Claim(src)
-		if err != nil {
-			return nil, nil, err
-		}
-		if whole {
-			vendors, claims = []Vendor{v}, [][]string{nil}
-			break
-		}
-		claims = append(claims, files)
-	}
-	var parts []part
-	var diags []diag.Diagnostic
-	files := 0
-	for i, v := range vendors {
-		hidden := map[string]bool{}
-		for j, c := range claims {
-			if j != i {
-				for _, f := range c {
-					hidden[f] = true
-				}
-			}
-		}
-		repo, err := v.Load(hide(src, hidden))
-		var invalid *diag.InvalidError
-		switch {
-		case errors.As(err, &invalid):
-			diags = append(diags, invalid.Diagnostics...)
-			files += invalid.Files
-			continue
-		case err != nil:
-			return nil, nil, err
-		}
-		parts = append(parts, part{vendor: v, repo: repo})
-	}
-	if len(diags) > 0 {
-		diag.SortDiagnostics(diags)
-		return parts, &diag.InvalidError{Diagnostics: diags, Files: files}, nil
-	}
-	return parts, nil, nil
-}
-
-// Locate loads the repository in src as Run does, each vendor claiming its files, and
-// returns where each desired flag is defined. It reads files only. When files are
-// invalid, the error is a *diag.InvalidError with every vendor's problems, returned with
-// the flags of the vendors whose files are valid.
-func Locate(vendors []Vendor, src Source) ([]FlagFile, error) {
-	parts, invalid, err := loadParts(vendors, src)
-	if err != nil {
-		return nil, err
-	}
-	var out []FlagFile
-	for _, pt := range parts {
-		out = append(out, pt.repo.Files()...)
-	}
-	if invalid != nil {
-		return out, invalid
-	}
-	return out, nil
-}
-
-// merge joins the services' plans into the one plan a run shows and applies: changes in
-// the services' order, renumbered.
-func merge(revision string, plans []plan.Plan) plan.Plan {
-	if len(plans) == 1 {
-		return plans[0]
-	}
-	out := plan.Plan{Revision: revision, Changes: []plan.Change{}, Unmanaged: []plan.Address{}}
-	var services []string
-	for _, p := range plans {
-		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
-			services = append(services, p.ServiceName())
-		}
-		for _, c := range p.Changes {
-			c.Order = len(out.Changes) + 1
-			out.Changes = append(out.Changes, c)
-		}
-		out.Unmanaged = append(out.Unmanaged, p.Unmanaged...)
-		out.Blocked = append(out.Blocked, p.Blocked...)
-		out.Notes = append(out.Notes, p.Notes...)
-	}
-	switch {
-	case len(services) == 0:
-		// Nothing to show: the plan speaks for the first service.
-		out.Service = plans[0].Service
-	case len(services) == 1:
-		out.Service = services[0]
-	default:
-		out.Service = strings.Join(services, " and ")
-	}
-	return out
-}
-
-// Without returns fsys without the given files (slash-separated paths): they are neither
-// listed nor opened. A service's loader reads a repository that holds other services'
-// files through it.
-func Without(fsys fs.FS, files []string) fs.FS {
-	if len(files) == 0 {
-		return fsys
-	}
-	hidden := make(map[string]bool, len(files))
-	for _, f := range files {
-		hidden[path.Clean(f)] = true
-	}
-	return hiddenFS{fsys: fsys, hidden: hidden}
-}
-
-// hide returns src with the given files left out of its FS.
-func hide(src Source, files map[string]bool) Source {
-	if len(files) == 0 {
-		return src
-	}
-	src.FS = hiddenFS{fsys: src.FS, hidden: files}
-	return src
-}
-
-// hiddenFS is an fs.FS without some files: they are neither listed nor opened.
-type hiddenFS struct {
-	fsys   fs.FS
-	hidden map[string]bool
-}
-
-// Open opens a file that is not hidden.
-func (h hiddenFS) Open(name string) (fs.File, error) {
-	if h.hidden[path.Clean(name)] {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return h.fsys.Open(name)
-}
-
-// ReadDir lists a folder without the hidden files.
-func (h hiddenFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	entries, err := fs.ReadDir(h.fsys, name)
-	if err != nil {
-		return nil, err
-	}
-	out := entries[:0:0]
-	for _, e := range entries {
-		if !h.hidden[path.Join(name, e.Name())] {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// ReadFile reads a file that is not hidden.
-func (h hiddenFS) ReadFile(name string) ([]byte, error) {
-	if h.hidden[path.Clean(name)] {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
-	}
-	return fs.ReadFile(h.fsys, name)
+// Binder is implemented by a Repo that can be carried over to a connected Vendor of its
+// service without loading the files again: a repository is loaded before its service
+// is connected (to validate it, and because an embedded sandbox takes its environments
+// from the files), then read and written through the connection. A Repo that is not a
+// Binder is loaded again through the connected vendor.
+type Binder interface {
+	Repo
+	// Bind returns the repository, read and written through v from now on, or nil when v
+	// is not a vendor of the repository's service.
+	Bind(v Vendor) Repo
 }

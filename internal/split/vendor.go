@@ -2,6 +2,8 @@ package split
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,13 +27,21 @@ type Client interface {
 }
 
 // Vendor returns the reconcile.Vendor for Split through c. c may be nil for a vendor
-// that only loads files (reconcile.Locate).
+// that only loads files (the provider's Files, for reconcile.Load).
 func Vendor(c Client) reconcile.Vendor { return vendor{c} }
 
 type vendor struct{ Client }
 
 // Service names Split.
 func (vendor) Service() string { return splitplan.Service }
+
+// Do sends a planned request through the Split client.
+func (v vendor) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if v.Client == nil {
+		return nil, errors.New("split: not connected: this vendor only loads flag files")
+	}
+	return v.Client.Do(ctx, req)
+}
 
 // Claim takes the Split flag files (see splitload.Claim).
 func (vendor) Claim(src reconcile.Source) ([]string, bool, error) {
@@ -59,6 +69,18 @@ type repo struct {
 	desired *splitmodel.Desired
 	partial bool
 	live    []splitmodel.Flag
+}
+
+// Bind returns the repository read and written through v, a connected Split vendor
+// (reconcile.Binder), or nil when v is another service's.
+func (r *repo) Bind(v reconcile.Vendor) reconcile.Repo {
+	sv, ok := v.(vendor)
+	if !ok {
+		return nil
+	}
+	bound := *r
+	bound.client = sv.Client
+	return &bound
 }
 
 // Restrict keeps only the named flags (a partial run).

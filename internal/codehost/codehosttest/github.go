@@ -206,7 +206,11 @@ func (f *GitHub) route(w http.ResponseWriter, r *http.Request, body []byte) bool
 	default:
 		return false
 	}
-	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	return f.routeRepo(w, r, acct, strings.Split(strings.TrimPrefix(rest, "/"), "/"), body)
+}
+
+// routeRepo answers a call below the repository: comments, check runs, statuses.
+func (f *GitHub) routeRepo(w http.ResponseWriter, r *http.Request, acct GitHubAccount, parts []string, body []byte) bool {
 	switch {
 	case len(parts) == 3 && parts[0] == "issues" && parts[2] == "comments":
 		number, err := strconv.Atoi(parts[1])

@@ -142,7 +142,11 @@ func (f *GitLab) route(w http.ResponseWriter, r *http.Request, body []byte) bool
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Project Not Found"})
 		return true
 	}
-	parts = parts[2:]
+	return f.routeProject(w, r, user, parts[2:], body)
+}
+
+// routeProject answers a call below the project: merge request notes and statuses.
+func (f *GitLab) routeProject(w http.ResponseWriter, r *http.Request, user GitLabUser, parts []string, body []byte) bool {
 	switch {
 	case len(parts) == 3 && parts[0] == "merge_requests" && parts[2] == "notes":
 		iid, err := strconv.Atoi(parts[1])

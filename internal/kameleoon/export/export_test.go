@@ -1,4 +1,4 @@
-package kexport
+package kexport_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/kameleoon"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
+	kexport "github.com/flagsync/flagsync/internal/kameleoon/export"
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	model "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
@@ -68,13 +69,13 @@ func newAccount(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 }
 
 // exportTo reads the sites, builds the files and writes them into a new folder.
-func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *export.Export, []Site) {
+func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *export.Export, []kexport.Site) {
 	t.Helper()
-	live, err := Read(context.Background(), client, sites)
+	live, err := kexport.Read(context.Background(), client, sites)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Build(live, export.Options{Schema: "../schema"})
+	e, err := kexport.Build(live, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func exportTo(t *testing.T, client *kclient.Client, sites ...string) (string, *e
 	return dir, e, live
 }
 
-func allFlags(sites []Site) []model.Flag {
+func allFlags(sites []kexport.Site) []model.Flag {
 	var out []model.Flag
 	for _, s := range sites {
 		out = append(out, s.Flags...)
@@ -143,8 +144,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("the export does not plan to zero changes:\n%s", b.String())
 	}
 
-	// Archived flags are frozen for the planner; Verify compares them as if restored.
-	check, err := Verify(e, live)
+	// Archived flags are frozen for the planner; kexport.Verify compares them as if restored.
+	check, err := kexport.Verify(e, live)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +170,11 @@ func TestRoundTrip(t *testing.T) {
 // field, or an archived flag whose content differs, shows up.
 func TestVerifyCatchesLoss(t *testing.T) {
 	_, client := newAccount(t)
-	live, err := Read(context.Background(), client, []string{siteA})
+	live, err := kexport.Read(context.Background(), client, []string{siteA})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Build(live, export.Options{})
+	e, err := kexport.Build(live, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,12 +203,12 @@ func TestVerifyCatchesLoss(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check, err := Verify(tt.export, live)
+			check, err := kexport.Verify(tt.export, live)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if check.OK() {
-				t.Fatal("Verify found nothing")
+				t.Fatal("kexport.Verify found nothing")
 			}
 			if (len(check.Diagnostics) > 0) != tt.wantDiag {
 				t.Errorf("diagnostics = %v, want some: %v", check.Diagnostics, tt.wantDiag)
@@ -227,7 +228,7 @@ func TestExportIsByteIdentical(t *testing.T) {
 		reversed[i].Flags = slices.Clone(reversed[i].Flags)
 		slices.Reverse(reversed[i].Flags)
 	}
-	third, err := Build(reversed, export.Options{Schema: "../schema"})
+	third, err := kexport.Build(reversed, export.Options{Schema: "../schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,8 +356,8 @@ func TestEnvironmentWithoutDefaultVariationIsLeftOut(t *testing.T) {
 			"production":  {FeatureEnabled: true, DefaultVariationKey: "on"},
 			"development": {},
 		}}
-	sites := []Site{{Code: siteA, Flags: []model.Flag{f}}}
-	e, err := Build(sites, export.Options{})
+	sites := []kexport.Site{{Code: siteA, Flags: []model.Flag{f}}}
+	e, err := kexport.Build(sites, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestEnvironmentWithoutDefaultVariationIsLeftOut(t *testing.T) {
 	if bytes.Contains(e.Files[1].Data, []byte("development")) {
 		t.Errorf("the environment without a default variation was written:\n%s", e.Files[1].Data)
 	}
-	check, err := Verify(e, sites)
+	check, err := kexport.Verify(e, sites)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,12 +378,12 @@ func TestEnvironmentWithoutDefaultVariationIsLeftOut(t *testing.T) {
 
 func TestBuildRejectsUnsafeNames(t *testing.T) {
 	for _, key := range []string{"../up", "a/b", ".hidden", ""} {
-		sites := []Site{{Code: siteA, Flags: []model.Flag{{FeatureKey: key, Name: "x", Variations: []model.Variation{{Key: "a"}}}}}}
-		if _, err := Build(sites, export.Options{}); err == nil {
+		sites := []kexport.Site{{Code: siteA, Flags: []model.Flag{{FeatureKey: key, Name: "x", Variations: []model.Variation{{Key: "a"}}}}}}
+		if _, err := kexport.Build(sites, export.Options{}); err == nil {
 			t.Errorf("feature key %q was accepted as a file name", key)
 		}
 	}
-	if _, err := Build([]Site{{Code: siteA}, {Code: siteA}}, export.Options{}); err == nil {
+	if _, err := kexport.Build([]kexport.Site{{Code: siteA}, {Code: siteA}}, export.Options{}); err == nil {
 		t.Error("a site listed twice was accepted")
 	}
 }
@@ -422,7 +423,7 @@ func TestQuoting(t *testing.T) {
 		if !tt.quoted && isQuoted {
 			t.Errorf("%q is quoted needlessly: %s", tt.s, out)
 		}
-		// Read back through the flag loader: as a variable value (kept as the literal
+		// kexport.Read back through the flag loader: as a variable value (kept as the literal
 		// text) and as a name (a typed scalar).
 		file := "featureKey: k\nname: " + indentValue(out, "other", "") + "variables:\n  - key: v\n    type: STRING\n    value: " + indentValue(out, "value", "    ") +
 			"variations:\n  - key: a\n"

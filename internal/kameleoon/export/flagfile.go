@@ -35,44 +35,10 @@ func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, [
 		m.AddComment("archived", export.BoolNode(true), "Archived in Kameleoon: flagsync leaves an archived flag as it is. Set archived: false to restore it.")
 	}
 	if len(f.Variables) > 0 {
-		items := make([]*yaml.Node, len(f.Variables))
-		for i, v := range f.Variables {
-			vm := export.NewMapping()
-			vm.Add("key", export.Str(v.Key))
-			vm.Add("type", export.Str(v.Type))
-			vm.Add("value", export.Str(value(v.Type, v.Value)))
-			if len(v.AllowedValues) > 0 {
-				vm.Add("allowedValues", export.StrSeq(v.AllowedValues))
-			}
-			items[i] = vm.Node()
-		}
-		m.Add("variables", export.Seq(items...))
-	}
-	types := make(map[string]string, len(f.Variables))
-	for _, v := range f.Variables {
-		types[v.Key] = v.Type
+		m.Add("variables", variablesNode(f.Variables))
 	}
 	if len(f.Variations) > 0 {
-		items := make([]*yaml.Node, len(f.Variations))
-		for i, v := range f.Variations {
-			vm := export.NewMapping()
-			vm.Add("key", export.Str(v.Key))
-			if v.Name != "" {
-				vm.Add("name", export.Str(v.Name))
-			}
-			if len(v.Variables) > 0 {
-				overrides := make([]*yaml.Node, len(v.Variables))
-				for j, o := range v.Variables {
-					om := export.NewMapping()
-					om.Add("key", export.Str(o.Key))
-					om.Add("value", export.Str(value(types[o.Key], o.Value)))
-					overrides[j] = om.Node()
-				}
-				vm.Add("variables", export.Seq(overrides...))
-			}
-			items[i] = vm.Node()
-		}
-		m.Add("variations", export.Seq(items...))
+		m.Add("variations", variationsNode(f))
 	}
 	if f.PrimaryGoalID != 0 {
 		m.Add("primaryGoalId", export.IntNode(f.PrimaryGoalID))
@@ -96,6 +62,64 @@ func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, [
 		m.Add("attributionWindow", export.IntNode(w))
 	}
 
+	envs, notes, err := environmentsNode(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if envs.Len() > 0 {
+		m.Add("environments", envs.Node())
+	}
+	return m.Node(), notes, nil
+}
+
+// variablesNode is the flag-level variables.
+func variablesNode(vars []kmodel.Variable) *yaml.Node {
+	items := make([]*yaml.Node, len(vars))
+	for i, v := range vars {
+		vm := export.NewMapping()
+		vm.Add("key", export.Str(v.Key))
+		vm.Add("type", export.Str(v.Type))
+		vm.Add("value", export.Str(value(v.Type, v.Value)))
+		if len(v.AllowedValues) > 0 {
+			vm.Add("allowedValues", export.StrSeq(v.AllowedValues))
+		}
+		items[i] = vm.Node()
+	}
+	return export.Seq(items...)
+}
+
+// variationsNode is the variations, with their overrides written as their variable's
+// type reads them.
+func variationsNode(f *kmodel.Flag) *yaml.Node {
+	types := make(map[string]string, len(f.Variables))
+	for _, v := range f.Variables {
+		types[v.Key] = v.Type
+	}
+	items := make([]*yaml.Node, len(f.Variations))
+	for i, v := range f.Variations {
+		vm := export.NewMapping()
+		vm.Add("key", export.Str(v.Key))
+		if v.Name != "" {
+			vm.Add("name", export.Str(v.Name))
+		}
+		if len(v.Variables) > 0 {
+			overrides := make([]*yaml.Node, len(v.Variables))
+			for j, o := range v.Variables {
+				om := export.NewMapping()
+				om.Add("key", export.Str(o.Key))
+				om.Add("value", export.Str(value(types[o.Key], o.Value)))
+				overrides[j] = om.Node()
+			}
+			vm.Add("variables", export.Seq(overrides...))
+		}
+		items[i] = vm.Node()
+	}
+	return export.Seq(items...)
+}
+
+// environmentsNode is the environments that have a default variation, in the export's
+// order, and a note on each left out.
+func environmentsNode(f *kmodel.Flag) (export.Mapping, []string, error) {
 	var notes []string
 	envs := export.NewMapping()
 	for _, k := range export.OrderEnvironments(f.EnvironmentKeys()) {
@@ -109,14 +133,11 @@ func flagDocument(f *kmodel.Flag, siteCode string, withSite bool) (*yaml.Node, [
 		}
 		n, err := environmentNode(env)
 		if err != nil {
-			return nil, nil, fmt.Errorf("environment %s: %w", k, err)
+			return export.Mapping{}, nil, fmt.Errorf("environment %s: %w", k, err)
 		}
 		envs.Add(k, n)
 	}
-	if envs.Len() > 0 {
-		m.Add("environments", envs.Node())
-	}
-	return m.Node(), notes, nil
+	return envs, notes, nil
 }
 
 // value is a variable value as it is written: the live text, except that BOOLEAN and

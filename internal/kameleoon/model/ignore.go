@@ -201,118 +201,166 @@ func ParseIgnorePath(s string) (IgnorePath, error) {
 
 // check walks steps through the ignorable shape. It returns the steps, normalised.
 func check(path string, steps []PathStep) ([]PathStep, *PathError) {
-	fail := func(i int, msg string) *PathError { return &PathError{Path: path, Offset: steps[i].Offset, Msg: msg} }
+	c := pathCheck{path: path, steps: steps}
 	spec := ignorable
-	for i := 0; i < len(steps); i++ {
-		st := steps[i]
-		last := i == len(steps)-1
+	for i := range steps {
+		var out stepResult
 		if spec.envs != nil {
 			// steps[i] is an environment key (the step naming "environments" came before).
-			if _, isEnvField := spec.envs.fields[st.Name]; isEnvField {
-				// environments.featureEnabled: the environment key is missing.
-				e := fail(i, "environments is a map keyed by environment: name one, or * for every environment")
-				fixed := append(append([]PathStep(nil), steps[:i]...), PathStep{Name: "*"})
-				e.Suggest = FormatFieldPath(append(fixed, steps[i:]...))
-				return nil, e
-			}
-			if st.Name != "*" && !envKeyPattern.MatchString(st.Name) {
-				return nil, fail(i, fmt.Sprintf("%q is not an environment key (letters, digits, '_' and '-') or *", st.Name))
-			}
-			if st.Sel.Kind != SelectNone {
-				return nil, &PathError{Path: path, Offset: st.Sel.Offset, Msg: "environments are a map, selected by key: environments.production or environments.*"}
-			}
-			if last {
-				e := fail(i, "a path ends at a field: ignore fields of the environment, such as featureEnabled; an environment the flag file does not list is left alone anyway")
-				e.Suggest = FormatFieldPath(append(append([]PathStep(nil), steps...), PathStep{Name: "featureEnabled"}))
-				return nil, e
-			}
-			spec = spec.envs
-			continue
-		}
-		f, ok := spec.fields[st.Name]
-		if !ok {
-			e := fail(i, fmt.Sprintf("unknown field %q in %s", st.Name, spec.noun))
-			if _, envField := ignorable.fields["environments"].envs.fields[st.Name]; envField && i == 0 {
-				// rolloutRules[*].exposition: a field of an environment, written at the top.
-				e.Msg = st.Name + " is a field of an environment"
-				e.Suggest = FormatFieldPath(append([]PathStep{{Name: "environments"}, {Name: "*"}}, steps...))
-				return nil, e
-			}
-			e.Near, e.Candidates = st.Name, spec.names()
-			return nil, e
-		}
-		if f.fixed != "" {
-			return nil, fail(i, st.Name+" cannot be ignored: "+f.fixed)
+			out = c.envKey(i, spec)
+		} else {
+			out = c.field(i, spec)
 		}
 		switch {
-		case f.envs != nil:
-			if st.Sel.Kind != SelectNone {
-				return nil, &PathError{Path: path, Offset: st.Sel.Offset, Msg: "environments are a map, selected by key: environments.production or environments.*"}
-			}
-			if last {
-				e := fail(i, "a path ends at a field: ignore fields of environments, such as environments.*.featureEnabled")
-				e.Suggest = "environments.*.featureEnabled"
-				return nil, e
-			}
-			spec = f
-		case f.list != nil:
-			if st.Sel.Kind == SelectNone {
-				if last {
-					return steps, nil // the whole list
-				}
-				e := fail(i, fmt.Sprintf("%s is a list: select %s with %s", st.Name, f.elems, selectorHint(f)))
-				fixed := append([]PathStep(nil), steps...)
-				fixed[i].Sel = Selector{Kind: SelectAll}
-				e.Suggest = FormatFieldPath(fixed)
-				return nil, e
-			}
-			if perr := checkSelector(path, steps, i, f); perr != nil {
-				return nil, perr
-			}
-			elem := f.list
-			if elem.valueOf {
-				// A variation's override is the value: it may end the path, and a
-				// trailing .value says the same.
-				if !last && i+1 == len(steps)-1 && steps[i+1].Name == "value" && steps[i+1].Sel.Kind == SelectNone {
-					return steps[:i+1], nil
-				}
-				if !last {
-					e := fail(i+1, fmt.Sprintf("an override of %s has only a value", st.Name))
-					e.Suggest = FormatFieldPath(steps[:i+1])
-					return nil, e
-				}
-				return steps, nil
-			}
-			if last {
-				e := fail(i, fmt.Sprintf("a path ends at a field: ignore a field of the %s, or the whole %s", f.elems, st.Name))
-				e.Suggest = FormatFieldPath(withoutSel(steps, i))
-				return nil, e
-			}
-			spec = elem
-		default:
-			if st.Sel.Kind != SelectNone {
-				msg := st.Name + " is not a list"
-				if f.set {
-					msg = st.Name + " is compared as a set: ignore it as a whole"
-				} else if len(f.parts) > 0 {
-					msg = st.Name + " is compared as a whole: ignore it as a whole"
-				}
-				e := &PathError{Path: path, Offset: st.Sel.Offset, Msg: msg, Suggest: FormatFieldPath(withoutSel(steps[:i+1], i))}
-				return nil, e
-			}
-			if !last {
-				msg := st.Name + " has no fields"
-				if len(f.parts) > 0 {
-					msg = fmt.Sprintf("flagsync compares %s as a whole (%s): ignore it as a whole", st.Name, strings.Join(f.parts, ", "))
-				}
-				e := fail(i+1, msg)
-				e.Suggest = FormatFieldPath(steps[:i+1])
-				return nil, e
-			}
-			return steps, nil
+		case out.err != nil:
+			return nil, out.err
+		case out.done != nil:
+			return out.done, nil
 		}
+		spec = out.next
 	}
 	return steps, nil
+}
+
+// pathCheck is one ignore path being checked.
+type pathCheck struct {
+	path  string
+	steps []PathStep
+}
+
+// stepResult is what checking one step found: the shape the next step is in, the
+// normalised steps when the path is complete, or the problem.
+type stepResult struct {
+	next *fieldSpec
+	done []PathStep
+	err  *PathError
+}
+
+func (c pathCheck) fail(i int, msg string) stepResult {
+	return stepResult{err: &PathError{Path: c.path, Offset: c.steps[i].Offset, Msg: msg}}
+}
+
+func (c pathCheck) failSuggest(i int, msg string, suggest []PathStep) stepResult {
+	r := c.fail(i, msg)
+	r.err.Suggest = FormatFieldPath(suggest)
+	return r
+}
+
+// notAMapSelector is the problem of a selector on environments.
+func (c pathCheck) notAMapSelector(st PathStep) stepResult {
+	return stepResult{err: &PathError{Path: c.path, Offset: st.Sel.Offset, Msg: "environments are a map, selected by key: environments.production or environments.*"}}
+}
+
+// envKey checks steps[i] as an environment key of spec (environments).
+func (c pathCheck) envKey(i int, spec *fieldSpec) stepResult {
+	st, last := c.steps[i], i == len(c.steps)-1
+	if _, isEnvField := spec.envs.fields[st.Name]; isEnvField {
+		// environments.featureEnabled: the environment key is missing.
+		fixed := append(append([]PathStep(nil), c.steps[:i]...), PathStep{Name: "*"})
+		return c.failSuggest(i, "environments is a map keyed by environment: name one, or * for every environment", append(fixed, c.steps[i:]...))
+	}
+	if st.Name != "*" && !envKeyPattern.MatchString(st.Name) {
+		return c.fail(i, fmt.Sprintf("%q is not an environment key (letters, digits, '_' and '-') or *", st.Name))
+	}
+	if st.Sel.Kind != SelectNone {
+		return c.notAMapSelector(st)
+	}
+	if last {
+		return c.failSuggest(i, "a path ends at a field: ignore fields of the environment, such as featureEnabled; an environment the flag file does not list is left alone anyway",
+			append(append([]PathStep(nil), c.steps...), PathStep{Name: "featureEnabled"}))
+	}
+	return stepResult{next: spec.envs}
+}
+
+// field checks steps[i] as a field of spec.
+func (c pathCheck) field(i int, spec *fieldSpec) stepResult {
+	st, last := c.steps[i], i == len(c.steps)-1
+	f, ok := spec.fields[st.Name]
+	if !ok {
+		r := c.fail(i, fmt.Sprintf("unknown field %q in %s", st.Name, spec.noun))
+		if _, envField := ignorable.fields["environments"].envs.fields[st.Name]; envField && i == 0 {
+			// rolloutRules[*].exposition: a field of an environment, written at the top.
+			r.err.Msg = st.Name + " is a field of an environment"
+			r.err.Suggest = FormatFieldPath(append([]PathStep{{Name: "environments"}, {Name: "*"}}, c.steps...))
+			return r
+		}
+		r.err.Near, r.err.Candidates = st.Name, spec.names()
+		return r
+	}
+	if f.fixed != "" {
+		return c.fail(i, st.Name+" cannot be ignored: "+f.fixed)
+	}
+	switch {
+	case f.envs != nil:
+		if st.Sel.Kind != SelectNone {
+			return c.notAMapSelector(st)
+		}
+		if last {
+			r := c.fail(i, "a path ends at a field: ignore fields of environments, such as environments.*.featureEnabled")
+			r.err.Suggest = "environments.*.featureEnabled"
+			return r
+		}
+		return stepResult{next: f}
+	case f.list != nil:
+		return c.listField(i, f)
+	}
+	return c.wholeField(i, f)
+}
+
+// listField checks steps[i], which names list f: the whole list, or its elements by a
+// selector.
+func (c pathCheck) listField(i int, f *fieldSpec) stepResult {
+	st, last := c.steps[i], i == len(c.steps)-1
+	if st.Sel.Kind == SelectNone {
+		if last {
+			return stepResult{done: c.steps} // the whole list
+		}
+		fixed := append([]PathStep(nil), c.steps...)
+		fixed[i].Sel = Selector{Kind: SelectAll}
+		return c.failSuggest(i, fmt.Sprintf("%s is a list: select %s with %s", st.Name, f.elems, selectorHint(f)), fixed)
+	}
+	if perr := checkSelector(c.path, c.steps, i, f); perr != nil {
+		return stepResult{err: perr}
+	}
+	elem := f.list
+	if elem.valueOf {
+		// A variation's override is the value: it may end the path, and a trailing
+		// .value says the same.
+		if !last && i+1 == len(c.steps)-1 && c.steps[i+1].Name == "value" && c.steps[i+1].Sel.Kind == SelectNone {
+			return stepResult{done: c.steps[:i+1]}
+		}
+		if !last {
+			return c.failSuggest(i+1, fmt.Sprintf("an override of %s has only a value", st.Name), c.steps[:i+1])
+		}
+		return stepResult{done: c.steps}
+	}
+	if last {
+		return c.failSuggest(i, fmt.Sprintf("a path ends at a field: ignore a field of the %s, or the whole %s", f.elems, st.Name), withoutSel(c.steps, i))
+	}
+	return stepResult{next: elem}
+}
+
+// wholeField checks steps[i], which names a field compared as a whole: it ends the path
+// and takes no selector.
+func (c pathCheck) wholeField(i int, f *fieldSpec) stepResult {
+	st, last := c.steps[i], i == len(c.steps)-1
+	if st.Sel.Kind != SelectNone {
+		msg := st.Name + " is not a list"
+		if f.set {
+			msg = st.Name + " is compared as a set: ignore it as a whole"
+		} else if len(f.parts) > 0 {
+			msg = st.Name + " is compared as a whole: ignore it as a whole"
+		}
+		return stepResult{err: &PathError{Path: c.path, Offset: st.Sel.Offset, Msg: msg, Suggest: FormatFieldPath(withoutSel(c.steps[:i+1], i))}}
+	}
+	if !last {
+		msg := st.Name + " has no fields"
+		if len(f.parts) > 0 {
+			msg = fmt.Sprintf("flagsync compares %s as a whole (%s): ignore it as a whole", st.Name, strings.Join(f.parts, ", "))
+		}
+		return c.failSuggest(i+1, msg, c.steps[:i+1])
+	}
+	return stepResult{done: c.steps}
 }
 
 func selectorHint(f *fieldSpec) string {

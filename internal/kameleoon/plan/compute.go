@@ -72,20 +72,8 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Pl
 	}
 	slices.SortStableFunc(want, func(a, b *kmodel.Flag) int { return kmodel.CompareRefs(a.Ref(), b.Ref()) })
 
-	// One live flag per ref; should the API ever list one twice, the lowest id wins.
-	byRef := make(map[kmodel.Ref]*kmodel.Flag, len(live))
-	for i := range live {
-		l := &live[i]
-		if prev, ok := byRef[l.Ref()]; !ok || l.ID < prev.ID {
-			byRef[l.Ref()] = l
-		}
-	}
-
-	type group struct {
-		ref     kmodel.Ref
-		changes []plan.Change
-	}
-	var groups []group
+	byRef := liveByRef(live)
+	var groups []flagChanges
 	var settingsIgnores []kmodel.IgnorePath
 	if desired != nil {
 		settingsIgnores = parseIgnores(desired.Settings.Ignore)
@@ -112,33 +100,12 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Pl
 			cs = createChanges(want[i], order)
 		}
 		if len(cs) > 0 {
-			groups = append(groups, group{ref, cs})
+			groups = append(groups, flagChanges{ref, cs})
 		}
 	}
 
-	refs := make([]kmodel.Ref, 0, len(byRef))
-	for ref := range byRef {
-		refs = append(refs, ref)
-	}
-	slices.SortFunc(refs, kmodel.CompareRefs)
-	managed := map[string]int{} // per site: live, not archived, carrying the ownership tag
-	var prune []kmodel.Ref
-	for _, ref := range refs {
-		l := byRef[ref]
-		owned := hasTag(l.Tags, kmodel.OwnershipTag)
-		if owned && !l.Archived {
-			managed[ref.SiteCode]++
-		}
-		if inGit[ref] || l.Archived {
-			continue // archived flags gone from Git are retired: not listed, not touched
-		}
-		if opts.Prune && owned {
-			prune = append(prune, ref)
-			continue
-		}
-		p.Unmanaged = append(p.Unmanaged, AddressOf(ref, ""))
-	}
-
+	prune, managed, unmanaged := retired(byRef, inGit, opts.Prune)
+	p.Unmanaged = append(p.Unmanaged, unmanaged...)
 	var err error
 	if limit := plan.MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "site"); limit != "" {
 		mae := &plan.MassArchiveError{Flags: addressesOf(prune), Limit: limit}
@@ -149,7 +116,7 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Pl
 		err = mae
 	} else {
 		for _, ref := range prune {
-			groups = append(groups, group{ref, []plan.Change{{
+			groups = append(groups, flagChanges{ref, []plan.Change{{
 				Action: plan.ActionArchive, Address: AddressOf(ref, ""),
 				Request: kclient.ArchiveFlagRequest(ref.SiteCode, ref.FeatureKey, true),
 				Fields:  []plan.FieldChange{{Path: "archived", Before: false, After: true}},
@@ -157,11 +124,64 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Pl
 			}}})
 		}
 	}
+	finish(&p, groups)
+	return p, err
+}
 
+// flagChanges are one flag's changes, in order.
+type flagChanges struct {
+	ref     kmodel.Ref
+	changes []plan.Change
+}
+
+// liveByRef indexes the live flags: one per ref; should the API ever list one twice,
+// the lowest id wins.
+func liveByRef(live []kmodel.Flag) map[kmodel.Ref]*kmodel.Flag {
+	byRef := make(map[kmodel.Ref]*kmodel.Flag, len(live))
+	for i := range live {
+		l := &live[i]
+		if prev, ok := byRef[l.Ref()]; !ok || l.ID < prev.ID {
+			byRef[l.Ref()] = l
+		}
+	}
+	return byRef
+}
+
+// retired sorts out the live flags Git does not have: the managed ones pruning
+// archives (with prune), the managed flags per site (for the mass-archive guard), and
+// the unmanaged ones. Archived flags gone from Git are retired: neither.
+func retired(byRef map[kmodel.Ref]*kmodel.Flag, inGit map[kmodel.Ref]bool, prune bool) (pruned []kmodel.Ref, managed map[string]int, unmanaged []plan.Address) {
+	refs := make([]kmodel.Ref, 0, len(byRef))
+	for ref := range byRef {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, kmodel.CompareRefs)
+	managed = map[string]int{} // per site: live, not archived, carrying the ownership tag
+	for _, ref := range refs {
+		l := byRef[ref]
+		owned := hasTag(l.Tags, kmodel.OwnershipTag)
+		if owned && !l.Archived {
+			managed[ref.SiteCode]++
+		}
+		if inGit[ref] || l.Archived {
+			continue
+		}
+		if prune && owned {
+			pruned = append(pruned, ref)
+			continue
+		}
+		unmanaged = append(unmanaged, AddressOf(ref, ""))
+	}
+	return pruned, managed, unmanaged
+}
+
+// finish puts the flags' changes into the plan in the flags' order, numbered, with
+// typed nils made untyped (so JSON and equality read them as null).
+func finish(p *plan.Plan, groups []flagChanges) {
 	for i := range p.Notes {
 		p.Notes[i].Git, p.Notes[i].Live = untypedNil(p.Notes[i].Git), untypedNil(p.Notes[i].Live)
 	}
-	slices.SortStableFunc(groups, func(a, b group) int { return kmodel.CompareRefs(a.ref, b.ref) })
+	slices.SortStableFunc(groups, func(a, b flagChanges) int { return kmodel.CompareRefs(a.ref, b.ref) })
 	for _, g := range groups {
 		for _, c := range g.changes {
 			for i := range c.Fields {
@@ -172,7 +192,6 @@ func Compute(desired *kmodel.Desired, live []kmodel.Flag, opts Options) (plan.Pl
 			p.Changes = append(p.Changes, c)
 		}
 	}
-	return p, err
 }
 
 // requestTags are the tags a write sends: Git's tags, plus the ownership tag when the

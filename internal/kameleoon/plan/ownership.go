@@ -403,57 +403,9 @@ func overlayFlag(d, l *kmodel.Flag, steps []kmodel.PathStep) bool {
 	case "secondaryGoalIds":
 		return set(&d.SecondaryGoalIDs, l.SecondaryGoalIDs)
 	case "variables":
-		if len(rest) == 0 {
-			return set(&d.Variables, slices.Clone(l.Variables))
-		}
-		changed := false
-		for i := range d.Variables {
-			w := &d.Variables[i]
-			if !st.Sel.SelectsKey(w.Key, i) {
-				continue
-			}
-			j := slices.IndexFunc(l.Variables, func(v kmodel.Variable) bool { return v.Key == w.Key })
-			if j < 0 {
-				continue
-			}
-			h := &l.Variables[j]
-			switch rest[0].Name {
-			case "type":
-				changed = set(&w.Type, h.Type) || changed
-			case "value":
-				changed = set(&w.Value, h.Value) || changed
-			case "allowedValues":
-				changed = set(&w.AllowedValues, h.AllowedValues) || changed
-			}
-		}
-		return changed
+		return overlayVariables(d, l, st, rest)
 	case "variations":
-		if len(rest) == 0 {
-			vs := slices.Clone(l.Variations)
-			for i := range vs {
-				vs[i].Variables = slices.Clone(vs[i].Variables)
-			}
-			return set(&d.Variations, vs)
-		}
-		changed := false
-		for i := range d.Variations {
-			w := &d.Variations[i]
-			if !st.Sel.SelectsKey(w.Key, i) {
-				continue
-			}
-			j := slices.IndexFunc(l.Variations, func(v kmodel.Variation) bool { return v.Key == w.Key })
-			if j < 0 {
-				continue
-			}
-			h := &l.Variations[j]
-			switch rest[0].Name {
-			case "name":
-				changed = set(&w.Name, h.Name) || changed
-			case "variables":
-				changed = overlayOverrides(w, h, rest[0].Sel) || changed
-			}
-		}
-		return changed
+		return overlayVariations(d, l, st, rest)
 	case "environments":
 		changed := false
 		for k, e := range d.Environments {
@@ -472,6 +424,66 @@ func overlayFlag(d, l *kmodel.Flag, steps []kmodel.PathStep) bool {
 		return changed
 	}
 	return false
+}
+
+// overlayVariables sets the flag-level variables (or the fields rest names of those st
+// selects) to l's.
+func overlayVariables(d, l *kmodel.Flag, st kmodel.PathStep, rest []kmodel.PathStep) bool {
+	if len(rest) == 0 {
+		return set(&d.Variables, slices.Clone(l.Variables))
+	}
+	changed := false
+	for i := range d.Variables {
+		w := &d.Variables[i]
+		if !st.Sel.SelectsKey(w.Key, i) {
+			continue
+		}
+		j := slices.IndexFunc(l.Variables, func(v kmodel.Variable) bool { return v.Key == w.Key })
+		if j < 0 {
+			continue
+		}
+		h := &l.Variables[j]
+		switch rest[0].Name {
+		case "type":
+			changed = set(&w.Type, h.Type) || changed
+		case "value":
+			changed = set(&w.Value, h.Value) || changed
+		case "allowedValues":
+			changed = set(&w.AllowedValues, h.AllowedValues) || changed
+		}
+	}
+	return changed
+}
+
+// overlayVariations sets the variations (or the fields rest names of those st selects)
+// to l's.
+func overlayVariations(d, l *kmodel.Flag, st kmodel.PathStep, rest []kmodel.PathStep) bool {
+	if len(rest) == 0 {
+		vs := slices.Clone(l.Variations)
+		for i := range vs {
+			vs[i].Variables = slices.Clone(vs[i].Variables)
+		}
+		return set(&d.Variations, vs)
+	}
+	changed := false
+	for i := range d.Variations {
+		w := &d.Variations[i]
+		if !st.Sel.SelectsKey(w.Key, i) {
+			continue
+		}
+		j := slices.IndexFunc(l.Variations, func(v kmodel.Variation) bool { return v.Key == w.Key })
+		if j < 0 {
+			continue
+		}
+		h := &l.Variations[j]
+		switch rest[0].Name {
+		case "name":
+			changed = set(&w.Name, h.Name) || changed
+		case "variables":
+			changed = overlayOverrides(w, h, rest[0].Sel) || changed
+		}
+	}
+	return changed
 }
 
 // overlayOverrides sets the overrides of variation w that sel picks to live variation
@@ -556,35 +568,41 @@ func overlayRule(w, h *kmodel.Rule, steps []kmodel.PathStep) bool {
 	case "release":
 		return set(&w.Release, h.Release)
 	case "rollbackConditions":
-		if len(rest) == 0 {
-			return set(&w.RollbackConditions, slices.Clone(h.RollbackConditions))
-		}
-		changed := false
-		for i := range w.RollbackConditions {
-			if !st.Sel.SelectsKey("", i) || i >= len(h.RollbackConditions) {
-				continue
-			}
-			a, b := &w.RollbackConditions[i], &h.RollbackConditions[i]
-			switch rest[0].Name {
-			case "target":
-				changed = set(&a.Target, b.Target) || changed
-			case "criteria":
-				changed = set(&a.Criteria, b.Criteria) || changed
-			case "comparisonOperator":
-				changed = set(&a.ComparisonOperator, b.ComparisonOperator) || changed
-			case "matchValue":
-				changed = set(&a.MatchValue, b.MatchValue) || changed
-			case "goalId":
-				changed = set(&a.GoalID, b.GoalID) || changed
-			case "visitors":
-				changed = set(&a.Visitors, b.Visitors) || changed
-			case "recipients":
-				changed = set(&a.Recipients, b.Recipients) || changed
-			}
-		}
-		return changed
+		return overlayConditions(w, h, st, rest)
 	}
 	return false
+}
+
+// overlayConditions sets the rollback conditions (or the field rest names of those st
+// selects) of Git's rule w to live rule h's.
+func overlayConditions(w, h *kmodel.Rule, st kmodel.PathStep, rest []kmodel.PathStep) bool {
+	if len(rest) == 0 {
+		return set(&w.RollbackConditions, slices.Clone(h.RollbackConditions))
+	}
+	changed := false
+	for i := range w.RollbackConditions {
+		if !st.Sel.SelectsKey("", i) || i >= len(h.RollbackConditions) {
+			continue
+		}
+		a, b := &w.RollbackConditions[i], &h.RollbackConditions[i]
+		switch rest[0].Name {
+		case "target":
+			changed = set(&a.Target, b.Target) || changed
+		case "criteria":
+			changed = set(&a.Criteria, b.Criteria) || changed
+		case "comparisonOperator":
+			changed = set(&a.ComparisonOperator, b.ComparisonOperator) || changed
+		case "matchValue":
+			changed = set(&a.MatchValue, b.MatchValue) || changed
+		case "goalId":
+			changed = set(&a.GoalID, b.GoalID) || changed
+		case "visitors":
+			changed = set(&a.Visitors, b.Visitors) || changed
+		case "recipients":
+			changed = set(&a.Recipients, b.Recipients) || changed
+		}
+	}
+	return changed
 }
 
 // set stores v in *p and reports whether that changed anything.

@@ -337,6 +337,24 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		}
 	}
 
+	prevRule := b.ruleIdentity(&r, path, envKey, w, prevEnv)
+	if b.orderIndex {
+		switch {
+		case w.OrderIndex != nil:
+			r.OrderIndex = int(*w.OrderIndex)
+		case prevRule != nil:
+			r.OrderIndex = prevRule.OrderIndex
+		}
+	}
+	b.automate(&r, w, prevRule)
+	r.TrafficAllocations = b.allocations(path, val(w.TrafficAllocations))
+	r.RollbackConditions = b.rollbackConditions(path, val(w.RollbackConditions), prevRule)
+	return r
+}
+
+// ruleIdentity gives r its id and experiment id: a seeded rule's own, a persisted rule's
+// (which it returns), or new ones.
+func (b *builder) ruleIdentity(r *rule, path, envKey string, w *wRule, prevEnv *environment) *rule {
 	var prevRule *rule
 	switch {
 	case w.ID != nil && b.seed:
@@ -358,18 +376,13 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		r.ID = take(&b.ids.Rule)
 		r.ExperimentID = take(&b.ids.Experiment)
 	}
-	if b.orderIndex {
-		switch {
-		case w.OrderIndex != nil:
-			r.OrderIndex = int(*w.OrderIndex)
-		case prevRule != nil:
-			r.OrderIndex = prevRule.OrderIndex
-		}
-	}
-	b.automate(&r, w, prevRule)
+	return prevRule
+}
 
-	r.TrafficAllocations = make([]trafficAllocation, 0)
-	for i, a := range val(w.TrafficAllocations) {
+// allocations builds a rule's traffic allocations.
+func (b *builder) allocations(path string, ws []wTrafficAllocation) []trafficAllocation {
+	out := make([]trafficAllocation, 0)
+	for i, a := range ws {
 		ap := fmt.Sprintf("%s.trafficAllocations[%d]", path, i)
 		if a.VariationKey == nil {
 			b.probs.add(ap+".variationKey", "required")
@@ -377,12 +390,17 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		if a.Exposition == nil {
 			b.probs.add(ap+".exposition", "required")
 		}
-		r.TrafficAllocations = append(r.TrafficAllocations, trafficAllocation{VariationKey: val(a.VariationKey), Exposition: val(a.Exposition), VariationID: a.VariationID})
+		out = append(out, trafficAllocation{VariationKey: val(a.VariationKey), Exposition: val(a.Exposition), VariationID: a.VariationID})
 	}
+	return out
+}
 
-	r.RollbackConditions = make([]rollbackCondition, 0)
+// rollbackConditions builds a rule's rollback conditions: each keeps its id when the
+// persisted rule has it, or gets a new one.
+func (b *builder) rollbackConditions(path string, ws []wRollbackCondition, prevRule *rule) []rollbackCondition {
+	out := make([]rollbackCondition, 0)
 	ids := map[int64]bool{}
-	for i, c := range val(w.RollbackConditions) {
+	for i, c := range ws {
 		cp := fmt.Sprintf("%s.rollbackConditions[%d]", path, i)
 		rc := rollbackCondition{
 			Target: val(c.Target), Criteria: val(c.Criteria), ComparisonOperator: val(c.ComparisonOperator),
@@ -407,9 +425,9 @@ func (b *builder) rule(path, envKey string, w *wRule, prevEnv *environment, inde
 		if c.ID != nil {
 			ids[*c.ID] = true
 		}
-		r.RollbackConditions = append(r.RollbackConditions, rc)
+		out = append(out, rc)
 	}
-	return r
+	return out
 }
 
 // zoneRelease rewrites a release window's bounds as UTC instants (the zoned-dates

@@ -261,6 +261,56 @@ func objectOrArray[T any](raw json.RawMessage, name string) ([]T, error) {
 	return []T{one}, nil
 }
 
+// parseSearch reads a search body: its paging (over pg), its filters as predicates and
+// its sorts; bad is the answer to a body that does not parse or check.
+func parseSearch(r *http.Request, body []byte, pg *paging) (preds []func(*flagDoc) bool, sorts []searchSort, bad *response) {
+	fail := func(format string, args ...any) ([]func(*flagDoc) bool, []searchSort, *response) {
+		resp := errorResponse(http.StatusBadRequest, format, args...)
+		return nil, nil, &resp
+	}
+	var sb searchBody
+	if len(bytes.TrimSpace(body)) > 0 {
+		if resp, ok := requireJSON(r, false); !ok {
+			return nil, nil, &resp
+		}
+		if err := decodeStrict(body, &sb); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if (sb.Page != nil && *sb.Page < 1) || (sb.PerPage != nil && *sb.PerPage < 1) {
+		return fail("page and perPage: must be positive integers")
+	}
+	if sb.Page != nil {
+		pg.page = *sb.Page
+	}
+	if sb.PerPage != nil {
+		pg.perPage = *sb.PerPage
+	}
+	filters, err := objectOrArray[searchFilter](sb.Filter, "filter")
+	if err != nil {
+		return fail("%v", err)
+	}
+	for i, f := range filters {
+		p, err := f.predicate()
+		if err != nil {
+			return fail("filter[%d]: %v", i, err)
+		}
+		preds = append(preds, p)
+	}
+	if sorts, err = objectOrArray[searchSort](sb.Sort, "sort"); err != nil {
+		return fail("%v", err)
+	}
+	for i, so := range sorts {
+		if !slices.Contains(sortFields, so.Field) {
+			return fail("sort[%d].field: %q is not one of %s", i, so.Field, strings.Join(sortFields, ", "))
+		}
+		if d := strings.ToUpper(so.Direction); d != "" && d != "ASC" && d != "DESC" {
+			return fail("sort[%d].direction: %q is not ASC or DESC", i, so.Direction)
+		}
+	}
+	return preds, sorts, nil
+}
+
 // searchFlags answers POST /feature-flags/search. filter is one {field, operator,
 // parameters} object or an array of them (all must match); sort is one {field, direction}
 // or an array. page and perPage in the body override the query.
@@ -274,47 +324,9 @@ func (s *Server) searchFlags(r *http.Request, body []byte) response {
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "%v", err)
 	}
-	var sb searchBody
-	if len(bytes.TrimSpace(body)) > 0 {
-		if resp, ok := requireJSON(r, false); !ok {
-			return resp
-		}
-		if err := decodeStrict(body, &sb); err != nil {
-			return errorResponse(http.StatusBadRequest, "%v", err)
-		}
-	}
-	if (sb.Page != nil && *sb.Page < 1) || (sb.PerPage != nil && *sb.PerPage < 1) {
-		return errorResponse(http.StatusBadRequest, "page and perPage: must be positive integers")
-	}
-	if sb.Page != nil {
-		pg.page = *sb.Page
-	}
-	if sb.PerPage != nil {
-		pg.perPage = *sb.PerPage
-	}
-	filters, err := objectOrArray[searchFilter](sb.Filter, "filter")
-	if err != nil {
-		return errorResponse(http.StatusBadRequest, "%v", err)
-	}
-	var preds []func(*flagDoc) bool
-	for i, f := range filters {
-		p, err := f.predicate()
-		if err != nil {
-			return errorResponse(http.StatusBadRequest, "filter[%d]: %v", i, err)
-		}
-		preds = append(preds, p)
-	}
-	sorts, err := objectOrArray[searchSort](sb.Sort, "sort")
-	if err != nil {
-		return errorResponse(http.StatusBadRequest, "%v", err)
-	}
-	for i, so := range sorts {
-		if !slices.Contains(sortFields, so.Field) {
-			return errorResponse(http.StatusBadRequest, "sort[%d].field: %q is not one of %s", i, so.Field, strings.Join(sortFields, ", "))
-		}
-		if d := strings.ToUpper(so.Direction); d != "" && d != "ASC" && d != "DESC" {
-			return errorResponse(http.StatusBadRequest, "sort[%d].direction: %q is not ASC or DESC", i, so.Direction)
-		}
+	preds, sorts, bad := parseSearch(r, body, &pg)
+	if bad != nil {
+		return *bad
 	}
 
 	s.mu.Lock()

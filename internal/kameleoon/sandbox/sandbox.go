@@ -427,32 +427,44 @@ func (s *Server) route(r *http.Request, body []byte) response {
 		return s.searchFlags(r, body)
 	case len(seg) == 3 && seg[0] == "feature-flags" && seg[1] == "rules",
 		len(seg) == 2 && seg[0] == "rules":
-		if m != http.MethodPatch {
-			return methodNotAllowed(http.MethodPatch)
-		}
-		id, err := strconv.ParseInt(seg[len(seg)-1], 10, 64)
-		if err != nil || id <= 0 {
-			return errorResponse(http.StatusNotFound, "rule %q not found", seg[len(seg)-1])
-		}
-		return s.patchRule(r, id, body)
-	case len(seg) == 3 && seg[0] == "feature-flags":
-		ref := flagRef{seg[1], seg[2]}
-		switch m {
-		case http.MethodGet:
-			return s.getFlag(r, ref)
-		case http.MethodPatch:
-			return s.patchFlag(r, ref, body)
-		case http.MethodDelete:
-			return s.deleteFlag(ref)
-		}
-		return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
-	case len(seg) == 4 && seg[0] == "feature-flags":
-		if m != http.MethodPatch {
-			return methodNotAllowed(http.MethodPatch)
-		}
-		return s.patchEnvironment(r, flagRef{seg[1], seg[2]}, seg[3], body)
+		return s.routeRule(r, seg[len(seg)-1], body)
+	case (len(seg) == 3 || len(seg) == 4) && seg[0] == "feature-flags":
+		return s.routeFlag(r, seg[1:], body)
 	}
 	return notFoundRoute(r)
+}
+
+// routeRule dispatches PATCH of a rule by id.
+func (s *Server) routeRule(r *http.Request, idSeg string, body []byte) response {
+	if r.Method != http.MethodPatch {
+		return methodNotAllowed(http.MethodPatch)
+	}
+	id, err := strconv.ParseInt(idSeg, 10, 64)
+	if err != nil || id <= 0 {
+		return errorResponse(http.StatusNotFound, "rule %q not found", idSeg)
+	}
+	return s.patchRule(r, id, body)
+}
+
+// routeFlag dispatches a call on one flag (seg: site code, feature key) or one of its
+// environments (seg: …, environment key).
+func (s *Server) routeFlag(r *http.Request, seg []string, body []byte) response {
+	ref := flagRef{seg[0], seg[1]}
+	if len(seg) == 3 {
+		if r.Method != http.MethodPatch {
+			return methodNotAllowed(http.MethodPatch)
+		}
+		return s.patchEnvironment(r, ref, seg[2], body)
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return s.getFlag(r, ref)
+	case http.MethodPatch:
+		return s.patchFlag(r, ref, body)
+	case http.MethodDelete:
+		return s.deleteFlag(ref)
+	}
+	return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
 }
 
 func notFoundRoute(r *http.Request) response {

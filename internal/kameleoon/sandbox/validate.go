@@ -50,8 +50,32 @@ func oneOf(p *problems, path, value string, allowed []string) {
 // validate checks the whole flag as it would be stored. Every write (and every seed)
 // goes through it, so the store only ever holds flags that pass.
 func (s *Server) validate(f *flagDoc, p *problems) {
-	switch {
-	case !featureKeyPattern.MatchString(f.FeatureKey):
+	s.validateFields(f, p)
+	vars := validateVariables(f, p)
+	variations := validateVariations(f, vars, p)
+	usedVariation := func(path, key string) {
+		if !variations[key] {
+			p.add(path, "variation %q does not exist", key)
+		}
+	}
+	if len(f.EnvironmentConfigurations) != len(s.envs) {
+		p.add("environmentConfigurations", "must hold the project's environments %s", strings.Join(s.envs, ", "))
+	}
+	for _, e := range f.EnvironmentConfigurations {
+		path := "environmentConfigurations[" + e.EnvironmentKey + "]"
+		if !slices.Contains(s.envs, e.EnvironmentKey) {
+			p.add(path+".environmentKey", "unknown environment %q (the project's environments are %s)", e.EnvironmentKey, strings.Join(s.envs, ", "))
+		}
+		usedVariation(path+".defaultVariationKey", e.DefaultVariationKey)
+		for i := range e.RolloutRules {
+			s.validateRule(p, fmt.Sprintf("%s.rolloutRules[%d]", path, i), &e.RolloutRules[i], usedVariation)
+		}
+	}
+}
+
+// validateFields checks the flag's own fields.
+func (s *Server) validateFields(f *flagDoc, p *problems) {
+	if !featureKeyPattern.MatchString(f.FeatureKey) {
 		p.add("featureKey", "%q does not match ^[a-z0-9_-]{1,255}$", f.FeatureKey)
 	}
 	if n := utf8.RuneCountInString(f.Name); n == 0 || n > maxNameLen {
@@ -86,7 +110,10 @@ func (s *Server) validate(f *flagDoc, p *problems) {
 		}
 	}
 	oneOf(p, "health", f.Health, healths)
+}
 
+// validateVariables checks the flag-level variables and returns them by key.
+func validateVariables(f *flagDoc, p *problems) map[string]variable {
 	vars := map[string]variable{}
 	for i, v := range f.Variables {
 		path := fmt.Sprintf("variables[%d]", i)
@@ -104,7 +131,12 @@ func (s *Server) validate(f *flagDoc, p *problems) {
 		}
 		checkValue(p, path+".value", v, v.Value)
 	}
+	return vars
+}
 
+// validateVariations checks the variations (and the variables each sets) and returns
+// their keys.
+func validateVariations(f *flagDoc, vars map[string]variable, p *problems) map[string]bool {
 	variations := map[string]bool{}
 	if len(f.Variations) == 0 {
 		p.add("variations", "a flag needs at least one variation")
@@ -134,25 +166,7 @@ func (s *Server) validate(f *flagDoc, p *problems) {
 			checkValue(p, xp+".value", fv, x.Value)
 		}
 	}
-	usedVariation := func(path, key string) {
-		if !variations[key] {
-			p.add(path, "variation %q does not exist", key)
-		}
-	}
-
-	if len(f.EnvironmentConfigurations) != len(s.envs) {
-		p.add("environmentConfigurations", "must hold the project's environments %s", strings.Join(s.envs, ", "))
-	}
-	for _, e := range f.EnvironmentConfigurations {
-		path := "environmentConfigurations[" + e.EnvironmentKey + "]"
-		if !slices.Contains(s.envs, e.EnvironmentKey) {
-			p.add(path+".environmentKey", "unknown environment %q (the project's environments are %s)", e.EnvironmentKey, strings.Join(s.envs, ", "))
-		}
-		usedVariation(path+".defaultVariationKey", e.DefaultVariationKey)
-		for i := range e.RolloutRules {
-			s.validateRule(p, fmt.Sprintf("%s.rolloutRules[%d]", path, i), &e.RolloutRules[i], usedVariation)
-		}
-	}
+	return variations
 }
 
 func (s *Server) validateRule(p *problems, path string, r *rule, usedVariation func(path, key string)) {
@@ -179,8 +193,20 @@ func (s *Server) validateRule(p *problems, path string, r *rule, usedVariation f
 			p.add(path+".multiArmedBandit", "true contradicts trafficAllocationMethod %q", r.TrafficAllocationMethod)
 		}
 	}
+	validateAllocations(p, path, r.TrafficAllocations, usedVariation)
+	if r.Release != nil {
+		validateRelease(p, path+".release", r.Release)
+	}
+	for i, c := range r.RollbackConditions {
+		validateRollback(p, fmt.Sprintf("%s.rollbackConditions[%d]", path, i), c)
+	}
+}
+
+// validateAllocations checks a rule's traffic allocations: known variations,
+// expositions in range and adding up to at most 100.
+func validateAllocations(p *problems, path string, allocations []trafficAllocation, usedVariation func(path, key string)) {
 	var total float64
-	for i, a := range r.TrafficAllocations {
+	for i, a := range allocations {
 		ap := fmt.Sprintf("%s.trafficAllocations[%d]", path, i)
 		usedVariation(ap+".variationKey", a.VariationKey)
 		if a.Exposition < 0 || a.Exposition > 100 {
@@ -191,41 +217,44 @@ func (s *Server) validateRule(p *problems, path string, r *rule, usedVariation f
 	if total > 100+1e-9 {
 		p.add(path+".trafficAllocations", "expositions add up to %v, more than 100", total)
 	}
-	if r.Release != nil {
-		var from, to time.Time
-		for _, b := range []struct {
-			name  string
-			value string
-			t     *time.Time
-		}{{"releaseFrom", r.Release.ReleaseFrom, &from}, {"releaseTo", r.Release.ReleaseTo, &to}} {
-			if b.value == "" {
-				continue
-			}
-			t, ok := parseRelease(b.value)
-			if !ok {
-				p.add(path+".release."+b.name, "%q is not a date-time like 2025-12-11T11:58:01", b.value)
-			}
-			*b.t = t
+}
+
+// validateRelease checks a rule's release window: dates that parse, in order.
+func validateRelease(p *problems, path string, rel *release) {
+	var from, to time.Time
+	for _, b := range []struct {
+		name  string
+		value string
+		t     *time.Time
+	}{{"releaseFrom", rel.ReleaseFrom, &from}, {"releaseTo", rel.ReleaseTo, &to}} {
+		if b.value == "" {
+			continue
 		}
-		if !from.IsZero() && !to.IsZero() && to.Before(from) {
-			p.add(path+".release", "releaseTo is before releaseFrom")
+		t, ok := parseRelease(b.value)
+		if !ok {
+			p.add(path+"."+b.name, "%q is not a date-time like 2025-12-11T11:58:01", b.value)
 		}
+		*b.t = t
 	}
-	for i, c := range r.RollbackConditions {
-		cp := fmt.Sprintf("%s.rollbackConditions[%d]", path, i)
-		oneOf(p, cp+".target", c.Target, rollbackTargets)
-		oneOf(p, cp+".criteria", c.Criteria, rollbackCriteria)
-		oneOf(p, cp+".comparisonOperator", c.ComparisonOperator, comparisonOperators)
-		if c.GoalID != nil && *c.GoalID <= 0 {
-			p.add(cp+".goalId", "must be a positive goal id")
-		}
-		if c.Visitors != nil && *c.Visitors < 0 {
-			p.add(cp+".visitors", "must not be negative")
-		}
-		for j, rcp := range c.Recipients {
-			if strings.TrimSpace(rcp) == "" {
-				p.add(fmt.Sprintf("%s.recipients[%d]", cp, j), "must not be empty")
-			}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		p.add(path, "releaseTo is before releaseFrom")
+	}
+}
+
+// validateRollback checks one rollback condition.
+func validateRollback(p *problems, cp string, c rollbackCondition) {
+	oneOf(p, cp+".target", c.Target, rollbackTargets)
+	oneOf(p, cp+".criteria", c.Criteria, rollbackCriteria)
+	oneOf(p, cp+".comparisonOperator", c.ComparisonOperator, comparisonOperators)
+	if c.GoalID != nil && *c.GoalID <= 0 {
+		p.add(cp+".goalId", "must be a positive goal id")
+	}
+	if c.Visitors != nil && *c.Visitors < 0 {
+		p.add(cp+".visitors", "must not be negative")
+	}
+	for j, rcp := range c.Recipients {
+		if strings.TrimSpace(rcp) == "" {
+			p.add(fmt.Sprintf("%s.recipients[%d]", cp, j), "must not be empty")
 		}
 	}
 }

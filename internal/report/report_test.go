@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"strings"
@@ -25,9 +25,21 @@ func TestSyncSummaryLineWithRefusedChanges(t *testing.T) {
 			"already in sync; 2 differences left alone (owned outside Git or by Kameleoon's automation)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := syncSummaryLine(&tc.rep, "the sandbox"); !strings.Contains(got, tc.want) {
+			if got := SummaryLine(&tc.rep, Summary{Where: "the sandbox", Automation: "Kameleoon's automation"}); !strings.Contains(got, tc.want) {
 				t.Errorf("summary %q lacks %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSummaryLineWithoutAutomation: differences left alone by a service that names no
+// automation are owned outside Git.
+func TestSummaryLineWithoutAutomation(t *testing.T) {
+	rep := reconcile.Report{Converged: true, Plan: plan.Plan{Notes: []plan.Note{{Kind: plan.NoteIgnored, Address: plan.Address{Service: "Fake"}}}}}
+	if got := SummaryLine(&rep, Summary{Where: "the fake service"}); !strings.Contains(got, "already in sync; 1 difference left alone (owned outside Git);") {
+		t.Errorf("summary %q", got)
+	}
+	if got := NoteServices(rep.Plan); len(got) != 1 || got[0] != "Fake" {
+		t.Errorf("note services %v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package reconcile_test
+package builtin_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	ksandbox "github.com/flagsync/flagsync/internal/kameleoon/sandbox"
 	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/prcomment"
+	"github.com/flagsync/flagsync/internal/provider/builtin"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
@@ -20,8 +22,9 @@ import (
 	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 )
 
-// This file tests the pipeline with both real vendors at once; it is the only place that
-// needs both, so neither vendor's tests import the other.
+// This file tests the pipeline with both real vendors at once: the registration is the
+// one place that imports both, so neither vendor's tests import the other and the core's
+// tests need neither.
 
 // ws is the Split workspace of the mixed repository.
 const ws = "ws-1"
@@ -97,5 +100,40 @@ environments:
 	var invalid *diag.InvalidError
 	if !errors.As(err, &invalid) {
 		t.Errorf("err = %v, want the Kameleoon loader's diagnostics", err)
+	}
+}
+
+// TestLocateFlagsOfTheBuiltinVendors finds a Kameleoon flag's file and line through the
+// registry's file vendors, as flagsync comment does.
+func TestLocateFlagsOfTheBuiltinVendors(t *testing.T) {
+	fsys := fstest.MapFS{
+		"flags/flagsync.yaml": {Data: []byte("siteCode: pzllysfw2f\nenvironments: [production]\n")},
+		"flags/a.yaml": {Data: []byte("# a comment\nfeatureKey: dark_mode\nname: Dark mode\nvariations:\n  - key: off\n  - key: on\n" +
+			"environments:\n  production:\n    featureEnabled: true\n    defaultVariationKey: on\n")},
+	}
+	got, err := prcomment.LocateFlags(builtin.Registry().FileVendors(), fsys, "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := got[plan.Address{Service: "Kameleoon", Scope: "pzllysfw2f", Key: "dark_mode"}]
+	if !ok || src.File != "flags/a.yaml" || src.Line != 2 {
+		t.Fatalf("located %+v: want dark_mode at flags/a.yaml:2", got)
+	}
+}
+
+// TestRegistry: Kameleoon, whose files name no vendor, is the default and comes first;
+// Split second.
+func TestRegistry(t *testing.T) {
+	r := builtin.Registry()
+	if got := strings.Join(r.Names(), ","); got != "kameleoon,split" || r.Default().Name() != "kameleoon" {
+		t.Errorf("names %s, default %s", got, r.Default().Name())
+	}
+	// The sync summary names the automation of the services whose differences it left
+	// alone.
+	if got := r.Automation([]string{"Kameleoon"}); got != "Kameleoon's automation" {
+		t.Errorf("automation of Kameleoon: %q", got)
+	}
+	if got := r.Automation([]string{"Kameleoon", "Split"}); got != "Kameleoon's automation or Split's automation" {
+		t.Errorf("automation of both: %q", got)
 	}
 }

@@ -1,10 +1,11 @@
-package apply
+package kameleoon_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/apply"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
@@ -12,9 +13,10 @@ import (
 	ksandboxtest "github.com/flagsync/flagsync/internal/kameleoon/sandbox/sandboxtest"
 )
 
-const site = "applysite1"
+// applySite is the site of the apply tests.
+const applySite = "applysite1"
 
-func sandboxClient(t *testing.T) (*ksandbox.Server, *kclient.Client) {
+func applySandboxClient(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 	t.Helper()
 	sb, ts := ksandboxtest.NewTestServer(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1})
 	c, err := kclient.New(kclient.Config{BaseURL: ts.URL, ClientID: ksandbox.DefaultClientID, ClientSecret: ksandbox.DefaultClientSecret})
@@ -24,11 +26,11 @@ func sandboxClient(t *testing.T) (*ksandbox.Server, *kclient.Client) {
 	return sb, c
 }
 
-func desiredFlags(n int, prodOn bool) *kmodel.Desired {
-	d := &kmodel.Desired{Revision: "rev", Settings: kmodel.Settings{SiteCode: site}}
+func applyDesired(n int, prodOn bool) *kmodel.Desired {
+	d := &kmodel.Desired{Revision: "rev", Settings: kmodel.Settings{SiteCode: applySite}}
 	for i := range n {
 		d.Flags = append(d.Flags, kmodel.Flag{
-			SiteCode: site, FeatureKey: fmt.Sprintf("f%d", i), Name: fmt.Sprintf("Flag %d", i),
+			SiteCode: applySite, FeatureKey: fmt.Sprintf("f%d", i), Name: fmt.Sprintf("Flag %d", i),
 			Variations: []kmodel.Variation{{Key: "off", Name: "Off"}, {Key: "on", Name: "On"}},
 			Environments: map[string]kmodel.Environment{
 				"development": {FeatureEnabled: true, DefaultVariationKey: "on"},
@@ -39,16 +41,16 @@ func desiredFlags(n int, prodOn bool) *kmodel.Desired {
 	return d
 }
 
-func TestPlanAgainstTheSandbox(t *testing.T) {
-	sb, c := sandboxClient(t)
+func TestApplyAgainstTheSandbox(t *testing.T) {
+	sb, c := applySandboxClient(t)
 	ctx := context.Background()
 
-	p, err := kplan.Compute(desiredFlags(6, false), nil, kplan.Options{})
+	p, err := kplan.Compute(applyDesired(6, false), nil, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := Plan(ctx, c, p, Options{Concurrency: 3})
-	if out.Summary != (Summary{Applied: 6}) {
+	out := apply.Plan(ctx, c, p, apply.Options{Concurrency: 3})
+	if out.Summary != (apply.Summary{Applied: 6}) {
 		t.Fatalf("creates: %+v", out.Summary)
 	}
 	if sb.Writes() != 6 {
@@ -56,34 +58,34 @@ func TestPlanAgainstTheSandbox(t *testing.T) {
 	}
 
 	// The same creates again: every flag exists, so each 409 counts as already applied.
-	again := Plan(ctx, c, p, Options{Concurrency: 3})
+	again := apply.Plan(ctx, c, p, apply.Options{Concurrency: 3})
 	for _, r := range again.Results {
-		if r.Status != Applied || r.Note != NoteAlreadyExists {
+		if r.Status != apply.Applied || r.Note != apply.NoteAlreadyExists {
 			t.Errorf("repeated create of %s: %s %q (%v), want applied with the already-exists note", r.Change.Key, r.Status, r.Note, r.Err)
 		}
 	}
 
 	// Environment patches land, and a dry run of the same plan sends nothing.
-	live, err := c.ListFlags(ctx, site)
+	live, err := c.ListFlags(ctx, applySite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = kplan.Compute(desiredFlags(6, true), live, kplan.Options{})
+	p, err = kplan.Compute(applyDesired(6, true), live, kplan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := sb.Writes()
-	if dry := Plan(ctx, c, p, Options{DryRun: true}); dry.Summary != (Summary{Skipped: 6}) || sb.Writes() != before {
+	if dry := apply.Plan(ctx, c, p, apply.Options{DryRun: true}); dry.Summary != (apply.Summary{Skipped: 6}) || sb.Writes() != before {
 		t.Errorf("dry run: %+v, %d writes", dry.Summary, sb.Writes()-before)
 	}
-	if out := Plan(ctx, c, p, Options{}); out.Summary != (Summary{Applied: 6}) {
+	if out := apply.Plan(ctx, c, p, apply.Options{}); out.Summary != (apply.Summary{Applied: 6}) {
 		t.Errorf("patches: %+v", out.Summary)
 	}
-	live, err = c.ListFlags(ctx, site)
+	live, err = c.ListFlags(ctx, applySite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rest, _ := kplan.Compute(desiredFlags(6, true), live, kplan.Options{}); len(rest.Changes) != 0 {
+	if rest, _ := kplan.Compute(applyDesired(6, true), live, kplan.Options{}); len(rest.Changes) != 0 {
 		t.Errorf("%d changes remain after applying", len(rest.Changes))
 	}
 }
