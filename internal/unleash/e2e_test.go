@@ -39,13 +39,25 @@ func TestMain(m *testing.M) {
 type counter struct {
 	mu    sync.Mutex
 	calls []string // "METHOD endpoint template"
+	paths []string // "METHOD path", in the same order
 }
 
+// reset returns the calls recorded since the last reset, as "METHOD endpoint template",
+// and forgets them.
 func (c *counter) reset() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.calls
-	c.calls = nil
+	c.calls, c.paths = nil, nil
+	return out
+}
+
+// resetPaths is reset with each call's path instead of its template.
+func (c *counter) resetPaths() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.paths
+	c.calls, c.paths = nil, nil
 	return out
 }
 
@@ -73,6 +85,7 @@ func startProxy(t *testing.T, target string) (*httptest.Server, *counter) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.calls = append(c.calls, r.Method+" "+unleashclient.EndpointTemplate(r.Method, r.URL.Path))
+		c.paths = append(c.paths, r.Method+" "+r.URL.Path)
 		c.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
