@@ -181,7 +181,27 @@ func strategyNode(s unleashmodel.Strategy, flagName string) *yaml.Node {
 	if s.Disabled {
 		m.add("disabled", boolNode(true))
 	}
+	if params := parametersNode(s, flagName); params.len() > 0 {
+		m.add("parameters", params.n)
+	}
+	if len(s.Constraints) > 0 {
+		m.add("constraints", constraintsNode(s.Constraints))
+	}
+	if len(s.Segments) > 0 {
+		m.add("segments", strSeq(s.Segments))
+	}
+	if len(s.Variants) > 0 {
+		m.add("variants", variantsNode(s.Variants))
+	}
+	return m.n
+}
+
+// parametersNode writes a strategy's parameters in flow style, without a flexible
+// rollout's defaults (rollout 100, stickiness default, groupId the flag's name); a whole
+// rollout is written as a number.
+func parametersNode(s unleashmodel.Strategy, flagName string) mapping {
 	params := newMapping()
+	params.n.Style = yaml.FlowStyle
 	for _, k := range sortedKeys(s.Parameters) {
 		v := s.Parameters[k]
 		if s.Name == unleashmodel.StrategyFlexibleRollout &&
@@ -194,60 +214,59 @@ func strategyNode(s unleashmodel.Strategy, flagName string) *yaml.Node {
 		}
 		params.add(k, str(v))
 	}
-	if params.len() > 0 {
-		params.n.Style = yaml.FlowStyle
-		m.add("parameters", params.n)
-	}
-	if len(s.Constraints) > 0 {
-		var items []*yaml.Node
-		for _, c := range s.Constraints {
-			cm := newMapping()
-			cm.add("contextName", str(c.ContextName))
-			cm.add("operator", str(c.Operator))
-			if len(c.Values) > 0 {
-				cm.add("values", strSeq(c.Values))
-			}
-			if c.Value != "" {
-				cm.add("value", str(c.Value))
-			}
-			if c.CaseInsensitive {
-				cm.add("caseInsensitive", boolNode(true))
-			}
-			if c.Inverted {
-				cm.add("inverted", boolNode(true))
-			}
-			cm.n.Style = yaml.FlowStyle
-			items = append(items, cm.n)
+	return params
+}
+
+// constraintsNode writes constraints, one flow mapping each, without the flags that are
+// false.
+func constraintsNode(cs []unleashmodel.Constraint) *yaml.Node {
+	var items []*yaml.Node
+	for _, c := range cs {
+		cm := newMapping()
+		cm.add("contextName", str(c.ContextName))
+		cm.add("operator", str(c.Operator))
+		if len(c.Values) > 0 {
+			cm.add("values", strSeq(c.Values))
 		}
-		m.add("constraints", seq(items...))
-	}
-	if len(s.Segments) > 0 {
-		m.add("segments", strSeq(s.Segments))
-	}
-	if len(s.Variants) > 0 {
-		var items []*yaml.Node
-		for _, v := range s.Variants {
-			vm := newMapping()
-			vm.add("name", str(v.Name))
-			if v.WeightType == unleashmodel.WeightFix {
-				vm.add("weightType", str(v.WeightType))
-				vm.add("weight", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v.Weight)})
-			}
-			if v.Stickiness != unleashmodel.DefaultStickiness {
-				vm.add("stickiness", str(v.Stickiness))
-			}
-			if v.Payload != nil {
-				pm := newMapping()
-				pm.add("type", str(v.Payload.Type))
-				pm.add("value", str(v.Payload.Value))
-				pm.n.Style = yaml.FlowStyle
-				vm.add("payload", pm.n)
-			}
-			items = append(items, vm.n)
+		if c.Value != "" {
+			cm.add("value", str(c.Value))
 		}
-		m.add("variants", seq(items...))
+		if c.CaseInsensitive {
+			cm.add("caseInsensitive", boolNode(true))
+		}
+		if c.Inverted {
+			cm.add("inverted", boolNode(true))
+		}
+		cm.n.Style = yaml.FlowStyle
+		items = append(items, cm.n)
 	}
-	return m.n
+	return seq(items...)
+}
+
+// variantsNode writes strategy variants: a weight only for a fix one (Unleash computes
+// the variable ones), stickiness only when not the default.
+func variantsNode(vs []unleashmodel.Variant) *yaml.Node {
+	var items []*yaml.Node
+	for _, v := range vs {
+		vm := newMapping()
+		vm.add("name", str(v.Name))
+		if v.WeightType == unleashmodel.WeightFix {
+			vm.add("weightType", str(v.WeightType))
+			vm.add("weight", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v.Weight)})
+		}
+		if v.Stickiness != unleashmodel.DefaultStickiness {
+			vm.add("stickiness", str(v.Stickiness))
+		}
+		if v.Payload != nil {
+			pm := newMapping()
+			pm.add("type", str(v.Payload.Type))
+			pm.add("value", str(v.Payload.Value))
+			pm.n.Style = yaml.FlowStyle
+			vm.add("payload", pm.n)
+		}
+		items = append(items, vm.n)
+	}
+	return seq(items...)
 }
 
 func sortedKeys(m map[string]string) []string {
