@@ -28,20 +28,36 @@ import (
 	"github.com/flagsync/flagsync/internal/unleash/unleashtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(unleashtest.Run(m)) }
+func TestMain(m *testing.M) {
+	code := unleashtest.Run(m)
+	removeBinary()
+	os.Exit(code)
+}
 
 // counter is a reverse proxy in front of the real server that records every request it
 // passes on, so that call counts are the server's, not the client's own.
 type counter struct {
 	mu    sync.Mutex
 	calls []string // "METHOD endpoint template"
+	paths []string // "METHOD path", in the same order
 }
 
+// reset returns the calls recorded since the last reset, as "METHOD endpoint template",
+// and forgets them.
 func (c *counter) reset() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.calls
-	c.calls = nil
+	c.calls, c.paths = nil, nil
+	return out
+}
+
+// resetPaths is reset with each call's path instead of its template.
+func (c *counter) resetPaths() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.paths
+	c.calls, c.paths = nil, nil
 	return out
 }
 
@@ -69,6 +85,7 @@ func startProxy(t *testing.T, target string) (*httptest.Server, *counter) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.calls = append(c.calls, r.Method+" "+unleashclient.EndpointTemplate(r.Method, r.URL.Path))
+		c.paths = append(c.paths, r.Method+" "+r.URL.Path)
 		c.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -76,19 +93,28 @@ func startProxy(t *testing.T, target string) (*httptest.Server, *counter) {
 	return srv, c
 }
 
-// world is the real server, the counting proxy, a client through it, and a flag
-// repository in memory (examples/unleash under flags/).
+// world is the real server, the counting proxy, a client through it, a flag repository
+// in memory (examples/unleash under flags/), and how a sync runs: in this process through
+// reconcile.Run, or through the flagsync binary (bin).
 type world struct {
 	s      *unleashtest.Server
 	calls  *counter
+	proxy  string // the proxy's URL
 	client *unleashclient.Client
 	fsys   fstest.MapFS
 	rev    int
+	bin    *binary // nil: syncs run in this process
 }
 
+// newWorld is the test binary's shared server, synced in this process. Only TestEndToEnd
+// may use it: it creates segments and expects the default project to be its own.
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	s := unleashtest.Start(t)
+	return newWorldOn(t, unleashtest.Start(t))
+}
+
+func newWorldOn(t *testing.T, s *unleashtest.Server) *world {
+	t.Helper()
 	srv, calls := startProxy(t, s.BaseURL)
 	// The client is given the SDKs' form of the URL, ending in /api.
 	// The client-side budget is not under test here: a large one keeps the suite fast.
@@ -110,11 +136,22 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{s: s, calls: calls, client: client, fsys: fsys}
+	// The segments the example names, and one an edit adds.
+	for _, seg := range []string{"beta-testers", "internal"} {
+		s.Call(t, http.MethodPost, "/api/admin/segments", map[string]any{"name": seg,
+			"constraints": []map[string]any{{"contextName": "userId", "operator": "IN", "values": []string{"u-" + seg}}}}).Want(t, http.StatusCreated)
+	}
+	return &world{s: s, calls: calls, proxy: srv.URL, client: client, fsys: fsys}
 }
 
+// run syncs the repository as in says (DryRun, Prune, Only), in this process or through
+// the binary.
 func (w *world) run(t *testing.T, in reconcile.Input) (*reconcile.Report, error) {
 	t.Helper()
+	if w.bin != nil {
+		w.calls.reset()
+		return w.bin.sync(t, w.fsys, in)
+	}
 	w.rev++
 	in.Revision = fmt.Sprintf("rev-%d", w.rev)
 	in.FS, in.Dir = w.fsys, "flags"
@@ -206,23 +243,25 @@ func strategyIDs(t *testing.T, s *unleashtest.Server, name, env string) []string
 	return out
 }
 
-// TestEndToEnd drives every step against the real unleash-server: validate, plan, sync, a
+// TestEndToEnd drives every step against the real unleash-server, in this process: see
+// endToEnd. TestEndToEndThroughTheBinary drives the same steps through the flagsync
+// command.
+func TestEndToEnd(t *testing.T) { endToEnd(t, newWorld(t)) }
+
+// endToEnd drives every step against the real unleash-server: validate, plan, sync, a
 // second sync that writes nothing, every kind of edit, changes made through Unleash's own
-// admin API, bad input, and a partial run. Call counts are the counting proxy's.
-func TestEndToEnd(t *testing.T) {
-	w := newWorld(t)
-	for _, seg := range []string{"beta-testers", "internal"} {
-		w.s.Call(t, http.MethodPost, "/api/admin/segments", map[string]any{"name": seg,
-			"constraints": []map[string]any{{"contextName": "userId", "operator": "IN", "values": []string{"u-" + seg}}}}).Want(t, http.StatusCreated)
-	}
+// admin API, bad input, a partial run (in this process only: it is the daemon's) and the
+// export round trip. Call counts are the counting proxy's, so they are the same whichever
+// way the syncs run.
+func endToEnd(t *testing.T, w *world) {
 
 	t.Run("bad input: every problem reported, nothing called", func(t *testing.T) {
 		good := w.fsys["flags/dark-mode.yaml"]
 		w.edit(t, "dark-mode.yaml", "rollout: 10", "rollout: 140")
 		rep, err := w.run(t, reconcile.Input{})
 		var invalid *diag.InvalidError
-		if !errors.As(err, &invalid) || len(w.calls.reset()) != 0 {
-			t.Fatalf("err = %v; want an *InvalidError and no call", err)
+		if err == nil || len(rep.Diagnostics) == 0 || len(w.calls.reset()) != 0 || (w.bin == nil && !errors.As(err, &invalid)) {
+			t.Fatalf("err = %v, %d diagnostics; want the files' problems and no call", err, len(rep.Diagnostics))
 		}
 		if got := rep.Diagnostics[0].String(); got != "flags/dark-mode.yaml:14:31: environments.production.strategies[0].parameters.rollout: rollout is a percentage, a whole number from 0 to 100, got \"140\"" {
 			t.Errorf("diagnostic = %s", got)
@@ -422,7 +461,7 @@ func TestEndToEnd(t *testing.T) {
 		w.syncExpect(t, "POST "+pOn)
 	})
 
-	t.Run("partial run reads the named flag only", func(t *testing.T) {
+	partial := func(t *testing.T) {
 		w.edit(t, "checkout/new-checkout.yaml", "rollout: 40,", "rollout: 45,")
 		w.edit(t, "dark-mode.yaml", "rollout: 10", "rollout: 15")
 		rep, err := w.run(t, reconcile.Input{Only: []plan.Address{unleashplan.AddressOf(refOf("new-checkout"), "")}})
@@ -436,7 +475,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("partial run read with %d calls, want 4: %v", reads(calls), calls)
 		}
 		w.syncExpect(t, "PUT "+pStrategy) // dark-mode, left by the partial run
-	})
+	}
+	if w.bin == nil { // the binary's partial runs are the daemon's: TestDaemonSyncsUnleashFlags
+		t.Run("partial run reads the named flag only", partial)
+	}
 
 	t.Run("prune archives owned flags removed from Git, never others", func(t *testing.T) {
 		delete(w.fsys, "flags/internal-tools.yaml")
@@ -461,7 +503,8 @@ func TestEndToEnd(t *testing.T) {
 		rep, err := w.run(t, reconcile.Input{})
 		calls := w.calls.reset()
 		var refused *unleashplan.RefusedError
-		if !errors.As(err, &refused) || len(writes(calls)) != 0 || len(rep.Plan.Changes) != 1 {
+		if err == nil || !strings.Contains(err.Error(), "Git asks for what Unleash does not have") || (w.bin == nil && !errors.As(err, &refused)) ||
+			len(writes(calls)) != 0 || len(rep.Plan.Changes) != 1 {
 			t.Fatalf("err=%v writes=%v changes=%d", err, writes(calls), len(rep.Plan.Changes))
 		}
 		w.fsys["flags/flagsync.yaml"] = good
@@ -470,6 +513,10 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("export: a zero-change round trip", func(t *testing.T) {
+		if w.bin != nil {
+			w.bin.exportRoundTrip(t, w)
+			return
+		}
 		exportRoundTrip(t, w)
 	})
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/export"
 	unleashexport "github.com/flagsync/flagsync/internal/unleash/export"
 	unleashload "github.com/flagsync/flagsync/internal/unleash/load"
 	unleashplan "github.com/flagsync/flagsync/internal/unleash/plan"
@@ -22,7 +23,7 @@ func exportRoundTrip(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	t.Logf("export read: %d calls", len(w.calls.reset()))
-	e, err := unleashexport.Build(live, unleashexport.Options{Schema: "https://flagsync.example/schema"})
+	e, err := unleashexport.Build(live, export.Options{Schema: "https://flagsync.example/schema"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +35,10 @@ func exportRoundTrip(t *testing.T, w *world) {
 		t.Fatalf("verify: err=%v diagnostics=%v plan:\n%s", err, check.Diagnostics, render(check.Plan))
 	}
 	dir := t.TempDir()
-	if err := unleashexport.Write(dir, e.Files, false); err != nil {
+	if _, err := export.Write(dir, e.Files, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := unleashexport.Write(dir, e.Files, false); err == nil {
+	if _, err := export.Write(dir, e.Files, false); err == nil {
 		t.Error("a second Write without overwrite succeeded")
 	}
 	desired, err := unleashload.Load(os.DirFS(dir), ".")
@@ -52,7 +53,7 @@ func exportRoundTrip(t *testing.T, w *world) {
 	if err != nil || len(p.Changes) != 0 || len(p.Unmanaged) != 0 {
 		t.Errorf("round trip: err=%v\n%s", err, render(p))
 	}
-	again, err := unleashexport.Build(fresh, unleashexport.Options{Schema: "https://flagsync.example/schema"})
+	again, err := unleashexport.Build(fresh, export.Options{Schema: "https://flagsync.example/schema"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package unleash
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,31 +26,20 @@ type Client interface {
 	apply.Doer
 }
 
-// Vendor returns the reconcile.Vendor for Unleash through c.
+// Vendor returns the reconcile.Vendor for Unleash through c. c may be nil for a vendor
+// that only claims and loads files (the provider's Files, for reconcile.Load): its Do
+// and its repositories' reads fail.
 func Vendor(c Client) reconcile.Vendor { return vendor{client: c} }
 
 // The adapter is exactly the pipeline's seam.
 var (
 	_ reconcile.Vendor = vendor{}
-	_ reconcile.Repo   = (*Repo)(nil)
+	_ reconcile.Binder = (*Repo)(nil)
 	_ Client           = (*unleashclient.Client)(nil)
 )
 
-// Connect builds the admin API client from the environment (UNLEASH_URL and
-// UNLEASH_ADMIN_TOKEN, or UNLEASH_ADMIN_TOKEN_FILE; see unleashclient.ConfigFromEnv), with
-// logger and observer (either may be nil), and returns the Vendor on it and the client.
-func Connect(getenv func(string) string, logger *slog.Logger, observer func(api.CallInfo)) (reconcile.Vendor, *unleashclient.Client, error) {
-	cfg, err := unleashclient.ConfigFromEnv(getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.Logger, cfg.Observer = logger, observer
-	c, err := unleashclient.New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return Vendor(c), c, nil
-}
+// errNotConnected is what a vendor without a client answers a call with.
+var errNotConnected = errors.New("unleash: not connected: this vendor only loads flag files")
 
 type vendor struct{ client Client }
 
@@ -78,6 +68,9 @@ func (v vendor) Load(src reconcile.Source) (reconcile.Repo, error) {
 
 // Do sends a planned request through the client.
 func (v vendor) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if v.client == nil {
+		return nil, errNotConnected
+	}
 	return v.client.Do(ctx, req)
 }
 
@@ -96,7 +89,21 @@ func (r *Repo) Desired() *unleashmodel.Desired { return r.desired }
 // Live returns the live state last read (nil before Read).
 func (r *Repo) Live() *unleashmodel.Live { return r.live }
 
-// Restrict keeps only the named flags (a partial run).
+// Bind returns the repository read and written through v, a connected Unleash vendor
+// (reconcile.Binder), or nil when v is another service's: the files loaded before the
+// connection are not loaded again.
+func (r *Repo) Bind(v reconcile.Vendor) reconcile.Repo {
+	uv, ok := v.(vendor)
+	if !ok {
+		return nil
+	}
+	bound := *r
+	bound.client = uv.client
+	return &bound
+}
+
+// Restrict keeps only the named flags (a partial run). The desired flags are copied, not
+// cut in place, so that a repository bound from this one keeps its own.
 func (r *Repo) Restrict(only []plan.Address) {
 	r.partial = true
 	want := make(map[plan.Address]bool, len(only))
@@ -109,7 +116,9 @@ func (r *Repo) Restrict(only []plan.Address) {
 			kept = append(kept, f)
 		}
 	}
-	r.desired.Flags = kept
+	d := *r.desired
+	d.Flags = kept
+	r.desired = &d
 }
 
 // Scopes are the projects a full run reads: every project the flags and the settings name.
@@ -126,6 +135,9 @@ func (r *Repo) Scopes() []string {
 // projects where a flag Git has is missing. A partial run reads the same, for the projects
 // of the named flags and those flags' strategies only.
 func (r *Repo) Read(ctx context.Context, partial bool) error {
+	if r.client == nil {
+		return errNotConnected
+	}
 	projects := r.desired.Projects()
 	if partial {
 		projects = nil

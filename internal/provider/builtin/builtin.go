@@ -6,6 +6,7 @@ import (
 	"github.com/flagsync/flagsync/internal/kameleoon"
 	"github.com/flagsync/flagsync/internal/provider"
 	"github.com/flagsync/flagsync/internal/split"
+	"github.com/flagsync/flagsync/internal/unleash"
 )
 
 // Registry returns a registry of the built-in providers, in the order a repository's
@@ -14,5 +15,6 @@ func Registry() *provider.Registry {
 	r := provider.NewRegistry()
 	r.Register(kameleoon.Provider())
 	r.Register(split.Provider())
+	r.Register(unleash.Provider())
 	return r
 }

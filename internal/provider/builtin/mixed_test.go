@@ -122,10 +122,10 @@ func TestLocateFlagsOfTheBuiltinVendors(t *testing.T) {
 }
 
 // TestRegistry: Kameleoon, whose files name no vendor, is the default and comes first;
-// Split second.
+// Split second, Unleash third.
 func TestRegistry(t *testing.T) {
 	r := builtin.Registry()
-	if got := strings.Join(r.Names(), ","); got != "kameleoon,split" || r.Default().Name() != "kameleoon" {
+	if got := strings.Join(r.Names(), ","); got != "kameleoon,split,unleash" || r.Default().Name() != "kameleoon" {
 		t.Errorf("names %s, default %s", got, r.Default().Name())
 	}
 	// The sync summary names the automation of the services whose differences it left

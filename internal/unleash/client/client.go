@@ -1,6 +1,7 @@
 package unleashclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -204,34 +205,59 @@ func resetAfter(h http.Header) (time.Duration, bool) {
 	return time.Duration(secs * float64(time.Second)), true
 }
 
-// EndpointTemplate maps a request to its endpoint template, for metrics labels.
+// endpoint is one endpoint of the admin API: the path segments after the admin prefix
+// ("*" matches any one segment), and its template for metrics labels ("" for the path
+// itself, which has no variable part).
+type endpoint struct {
+	segments []string
+	template string
+}
+
+// endpoints are the admin API's endpoints flagsync calls, tried in order.
+var endpoints = func() []endpoint {
+	const pf = unleashwire.AdminPrefix + "/projects/{project}/features"
+	const env = pf + "/{feature}/environments/{env}"
+	return []endpoint{
+		{[]string{"projects", "*", "features"}, pf},
+		{[]string{"projects", "*", "features", "*"}, pf + "/{feature}"},
+		{[]string{"projects", "*", "*", "*", "environments", "*", "on"}, env + "/on"},
+		{[]string{"projects", "*", "*", "*", "environments", "*", "off"}, env + "/off"},
+		{[]string{"projects", "*", "*", "*", "*", "*", "strategies"}, env + "/strategies"},
+		{[]string{"projects", "*", "*", "*", "*", "*", "strategies", "set-sort-order"}, env + "/strategies/set-sort-order"},
+		{[]string{"projects", "*", "*", "*", "*", "*", "strategies", "*"}, env + "/strategies/{id}"},
+		{[]string{"features", "*", "tags"}, unleashwire.AdminPrefix + "/features/{feature}/tags"},
+		{[]string{"archive", "revive", "*"}, unleashwire.AdminPrefix + "/archive/revive/{feature}"},
+		{[]string{"segments"}, ""},
+		{[]string{"search", "features"}, ""},
+		{[]string{"features", "validate"}, ""},
+	}
+}()
+
+// matches reports whether path segments p are the endpoint's.
+func (e endpoint) matches(p []string) bool {
+	if len(p) != len(e.segments) {
+		return false
+	}
+	for i, s := range e.segments {
+		if s != "*" && s != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// EndpointTemplate maps a request to its endpoint template, for metrics labels: "other"
+// for a path that is none of the admin API endpoints flagsync calls.
 func EndpointTemplate(method, path string) string {
 	rest, ok := strings.CutPrefix(path, unleashwire.AdminPrefix)
 	if !ok {
 		return "other"
 	}
 	p := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-	const pf = unleashwire.AdminPrefix + "/projects/{project}/features"
-	switch {
-	case len(p) == 3 && p[0] == "projects" && p[2] == "features":
-		return pf
-	case len(p) == 4 && p[0] == "projects" && p[2] == "features":
-		return pf + "/{feature}"
-	case len(p) == 7 && p[0] == "projects" && p[4] == "environments" && (p[6] == "on" || p[6] == "off"):
-		return pf + "/{feature}/environments/{env}/" + p[6]
-	case len(p) == 7 && p[0] == "projects" && p[6] == "strategies":
-		return pf + "/{feature}/environments/{env}/strategies"
-	case len(p) == 8 && p[0] == "projects" && p[6] == "strategies" && p[7] == "set-sort-order":
-		return pf + "/{feature}/environments/{env}/strategies/set-sort-order"
-	case len(p) == 8 && p[0] == "projects" && p[6] == "strategies":
-		return pf + "/{feature}/environments/{env}/strategies/{id}"
-	case len(p) == 3 && p[0] == "features" && p[2] == "tags":
-		return unleashwire.AdminPrefix + "/features/{feature}/tags"
-	case len(p) == 3 && p[0] == "archive" && p[1] == "revive":
-		return unleashwire.AdminPrefix + "/archive/revive/{feature}"
-	case len(p) == 1 && p[0] == "segments", len(p) == 2 && p[0] == "search" && p[1] == "features",
-		len(p) == 2 && p[0] == "features" && p[1] == "validate":
-		return path
+	for _, e := range endpoints {
+		if e.matches(p) {
+			return cmp.Or(e.template, path)
+		}
 	}
 	return "other"
 }

@@ -208,6 +208,16 @@ func TestMayResendAndEndpoints(t *testing.T) {
 		"/api/admin/features/x/tags":                                                               "/api/admin/features/{feature}/tags",
 		"/api/admin/search/features":                                                               "/api/admin/search/features",
 		"/health":                                                                                  "other",
+		"/api/admin/projects/default/features/x":                                                   "/api/admin/projects/{project}/features/{feature}",
+		"/api/admin/projects/default/features/x/environments/production/on":                        "/api/admin/projects/{project}/features/{feature}/environments/{env}/on",
+		"/api/admin/projects/default/features/x/environments/production/off":                       "/api/admin/projects/{project}/features/{feature}/environments/{env}/off",
+		"/api/admin/projects/default/features/x/environments/production/strategies":                "/api/admin/projects/{project}/features/{feature}/environments/{env}/strategies",
+		"/api/admin/archive/revive/x":                                                              "/api/admin/archive/revive/{feature}",
+		"/api/admin/segments":                                                                      "/api/admin/segments",
+		"/api/admin/features/validate":                                                             "/api/admin/features/validate",
+		"/api/admin/projects/default":                                                              "other",
+		"/api/admin/features/x":                                                                    "other",
+		"/api/admin/projects/default/features/x/variants":                                          "other",
 	} {
 		if got := unleashclient.EndpointTemplate("GET", path); got != want {
 			t.Errorf("EndpointTemplate(%s) = %s", path, got)

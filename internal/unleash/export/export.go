@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/flagrepo"
-	"github.com/flagsync/flagsync/internal/plan"
 	unleashclient "github.com/flagsync/flagsync/internal/unleash/client"
 	unleashload "github.com/flagsync/flagsync/internal/unleash/load"
 	unleashmodel "github.com/flagsync/flagsync/internal/unleash/model"
@@ -40,34 +37,6 @@ func Read(ctx context.Context, r Reader, projects []string) (*unleashmodel.Live,
 	return live, nil
 }
 
-// DefaultEnvironmentOrder is the order environments are written in when present; others
-// follow alphabetically.
-var DefaultEnvironmentOrder = []string{"development", "staging", "production"}
-
-// Options shape the exported files.
-type Options struct {
-	// Schema is where each file's yaml-language-server comment points editors: the URL of a
-	// folder holding unleash-flag.schema.json and unleash-settings.schema.json, or that
-	// folder's slash-separated path relative to the output folder. Empty: no such comment.
-	Schema string
-}
-
-// File is one file of an export.
-type File struct {
-	Path string            // slash-separated, relative to the output folder
-	Data []byte            // the file's content
-	Flag *unleashmodel.Ref // the flag the file holds; nil for flagsync.yaml
-}
-
-// Export is a set of flag files that describe live flags exactly.
-type Export struct {
-	Files    []File // flagsync.yaml first, then one file per flag by project and name
-	Projects []string
-	Flags    int
-	// Notes say what was left out of the files and why, for people.
-	Notes []string
-}
-
 // Build renders the live projects as an Unleash repository. One project: a file per flag at
 // the root, without project, and flagsync.yaml naming the project. Several: a folder per
 // project, each file naming its project. flagsync.yaml says vendor: unleash, lists the
@@ -76,20 +45,20 @@ type Export struct {
 // (a flexible rollout's rollout 100, stickiness default and groupId equal to the flag's
 // name, variable weights) and flagsync's ownership tag are left out. The same live state
 // always gives byte-identical files.
-func Build(live *unleashmodel.Live, opts Options) (*Export, error) {
-	e := &Export{}
+func Build(live *unleashmodel.Live, opts export.Options) (*export.Export, error) {
+	e := &export.Export{}
 	var envs []string
 	for _, p := range live.Projects {
-		e.Projects = append(e.Projects, p.Name)
+		e.Scopes = append(e.Scopes, p.Name)
 		for _, env := range p.Environments {
 			if !slices.Contains(envs, env) {
 				envs = append(envs, env)
 			}
 		}
 	}
-	envs = order(envs)
+	envs = export.OrderEnvironments(envs)
 	single := len(live.Projects) == 1
-	var files []File
+	var files []export.File
 	seen := map[string]unleashmodel.Ref{}
 	for _, p := range live.Projects {
 		flags := slices.Clone(p.Flags)
@@ -101,7 +70,7 @@ func Build(live *unleashmodel.Live, opts Options) (*Export, error) {
 			for env, n := range f.LegacyVariants {
 				e.Notes = append(e.Notes, fmt.Sprintf("%s: %d feature variants in %s left out (deprecated in Unleash 8; flagsync leaves them alone)", ref, n, env))
 			}
-			doc, err := flagDocument(f, !single, order(p.Environments))
+			doc, err := flagDocument(f, !single, export.OrderEnvironments(p.Environments))
 			if err != nil {
 				return nil, fmt.Errorf("export flag %s: %w", ref, err)
 			}
@@ -118,7 +87,8 @@ func Build(live *unleashmodel.Live, opts Options) (*Export, error) {
 			if err != nil {
 				return nil, fmt.Errorf("export flag %s: %w", ref, err)
 			}
-			files = append(files, File{Path: path, Data: data, Flag: &ref})
+			addr := unleashplan.AddressOf(ref, "")
+			files = append(files, export.File{Path: path, Data: data, Flag: &addr})
 			e.Flags++
 		}
 	}
@@ -136,17 +106,8 @@ func Build(live *unleashmodel.Live, opts Options) (*Export, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", flagrepo.SettingsFile, err)
 	}
-	e.Files = append([]File{{Path: flagrepo.SettingsFile, Data: data}}, files...)
+	e.Files = append([]export.File{{Path: flagrepo.SettingsFile, Data: data}}, files...)
 	return e, nil
-}
-
-// order puts environments in DefaultEnvironmentOrder, then alphabetically.
-func order(envs []string) []string {
-	m := make(map[string]bool, len(envs))
-	for _, e := range envs {
-		m[e] = true
-	}
-	return plan.EnvOrder(m, DefaultEnvironmentOrder)
 }
 
 // fileName is a flag's file name: its name (URL-friendly, so a valid file name), with a
@@ -220,7 +181,27 @@ func strategyNode(s unleashmodel.Strategy, flagName string) *yaml.Node {
 	if s.Disabled {
 		m.add("disabled", boolNode(true))
 	}
+	if params := parametersNode(s, flagName); params.len() > 0 {
+		m.add("parameters", params.n)
+	}
+	if len(s.Constraints) > 0 {
+		m.add("constraints", constraintsNode(s.Constraints))
+	}
+	if len(s.Segments) > 0 {
+		m.add("segments", strSeq(s.Segments))
+	}
+	if len(s.Variants) > 0 {
+		m.add("variants", variantsNode(s.Variants))
+	}
+	return m.n
+}
+
+// parametersNode writes a strategy's parameters in flow style, without a flexible
+// rollout's defaults (rollout 100, stickiness default, groupId the flag's name); a whole
+// rollout is written as a number.
+func parametersNode(s unleashmodel.Strategy, flagName string) mapping {
 	params := newMapping()
+	params.n.Style = yaml.FlowStyle
 	for _, k := range sortedKeys(s.Parameters) {
 		v := s.Parameters[k]
 		if s.Name == unleashmodel.StrategyFlexibleRollout &&
@@ -233,60 +214,59 @@ func strategyNode(s unleashmodel.Strategy, flagName string) *yaml.Node {
 		}
 		params.add(k, str(v))
 	}
-	if params.len() > 0 {
-		params.n.Style = yaml.FlowStyle
-		m.add("parameters", params.n)
-	}
-	if len(s.Constraints) > 0 {
-		var items []*yaml.Node
-		for _, c := range s.Constraints {
-			cm := newMapping()
-			cm.add("contextName", str(c.ContextName))
-			cm.add("operator", str(c.Operator))
-			if len(c.Values) > 0 {
-				cm.add("values", strSeq(c.Values))
-			}
-			if c.Value != "" {
-				cm.add("value", str(c.Value))
-			}
-			if c.CaseInsensitive {
-				cm.add("caseInsensitive", boolNode(true))
-			}
-			if c.Inverted {
-				cm.add("inverted", boolNode(true))
-			}
-			cm.n.Style = yaml.FlowStyle
-			items = append(items, cm.n)
+	return params
+}
+
+// constraintsNode writes constraints, one flow mapping each, without the flags that are
+// false.
+func constraintsNode(cs []unleashmodel.Constraint) *yaml.Node {
+	var items []*yaml.Node
+	for _, c := range cs {
+		cm := newMapping()
+		cm.add("contextName", str(c.ContextName))
+		cm.add("operator", str(c.Operator))
+		if len(c.Values) > 0 {
+			cm.add("values", strSeq(c.Values))
 		}
-		m.add("constraints", seq(items...))
-	}
-	if len(s.Segments) > 0 {
-		m.add("segments", strSeq(s.Segments))
-	}
-	if len(s.Variants) > 0 {
-		var items []*yaml.Node
-		for _, v := range s.Variants {
-			vm := newMapping()
-			vm.add("name", str(v.Name))
-			if v.WeightType == unleashmodel.WeightFix {
-				vm.add("weightType", str(v.WeightType))
-				vm.add("weight", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v.Weight)})
-			}
-			if v.Stickiness != unleashmodel.DefaultStickiness {
-				vm.add("stickiness", str(v.Stickiness))
-			}
-			if v.Payload != nil {
-				pm := newMapping()
-				pm.add("type", str(v.Payload.Type))
-				pm.add("value", str(v.Payload.Value))
-				pm.n.Style = yaml.FlowStyle
-				vm.add("payload", pm.n)
-			}
-			items = append(items, vm.n)
+		if c.Value != "" {
+			cm.add("value", str(c.Value))
 		}
-		m.add("variants", seq(items...))
+		if c.CaseInsensitive {
+			cm.add("caseInsensitive", boolNode(true))
+		}
+		if c.Inverted {
+			cm.add("inverted", boolNode(true))
+		}
+		cm.n.Style = yaml.FlowStyle
+		items = append(items, cm.n)
 	}
-	return m.n
+	return seq(items...)
+}
+
+// variantsNode writes strategy variants: a weight only for a fix one (Unleash computes
+// the variable ones), stickiness only when not the default.
+func variantsNode(vs []unleashmodel.Variant) *yaml.Node {
+	var items []*yaml.Node
+	for _, v := range vs {
+		vm := newMapping()
+		vm.add("name", str(v.Name))
+		if v.WeightType == unleashmodel.WeightFix {
+			vm.add("weightType", str(v.WeightType))
+			vm.add("weight", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v.Weight)})
+		}
+		if v.Stickiness != unleashmodel.DefaultStickiness {
+			vm.add("stickiness", str(v.Stickiness))
+		}
+		if v.Payload != nil {
+			pm := newMapping()
+			pm.add("type", str(v.Payload.Type))
+			pm.add("value", str(v.Payload.Value))
+			pm.n.Style = yaml.FlowStyle
+			vm.add("payload", pm.n)
+		}
+		items = append(items, vm.n)
+	}
+	return seq(items...)
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -298,32 +278,13 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// Check is what Verify found.
-type Check struct {
-	// Diagnostics are the loader's problems with the files; empty when they are valid.
-	Diagnostics []diag.Diagnostic
-	// Plan is what a sync of the files would change: nothing, and no unmanaged flag, when
-	// the files describe the live flags exactly.
-	Plan plan.Plan
-	// Err is the planner's refusal, if any.
-	Err error
-}
-
-// OK reports whether the files are valid and plan to nothing: no change, no unmanaged
-// flag, and no note but on feature variants, which flag files cannot hold (see
-// Export.Notes).
-func (c *Check) OK() bool {
-	for _, n := range c.Plan.Notes {
-		if n.Kind != unleashplan.NoteLegacyVariants {
-			return false
-		}
-	}
-	return len(c.Diagnostics) == 0 && c.Err == nil && len(c.Plan.Changes) == 0 && len(c.Plan.Unmanaged) == 0
-}
-
 // Verify loads the exported files the way flagsync loads a repository (in memory) and plans
-// them against the live state they were built from.
-func Verify(e *Export, live *unleashmodel.Live) (*Check, error) {
+// them against the live state they were built from: the files are right when the check is
+// OK (valid, no change, no unmanaged flag). Notes are not counted: the only one an export
+// can meet is on feature variants, which flag files cannot hold (see Export.Notes). A
+// refusal of the planner (a segment or an environment Unleash lacks, which an export of
+// live flags never writes) is an error.
+func Verify(e *export.Export, live *unleashmodel.Live) (*export.Check, error) {
 	fsys := fstest.MapFS{}
 	for _, f := range e.Files {
 		fsys[f.Path] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
@@ -331,57 +292,16 @@ func Verify(e *Export, live *unleashmodel.Live) (*Check, error) {
 	desired, err := unleashload.Load(fsys, ".")
 	var invalid *diag.InvalidError
 	if errors.As(err, &invalid) {
-		return &Check{Diagnostics: invalid.Diagnostics}, nil
+		return &export.Check{Diagnostics: invalid.Diagnostics}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify export: %w", err)
 	}
 	p, err := unleashplan.Compute(desired, live, unleashplan.OptionsFor(desired))
-	return &Check{Plan: p, Err: err}, nil
-}
-
-// ExistsError is returned by Write when files of the export already exist and overwriting
-// was not asked for. Nothing was written.
-type ExistsError struct {
-	Dir   string
-	Paths []string
-}
-
-// Error names the output folder and the existing files.
-func (e *ExistsError) Error() string {
-	return fmt.Sprintf("write export to %s: %d files exist (%s)", e.Dir, len(e.Paths), strings.Join(e.Paths, ", "))
-}
-
-// Write writes the files below dir, creating folders as needed. Unless overwrite is set it
-// first checks that none exists and writes nothing if one does (an *ExistsError). It never
-// deletes anything.
-func Write(dir string, files []File, overwrite bool) error {
-	var exists []string
-	for _, f := range files {
-		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue
-		case err != nil:
-			return fmt.Errorf("write export: %w", err)
-		case st.IsDir():
-			return fmt.Errorf("write export: %s is a directory", f.Path)
-		}
-		exists = append(exists, f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("verify export: %w", err)
 	}
-	if len(exists) > 0 && !overwrite {
-		return &ExistsError{Dir: dir, Paths: exists}
-	}
-	for _, f := range files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("write export: %w", err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			return fmt.Errorf("write export: %w", err)
-		}
-	}
-	return nil
+	return &export.Check{Plan: p}, nil
 }
 
 // --- YAML ---------------------------------------------------------------------------

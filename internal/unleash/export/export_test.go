@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagsync/flagsync/internal/export"
 	unleashexport "github.com/flagsync/flagsync/internal/unleash/export"
 	unleashmodel "github.com/flagsync/flagsync/internal/unleash/model"
 )
@@ -35,7 +36,7 @@ func live() *unleashmodel.Live {
 }
 
 func TestBuildSeveralProjects(t *testing.T) {
-	e, err := unleashexport.Build(live(), unleashexport.Options{Schema: "schema"})
+	e, err := unleashexport.Build(live(), export.Options{Schema: "schema"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,96 +96,123 @@ func ParseIgnorePath(s string) (IgnorePath, error) {
 	if err != nil {
 		return IgnorePath{}, err
 	}
-	fail := func(i int, msg string) error { return &PathError{Path: s, Offset: steps[i].Offset, Msg: msg} }
-	unknown := func(i int, where string, names []string) error {
-		return &PathError{Path: s, Offset: steps[i].Offset, Msg: fmt.Sprintf("unknown field %q in %s", steps[i].Name, where),
-			Near: steps[i].Name, Candidates: names}
-	}
-	noSel := func(i int) error {
-		if steps[i].Sel.Kind != SelectNone {
-			return &PathError{Path: s, Offset: steps[i].Sel.Offset, Msg: steps[i].Name + " is not a list of strategies: no selector"}
-		}
-		return nil
-	}
-	last := func(i int) error {
-		if i != len(steps)-1 {
-			return fail(i+1, steps[i].Name+" has no fields: ignore it as a whole")
-		}
-		return nil
-	}
-	first := steps[0]
-	if why, ok := fixedFields[first.Name]; ok {
-		return IgnorePath{}, fail(0, first.Name+" cannot be ignored: "+why)
-	}
-	if slices.Contains(envFields, first.Name) {
-		return IgnorePath{}, fail(0, fmt.Sprintf("%s is a field of an environment: write environments.*.%s", first.Name, FormatFieldPath(steps)))
-	}
-	if !slices.Contains(flagFields, first.Name) {
-		return IgnorePath{}, unknown(0, "a flag", flagFields)
-	}
-	if err := noSel(0); err != nil {
-		return IgnorePath{}, err
-	}
-	if first.Name != "environments" {
-		if err := last(0); err != nil {
-			return IgnorePath{}, err
-		}
-		return IgnorePath{raw: FormatFieldPath(steps), steps: steps}, nil
-	}
-	if len(steps) < 3 {
-		if len(steps) == 2 && slices.Contains(envFields, steps[1].Name) {
-			return IgnorePath{}, fail(1, "environments is a map keyed by environment: name one, or * for every environment, as in environments.*."+steps[1].Name)
-		}
-		return IgnorePath{}, fail(len(steps)-1, "a path ends at a field of an environment, such as environments.*.enabled")
-	}
-	if err := noSel(1); err != nil {
-		return IgnorePath{}, err
-	}
-	env := steps[2]
-	if !slices.Contains(envFields, env.Name) {
-		return IgnorePath{}, unknown(2, "an environment", envFields)
-	}
-	if env.Name == "enabled" {
-		if err := noSel(2); err != nil {
-			return IgnorePath{}, err
-		}
-		if err := last(2); err != nil {
-			return IgnorePath{}, err
-		}
-		return IgnorePath{raw: FormatFieldPath(steps), steps: steps}, nil
-	}
-	// strategies
-	if env.Sel.Kind == SelectNone {
-		if len(steps) > 3 {
-			return IgnorePath{}, fail(2, "strategies is a list: select strategies with [*], [title=…] or a position such as [0]")
-		}
-		return IgnorePath{raw: FormatFieldPath(steps), steps: steps}, nil
-	}
-	if len(steps) == 3 {
-		return IgnorePath{}, fail(2, "a path ends at a field: ignore a field of the strategies, or the whole strategies list")
-	}
-	field := steps[3]
-	switch {
-	case field.Name == "name":
-		return IgnorePath{}, fail(3, "a strategy's name (its type) cannot be ignored")
-	case field.Name == "title":
-		return IgnorePath{}, fail(3, "a strategy's title cannot be ignored: it identifies the strategy")
-	case !slices.Contains(strategyFields, field.Name):
-		return IgnorePath{}, unknown(3, "a strategy", strategyFields)
-	}
-	if err := noSel(3); err != nil {
-		return IgnorePath{}, err
-	}
-	if field.Name == "parameters" && len(steps) == 5 {
-		if err := noSel(4); err != nil {
-			return IgnorePath{}, err
-		}
-		return IgnorePath{raw: FormatFieldPath(steps), steps: steps}, nil
-	}
-	if err := last(3); err != nil {
+	if err := (pathCheck{s: s, steps: steps}).flag(); err != nil {
 		return IgnorePath{}, err
 	}
 	return IgnorePath{raw: FormatFieldPath(steps), steps: steps}, nil
+}
+
+// pathCheck checks a parsed ignore path, one method per level of a flag file: the flag,
+// an environment, its strategies, a strategy's field.
+type pathCheck struct {
+	s     string
+	steps []PathStep
+}
+
+func (c pathCheck) fail(i int, msg string) error {
+	return &PathError{Path: c.s, Offset: c.steps[i].Offset, Msg: msg}
+}
+
+// unknown is an unknown field name at step i, with the names valid there.
+func (c pathCheck) unknown(i int, where string, names []string) error {
+	return &PathError{Path: c.s, Offset: c.steps[i].Offset, Msg: fmt.Sprintf("unknown field %q in %s", c.steps[i].Name, where),
+		Near: c.steps[i].Name, Candidates: names}
+}
+
+// noSel refuses a selector on step i, which is not a list of strategies.
+func (c pathCheck) noSel(i int) error {
+	if c.steps[i].Sel.Kind != SelectNone {
+		return &PathError{Path: c.s, Offset: c.steps[i].Sel.Offset, Msg: c.steps[i].Name + " is not a list of strategies: no selector"}
+	}
+	return nil
+}
+
+// last refuses steps after step i, a field without fields.
+func (c pathCheck) last(i int) error {
+	if i != len(c.steps)-1 {
+		return c.fail(i+1, c.steps[i].Name+" has no fields: ignore it as a whole")
+	}
+	return nil
+}
+
+// flag checks the first step, a field of the flag.
+func (c pathCheck) flag() error {
+	first := c.steps[0]
+	if why, ok := fixedFields[first.Name]; ok {
+		return c.fail(0, first.Name+" cannot be ignored: "+why)
+	}
+	if slices.Contains(envFields, first.Name) {
+		return c.fail(0, fmt.Sprintf("%s is a field of an environment: write environments.*.%s", first.Name, FormatFieldPath(c.steps)))
+	}
+	if !slices.Contains(flagFields, first.Name) {
+		return c.unknown(0, "a flag", flagFields)
+	}
+	if err := c.noSel(0); err != nil {
+		return err
+	}
+	if first.Name != "environments" {
+		return c.last(0)
+	}
+	return c.environment()
+}
+
+// environment checks environments.<env>.<field>.
+func (c pathCheck) environment() error {
+	steps := c.steps
+	if len(steps) < 3 {
+		if len(steps) == 2 && slices.Contains(envFields, steps[1].Name) {
+			return c.fail(1, "environments is a map keyed by environment: name one, or * for every environment, as in environments.*."+steps[1].Name)
+		}
+		return c.fail(len(steps)-1, "a path ends at a field of an environment, such as environments.*.enabled")
+	}
+	if err := c.noSel(1); err != nil {
+		return err
+	}
+	if !slices.Contains(envFields, steps[2].Name) {
+		return c.unknown(2, "an environment", envFields)
+	}
+	if steps[2].Name == "enabled" {
+		if err := c.noSel(2); err != nil {
+			return err
+		}
+		return c.last(2)
+	}
+	return c.strategies()
+}
+
+// strategies checks environments.<env>.strategies: the whole list, or a field of the
+// strategies a selector picks.
+func (c pathCheck) strategies() error {
+	switch {
+	case c.steps[2].Sel.Kind == SelectNone && len(c.steps) > 3:
+		return c.fail(2, "strategies is a list: select strategies with [*], [title=…] or a position such as [0]")
+	case c.steps[2].Sel.Kind == SelectNone:
+		return nil
+	case len(c.steps) == 3:
+		return c.fail(2, "a path ends at a field: ignore a field of the strategies, or the whole strategies list")
+	}
+	return c.strategyField()
+}
+
+// strategyField checks the field of a strategy a path ends at (a parameter's name may
+// follow parameters).
+func (c pathCheck) strategyField() error {
+	field := c.steps[3]
+	switch {
+	case field.Name == "name":
+		return c.fail(3, "a strategy's name (its type) cannot be ignored")
+	case field.Name == "title":
+		return c.fail(3, "a strategy's title cannot be ignored: it identifies the strategy")
+	case !slices.Contains(strategyFields, field.Name):
+		return c.unknown(3, "a strategy", strategyFields)
+	}
+	if err := c.noSel(3); err != nil {
+		return err
+	}
+	if field.Name == "parameters" && len(c.steps) == 5 {
+		return c.noSel(4)
+	}
+	return c.last(3)
 }
 
 // ParseFieldPath parses a field path of the planner's grammar without checking its names.

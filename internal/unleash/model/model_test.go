@@ -1,11 +1,14 @@
 package unleashmodel_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
 	unleashmodel "github.com/flagsync/flagsync/internal/unleash/model"
+	"github.com/flagsync/flagsync/schema"
 )
 
 func TestFixWeightsIsUnleashs(t *testing.T) {
@@ -111,5 +114,53 @@ func TestValidateNumbersAndVersions(t *testing.T) {
 	ps = unleashmodel.ValidateStrategy(&unleashmodel.Strategy{Name: "flexibleRollout", Parameters: map[string]string{"rollout": "-1"}})
 	if len(ps) != 1 {
 		t.Errorf("rollout -1: %v", ps)
+	}
+}
+
+// TestSchemaEnumsAreTheModels: the flag schema's lists of feature types, strategy types
+// and constraint operators (which the loader's diagnostics and their "did you mean" hints
+// come from) are the model's, which the semantic checks use.
+func TestSchemaEnumsAreTheModels(t *testing.T) {
+	var root struct {
+		Properties struct {
+			Type         struct{ Enum []string }
+			Environments struct {
+				AdditionalProperties struct {
+					Properties struct {
+						Strategies struct {
+							Items struct {
+								Properties struct {
+									Name        struct{ Enum []string }
+									Constraints struct {
+										Items struct {
+											Properties struct {
+												Operator struct{ Enum []string }
+											}
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(schema.UnleashFlag(), &root); err != nil {
+		t.Fatal(err)
+	}
+	strategy := root.Properties.Environments.AdditionalProperties.Properties.Strategies.Items.Properties
+	for _, tc := range []struct {
+		what         string
+		schema, want []string
+	}{
+		{"feature types", root.Properties.Type.Enum, unleashmodel.FeatureTypes},
+		{"strategy types", strategy.Name.Enum, slices.Collect(maps.Keys(unleashmodel.StrategyTypes))},
+		{"operators", strategy.Constraints.Items.Properties.Operator.Enum, slices.Collect(maps.Keys(unleashmodel.Operators))},
+	} {
+		got, want := slices.Sorted(slices.Values(tc.schema)), slices.Sorted(slices.Values(tc.want))
+		if len(got) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s: the schema has %v, the model %v", tc.what, got, want)
+		}
 	}
 }

@@ -34,16 +34,6 @@ var StrategyTypes = map[string][]string{
 	StrategyApplicationHostname: {"hostNames"},
 }
 
-// StrategyTypeNames lists StrategyTypes' keys, sorted.
-func StrategyTypeNames() []string {
-	out := make([]string, 0, len(StrategyTypes))
-	for k := range StrategyTypes {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // DefaultStickiness is the stickiness of a flexible rollout or a variant that names none.
 const DefaultStickiness = "default"
 
@@ -83,16 +73,6 @@ var Operators = map[string]OperatorKind{
 	"DATE_AFTER": OpDate, "DATE_BEFORE": OpDate,
 	"SEMVER_EQ": OpSemver, "SEMVER_GT": OpSemver, "SEMVER_LT": OpSemver, "SEMVER_GTE": OpSemver, "SEMVER_LTE": OpSemver,
 	"REGEX": OpRegex,
-}
-
-// OperatorNames lists Operators' keys, sorted.
-func OperatorNames() []string {
-	out := make([]string, 0, len(Operators))
-	for k := range Operators {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Problem is one way a flag breaks Unleash's rules: where (a path into the flag such as

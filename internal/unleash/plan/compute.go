@@ -90,28 +90,8 @@ func Compute(desired *unleashmodel.Desired, live *unleashmodel.Live, opts Option
 		}
 	}
 	slices.SortStableFunc(want, func(a, b *unleashmodel.Flag) int { return unleashmodel.CompareRefs(a.Ref(), b.Ref()) })
-	byRef := map[unleashmodel.Ref]*unleashmodel.Flag{}
-	archived := map[unleashmodel.Ref]bool{}
-	if live != nil {
-		for pi := range live.Projects {
-			lp := &live.Projects[pi]
-			for i := range lp.Flags {
-				f := &lp.Flags[i]
-				f.Project = lp.Name
-				if _, dup := byRef[f.Ref()]; !dup {
-					byRef[f.Ref()] = f
-				}
-			}
-			for _, name := range lp.Archived {
-				archived[unleashmodel.Ref{Project: lp.Name, Name: name}] = true
-			}
-		}
-	}
+	byRef, archived := indexLive(live)
 
-	type group struct {
-		ref     unleashmodel.Ref
-		changes []plan.Change
-	}
 	var groups []group
 	inGit := map[unleashmodel.Ref]bool{}
 	for _, d := range want {
@@ -120,51 +100,13 @@ func Compute(desired *unleashmodel.Desired, live *unleashmodel.Live, opts Option
 			continue
 		}
 		inGit[ref] = true
-		var cs []plan.Change
-		l, active := byRef[ref]
-		switch {
-		case active && d.Archived:
-			cs = []plan.Change{change(plan.ActionArchive, ref, "", unleashwire.ArchiveRequest(ref.Project, ref.Name),
-				[]plan.FieldChange{{Path: "archived", Before: false, After: true}},
-				"Git archives the flag (archived: true); Unleash keeps it, with its strategies and tags, until it is revived or deleted")}
-		case active:
-			cs = c.update(d, l)
-		case d.Archived:
-			// Archived in Git and not active in Unleash: archived or absent, nothing to do.
-		case archived[ref]:
-			cs = []plan.Change{change(plan.ActionUpdate, ref, "", unleashwire.ReviveRequest(ref.Name),
-				[]plan.FieldChange{{Path: "archived", Before: true, After: false}},
-				"archived in Unleash but active in Git"+where(d)+"; one POST revives it, its strategies and tags as they were and every environment disabled. "+
-					"Unleash shows an archived flag's strategies only once revived, so the next sync plans the rest (this one reports the differences left)")}
-		default:
-			cs = c.create(d)
-		}
-		if len(cs) > 0 {
+		if cs := c.flag(d, byRef[ref], archived[ref]); len(cs) > 0 {
 			groups = append(groups, group{ref, cs})
 		}
 	}
 
-	refs := make([]unleashmodel.Ref, 0, len(byRef))
-	for ref := range byRef {
-		refs = append(refs, ref)
-	}
-	slices.SortFunc(refs, unleashmodel.CompareRefs)
-	managed := map[string]int{}
-	var prune []unleashmodel.Ref
-	for _, ref := range refs {
-		owned := byRef[ref].HasTag(unleashmodel.OwnershipTag)
-		if owned {
-			managed[ref.Project]++
-		}
-		if inGit[ref] {
-			continue
-		}
-		if opts.Prune && owned {
-			prune = append(prune, ref)
-			continue
-		}
-		p.Unmanaged = append(p.Unmanaged, AddressOf(ref, ""))
-	}
+	unmanaged, prune, managed := c.unmanaged(byRef, inGit)
+	p.Unmanaged = append(p.Unmanaged, unmanaged...)
 	var err error
 	if limit := plan.MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "project"); limit != "" {
 		for _, ref := range prune {
@@ -193,6 +135,85 @@ func Compute(desired *unleashmodel.Desired, live *unleashmodel.Live, opts Option
 	}
 	p.Notes = c.notes
 	return p, err
+}
+
+// group is the changes of one flag, kept together in the plan's order.
+type group struct {
+	ref     unleashmodel.Ref
+	changes []plan.Change
+}
+
+// indexLive returns the live active flags by reference (the first of a name, should a
+// project list one twice) and the archived flags' references.
+func indexLive(live *unleashmodel.Live) (map[unleashmodel.Ref]*unleashmodel.Flag, map[unleashmodel.Ref]bool) {
+	byRef := map[unleashmodel.Ref]*unleashmodel.Flag{}
+	archived := map[unleashmodel.Ref]bool{}
+	if live == nil {
+		return byRef, archived
+	}
+	for pi := range live.Projects {
+		lp := &live.Projects[pi]
+		for i := range lp.Flags {
+			f := &lp.Flags[i]
+			f.Project = lp.Name
+			if _, dup := byRef[f.Ref()]; !dup {
+				byRef[f.Ref()] = f
+			}
+		}
+		for _, name := range lp.Archived {
+			archived[unleashmodel.Ref{Project: lp.Name, Name: name}] = true
+		}
+	}
+	return byRef, archived
+}
+
+// flag plans one flag Git has: l is its active live flag (nil when there is none), and
+// archived says whether Unleash has it archived.
+func (c *computer) flag(d, l *unleashmodel.Flag, archived bool) []plan.Change {
+	ref := d.Ref()
+	switch {
+	case l != nil && d.Archived:
+		return []plan.Change{change(plan.ActionArchive, ref, "", unleashwire.ArchiveRequest(ref.Project, ref.Name),
+			[]plan.FieldChange{{Path: "archived", Before: false, After: true}},
+			"Git archives the flag (archived: true); Unleash keeps it, with its strategies and tags, until it is revived or deleted")}
+	case l != nil:
+		return c.update(d, l)
+	case d.Archived:
+		// Archived in Git and not active in Unleash: archived or absent, nothing to do.
+		return nil
+	case archived:
+		return []plan.Change{change(plan.ActionUpdate, ref, "", unleashwire.ReviveRequest(ref.Name),
+			[]plan.FieldChange{{Path: "archived", Before: true, After: false}},
+			"archived in Unleash but active in Git"+where(d)+"; one POST revives it, its strategies and tags as they were and every environment disabled. "+
+				"Unleash shows an archived flag's strategies only once revived, so the next sync plans the rest (this one reports the differences left)")}
+	}
+	return c.create(d)
+}
+
+// unmanaged sorts the live flags Git does not have: reported unmanaged, or to prune (the
+// ones flagsync owns, when pruning is on). managed counts each project's owned flags, for
+// the mass-archive guard.
+func (c *computer) unmanaged(byRef map[unleashmodel.Ref]*unleashmodel.Flag, inGit map[unleashmodel.Ref]bool) (unmanaged []plan.Address, prune []unleashmodel.Ref, managed map[string]int) {
+	refs := make([]unleashmodel.Ref, 0, len(byRef))
+	for ref := range byRef {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, unleashmodel.CompareRefs)
+	managed = map[string]int{}
+	for _, ref := range refs {
+		owned := byRef[ref].HasTag(unleashmodel.OwnershipTag)
+		if owned {
+			managed[ref.Project]++
+		}
+		switch {
+		case inGit[ref]:
+		case c.opts.Prune && owned:
+			prune = append(prune, ref)
+		default:
+			unmanaged = append(unmanaged, AddressOf(ref, ""))
+		}
+	}
+	return unmanaged, prune, managed
 }
 
 // computer holds what one Compute gathers besides the changes.

@@ -3,7 +3,6 @@ package unleashplan
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -22,18 +21,22 @@ type write struct {
 	path    string                // the strategy's field path
 }
 
+// envWrites are the strategy writes of one environment, before they become changes.
+type envWrites struct {
+	creates, updates, deletes []write
+	sortOrders                []unleashwire.SortOrder // of the strategies Unleash has
+	orderField                *plan.FieldChange       // the reorder, when there is one
+	orderReason               string
+	createOrder               map[int]int // Git's index of a new strategy → its sort order
+}
+
 // environment plans one environment of a flag that exists in Unleash: the strategies
 // added, changed, deleted and reordered, then the environment turned on or off. de and le
 // are normalised.
 func (c *computer) environment(d *unleashmodel.Flag, de, le unleashmodel.Environment, env string, ignores unleashmodel.Ignores) []plan.Change {
 	ref := d.Ref()
 	base := "environments." + env
-	var creates, updates, deletes []write
-	var sortOrders []unleashwire.SortOrder
-	var orderField *plan.FieldChange
-	orderReason := ""
-	createOrder := map[int]int{}
-
+	ew := envWrites{createOrder: map[int]int{}}
 	if ig, ok := ignores.Match(base + ".strategies"); ok {
 		if !sameJSON(stripIDs(de.Strategies), stripIDs(le.Strategies)) {
 			c.notes = append(c.notes, plan.Note{Address: AddressOf(ref, env), Kind: plan.NoteIgnored, Path: base + ".strategies",
@@ -41,89 +44,115 @@ func (c *computer) environment(d *unleashmodel.Flag, de, le unleashmodel.Environ
 				Reason: fmt.Sprintf("owned outside Git (ignore %s in %s): Unleash's strategies stay and are never written", ig.Path, ig.Source)})
 		}
 	} else {
-		match := unleashmodel.MatchStrategies(de.Strategies, le.Strategies)
-		used := make([]bool, len(le.Strategies))
-		for i := range de.Strategies {
-			ds := de.Strategies[i]
-			path := base + "." + unleashmodel.StrategyPath(&ds, i)
-			j := match[i]
-			if j < 0 {
-				creates = append(creates, write{desired: i, live: -1, s: ds, path: path,
-					fields: strategyFields(path, &ds)})
-				continue
-			}
-			used[j] = true
-			w := c.diffStrategy(ignores, ref, env, path, ds, le.Strategies[j])
-			w.desired, w.live = i, j
-			if len(w.fields) > 0 {
-				updates = append(updates, w)
-			}
-		}
-		for j := range le.Strategies {
-			if used[j] {
-				continue
-			}
-			ls := le.Strategies[j]
-			path := base + "." + unleashmodel.StrategyPath(&ls, j)
-			deletes = append(deletes, write{desired: -1, live: j, s: ls, path: path,
-				fields: []plan.FieldChange{{Path: path, Before: stripID(ls)}}})
-		}
-		// Enabling updates first, so that Unleash does not turn the environment off
-		// on the way (it does when every strategy left is disabled).
-		slices.SortStableFunc(updates, func(a, b write) int { return boolRank(a.s.Disabled) - boolRank(b.s.Disabled) })
+		ew = c.strategyWrites(ref, env, base, de, le, ignores)
+	}
+	out := c.strategyChanges(d, env, le, ew)
+	if ch, ok := c.toggle(d, de, le, env, ignores, ew); ok {
+		out = append(out, ch)
+	}
+	return out
+}
 
-		orders, renumber := planSortOrder(match, le.Strategies)
-		for i, so := range orders {
-			if match[i] < 0 {
-				createOrder[i] = so
-			} else if le.Strategies[match[i]].SortOrder != so {
-				sortOrders = append(sortOrders, unleashwire.SortOrder{ID: le.Strategies[match[i]].ID, SortOrder: so})
-			}
+// strategyWrites pairs Git's strategies with Unleash's and returns the writes that make
+// Unleash's like Git's: creates, updates (those that enable a strategy first, so that
+// Unleash does not turn the environment off on the way) and deletes, and the sort orders.
+func (c *computer) strategyWrites(ref unleashmodel.Ref, env, base string, de, le unleashmodel.Environment, ignores unleashmodel.Ignores) envWrites {
+	ew := envWrites{createOrder: map[int]int{}}
+	match := unleashmodel.MatchStrategies(de.Strategies, le.Strategies)
+	used := make([]bool, len(le.Strategies))
+	for i := range de.Strategies {
+		ds := de.Strategies[i]
+		path := base + "." + unleashmodel.StrategyPath(&ds, i)
+		j := match[i]
+		if j < 0 {
+			ew.creates = append(ew.creates, write{desired: i, live: -1, s: ds, path: path, fields: strategyFields(path, &ds)})
+			continue
 		}
-		if renumber {
-			before := identities(le.Strategies, used)
-			after := identities(de.Strategies, nil)
-			orderField = &plan.FieldChange{Path: base + ".strategies", Before: before, After: after}
-			orderReason = "strategies reordered"
-			if kept := keptOrder(match); slices.IsSorted(kept) && !hasTies(match, le.Strategies) {
-				orderReason = "a new strategy goes between strategies whose sort orders leave no room"
-			}
+		used[j] = true
+		w := c.diffStrategy(ignores, ref, env, path, ds, le.Strategies[j])
+		w.desired, w.live = i, j
+		if len(w.fields) > 0 {
+			ew.updates = append(ew.updates, w)
 		}
 	}
+	for j := range le.Strategies {
+		if used[j] {
+			continue
+		}
+		ls := le.Strategies[j]
+		path := base + "." + unleashmodel.StrategyPath(&ls, j)
+		ew.deletes = append(ew.deletes, write{desired: -1, live: j, s: ls, path: path,
+			fields: []plan.FieldChange{{Path: path, Before: stripID(ls)}}})
+	}
+	slices.SortStableFunc(ew.updates, func(a, b write) int { return boolRank(a.s.Disabled) - boolRank(b.s.Disabled) })
+	ew.sortOrder(base, match, used, de.Strategies, le.Strategies)
+	return ew
+}
 
+// sortOrder plans where Git's strategies go: each new one's sort order, the kept ones'
+// that must change, and the reorder's field change and reason.
+func (ew *envWrites) sortOrder(base string, match []int, used []bool, desired, live []unleashmodel.Strategy) {
+	orders, renumber := planSortOrder(match, live)
+	for i, so := range orders {
+		if match[i] < 0 {
+			ew.createOrder[i] = so
+		} else if live[match[i]].SortOrder != so {
+			ew.sortOrders = append(ew.sortOrders, unleashwire.SortOrder{ID: live[match[i]].ID, SortOrder: so})
+		}
+	}
+	if !renumber {
+		return
+	}
+	ew.orderField = &plan.FieldChange{Path: base + ".strategies", Before: identities(live, used), After: identities(desired, nil)}
+	ew.orderReason = "strategies reordered"
+	if kept := keptOrder(match); slices.IsSorted(kept) && !hasTies(match, live) {
+		ew.orderReason = "a new strategy goes between strategies whose sort orders leave no room"
+	}
+}
+
+// strategyChanges turns an environment's strategy writes into changes: creates, updates,
+// deletes, then the sort order.
+func (c *computer) strategyChanges(d *unleashmodel.Flag, env string, le unleashmodel.Environment, ew envWrites) []plan.Change {
+	ref := d.Ref()
 	var written []unleashmodel.Strategy
-	for _, w := range append(slices.Clone(creates), updates...) {
+	for _, w := range append(slices.Clone(ew.creates), ew.updates...) {
 		written = append(written, w.s)
 	}
 	ids := c.segmentIDs(d, env, written)
 
 	var out []plan.Change
-	for _, w := range creates {
-		so := createOrder[w.desired]
+	for _, w := range ew.creates {
+		so := ew.createOrder[w.desired]
 		out = append(out, change(plan.ActionCreate, ref, env, unleashwire.AddStrategyRequest(d.Project, d.Name, env, &w.s, ids, so), w.fields,
 			fmt.Sprintf("strategy %s is in Git but not in Unleash; one POST adds it at sort order %d", describe(&w.s, w.desired), so)))
 	}
-	for _, w := range updates {
+	for _, w := range ew.updates {
 		id := le.Strategies[w.live].ID
 		out = append(out, change(plan.ActionUpdate, ref, env, unleashwire.UpdateStrategyRequest(d.Project, d.Name, env, id, &w.s, ids), w.fields,
 			fmt.Sprintf("strategy %s differs from Git: %s; one PUT replaces it, keeping its id", describe(&w.s, w.desired), strings.Join(w.reasons, "; "))))
 	}
-	for _, w := range deletes {
+	for _, w := range ew.deletes {
 		out = append(out, change(plan.ActionUpdate, ref, env, unleashwire.DeleteStrategyRequest(d.Project, d.Name, env, w.s.ID), w.fields,
 			fmt.Sprintf("strategy %s is in Unleash but not in Git; one DELETE removes it", describe(&w.s, w.live))))
 	}
-	if orderField != nil && len(sortOrders) > 0 {
-		out = append(out, change(plan.ActionUpdate, ref, env, unleashwire.SortOrderRequest(d.Project, d.Name, env, sortOrders),
-			[]plan.FieldChange{*orderField}, orderReason+"; one call sets the sort order of the strategies Unleash has (new ones were added at theirs)"))
+	if ew.orderField != nil && len(ew.sortOrders) > 0 {
+		out = append(out, change(plan.ActionUpdate, ref, env, unleashwire.SortOrderRequest(d.Project, d.Name, env, ew.sortOrders),
+			[]plan.FieldChange{*ew.orderField}, ew.orderReason+"; one call sets the sort order of the strategies Unleash has (new ones were added at theirs)"))
 	}
+	return out
+}
 
-	// On or off, as Git says, once the strategies are in place; Unleash turns an
-	// environment off by itself when a PUT or a DELETE leaves only disabled strategies.
+// toggle turns the environment on or off, as Git says, once the strategies are in place;
+// Unleash turns an environment off by itself when a PUT or a DELETE leaves only disabled
+// strategies. It returns false when there is nothing to send.
+func (c *computer) toggle(d *unleashmodel.Flag, de, le unleashmodel.Environment, env string, ignores unleashmodel.Ignores, ew envWrites) (plan.Change, bool) {
+	ref := d.Ref()
+	base := "environments." + env
 	target := de.Enabled
 	if de.Enabled != le.Enabled && c.ignored(ignores, ref, env, base+".enabled", de.Enabled, le.Enabled) {
 		target = le.Enabled
 	}
-	state, why, none := simulate(le.Enabled, le.Strategies, creates, updates, deletes)
+	state, why, none := simulate(le.Enabled, le.Strategies, ew.creates, ew.updates, ew.deletes)
 	if target && !state && none {
 		// Unleash would turn it on by adding a strategy of its own: possible only when an
 		// ignore rule keeps enabled (or the strategies) from Git, which has none enabled.
@@ -132,20 +161,20 @@ func (c *computer) environment(d *unleashmodel.Flag, de, le unleashmodel.Environ
 		c.notes = append(c.notes, plan.Note{Address: AddressOf(ref, env), Kind: plan.NoteIgnored, Path: base + ".enabled",
 			Git: de.Enabled, Live: le.Enabled,
 			Reason: "Unleash turns it off once Git's strategies, all disabled, are written, and flagsync does not turn it on again: Unleash would add a strategy Git does not have"})
-		return out
+		return plan.Change{}, false
 	}
-	if target != state {
-		reason := "Git turns it off"
-		if target {
-			reason = "Git turns it on, once its strategies are in place"
-		}
-		if le.Enabled == target {
-			reason = fmt.Sprintf("turned on again: Unleash turns an environment off when %s leaves only disabled strategies", why)
-		}
-		out = append(out, change(plan.ActionUpdate, ref, env, unleashwire.ToggleRequest(d.Project, d.Name, env, target),
-			[]plan.FieldChange{{Path: base + ".enabled", Before: state, After: target}}, reason))
+	if target == state {
+		return plan.Change{}, false
 	}
-	return out
+	reason := "Git turns it off"
+	if target {
+		reason = "Git turns it on, once its strategies are in place"
+	}
+	if le.Enabled == target {
+		reason = fmt.Sprintf("turned on again: Unleash turns an environment off when %s leaves only disabled strategies", why)
+	}
+	return change(plan.ActionUpdate, ref, env, unleashwire.ToggleRequest(d.Project, d.Name, env, target),
+		[]plan.FieldChange{{Path: base + ".enabled", Before: state, After: target}}, reason), true
 }
 
 func boolRank(b bool) int {
@@ -282,138 +311,6 @@ func hasTies(match []int, live []unleashmodel.Strategy) bool {
 		seen[live[j].SortOrder] = true
 	}
 	return false
-}
-
-// diffStrategy compares Git's strategy ds with Unleash's ls (both normalised) and returns
-// the write that makes Unleash's like Git's: Git's strategy with the fields ignore paths
-// leave to Unleash set to Unleash's values, and the fields that change.
-func (c *computer) diffStrategy(ignores unleashmodel.Ignores, ref unleashmodel.Ref, env, path string, ds, ls unleashmodel.Strategy) write {
-	w := write{s: ds, path: path}
-	w.s.ID = ls.ID
-	set := func(field string, before, after any, reason string) {
-		w.fields = append(w.fields, plan.FieldChange{Path: path + "." + field, Before: before, After: after})
-		w.reasons = append(w.reasons, reason)
-	}
-	if ds.Name != ls.Name {
-		set("name", ls.Name, ds.Name, fmt.Sprintf("type %s → %s", ls.Name, ds.Name))
-	}
-	if ds.Disabled != ls.Disabled {
-		if c.ignored(ignores, ref, env, path+".disabled", ds.Disabled, ls.Disabled) {
-			w.s.Disabled = ls.Disabled
-		} else if ds.Disabled {
-			set("disabled", false, true, "disabled")
-		} else {
-			set("disabled", true, false, "enabled (disabled false)")
-		}
-	}
-	if !maps.Equal(ds.Parameters, ls.Parameters) {
-		if c.ignored(ignores, ref, env, path+".parameters", paramsOrNil(ds.Parameters), paramsOrNil(ls.Parameters)) {
-			w.s.Parameters = maps.Clone(ls.Parameters)
-		} else {
-			keys := sortedKeys(ds.Parameters)
-			for _, k := range sortedKeys(ls.Parameters) {
-				if _, ok := ds.Parameters[k]; !ok {
-					keys = append(keys, k)
-				}
-			}
-			slices.Sort(keys)
-			params := maps.Clone(ds.Parameters)
-			for _, k := range keys {
-				gv, gok := ds.Parameters[k]
-				lv, lok := ls.Parameters[k]
-				if gok == lok && gv == lv {
-					continue
-				}
-				if c.ignored(ignores, ref, env, path+".parameters."+k, optParam(gv, gok), optParam(lv, lok)) {
-					if params == nil {
-						params = map[string]string{}
-					}
-					if lok {
-						params[k] = lv
-					} else {
-						delete(params, k)
-					}
-					continue
-				}
-				set("parameters."+k, optParam(lv, lok), optParam(gv, gok), fmt.Sprintf("%s %s → %s", k, showParam(lv, lok), showParam(gv, gok)))
-			}
-			w.s.Parameters = params
-		}
-	}
-	if !sameJSON(ds.Constraints, ls.Constraints) {
-		if c.ignored(ignores, ref, env, path+".constraints", ds.Constraints, ls.Constraints) {
-			w.s.Constraints = ls.Constraints
-		} else {
-			for i := range max(len(ds.Constraints), len(ls.Constraints)) {
-				var before, after any
-				if i < len(ls.Constraints) {
-					before = ls.Constraints[i]
-				}
-				if i < len(ds.Constraints) {
-					after = ds.Constraints[i]
-				}
-				switch {
-				case sameJSON(before, after):
-				case before == nil:
-					set(fmt.Sprintf("constraints[%d]", i), nil, after, fmt.Sprintf("constraint %d added", i))
-				case after == nil:
-					set(fmt.Sprintf("constraints[%d]", i), before, nil, fmt.Sprintf("constraint %d removed", i))
-				default:
-					set(fmt.Sprintf("constraints[%d]", i), before, after, fmt.Sprintf("constraint %d changed", i))
-				}
-			}
-		}
-	}
-	if !slices.Equal(ds.Segments, ls.Segments) {
-		if c.ignored(ignores, ref, env, path+".segments", nonNil(ds.Segments), nonNil(ls.Segments)) {
-			w.s.Segments = ls.Segments
-		} else {
-			added, removed := setDiff(ls.Segments, ds.Segments)
-			var parts []string
-			for _, s := range added {
-				parts = append(parts, "+"+s)
-			}
-			for _, s := range removed {
-				parts = append(parts, "-"+s)
-			}
-			set("segments", nonNil(ls.Segments), nonNil(ds.Segments), "segments "+strings.Join(parts, ", "))
-		}
-	}
-	if !sameJSON(ds.Variants, ls.Variants) {
-		if c.ignored(ignores, ref, env, path+".variants", ds.Variants, ls.Variants) {
-			w.s.Variants = ls.Variants
-		} else {
-			byName := func(vs []unleashmodel.Variant, name string) any {
-				for _, v := range vs {
-					if v.Name == name {
-						return v
-					}
-				}
-				return nil
-			}
-			var names []string
-			for _, v := range append(slices.Clone(ds.Variants), ls.Variants...) {
-				if !slices.Contains(names, v.Name) {
-					names = append(names, v.Name)
-				}
-			}
-			slices.Sort(names)
-			for _, name := range names {
-				before, after := byName(ls.Variants, name), byName(ds.Variants, name)
-				at := "variants[name=" + unleashmodel.QuoteKey(name) + "]"
-				switch {
-				case sameJSON(before, after):
-				case before == nil:
-					set(at, nil, after, fmt.Sprintf("variant %s added", name))
-				case after == nil:
-					set(at, before, nil, fmt.Sprintf("variant %s removed", name))
-				default:
-					set(at, before, after, fmt.Sprintf("variant %s changed", name))
-				}
-			}
-		}
-	}
-	return w
 }
 
 func paramsOrNil(m map[string]string) any {
