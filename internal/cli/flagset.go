@@ -32,6 +32,7 @@ type FlagSet struct {
 	env                        map[string]envVar
 	enums                      map[string][]string
 	defaults                   map[string]string
+	args                       []string // the arguments that are not flags
 }
 
 type envVar struct {
@@ -122,13 +123,42 @@ func (fs *FlagSet) Parse(args []string, getenv func(string) string) error {
 	if err := fs.parseEnv(getenv); err != nil {
 		return err
 	}
-	if err := fs.FlagSet.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ErrHelp
+	fs.args = nil
+	for {
+		if err := fs.FlagSet.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return ErrHelp
+			}
+			return fs.usageError(err)
 		}
-		return fs.usageError(err)
+		rest := fs.FlagSet.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// Flags may follow arguments (schema flag --vendor split), until a "--".
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			fs.args = append(fs.args, rest...)
+			break
+		}
+		fs.args = append(fs.args, rest[0])
+		args = rest[1:]
 	}
 	return fs.checkEnums()
+}
+
+// Args returns the arguments that are not flags, in order; flags may come before,
+// between and after them; everything after "--" is an argument.
+func (fs *FlagSet) Args() []string { return fs.args }
+
+// NArg is len(Args()).
+func (fs *FlagSet) NArg() int { return len(fs.args) }
+
+// Arg returns the i-th argument, or "".
+func (fs *FlagSet) Arg(i int) string {
+	if i < 0 || i >= len(fs.args) {
+		return ""
+	}
+	return fs.args[i]
 }
 
 func (fs *FlagSet) parseEnv(getenv func(string) string) error {
@@ -205,13 +235,16 @@ type Flag struct {
 	Kind   string   // bool, int, int64, duration, string or list
 	Values []string // the values it takes (Enum), if declared
 	Usage  string
+	// EnvShown: the variable is named in the help and read by the flag's owner (EnvShown),
+	// not by Parse.
+	EnvShown bool
 }
 
 // Flags describes the declared flags, sorted by name.
 func (fs *FlagSet) Flags() []Flag {
 	var out []Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		out = append(out, Flag{Name: f.Name, Env: fs.EnvName(f.Name), Kind: kindOf(f), Values: fs.enums[f.Name], Usage: f.Usage})
+		out = append(out, Flag{Name: f.Name, Env: fs.EnvName(f.Name), Kind: kindOf(f), Values: fs.enums[f.Name], Usage: f.Usage, EnvShown: fs.envVarOf(f.Name).shown})
 	})
 	return out
 }

@@ -171,3 +171,13 @@ func TestScript(t *testing.T) {
 		t.Errorf("tcsh: %v", err)
 	}
 }
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs, f := newTestSet()
+	if err := fs.Parse([]string{"one", "--force", "two", "--max-changes=2", "--", "--out", "x"}, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fs.Args(), []string{"one", "two", "--out", "x"}) || fs.NArg() != 4 || fs.Arg(1) != "two" || fs.Arg(9) != "" || !f.force || f.max != 2 || f.out != "" {
+		t.Errorf("args %q, flags %+v", fs.Args(), *f)
+	}
+}
