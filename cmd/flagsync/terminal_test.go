@@ -15,6 +15,9 @@ func underTerminal(t *testing.T, env []string, line string) string {
 	t.Helper()
 	script, err := exec.LookPath("script")
 	if err != nil {
+		if os.Getenv("FLAGSYNC_REQUIRE_SHELLS") != "" {
+			t.Fatal("script (util-linux) is not installed")
+		}
 		t.Skip("script (util-linux) is not installed")
 	}
 	cmd := exec.Command(script, "-qec", line, "/dev/null")
