@@ -56,8 +56,12 @@ func cmdSchema(_ context.Context, a *app, args []string) int {
 	if fs.NArg() == 0 {
 		return usage("give the schema: %s", strings.Join(schemaNames(a), ", "))
 	}
+	name := fs.Arg(0)
+	if (name == "plan" || name == "validate-report") && fs.Given("vendor") {
+		return usage("--vendor goes with flag and settings: the %s schema is every service's", name)
+	}
 	var b []byte
-	switch name := fs.Arg(0); name {
+	switch name {
 	case "plan":
 		b = schema.Plan()
 	case "validate-report":

@@ -46,7 +46,7 @@ func TestSchemaCommandWritesTheShippedSchemas(t *testing.T) {
 			t.Errorf("%s: $id %q, want %q (%v)", tc.file, doc.ID, schema.BaseURL+tc.file, err)
 		}
 	}
-	for _, args := range [][]string{{"schema"}, {"schema", "flag", "plan"}, {"schema", "flag", "--vendor", "nope"}} {
+	for _, args := range [][]string{{"schema"}, {"schema", "flag", "plan"}, {"schema", "flag", "--vendor", "nope"}, {"schema", "plan", "--vendor", "split"}} {
 		if code, _, errOut := runArgs(args...); code != exitUsage {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)
 		}
@@ -205,8 +205,23 @@ func TestContractsValidateInAjv(t *testing.T) {
 	if refused := ajvValidate(t, filepath.Join(schemaDir, "validate-report.schema.json"), badReport); len(refused) != 1 {
 		t.Error("ajv accepted a broken validate report")
 	}
+}
 
-	// The flag-file schemas as flagsync schema prints them, against the example files.
+// TestFlagSchemasValidateInAjv: the flag-file and settings schemas, as flagsync schema
+// prints them for each vendor, compile in ajv, accept the example repositories and refuse
+// nonsense.
+func TestFlagSchemasValidateInAjv(t *testing.T) {
+	ajv(t)
+	dir := t.TempDir()
+	examples := filepath.Join("..", "..", "examples")
+	run := func(name string, args ...string) string {
+		t.Helper()
+		_, out, errOut := runWithEnv(nil, args...)
+		if !strings.HasPrefix(out, "{") {
+			t.Fatalf("%v: not a schema:\n%s", args, errOut)
+		}
+		return write(t, dir, name, out)
+	}
 	for _, tc := range []struct {
 		vendor, folder string
 	}{{"kameleoon", "flags"}, {"split", "split"}} {
