@@ -10,20 +10,24 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/provider"
 )
 
 // addProviderFlags adds flags declared by providers to fs and returns what reads their
-// values once fs is parsed. A string flag with an EnvDefault takes its default from that
-// variable.
-func (a *app) addProviderFlags(fs *flag.FlagSet, flags []provider.Flag) func() provider.Values {
+// values once fs is parsed. A flag's variable is the command's rule unless it names its
+// own (EnvDefault), which the provider may read itself (EnvByProvider).
+func (a *app) addProviderFlags(fs *cli.FlagSet, flags []provider.Flag) func() provider.Values {
 	read := map[string]func() any{}
 	for _, f := range flags {
+		switch {
+		case f.EnvDefault != "" && f.EnvByProvider:
+			fs.EnvShown(f.Name, f.EnvDefault)
+		case f.EnvDefault != "":
+			fs.Env(f.Name, f.EnvDefault)
+		}
 		switch def := f.Default.(type) {
 		case string:
-			if f.EnvDefault != "" {
-				def = a.envDefault(f.EnvDefault, def)
-			}
 			p := fs.String(f.Name, def, f.Usage)
 			read[f.Name] = func() any { return *p }
 		case int:
@@ -77,7 +81,7 @@ type connFlags struct {
 
 // addConnFlags adds --sandbox (described by sandboxUsage) and the connection flags of
 // providers to fs.
-func (a *app) addConnFlags(fs *flag.FlagSet, sandboxUsage string, providers ...provider.Provider) *connFlags {
+func (a *app) addConnFlags(fs *cli.FlagSet, sandboxUsage string, providers ...provider.Provider) *connFlags {
 	c := &connFlags{}
 	fs.BoolVar(&c.sandbox, "sandbox", false, sandboxUsage)
 	for _, p := range providers {
@@ -140,7 +144,7 @@ func usageCode(err error) int {
 // foreignFlags reports a flag given on the command line that belongs to another
 // provider than p (owners maps a provider's flag to it; nil for a flag several take),
 // as a usage message listing that provider's flags (others), or "".
-func foreignFlags(fs *flag.FlagSet, p provider.Provider, others map[string][]provider.Flag, owners map[string]provider.Provider) string {
+func foreignFlags(fs *cli.FlagSet, p provider.Provider, others map[string][]provider.Flag, owners map[string]provider.Provider) string {
 	var given []string
 	fs.Visit(func(f *flag.Flag) { given = append(given, f.Name) })
 	for _, name := range given {

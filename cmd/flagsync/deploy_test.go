@@ -20,18 +20,18 @@ import (
 
 const deployDir = "../../deploy"
 
-// helpText returns what `flagsync <cmd> -h` prints.
+// helpText returns what `flagsync <cmd> -h` prints: run, as main calls it, with the
+// process environment and the built-in registry.
 func helpText(t *testing.T, cmd string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	a := &app{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
-	if code := a.dispatch(context.Background(), []string{cmd, "-h"}); code != exitOK {
+	if code := run(context.Background(), []string{cmd, "-h"}, &out, &errOut); code != exitOK {
 		t.Fatalf("flagsync %s -h: exit %d", cmd, code)
 	}
 	return out.String() + errOut.String()
 }
 
-var helpFlagRE = regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
+var helpFlagRE = regexp.MustCompile(`(?m)^\s+--?([a-z0-9][a-z0-9-]*)`)
 
 // commandFlags returns the flags `flagsync <cmd>` accepts.
 func commandFlags(t *testing.T, cmd string) map[string]bool {
@@ -238,10 +238,11 @@ func TestDockerfile(t *testing.T) {
 	checkInvocations(t, "Dockerfile", text)
 }
 
-// invocationRE finds `flagsync <command> ...` up to the end of a logical line, and the
+// invocationRE finds `flagsync <command> ...` up to the end of a logical line or of the
+// command (a pipe, ';', '&', ')'), and the
 // exec form ["/usr/local/bin/flagsync", "healthcheck", "--url", ...].
 var (
-	invocationRE = regexp.MustCompile(`(?:^|[\s;&|(])flagsync\s+([a-z]+)((?:[^\n\\]|\\\n)*)`)
+	invocationRE = regexp.MustCompile(`(?:^|[\s;&|(])flagsync\s+([a-z]+)((?:[^\n\\|;&)]|\\\n)*)`)
 	execFormRE   = regexp.MustCompile(`"/usr/local/bin/flagsync",\s*"([a-z]+)"((?:,\s*"[^"]*")*)`)
 	flagRE       = regexp.MustCompile(`(?:^|\s|")--?([a-z][a-z0-9-]*)`)
 )

@@ -53,6 +53,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 	}
 	fs := a.newFlagSet("doctor", a.doctorSynopsis())
 	format := fs.String("format", "text", "output: text or json")
+	fs.Enum("format", "text", "json")
 	names := make([]string, len(doctors))
 	var flags []provider.Flag
 	for i, d := range doctors {
@@ -60,6 +61,7 @@ func cmdDoctor(ctx context.Context, a *app, args []string) int {
 		flags = append(flags, d.DoctorFlags()...)
 	}
 	vendor := fs.String("vendor", names[0], "the service to probe: "+strings.Join(names, " or "))
+	fs.Enum("vendor", names...)
 	values := a.addProviderFlags(fs, flags)
 	var providers []provider.Provider
 	for _, d := range doctors {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/flagsync/flagsync/internal/api"
+	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/export"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/provider"
@@ -63,12 +63,13 @@ type exportFlags struct {
 	byVendor            map[string][]provider.Flag
 }
 
-func (a *app) addExportFlags(fs *flag.FlagSet) *exportFlags {
+func (a *app) addExportFlags(fs *cli.FlagSet) *exportFlags {
 	f := &exportFlags{owners: map[string]provider.Provider{}, byVendor: map[string][]provider.Flag{}}
 	fs.StringVar(&f.out, "out", defaultExportDir, "folder the files are written to (created if missing)")
 	fs.BoolVar(&f.force, "force", false, "overwrite files that exist (files not part of the export are never touched)")
 	fs.StringVar(&f.schema, "schema", "", "where the files' yaml-language-server comment points editors: a URL or path of the folder holding flag.schema.json, or none (default: the schema/ folder of the repository holding --out, if it has one; else none)")
 	fs.StringVar(&f.vendor, "vendor", a.providers.Default().Name(), "the service to export from: "+strings.Join(a.exporters(), " or "))
+	fs.Enum("vendor", a.exporters()...)
 	var all []provider.Flag
 	for _, p := range a.providers.All() {
 		if e, ok := p.(provider.Exporter); ok {

@@ -757,7 +757,7 @@ func TestDockerfileBasesPinned(t *testing.T) {
 	if from < 2 {
 		t.Errorf("%d FROM lines, want the build and the runtime stage", from)
 	}
-	if !strings.Contains(string(b), "-trimpath") || !strings.Contains(string(b), "-X main.version=${VERSION}") {
+	if !strings.Contains(string(b), "-trimpath") || !strings.Contains(string(b), "-X github.com/flagsync/flagsync/internal/buildinfo.version=${VERSION}") {
 		t.Error("the build lacks -trimpath or the version stamp")
 	}
 	if regexp.MustCompile(`(?m)^HEALTHCHECK[^\n]*\\\n[^\n]*(127\.0\.0\.1|:8080)`).Match(b) {

@@ -41,18 +41,13 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	a.quietOnTerminal(fs)
 	var f planFlags
 	fs.StringVar(&f.format, "format", "text", "output: text, markdown (a pull-request comment) or json")
+	fs.Enum("format", "text", "markdown", "json")
 	fs.BoolVar(&f.detailed, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	fs.StringVar(&f.outPath, "out", "", "write the plan to this file instead of stdout")
 	fs.StringVar(&f.jsonOut, "json-out", "", "also write the plan as JSON to this file (one live read for a PR comment and its artifact)")
 	fs.BoolVar(&f.prune, "prune", false, "plan archiving managed flags that were removed from Git (also prune: true in flagsync.yaml)")
 	if code := a.parse(fs, args); code >= 0 {
 		return code
-	}
-	switch f.format {
-	case "text", "markdown", "json":
-	default:
-		fmt.Fprintf(a.stderr, "flagsync plan: --format %q: want text, markdown or json\n", f.format)
-		return exitUsage
 	}
 	if code := conn.check(a); code >= 0 {
 		return code
@@ -106,7 +101,7 @@ func (a *app) writePlan(f planFlags, rep *reconcile.Report, runErr error) error 
 	case isInvalid:
 		report.WriteDiagnostics(&out, f.format, rep)
 	case planned:
-		if err := report.WritePlan(&out, f.format, rep.Plan, a.outTTY && f.outPath == ""); err != nil {
+		if err := report.WritePlan(&out, f.format, rep.Plan, a.color() && f.outPath == ""); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/daemon"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/provider"
@@ -60,10 +60,11 @@ type runFlags struct {
 	readyIntervals, history                        int
 	webhookMaxBody                                 int64
 	suspend, prune, allowMass                      bool
+	secretArg                                      bool // --webhook-secret was on the command line
 	maxChanges, concurrency                        int
 }
 
-func (f *runFlags) add(fs *flag.FlagSet) {
+func (f *runFlags) add(fs *cli.FlagSet) {
 	fs.StringVar(&f.listen, "listen", defaultListen, "address of the HTTP endpoints; the container image sets 0.0.0.0:8080")
 	fs.StringVar(&f.schedule, "schedule", "*/5 * * * *", `cron schedule of periodic syncs: five fields, or @every 10m, @hourly…; "off" for none`)
 	fs.DurationVar(&f.jitter, "jitter", daemon.DefaultJitter, "most a scheduled sync is delayed at random (at most a tenth of the schedule's period)")
@@ -71,7 +72,7 @@ func (f *runFlags) add(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, how long the flags already started may take to finish their changes")
 	fs.IntVar(&f.readyIntervals, "ready-intervals", daemon.DefaultReadyIntervals, "/readyz fails after this many schedule periods (or drift intervals) without a successful sync or check")
 	fs.IntVar(&f.history, "status-history", daemon.DefaultHistory, "syncs listed in /status")
-	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "webhook secret; prefer env FLAGSYNC_WEBHOOK_SECRET or FLAGSYNC_WEBHOOK_SECRET_FILE (a flag shows in ps); without one, /webhook answers 404")
+	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "webhook secret; prefer the variable, or FLAGSYNC_WEBHOOK_SECRET_FILE (a flag shows in ps); without one, /webhook answers 404")
 	fs.StringVar(&f.webhookBranch, "webhook-branch", "", "branch whose pushes trigger a sync (default: the branch --ref names)")
 	fs.Int64Var(&f.webhookMaxBody, "webhook-max-body", webhook.DefaultMaxBody, "largest webhook body accepted, in bytes")
 	fs.BoolVar(&f.suspend, "suspend", false, "start with applying suspended: plan and report drift, write nothing (POST /resume to apply)")
@@ -101,12 +102,10 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	logf := a.addLogFlags(fs)
 	var f runFlags
 	f.add(fs)
-	if code := a.envForFlags(fs); code >= 0 {
-		return code
-	}
 	if code := a.parse(fs, args); code >= 0 {
 		return code
 	}
+	f.secretArg = fs.Given("webhook-secret")
 	if code := conn.check(a); code >= 0 {
 		return code
 	}
@@ -153,12 +152,16 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 // daemonConfig is the daemon's configuration from run's flags and secrets, without its
 // services (see connectDaemon). A *provider.UsageError is a bad command line.
 func (a *app) daemonConfig(f runFlags, src *sourceFlags, logger *slog.Logger) (daemon.Config, error) {
+	// FLAGSYNC_WEBHOOK_SECRET sets the flag; without either, FLAGSYNC_WEBHOOK_SECRET_FILE.
 	secret := f.webhookSecret
-	var err error
-	if secret != "" {
+	if f.secretArg {
 		logger.Warn("--webhook-secret on the command line shows in process lists; use FLAGSYNC_WEBHOOK_SECRET or FLAGSYNC_WEBHOOK_SECRET_FILE")
-	} else if secret, err = a.secret("FLAGSYNC_WEBHOOK_SECRET"); err != nil {
-		return daemon.Config{}, err
+	}
+	var err error
+	if secret == "" {
+		if secret, err = a.secret("FLAGSYNC_WEBHOOK_SECRET"); err != nil {
+			return daemon.Config{}, err
+		}
 	}
 	adminToken, err := a.secret("FLAGSYNC_ADMIN_TOKEN")
 	if err != nil {
@@ -264,27 +267,4 @@ func refBranch(ref string) string {
 		return ""
 	}
 	return ref
-}
-
-// envForFlags gives every flag of fs that names no environment variable in its usage
-// one of its own, FLAGSYNC_ + the flag's name in capitals with '-' as '_', and sets the
-// flag from it; the command line still wins. It returns an exit code, or -1.
-func (a *app) envForFlags(fs *flag.FlagSet) int {
-	code := -1
-	fs.VisitAll(func(f *flag.Flag) {
-		if strings.Contains(f.Usage, "(env ") || strings.Contains(f.Usage, "env FLAGSYNC_") {
-			return
-		}
-		name := "FLAGSYNC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		f.Usage += " (env " + name + ")"
-		v := a.getenv(name)
-		if v == "" || code >= 0 {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			fmt.Fprintf(a.stderr, "%s: %s=%q: %v\n", fs.Name(), name, v, err)
-			code = exitUsage
-		}
-	})
-	return code
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/provider"
 )
 
@@ -36,7 +36,7 @@ type sandboxFlags struct {
 	byVendor map[string][]provider.Flag
 }
 
-func (a *app) addSandboxFlags(fs *flag.FlagSet) *sandboxFlags {
+func (a *app) addSandboxFlags(fs *cli.FlagSet) *sandboxFlags {
 	f := &sandboxFlags{owners: map[string]provider.Provider{}, byVendor: map[string][]provider.Flag{}}
 	var all []provider.Flag
 	for _, p := range a.providers.All() {
@@ -60,16 +60,19 @@ func (a *app) environmentsHelp() string {
 	for _, p := range a.providers.All() {
 		defaults = append(defaults, p.Name()+": "+strings.Join(p.Sandbox().DefaultEnvironments, ","))
 	}
-	return "comma-separated environment keys of the sandbox's project, in the order flags list them (env FLAGSYNC_SANDBOX_ENVIRONMENTS; default " + strings.Join(defaults, "; ") + ")"
+	return "comma-separated environment keys of the sandbox's project, in the order flags list them (default " + strings.Join(defaults, "; ") + ")"
 }
 
 // cmdSandbox serves a sandbox until ctx ends, then shuts it down gracefully.
 func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	fs := a.newFlagSet("sandbox", a.sandboxSynopsis())
-	listen := fs.String("listen", a.envDefault("FLAGSYNC_SANDBOX_LISTEN", "127.0.0.1:8089"), "address to listen on (env FLAGSYNC_SANDBOX_LISTEN)")
-	state := fs.String("state", a.envDefault("FLAGSYNC_SANDBOX_STATE", ""), "JSON file the flags are loaded from and saved to after each write (env FLAGSYNC_SANDBOX_STATE; default: memory only)")
-	envs := fs.String("environments", a.envDefault("FLAGSYNC_SANDBOX_ENVIRONMENTS", ""), a.environmentsHelp())
-	vendor := fs.String("vendor", a.envDefault("FLAGSYNC_SANDBOX_VENDOR", a.providers.Default().Name()), "the API to serve: "+strings.Join(a.providers.Names(), " or ")+" (env FLAGSYNC_SANDBOX_VENDOR)")
+	// The sandbox is a server of its own: its settings are FLAGSYNC_SANDBOX_*.
+	fs.SetEnvPrefix("FLAGSYNC_SANDBOX_")
+	listen := fs.String("listen", "127.0.0.1:8089", "address to listen on")
+	state := fs.String("state", "", "JSON file the flags are loaded from and saved to after each write (default: memory only)")
+	envs := fs.String("environments", "", a.environmentsHelp())
+	vendor := fs.String("vendor", a.providers.Default().Name(), "the API to serve: "+strings.Join(a.providers.Names(), " or "))
+	fs.Enum("vendor", a.providers.Names()...)
 	sf := a.addSandboxFlags(fs)
 	lf := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {

@@ -180,7 +180,7 @@ func TestSandboxCommandErrors(t *testing.T) {
 		msg  string
 	}{
 		{"id without secret", []string{"--client-id", "ci"}, exitUsage, "both a client id and a client secret"},
-		{"unknown flag", []string{"--port", "1"}, exitUsage, "flag provided but not defined"},
+		{"unknown flag", []string{"--port", "1"}, exitUsage, "unknown flag --port"},
 		{"bad site", []string{"--sites", "short"}, exitFail, "exactly 10 characters"},
 		{"corrupt state", []string{"--state", corrupt}, exitFail, corrupt},
 		{"bad address", []string{"--listen", "127.0.0.1:notaport", "--log-format", "json"}, exitFail, "listen on 127.0.0.1:notaport"},

@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/plan"
 )
@@ -33,23 +32,29 @@ type sourceFlags struct {
 	insecureSkipHostKey bool
 	allowHTTP           bool
 	caFile              string
-
-	envErr error // a FLAGSYNC_* variable that did not parse, reported by open
 }
 
-func (a *app) addSourceFlags(fs *flag.FlagSet) *sourceFlags {
+// addSourceFlags adds the flags that say where the flag files are. Git's settings keep
+// the FLAGSYNC_GIT_ variables of its credentials.
+func (a *app) addSourceFlags(fs *cli.FlagSet) *sourceFlags {
 	s := &sourceFlags{a: a}
-	fs.StringVar(&s.repo, "repo", a.envDefault("FLAGSYNC_REPO", "."), "repository: a local folder, or a URL (https://, ssh://, git@host:org/repo.git, file://) (env FLAGSYNC_REPO)")
-	fs.StringVar(&s.ref, "ref", a.envDefault("FLAGSYNC_REF", ""), "branch, tag or full commit hash; default: the remote's default branch, or a local folder as it is on disk (env FLAGSYNC_REF)")
-	fs.StringVar(&s.path, "path", a.envDefault("FLAGSYNC_PATH", "."), "folder of flag files inside the repository (env FLAGSYNC_PATH)")
-	fs.StringVar(&s.cacheDir, "cache-dir", a.envDefault("FLAGSYNC_CACHE_DIR", a.defaultCacheDir()), "folder remote repositories are cloned into (env FLAGSYNC_CACHE_DIR)")
-	fs.IntVar(&s.depth, "depth", s.envInt("FLAGSYNC_GIT_DEPTH", 1), "history depth to fetch from a remote; 0 = full history (env FLAGSYNC_GIT_DEPTH)")
-	fs.DurationVar(&s.gitTimeout, "git-timeout", s.envDuration("FLAGSYNC_GIT_TIMEOUT", gitsource.DefaultTimeout), "time limit of one fetch (env FLAGSYNC_GIT_TIMEOUT)")
-	fs.StringVar(&s.sshKey, "ssh-key", a.envDefault("FLAGSYNC_GIT_SSH_KEY_FILE", ""), "private key file for SSH remotes; passphrase from FLAGSYNC_GIT_SSH_KEY_PASSPHRASE(_FILE) (env FLAGSYNC_GIT_SSH_KEY_FILE)")
-	fs.StringVar(&s.knownHosts, "known-hosts", a.envDefault("FLAGSYNC_GIT_KNOWN_HOSTS", a.defaultKnownHosts()), "known_hosts file SSH host keys are verified against (env FLAGSYNC_GIT_KNOWN_HOSTS)")
-	fs.BoolVar(&s.insecureSkipHostKey, "insecure-skip-host-key-check", s.envBool("FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK"), "do not verify SSH host keys (unsafe; warns on every fetch) (env FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK)")
-	fs.BoolVar(&s.allowHTTP, "git-allow-http", s.envBool("FLAGSYNC_GIT_ALLOW_HTTP"), "allow plain http:// to a host that is not loopback (unsafe; warns on every fetch) (env FLAGSYNC_GIT_ALLOW_HTTP)")
-	fs.StringVar(&s.caFile, "git-ca-file", a.envDefault("FLAGSYNC_GIT_CA_FILE", ""), "PEM file of extra certificate authorities for HTTPS remotes (env FLAGSYNC_GIT_CA_FILE)")
+	fs.StringVar(&s.repo, "repo", ".", "repository: a local folder, or a URL (https://, ssh://, git@host:org/repo.git, file://)")
+	fs.StringVar(&s.ref, "ref", "", "branch, tag or full commit hash; default: the remote's default branch, or a local folder as it is on disk")
+	fs.StringVar(&s.path, "path", ".", "folder of flag files inside the repository")
+	fs.StringVar(&s.cacheDir, "cache-dir", "", "folder remote repositories are cloned into")
+	fs.DefaultText("cache-dir", "$XDG_CACHE_HOME/flagsync, else $HOME/.cache/flagsync, else .flagsync/cache")
+	fs.IntVar(&s.depth, "depth", 1, "history depth to fetch from a remote; 0 = full history")
+	fs.Env("depth", "FLAGSYNC_GIT_DEPTH")
+	fs.DurationVar(&s.gitTimeout, "git-timeout", gitsource.DefaultTimeout, "time limit of one fetch")
+	fs.StringVar(&s.sshKey, "ssh-key", "", "private key file for SSH remotes; passphrase from FLAGSYNC_GIT_SSH_KEY_PASSPHRASE(_FILE)")
+	fs.Env("ssh-key", "FLAGSYNC_GIT_SSH_KEY_FILE")
+	fs.StringVar(&s.knownHosts, "known-hosts", "", "known_hosts file SSH host keys are verified against")
+	fs.DefaultText("known-hosts", "$HOME/.ssh/known_hosts")
+	fs.Env("known-hosts", "FLAGSYNC_GIT_KNOWN_HOSTS")
+	fs.BoolVar(&s.insecureSkipHostKey, "insecure-skip-host-key-check", false, "do not verify SSH host keys (unsafe; warns on every fetch)")
+	fs.Env("insecure-skip-host-key-check", "FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK")
+	fs.BoolVar(&s.allowHTTP, "git-allow-http", false, "allow plain http:// to a host that is not loopback (unsafe; warns on every fetch)")
+	fs.StringVar(&s.caFile, "git-ca-file", "", "PEM file of extra certificate authorities for HTTPS remotes")
 	return s
 }
 
@@ -89,9 +94,6 @@ func (s *sourceFlags) open(ctx context.Context, logger *slog.Logger) (*snapshot,
 // from FLAGSYNC_GIT_* variables (or the files their *_FILE twins name). The daemon
 // keeps one to fetch on every trigger.
 func (s *sourceFlags) newSource(logger *slog.Logger) (*gitsource.Source, error) {
-	if s.envErr != nil {
-		return nil, s.envErr
-	}
 	var auth gitsource.Auth
 	for _, v := range []struct {
 		name string
@@ -113,11 +115,11 @@ func (s *sourceFlags) newSource(logger *slog.Logger) (*gitsource.Source, error) 
 		Repo:                s.repo,
 		Ref:                 s.ref,
 		Path:                s.path,
-		CacheDir:            s.cacheDir,
+		CacheDir:            cmpOr(s.cacheDir, s.a.defaultCacheDir()),
 		Depth:               s.depth,
 		Timeout:             s.gitTimeout,
 		Auth:                auth,
-		KnownHostsFile:      s.knownHosts,
+		KnownHostsFile:      cmpOr(s.knownHosts, s.a.defaultKnownHosts()),
 		InsecureSkipHostKey: s.insecureSkipHostKey,
 		AllowHTTP:           s.allowHTTP,
 		CAFile:              s.caFile,
@@ -144,43 +146,4 @@ func (a *app) defaultKnownHosts() string {
 		return filepath.Join(h, ".ssh", "known_hosts")
 	}
 	return ""
-}
-
-func (s *sourceFlags) envInt(name string, def int) int {
-	v := s.a.getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		s.envErr = fmt.Errorf("%s=%q: want a whole number", name, v)
-		return def
-	}
-	return n
-}
-
-func (s *sourceFlags) envDuration(name string, def time.Duration) time.Duration {
-	v := s.a.getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		s.envErr = fmt.Errorf("%s=%q: want a duration such as 60s or 2m", name, v)
-		return def
-	}
-	return d
-}
-
-func (s *sourceFlags) envBool(name string) bool {
-	v := s.a.getenv(name)
-	if v == "" {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		s.envErr = fmt.Errorf("%s=%q: want true or false", name, v)
-		return false
-	}
-	return b
 }

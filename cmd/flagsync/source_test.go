@@ -137,8 +137,8 @@ func TestSourceFlags(t *testing.T) {
 		a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return env[k] }}
 		fs := a.newFlagSet("test", "")
 		src := a.addSourceFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
+		if err := fs.Parse(args, a.getenv); err != nil {
+			return nil, nil, err
 		}
 		logger, _ := a.logger(&logFlags{level: "error", format: "text"})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -148,15 +148,20 @@ func TestSourceFlags(t *testing.T) {
 	}
 
 	t.Run("defaults", func(t *testing.T) {
+		// The flags' defaults are the same on every machine; the folders under $HOME are
+		// worked out when the source is built.
 		a := &app{getenv: func(k string) string { return map[string]string{"HOME": "/h", "XDG_CACHE_HOME": "/c"}[k] }}
 		src := a.addSourceFlags(a.newFlagSet("test", ""))
-		if src.cacheDir != filepath.Join("/c", "flagsync") || src.depth != 1 || src.gitTimeout != 60*time.Second ||
-			src.knownHosts != filepath.Join("/h", ".ssh", "known_hosts") || src.insecureSkipHostKey || src.allowHTTP {
+		if src.cacheDir != "" || src.depth != 1 || src.gitTimeout != 60*time.Second ||
+			src.knownHosts != "" || src.insecureSkipHostKey || src.allowHTTP {
 			t.Errorf("defaults: %+v", src)
 		}
+		if a.defaultCacheDir() != filepath.Join("/c", "flagsync") || a.defaultKnownHosts() != filepath.Join("/h", ".ssh", "known_hosts") {
+			t.Errorf("cache dir %s, known hosts %s", a.defaultCacheDir(), a.defaultKnownHosts())
+		}
 		a = &app{getenv: func(string) string { return "" }}
-		if src = a.addSourceFlags(a.newFlagSet("test", "")); src.cacheDir != filepath.Join(".flagsync", "cache") {
-			t.Errorf("cache dir without a home: %s", src.cacheDir)
+		if d := a.defaultCacheDir(); d != filepath.Join(".flagsync", "cache") {
+			t.Errorf("cache dir without a home: %s", d)
 		}
 	})
 	t.Run("bad environment", func(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -64,16 +63,13 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	var f syncFlags
 	fs.BoolVar(&f.dryRun, "dry-run", false, "compute the plan and go through every step but send no write")
 	fs.StringVar(&f.format, "format", "text", "output: text or json")
+	fs.Enum("format", "text", "json")
 	fs.IntVar(&f.maxChanges, "max-changes", defaultMaxChanges, "refuse to apply a plan with more changes than this (0: no limit)")
 	fs.BoolVar(&f.allowMass, "allow-mass-archive", false, "let pruning archive more flags than the mass-archive guard allows")
 	fs.BoolVar(&f.prune, "prune", false, "archive managed flags that were removed from Git (also prune: true in flagsync.yaml)")
 	fs.IntVar(&f.concurrency, "concurrency", apply.DefaultConcurrency, "flags applied at once (the changes of one flag always go in order)")
 	if code := a.parse(fs, args); code >= 0 {
 		return code
-	}
-	if f.format != "text" && f.format != "json" {
-		fmt.Fprintf(a.stderr, "flagsync sync: --format %q: want text or json\n", f.format)
-		return exitUsage
 	}
 	if f.concurrency < 1 || f.maxChanges < 0 {
 		fmt.Fprintln(a.stderr, "flagsync sync: --concurrency must be at least 1 and --max-changes at least 0")
@@ -94,7 +90,7 @@ func cmdSync(ctx context.Context, a *app, args []string) int {
 	}
 	in := reconcile.Input{DryRun: f.dryRun, Prune: f.prune, MaxChanges: f.maxChanges, AllowMassArchive: f.allowMass, Concurrency: f.concurrency}
 	if f.format == "text" {
-		in.OnPlan = func(p plan.Plan) { _ = plan.RenderText(a.stdout, p, plan.TextOptions{Color: a.outTTY}) }
+		in.OnPlan = func(p plan.Plan) { _ = plan.RenderText(a.stdout, p, plan.TextOptions{Color: a.color()}) }
 	}
 	rep, conns, err := a.reconcile(ctx, conn, logger, snap, in)
 	defer conns.Close()
@@ -164,18 +160,5 @@ func (a *app) printRunError(cmd string, err error) {
 		fmt.Fprintf(a.stderr, "flagsync %s: %v; nothing was applied (pass --allow-mass-archive if this is intended)\n", cmd, err)
 	default:
 		fmt.Fprintf(a.stderr, "flagsync %s: %v\n", cmd, err)
-	}
-}
-
-// quietOnTerminal makes warn the default log level when a person watches: the plan and
-// the results on stdout already tell them what each change did, and info lines on
-// stderr would repeat them. FLAGSYNC_LOG_LEVEL and --log-level still win.
-func (a *app) quietOnTerminal(fs *flag.FlagSet) {
-	if !a.outTTY || !a.errTTY || a.getenv("FLAGSYNC_LOG_LEVEL") != "" {
-		return
-	}
-	if f := fs.Lookup("log-level"); f != nil {
-		f.DefValue = "warn"
-		_ = f.Value.Set("warn")
 	}
 }

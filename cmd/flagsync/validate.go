@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ func (a *app) validateUsage() string {
 		files = append(files, p.Help().Files)
 	}
 	return `
-Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json|github]
+Usage: flagsync validate [--repo DIR] [--ref REF] [--path SUBDIR] [--format text|json|github|gitlab]
 
 Checks every flag file (*.yaml, *.yml) under the flag folder against its service's flag
 schema and semantic rules (known variations, value types, traffic allocations, unique
@@ -27,35 +29,43 @@ rule names, known environments, no duplicate flags), and prints every problem as
 file:line:col: field: message. Nothing is sent to any service. The services' files:
 ` + strings.Join(files, "; ") + `.
 
+--format json prints a report described by schema/validate-report.schema.json (flagsync
+schema validate-report); --format gitlab a GitLab code-quality report (artifacts:reports:
+codequality), whose problems GitLab shows on the merge request.
+
 Exit status: 0 valid, 1 invalid (or the repository could not be read), 64 bad usage.
 
 Examples:
   flagsync validate --repo examples/flags
   flagsync validate --path flags
   flagsync validate --format json | jq '.diagnostics[].message'
+  flagsync validate --path flags --format gitlab > gl-code-quality-report.json
 `
 }
 
+// validateFormats are validate's output formats.
+var validateFormats = []string{"text", "json", "github", "gitlab"}
+
+// validateFormatVersion is the format_version of validate's JSON report (described by
+// schema/validate-report.schema.json).
+const validateFormatVersion = 1
+
 // validateReport is the JSON output of validate.
 type validateReport struct {
-	Valid       bool              `json:"valid"`
-	Files       int               `json:"files"`
-	Diagnostics []diag.Diagnostic `json:"diagnostics"`
+	FormatVersion int               `json:"format_version"`
+	Valid         bool              `json:"valid"`
+	Files         int               `json:"files"`
+	Diagnostics   []diag.Diagnostic `json:"diagnostics"`
 }
 
 func cmdValidate(ctx context.Context, a *app, args []string) int {
 	fs := a.newFlagSet("validate", a.validateUsage())
 	src := a.addSourceFlags(fs)
-	format := fs.String("format", "text", "output format: text, json, or github (annotations on each file and line in GitHub Actions)")
+	format := fs.String("format", "text", "output format: text, json, github (annotations on each file and line in GitHub Actions) or gitlab (a code-quality report)")
+	fs.Enum("format", validateFormats...)
 	logs := a.addLogFlags(fs)
 	if code := a.parse(fs, args); code >= 0 {
 		return code
-	}
-	switch *format {
-	case "text", "json", "github":
-	default:
-		fmt.Fprintf(a.stderr, "flagsync validate: --format %q: want text, json or github\n", *format)
-		return exitUsage
 	}
 	logger, err := a.logger(logs)
 	if err != nil {
@@ -74,7 +84,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		return exitFail
 	}
 
-	report := validateReport{Valid: invalid == nil, Diagnostics: []diag.Diagnostic{}}
+	report := validateReport{FormatVersion: validateFormatVersion, Valid: invalid == nil, Diagnostics: []diag.Diagnostic{}}
 	if invalid != nil {
 		report.Files = invalid.Files
 		report.Diagnostics = invalid.Diagnostics
@@ -89,6 +99,8 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		if err == nil {
 			err = writeValidateSummary(a.stdout, report, invalid, sum)
 		}
+	case "gitlab":
+		err = writeValidateGitLab(a.stdout, report)
 	default:
 		err = writeValidateText(a.stdout, report, invalid, sum)
 	}
@@ -122,6 +134,49 @@ func writeValidateGitHub(w io.Writer, r validateReport) error {
 		}
 	}
 	return nil
+}
+
+// gitlabIssue is one problem in GitLab's code-quality report: the subset of the Code
+// Climate issue format GitLab reads.
+type gitlabIssue struct {
+	Description string         `json:"description"`
+	CheckName   string         `json:"check_name"`
+	Fingerprint string         `json:"fingerprint"`
+	Severity    string         `json:"severity"`
+	Location    gitlabLocation `json:"location"`
+}
+
+type gitlabLocation struct {
+	Path  string `json:"path"`
+	Lines struct {
+		Begin int `json:"begin"`
+	} `json:"lines"`
+}
+
+// writeValidateGitLab prints the problems as a GitLab code-quality report: a JSON array,
+// empty when the files are valid. A problem's fingerprint is its file, field and message
+// (not its line, so that an edit above it does not make it a new problem), with a count
+// for repeats.
+func writeValidateGitLab(w io.Writer, r validateReport) error {
+	issues := []gitlabIssue{}
+	seen := map[string]int{}
+	for _, d := range r.Diagnostics {
+		msg := d.Message
+		if d.Field != "" {
+			msg = d.Field + ": " + msg
+		}
+		id := d.File + "\x00" + msg
+		seen[id]++
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", id, seen[id])))
+		is := gitlabIssue{Description: msg, CheckName: "flagsync-validate", Fingerprint: hex.EncodeToString(sum[:]), Severity: "major"}
+		is.Location.Path = d.File
+		is.Location.Lines.Begin = max(d.Line, 1)
+		issues = append(issues, is)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(issues)
 }
 
 // ghData and ghProperty escape a workflow command's message and property values.

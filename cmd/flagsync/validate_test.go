@@ -110,18 +110,24 @@ func TestValidateUsageAndErrors(t *testing.T) {
 		args     []string
 		code     int
 		inStderr string
+		inStdout string
 	}{
-		{"bad format", []string{"--format", "xml"}, exitUsage, `--format "xml": want text, json or github`},
-		{"unknown flag", []string{"--colour"}, exitUsage, "flag provided but not defined"},
-		{"extra argument", []string{"flags"}, exitUsage, `unexpected argument "flags"`},
-		{"help", []string{"-h"}, exitOK, "flagsync validate --repo examples/flags"},
-		{"missing repository", []string{"--repo", filepath.Join(t.TempDir(), "nope")}, exitFail, "open repository"},
-		{"missing flag folder", []string{"--repo", t.TempDir(), "--path", "flags"}, exitFail, "flags"},
+		{"bad format", []string{"--format", "xml"}, exitUsage, `--format "xml": want text, json, github or gitlab`, ""},
+		{"mistyped format", []string{"--format", "jsn"}, exitUsage, `--format "jsn": want text, json, github or gitlab; did you mean json?`, ""},
+		{"unknown flag", []string{"--colour"}, exitUsage, "flagsync validate: unknown flag --colour\nRun 'flagsync validate -h' for its flags.\n", ""},
+		{"mistyped flag", []string{"--pth", "flags"}, exitUsage, "unknown flag --pth; did you mean --path?", ""},
+		{"extra argument", []string{"flags"}, exitUsage, `unexpected argument "flags"`, ""},
+		{"help", []string{"-h"}, exitOK, "", "flagsync validate --repo examples/flags"},
+		{"missing repository", []string{"--repo", filepath.Join(t.TempDir(), "nope")}, exitFail, "open repository", ""},
+		{"missing flag folder", []string{"--repo", t.TempDir(), "--path", "flags"}, exitFail, "flags", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runValidate(t, tc.args...)
-			if code != tc.code || !strings.Contains(errOut, tc.inStderr) {
-				t.Errorf("exit %d (want %d), stderr %q (want it to contain %q), stdout %q", code, tc.code, errOut, tc.inStderr, out)
+			if code != tc.code || !strings.Contains(errOut, tc.inStderr) || !strings.Contains(out, tc.inStdout) {
+				t.Errorf("exit %d (want %d), stderr %q (want it to contain %q), stdout %q (want %q)", code, tc.code, errOut, tc.inStderr, out, tc.inStdout)
+			}
+			if tc.code == exitUsage && strings.Count(errOut, "\n") > 2 {
+				t.Errorf("a usage error is one line and a pointer to -h, not the usage:\n%s", errOut)
 			}
 		})
 	}

@@ -257,7 +257,7 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 		if c.GiveUp(failures, start, delay) {
 			return nil, lastErr
 		}
-		c.log.Warn(c.cfg.Name+" call failed; retrying", "method", cl.Method, "path", path, "attempt", attempt, "retry_in", delay, "error", lastErr.Error())
+		c.log.Warn(c.cfg.Name+" call failed; retrying", "method", cl.Method, "path", path, "attempt", attempt, "retry_in_ms", delay.Milliseconds(), "error", lastErr.Error())
 		if err := Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.Method, path, err, lastErr)
 		}
@@ -357,10 +357,10 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 	}
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w", cl.Method, path, UnwrapURLError(err))
-		c.log.Debug(c.cfg.Name+" call", "method", cl.Method, "path", path, "status", res.Status, "duration", took, "attempt", attempt, "error", err.Error())
+		c.log.Debug(c.cfg.Name+" call", "method", cl.Method, "path", path, "status", res.Status, "duration_ms", took.Milliseconds(), "attempt", attempt, "error", err.Error())
 		return nil, header, err
 	}
-	c.log.Debug(c.cfg.Name+" call", "method", cl.Method, "path", path, "status", res.Status, "duration", took, "attempt", attempt)
+	c.log.Debug(c.cfg.Name+" call", "method", cl.Method, "path", path, "status", res.Status, "duration_ms", took.Milliseconds(), "attempt", attempt)
 	return res, header, nil
 }
 

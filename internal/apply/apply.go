@@ -360,7 +360,7 @@ func (r *runner) log(res Result) {
 		if res.Note != "" {
 			attrs = append(attrs, "note", res.Note)
 		}
-		r.logger.Info("change applied", append(attrs, "duration", res.Duration)...)
+		r.logger.Info("change applied", append(attrs, "duration_ms", res.Duration.Milliseconds())...)
 	case Failed:
 		r.logger.Warn("change failed", append(attrs, "error", res.Err)...)
 	case AwaitingApproval:

@@ -320,7 +320,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		running := d.running != nil
 		d.mu.Unlock()
 		if running {
-			d.log.Info("shutting down: no new trigger or flag is taken; the flags already started finish their changes", "timeout", d.cfg.ShutdownTimeout.String())
+			d.log.Info("shutting down: no new trigger or flag is taken; the flags already started finish their changes", "timeout_ms", d.cfg.ShutdownTimeout.Milliseconds())
 		} else {
 			d.log.Info("shutting down")
 		}

@@ -19,7 +19,7 @@ func (d *Daemon) startSchedule() (stop func()) {
 		time.AfterFunc(d.jitter(time.Now()), func() { d.request("schedule", false, nil) })
 	}))
 	c.Start()
-	d.log.Info("schedule started", "schedule", d.cfg.Schedule, "next", d.sched.Next(time.Now()).Format(time.RFC3339), "max_jitter", d.maxJitter(time.Now()).String())
+	d.log.Info("schedule started", "schedule", d.cfg.Schedule, "next", d.sched.Next(time.Now()).Format(time.RFC3339), "max_jitter_ms", d.maxJitter(time.Now()).Milliseconds())
 	return func() { <-c.Stop().Done() }
 }
 

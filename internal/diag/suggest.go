@@ -68,3 +68,8 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Suggest returns the candidate closest to s when it is a likely typo of it (the rule of
+// the diagnostics' "did you mean"), or "". The command line uses it for mistyped
+// commands and flags.
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }

@@ -199,7 +199,7 @@ func (s *Source) fetch(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.log.Info("git "+action, "ref", tgt.describe(), "revision", tgt.hash.String(), "depth", s.opts.Depth,
-		"duration", time.Since(start).Round(time.Millisecond).String())
+		"duration_ms", time.Since(start).Milliseconds())
 	return &Snapshot{Revision: tgt.hash.String(), FS: tfs}, nil
 }
 

@@ -52,12 +52,12 @@ func (kprovider) Help() provider.Help {
 // Flags are the flags that select and pace the Automation API, or the embedded sandbox.
 func (kprovider) Flags() []provider.Flag {
 	return []provider.Flag{
-		{Name: "api-url", Default: "", Usage: "Automation API base URL (env " + kclient.EnvAPIURL + "; default " + kclient.DefaultBaseURL + ")"},
+		{Name: "api-url", Default: "", EnvDefault: kclient.EnvAPIURL, EnvByProvider: true, Usage: "Automation API base URL (default " + kclient.DefaultBaseURL + ")"},
 		{Name: "rate-10s", Default: kclient.DefaultPer10s, Usage: "client-side budget: API calls per 10 seconds (Kameleoon allows 50)"},
 		{Name: "rate-hour", Default: kclient.DefaultPerHour, Usage: "client-side budget: API calls per hour (Kameleoon allows 1000)"},
 		{Name: "retry-base", Default: kclient.DefaultBackoffBase, Usage: "first wait before retrying a refused or failed call without Retry-After; doubles each time"},
 		{Name: "sandbox-state", Default: defaultSandboxState, State: true, Usage: "with --sandbox: the file the sandbox keeps its flags in between runs"},
-		{Name: "strict", Default: "", Usage: "with --sandbox: the strict variants the sandbox follows, comma-separated, or \"all\" (see flagsync sandbox -h; env " + envSandboxStrict + "; default: none)"},
+		{Name: "strict", Default: "", EnvDefault: envSandboxStrict, EnvByProvider: true, Usage: "with --sandbox: the strict variants the sandbox follows, comma-separated, or \"all\" (see flagsync sandbox -h; default: none)"},
 	}
 }
 

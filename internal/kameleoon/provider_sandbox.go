@@ -29,12 +29,12 @@ client against each (comma-separated, or "all"):
 			}},
 		DefaultEnvironments: ksandbox.DefaultEnvironments,
 		Flags: []provider.Flag{
-			{Name: "sites", Default: "", EnvDefault: "FLAGSYNC_SANDBOX_SITES", Usage: "comma-separated site codes of the account (env FLAGSYNC_SANDBOX_SITES; default: any 10-character code)"},
-			{Name: "client-id", Default: "", EnvDefault: "FLAGSYNC_SANDBOX_CLIENT_ID", Usage: "accepted OAuth client id (env FLAGSYNC_SANDBOX_CLIENT_ID; default \"sandbox\")"},
-			{Name: "client-secret", Default: "", Usage: "accepted OAuth client secret (prefer env FLAGSYNC_SANDBOX_CLIENT_SECRET or FLAGSYNC_SANDBOX_CLIENT_SECRET_FILE; default \"sandbox\")"},
+			{Name: "sites", Default: "", EnvDefault: "FLAGSYNC_SANDBOX_SITES", Usage: "comma-separated site codes of the account (default: any 10-character code)"},
+			{Name: "client-id", Default: "", EnvDefault: "FLAGSYNC_SANDBOX_CLIENT_ID", Usage: "accepted OAuth client id (default \"sandbox\")"},
+			{Name: "client-secret", Default: "", Usage: "accepted OAuth client secret; prefer the variable, or FLAGSYNC_SANDBOX_CLIENT_SECRET_FILE (a flag shows in ps) (default \"sandbox\")"},
 			{Name: "rate-10s", Default: 0, Usage: "calls allowed per 10 seconds (0: Kameleoon's 50; negative: unlimited)"},
 			{Name: "rate-hour", Default: 0, Usage: "calls allowed per hour (0: Kameleoon's 1000; negative: unlimited)"},
-			{Name: "strict", Default: "", EnvDefault: envSandboxStrict, Usage: "comma-separated strict variants to follow, or \"all\" (env " + envSandboxStrict + "; default: none, the lenient reading of each)"},
+			{Name: "strict", Default: "", EnvDefault: envSandboxStrict, Usage: "comma-separated strict variants to follow, or \"all\" (default: none, the lenient reading of each)"},
 		},
 		New: newSandbox,
 	}

@@ -164,7 +164,7 @@ func (e *FileElector) hold(ctx context.Context, f *os.File) (lost bool) {
 		}
 		startAt = seenAt.Add(e.timing.RenewDeadline + e.timing.RetryPeriod)
 		e.log.Info("took over the lock of a holder that did not release it; waiting for its writes to stop",
-			"previous", prev.Holder, "wait", time.Until(startAt).Round(time.Millisecond).String())
+			"previous", prev.Holder, "wait_ms", time.Until(startAt).Milliseconds())
 	}
 
 	host, _ := os.Hostname()

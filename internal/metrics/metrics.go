@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flagsync/flagsync/internal/buildinfo"
 )
 
 // Metrics holds every metric flagsync exports. Labels never carry secrets: only results,
@@ -27,7 +29,8 @@ type Metrics struct {
 	Suspended        prometheus.Gauge         // 1 while applying is suspended
 }
 
-// New registers flagsync's metrics, plus the Go and process collectors, on a new registry.
+// New registers flagsync's metrics, plus flagsync_build_info and the Go and process
+// collectors, on a new registry.
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
@@ -69,6 +72,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		m.Syncs, m.SyncDuration, m.LastSuccess, m.AppliedRevision, m.Changes, m.DriftDetected,
 		m.APICalls, m.APIBudget, m.WebhookDelivered, m.ValidationFailed, m.Suspended,
+		buildinfo.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

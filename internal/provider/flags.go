@@ -12,11 +12,18 @@ import (
 type Flag struct {
 	Name    string
 	Default any
-	// Usage is the flag's help; a variable that sets it is named in it as "(env NAME…)".
+	// Usage is the flag's help. The command appends the variable that sets the flag;
+	// Usage does not name it.
 	Usage string
-	// EnvDefault, for a string flag, names an environment variable whose value, when
-	// set, is the default.
+	// EnvDefault names the environment variable that sets the flag when the command line
+	// does not, when it is not the command's rule (FLAGSYNC_ + the name in capitals with
+	// '-' as '_'; FLAGSYNC_SANDBOX_ + … for flagsync sandbox's flags): a vendor's
+	// documented variable.
 	EnvDefault string
+	// EnvByProvider says the provider reads EnvDefault itself, where the flag applies (a
+	// vendor's API URL is not read with --sandbox): the command names the variable in
+	// the help but does not set the flag from it.
+	EnvByProvider bool
 	// State marks the file an embedded sandbox keeps its flags in: a command that
 	// suggests another repeats it when it is not the default.
 	State bool

@@ -136,6 +136,17 @@ type Exported struct {
 	Empty  []string // scopes that have no flags
 }
 
+// Schemas is a Provider whose files have JSON Schemas (draft 2020-12), for editors and
+// other validators: flagsync schema flag|settings --vendor NAME writes them out.
+type Schemas interface {
+	Provider
+	// FlagSchema returns the schema of one of the service's flag files, as embedded in
+	// the binary; the caller must not modify it.
+	FlagSchema() []byte
+	// SettingsSchema returns the schema of flagsync.yaml in the service's repositories.
+	SettingsSchema() []byte
+}
+
 // Doctor is a Provider that can probe an account once (flagsync doctor): the behaviours
 // flagsync relies on, and how the account reads what the service's docs leave open.
 type Doctor interface {

@@ -165,10 +165,12 @@ func WriteDiagnostics(w io.Writer, format string, rep *reconcile.Report) {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
+		// The plan's format_version: schema/plan.schema.json describes both documents.
 		_ = enc.Encode(struct {
-			Revision    string            `json:"revision"`
-			Diagnostics []diag.Diagnostic `json:"diagnostics"`
-		}{rep.Revision, rep.Diagnostics})
+			FormatVersion int               `json:"format_version"`
+			Revision      string            `json:"revision"`
+			Diagnostics   []diag.Diagnostic `json:"diagnostics"`
+		}{plan.JSONFormatVersion, rep.Revision, rep.Diagnostics})
 	}
 }
 

@@ -50,7 +50,7 @@ func (sprovider) Help() provider.Help {
 // Flags are the flags that select the Admin API, or the embedded Split sandbox.
 func (sprovider) Flags() []provider.Flag {
 	return []provider.Flag{
-		{Name: "split-api-url", Default: "", Usage: "Split Admin API base URL, for Split flag files (env " + splitclient.EnvAPIURL + "; default " + splitclient.DefaultBaseURL + "); the admin API key comes from " + splitclient.EnvAdminAPIKey + " (or _FILE)"},
+		{Name: "split-api-url", Default: "", EnvDefault: splitclient.EnvAPIURL, EnvByProvider: true, Usage: "Split Admin API base URL, for Split flag files (default " + splitclient.DefaultBaseURL + "); the admin API key comes from " + splitclient.EnvAdminAPIKey + " (or _FILE)"},
 		{Name: "split-sandbox-state", Default: defaultSandboxState, State: true, Usage: "with --sandbox: the file the Split sandbox keeps its flags in between runs"},
 	}
 }

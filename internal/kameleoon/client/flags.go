@@ -287,7 +287,7 @@ func (c *Client) create(ctx context.Context, req api.Request) (json.RawMessage, 
 		if c.caller.GiveUp(failures, start, delay) {
 			return nil, err
 		}
-		c.log.Warn("create failed and the flag does not exist; retrying", "flag", id.String(), "retry_in", delay, "error", err.Error())
+		c.log.Warn("create failed and the flag does not exist; retrying", "flag", id.String(), "retry_in_ms", delay.Milliseconds(), "error", err.Error())
 		if serr := api.Sleep(ctx, delay); serr != nil {
 			return nil, fmt.Errorf("%w (after %w)", serr, err)
 		}

@@ -86,7 +86,7 @@ func (c *Client) search(ctx context.Context, project string, offset int, out *un
 	wait := c.searchUntil.Sub(c.cfg.Now())
 	c.searchMu.Unlock()
 	if wait > 0 {
-		c.cfg.Logger.Info("Unleash's search rate limit is spent; waiting for its window to reset", "wait", wait)
+		c.cfg.Logger.Info("Unleash's search rate limit is spent; waiting for its window to reset", "wait_ms", wait.Milliseconds())
 		if err := c.cfg.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("wait for the search rate limit: %w", err)
 		}
