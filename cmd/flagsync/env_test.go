@@ -23,6 +23,7 @@ var envExceptions = map[string]string{
 	"insecure-skip-host-key-check": "FLAGSYNC_GIT_INSECURE_SKIP_HOST_KEY_CHECK",
 	"api-url":                      "KAMELEOON_API_URL",
 	"split-api-url":                "SPLIT_API_URL",
+	"unleash-url":                  "UNLEASH_URL",
 	"strict":                       "FLAGSYNC_SANDBOX_STRICT",
 	"no-color":                     "NO_COLOR",
 	"log-level":                    "FLAGSYNC_LOG_LEVEL",

@@ -171,12 +171,12 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"plan", "--format", ""}, []string{"text", "markdown", "json"}},
 		{[]string{"validate", "--format", "g"}, []string{"github", "gitlab"}},
 		{[]string{"validate", "--format=j"}, []string{"--format=json"}},
-		{[]string{"export", "--vendor", ""}, []string{"kameleoon", "split"}},
+		{[]string{"export", "--vendor", ""}, []string{"kameleoon", "split", "unleash"}},
 		{[]string{"sandbox", "--vendor", "s"}, []string{"split"}},
 		{[]string{"run", "--log-format", ""}, []string{"text", "json"}},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish"}},
 		{[]string{"schema", ""}, []string{"flag", "settings", "plan", "validate-report"}},
-		{[]string{"schema", "--vendor", ""}, []string{"kameleoon", "split"}},
+		{[]string{"schema", "--vendor", ""}, []string{"kameleoon", "split", "unleash"}},
 		{[]string{"plan", "--out", ""}, nil},
 	} {
 		if got := complete(tc.words...); !slices.Equal(got, tc.want) {

@@ -56,8 +56,9 @@ func (uprovider) Help() provider.Help {
 // Flags has the one flag that selects the Unleash server. The token is never a flag.
 func (uprovider) Flags() []provider.Flag {
 	return []provider.Flag{
-		{Name: flagURL, Default: "", Usage: "Unleash server URL, for Unleash flag files, e.g. https://unleash.example.com (env " +
-			unleashclient.EnvURL + "); the admin token comes from " + unleashclient.EnvAdminToken + " (or _FILE)"},
+		{Name: flagURL, Default: "", EnvDefault: unleashclient.EnvURL, EnvByProvider: true,
+			Usage: "Unleash server URL, for Unleash flag files, e.g. https://unleash.example.com; the admin token comes from " +
+				unleashclient.EnvAdminToken + " (or _FILE)"},
 	}
 }
 

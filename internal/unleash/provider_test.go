@@ -31,7 +31,7 @@ func TestProviderWords(t *testing.T) {
 	}
 	// The connection flags are the URL's alone: a secret is never a flag.
 	flags := p.Flags()
-	if len(flags) != 1 || flags[0].Name != "unleash-url" || !strings.Contains(flags[0].Usage, "env UNLEASH_URL") ||
+	if len(flags) != 1 || flags[0].Name != "unleash-url" || flags[0].EnvDefault != "UNLEASH_URL" || !flags[0].EnvByProvider ||
 		!strings.Contains(flags[0].Usage, "UNLEASH_ADMIN_TOKEN (or _FILE)") {
 		t.Errorf("flags = %+v", flags)
 	}
