@@ -25,6 +25,8 @@ type jsonPlan struct {
 	Unmanaged     []jsonFlag   `json:"unmanaged"`
 	Blocked       []Blocked    `json:"blocked"`
 	Notes         []jsonNote   `json:"notes"`
+	// Warnings are the warn policies' messages; absent when there are none.
+	Warnings []jsonWarning `json:"warnings,omitempty"`
 }
 
 // jsonFlag names a flag: its address without an environment.
@@ -69,7 +71,8 @@ type jsonNote struct {
 }
 
 // RenderJSON writes p for machines as one indented JSON document: {"format_version",
-// "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}. Request
+// "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}, and
+// "warnings" when policies warned about changes. Request
 // bodies are embedded as JSON, exactly as they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
@@ -81,6 +84,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Unmanaged:     make([]jsonFlag, 0, len(p.Unmanaged)),
 		Blocked:       p.Blocked,
 		Notes:         make([]jsonNote, 0, len(p.Notes)),
+		Warnings:      jsonWarnings(p.Warnings),
 	}
 	for _, a := range p.Unmanaged {
 		out.Unmanaged = append(out.Unmanaged, jsonFlag{Service: a.Service, Scope: a.Scope, Key: a.Key})

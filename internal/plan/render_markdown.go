@@ -66,7 +66,7 @@ func markdown(p Plan, level, limit int) string {
 	b.WriteString("\n\n")
 	groups := groupByFlag(p.Changes)
 	s := p.Summary()
-	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 || s.AwaitingApproval > 0 {
+	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 || s.AwaitingApproval > 0 || s.Warnings > 0 {
 		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
 	}
 	if len(groups) > 0 {
@@ -79,6 +79,7 @@ func markdown(p Plan, level, limit int) string {
 	case mdFlags, mdFlagsTrunc:
 		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: only the flags are listed, without their changes. Run `flagsync plan` for the full plan.\n\n")
 	}
+	writeMarkdownPolicies(&b, p, level)
 	archives, others := p.splitBlocked()
 	if len(others) > 0 {
 		writeMarkdownBlocked(&b, "Changes flagsync refuses to make; "+p.ServiceName()+" will still differ from Git after this plan:", others, level)
