@@ -76,6 +76,7 @@ type run struct {
 	desired *kmodel.Desired
 	partial bool
 	live    []kmodel.Flag
+	facts   map[kmodel.Ref]kclient.Facts // what the lists said of each flag's life (provider_lifecycle.go)
 }
 
 // Bind returns the repository read and written through v, a connected Kameleoon vendor
@@ -147,7 +148,7 @@ func (s *run) Read(ctx context.Context, partial bool) error {
 func (s *run) list(ctx context.Context, sites []string) ([]kmodel.Flag, error) {
 	var live []kmodel.Flag
 	for _, site := range sites {
-		flags, err := s.client.ListFlags(ctx, site)
+		flags, err := s.listSite(ctx, site)
 		if err != nil {
 			return nil, fmt.Errorf("read live flags of site %s: %w", site, err)
 		}

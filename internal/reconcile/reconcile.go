@@ -57,11 +57,14 @@ type Input struct {
 	// NoVerify skips the confirming read after applying (Report.Verified stays false).
 	NoVerify bool
 
-	// OnPlan, when set, is called with the plan as soon as it is computed, before any
-	// guard or write, so a command can show it while the changes are applied. It must
+	// OnPlan, when set, is called with the plan as soon as it is computed and the
+	// policies evaluated on it, before any guard or write, so a command can show it
+	// while the changes are applied. It must
 	// not block: the plan is applied from the live read just made, and a plan held
 	// back for long (for a confirmation, say) would be applied to stale state.
 	OnPlan func(plan.Plan)
+	// Now, when set, is the clock the policies read as `now` (tests); time.Now otherwise.
+	Now func() time.Time
 	// OnResult, when set, is called for each change as it finishes (concurrently).
 	OnResult func(apply.Result)
 
@@ -108,7 +111,11 @@ func (e *TooManyChangesError) Error() string {
 // one line per refusal.
 func logRefused(logger *slog.Logger, refused []plan.Blocked) {
 	for _, b := range refused {
-		logger.Warn("not converged: change refused by the planner", "flag", b.Flag().String(), "reason", b.Reason)
+		by := "the planner"
+		if b.Kind == plan.BlockedPolicy {
+			by = "a policy"
+		}
+		logger.Warn("not converged: change refused by "+by, "flag", b.Flag().String(), "env", b.Environment, "reason", b.Reason)
 	}
 }
 
@@ -127,8 +134,17 @@ func (r *Report) NotConverged() string {
 		}
 		parts = append(parts, fmt.Sprintf("%d %s %s after applying", len(r.Remaining), plural(len(r.Remaining), "difference"), verb))
 	}
-	if n := len(r.Refused); n > 0 {
+	policies := 0
+	for _, b := range r.Refused {
+		if b.Kind == plan.BlockedPolicy {
+			policies++
+		}
+	}
+	if n := len(r.Refused) - policies; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s refused by the planner", n, plural(n, "change")))
+	}
+	if policies > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s refused by policies", policies, plural(policies, "change")))
 	}
 	if len(parts) == 0 {
 		return "convergence not confirmed"

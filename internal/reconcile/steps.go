@@ -50,9 +50,8 @@ func (r *run) steps() []step {
 		r.connect, // → r.loaded bound to connected vendors
 		r.read,    // → each Repo holds its live state; the report's scopes
 		r.plan,    // → r.planned: one plan per service, and the merged plan
+		r.policy,  // → r.planned without the changes policies refuse, with their warnings; the plan is shown
 		r.guard,   // refuses the whole plan (a planner guard, --max-changes)
-		// A policy step (issue 19) goes here: evaluated on r.planned, a denied change moves
-		// from the plan's changes to its refused changes, and apply never sees it.
 		// A price step (issue 18) goes here: the plan states the API calls apply will make.
 		r.apply,   // → r.applied: each service's results
 		r.confirm, // → the report's remaining differences and convergence
@@ -171,9 +170,6 @@ func (r *run) plan(context.Context) (bool, error) {
 	r.rep.Plan = p
 	r.rep.Refused = p.Blocked
 	r.logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "left_alone", len(p.Notes), "dry_run", r.in.DryRun)
-	if r.in.OnPlan != nil {
-		r.in.OnPlan(p)
-	}
 	return true, nil
 }
 
@@ -273,13 +269,24 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
 			services = append(services, p.ServiceName())
 		}
+		// Orders are renumbered across the services, and so are the orders a change
+		// needs first (Change.After), which a planner numbers from 1 in its own plan.
+		base := len(out.Changes)
 		for _, c := range p.Changes {
 			c.Order = len(out.Changes) + 1
+			if len(c.After) > 0 {
+				after := make([]int, len(c.After))
+				for i, o := range c.After {
+					after[i] = o + base
+				}
+				c.After = after
+			}
 			out.Changes = append(out.Changes, c)
 		}
 		out.Unmanaged = append(out.Unmanaged, p.Unmanaged...)
 		out.Blocked = append(out.Blocked, p.Blocked...)
 		out.Notes = append(out.Notes, p.Notes...)
+		out.Warnings = append(out.Warnings, p.Warnings...)
 	}
 	switch {
 	case len(services) == 0:

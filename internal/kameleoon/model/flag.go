@@ -79,6 +79,13 @@ type Flag struct {
 	// as written in the flag file; flagsync.yaml's ignore list adds to it.
 	Ignore []string `json:"ignore,omitempty"`
 
+	// Owner, Expires (a date, YYYY-MM-DD, as written) and Permanent are flagsync's own
+	// metadata of a flag file (flagsync report, policies): never sent to Kameleoon.
+	// Files only.
+	Owner     string `json:"owner,omitempty"`
+	Expires   string `json:"expires,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+
 	// Source is where a desired flag was read from (empty for live flags).
 	Source Source `json:"-"`
 }
