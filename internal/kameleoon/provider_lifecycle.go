@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/flagsync/flagsync/internal/lifecycle"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
+	"github.com/flagsync/flagsync/internal/lifecycle"
 )
 
 // factLister is a Client that also returns what the list says of each flag's life
