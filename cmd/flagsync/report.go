@@ -115,23 +115,19 @@ func cmdReport(ctx context.Context, a *app, args []string) int {
 }
 
 // readLifecycle reads every service's live flags as a full run does, through the
-// connected vendors, and returns where each flag in Git stands (lifecycle.Reader). A
-// service whose repository cannot say is left out, with its flags.
+// connected vendors, and returns where each flag in Git stands (lifecycle.Collect).
 func readLifecycle(ctx context.Context, l *reconcile.Loaded, vendors []reconcile.Vendor) ([]lifecycle.Flag, error) {
 	bound, err := l.Connect(vendors)
 	if err != nil {
 		return nil, err
 	}
-	var flags []lifecycle.Flag
 	for _, pt := range bound.Parts {
-		r, ok := pt.Repo.(lifecycle.Reader)
-		if !ok {
+		if _, ok := pt.Repo.(lifecycle.Reader); !ok {
 			continue
 		}
 		if err := pt.Repo.Read(ctx, false); err != nil {
 			return nil, err
 		}
-		flags = append(flags, r.Lifecycle()...)
 	}
-	return flags, nil
+	return lifecycle.Collect(bound), nil
 }

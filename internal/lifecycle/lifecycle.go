@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/internal/plan"
+	"github.com/flagsync/flagsync/internal/reconcile"
 )
 
 // Flag is what a vendor knows of one flag in Git and its live state, for the report. The
@@ -223,4 +224,16 @@ func compareEntries(a, b Entry) int {
 type Reader interface {
 	// Lifecycle returns one Flag per desired flag.
 	Lifecycle() []Flag
+}
+
+// Collect returns where the flags of every service of l stand, from each repository's
+// last read (the services whose repository is not a Reader are left out).
+func Collect(l *reconcile.Loaded) []Flag {
+	var out []Flag
+	for _, pt := range l.Parts {
+		if r, ok := pt.Repo.(Reader); ok {
+			out = append(out, r.Lifecycle()...)
+		}
+	}
+	return out
 }
