@@ -25,7 +25,33 @@ import (
 // of every file; semantic checks run on the files that pass the schema. Other errors
 // (a missing folder, an unreadable file) are returned wrapped. The returned flags are
 // sorted by site code, then feature key; Revision is left for the caller to set.
+//
+// Load is LoadWith without options: no validation cache.
 func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
+	return LoadWith(fsys, dir, Options{})
+}
+
+// Options tune LoadWith. The zero value is Load's behaviour.
+type Options struct {
+	// SchemaFirst makes every file take the schema path (YAML to JSON values, the JSON
+	// Schema validator, then the decoding) as loading did before the fast path, and
+	// leaves the garbage collector's setting alone. The result is the same; it is there
+	// for the benchmark's before/after figures and for the tests that prove both paths
+	// agree.
+	SchemaFirst bool
+	// Stats, when not nil, receives how the files were loaded.
+	Stats *Stats
+}
+
+// Stats counts how the flag files of one load were read.
+type Stats struct {
+	Files  int // flag files found (flagsync.yaml not counted)
+	Fast   int // parsed, and valid on the fast path (decoded into the model, checked in Go)
+	Schema int // parsed on the schema path: the fast path found a problem, or SchemaFirst
+}
+
+// LoadWith is Load with options.
+func LoadWith(fsys fs.FS, dir string, opts Options) (*kmodel.Desired, error) {
 	sch, err := loadSchemas()
 	if err != nil {
 		return nil, fmt.Errorf("load flags: %w", err)
@@ -57,9 +83,13 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 	if settingsValid {
 		checkSettings = &settings
 	}
-	results, err := loadFlagFiles(fsys, files, sch, checkSettings)
+	var stats Stats
+	results, err := loadFlagFiles(fsys, files, sch, checkSettings, opts, &stats)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Stats != nil {
+		*opts.Stats = stats
 	}
 
 	desired := &kmodel.Desired{Settings: settings}
@@ -171,8 +201,9 @@ type fileResult struct {
 
 // loadFlagFiles reads the files one by one (an fs.FS is not promised to be safe for
 // concurrent use) and parses and validates them on GOMAXPROCS goroutines.
-func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Settings) ([]fileResult, error) {
+func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Settings, opts Options, stats *Stats) ([]fileResult, error) {
 	results := make([]fileResult, len(files))
+	stats.Files = len(files)
 	type job struct {
 		i    int
 		data []byte
@@ -195,15 +226,26 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Se
 	var validateErr error
 	for range max(1, min(runtime.GOMAXPROCS(0), len(files))) {
 		wg.Go(func() {
+			var fast, schema int
 			for j := range jobs {
-				r, err := safeLoadFlagFile(files[j.i], j.data, sch, settings)
+				e, isFast, err := analyse(files[j.i], j.data, sch, opts.SchemaFirst)
 				if err != nil {
 					mu.Lock()
 					validateErr = cmp.Or(validateErr, err)
 					mu.Unlock()
+					continue
 				}
-				results[j.i] = r
+				if isFast {
+					fast++
+				} else {
+					schema++
+				}
+				results[j.i] = finish(files[j.i], e, settings)
 			}
+			mu.Lock()
+			stats.Fast += fast
+			stats.Schema += schema
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
@@ -216,32 +258,118 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Se
 	return results, nil
 }
 
-// safeLoadFlagFile is loadFlagFile turning a panic into an error: a bug met on one
-// odd file must not take a long-running process down.
-func safeLoadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Settings) (r fileResult, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r, err = fileResult{}, fmt.Errorf("load flag file %s: internal error: %v", file, p)
-		}
-	}()
-	return loadFlagFile(file, data, sch, settings)
+// fileEntry is what one flag file gives on its own, before the settings in
+// flagsync.yaml apply: what the validation cache keeps, keyed by the file's content. It
+// names no file (the Diagnostics' File is empty, the flag's Source too), so the same
+// content gives the same entry wherever it is; finish adds the file and the settings.
+type fileEntry struct {
+	Flag   kmodel.Flag       // decoded as far as it could be read; Source left empty
+	Diags  []diag.Diagnostic // the file's problems on its own, File left empty
+	Parsed bool              // the file is a mapping that could be checked: the settings' checks apply
+
+	RootLine, RootColumn int  // the top-level mapping, where a missing siteCode is reported
+	SiteCodeOK           bool // no problem at or inside siteCode
+	Key                  entryKey
+	Envs                 []entryEnv // the flag's environments, sorted by key
 }
 
-// loadFlagFile parses, validates and checks one flag file. The error is reserved for
-// failures of the validator itself; problems in the file are diagnostics.
+// entryKey is where featureKey is written.
+type entryKey struct {
+	Found        bool // featureKey is written
+	OK           bool // no problem at or inside it
+	Line, Column int  // its value, where duplicates are reported
+	KeyLine      int  // its key, the flag's Source line
+}
+
+// entryEnv is an environment of the flag, for the check against the environments
+// flagsync.yaml lists.
+type entryEnv struct {
+	Key          string
+	Line, Column int  // the environment's key
+	Quiet        bool // a problem is already reported at or above it: report nothing more there
+}
+
+// finish applies the settings to what one file gave on its own (a missing siteCode
+// takes flagsync.yaml's default; environments must be among those flagsync.yaml lists)
+// and places the result in file. settings is nil when flagsync.yaml is itself invalid.
+func finish(file string, e fileEntry, settings *kmodel.Settings) fileResult {
+	r := fileResult{file: file}
+	diags := make([]diag.Diagnostic, len(e.Diags), len(e.Diags)+1)
+	for i, d := range e.Diags {
+		d.File = file
+		diags[i] = d
+	}
+	if !e.Parsed {
+		r.diags = diags
+		return r
+	}
+	f := e.Flag
+	if f.SiteCode == "" && e.SiteCodeOK && settings != nil {
+		if settings.SiteCode != "" {
+			f.SiteCode = settings.SiteCode
+		} else {
+			diags = append(diags, diag.Diagnostic{File: file, Line: e.RootLine, Column: e.RootColumn,
+				Message: `missing required field "siteCode" (or set a default siteCode in ` + flagrepo.SettingsFile + `)`})
+		}
+	}
+	if settings != nil && len(settings.Environments) > 0 {
+		for _, env := range e.Envs {
+			if env.Quiet || slices.Contains(settings.Environments, env.Key) {
+				continue
+			}
+			diags = append(diags, diag.Diagnostic{File: file, Line: env.Line, Column: env.Column, Field: diag.FieldPath("environments", env.Key),
+				Message: fmt.Sprintf("unknown environment %q%s (flagsync.yaml lists %s)", env.Key,
+					diag.DidYouMean(env.Key, settings.Environments), strings.Join(settings.Environments, ", "))})
+		}
+	}
+	if e.Key.Found && e.Key.OK && e.SiteCodeOK && f.FeatureKey != "" && f.SiteCode != "" {
+		ref := f.Ref()
+		r.ref, r.keyLine, r.keyCol = &ref, e.Key.Line, e.Key.Column
+		f.Source = kmodel.Source{File: file, Line: e.Key.KeyLine}
+	}
+	r.diags = diags
+	if len(diags) == 0 {
+		r.flag = &f
+	}
+	return r
+}
+
+// analyse checks one flag file on its own: on the fast path, then on the schema path
+// when the fast path finds anything wrong (or when schemaFirst), so that every
+// diagnostic comes from the schema path. fast reports which path gave the entry. The
+// error is reserved for failures of the validator itself; a panic on one odd file is
+// one too, so that it does not take a long-running process down.
+func analyse(file string, data []byte, sch *schemas, schemaFirst bool) (e fileEntry, fast bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e, fast, err = fileEntry{}, false, fmt.Errorf("load flag file %s: internal error: %v", file, p)
+		}
+	}()
+	if !schemaFirst {
+		if e, ok := analyseFast(data); ok {
+			return e, true, nil
+		}
+	}
+	e, err = analyseSchema(file, data, sch)
+	return e, false, err
+}
+
+// analyseSchema parses, validates and checks one flag file on the schema path: YAML to
+// JSON values, the JSON Schema, the decoding, the semantic checks, each problem a
+// diagnostic placed on its node.
 //
 // The semantic checks run even when the schema found problems, on what could be read,
 // so that one run shows everything; a semantic problem inside a field that already has
 // a problem, or that depends on variations or variables that have one, is not reported
 // twice.
-func loadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Settings) (fileResult, error) {
+func analyseSchema(file string, data []byte, sch *schemas) (fileEntry, error) {
 	doc, diags := parseDocument(file, data, false, true)
 	if doc == nil {
-		return fileResult{file: file, diags: diags}, nil
+		return fileEntry{Diags: withoutFile(diags)}, nil
 	}
 	sd, err := sch.flag.Validate(doc)
 	if err != nil {
-		return fileResult{}, err
+		return fileEntry{}, err
 	}
 	diags = append(diags, sd...)
 
@@ -250,27 +378,27 @@ func loadFlagFile(file string, data []byte, sch *schemas, settings *kmodel.Setti
 		// The schema guarantees the shape; this is a bug, but a reported one.
 		diags = append(diags, diag.Diagnostic{File: file, Line: doc.Root().Line, Column: doc.Root().Column, Message: err.Error()})
 	}
-	c := checker{doc: doc, settings: settings, known: diags}
-	siteCodeOK := !c.troubled("siteCode")
-	if f.SiteCode == "" && siteCodeOK && settings != nil {
-		if settings.SiteCode != "" {
-			f.SiteCode = settings.SiteCode
-		} else {
-			c.diags = append(c.diags, diag.Diagnostic{File: file, Line: doc.Root().Line, Column: doc.Root().Column,
-				Message: `missing required field "siteCode" (or set a default siteCode in ` + flagrepo.SettingsFile + `)`})
-		}
-	}
+	c := checker{doc: doc, known: diags}
 	c.flag(&f)
-	diags = append(diags, c.diags...)
 
-	r := fileResult{file: file, diags: diags}
-	if key := doc.Locate("featureKey"); key.Found && f.FeatureKey != "" && f.SiteCode != "" && siteCodeOK && !c.troubled("featureKey") {
-		ref := f.Ref()
-		r.ref, r.keyLine, r.keyCol = &ref, key.Node.Line, key.Node.Column
-		f.Source = kmodel.Source{File: file, Line: key.Key.Line}
+	e := fileEntry{Flag: f, Parsed: true, RootLine: doc.Root().Line, RootColumn: doc.Root().Column, SiteCodeOK: !c.troubled("siteCode")}
+	if key := doc.Locate("featureKey"); key.Found {
+		e.Key = entryKey{Found: true, OK: !c.troubled("featureKey"), Line: key.Node.Line, Column: key.Node.Column, KeyLine: key.Key.Line}
 	}
-	if len(diags) == 0 {
-		r.flag = &f
+	for _, ek := range f.EnvironmentKeys() {
+		l := doc.Locate("environments", ek)
+		line, col := l.At(true)
+		quiet := slices.ContainsFunc(diags, func(d diag.Diagnostic) bool { return d.Field != "" && diag.Under(l.Field, d.Field) })
+		e.Envs = append(e.Envs, entryEnv{Key: ek, Line: line, Column: col, Quiet: quiet})
 	}
-	return r, nil
+	e.Diags = withoutFile(append(diags, c.diags...))
+	return e, nil
+}
+
+// withoutFile returns the diagnostics with File cleared, as a fileEntry keeps them.
+func withoutFile(diags []diag.Diagnostic) []diag.Diagnostic {
+	for i := range diags {
+		diags[i].File = ""
+	}
+	return diags
 }
