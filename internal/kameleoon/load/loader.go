@@ -13,6 +13,8 @@ import (
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
+	"github.com/flagsync/flagsync/internal/loadcache"
+	"github.com/flagsync/flagsync/schema"
 )
 
 // Load reads the flag folder dir (slash-separated, "." for the root) of fsys: the
@@ -33,11 +35,17 @@ func Load(fsys fs.FS, dir string) (*kmodel.Desired, error) {
 
 // Options tune LoadWith. The zero value is Load's behaviour.
 type Options struct {
+	// Cache, when not nil, keeps what each flag file gave on its own (the decoded flag
+	// and its diagnostics) by the file's content, so that an unchanged file is not
+	// parsed again: see docs/cache.md. flagsync.yaml's checks (the default siteCode, the
+	// environments it lists) and the checks across files (duplicate flags) run on every
+	// load, so changing flagsync.yaml invalidates nothing.
+	Cache *loadcache.Cache
 	// SchemaFirst makes every file take the schema path (YAML to JSON values, the JSON
-	// Schema validator, then the decoding) as loading did before the fast path, and
-	// leaves the garbage collector's setting alone. The result is the same; it is there
-	// for the benchmark's before/after figures and for the tests that prove both paths
-	// agree.
+	// Schema validator, then the decoding) as loading did before the fast path, without
+	// the cache and with the garbage collector's setting left alone. The result is the
+	// same; it is there for the benchmark's before/after figures and for the tests that
+	// prove both paths agree.
 	SchemaFirst bool
 	// Stats, when not nil, receives how the files were loaded.
 	Stats *Stats
@@ -46,8 +54,11 @@ type Options struct {
 // Stats counts how the flag files of one load were read.
 type Stats struct {
 	Files  int // flag files found (flagsync.yaml not counted)
+	Cached int // read from the validation cache: not parsed
 	Fast   int // parsed, and valid on the fast path (decoded into the model, checked in Go)
 	Schema int // parsed on the schema path: the fast path found a problem, or SchemaFirst
+	// Cache is what the validation cache's session did (zero without a cache).
+	Cache loadcache.Stats
 }
 
 // LoadWith is Load with options.
@@ -82,6 +93,9 @@ func LoadWith(fsys fs.FS, dir string, opts Options) (*kmodel.Desired, error) {
 	var checkSettings *kmodel.Settings
 	if settingsValid {
 		checkSettings = &settings
+	}
+	if !opts.SchemaFirst {
+		defer loadcache.TuneGC()()
 	}
 	var stats Stats
 	results, err := loadFlagFiles(fsys, files, sch, checkSettings, opts, &stats)
@@ -200,51 +214,95 @@ type fileResult struct {
 }
 
 // loadFlagFiles reads the files one by one (an fs.FS is not promised to be safe for
-// concurrent use) and parses and validates them on GOMAXPROCS goroutines.
+// concurrent use), looking each up in the validation cache, and parses and validates the
+// others on GOMAXPROCS goroutines; then it keeps what they gave in the cache.
 func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Settings, opts Options, stats *Stats) ([]fileResult, error) {
 	results := make([]fileResult, len(files))
 	stats.Files = len(files)
+	var cache *loadcache.Session
+	codec, err := entryCodec()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Cache != nil && !opts.SchemaFirst {
+		cache = opts.Cache.Begin(cacheContext(codec))
+	}
 	type job struct {
-		i    int
-		data []byte
+		i      int
+		data   []byte // nil when the entry was found by the file's blob id, unread
+		key    string // the cache key: the blob id's, else the content's once hashed
+		cached []byte // the entry the cache holds for key
 	}
 	jobs := make(chan job, 64)
 	var readErr error
 	go func() {
 		defer close(jobs)
 		for i, f := range files {
+			j := job{i: i}
+			if cache != nil {
+				if key, ok := loadcache.BlobKey(fsys, f); ok {
+					j.key = key
+					if j.cached, ok = cache.Get(key); ok {
+						jobs <- j
+						continue
+					}
+				}
+			}
 			data, err := fs.ReadFile(fsys, f)
 			if err != nil {
 				readErr = fmt.Errorf("read flag file %s: %w", f, err)
 				return
 			}
-			jobs <- job{i, data}
+			j.data = data
+			jobs <- j
 		}
 	}()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var validateErr error
+	type unreadFile struct {
+		i   int
+		key string
+	}
+	var unread []unreadFile // entries found by blob id that did not decode: their files are read after
 	for range max(1, min(runtime.GOMAXPROCS(0), len(files))) {
 		wg.Go(func() {
-			var fast, schema int
+			var count Stats
 			for j := range jobs {
-				e, isFast, err := analyse(files[j.i], j.data, sch, opts.SchemaFirst)
+				if cache != nil && j.key == "" {
+					// Hashing here rather than where the files are read spreads it over
+					// the goroutines.
+					j.key = loadcache.DataKey(j.data)
+					j.cached, _ = cache.Get(j.key)
+				}
+				if j.cached != nil {
+					var e fileEntry
+					if err := codec.Decode(j.cached, &e); err == nil {
+						results[j.i] = finish(files[j.i], e, settings)
+						count.Cached++
+						continue
+					}
+					cache.Forget(j.key)
+					if j.data == nil {
+						mu.Lock()
+						unread = append(unread, unreadFile{j.i, j.key})
+						mu.Unlock()
+						continue
+					}
+				}
+				r, err := loadOne(files[j.i], j.data, sch, settings, opts, cache, j.key, codec, &count)
 				if err != nil {
 					mu.Lock()
 					validateErr = cmp.Or(validateErr, err)
 					mu.Unlock()
 					continue
 				}
-				if isFast {
-					fast++
-				} else {
-					schema++
-				}
-				results[j.i] = finish(files[j.i], e, settings)
+				results[j.i] = r
 			}
 			mu.Lock()
-			stats.Fast += fast
-			stats.Schema += schema
+			stats.Cached += count.Cached
+			stats.Fast += count.Fast
+			stats.Schema += count.Schema
 			mu.Unlock()
 		})
 	}
@@ -252,10 +310,61 @@ func loadFlagFiles(fsys fs.FS, files []string, sch *schemas, settings *kmodel.Se
 	if readErr != nil {
 		return nil, readErr
 	}
+	slices.SortFunc(unread, func(a, b unreadFile) int { return cmp.Compare(a.i, b.i) })
+	for _, u := range unread {
+		data, err := fs.ReadFile(fsys, files[u.i])
+		if err != nil {
+			return nil, fmt.Errorf("read flag file %s: %w", files[u.i], err)
+		}
+		if results[u.i], err = loadOne(files[u.i], data, sch, settings, opts, cache, u.key, codec, stats); err != nil {
+			validateErr = cmp.Or(validateErr, err)
+		}
+	}
 	if validateErr != nil {
 		return nil, validateErr
 	}
+	if cache != nil {
+		cache.Commit()
+		stats.Cache = cache.Stats()
+	}
 	return results, nil
+}
+
+// loadOne parses and checks one file, keeps what it gave in the cache under key, and
+// counts the path it took.
+func loadOne(file string, data []byte, sch *schemas, settings *kmodel.Settings, opts Options,
+	cache *loadcache.Session, key string, codec *loadcache.Codec[fileEntry], count *Stats) (fileResult, error) {
+	e, fast, err := analyse(file, data, sch, opts.SchemaFirst)
+	if err != nil {
+		return fileResult{}, err
+	}
+	if fast {
+		count.Fast++
+	} else {
+		count.Schema++
+	}
+	if cache != nil && cacheable(e, file) {
+		if v, err := codec.Encode(&e); err == nil {
+			cache.Put(key, v)
+		}
+	}
+	return finish(file, e, settings), nil
+}
+
+// cacheable reports whether an entry can be kept for any file of the same content: not
+// when a message names the file it came from (none does today; this keeps it so).
+func cacheable(e fileEntry, file string) bool {
+	return !slices.ContainsFunc(e.Diags, func(d diag.Diagnostic) bool { return strings.Contains(d.Message, file) })
+}
+
+// entryCodec encodes the cache's entries.
+var entryCodec = sync.OnceValues(loadcache.NewCodec[fileEntry])
+
+// cacheContext is what, besides a file's content, decides its entry: the flag schema
+// and the entries' encoding (the cache adds the binary's version). No setting is part
+// of it: finish applies flagsync.yaml on every load.
+func cacheContext(codec *loadcache.Codec[fileEntry]) loadcache.Context {
+	return loadcache.Context{Vendor: "kameleoon", Schema: schema.Flag(), Format: codec.Fingerprint()}
 }
 
 // fileEntry is what one flag file gives on its own, before the settings in
