@@ -111,7 +111,8 @@ func LoadWith(fsys fs.FS, dir string, opts Options) (*kmodel.Desired, error) {
 		file      string
 		line, col int
 	}
-	seen := make(map[kmodel.Ref]*first)
+	seen := make(map[kmodel.Ref]*first, len(results))
+	var valid []*kmodel.Flag
 	for i := range results {
 		r := &results[i]
 		diags = append(diags, r.diags...)
@@ -128,7 +129,7 @@ func LoadWith(fsys fs.FS, dir string, opts Options) (*kmodel.Desired, error) {
 		}
 		seen[*r.ref] = &first{file: r.file, line: r.keyLine, col: r.keyCol}
 		if r.flag != nil {
-			desired.Flags = append(desired.Flags, *r.flag)
+			valid = append(valid, r.flag)
 		}
 	}
 
@@ -136,9 +137,16 @@ func LoadWith(fsys fs.FS, dir string, opts Options) (*kmodel.Desired, error) {
 		diag.SortDiagnostics(diags)
 		return nil, &diag.InvalidError{Diagnostics: diags, Files: len(files)}
 	}
-	slices.SortFunc(desired.Flags, func(a, b kmodel.Flag) int {
+	// Sorting pointers rather than the flags themselves moves 8 bytes a swap, not 300.
+	slices.SortFunc(valid, func(a, b *kmodel.Flag) int {
 		return cmp.Or(strings.Compare(a.SiteCode, b.SiteCode), strings.Compare(a.FeatureKey, b.FeatureKey))
 	})
+	if len(valid) > 0 {
+		desired.Flags = make([]kmodel.Flag, len(valid))
+		for i, f := range valid {
+			desired.Flags[i] = *f
+		}
+	}
 	return desired, nil
 }
 
