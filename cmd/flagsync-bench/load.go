@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"testing/fstest"
 	"time"
 
 	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
@@ -113,7 +112,7 @@ func measureLoad(ctx context.Context, ns []int, runs int, path string, pct float
 			return nil, err
 		}
 		edits := editEvery(n, pct)
-		figures, err := measureLoadCases(n, runs, path, genRepo(n, nil), genRepo(n, edits), len(edits), sec, t, pct, progress)
+		figures, err := measureLoadCases(n, runs, path, edits, sec, t, pct, progress)
 		if err != nil {
 			return nil, err
 		}
@@ -135,20 +134,22 @@ func measureLoad(ctx context.Context, ns []int, runs int, path string, pct float
 }
 
 // measureLoadCases measures the cases path selects on one size and adds their rows.
-func measureLoadCases(n, runs int, path string, files, changedFiles fstest.MapFS, edited int, sec *section, t *table, pct float64, progress io.Writer) (map[int]cpuFigures, error) {
+// Each case holds only its own repository in memory (the changed one is generated for
+// its case), so that the inputs weigh as little as they can in the peak heap.
+func measureLoadCases(n, runs int, path string, edits map[int]bool, sec *section, t *table, pct float64, progress io.Writer) (map[int]cpuFigures, error) {
 	dir, err := os.MkdirTemp("", "flagsync-bench-cache-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	repos := map[bool]*memRepo{false: newMemRepo(files, false), true: newMemRepo(files, true)}
-	changed := newMemRepo(changedFiles, false)
+	files := genRepo(n, nil)
 	filled := map[bool]string{false: filepath.Join(dir, "filled"), true: filepath.Join(dir, "filled-blobs")}
-	for blobs, repo := range repos {
-		if _, err := kload.LoadWith(repo, ".", kload.Options{Cache: loadcache.Open(filled[blobs], loadcache.Options{})}); err != nil {
+	for _, blobs := range []bool{false, true} {
+		if _, err := kload.LoadWith(newMemRepo(files, blobs), ".", kload.Options{Cache: loadcache.Open(filled[blobs], loadcache.Options{})}); err != nil {
 			return nil, fmt.Errorf("load %d generated files: %w", n, err)
 		}
 	}
+	edited := len(edits)
 	figures := map[int]cpuFigures{}
 	for i, c := range loadCases {
 		if path == "schema" && !c.schemaFirst || path == "fast" && c.schemaFirst {
@@ -159,9 +160,9 @@ func measureLoadCases(n, runs int, path string, files, changedFiles fstest.MapFS
 			label = fmt.Sprintf(c.cache, strconv.FormatFloat(pct, 'f', -1, 64))
 		}
 		fmt.Fprintf(progress, "load: %d files, %s path, cache %s\n", n, c.path, label)
-		repo := repos[c.blobIDs]
+		repo := newMemRepo(files, c.blobIDs)
 		if c.changed {
-			repo = changed
+			repo = newMemRepo(genRepo(n, edits), false)
 		}
 		var cache *loadcache.Cache
 		setup := func() error {

@@ -312,6 +312,7 @@ func (s *Session) Commit() {
 	}
 
 	var w segmentWriter
+	w.buf = make([]byte, 0, min(size, s.c.maxBytes)+256) // one allocation, not a doubling series
 	w.start(filepath.Base(s.dir))
 	written := map[string]bool{}
 	add := func(k string, v []byte) {
