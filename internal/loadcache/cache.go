@@ -181,6 +181,11 @@ func (c *Cache) Begin(ctx Context) *Session {
 	}
 	// Newest first: names start with the time they were written.
 	slices.SortFunc(segs, func(a, b *segment) int { return strings.Compare(b.name, a.name) })
+	n := 0
+	for _, seg := range segs {
+		n += len(seg.records)
+	}
+	s.index = make(map[string][]byte, n)
 	for _, seg := range segs {
 		s.stats.Segments++
 		if seg.damaged {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"reflect"
 	"slices"
 	"strings"
@@ -146,7 +145,7 @@ func (d *decoder) byte() byte {
 // encoding, so nothing is read loosely.
 func (d *decoder) uvarint() uint64 {
 	x, n := binary.Uvarint(d.buf)
-	if n <= 0 || n != uvarintLen(x) {
+	if n <= 0 || n > 1 && d.buf[n-1] == 0 { // a longer form than needed ends in a zero byte
 		d.fail("bad or cut short number")
 		return 0
 	}
@@ -156,16 +155,13 @@ func (d *decoder) uvarint() uint64 {
 
 func (d *decoder) varint() int64 {
 	x, n := binary.Varint(d.buf)
-	if n <= 0 || n != uvarintLen(uint64(x<<1)^uint64(x>>63)) { // zig-zag, as binary.PutVarint
+	if n <= 0 || n > 1 && d.buf[n-1] == 0 {
 		d.fail("bad or cut short number")
 		return 0
 	}
 	d.buf = d.buf[n:]
 	return x
 }
-
-// uvarintLen is how many bytes binary.PutUvarint writes x in.
-func uvarintLen(x uint64) int { return max(1, (bits.Len64(x)+6)/7) }
 
 func (d *decoder) bytes(n uint64) []byte {
 	if n > uint64(len(d.buf)) {

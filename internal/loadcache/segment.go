@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"time"
+	"unsafe"
 )
 
 // A segment is one file of a namespace: a header, then records, each checksummed.
@@ -71,7 +72,8 @@ func readSegment(data []byte, ns string) *segment {
 			seg.damaged, seg.problem = true, fmt.Sprintf("entry %d fails its checksum", len(seg.records)+1)
 			return seg
 		}
-		seg.records = append(seg.records, record{key: string(key), value: value})
+		// The file's bytes are never changed once read: the key can be a view of them.
+		seg.records = append(seg.records, record{key: unsafe.String(unsafe.SliceData(key), len(key)), value: value})
 		rest = after[4:]
 	}
 	return seg

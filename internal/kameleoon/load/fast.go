@@ -54,6 +54,7 @@ func analyseFast(data []byte) (fileEntry, bool) {
 			e.Envs = append(e.Envs, entryEnv{Key: ek, Line: k.Line, Column: k.Column})
 		}
 	}
+	e.stowEnvironments()
 	return e, true
 }
 
