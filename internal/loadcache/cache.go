@@ -169,16 +169,27 @@ func (c *Cache) Begin(ctx Context) *Session {
 		return s
 	}
 	var segs []*segment
+	listed := map[string]bool{}
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), segmentSuffix) || !e.Type().IsRegular() {
 			continue
 		}
-		seg := c.segment(filepath.Join(s.dir, e.Name()), ctx)
+		path := filepath.Join(s.dir, e.Name())
+		listed[path] = true
+		seg := c.segment(path, ctx)
 		if seg == nil {
 			continue // gone since the listing: another process compacted
 		}
 		segs = append(segs, seg)
 	}
+	// Forget the files of this namespace another process has deleted.
+	c.mu.Lock()
+	for path := range c.segments {
+		if filepath.Dir(path) == s.dir && !listed[path] {
+			delete(c.segments, path)
+		}
+	}
+	c.mu.Unlock()
 	// Newest first: names start with the time they were written.
 	slices.SortFunc(segs, func(a, b *segment) int { return strings.Compare(b.name, a.name) })
 	n := 0

@@ -402,3 +402,26 @@ func writer(t *testing.T, dir, name string) {
 		fill(t, c, ks[:2*r+2]...)
 	}
 }
+
+// TestCacheForgetsDeletedFiles: a long-running process keeps the files it read in
+// memory; those another process deleted are forgotten at the next Begin.
+func TestCacheForgetsDeletedFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := Open(dir, Options{})
+	fill(t, c, "a")
+	if len(c.segments) != 0 {
+		t.Fatalf("%d files remembered before any was read", len(c.segments))
+	}
+	fill(t, c, "a", "b") // reads the first file, writes a second
+	if len(c.segments) != 1 {
+		t.Fatalf("%d files remembered, want 1", len(c.segments))
+	}
+	for _, f := range segmentFiles(t, dir) {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := fill(t, c, "a"); st.Hits != 0 || len(c.segments) != 0 {
+		t.Errorf("after the files were deleted: %+v, %d files remembered", st, len(c.segments))
+	}
+}
