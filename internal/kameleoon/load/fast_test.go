@@ -176,6 +176,11 @@ func mutants(data string, rng *rand.Rand, all bool) []string {
 			for _, r := range pick() {
 				out = append(out, with(i, block, line+" "+replacements[r]))
 			}
+			// The key of a block: an environment's name, say.
+			keyStart := len(line) - len(strings.TrimLeft(line, " -"))
+			for _, k := range []string{strings.Repeat("e", 255), strings.Repeat("e", 256), "Upper_Key", "a.b", "a b", "é", "''"} {
+				out = append(out, with(i, 1, line[:keyStart]+k+":"))
+			}
 		}
 		for at := 0; ; {
 			j := strings.Index(line[at:], ": ")
