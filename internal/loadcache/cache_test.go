@@ -425,3 +425,14 @@ func TestCacheForgetsDeletedFiles(t *testing.T) {
 		t.Errorf("after the files were deleted: %+v, %d files remembered", st, len(c.segments))
 	}
 }
+
+func TestBinaryVersion(t *testing.T) {
+	v := BinaryVersion()
+	// A test binary carries no VCS stamp: it is told by its Go build ID.
+	if !strings.HasPrefix(v, "buildid ") && !strings.HasPrefix(v, "sha256 ") {
+		t.Errorf("BinaryVersion() = %q", v)
+	}
+	if BinaryVersion() != v {
+		t.Error("not stable")
+	}
+}

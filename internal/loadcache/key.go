@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 )
 
@@ -48,7 +49,8 @@ func DataKey(data []byte) string {
 
 // BinaryVersion identifies the running binary, so that a cache entry written by one
 // flagsync is never read by another: the module version and checksum of an installed
-// release, else the Git revision it was built from when the tree was clean, else the Go
+// release, else the Git revision it was built from when the tree was clean (with the
+// build's settings: tags, linker flags, target), else the Go
 // build ID the linker wrote into the executable, else the executable's SHA-256; "" when
 // none of them can be had (the cache is then off). It is computed once per process.
 var BinaryVersion = sync.OnceValue(func() string {
@@ -58,16 +60,20 @@ var BinaryVersion = sync.OnceValue(func() string {
 			return "module " + bi.Main.Path + "@" + bi.Main.Version + " " + bi.Main.Sum + " " + platform
 		}
 		var rev, modified string
+		var build strings.Builder // the build's settings (-tags, -ldflags, GOAMD64...) besides the revision
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
 				rev = s.Value
 			case "vcs.modified":
 				modified = s.Value
+			case "vcs.time":
+			default:
+				build.WriteString(" " + s.Key + "=" + s.Value)
 			}
 		}
 		if rev != "" && modified == "false" {
-			return "vcs " + rev + " " + platform
+			return "vcs " + rev + " " + platform + build.String()
 		}
 	}
 	exe, err := os.Executable()
