@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -41,6 +42,7 @@ func benchAll(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fset.SetOutput(stderr)
 	out := fset.String("out", "", "write the results as Markdown to this file (BENCHMARKS.md)")
 	quick := fset.Bool("quick", false, "run every scenario's CI variant (about a minute)")
+	only := fset.String("only", "", "comma-separated scenarios to run (default: all of them), to regenerate their sections")
 	if err := fset.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -54,6 +56,19 @@ func benchAll(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	runs := allRuns
 	if *quick {
 		runs = allQuickRuns
+	}
+	if *only != "" {
+		var picked [][]string
+		for _, r := range runs {
+			if slices.Contains(strings.Split(*only, ","), r[0]) {
+				picked = append(picked, r)
+			}
+		}
+		if len(picked) == 0 {
+			fmt.Fprintf(stderr, "flagsync-bench all: -only %q names no scenario\n", *only)
+			return 64
+		}
+		runs = picked
 	}
 
 	m := describeMachine() // before the run, for the load average

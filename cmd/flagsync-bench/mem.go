@@ -3,7 +3,7 @@ package main
 import (
 	"runtime"
 	"runtime/metrics"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,31 +50,52 @@ func (h *heapSampler) done() uint64 {
 type cpuFigures struct {
 	runs        int
 	median, min time.Duration
-	allocBytes  uint64 // bytes allocated by one run (mean)
-	allocs      uint64 // heap objects allocated by one run (mean)
-	inputHeap   uint64 // live heap before the runs: the inputs
-	peakHeap    uint64 // largest live heap seen during the runs, inputs included
+	cpu         time.Duration // CPU time of one run, user and system, all threads (median); 0 when not measured
+	cpuOK       bool          // cpu was measured (getrusage)
+	allocBytes  uint64        // bytes allocated by one run (mean)
+	allocs      uint64        // heap objects allocated by one run (mean)
+	inputHeap   uint64        // live heap before the runs: the inputs
+	peakHeap    uint64        // largest live heap seen during the runs, inputs included
 }
 
 // measureCPU runs work runs times after a garbage collection and measures it.
 func measureCPU(runs int, work func() error) (cpuFigures, error) {
+	return measureRuns(runs, nil, work)
+}
+
+// measureRuns is measureCPU with setup run before each run, untimed (allocations and
+// the heap are measured across both).
+func measureRuns(runs int, setup, work func() error) (cpuFigures, error) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	h := sampleHeap()
 	times := make([]time.Duration, 0, runs)
+	cpus := make([]time.Duration, 0, runs)
+	cpuOK := true
 	for range runs {
+		if setup != nil {
+			if err := setup(); err != nil {
+				h.done()
+				return cpuFigures{}, err
+			}
+		}
+		cpu0, ok0 := processCPU()
 		start := time.Now()
 		if err := work(); err != nil {
 			h.done()
 			return cpuFigures{}, err
 		}
 		times = append(times, time.Since(start))
+		cpu1, ok1 := processCPU()
+		cpus = append(cpus, cpu1-cpu0)
+		cpuOK = cpuOK && ok0 && ok1
 	}
 	peak := h.done()
 	runtime.ReadMemStats(&after)
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return cpuFigures{
+	slices.Sort(times)
+	slices.Sort(cpus)
+	f := cpuFigures{
 		runs:       runs,
 		median:     times[len(times)/2],
 		min:        times[0],
@@ -82,7 +103,19 @@ func measureCPU(runs int, work func() error) (cpuFigures, error) {
 		allocs:     (after.Mallocs - before.Mallocs) / uint64(runs),
 		inputHeap:  before.HeapAlloc,
 		peakHeap:   peak,
-	}, nil
+	}
+	if cpuOK {
+		f.cpu, f.cpuOK = cpus[len(cpus)/2], true
+	}
+	return f, nil
+}
+
+// cpuSeconds renders a CPU time in seconds, "n/a" when not measured.
+func cpuSeconds(d time.Duration, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " s"
 }
 
 // mib renders bytes in MiB with one decimal.

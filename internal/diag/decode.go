@@ -17,88 +17,117 @@ import (
 // encoding/json it goes on past a value of the wrong type and returns the first such
 // error, so files with schema errors still decode as far as they can.
 func decodeValue(v any, into any) error {
-	var first error
-	decodeInto(v, reflect.ValueOf(into).Elem(), "", &first)
-	if first != nil {
-		return fmt.Errorf("cannot read the file's values: %w", first)
+	d := decoder{}
+	d.decode(v, reflect.ValueOf(into).Elem())
+	if d.first != nil {
+		return fmt.Errorf("cannot read the file's values: %w", d.first)
 	}
 	return nil
 }
 
-func decodeInto(v any, rv reflect.Value, at string, first *error) {
-	fail := func(want string) {
-		if *first == nil {
-			*first = fmt.Errorf("%s: want %s, got %T", strings.TrimPrefix(at, "."), want, v)
-		}
+// decoder holds the path being decoded as a stack of steps, rendered as a field path
+// only when a value has the wrong type: building the path string at every field was a
+// third of the decoding time, and it is needed only for the error.
+type decoder struct {
+	path  []seg
+	first error
+}
+
+func (d *decoder) fail(v any, want string) {
+	if d.first == nil {
+		d.first = fmt.Errorf("%s: want %s, got %T", decodePath(d.path), want, v)
 	}
+}
+
+// decodePath renders the steps as the decoder's errors always have: .name for every
+// key, [i] for every index, the leading dot left out.
+func decodePath(path []seg) string {
+	var b strings.Builder
+	for _, s := range path {
+		if s.idx >= 0 {
+			b.WriteString("[" + strconv.Itoa(s.idx) + "]")
+			continue
+		}
+		b.WriteString("." + s.key)
+	}
+	return strings.TrimPrefix(b.String(), ".")
+}
+
+func (d *decoder) decode(v any, rv reflect.Value) {
 	if v == nil {
 		return // null leaves the zero value, as in encoding/json
 	}
 	switch rv.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(rv.Type().Elem())
-		decodeInto(v, p.Elem(), at, first)
+		d.decode(v, p.Elem())
 		rv.Set(p)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			fail("a mapping")
+			d.fail(v, "a mapping")
 			return
 		}
 		for _, f := range structFields(rv.Type()) {
 			if x, ok := m[f.name]; ok {
-				decodeInto(x, rv.Field(f.index), at+"."+f.name, first)
+				d.path = append(d.path, seg{key: f.name, idx: -1})
+				d.decode(x, rv.Field(f.index))
+				d.path = d.path[:len(d.path)-1]
 			}
 		}
 	case reflect.Slice:
 		s, ok := v.([]any)
 		if !ok {
-			fail("a list")
+			d.fail(v, "a list")
 			return
 		}
 		out := reflect.MakeSlice(rv.Type(), len(s), len(s))
 		for i, x := range s {
-			decodeInto(x, out.Index(i), at+"["+strconv.Itoa(i)+"]", first)
+			d.path = append(d.path, seg{idx: i})
+			d.decode(x, out.Index(i))
+			d.path = d.path[:len(d.path)-1]
 		}
 		rv.Set(out)
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok || rv.Type().Key().Kind() != reflect.String {
-			fail("a mapping")
+			d.fail(v, "a mapping")
 			return
 		}
 		out := reflect.MakeMapWithSize(rv.Type(), len(m))
 		for k, x := range m {
 			e := reflect.New(rv.Type().Elem()).Elem()
-			decodeInto(x, e, at+"."+k, first)
+			d.path = append(d.path, seg{key: k, idx: -1})
+			d.decode(x, e)
+			d.path = d.path[:len(d.path)-1]
 			out.SetMapIndex(reflect.ValueOf(k).Convert(rv.Type().Key()), e)
 		}
 		rv.Set(out)
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {
-			fail("a string")
+			d.fail(v, "a string")
 			return
 		}
 		rv.SetString(s)
 	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
-			fail("true or false")
+			d.fail(v, "true or false")
 			return
 		}
 		rv.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := v.(json.Number)
 		if !ok {
-			fail("a number")
+			d.fail(v, "a number")
 			return
 		}
 		i, err := strconv.ParseInt(string(n), 10, 64)
 		if err != nil || rv.OverflowInt(i) {
 			f, ferr := strconv.ParseFloat(string(n), 64)
 			if ferr != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 || rv.OverflowInt(int64(f)) {
-				fail("a whole number in range")
+				d.fail(v, "a whole number in range")
 				return
 			}
 			i = int64(f)
@@ -107,19 +136,19 @@ func decodeInto(v any, rv reflect.Value, at string, first *error) {
 	case reflect.Float32, reflect.Float64:
 		n, ok := v.(json.Number)
 		if !ok {
-			fail("a number")
+			d.fail(v, "a number")
 			return
 		}
 		f, err := strconv.ParseFloat(string(n), 64)
 		if err != nil {
-			fail("a number")
+			d.fail(v, "a number")
 			return
 		}
 		rv.SetFloat(f)
 	case reflect.Interface:
 		rv.Set(reflect.ValueOf(plainJSON(v)))
 	default:
-		fail(rv.Type().String())
+		d.fail(v, rv.Type().String())
 	}
 }
 

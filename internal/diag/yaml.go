@@ -121,26 +121,42 @@ func parseDocument(file string, data []byte, k Kind) (doc *document, diags []Dia
 		}
 	}()
 
+	top, diags, ok := parseTop(file, data)
+	switch {
+	case !ok:
+		return nil, diags
+	case top == nil:
+		return emptyDocument(file, 1, 1, k, diags)
+	}
+	return documentOf(file, top, k, diags)
+}
+
+// parseTop parses the first YAML document of a file. It returns a nil node for a file
+// without any document, the problems found (a second document), and false when the first
+// document has a syntax error. yaml.v3 reports errors through panics it recovers itself;
+// the caller recovers from anything else.
+func parseTop(file string, data []byte) (*yaml.Node, []Diagnostic, bool) {
 	if !mayHoldDocuments(data) {
 		// One document for sure: parse from the bytes, which saves the reader's buffers.
 		var top yaml.Node
 		if err := yaml.Unmarshal(data, &top); err != nil {
-			return nil, append(diags, syntaxDiagnostic(file, data, err))
+			return nil, []Diagnostic{syntaxDiagnostic(file, data, err)}, false
 		}
 		if top.Kind == 0 {
-			return emptyDocument(file, 1, 1, k, diags)
+			return nil, nil, true
 		}
-		return documentOf(file, &top, k, diags)
+		return &top, nil, true
 	}
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
 		if errors.Is(err, io.EOF) {
-			return emptyDocument(file, 1, 1, k, diags)
+			return nil, nil, true
 		}
-		return nil, append(diags, syntaxDiagnostic(file, data, err))
+		return nil, []Diagnostic{syntaxDiagnostic(file, data, err)}, false
 	}
+	var diags []Diagnostic
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
@@ -150,7 +166,7 @@ func parseDocument(file string, data []byte, k Kind) (doc *document, diags []Dia
 		diags = append(diags, Diagnostic{File: file, Line: next.Line, Column: next.Column,
 			Message: "a second YAML document (after ---): a file holds exactly one flag; move it to its own file"})
 	}
-	return documentOf(file, &top, k, diags)
+	return &top, diags, true
 }
 
 // mayHoldDocuments reports whether data has a line starting with a document marker
@@ -374,7 +390,22 @@ func firstKey(n *yaml.Node, name string) *yaml.Node {
 	return n
 }
 
-var leadingZero = regexp.MustCompile(`^[-+]?0[0-9]+$`)
+// leadingZero reports whether s is digits with a leading zero, after an optional sign
+// (^[-+]?0[0-9]+$): text YAML 1.1 would read as octal.
+func leadingZero(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if len(s) < 2 || s[0] != '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func (c *converter) scalar(n *yaml.Node, path []seg) any {
 	switch n.Tag {
@@ -389,32 +420,48 @@ func (c *converter) scalar(n *yaml.Node, path []seg) any {
 	case "!!bool":
 		return strings.EqualFold(n.Value, "true")
 	case "!!int":
-		plain := strings.ReplaceAll(n.Value, "_", "")
-		if leadingZero.MatchString(plain) {
-			c.report(n, path, "number %s has a leading zero, which YAML may read as octal: write it without the zero, or quote it if it is text", n.Value)
+		num, problem := intNumber(n.Value)
+		if problem != "" {
+			c.report(n, path, "%s", problem)
 			c.poison(path)
 			return nil
 		}
-		if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
-			return json.Number(strconv.FormatInt(i, 10))
-		}
-		if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
-			return json.Number(strconv.FormatUint(u, 10))
-		}
-		return c.float(n, path, plain)
+		return num
 	case "!!float":
-		return c.float(n, path, strings.ReplaceAll(n.Value, "_", ""))
+		num, problem := floatNumber(n.Value, strings.ReplaceAll(n.Value, "_", ""))
+		if problem != "" {
+			c.report(n, path, "%s", problem)
+			c.poison(path)
+			return nil
+		}
+		return num
 	}
 	c.report(n, path, "unsupported YAML value %s (tag %s): quote it to make it a string", strconv.Quote(n.Value), n.Tag)
 	c.poison(path)
 	return nil
 }
 
-func (c *converter) float(n *yaml.Node, path []seg, plain string) any {
-	if leadingZero.MatchString(plain) {
-		c.report(n, path, "number %s has a leading zero, which YAML may read as octal: write it without the zero, or quote it if it is text", n.Value)
-		c.poison(path)
-		return nil
+// intNumber converts the text of an !!int scalar to a JSON number, or says what is
+// wrong with it.
+func intNumber(value string) (json.Number, string) {
+	plain := strings.ReplaceAll(value, "_", "")
+	if leadingZero(plain) {
+		return "", fmt.Sprintf("number %s has a leading zero, which YAML may read as octal: write it without the zero, or quote it if it is text", value)
+	}
+	if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
+		return json.Number(strconv.FormatInt(i, 10)), ""
+	}
+	if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
+		return json.Number(strconv.FormatUint(u, 10)), ""
+	}
+	return floatNumber(value, plain)
+}
+
+// floatNumber converts plain, the text of a number scalar written value (underscores
+// removed), to a finite JSON number, or says what is wrong with it.
+func floatNumber(value, plain string) (json.Number, string) {
+	if leadingZero(plain) {
+		return "", fmt.Sprintf("number %s has a leading zero, which YAML may read as octal: write it without the zero, or quote it if it is text", value)
 	}
 	f, err := strconv.ParseFloat(plain, 64)
 	if err != nil {
@@ -424,20 +471,16 @@ func (c *converter) float(n *yaml.Node, path []seg, plain string) any {
 		case ".nan":
 			f = math.NaN()
 		default:
-			c.report(n, path, "cannot read number %s: quote it if it is text", n.Value)
-			c.poison(path)
-			return nil
+			return "", fmt.Sprintf("cannot read number %s: quote it if it is text", value)
 		}
 	}
 	if math.IsInf(f, 0) || math.IsNaN(f) {
-		c.report(n, path, "must be a finite number, got %s", n.Value)
-		c.poison(path)
-		return nil
+		return "", fmt.Sprintf("must be a finite number, got %s", value)
 	}
 	if math.Abs(f) < 1e21 {
-		return json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+		return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), ""
 	}
-	return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
+	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), ""
 }
 
 // describeNode says what a node is, for messages: a mapping, a list, null, true, 42, "text".

@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flagsync/flagsync/internal/gittest"
+	"github.com/flagsync/flagsync/internal/loadcache"
 )
 
 func writeFile(t *testing.T, name, content string) {
@@ -194,6 +195,24 @@ func TestTreeFS(t *testing.T) {
 	for _, bad := range []string{"/a.yaml", "../a.yaml", "dir/", "nope", "a.yaml/x"} {
 		if _, err := fsys.Open(bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
+
+	// Blob ids, the validation cache's keys, are git's own, links followed; a folder,
+	// a missing file and a link out of the tree have none.
+	ids, ok := fsys.(loadcache.BlobIDFS)
+	if !ok {
+		t.Fatal("the snapshot's FS is not a loadcache.BlobIDFS")
+	}
+	for name, file := range map[string]string{"a.yaml": "a.yaml", "dir/sub/c.yaml": "dir/sub/c.yaml", "link.yaml": "dir/b.yaml", "linkdir/c.yaml": "dir/sub/c.yaml"} {
+		want := strings.TrimSpace(repo.Git(t, "hash-object", file))
+		if got, err := ids.BlobID(name); err != nil || got != want {
+			t.Errorf("BlobID(%s) = %q, %v; want %s (git hash-object %s)", name, got, err, want, file)
+		}
+	}
+	for _, bad := range []string{"dir", "nope", "escape", "../a.yaml"} {
+		if id, err := ids.BlobID(bad); err == nil {
+			t.Errorf("BlobID(%q) = %s, want an error", bad, id)
 		}
 	}
 }

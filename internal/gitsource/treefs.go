@@ -231,6 +231,22 @@ func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return entries, nil
 }
 
+// BlobID returns the Git blob id (hex) of the named regular file, following symbolic
+// links, without reading the file: the key under which the validation cache
+// (internal/loadcache, BlobIDFS) keeps what loading the file gave.
+func (t *treeFS) BlobID(name string) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, err := t.lookup("blobid", name, true)
+	if err != nil {
+		return "", err
+	}
+	if !n.mode.IsFile() {
+		return "", &fs.PathError{Op: "blobid", Path: name, Err: errors.New("not a regular file")}
+	}
+	return n.hash.String(), nil
+}
+
 // Stat describes the named file or folder, following symbolic links.
 func (t *treeFS) Stat(name string) (fs.FileInfo, error) {
 	t.mu.Lock()

@@ -1,9 +1,13 @@
 package kload
 
 import (
+	"bytes"
+	"encoding/gob"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,4 +130,75 @@ func BenchmarkLoad10000(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "files/s")
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(base.HeapAlloc)/(1<<20), "input-heap-MB")
+}
+
+// BenchmarkEntryDecode decodes the cache entries of 10,000 flag files, one entry per
+// file as the cache keeps them, with loadcache's codec and with the standard library's
+// encodings the cache could have used (docs/cache.md quotes the figures).
+func BenchmarkEntryDecode(b *testing.B) {
+	const n = 10000
+	fsys := benchRepo(n)
+	entries := make([]fileEntry, 0, n)
+	for name, f := range fsys {
+		if strings.HasSuffix(name, "flagsync.yaml") {
+			continue
+		}
+		e, ok := analyseFast(f.Data)
+		if !ok {
+			b.Fatalf("%s is not valid", name)
+		}
+		entries = append(entries, e)
+	}
+	codec, err := entryCodec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	encode := map[string]func(*fileEntry) []byte{
+		"loadcache": func(e *fileEntry) []byte { v, _ := codec.Encode(e); return v },
+		"json":      func(e *fileEntry) []byte { v, _ := json.Marshal(e); return v },
+		"gob": func(e *fileEntry) []byte {
+			var buf bytes.Buffer
+			_ = gob.NewEncoder(&buf).Encode(e)
+			return buf.Bytes()
+		},
+	}
+	decode := map[string]func([]byte, *fileEntry) error{
+		"loadcache": codec.Decode,
+		"json":      func(v []byte, e *fileEntry) error { return json.Unmarshal(v, e) },
+		"gob":       func(v []byte, e *fileEntry) error { return gob.NewDecoder(bytes.NewReader(v)).Decode(e) },
+	}
+	for _, name := range []string{"loadcache", "json", "gob"} {
+		encoded := make([][]byte, len(entries))
+		size := 0
+		for i := range entries {
+			encoded[i] = encode[name](&entries[i])
+			size += len(encoded[i])
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				for _, v := range encoded {
+					var e fileEntry
+					if err := decode[name](v, &e); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(size)/(1<<20), "MiB")
+		})
+	}
+	// One gob stream for every entry: cheaper per entry, but it cannot be read entry by
+	// entry, which a cache keyed by each file's content needs.
+	var stream bytes.Buffer
+	if err := gob.NewEncoder(&stream).Encode(entries); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("gob-one-stream", func(b *testing.B) {
+		for b.Loop() {
+			var all []fileEntry
+			if err := gob.NewDecoder(bytes.NewReader(stream.Bytes())).Decode(&all); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(stream.Len())/(1<<20), "MiB")
+	})
 }

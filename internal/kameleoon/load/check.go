@@ -19,11 +19,16 @@ import (
 // read. Every check reports a path into the document, which is resolved to the node
 // written at that place; a problem inside a field that already has one is dropped as
 // its consequence.
+//
+// On the fast path there is no document (doc is nil): the schema path will write the
+// diagnostics, so the first problem only marks the file failed. The checks that depend
+// on flagsync.yaml are not here but in finish, which runs on every load.
 type checker struct {
-	doc      *diag.Document
-	settings *kmodel.Settings  // nil when flagsync.yaml is itself invalid
-	known    []diag.Diagnostic // problems already found in this file (syntax, schema)
-	diags    []diag.Diagnostic
+	doc     *diag.Document                        // nil on the fast path
+	written func(env string, rule int) ruleFields // fast path: the fields each rule has written
+	known   []diag.Diagnostic                     // problems already found in this file (syntax, schema)
+	diags   []diag.Diagnostic
+	failed  bool // a problem was found (on the fast path, the only record of it)
 }
 
 // troubled reports whether a problem is already known at field or inside it.
@@ -39,6 +44,10 @@ func (c *checker) troubled(field string) bool {
 // add reports msg at path (strings are mapping keys, ints sequence indices); atKey
 // places it on the key rather than on the value.
 func (c *checker) add(atKey bool, msg string, path ...any) {
+	if c.doc == nil {
+		c.failed = true
+		return
+	}
 	l := c.doc.Locate(path...)
 	field := l.Field
 	for _, d := range c.known {
@@ -47,6 +56,7 @@ func (c *checker) add(atKey bool, msg string, path ...any) {
 		}
 	}
 	line, col := l.At(atKey)
+	c.failed = true
 	c.diags = append(c.diags, diag.Diagnostic{File: c.doc.File(), Line: line, Column: col, Field: field, Message: msg})
 }
 
@@ -104,7 +114,9 @@ func (c *checker) flag(f *kmodel.Flag) {
 		}
 	}
 
-	knownVariation := func(key string, path ...any) {
+	// knownVariation checks a reference to a variation; the path to report is built only
+	// when there is a problem.
+	knownVariation := func(key string, path func() []any) {
 		if !variationsOK || slices.Contains(variations, key) {
 			return
 		}
@@ -114,16 +126,12 @@ func (c *checker) flag(f *kmodel.Flag) {
 		} else {
 			msg += "; the flag's variations are " + strings.Join(variations, ", ")
 		}
-		c.add(false, msg, path...)
+		c.add(false, msg, path()...)
 	}
 
 	for _, ek := range f.EnvironmentKeys() {
 		env := f.Environments[ek]
-		if c.settings != nil && len(c.settings.Environments) > 0 && !slices.Contains(c.settings.Environments, ek) {
-			c.add(true, fmt.Sprintf("unknown environment %q%s (flagsync.yaml lists %s)", ek,
-				diag.DidYouMean(ek, c.settings.Environments), strings.Join(c.settings.Environments, ", ")), "environments", ek)
-		}
-		knownVariation(env.DefaultVariationKey, "environments", ek, "defaultVariationKey")
+		knownVariation(env.DefaultVariationKey, func() []any { return []any{"environments", ek, "defaultVariationKey"} })
 		names := make(map[string]int, len(env.RolloutRules))
 		for ri, r := range env.RolloutRules {
 			c.rule(ek, ri, r, names, knownVariation)
@@ -137,29 +145,38 @@ func (c *checker) flag(f *kmodel.Flag) {
 		if !variablesOK || !variationsOK || c.troubled("environments") {
 			scope = ignoreScope{}
 		}
-		c.diags = append(c.diags, checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)...)
+		if c.doc == nil {
+			for _, s := range f.Ignore {
+				if _, msg := ignoreProblem(s, scope); msg != "" {
+					c.failed = true
+				}
+			}
+			return
+		}
+		d := checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)
+		c.failed = c.failed || len(d) > 0
+		c.diags = append(c.diags, d...)
 	}
 }
 
-func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, knownVariation func(string, ...any)) {
-	base := []any{"environments", ek, "rolloutRules", ri}
-	at := func(more ...any) []any { return append(slices.Clip(base), more...) }
+func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, knownVariation func(string, func() []any)) {
+	at := func(more ...any) []any { return append([]any{"environments", ek, "rolloutRules", ri}, more...) }
 	if j, dup := names[r.Name]; dup {
 		c.add(false, fmt.Sprintf("duplicate rule name %q (also rolloutRules[%d]): rule names must be unique within an environment", r.Name, j), at("name")...)
 	} else {
 		names[r.Name] = ri
 	}
-	c.ruleFields(r.Type, base)
+	c.ruleFields(r.Type, ek, ri)
 	if r.VariationKey != "" {
-		knownVariation(r.VariationKey, at("variationKey")...)
+		knownVariation(r.VariationKey, func() []any { return at("variationKey") })
 	}
 	if r.ControlVariationKey != "" {
-		knownVariation(r.ControlVariationKey, at("controlVariationKey")...)
+		knownVariation(r.ControlVariationKey, func() []any { return at("controlVariationKey") })
 	}
 	var sum float64
 	allocated := make(map[string]int, len(r.TrafficAllocations))
 	for ai, a := range r.TrafficAllocations {
-		knownVariation(a.VariationKey, at("trafficAllocations", ai, "variationKey")...)
+		knownVariation(a.VariationKey, func() []any { return at("trafficAllocations", ai, "variationKey") })
 		if j, dup := allocated[a.VariationKey]; dup {
 			c.add(false, fmt.Sprintf("variation %q is already allocated in trafficAllocations[%d]", a.VariationKey, j), at("trafficAllocations", ai, "variationKey")...)
 		} else {
@@ -176,6 +193,24 @@ func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, k
 	}
 }
 
+// ruleFieldNames are the fields a rule may have; a ruleFields value has bit i set when
+// field ruleFieldNames[i] is written.
+var ruleFieldNames = [...]string{"name", "type", "state", "segmentId", "exposition", "variationKey", "controlVariationKey",
+	"trafficAllocationMethod", "trafficAllocations", "reallocation", "release", "rollbackConditions"}
+
+// ruleFields is the set of fields written in one rule (see ruleFieldNames).
+type ruleFields uint16
+
+// ruleFieldBit returns the bit of a rule field, and false for a field rules do not have.
+func ruleFieldBit(name string) (ruleFields, bool) {
+	for i, n := range ruleFieldNames {
+		if n == name {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
 // ruleTypes lists, per rule type, the fields a rule must have and the fields it must
 // not have. These live here rather than in the schema's if/then because evaluating
 // three conditions per rule in the validator cost a seventh of the loading time; the
@@ -186,21 +221,30 @@ var ruleTypes = map[string]struct{ required, forbidden []string }{
 	kmodel.RuleExperimentation:     {[]string{"trafficAllocations"}, []string{"variationKey"}},
 }
 
-// ruleFields checks the fields written in a rule against its type.
-func (c *checker) ruleFields(typ string, base []any) {
+// ruleFields checks the fields written in rule ri of environment ek against its type.
+// A field written with an empty or false value counts as written.
+func (c *checker) ruleFields(typ, ek string, ri int) {
 	fields, ok := ruleTypes[typ]
 	if !ok {
 		return
 	}
-	v, _ := c.doc.ValueAt(base...)
-	written, _ := v.(map[string]any)
+	base := []any{"environments", ek, "rolloutRules", ri}
+	var has func(string) bool
+	if c.doc != nil {
+		v, _ := c.doc.ValueAt(base...)
+		written, _ := v.(map[string]any)
+		has = func(f string) bool { _, ok := written[f]; return ok }
+	} else {
+		written := c.written(ek, ri)
+		has = func(f string) bool { bit, _ := ruleFieldBit(f); return written&bit != 0 }
+	}
 	for _, f := range fields.required {
-		if _, ok := written[f]; !ok {
+		if !has(f) {
 			c.add(false, fmt.Sprintf("missing required field %q when type is %s", f, typ), base...)
 		}
 	}
 	for _, f := range fields.forbidden {
-		if _, ok := written[f]; ok {
+		if has(f) {
 			c.add(true, "not allowed when type is "+typ, append(slices.Clip(base), f)...)
 		}
 	}
