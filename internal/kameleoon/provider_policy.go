@@ -208,12 +208,31 @@ func number(f float64) any {
 	return f
 }
 
-// plainList is undocumented JSON kept as decoded (integrations), as plain data.
+// plainList is undocumented JSON kept as decoded (integrations: maps, lists, strings,
+// float64, bools), as plain data: its numbers as a JSON round trip reads them back.
 func plainList(l []any) []any {
-	v, err := policy.Plain(l)
-	if err != nil {
-		return nil
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = plainJSON(v)
 	}
-	out, _ := v.([]any)
 	return out
+}
+
+func plainJSON(v any) any {
+	switch t := v.(type) {
+	case float64:
+		return number(t)
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = plainJSON(e)
+		}
+		return m
+	case []any:
+		return plainList(t)
+	}
+	if p, err := policy.Plain(v); err == nil {
+		return p
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -351,11 +352,32 @@ func policyChange(c *plan.Change) policy.Change {
 	return pc
 }
 
-// plainValue is v as plain data; a value that cannot be converted is its text.
+// plainValue is v as plain data, its numbers as a JSON round trip reads them (a whole
+// float64 is an int64, as in the flag and live documents); a value that cannot be
+// converted is its text.
 func plainValue(v any) any {
 	p, err := policy.Plain(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return p
+	return wholeNumbers(p)
+}
+
+// wholeNumbers turns the whole float64s of plain data into int64s.
+func wholeNumbers(v any) any {
+	switch t := v.(type) {
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1e15 {
+			return int64(t)
+		}
+	case map[string]any:
+		for k, e := range t {
+			t[k] = wholeNumbers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = wholeNumbers(e)
+		}
+	}
+	return v
 }
