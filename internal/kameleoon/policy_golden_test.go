@@ -141,7 +141,7 @@ func planSchema(t *testing.T) *jsonschema.Schema {
 
 // documentedPolicies returns each policy of docs/policies.md's YAML blocks, by name, as
 // its YAML node.
-func documentedPolicies(t *testing.T) map[string]*yaml.Node {
+func documentedPolicies(t testing.TB) map[string]*yaml.Node {
 	t.Helper()
 	src, err := os.ReadFile("../../docs/policies.md")
 	if err != nil {
@@ -203,4 +203,28 @@ func TestPolicyGoldenCasesAreTheExamples(t *testing.T) {
 			t.Errorf("docs/policies.md's %s has no golden case: %v", name, err)
 		}
 	}
+}
+
+// documentedPoliciesYAML is a policies: list of every policy of docs/policies.md.
+func documentedPoliciesYAML(tb testing.TB) []byte {
+	tb.Helper()
+	docs := documentedPolicies(tb)
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, name := range []string{"production-exposure-step", "staging-before-production", "owner-and-expiry", "not-expired", "experiment-needs-primary-goal"} {
+		seq.Content = append(seq.Content, docs[name])
+	}
+	b, err := yaml.Marshal(seq)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustNode(tb testing.TB, src []byte) *yaml.Node {
+	tb.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal(src, &n); err != nil {
+		tb.Fatal(err)
+	}
+	return &n
 }

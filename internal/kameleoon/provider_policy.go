@@ -45,7 +45,8 @@ func (s *run) PolicyDocuments(flags []plan.Address) []reconcile.PolicyDocument {
 // changed flag: 10,000 flags through encoding/json would cost more than evaluating the
 // policies.
 func flagDoc(f *kmodel.Flag) map[string]any {
-	m := map[string]any{"siteCode": f.SiteCode, "featureKey": f.FeatureKey, "name": f.Name}
+	m := make(map[string]any, 16)
+	m["siteCode"], m["featureKey"], m["name"] = f.SiteCode, f.FeatureKey, f.Name
 	setString(m, "description", f.Description)
 	if len(f.Tags) > 0 {
 		m["tags"] = anyStrings(f.Tags)
@@ -113,7 +114,8 @@ func flagDoc(f *kmodel.Flag) map[string]any {
 }
 
 func environmentDoc(e *kmodel.Environment) map[string]any {
-	m := map[string]any{"featureEnabled": e.FeatureEnabled}
+	m := make(map[string]any, 4)
+	m["featureEnabled"] = e.FeatureEnabled
 	setString(m, "defaultVariationKey", e.DefaultVariationKey)
 	if len(e.RolloutRules) > 0 {
 		rules := make([]any, len(e.RolloutRules))
@@ -136,7 +138,8 @@ func environmentDoc(e *kmodel.Environment) map[string]any {
 }
 
 func ruleDoc(r *kmodel.Rule) map[string]any {
-	m := map[string]any{"name": r.Name, "type": r.Type}
+	m := make(map[string]any, 8)
+	m["name"], m["type"] = r.Name, r.Type
 	setString(m, "state", r.State)
 	setInt(m, "segmentId", r.SegmentID)
 	if r.Exposition != nil {
@@ -165,8 +168,8 @@ func ruleDoc(r *kmodel.Rule) map[string]any {
 	if len(r.RollbackConditions) > 0 {
 		cs := make([]any, len(r.RollbackConditions))
 		for i, c := range r.RollbackConditions {
-			cm := map[string]any{"target": c.Target, "criteria": c.Criteria, "comparisonOperator": c.ComparisonOperator,
-				"matchValue": number(c.MatchValue)}
+			cm := make(map[string]any, 8)
+			cm["target"], cm["criteria"], cm["comparisonOperator"], cm["matchValue"] = c.Target, c.Criteria, c.ComparisonOperator, number(c.MatchValue)
 			setInt(cm, "goalId", c.GoalID)
 			setInt(cm, "visitors", c.Visitors)
 			if len(c.Recipients) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -36,7 +37,8 @@ type FlagShaper interface {
 type PolicyRepo interface {
 	// PolicyDocuments returns one document per flag address given (flag-level
 	// addresses of this service, from the last Plan), in the same order. It reads no
-	// API: live is what the last Read returned.
+	// API: live is what the last Read returned. The policy step calls it from several
+	// goroutines at once, each with a part of the flags.
 	PolicyDocuments(flags []plan.Address) []PolicyDocument
 }
 
@@ -315,7 +317,9 @@ func needs(c *plan.Change, refusedBy map[int]string, createRefused map[plan.Addr
 	return "", nil
 }
 
-// documents asks repo for the documents of every flag changes touch.
+// documents asks repo for the documents of every flag changes touch, in parallel chunks
+// (PolicyDocuments reads the repository only, and converting 10,000 flags is a good part
+// of the step).
 func documents(changes []plan.Change, repo Repo) map[plan.Address]PolicyDocument {
 	var flags []plan.Address
 	seen := map[plan.Address]bool{}
@@ -330,11 +334,17 @@ func documents(changes []plan.Change, repo Repo) map[plan.Address]PolicyDocument
 	if !ok {
 		return out
 	}
-	docs := pr.PolicyDocuments(flags)
+	docs := make([]PolicyDocument, len(flags))
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(flags)/256))
+	chunk := (len(flags) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(flags); lo += chunk {
+		hi := min(lo+chunk, len(flags))
+		wg.Go(func() { copy(docs[lo:hi], pr.PolicyDocuments(flags[lo:hi])) })
+	}
+	wg.Wait()
 	for i, a := range flags {
-		if i < len(docs) {
-			out[a] = docs[i]
-		}
+		out[a] = docs[i]
 	}
 	return out
 }
@@ -354,13 +364,56 @@ func policyChange(c *plan.Change) policy.Change {
 
 // plainValue is v as plain data, its numbers as a JSON round trip reads them (a whole
 // float64 is an int64, as in the flag and live documents); a value that cannot be
-// converted is its text.
+// converted is its text. Scalars and pointers to scalars, what planners put in most
+// fields, are converted without the JSON round trip.
 func plainValue(v any) any {
+	if s, ok := plainScalar(v); ok {
+		return s
+	}
 	p, err := policy.Plain(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
 	return wholeNumbers(p)
+}
+
+// plainScalar converts a scalar, or a pointer to one (nil: null), as its JSON encoding
+// would read back; ok is false for anything else.
+func plainScalar(v any) (any, bool) {
+	switch t := v.(type) {
+	case nil:
+		return nil, true
+	case string, bool, int64:
+		return t, true
+	case int:
+		return int64(t), true
+	case float64:
+		return wholeNumbers(t), true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil, true
+		}
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.String:
+		return rv.String(), true
+	case reflect.Bool:
+		return rv.Bool(), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return int64(rv.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, false
+		}
+		return wholeNumbers(f), true
+	}
+	return nil, false
 }
 
 // wholeNumbers turns the whole float64s of plain data into int64s.
