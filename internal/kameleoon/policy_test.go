@@ -56,7 +56,7 @@ func TestFlagDocIsPlain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := flagDoc(&flags[i]); !reflect.DeepEqual(any(got), want) {
+		if got := policy.Resolve(flagDoc(&flags[i])); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\n flagDoc %#v\n   Plain %#v", flags[i].Ref(), got, want)
 		}
 	}

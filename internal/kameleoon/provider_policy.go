@@ -41,9 +41,10 @@ func (s *run) PolicyDocuments(flags []plan.Address) []reconcile.PolicyDocument {
 }
 
 // flagDoc is f as plain data, exactly as policy.Plain makes it through f's JSON encoding
-// (a test holds the two equal), written by hand because a policy step converts every
-// changed flag: 10,000 flags through encoding/json would cost more than evaluating the
-// policies.
+// once resolved (a test holds the two equal), written by hand because a policy step
+// converts every changed flag: 10,000 flags through encoding/json would cost more than
+// evaluating the policies. Environments, variables and variations are policy.Lazy: built
+// only when a policy reads them (most read production alone, or nothing).
 func flagDoc(f *kmodel.Flag) map[string]any {
 	m := make(map[string]any, 16)
 	m["siteCode"], m["featureKey"], m["name"] = f.SiteCode, f.FeatureKey, f.Name
@@ -66,36 +67,16 @@ func flagDoc(f *kmodel.Flag) map[string]any {
 		m["secondaryGoalIds"] = ids
 	}
 	if len(f.Variables) > 0 {
-		vs := make([]any, len(f.Variables))
-		for i, v := range f.Variables {
-			vm := map[string]any{"key": v.Key, "type": v.Type, "value": v.Value}
-			if len(v.AllowedValues) > 0 {
-				vm["allowedValues"] = anyStrings(v.AllowedValues)
-			}
-			vs[i] = vm
-		}
-		m["variables"] = vs
+		m["variables"] = policy.NewLazy(func() any { return variablesDoc(f.Variables) })
 	}
 	if len(f.Variations) > 0 {
-		vs := make([]any, len(f.Variations))
-		for i, v := range f.Variations {
-			vm := map[string]any{"key": v.Key}
-			setString(vm, "name", v.Name)
-			if len(v.Variables) > 0 {
-				ov := make([]any, len(v.Variables))
-				for j, x := range v.Variables {
-					ov[j] = map[string]any{"key": x.Key, "value": x.Value}
-				}
-				vm["variables"] = ov
-			}
-			vs[i] = vm
-		}
-		m["variations"] = vs
+		m["variations"] = policy.NewLazy(func() any { return variationsDoc(f.Variations) })
 	}
 	if len(f.Environments) > 0 {
 		envs := make(map[string]any, len(f.Environments))
-		for k, e := range f.Environments {
-			envs[k] = environmentDoc(&e)
+		for k := range f.Environments {
+			e := f.Environments[k]
+			envs[k] = policy.NewLazy(func() any { return environmentDoc(&e) })
 		}
 		m["environments"] = envs
 	}
@@ -111,6 +92,35 @@ func flagDoc(f *kmodel.Flag) map[string]any {
 		m["permanent"] = true
 	}
 	return m
+}
+
+func variablesDoc(vars []kmodel.Variable) []any {
+	vs := make([]any, len(vars))
+	for i, v := range vars {
+		vm := map[string]any{"key": v.Key, "type": v.Type, "value": v.Value}
+		if len(v.AllowedValues) > 0 {
+			vm["allowedValues"] = anyStrings(v.AllowedValues)
+		}
+		vs[i] = vm
+	}
+	return vs
+}
+
+func variationsDoc(variations []kmodel.Variation) []any {
+	vs := make([]any, len(variations))
+	for i, v := range variations {
+		vm := map[string]any{"key": v.Key}
+		setString(vm, "name", v.Name)
+		if len(v.Variables) > 0 {
+			ov := make([]any, len(v.Variables))
+			for j, x := range v.Variables {
+				ov[j] = map[string]any{"key": x.Key, "value": x.Value}
+			}
+			vm["variables"] = ov
+		}
+		vs[i] = vm
+	}
+	return vs
 }
 
 func environmentDoc(e *kmodel.Environment) map[string]any {

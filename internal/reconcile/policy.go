@@ -248,13 +248,17 @@ func EvaluatePolicies(p plan.Plan, set *policy.Set, repo Repo, now time.Time) pl
 func judge(changes []plan.Change, set *policy.Set, repo Repo, now time.Time) verdict {
 	docs := documents(changes, repo)
 	results := make([][]policy.Result, len(changes))
+	// Each goroutine takes a run of consecutive changes: a flag's changes are next to one
+	// another and share its documents, which are built (policy.Lazy) by the first reader.
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(changes)/256))
+	chunk := (len(changes) + workers - 1) / workers
 	var wg sync.WaitGroup
-	for w := range workers {
+	for lo := 0; lo < len(changes); lo += chunk {
+		hi := min(lo+chunk, len(changes))
 		wg.Go(func() {
 			var in policy.Input
 			var buf []policy.Result
-			for i := w; i < len(changes); i += workers {
+			for i := lo; i < hi; i++ {
 				c := &changes[i]
 				d := docs[c.Flag()]
 				in = policy.Input{Change: policyChange(c), Flag: d.Flag, Live: d.Live, Now: now}
