@@ -22,7 +22,7 @@ func TestLazyIsBuiltWhenRead(t *testing.T) {
 	}
 	set, probs := Compile([]Spec{
 		{Name: "a", Message: "m", Expr: `flag.environments.production.rolloutRules.all(r, r.exposition <= 50)`},
-		{Name: "b", Message: "m", Expr: `has(flag.environments.staging) && flag.environments.production.rolloutRules.indexBy("name").beta.exposition == 30`},
+		{Name: "b", Message: "m", Expr: `has(flag.owner) && flag.environments.production.rolloutRules.indexBy("name").beta.exposition == 30`},
 	})
 	if len(probs) > 0 {
 		t.Fatal(probs)
