@@ -150,6 +150,14 @@ func TestReportAgainstTheSandbox(t *testing.T) {
 	check("not_live", "age", byKey["not_live"].AgeDays, -1)
 	check("no_owner", "file", byKey["no_owner"].File, "flags/b/no_owner.yaml")
 
+	var txt strings.Builder
+	if err := lifecycle.RenderText(&txt, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(txt.String(), "flagsync report at 2026-06-01 (fully on or off: 30 days or more)\n") ||
+		!strings.Contains(txt.String(), "sitea00001/overdue") || !strings.HasSuffix(txt.String(), rep.SummaryLine()+"\n") {
+		t.Errorf("text report:\n%s", txt.String())
+	}
 	var js strings.Builder
 	if err := lifecycle.RenderJSON(&js, rep); err != nil {
 		t.Fatal(err)
