@@ -183,7 +183,7 @@ func measurePolicy(ctx context.Context, n, runs int, docsPath string, progress i
 		"of the machine, which other builds share (see the load average above)."}
 	sec.headline(fmt.Sprintf("policies: %d policies × %s changes (%s flags × 3 environments), the pipeline's step", k, count(len(p.Changes)), count(n)),
 		fmt.Sprintf("%s (median), %s CPU", human(stepF.median), cpuSeconds(stepF.cpu, stepF.cpuOK)))
-	sec.headline(fmt.Sprintf("policies: the same evaluations, the engine alone on one goroutine"),
+	sec.headline("policies: the same evaluations, the engine alone on one goroutine",
 		fmt.Sprintf("%s (median)", human(engineF.median)))
 	return sec, nil
 }

@@ -138,13 +138,8 @@ func (d *fastDecoder) flag(root *yaml.Node) (f kmodel.Flag, ok bool) {
 			f.Archived, ok = diag.Bool(v)
 		case "ignore":
 			f.Ignore, ok = stringList(v, 0, 1, -1, true, nil)
-		case "owner":
-			f.Owner, ok = str(v, 1, -1)
-		case "expires":
-			f.Expires, ok = str(v, 0, -1)
-			ok = ok && expiresPattern.MatchString(f.Expires)
-		case "permanent":
-			f.Permanent, ok = diag.Bool(v)
+		case "owner", "expires", "permanent":
+			ok = metadata(&f, flagFieldNames[field], v)
 		}
 		if !ok {
 			return f, false
@@ -152,6 +147,21 @@ func (d *fastDecoder) flag(root *yaml.Node) (f kmodel.Flag, ok bool) {
 	}
 	// Required: featureKey, name, variations.
 	return f, fs.has(1) && fs.has(2) && fs.has(10)
+}
+
+// metadata decodes one of flagsync's own fields of a flag file (owner, expires,
+// permanent), which are never sent to Kameleoon.
+func metadata(f *kmodel.Flag, name string, v *yaml.Node) (ok bool) {
+	switch name {
+	case "owner":
+		f.Owner, ok = str(v, 1, -1)
+	case "expires":
+		f.Expires, ok = str(v, 0, -1)
+		ok = ok && expiresPattern.MatchString(f.Expires)
+	case "permanent":
+		f.Permanent, ok = diag.Bool(v)
+	}
+	return ok
 }
 
 // expiresPattern is the schema's pattern of expires: a date, YYYY-MM-DD.
