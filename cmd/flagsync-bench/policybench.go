@@ -128,6 +128,7 @@ func measurePolicy(ctx context.Context, n, runs int, docsPath string, progress i
 		out = reconcile.EvaluatePolicies(p, part.Policies, part.Repo, now)
 		return nil
 	}
+	load := describeMachine().loadavg
 	fmt.Fprintf(progress, "policy: the pipeline's step on %d changes\n", len(p.Changes))
 	if err := step(); err != nil {
 		return nil, err
@@ -180,7 +181,9 @@ func measurePolicy(ctx context.Context, n, runs int, docsPath string, progress i
 	sec.notes = []string{"Refused or warned by the step, per policy: " + strings.Join(per, ", ") + ". " +
 		"A change two policies refuse counts for each; the table's step column counts it once, the engine's counts every " +
 		"refusal of every policy. The target for the step is under 200 ms on this machine; times move with the load " +
-		"of the machine, which other builds share (see the load average above)."}
+		"of the machine, which other builds share: the load average (1, 5, 15 min) was " + load + " when the step was measured. " +
+		"The step's CPU time is what the load does not change: on 2 idle cores its wall time is about half of it, plus the " +
+		"collector's share."}
 	sec.headline(fmt.Sprintf("policies: %d policies × %s changes (%s flags × 3 environments), the pipeline's step", k, count(len(p.Changes)), count(n)),
 		fmt.Sprintf("%s (median), %s CPU", human(stepF.median), cpuSeconds(stepF.cpu, stepF.cpuOK)))
 	sec.headline("policies: the same evaluations, the engine alone on one goroutine",
