@@ -249,27 +249,34 @@ func DateModified(raw json.RawMessage) (time.Time, bool) {
 	return parseDate(d.DateModified)
 }
 
-// Confirmed returns the flag a write's answer shows, when the answer vouches for the
-// whole flag: a flag in read shape with its environmentConfigurations and variations
-// (not empty), variables and secondaryGoalIds, as Kameleoon's create and patch answers
-// carry them (the tutorial's, and the reference pages'). Such an answer is the flag's
-// state once the write was applied, so no read is needed to confirm it. ok is false for
-// an empty or unparsable answer, or one without those fields: only a read confirms that
-// write (and the client remembers that its writes may need one, see
-// WritesConfirmThemselves).
-func (c *Client) Confirmed(raw json.RawMessage) (f kmodel.Flag, modified time.Time, ok bool) {
+// Vouches returns the flag a write's answer shows, when the answer vouches for the whole
+// flag: a flag in read shape with its environmentConfigurations and variations (not
+// empty), variables and secondaryGoalIds, as Kameleoon's create and patch answers carry
+// them (the tutorial's, and the reference pages'). Such an answer is the flag's state
+// once the write was applied, so no read is needed to confirm it. ok is false for an
+// empty or unparsable answer, or one without those fields: only a read confirms that
+// write. modified is the flag's dateModified (zero when unreadable).
+func Vouches(raw json.RawMessage) (f kmodel.Flag, modified time.Time, ok bool) {
 	missing, err := missingFields(raw, true)
 	if err != nil || len(missing) > 0 {
-		c.acct.incompleteResponses.Store(true)
 		return kmodel.Flag{}, time.Time{}, false
 	}
 	f, _, err = decodeFlag(raw)
 	if err != nil || f.FeatureKey == "" {
-		c.acct.incompleteResponses.Store(true)
 		return kmodel.Flag{}, time.Time{}, false
 	}
 	modified, _ = DateModified(raw)
 	return f, modified, true
+}
+
+// Confirmed is Vouches, and remembers an answer that does not vouch for its flag: the
+// client's writes may then need a confirming read (see WritesConfirmThemselves).
+func (c *Client) Confirmed(raw json.RawMessage) (f kmodel.Flag, modified time.Time, ok bool) {
+	f, modified, ok = Vouches(raw)
+	if !ok {
+		c.acct.incompleteResponses.Store(true)
+	}
+	return f, modified, ok
 }
 
 // WritesConfirmThemselves reports whether every write answer the client has seen
