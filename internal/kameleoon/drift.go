@@ -109,7 +109,9 @@ func (st *siteState) sorted() []kmodel.Flag {
 	for _, f := range st.flags {
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b kmodel.Flag) int { return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.FeatureKey, b.FeatureKey)) })
+	slices.SortFunc(out, func(a, b kmodel.Flag) int {
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.FeatureKey, b.FeatureKey))
+	})
 	return out
 }
 

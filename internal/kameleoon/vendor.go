@@ -39,7 +39,9 @@ type Client interface {
 func Vendor(c Client) reconcile.Vendor { return VendorWith(c, Drift{}) }
 
 // VendorWith is Vendor with the drift check tuned by d.
-func VendorWith(c Client, d Drift) reconcile.Vendor { return kameleoon{client: c, live: newLiveState(d)} }
+func VendorWith(c Client, d Drift) reconcile.Vendor {
+	return kameleoon{client: c, live: newLiveState(d)}
+}
 
 type kameleoon struct {
 	client Client

@@ -69,7 +69,9 @@ type Window struct {
 func (s ServicePrice) Apply() int { return s.Writes + s.ConfirmReads }
 
 // Duration is Seconds as a duration.
-func (s ServicePrice) Duration() time.Duration { return time.Duration(s.Seconds * float64(time.Second)) }
+func (s ServicePrice) Duration() time.Duration {
+	return time.Duration(s.Seconds * float64(time.Second))
+}
 
 // Lines says the price for people, one line per service and one for its budget, as the
 // text and Markdown plans show it.
