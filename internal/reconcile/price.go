@@ -23,6 +23,9 @@ type Pricer interface {
 type Quote struct {
 	Token int // token requests the run made so far
 	Reads int // calls the read step made (list pages, searches, gets)
+	// ReadsUncounted: the service does not count its reads; the price step takes the
+	// run's calls so far that no other service counted (Input.Calls) as its reads.
+	ReadsUncounted bool
 	// Calls is how many calls sending a change makes, each charged to Budget (nil: one
 	// per change).
 	Calls func(plan.Change) int
@@ -58,7 +61,8 @@ func (r *run) price(context.Context) (bool, error) {
 		if ok {
 			q = pricer.Quote(sub)
 			unpriced -= q.Token + q.Reads
-		} else {
+		}
+		if !ok || q.ReadsUncounted {
 			defaults = append(defaults, i)
 		}
 		r.quotes[i] = q
@@ -68,8 +72,8 @@ func (r *run) price(context.Context) (bool, error) {
 		}
 	}
 	if len(defaults) > 0 && unpriced > 0 {
-		// The default knows only the run's calls so far: they are the unpriced services'
-		// reads, all given to the first.
+		// Only the run's calls so far are known: they are the reads of the services that
+		// do not count theirs, all given to the first.
 		sp := &p.Services[defaults[0]]
 		sp.Reads += unpriced
 		sp.Calls += unpriced
