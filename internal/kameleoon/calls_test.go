@@ -3,6 +3,7 @@ package kameleoon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -369,4 +370,54 @@ func TestWebhookPartialSyncIsTwoCalls(t *testing.T) {
 	if got := count(calls); got != (tally{reads: 1}) || len(rep.Plan.Changes) != 0 {
 		t.Errorf("drift check after the partial sync: %+v, %d changes:%s", got, len(rep.Plan.Changes), lines(calls))
 	}
+}
+
+// TestSyncLargerThanTheWindowGoesInWaves: a sync whose writes do not fit what is left of
+// the budget's longest window says so before it starts (the price, a warning) and
+// applies in waves, without a 429. The "hour" here lasts 300 ms.
+func TestSyncLargerThanTheWindowGoesInWaves(t *testing.T) {
+	w := newCallsWorld(t, nil)
+	w.seed(t, manyFlags(30, nil))
+	budget := api.NewBudgetWindows(api.Window{Limit: 50, Period: 100 * time.Millisecond}, api.Window{Limit: 20, Period: 300 * time.Millisecond})
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	rep, calls := w.sync(t, Vendor(w.processWith(t, budget)), manyFlags(30, every(30, 1)), func(in *reconcile.Input) { in.Logger = logger })
+	sp := rep.Plan.Price.Services[0]
+	if sp.Fits || sp.Waves != 2 || sp.Window.Left != 19 || sp.Window.Apply != 30 {
+		t.Errorf("price %+v, window %+v: want 30 writes, 19 left, 2 waves", sp, sp.Window)
+	}
+	var txt strings.Builder
+	if err := plan.RenderText(&txt, rep.Plan, plan.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "more than the 19 left in this 300ms window: it goes in 2 waves") {
+		t.Errorf("the plan does not say it goes in waves:\n%s", tail(txt.String()))
+	}
+	if !strings.Contains(logs.String(), "does not fit the API budget") {
+		t.Errorf("no warning before applying:\n%s", logs.String())
+	}
+	n := count(calls)
+	for _, c := range calls {
+		if c.Status == http.StatusTooManyRequests {
+			t.Errorf("a 429: %s %s", c.Method, c.Path)
+		}
+	}
+	if n.writes != 30 || !rep.Converged {
+		t.Errorf("%+v, converged %t", n, rep.Converged)
+	}
+	checkPrice(t, rep, calls)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-4):], "\n")
 }

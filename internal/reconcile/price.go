@@ -149,7 +149,9 @@ func servicePrice(sub plan.Plan, q Quote, dryRun bool) plan.ServicePrice {
 func periodName(d time.Duration) string {
 	s := d.String()
 	for _, z := range []string{"m0s", "h0m"} {
-		s, _ = strings.CutSuffix(s, z[1:])
+		if strings.HasSuffix(s, z) {
+			s = strings.TrimSuffix(s, z[1:])
+		}
 	}
 	return s
 }
