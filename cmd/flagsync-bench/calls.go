@@ -19,6 +19,14 @@ import (
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 )
 
+// beforeCalls are the calls of flagsync's syncs on main (revision 23f42fc, issue 18's
+// measurement and the BENCHMARKS.md of that revision), by flags and changed flags: the
+// token, the list pages, the writes and one confirming get per changed flag.
+var beforeCalls = map[[2]int]int{
+	{1000, 0}: 11, {1000, 10}: beforeOnePercent1k,
+	{10000, 0}: 101, {10000, 100}: beforeOnePercent10k,
+}
+
 // terraformParallelism is how many resources Terraform refreshes and applies at once by
 // default (-parallelism=10).
 const terraformParallelism = 10
@@ -141,6 +149,21 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 				count(f.calls), f.token, f.listPages, f.writes, f.confirmReads, tooMany(f), human(r.listReal)))
 	}
 
+	t0 := &table{
+		title:  "flagsync before (main) and after issue 18",
+		header: []string{"flags", "sync", "before (main): API calls", "after: API calls", "after: charged to the budget", "the limit (issue 18)"},
+	}
+	for _, r := range rows {
+		f := r.list
+		before := "–"
+		if b, ok := beforeCalls[[2]int{r.n, r.want}]; ok {
+			before = count(b)
+		}
+		pages := max(1, (r.n+pageSize-1)/pageSize)
+		limit := fmt.Sprintf("%d list pages + %d writes (+1 token at most)", pages, r.want)
+		t0.add(count(r.n), r.pass, before, count(f.calls), count(f.calls-f.token), limit)
+	}
+
 	t2 := &table{
 		title: "The same syncs, per resource, against flagsync",
 		header: []string{"flags", "sync", "flagsync calls", "per-resource calls (token + gets + writes + retries)", "calls ratio",
@@ -160,7 +183,7 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 				count(p.calls), ratio(float64(p.calls), float64(r.list.calls)), human(r.perResReal),
 				ratio(float64(r.perResReal), float64(r.listReal)), human(limitFloor(p.calls-p.token))))
 	}
-	sec.tables = []*table{t1, t2}
+	sec.tables = []*table{t0, t1, t2}
 	unauthorized := 0
 	for _, r := range rows {
 		unauthorized += r.list.unauthorized + r.perRes.unauthorized

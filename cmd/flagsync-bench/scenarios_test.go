@@ -21,6 +21,7 @@ func TestScenariosTiny(t *testing.T) {
 		{[]string{"calls", "-n", "20", "-latency", "1ms"}, "| 20 | steady state | 0 | 2 | 1 | 1 | 0 | "},
 		{[]string{"import", "-n", "20", "-scale", "600"}, "| 20 | 22 | 1 | 1 | 20 | 0 | 0 | 0 | 0 | "},
 		{[]string{"sync", "-n", "20", "-scale", "600"}, "| create 20 | 20 | "},
+		{[]string{"daemon", "-n", "20", "-start", "20", "-latency", "1ms"}, "| steady-state drift check, 20 flags | – (the whole list: 1 page) | 1 | 1 (0 + 1 + 0) | "},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -121,7 +122,11 @@ func TestCheckCalls(t *testing.T) {
 		{"per resource skipped gets", func() callsRow { r := good(); r.perRes.gets = 199; return r }(), true},
 		{"per resource wrote in steady state", func() callsRow { r := good(); r.perRes.writes, r.perRes.serverWrites = 1, 1; return r }(), true},
 		{"not converged", func() callsRow { r := goodChange(); r.list.converged = false; return r }(), true},
-		{"a confirming read", func() callsRow { r := goodChange(); r.list.confirmReads, r.list.calls, r.list.clientCalls, r.list.priced = 1, 6, 6, 6; return r }(), true},
+		{"a confirming read", func() callsRow {
+			r := goodChange()
+			r.list.confirmReads, r.list.calls, r.list.clientCalls, r.list.priced = 1, 6, 6, 6
+			return r
+		}(), true},
 		{"the plan priced otherwise", func() callsRow { r := goodChange(); r.list.priced = 4; return r }(), true},
 		{"the client counted otherwise", func() callsRow { r := good(); r.list.clientCalls = 2; return r }(), true},
 	} {
