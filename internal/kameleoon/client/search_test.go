@@ -111,7 +111,7 @@ func TestSearchUnsupported(t *testing.T) {
 			Body: "[" + flag("a", "2026-01-01T00:00:00") + "," + flag("b", "2026-01-02T00:00:00") + "]"}},
 		{"no total count", ksandbox.Fault{Status: http.StatusOK, Body: "[" + flag("a", "2026-01-01T00:00:00") + "]"}},
 		{"no dateModified", ksandbox.Fault{Status: http.StatusOK, Header: total, Body: `[{"siteCode":"` + tutorialSite + `","featureKey":"a"}]`}},
-		{"filter ignored", ksandbox.Fault{Status: http.StatusOK, Header: total, Body: "[" + fmt.Sprintf(`{"siteCode":"othersite1","featureKey":"a","dateModified":"2026-01-01T00:00:00"}`) + "]"}},
+		{"filter ignored", ksandbox.Fault{Status: http.StatusOK, Header: total, Body: `[{"siteCode":"othersite1","featureKey":"a","dateModified":"2026-01-01T00:00:00"}]`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, c := sandboxClient(t, ksandbox.Options{RatePer10s: -1, RatePerHour: -1}, nil)
