@@ -223,6 +223,9 @@ func (ls *liveState) store(site string, res kclient.SiteRead, start time.Time, e
 // answers), seen at the client's time at; modified is each flag's dateModified (zero when
 // unknown). A site the state does not hold is ignored.
 func (ls *liveState) seen(flags []kmodel.Flag, modified []time.Time, at time.Time) {
+	if ls == nil {
+		return
+	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	for i, f := range flags {
