@@ -24,6 +24,7 @@ var (
 		{"import"},
 		{"sync", "-n", "100"},
 		{"sync", "-n", "1000", "-scale", "120"},
+		{"daemon"},
 	}
 	allQuickRuns = [][]string{
 		{"load", "-quick"},
@@ -31,6 +32,7 @@ var (
 		{"calls", "-quick"},
 		{"import", "-quick"},
 		{"sync", "-n", "100"},
+		{"daemon", "-quick"},
 	}
 )
 

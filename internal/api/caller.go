@@ -155,6 +155,10 @@ type Call struct {
 	Body        []byte
 	ContentType string // default application/json when there is a body
 	NoAuth      bool   // send no credentials (the token request itself)
+	// Uncharged: the request takes no slot of the budget. For a vendor's token request,
+	// when the vendor's limits are not shown to count it: charging it would make a call
+	// that fits the vendor's limit wait for a window it does not need.
+	Uncharged bool
 	// Resend: the request may be sent again after a failure whose effect on the server is
 	// unknown (timeout, dropped connection, 5xx). True for idempotent requests only.
 	Resend bool
@@ -293,9 +297,12 @@ var errCredentialStale = errors.New("access token expired while waiting for the 
 // errCredentialStale says to renew it first.
 func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, renewStale bool) (*Response, string, error) {
 	path := cl.endpointPath()
-	release, err := c.cfg.Budget.acquire(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s %s: %w", cl.Method, path, err)
+	release := func(bool) {}
+	if !cl.Uncharged {
+		var err error
+		if release, err = c.cfg.Budget.acquire(ctx); err != nil {
+			return nil, "", fmt.Errorf("%s %s: %w", cl.Method, path, err)
+		}
 	}
 	var header string
 	if auth != nil {

@@ -25,6 +25,7 @@ type jsonPlan struct {
 	Unmanaged     []jsonFlag   `json:"unmanaged"`
 	Blocked       []Blocked    `json:"blocked"`
 	Notes         []jsonNote   `json:"notes"`
+	Price         *Price       `json:"price,omitempty"` // present when a sync priced the plan
 }
 
 // jsonFlag names a flag: its address without an environment.
@@ -69,8 +70,9 @@ type jsonNote struct {
 }
 
 // RenderJSON writes p for machines as one indented JSON document: {"format_version",
-// "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}. Request
-// bodies are embedded as JSON, exactly as they will be sent.
+// "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}, and
+// "price" when a sync priced the plan. Request bodies are embedded as JSON, exactly as
+// they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
 		FormatVersion: JSONFormatVersion,
@@ -81,6 +83,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Unmanaged:     make([]jsonFlag, 0, len(p.Unmanaged)),
 		Blocked:       p.Blocked,
 		Notes:         make([]jsonNote, 0, len(p.Notes)),
+		Price:         p.Price,
 	}
 	for _, a := range p.Unmanaged {
 		out.Unmanaged = append(out.Unmanaged, jsonFlag{Service: a.Service, Scope: a.Scope, Key: a.Key})

@@ -57,8 +57,8 @@ type Input struct {
 	// NoVerify skips the confirming read after applying (Report.Verified stays false).
 	NoVerify bool
 
-	// OnPlan, when set, is called with the plan as soon as it is computed, before any
-	// guard or write, so a command can show it while the changes are applied. It must
+	// OnPlan, when set, is called with the plan as soon as it is computed and priced,
+	// before any guard or write, so a command can show it while the changes are applied. It must
 	// not block: the plan is applied from the live read just made, and a plan held
 	// back for long (for a confirmation, say) would be applied to stale state.
 	OnPlan func(plan.Plan)

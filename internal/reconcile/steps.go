@@ -14,8 +14,9 @@ import (
 )
 
 // Run loads and validates the files, connects the services they need, reads the live
-// flags, computes the plan, checks the guards, applies the plan (unless dry run) and
-// reads the touched flags again to confirm convergence. It returns an error when the
+// flags, computes the plan, prices it (the API calls, the budget and the time it takes),
+// checks the guards, applies the plan (unless dry run) and confirms convergence from the
+// writes' answers, reading again what they cannot vouch for. It returns an error when the
 // pipeline stopped before or instead of applying (invalid files — a *diag.InvalidError,
 // with the diagnostics also in the report —, a failed connection or read, a guard);
 // failed changes are not an error but results, and the report is always non-nil.
@@ -50,11 +51,12 @@ func (r *run) steps() []step {
 		r.connect, // → r.loaded bound to connected vendors
 		r.read,    // → each Repo holds its live state; the report's scopes
 		r.plan,    // → r.planned: one plan per service, and the merged plan
-		r.guard,   // refuses the whole plan (a planner guard, --max-changes)
 		// A policy step (issue 19) goes here: evaluated on r.planned, a denied change moves
-		// from the plan's changes to its refused changes, and apply never sees it.
-		// A price step (issue 18) goes here: the plan states the API calls apply will make.
-		r.apply,   // → r.applied: each service's results
+		// from the plan's changes to its refused changes, and apply never sees it (so
+		// that the plan is priced and shown as the policies leave it).
+		r.price,   // → the plan's price (API calls, budget, time) and r.quotes; the plan is shown
+		r.guard,   // refuses the whole plan (a planner guard, --max-changes)
+		r.apply,   // → r.applied: each service's results, in waves that fit its budget
 		r.confirm, // → the report's remaining differences and convergence
 	}
 }
@@ -71,6 +73,7 @@ type run struct {
 	loaded  *Loaded
 	opts    PlanOptions
 	planned planned
+	quotes  []Quote          // per part: the price step's quotes, for apply's waves
 	applied [][]apply.Result // per part, in plan order
 }
 
@@ -171,9 +174,6 @@ func (r *run) plan(context.Context) (bool, error) {
 	r.rep.Plan = p
 	r.rep.Refused = p.Blocked
 	r.logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "left_alone", len(p.Notes), "dry_run", r.in.DryRun)
-	if r.in.OnPlan != nil {
-		r.in.OnPlan(p)
-	}
 	return true, nil
 }
 
@@ -211,7 +211,7 @@ func (r *run) apply(ctx context.Context) (bool, error) {
 		offset += len(sub.Changes)
 		out := apply.Plan(ctx, pt.Vendor, sub, apply.Options{
 			Concurrency: r.in.Concurrency, DryRun: r.in.DryRun, Hard: r.in.Hard, FinishStarted: r.in.FinishStarted,
-			OnResult: r.in.OnResult, Logger: r.base,
+			OnResult: r.in.OnResult, Logger: r.base, Budget: r.quotes[i].Budget, Calls: r.quotes[i].Calls,
 		})
 		r.applied = append(r.applied, out.Results)
 		r.rep.Results = append(r.rep.Results, out.Results...)

@@ -96,7 +96,13 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 		}
 		fmt.Fprintf(&b, "; %s left alone (%s)", Plural(n, "difference"), owner)
 	}
-	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "; %d API calls", rep.APICalls)
+	if p := rep.Plan.Price; p != nil && int64(p.Calls) != rep.APICalls && rep.APICalls > 0 {
+		// The price is what the plan said the sync would spend: say when it spent
+		// otherwise (a retry, a token renewed, a write whose answer was lost).
+		fmt.Fprintf(&b, " (the plan priced %d)", p.Calls)
+	}
+	fmt.Fprintf(&b, " in %s.", rep.Duration.Round(time.Millisecond))
 	return b.String()
 }
 
