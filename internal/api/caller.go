@@ -226,7 +226,10 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 		var lastErr error
 		var delay time.Duration
 		hasDelay := false
+		var guarded *GuardError
 		switch {
+		case errors.As(err, &guarded):
+			return nil, err
 		case err != nil:
 			if ctx.Err() != nil || (!cl.Resend && !NotSent(err)) {
 				return nil, err
@@ -306,6 +309,12 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 		}
 		header = value
 	}
+	if guard := guardFrom(ctx); guard != nil {
+		if err := guard(ctx); err != nil {
+			release(false)
+			return nil, header, &GuardError{Method: cl.Method, Path: path, Err: err}
+		}
+	}
 	defer release(true)
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
@@ -327,7 +336,7 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 		return nil, header, fmt.Errorf("%s %s: build request: %w", cl.Method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "flagsync")
+	req.Header.Set("User-Agent", UserAgent())
 	if cl.Body != nil {
 		ct := cl.ContentType
 		if ct == "" {

@@ -72,7 +72,7 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 	}
 	b.WriteString(" to " + s.Where + ": ")
 	switch {
-	case len(rep.Plan.Changes) == 0 && len(rep.Refused) > 0:
+	case len(rep.Plan.Changes) == 0 && len(rep.Refused)+len(rep.AwaitingApproval) > 0:
 		fmt.Fprintf(&b, "nothing to apply; NOT converged (%s)", rep.NotConverged())
 	case len(rep.Plan.Changes) == 0:
 		b.WriteString("already in sync")
@@ -83,7 +83,7 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 		switch {
 		case rep.Converged:
 			b.WriteString("; converged")
-		case rep.Verified || len(rep.Refused) > 0:
+		case rep.Verified || len(rep.Refused)+rep.AwaitingApprovalCount() > 0:
 			fmt.Fprintf(&b, "; NOT converged (%s)", rep.NotConverged())
 		default:
 			b.WriteString("; convergence not confirmed")
