@@ -155,7 +155,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.base = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.d.Run(ctx, ln) }()
+	go func() { h.done <- h.d.Run(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		h.stop()
 		if t.Failed() {
