@@ -27,7 +27,7 @@ type cycle struct {
 	req       request
 	trigger   string
 	suspended bool
-	leading   bool // this replica may sync and write (see Daemon.leadingLocked)
+	leading   bool            // this replica may sync and write (see Daemon.leadingLocked)
 	soft      context.Context // cancelled: start nothing new (shutdown, suspend)
 	hard      context.Context // cancelled: stop what is running (shutdown deadline)
 	log       *slog.Logger    // with sync and trigger; reconcile adds the revision
