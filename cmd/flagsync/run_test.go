@@ -85,6 +85,7 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 		"FLAGSYNC_WEBHOOK_SECRET_FILE": secretFile,
 		"FLAGSYNC_ADMIN_TOKEN":         runAdminToken,
 		"FLAGSYNC_LISTEN":              "127.0.0.1:0",
+		"FLAGSYNC_ADMIN_LISTEN":        "127.0.0.1:0", // the same address: one listener serves every endpoint
 		"FLAGSYNC_SCHEDULE":            "off",
 		"FLAGSYNC_RETRY_BASE":          "5ms",
 		"FLAGSYNC_LOG_FORMAT":          "json",

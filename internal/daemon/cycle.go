@@ -154,7 +154,11 @@ func (d *Daemon) runCycle(c *cycle) {
 	d.m.SetFetchedRevision(snap.Revision)
 	d.learnBranch(c, snap)
 	if !c.leading {
-		c.skip("following: the leader (" + orUnknown(d.elector.Leader()) + ") syncs")
+		if l := d.elector.Leader(); l == d.elector.Identity() {
+			c.skip("elected: the first sync as the leader follows")
+		} else {
+			c.skip("following: the leader (" + orUnknown(l) + ") syncs")
+		}
 		return
 	}
 
