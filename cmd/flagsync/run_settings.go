@@ -28,7 +28,7 @@ type SecretError struct {
 }
 
 func (e *SecretError) Error() string {
-	return fmt.Sprintf("%s: %s; set a random value (for example: openssl rand -hex 32), or unset it to turn the feature off", e.Setting, e.Reason)
+	return fmt.Sprintf("%s: %s; set a random value (openssl rand -hex 32 makes one), or unset it to turn the feature off", e.Setting, e.Reason)
 }
 
 // checkSecret refuses an empty (when set) or placeholder secret.

@@ -56,7 +56,8 @@ type runDaemon struct {
 	sb     *ksandbox.Server
 	env    map[string]string
 	logs   *logtest.Buffer
-	base   string
+	base   string // the main listener: /healthz, /readyz, /webhook
+	admin  string // the admin listener: /status, /metrics, /suspend, /resume
 	cancel context.CancelFunc
 	code   chan int
 }
@@ -122,7 +123,8 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 			t.Logf("daemon logs:\n%s", lastLines(d.logs.String(), 60))
 		}
 	})
-	d.base = "http://" + d.waitLog("daemon listening")["addr"].(string)
+	listening := d.waitLog("daemon listening")
+	d.base, d.admin = "http://"+listening["addr"].(string), "http://"+listening["admin_addr"].(string)
 	return d
 }
 
@@ -151,7 +153,14 @@ func (d *runDaemon) waitLog(msg string) map[string]any {
 
 func (d *runDaemon) request(method, path string, hd http.Header, body []byte) (int, string) {
 	d.t.Helper()
-	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+	base := d.base
+	switch path {
+	case "/status", "/metrics", "/suspend", "/resume":
+		if d.admin != "" {
+			base = d.admin
+		}
+	}
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		d.t.Fatal(err)
 	}

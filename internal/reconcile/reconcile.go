@@ -139,9 +139,10 @@ func splitBlocked(blocked []plan.Blocked) (refused, awaiting []plan.Blocked) {
 	return refused, awaiting
 }
 
-// awaiting returns the flags whose changes wait for approval in their service, by
-// service: those the plan knew of, and those apply filed (or found filed) now.
-func (r *Report) awaiting() map[plan.Address]string {
+// AwaitingFlags returns the flags whose changes wait for approval in their service,
+// each with its service: those the plan knew of, and those apply filed (or found
+// filed) now.
+func (r *Report) AwaitingFlags() map[plan.Address]string {
 	out := map[plan.Address]string{}
 	for _, b := range r.AwaitingApproval {
 		out[b.Flag()] = b.Service
@@ -171,7 +172,7 @@ func (r *Report) OnlyAwaitingApproval() bool {
 	if r == nil || r.Converged || r.DryRun || r.Summary.Failed > 0 || len(r.Refused) > 0 || r.AwaitingApprovalCount() == 0 {
 		return false
 	}
-	held := r.awaiting()
+	held := r.AwaitingFlags()
 	for _, c := range r.Remaining {
 		if _, ok := held[c.Flag()]; !ok {
 			return false
@@ -189,7 +190,7 @@ func (r *Report) NotConverged() string {
 		return ""
 	}
 	var parts []string
-	held := r.awaiting()
+	held := r.AwaitingFlags()
 	if r.Verified {
 		left := 0
 		for _, c := range r.Remaining {
