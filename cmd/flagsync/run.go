@@ -83,7 +83,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", defaultListen, "address of the HTTP endpoints; the container image sets 0.0.0.0:8080")
+	fs.StringVar(&f.listen, "listen", defaultListen, "address of /webhook, /healthz and /readyz; the container image sets 0.0.0.0:8080")
 	fs.StringVar(&f.schedule, "schedule", "*/5 * * * *", `cron schedule of periodic syncs: five fields, or @every 10m, @hourly…; "off" for none`)
 	fs.DurationVar(&f.jitter, "jitter", daemon.DefaultJitter, "most a scheduled sync is delayed at random (at most a tenth of the schedule's period)")
 	fs.DurationVar(&f.drift, "drift-interval", time.Hour, "read the live flags to find and repair drift this often, even when Git did not change; 0 = never")
