@@ -47,7 +47,7 @@ const (
 	DefaultJitter          = 15 * time.Second
 	// DefaultWebhookDebounce is how long the loop waits, once a push wakes it, for more
 	// pushes to merge into the same sync.
-	DefaultWebhookDebounce = time.Second
+	DefaultWebhookDebounce = 250 * time.Millisecond
 	// The self-retry of a failed or unconverged sync: the first retry after about
 	// DefaultRetryBase, each next one twice as late, at most DefaultRetryMax apart, each
 	// delayed by up to a quarter more at random; DefaultRetryAttempts retries at most
