@@ -589,3 +589,111 @@ func TestFollowerHandsPushToLeader(t *testing.T) {
 		t.Errorf("b's first sync as leader: %+v, want a full sync that finds nothing to do", n)
 	}
 }
+
+// fakeElector leads from the start until lose is called; its guard then refuses.
+type fakeElector struct {
+	mu     sync.Mutex
+	lost   bool
+	cancel context.CancelFunc
+}
+
+func (e *fakeElector) Run(ctx context.Context, cb leader.Callbacks) error {
+	term, cancel := context.WithCancel(ctx)
+	e.mu.Lock()
+	e.cancel = cancel
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cb.OnStartedLeading(term)
+	}()
+	<-ctx.Done()
+	cancel()
+	<-done
+	return nil
+}
+
+// lose ends the term as a lapsed lease does: the guard refuses at once, and the term's
+// context is cancelled.
+func (e *fakeElector) lose() {
+	e.mu.Lock()
+	e.lost = true
+	cancel := e.cancel
+	e.mu.Unlock()
+	cancel()
+}
+
+func (e *fakeElector) IsLeader() bool { return e.Writing() }
+func (e *fakeElector) Writing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.lost
+}
+func (e *fakeElector) Guard(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !e.Writing() {
+		return &leader.NotLeaderError{Identity: "me", Leader: "other"}
+	}
+	return nil
+}
+func (e *fakeElector) Leader() string {
+	if e.Writing() {
+		return "me"
+	}
+	return "other"
+}
+func (e *fakeElector) Identity() string { return "me" }
+func (e *fakeElector) Status() leader.Status {
+	st := leader.Status{Backend: leader.BackendFile, Role: leader.RoleFollower, Identity: "me", Leader: e.Leader(), Writing: e.Writing()}
+	if st.Writing {
+		st.Role = leader.RoleLeader
+	}
+	return st
+}
+
+// TestLostLeadershipStopsWrites: when the term ends while a sync is writing, the write
+// already on its way finishes, and nothing more is sent: not the other flag's write, not
+// a retry. The sync is recorded as stopped by the lost leadership, and the replica
+// reports itself a follower.
+func TestLostLeadershipStopsWrites(t *testing.T) {
+	el := &fakeElector{}
+	h := newHarness(t, harnessOptions{config: func(c *Config) {
+		c.Elector, c.Concurrency = el, 1
+		c.RetryBase = 10 * time.Millisecond
+	}})
+	h.waitFor("the elected sync", func() bool { s := h.d.Status(); return s.Role == "leader" && s.Revision == h.repo.Head(t) && h.idle() })
+	writes0 := h.writes()
+	var once sync.Once
+	h.api.setHook(func(r *http.Request) {
+		if isWrite(r) {
+			once.Do(el.lose) // the lease lapses while the first write is on its way
+		}
+	})
+	// alpha: two changes in order (its name, its production environment): a started flag
+	// would send its second change after the sync was told to stop; only the guard
+	// stops it. beta: a flag not started yet.
+	_, next := h.push(map[string]string{
+		"flags/alpha.yaml": flagYAML("alpha", "Alpha renamed", true),
+		"flags/beta.yaml":  flagYAML("beta", "Beta", true),
+	}, "two flags")
+	rec := h.waitCycle(next)
+	if n := h.writes() - writes0; n != 1 {
+		t.Errorf("%d writes reached the service, want 1: the one on its way when the term ended", n)
+	}
+	if rec.Plan == nil || rec.Plan.Changes != 3 {
+		t.Fatalf("the sync planned %+v, want 3 changes (two of alpha, one of beta)", rec.Plan)
+	}
+	if rec.Result != ResultFailed || !strings.Contains(rec.Error, "stopped leading") || !strings.Contains(strings.Join(rec.Failures, " "), "not the leader") {
+		t.Errorf("the sync = %+v, want it stopped by the lost leadership", rec)
+	}
+	time.Sleep(100 * time.Millisecond) // a retry would be due by now
+	s := h.d.Status()
+	if s.Role != "follower" || s.Retry != nil || h.writes()-writes0 != 1 {
+		t.Errorf("after the term: role %s, retry %+v, %d writes; want a follower, no retry, nothing more sent", s.Role, s.Retry, h.writes()-writes0)
+	}
+	if code, _ := h.get("/readyz"); code != http.StatusOK {
+		t.Errorf("the follower's /readyz = %d, want 200", code)
+	}
+}
