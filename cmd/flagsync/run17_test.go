@@ -4,21 +4,26 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/gittest"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	"github.com/flagsync/flagsync/internal/logtest"
+	"github.com/flagsync/flagsync/internal/notify"
 	splitsandbox "github.com/flagsync/flagsync/internal/split/sandbox"
 	splitsandboxtest "github.com/flagsync/flagsync/internal/split/sandbox/sandboxtest"
 )
@@ -263,5 +268,80 @@ func TestSyncExitsZeroAwaitingApproval(t *testing.T) {
 		if code != exitOK || !strings.Contains(stdout, "awaiting approval in Split") || strings.Contains(stdout, "refused") {
 			t.Errorf("sync %d (%s): exit %d\n%s\n%s\nwant exit 0 and the change awaiting approval, not refused", i+1, what, code, stdout, stderr)
 		}
+	}
+}
+
+// TestRunNotifies: the notification settings reach the daemon: an invalid revision sends
+// one signed sync_failed message with the revision and the plan link, its fix one
+// recovered message, and the metrics count them.
+func TestRunNotifies(t *testing.T) {
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	var mu sync.Mutex
+	var got []map[string]any
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		want := "v1," + notify.Sign(key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), body)
+		if r.Header.Get("webhook-signature") != want {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	// The URL carries a token in its path: logs name the sink by scheme and host only.
+	const urlToken = "canary-url-token-4b7e"
+	d := startRunDaemon(t, map[string]string{"FLAGSYNC_NOTIFY_WEBHOOK_URL": rc.URL + "/hooks/" + urlToken, "FLAGSYNC_NOTIFY_WEBHOOK_SECRET": secret,
+		"FLAGSYNC_PLAN_URL": "https://ci.example.com/plans/{revision}", "FLAGSYNC_NOTIFY_WEBHOOK_EVENTS": "sync_failed,recovered"})
+	d.waitSync("startup", 1)
+	push := func(files map[string]string, id string) string {
+		before := d.repo.Head(t)
+		after := d.repo.Commit(t, files, id)
+		body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, before, after))
+		mac := hmac.New(sha256.New, []byte(runWebhookSecret))
+		mac.Write(body)
+		hd := http.Header{"Content-Type": {"application/json"}, "X-Flagsync-Signature": {"sha256=" + hex.EncodeToString(mac.Sum(nil))}}
+		if code, resp := d.request(http.MethodPost, "/webhook/generic", hd, body); code != http.StatusAccepted {
+			t.Fatalf("push %s: %d %s", id, code, resp)
+		}
+		return after
+	}
+	messages := func(n int) []map[string]any {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			out := slices.Clone(got)
+			mu.Unlock()
+			if len(out) >= n || time.Now().After(deadline) {
+				return out
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	bad := push(map[string]string{"flags/alpha.yaml": "featureKey: alpha\nname: [unclosed\n"}, "broken")
+	m := messages(1)
+	if len(m) != 1 || m[0]["type"] != "sync_failed" {
+		t.Fatalf("messages %v, want one sync_failed", m)
+	}
+	data, _ := m[0]["data"].(map[string]any)
+	if data["revision"] != bad || data["plan_url"] != "https://ci.example.com/plans/"+bad || data["scope"] != "kameleoon/flags" {
+		t.Errorf("sync_failed data %v", data)
+	}
+	push(map[string]string{"flags/alpha.yaml": runFlagYAML("alpha", true)}, "fixed")
+	if m := messages(2); len(m) != 2 || m[1]["type"] != "recovered" {
+		t.Fatalf("messages %v, want sync_failed then recovered", m)
+	}
+	_, metricsText := d.request(http.MethodGet, "/metrics", nil, nil)
+	for _, want := range []string{`flagsync_notifications_total{kind="sync_failed",outcome="sent",sink="webhook"} 1`, `flagsync_notifications_total{kind="recovered",outcome="sent",sink="webhook"} 1`} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(d.logs.String(), secret) || strings.Contains(d.logs.String(), urlToken) {
+		t.Error("the logs show the notification secret or URL")
 	}
 }
