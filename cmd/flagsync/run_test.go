@@ -352,6 +352,9 @@ func TestRunUsage(t *testing.T) {
 		{"no credentials", map[string]string{kclient.EnvClientID: "", kclient.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
 		{"address in use", nil, []string{"--listen", busy.Addr().String(), "--schedule", "off"}, exitFail, "listen on"},
 		{"unexpected argument", nil, []string{"now"}, exitUsage, "unexpected argument"},
+		{"unknown election backend", nil, []string{"--leader-elect", "raft"}, exitUsage, `--leader-elect: leader election: Mode: "raft": want auto, lease, file or none`},
+		{"lock file without a path", nil, []string{"--leader-elect", "file", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, exitUsage, "--leader-lock PATH"},
+		{"lock file in a missing folder", nil, []string{"--leader-lock", filepath.Join(t.TempDir(), "missing", "flagsync.lock"), "--schedule", "off", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, exitFail, "open lock file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
