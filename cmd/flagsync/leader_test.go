@@ -238,8 +238,13 @@ func TestTwoDaemonsOneWriter(t *testing.T) {
 	}
 	before := sb.lines("sandbox call")
 	who, n429 := writers(before)
-	leaderID := fmt.Sprint(leaderP.status(t)["leader"].(map[string]any)["identity"])
-	if len(who) != 1 || !strings.Contains(fmt.Sprint(keys(who)), leaderID) {
+	// The User-Agent names the replica: its identity without the URL it advertises.
+	replicaName := func(p *proc) string {
+		name, _, _ := strings.Cut(fmt.Sprint(p.status(t)["leader"].(map[string]any)["identity"]), "@")
+		return name
+	}
+	leaderID := replicaName(leaderP)
+	if len(who) != 1 || !strings.Contains(fmt.Sprint(keys(who)), "("+leaderID+")") {
 		t.Fatalf("writes by client: %v; want them all from the leader %s", who, leaderID)
 	}
 	if n := followerP.status(t)["syncs"].([]any); len(n) != 0 {
@@ -284,8 +289,8 @@ func TestTwoDaemonsOneWriter(t *testing.T) {
 	eventually(t, 30*time.Second, "the new leader to apply the push", func() bool { return followerP.status(t)["revision"] == next })
 	after := sb.lines("sandbox call")[len(before):]
 	whoAfter, n429After := writers(after)
-	newID := fmt.Sprint(followerP.status(t)["leader"].(map[string]any)["identity"])
-	if len(whoAfter) != 1 || !strings.Contains(fmt.Sprint(keys(whoAfter)), newID) {
+	newID := replicaName(followerP)
+	if len(whoAfter) != 1 || !strings.Contains(fmt.Sprint(keys(whoAfter)), "("+newID+")") {
 		t.Errorf("writes after the kill by client: %v; want them all from the new leader %s", whoAfter, newID)
 	}
 	if n429+n429After != 0 {

@@ -189,7 +189,10 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		}
 		return usageOr(a, "flagsync run", err)
 	}
-	api.SetUserAgent(fmt.Sprintf("flagsync/%s (%s)", cfg.Build.Version, cfg.Elector.Identity()))
+	// The replica's name (not the URL it advertises) tells the flag service's logs which
+	// replica sent a request.
+	name, _, _ := strings.Cut(cfg.Elector.Identity(), "@")
+	api.SetUserAgent(fmt.Sprintf("flagsync/%s (%s)", cfg.Build.Version, name))
 	d, err := daemon.New(cfg)
 	if err != nil {
 		ln.Close()
