@@ -226,12 +226,9 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 		var lastErr error
 		var delay time.Duration
 		hasDelay := false
-		var guarded *GuardError
 		switch {
-		case errors.As(err, &guarded):
-			return nil, err
 		case err != nil:
-			if ctx.Err() != nil || (!cl.Resend && !NotSent(err)) {
+			if final(ctx, &cl, err) {
 				return nil, err
 			}
 			lastErr = err
@@ -265,6 +262,12 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.Method, path, err, lastErr)
 		}
 	}
+}
+
+// final reports whether an attempt's error ends the call: the call was cancelled, its
+// guard stopped it, or the request may have reached the server and may not be resent.
+func final(ctx context.Context, cl *Call, err error) bool {
+	return ctx.Err() != nil || guardStopped(err) || (!cl.Resend && !NotSent(err))
 }
 
 func (c *Caller) rateLimitWait(h http.Header) (time.Duration, bool) {

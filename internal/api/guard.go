@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -40,6 +41,12 @@ func (e *GuardError) Error() string {
 
 // Unwrap returns the guard's answer.
 func (e *GuardError) Unwrap() error { return e.Err }
+
+// guardStopped reports whether the guard stopped a call: it is never retried.
+func guardStopped(err error) bool {
+	var g *GuardError
+	return errors.As(err, &g)
+}
 
 // userAgent is the User-Agent every Caller sends; see SetUserAgent.
 var userAgent atomic.Pointer[string]

@@ -379,8 +379,6 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 		st.refusedRev, st.converged = rev, false
 	case err == nil:
 		st.applied, st.converged, st.refusedRev = rev, rep.Converged || rep.OnlyAwaitingApproval(), ""
-	}
-	if err == nil && !c.suspended {
 		d.awaiting(rep, nil)
 	}
 	if checkOfApplied && rep != nil && len(rep.Plan.Changes) > 0 {

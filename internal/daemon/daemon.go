@@ -310,8 +310,26 @@ func (cfg *Config) defaults() error {
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
 	}
-	if cfg.DriftInterval < 0 || cfg.Jitter < 0 || cfg.RetryBase < 0 || cfg.RetryMax < 0 || cfg.RetryAttempts < 0 || cfg.WebhookRateLimit < 0 || cfg.WebhookRateBurst < 0 {
-		return errors.New("new daemon: drift interval, jitter, retry bounds and the webhook rate limit must not be negative")
+	if cfg.DriftInterval < 0 || cfg.Jitter < 0 {
+		return errors.New("new daemon: drift interval and jitter must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.Calls == nil {
+		cfg.Calls = func() int64 { return 0 }
+	}
+	return cfg.operatingDefaults()
+}
+
+// operatingDefaults checks and fills in the bounds of retries, webhooks and handing
+// pushes on.
+func (cfg *Config) operatingDefaults() error {
+	if cfg.RetryBase < 0 || cfg.RetryMax < 0 || cfg.RetryAttempts < 0 || cfg.WebhookRateLimit < 0 || cfg.WebhookRateBurst < 0 {
+		return errors.New("new daemon: retry bounds and the webhook rate limit must not be negative")
 	}
 	if cfg.WebhookDebounce == 0 {
 		cfg.WebhookDebounce = DefaultWebhookDebounce
@@ -333,15 +351,6 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.ForwardTimeout <= 0 {
 		cfg.ForwardTimeout = defaultForwardTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
-	if cfg.Calls == nil {
-		cfg.Calls = func() int64 { return 0 }
 	}
 	return nil
 }
