@@ -309,7 +309,7 @@ func startDaemon(ctx context.Context, src *memSource, client *kclient.Client) (*
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &daemonRig{d: d, cancel: cancel, done: make(chan error, 1), began: time.Now()}
-	go func() { r.done <- d.Run(ctx, nil) }()
+	go func() { r.done <- d.Run(ctx, nil, nil) }()
 	return r, nil
 }
 

@@ -232,7 +232,7 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 		hasDelay := false
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || (!cl.Resend && !NotSent(err)) {
+			if final(ctx, &cl, err) {
 				return nil, err
 			}
 			lastErr = err
@@ -266,6 +266,12 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 			return nil, fmt.Errorf("%s %s: %w (after %w)", cl.Method, path, err, lastErr)
 		}
 	}
+}
+
+// final reports whether an attempt's error ends the call: the call was cancelled, its
+// guard stopped it, or the request may have reached the server and may not be resent.
+func final(ctx context.Context, cl *Call, err error) bool {
+	return ctx.Err() != nil || guardStopped(err) || (!cl.Resend && !NotSent(err))
 }
 
 func (c *Caller) rateLimitWait(h http.Header) (time.Duration, bool) {
@@ -313,6 +319,12 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 		}
 		header = value
 	}
+	if guard := guardFrom(ctx); guard != nil {
+		if err := guard(ctx); err != nil {
+			release(false)
+			return nil, header, &GuardError{Method: cl.Method, Path: path, Err: err}
+		}
+	}
 	defer release(true)
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
@@ -334,7 +346,7 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 		return nil, header, fmt.Errorf("%s %s: build request: %w", cl.Method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "flagsync")
+	req.Header.Set("User-Agent", UserAgent())
 	if cl.Body != nil {
 		ct := cl.ContentType
 		if ct == "" {

@@ -96,7 +96,7 @@ func testDaemonRidesOutFaults(t *testing.T, reading ksandbox.Reading) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, ln) }()
+	go func() { done <- d.Run(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
