@@ -25,6 +25,7 @@ var (
 		{"import"},
 		{"sync", "-n", "100"},
 		{"sync", "-n", "1000", "-scale", "120"},
+		{"daemon"},
 	}
 	allQuickRuns = [][]string{
 		{"load", "-quick"},
@@ -33,6 +34,7 @@ var (
 		{"calls", "-quick"},
 		{"import", "-quick"},
 		{"sync", "-n", "100"},
+		{"daemon", "-quick"},
 	}
 )
 

@@ -19,6 +19,14 @@ import (
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 )
 
+// beforeCalls are the calls of flagsync's syncs on main (revision 23f42fc, issue 18's
+// measurement and the BENCHMARKS.md of that revision), by flags and changed flags: the
+// token, the list pages, the writes and one confirming get per changed flag.
+var beforeCalls = map[[2]int]int{
+	{1000, 0}: 11, {1000, 10}: beforeOnePercent1k,
+	{10000, 0}: 101, {10000, 100}: beforeOnePercent10k,
+}
+
 // terraformParallelism is how many resources Terraform refreshes and applies at once by
 // default (-parallelism=10).
 const terraformParallelism = 10
@@ -65,18 +73,18 @@ type callsRow struct {
 	perResReal   time.Duration // the per-resource time, brought back to real time
 }
 
-// target returns what flagsync's sync of r must cost and whether it did: a steady state
-// is the token and the list pages, no write; a change is one write per changed
-// environment, counted by the client and by the sandbox alike.
+// target returns what flagsync's sync of r must cost and whether it did (issue 18's
+// minimum): the token, the list pages and one write per changed environment, with no
+// confirming read (every patch answers with the whole flag), counted by the sandbox.
 func (r callsRow) target() (string, bool) {
 	f := r.list
+	pages := max(1, (r.n+pageSize-1)/pageSize)
 	if r.want == 0 {
-		pages := max(1, (r.n+pageSize-1)/pageSize)
 		return fmt.Sprintf("token + %d list pages, 0 writes", pages),
 			f.writes == 0 && f.serverWrites == 0 && f.calls == 1+pages
 	}
-	return fmt.Sprintf("%d %s (one per changed environment)", r.want, plural(r.want, "write", "writes")),
-		f.writes == r.want && f.serverWrites == r.want
+	return fmt.Sprintf("token + %d list pages + %d %s (one per changed environment), 0 confirm reads", pages, r.want, plural(r.want, "write", "writes")),
+		f.writes == r.want && f.serverWrites == r.want && f.confirmReads == 0 && f.calls == 1+pages+r.want
 }
 
 // checkCalls records in sec every way r's figures are wrong.
@@ -87,6 +95,8 @@ func checkCalls(sec *section, r callsRow) {
 	sec.check(f.changes == r.want, "flagsync, %d flags, %s: %d changes, want %d", r.n, r.pass, f.changes, r.want)
 	sec.check(f.converged, "flagsync, %d flags, %s: did not converge", r.n, r.pass)
 	sec.check(f.tooMany == 0 && f.serverTooMany == 0, "flagsync, %d flags, %s: %d 429s (sandbox: %d)", r.n, r.pass, f.tooMany, f.serverTooMany)
+	sec.check(f.priced == f.calls && f.clientCalls == f.calls, "flagsync, %d flags, %s: the sandbox logged %d calls, the plan priced %d, the client counted %d",
+		r.n, r.pass, f.calls, f.priced, f.clientCalls)
 
 	sec.check(p.changes == r.want && p.writes == r.want && p.serverWrites == r.want,
 		"per resource, %d flags, %s: %d changes, %d writes (sandbox: %d), want %d", r.n, r.pass, p.changes, p.writes, p.serverWrites, r.want)
@@ -139,6 +149,21 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 				count(f.calls), f.token, f.listPages, f.writes, f.confirmReads, tooMany(f), human(r.listReal)))
 	}
 
+	t0 := &table{
+		title:  "flagsync before (main) and after issue 18",
+		header: []string{"flags", "sync", "before (main): API calls", "after: API calls", "after: charged to the budget", "the limit (issue 18)"},
+	}
+	for _, r := range rows {
+		f := r.list
+		before := "–"
+		if b, ok := beforeCalls[[2]int{r.n, r.want}]; ok {
+			before = count(b)
+		}
+		pages := max(1, (r.n+pageSize-1)/pageSize)
+		limit := fmt.Sprintf("%d list pages + %d writes (+1 token at most)", pages, r.want)
+		t0.add(count(r.n), r.pass, before, count(f.calls), count(f.calls-f.token), limit)
+	}
+
 	t2 := &table{
 		title: "The same syncs, per resource, against flagsync",
 		header: []string{"flags", "sync", "flagsync calls", "per-resource calls (token + gets + writes + retries)", "calls ratio",
@@ -151,28 +176,30 @@ func measureCalls(ctx context.Context, o callsOptions, progress io.Writer) (*sec
 		t2.add(count(r.n), r.pass, r.list.calls,
 			fmt.Sprintf("%s (%d + %s + %d + %d)", count(p.calls), p.token, count(p.gets), p.writes, p.retries),
 			ratio(float64(p.calls), float64(r.list.calls)),
-			human(r.listReal), human(r.perResReal), "≥ "+human(limitFloor(p.calls))+" at Kameleoon's limits",
+			human(r.listReal), human(r.perResReal), "≥ "+human(limitFloor(p.calls-p.token))+" at Kameleoon's limits",
 			ratio(float64(r.perResReal), float64(r.listReal)), tooMany(p))
 		sec.headline(fmt.Sprintf("per-resource sync (a get per flag) of %s flags, %s", count(r.n), r.pass),
 			fmt.Sprintf("%s API calls (%s flagsync's), %s (%s flagsync's time; ≥ %s at Kameleoon's limits)",
 				count(p.calls), ratio(float64(p.calls), float64(r.list.calls)), human(r.perResReal),
-				ratio(float64(r.perResReal), float64(r.listReal)), human(limitFloor(p.calls))))
+				ratio(float64(r.perResReal), float64(r.listReal)), human(limitFloor(p.calls-p.token))))
 	}
-	sec.tables = []*table{t1, t2}
+	sec.tables = []*table{t0, t1, t2}
 	unauthorized := 0
 	for _, r := range rows {
 		unauthorized += r.list.unauthorized + r.perRes.unauthorized
 	}
 	sec.notes = []string{
-		"API calls are counted by the client (every HTTP exchange, token and retries included); writes and 429s are " +
-			"also counted by the sandbox, and the two counts must agree. confirm reads are flagsync's re-read after writing " +
-			"(one get per changed flag when that is fewer calls than listing the site again).",
+		"API calls are counted by the sandbox's call log (every HTTP exchange it received, token and retries included: what " +
+			"Kameleoon would receive); the client's own count and the plan's price (flagsync's price step, made before " +
+			"anything is written) must both equal it. confirm reads are reads after writing: flagsync makes none when every " +
+			"write's answer is the whole flag, as Kameleoon's creates and patches are, and reads again only a flag whose " +
+			"answer was lost.",
 		fmt.Sprintf("Time: flagsync's syncs ran %s. The per-resource syncs would take hours, so they ran on a clock %g times "+
 			"faster than the wall clock (rate windows and latency shortened alike) and the time shown is the sandbox-clock "+
 			"time they took, with their CPU-bound steps (loading the files, planning) counted at their wall time: the time "+
 			"they would take against Kameleoon. The floor is derived, not measured: the least time that many calls take "+
-			"at 50 per 10 s and 1,000 per hour, whatever the client. The client's budget counts its token call like any "+
-			"other, so 1,000 gets plus the token call exceed one hour's budget.",
+			"at 50 per 10 s and 1,000 per hour, whatever the client (token requests are not charged, as the client's budget "+
+			"does not charge them: KAMELEOON_TOKEN_COUNTS=no).",
 			map[bool]string{true: "in real time", false: fmt.Sprintf("time-scaled ×%g from their first API call on (the time shown is the sandbox-clock time, brought back to real time)", o.scale)}[o.scale == 1],
 			o.prScale),
 	}
@@ -274,24 +301,29 @@ func perResourcePass(ctx context.Context, e *env, fsys fs.FS, refreshConcurrency
 		return passFigures{}, 0, fmt.Errorf("apply: %s", out.Summary)
 	}
 
-	f := passFigures{changes: len(p.Changes), wall: wall, scaled: api1 + api2}
-	for _, ci := range m.since(0) {
+	f := passFigures{changes: len(p.Changes), wall: wall, scaled: api1 + api2, priced: -1}
+	// By kind from the sandbox's log (a retry counts under its kind); retries from the client.
+	for _, c := range e.sandbox.Calls() {
 		f.calls++
-		switch ci.Status {
-		case 429:
-			f.tooMany++
-		case 401:
-			f.unauthorized++
-		}
 		switch {
-		case ci.Attempt > 1: // counted once, as a retry
-			f.retries++
-		case ci.Endpoint == "/oauth/token":
+		case c.Path == "/oauth/token":
 			f.token++
-		case ci.Method == "GET":
+		case c.Method == "GET":
 			f.gets++
-		case ci.Method == "POST" || ci.Method == "PATCH":
+		default:
 			f.writes++
+		}
+	}
+	f.clientCalls, f.retries, f.tooMany, f.unauthorized = m.figures()
+	for _, ci := range m.since(0) { // a retry is counted once, as a retry
+		switch {
+		case ci.Attempt == 1:
+		case ci.Endpoint == "/oauth/token":
+			f.token--
+		case ci.Method == "GET":
+			f.gets--
+		default:
+			f.writes--
 		}
 	}
 	f.serverWrites, f.serverTooMany = serverFigures(e)
@@ -367,6 +399,9 @@ func (e *env) matches(ctx context.Context, fsys fs.FS) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// An hour on, so that the sandbox's windows no longer hold the measured sync's calls
+	// (a per-resource sync of 1,000 flags fills the hour's 1,000).
+	e.clock.Advance(time.Hour)
 	live, err := c.ListFlags(ctx, benchSite)
 	if err != nil {
 		return false, fmt.Errorf("check convergence: %w", err)

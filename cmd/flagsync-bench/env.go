@@ -258,13 +258,6 @@ func (m *meter) observe(ci api.CallInfo) {
 	m.mu.Unlock()
 }
 
-// mark returns how many exchanges were recorded so far.
-func (m *meter) mark() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.calls)
-}
-
 // since returns the exchanges recorded after mark.
 func (m *meter) since(mark int) []api.CallInfo {
 	m.mu.Lock()

@@ -19,8 +19,9 @@ func TestScenariosTiny(t *testing.T) {
 		{[]string{"load", "-n", "20", "-runs", "1"}, "| 20 | "},
 		{[]string{"plan", "-n", "20", "-runs", "1"}, "| 20 | 1% changed | 1 | "},
 		{[]string{"calls", "-n", "20", "-latency", "1ms"}, "| 20 | steady state | 0 | 2 | 1 | 1 | 0 | "},
-		{[]string{"import", "-n", "20", "-scale", "600"}, "| 20 | 23 | 1 | 1 | 20 | 1 | 0 | 0 | 0 | "},
+		{[]string{"import", "-n", "20", "-scale", "600"}, "| 20 | 22 | 1 | 1 | 20 | 0 | 0 | 0 | 0 | "},
 		{[]string{"sync", "-n", "20", "-scale", "600"}, "| create 20 | 20 | "},
+		{[]string{"daemon", "-n", "20", "-start", "20", "-latency", "1ms"}, "| steady-state drift check, 20 flags | – (the whole list: 1 page) | 1 | 1 (0 + 1 + 0) | "},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -95,12 +96,12 @@ func TestCallsFigures(t *testing.T) {
 func TestCheckCalls(t *testing.T) {
 	good := func() callsRow {
 		return callsRow{n: 200, pass: "steady state", want: 0,
-			list:   passFigures{calls: 3, token: 1, listPages: 2, converged: true},
+			list:   passFigures{calls: 3, clientCalls: 3, priced: 3, token: 1, listPages: 2, converged: true},
 			perRes: passFigures{calls: 201, token: 1, gets: 200, converged: true}}
 	}
 	goodChange := func() callsRow {
 		return callsRow{n: 200, pass: "1% change", want: 2,
-			list:   passFigures{changes: 2, calls: 7, token: 1, listPages: 2, writes: 2, serverWrites: 2, confirmReads: 2, converged: true},
+			list:   passFigures{changes: 2, calls: 5, clientCalls: 5, priced: 5, token: 1, listPages: 2, writes: 2, serverWrites: 2, converged: true},
 			perRes: passFigures{changes: 2, calls: 203, token: 1, gets: 200, writes: 2, serverWrites: 2, converged: true}}
 	}
 	for _, tc := range []struct {
@@ -121,6 +122,13 @@ func TestCheckCalls(t *testing.T) {
 		{"per resource skipped gets", func() callsRow { r := good(); r.perRes.gets = 199; return r }(), true},
 		{"per resource wrote in steady state", func() callsRow { r := good(); r.perRes.writes, r.perRes.serverWrites = 1, 1; return r }(), true},
 		{"not converged", func() callsRow { r := goodChange(); r.list.converged = false; return r }(), true},
+		{"a confirming read", func() callsRow {
+			r := goodChange()
+			r.list.confirmReads, r.list.calls, r.list.clientCalls, r.list.priced = 1, 6, 6, 6
+			return r
+		}(), true},
+		{"the plan priced otherwise", func() callsRow { r := goodChange(); r.list.priced = 4; return r }(), true},
+		{"the client counted otherwise", func() callsRow { r := good(); r.list.clientCalls = 2; return r }(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sec := &section{}
@@ -133,7 +141,7 @@ func TestCheckCalls(t *testing.T) {
 }
 
 func TestCheckImport(t *testing.T) {
-	good := passFigures{calls: 23, token: 1, listPages: 1, writes: 20, serverWrites: 20, confirmReads: 1, converged: true}
+	good := passFigures{calls: 22, priced: 22, token: 1, listPages: 1, writes: 20, serverWrites: 20, converged: true}
 	for _, tc := range []struct {
 		name  string
 		edit  func(*passFigures)
@@ -144,6 +152,7 @@ func TestCheckImport(t *testing.T) {
 		{"429 logged by the sandbox", func(f *passFigures) { f.serverTooMany = 1 }, true},
 		{"a create missing", func(f *passFigures) { f.writes, f.serverWrites = 19, 19 }, true},
 		{"not converged", func(f *passFigures) { f.converged = false }, true},
+		{"the plan priced otherwise", func(f *passFigures) { f.priced = 21 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := good

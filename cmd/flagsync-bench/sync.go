@@ -77,20 +77,23 @@ func measureSync(ctx context.Context, n int, scale, pct float64, concurrency int
 		}
 		sec.check(f.converged, "pass %q did not converge", p.name)
 		sec.check(f.tooMany == 0, "pass %q saw %d 429s", p.name, f.tooMany)
+		sec.check(f.priced == f.calls && f.clientCalls == f.calls, "pass %q: the sandbox logged %d calls, the plan priced %d, the client counted %d",
+			p.name, f.calls, f.priced, f.clientCalls)
 		t.add(p.name, f.changes, f.calls, f.minimum, f.token, f.listPages, f.writes, f.confirmReads, f.retries, f.tooMany,
-			human(f.wall), human(limitFloor(f.calls)), f.converged)
+			human(f.wall), human(limitFloor(f.calls-f.token)), f.converged)
 	}
 	sec.tables = []*table{t}
 	sec.notes = []string{
 		fmt.Sprintf("minimum = list pages (%d flags per page, at least 1) + one write per change (one create per new flag, one patch per changed environment);", pageSize),
-		"API calls = minimum + token + the confirming re-read (list pages, or one get per changed flag when fewer) + retries.",
+		"API calls (counted by the sandbox's call log, and equal to what the plan priced) = minimum + token + retries + the confirming reads of writes whose answer was lost (none here: every create and patch answers with the whole flag).",
 		"wall = wall-clock time of the time-scaled run; real-limit floor = the least time that many calls take at Kameleoon's unscaled limits, whatever the client.",
 	}
 	return sec, nil
 }
 
-// limitFloor is the least time calls API calls take under Kameleoon's limits: the k-th
-// call (from 0) cannot go before k/50 ten-second windows nor k/1000 hours have passed.
+// limitFloor is the least time calls API calls charged to the budget take under
+// Kameleoon's limits: the k-th call (from 0) cannot go before k/50 ten-second windows
+// nor k/1000 hours have passed. Token requests are not charged (KAMELEOON_TOKEN_COUNTS=no).
 func limitFloor(calls int) time.Duration {
 	if calls <= 0 {
 		return 0
@@ -99,12 +102,15 @@ func limitFloor(calls int) time.Duration {
 	return max(time.Duration(k/kclient.DefaultPer10s)*10*time.Second, time.Duration(k/kclient.DefaultPerHour)*time.Hour)
 }
 
-// passFigures are one sync's measurements.
+// passFigures are one sync's measurements. The calls by kind are counted by the
+// sandbox's call log (what Kameleoon would receive); retries and 401s by the client.
 type passFigures struct {
 	changes                                int
 	calls, minimum                         int
 	token, listPages, writes, confirmReads int
 	gets                                   int // per-resource refresh: one get per desired flag
+	clientCalls                            int // the client's own count, which must agree
+	priced                                 int // the plan's price (reconcile.Run's price step); -1 without one
 	retries, tooMany, unauthorized         int // as the client saw them
 	serverWrites, serverTooMany            int // as the sandbox logged them
 	wall                                   time.Duration
@@ -113,9 +119,10 @@ type passFigures struct {
 }
 
 // syncPass runs one sync of fsys through the real pipeline with a new client (latency
-// added to each of its calls) and classifies its HTTP exchanges. The sandbox's clock runs
-// at the wall clock's pace until the client's first request (while the files load), then
-// scale times faster: figures.scaled is the time the sync would take against Kameleoon.
+// added to each of its calls) and classifies the HTTP exchanges the sandbox logged. The
+// sandbox's clock runs at the wall clock's pace until the client's first request (while
+// the files load), then scale times faster: figures.scaled is the time the sync would
+// take against Kameleoon.
 func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, latency time.Duration, scale float64) (passFigures, error) {
 	m := &meter{}
 	client, err := e.clientAt(m, latency, scale)
@@ -124,42 +131,54 @@ func syncPass(ctx context.Context, e *env, fsys fs.FS, live, concurrency int, la
 	}
 	e.clock.SetScale(1)
 	e.sandbox.ResetCalls()
-	readDone := -1 // exchanges recorded when the plan was computed: the reads before it
+	readDone := -1 // calls the sandbox logged when the plan was computed: the reads before it
 	start, scaledStart := time.Now(), e.clock.Now()
 	rep, err := reconcile.Run(ctx, reconcile.Input{
 		Revision: "bench", FS: fsys, Dir: ".", Vendors: []reconcile.Vendor{kameleoon.Vendor(client)}, Concurrency: concurrency,
-		OnPlan: func(plan.Plan) { readDone = m.mark() },
+		OnPlan: func(plan.Plan) { readDone = len(e.sandbox.Calls()) },
 	})
 	wall, scaled := time.Since(start), e.clock.Now().Sub(scaledStart)
 	if err != nil {
 		return passFigures{}, err
 	}
-	f := passFigures{changes: len(rep.Plan.Changes), wall: wall, scaled: scaled, converged: rep.Converged}
-	for i, ci := range m.since(0) {
+	f := passFigures{changes: len(rep.Plan.Changes), wall: wall, scaled: scaled, converged: rep.Converged, priced: -1}
+	if rep.Plan.Price != nil {
+		f.priced = rep.Plan.Price.Calls
+	}
+	for i, c := range e.sandbox.Calls() {
 		f.calls++
-		if ci.Attempt > 1 {
-			f.retries++
-		}
-		switch ci.Status {
-		case 429:
-			f.tooMany++
-		case 401:
-			f.unauthorized++
-		}
 		switch {
-		case ci.Endpoint == "/oauth/token":
+		case c.Path == "/oauth/token":
 			f.token++
-		case ci.Method == "GET" && ci.Endpoint == "/feature-flags" && i < readDone:
+		case i < readDone: // the reads the plan was computed from: list pages (or searches, gets)
 			f.listPages++
-		case ci.Method == "GET": // after the plan: the confirming list pages or gets
+		case c.Method == "GET": // after the plan: confirming reads
 			f.confirmReads++
-		case ci.Method == "POST" || ci.Method == "PATCH":
+		default:
 			f.writes++
 		}
 	}
+	f.clientCalls, f.retries, f.tooMany, f.unauthorized = m.figures()
 	f.serverWrites, f.serverTooMany = serverFigures(e)
 	f.minimum = max(1, (live+pageSize-1)/pageSize) + f.changes
 	return f, nil
+}
+
+// figures returns the exchanges the client recorded, its retries, its 429s and 401s.
+func (m *meter) figures() (calls, retries, tooMany, unauthorized int) {
+	for _, ci := range m.since(0) {
+		calls++
+		if ci.Attempt > 1 {
+			retries++
+		}
+		switch ci.Status {
+		case 429:
+			tooMany++
+		case 401:
+			unauthorized++
+		}
+	}
+	return calls, retries, tooMany, unauthorized
 }
 
 // serverFigures returns the writes and the 429s in the sandbox's call log.

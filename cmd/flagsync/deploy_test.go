@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -132,9 +133,13 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("kustomization.yaml: %d documents", len(kust))
 	}
 	byKind := map[string]map[string]any{}
+	services := map[string]map[string]any{}
 	for _, r := range dig(kust[0], "resources").([]any) {
 		for _, d := range yamlDocs(t, filepath.Join(dir, r.(string))) {
 			byKind[d["kind"].(string)] = d
+			if d["kind"] == "Service" {
+				services[fmt.Sprint(dig(d, "metadata", "name"))] = d
+			}
 		}
 	}
 	// No Secret: the base ships none (examples/secret.example.yaml only shows its keys).
@@ -212,8 +217,11 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	sort.Strings(cm)
 	checkEnv(t, "configmap.yaml", cm, known)
-	if dig(byKind["Service"], "spec", "ports", 0, "targetPort") != "http" {
-		t.Error("service does not target the container's http port")
+	if dig(services["flagsync"], "spec", "ports", 0, "targetPort") != "http" {
+		t.Error("the flagsync Service does not target the container's http port")
+	}
+	if dig(services["flagsync-admin"], "spec", "ports", 0, "targetPort") != "admin" || len(dig(services["flagsync"], "spec", "ports").([]any)) != 1 {
+		t.Error("the admin endpoints need their own Service on the container's admin port, apart from the webhook's")
 	}
 }
 

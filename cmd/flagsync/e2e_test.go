@@ -416,16 +416,13 @@ func testSyncJSONReport(t *testing.T, h *syncHarness, reading ksandbox.Reading) 
 	if len(rep.Plan.Changes) != 3 || len(rep.Results) != 3 || rep.Summary.Applied != 3 || !rep.Converged {
 		t.Errorf("report = %+v", rep)
 	}
-	// token, one list (all three flags are on one site), 3 creates, the confirming list;
-	// where the API refuses flagsync's optionalFields, each list is refused once first
-	// (the client then asks for the documented ones), and where the list leaves fields
-	// out, the confirming list is followed by one get per flag.
-	want := 1 + 1 + 3 + 1
-	switch {
-	case reading.Has(ksandbox.OptionalFieldsRefused):
-		want += 1 + 3
-	case reading.Has(ksandbox.OptionalFieldsIgnored):
-		want += 3
+	// token, one list (all three flags are on one site), 3 creates, each confirmed by its
+	// answer (the whole flag), so no confirming read; where the API refuses flagsync's
+	// optionalFields, the list is refused once first (the client then asks for the
+	// documented ones). The site is empty, so no flag is read one by one.
+	want := 1 + 1 + 3
+	if reading.Has(ksandbox.OptionalFieldsRefused) {
+		want++
 	}
 	if rep.APICalls != r.calls || r.calls != want {
 		t.Errorf("report counts %d API calls, the sandbox saw %d (want %d)", rep.APICalls, r.calls, want)

@@ -27,44 +27,6 @@ import (
 
 var chartDir = filepath.Join(deployDir, "helm", "flagsync")
 
-// plannedRunFlags and plannedEnv are settings of `flagsync run` that issue 17 plans and the
-// chart already uses, but only behind values that are off by default: admin.enabled sets
-// FLAGSYNC_ADMIN_LISTEN, leaderElection.enabled sets FLAGSYNC_LEADER_ELECT and the Lease's
-// namespace and name. The chart's checks accept exactly these names until the daemon has
-// them; TestPlannedRunSettingsNotYetInBinary fails as soon as one exists, so that it is
-// removed from here and the chart is held to the binary like every other setting.
-var (
-	plannedRunFlags = map[string]bool{
-		"admin-listen":              true, // /status, /metrics, /suspend, /resume on their own address
-		"leader-elect":              true, // "auto" (a Lease in a cluster), "true", "false"
-		"leader-election-namespace": true, // namespace of the Lease
-		"leader-election-id":        true, // name of the Lease
-		"leader-lock":               true, // a lock file, outside Kubernetes
-	}
-	plannedEnv = map[string]bool{
-		"FLAGSYNC_ADMIN_LISTEN":              true,
-		"FLAGSYNC_LEADER_ELECT":              true,
-		"FLAGSYNC_LEADER_ELECTION_NAMESPACE": true,
-		"FLAGSYNC_LEADER_ELECTION_ID":        true,
-		"FLAGSYNC_LEADER_LOCK":               true,
-	}
-)
-
-func TestPlannedRunSettingsNotYetInBinary(t *testing.T) {
-	flags := commandFlags(t, "run")
-	for f := range plannedRunFlags {
-		if flags[f] {
-			t.Errorf("flagsync run now has --%s: remove it from plannedRunFlags in helm_test.go, so the chart is checked against it like every other flag", f)
-		}
-	}
-	known := knownEnv(t)
-	for e := range plannedEnv {
-		if known[e] {
-			t.Errorf("flagsync now reads %s: remove it from plannedEnv in helm_test.go", e)
-		}
-	}
-}
-
 // helmBinary finds helm, or skips the test; with FLAGSYNC_REQUIRE_HELM=1 (as .ci/run sets)
 // a missing helm fails it, so CI cannot pass without rendering the chart.
 func helmBinary(t *testing.T) string {
@@ -184,7 +146,7 @@ func parseRendered(t *testing.T, where, out string) rendered {
 }
 
 // checkDaemonPod holds a rendered Deployment to what the kustomize base's test holds it
-// to, and to this binary's commands, flags and environment variables (planned ones aside).
+// to, and to this binary's commands, flags and environment variables.
 func checkDaemonPod(t *testing.T, where string, r rendered) {
 	t.Helper()
 	dep := r.get(t, "Deployment", "flagsync")
@@ -227,7 +189,7 @@ func checkDaemonPod(t *testing.T, where string, r rendered) {
 	flags := commandFlags(t, "run")
 	for _, a := range args[1:] {
 		s := a.(string)
-		if f := strings.TrimLeft(strings.SplitN(s, "=", 2)[0], "-"); strings.HasPrefix(s, "-") && !flags[f] && !plannedRunFlags[f] {
+		if f := strings.TrimLeft(strings.SplitN(s, "=", 2)[0], "-"); strings.HasPrefix(s, "-") && !flags[f] {
 			t.Errorf("%s: flagsync run has no flag --%s", where, f)
 		}
 	}
@@ -242,7 +204,6 @@ func checkDaemonPod(t *testing.T, where string, r rendered) {
 	var checked []string
 	for _, n := range env {
 		switch {
-		case plannedEnv[n]:
 		case strings.HasPrefix(n, "SPLIT_"):
 			if !strings.Contains(runHelp, strings.TrimSuffix(n, "_FILE")) {
 				t.Errorf("%s: %s is not read by flagsync run", where, n)
@@ -308,17 +269,19 @@ func TestHelmChart(t *testing.T) {
 		check  func(t *testing.T, out string, r rendered)
 	}{
 		{"default-values.yaml", func(t *testing.T, out string, r rendered) {
-			want := map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1}
+			want := map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 2, "Deployment": 1}
 			if got := r.kinds(); !reflect.DeepEqual(got, want) {
-				t.Errorf("kinds %v, want %v: no Secret (existingSecret), nothing optional", got, want)
-			}
-			// The planned settings stay behind values that are off by default.
-			for name := range plannedEnv {
-				if strings.Contains(out, name) {
-					t.Errorf("%s rendered with default values", name)
-				}
+				t.Errorf("kinds %v, want %v: no Secret (existingSecret), the webhook and admin Services, nothing optional", got, want)
 			}
 			env := envOf(t, r)
+			// One replica without election, even in a cluster; the admin endpoints on
+			// their own port, behind their own Service.
+			if env["FLAGSYNC_LEADER_ELECT"] != "none" || env["FLAGSYNC_ADMIN_LISTEN"] != "0.0.0.0:9090" || env["FLAGSYNC_ADVERTISE_URL"] != "" {
+				t.Errorf("default env: FLAGSYNC_LEADER_ELECT=%q FLAGSYNC_ADMIN_LISTEN=%q FLAGSYNC_ADVERTISE_URL=%q", env["FLAGSYNC_LEADER_ELECT"], env["FLAGSYNC_ADMIN_LISTEN"], env["FLAGSYNC_ADVERTISE_URL"])
+			}
+			if admin := r.get(t, "Service", "flagsync-admin"); dig(admin, "spec", "ports", 0, "targetPort") != "admin" {
+				t.Errorf("admin Service %v", dig(admin, "spec"))
+			}
 			for k, v := range secretFiles {
 				if env[k] != v {
 					t.Errorf("%s = %q, want %q", k, env[k], v)
@@ -338,8 +301,9 @@ func TestHelmChart(t *testing.T) {
 				t.Errorf("replicas %v, strategy %v: want 2 and RollingUpdate", dig(dep, "spec", "replicas"), dig(dep, "spec", "strategy", "type"))
 			}
 			env := envOf(t, r)
-			if env["FLAGSYNC_LEADER_ELECT"] != "true" || env["FLAGSYNC_LEADER_ELECTION_ID"] != "flagsync" ||
-				!strings.Contains(env["FLAGSYNC_LEADER_ELECTION_NAMESPACE"], "metadata.namespace") || env["FLAGSYNC_ADMIN_LISTEN"] != "0.0.0.0:9090" {
+			if env["FLAGSYNC_LEADER_ELECT"] != "lease" || env["FLAGSYNC_LEADER_ELECTION_ID"] != "flagsync" ||
+				!strings.Contains(env["FLAGSYNC_LEADER_ELECTION_NAMESPACE"], "metadata.namespace") || env["FLAGSYNC_ADMIN_LISTEN"] != "0.0.0.0:9090" ||
+				!strings.Contains(env["POD_IP"], "status.podIP") || env["FLAGSYNC_ADVERTISE_URL"] != "http://$(POD_IP):8080" {
 				t.Errorf("leader election and admin env: %v", env)
 			}
 			role := r.get(t, "Role", "flagsync-leader-election")
@@ -418,13 +382,22 @@ func TestHelmChart(t *testing.T) {
 				t.Errorf("policyTypes %v: want both", dig(np, "spec", "policyTypes"))
 			}
 			ingress := dig(np, "spec", "ingress").([]any)
-			if len(ingress) != 2 {
-				t.Fatalf("%d ingress rules, want the webhook port and the admin port", len(ingress))
+			if len(ingress) != 3 {
+				t.Fatalf("%d ingress rules, want the webhook port (the ingress controller's, and the replicas' own), and the admin port", len(ingress))
 			}
-			for i, want := range []struct{ port, ns string }{{"http", "ingress-nginx"}, {"admin", "monitoring"}} {
+			for i, want := range []struct{ port, ns string }{{"http", "ingress-nginx"}, {"http", ""}, {"admin", "monitoring"}} {
 				rule := ingress[i]
 				from, _ := dig(rule, "from").([]any)
-				if dig(rule, "ports", 0, "port") != want.port || len(from) != 1 || dig(from[0], "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") != want.ns {
+				if dig(rule, "ports", 0, "port") != want.port || len(from) != 1 {
+					t.Errorf("ingress rule %d %v: want port %s from one peer", i, rule, want.port)
+					continue
+				}
+				if want.ns == "" {
+					// A follower hands webhooks to the leader: the release's pods.
+					if !reflect.DeepEqual(dig(from[0], "podSelector", "matchLabels"), dig(np, "spec", "podSelector", "matchLabels")) {
+						t.Errorf("ingress rule %d %v: want the release's own pods", i, rule)
+					}
+				} else if dig(from[0], "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") != want.ns {
 					t.Errorf("ingress rule %d %v: want port %s from namespace %s only", i, rule, want.port, want.ns)
 				}
 			}
@@ -433,12 +406,15 @@ func TestHelmChart(t *testing.T) {
 				to := "any"
 				if peers, _ := dig(rule, "to").([]any); len(peers) > 0 {
 					to = fmt.Sprint(dig(peers[0], "ipBlock", "cidr"))
+					if dig(peers[0], "podSelector") != nil {
+						to = "own pods"
+					}
 				}
 				for _, p := range dig(rule, "ports").([]any) {
 					allowed[fmt.Sprintf("%v/%v->%s", dig(p, "port"), dig(p, "protocol"), to)] = true
 				}
 			}
-			want := map[string]bool{"53/UDP->any": true, "53/TCP->any": true, "443/TCP->any": true, "22/TCP->203.0.113.10/32": true, "443/TCP->0.0.0.0/0": true, "6443/TCP->0.0.0.0/0": true}
+			want := map[string]bool{"53/UDP->any": true, "53/TCP->any": true, "443/TCP->any": true, "22/TCP->203.0.113.10/32": true, "443/TCP->0.0.0.0/0": true, "6443/TCP->0.0.0.0/0": true, "8080/TCP->own pods": true}
 			if !reflect.DeepEqual(allowed, want) {
 				t.Errorf("egress allows %v, want %v", allowed, want)
 			}
@@ -448,6 +424,18 @@ func TestHelmChart(t *testing.T) {
 			}
 			if _, ok := env["FLAGSYNC_GIT_TOKEN_FILE"]; ok {
 				t.Error("FLAGSYNC_GIT_TOKEN_FILE set although secret.keys.gitToken is empty")
+			}
+		}},
+		{"single-port-values.yaml", func(t *testing.T, out string, r rendered) {
+			env := envOf(t, r)
+			if env["FLAGSYNC_ADMIN_LISTEN"] != env["FLAGSYNC_LISTEN"] || env["FLAGSYNC_LISTEN"] != "0.0.0.0:8080" {
+				t.Errorf("admin.enabled=false: FLAGSYNC_LISTEN=%q FLAGSYNC_ADMIN_LISTEN=%q, want both the webhook port (one listener)", env["FLAGSYNC_LISTEN"], env["FLAGSYNC_ADMIN_LISTEN"])
+			}
+			if _, ok := r["Service/flagsync-admin"]; ok {
+				t.Error("an admin Service without the admin listener")
+			}
+			if ann := dig(r.get(t, "Deployment", "flagsync"), "spec", "template", "metadata", "annotations"); dig(ann, "prometheus.io/port") != "8080" {
+				t.Errorf("prometheus.io/port = %v, want the webhook port", dig(ann, "prometheus.io/port"))
 			}
 		}},
 		{"inline-secret-values.yaml", func(t *testing.T, out string, r rendered) {

@@ -56,7 +56,8 @@ type runDaemon struct {
 	sb     *ksandbox.Server
 	env    map[string]string
 	logs   *logtest.Buffer
-	base   string
+	base   string // the main listener: /healthz, /readyz, /webhook
+	admin  string // the admin listener: /status, /metrics, /suspend, /resume
 	cancel context.CancelFunc
 	code   chan int
 }
@@ -85,6 +86,7 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 		"FLAGSYNC_WEBHOOK_SECRET_FILE": secretFile,
 		"FLAGSYNC_ADMIN_TOKEN":         runAdminToken,
 		"FLAGSYNC_LISTEN":              "127.0.0.1:0",
+		"FLAGSYNC_ADMIN_LISTEN":        "127.0.0.1:0", // the same address: one listener serves every endpoint
 		"FLAGSYNC_SCHEDULE":            "off",
 		"FLAGSYNC_RETRY_BASE":          "5ms",
 		"FLAGSYNC_LOG_FORMAT":          "json",
@@ -121,7 +123,8 @@ func startRunDaemon(t *testing.T, extra map[string]string, args ...string) *runD
 			t.Logf("daemon logs:\n%s", lastLines(d.logs.String(), 60))
 		}
 	})
-	d.base = "http://" + d.waitLog("daemon listening")["addr"].(string)
+	listening := d.waitLog("daemon listening")
+	d.base, d.admin = "http://"+listening["addr"].(string), "http://"+listening["admin_addr"].(string)
 	return d
 }
 
@@ -150,7 +153,14 @@ func (d *runDaemon) waitLog(msg string) map[string]any {
 
 func (d *runDaemon) request(method, path string, hd http.Header, body []byte) (int, string) {
 	d.t.Helper()
-	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+	base := d.base
+	switch path {
+	case "/status", "/metrics", "/suspend", "/resume":
+		if d.admin != "" {
+			base = d.admin
+		}
+	}
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -342,6 +352,9 @@ func TestRunUsage(t *testing.T) {
 		{"no credentials", map[string]string{kclient.EnvClientID: "", kclient.EnvClientSecret: ""}, nil, exitFail, "--sandbox"},
 		{"address in use", nil, []string{"--listen", busy.Addr().String(), "--schedule", "off"}, exitFail, "listen on"},
 		{"unexpected argument", nil, []string{"now"}, exitUsage, "unexpected argument"},
+		{"unknown election backend", nil, []string{"--leader-elect", "raft"}, exitUsage, `--leader-elect: leader election: Mode: "raft": want auto, lease, file or none`},
+		{"lock file without a path", nil, []string{"--leader-elect", "file", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, exitUsage, "--leader-lock PATH"},
+		{"lock file in a missing folder", nil, []string{"--leader-lock", filepath.Join(t.TempDir(), "missing", "flagsync.lock"), "--schedule", "off", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, exitFail, "open lock file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,8 @@ func (a *app) syncSynopsis() string {
 Loads and validates the flag files, reads the live flags, prints the plan and applies
 it: one create per new flag, one write per changed flag or environment. Prints a result
 per change and a summary line; exits 1 if any change failed or a service does not match
-the files afterwards. Nothing is written unless every file is valid.
+the files afterwards, 0 when the only difference left is a change awaiting approval in
+its service (a change request was filed). Nothing is written unless every file is valid.
 
 ` + a.credentialsHelp() + `
 
@@ -115,7 +116,9 @@ func (a *app) finishSync(format string, rep *reconcile.Report, conns *provider.C
 		fmt.Fprintln(a.stdout, report.SummaryLine(rep, report.Summary{
 			Where: conns.Where(), Automation: a.providers.Automation(report.NoteServices(rep.Plan))}))
 	}
-	if rep.Summary.Failed > 0 || (!rep.DryRun && !rep.Converged) {
+	// Changes awaiting approval in their service are not a failure: the sync did all it
+	// could, and a person approves the change request (docs/sync.md).
+	if rep.Summary.Failed > 0 || (!rep.DryRun && !rep.Converged && !rep.OnlyAwaitingApproval()) {
 		return exitFail
 	}
 	return exitOK

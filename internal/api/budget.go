@@ -25,8 +25,11 @@ type WindowStatus struct {
 
 // Budget is a client-side rate budget shared by every caller in the process, so that
 // flagsync itself never makes a vendor's API answer 429. It keeps sliding windows. Every
-// HTTP request a Caller sends takes a slot: retries, and token requests too, since nothing
-// says an API leaves them out of the account's count.
+// HTTP request a Caller sends takes a slot, retries included, unless the call is marked
+// Uncharged (a token request the vendor's limits are not shown to count).
+//
+// A budget knows only what its own process spent: a fresh process assumes every window
+// is empty. Where other tools share the account, give the budget lower limits.
 //
 // A request holds a slot from the moment it is sent until its response has arrived, and
 // its slot stays counted for one Period after that. Counting from the response rather than
@@ -204,4 +207,119 @@ func periodName(d time.Duration) string {
 		}
 	}
 	return s
+}
+
+// Room returns the longest window (an hour for Kameleoon) and how many of its slots are
+// free now; ok is false for a budget without windows, which never waits.
+func (b *Budget) Room() (w Window, free int, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.windows) == 0 {
+		return Window{}, 0, false
+	}
+	now := b.now()
+	b.pruneLocked(now)
+	w = b.windows[len(b.windows)-1]
+	return w, max(w.Limit-b.inFlight-len(b.recentLocked(now, w.Period)), 0), true
+}
+
+// Windows returns the budget's windows, shortest first.
+func (b *Budget) Windows() []Window {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Window(nil), b.windows...)
+}
+
+// WaitRoom blocks until the longest window has n free slots (at most its limit), or ctx
+// ends. It takes no slot: it is how a sender that must not split a batch of calls across
+// windows (apply's waves) waits for the window to make room for the whole batch.
+func (b *Budget) WaitRoom(ctx context.Context, n int) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("wait for API budget: %w", err)
+		}
+		b.mu.Lock()
+		if len(b.windows) == 0 {
+			b.mu.Unlock()
+			return nil
+		}
+		now := b.now()
+		b.pruneLocked(now)
+		w := b.windows[len(b.windows)-1]
+		recent := b.recentLocked(now, w.Period)
+		excess := b.inFlight + len(recent) - (w.Limit - min(n, w.Limit))
+		if excess <= 0 {
+			b.mu.Unlock()
+			return nil
+		}
+		var wait time.Duration // 0: only a release can make room
+		if excess <= len(recent) {
+			wait = max(recent[excess-1].Add(w.Period).Sub(now), time.Millisecond)
+		}
+		changed := b.changed
+		b.mu.Unlock()
+
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			expired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-expired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// Time returns how long sending waves of calls takes from now at the budget's limits:
+// each call as soon as every window has a free slot, and each wave after the first only
+// once the longest window has room for all of it (at most its limit), as apply sends
+// waves. Calls are taken to be instant (latency is not counted) and those in flight to
+// finish now, so the figure is the least time the limits allow.
+func (b *Budget) Time(waves []int) time.Duration {
+	b.mu.Lock()
+	now := b.now()
+	b.pruneLocked(now)
+	done := append([]time.Time(nil), b.done...)
+	for range b.inFlight {
+		done = append(done, now)
+	}
+	windows := append([]Window(nil), b.windows...)
+	b.mu.Unlock()
+
+	t := now
+	for i, n := range waves {
+		if i > 0 && len(windows) > 0 {
+			t = earliestFree(done, t, windows[len(windows)-1], n)
+		}
+		for range n {
+			for moved := true; moved; {
+				moved = false
+				for _, w := range windows {
+					if u := earliestFree(done, t, w, 1); u.After(t) {
+						t, moved = u, true
+					}
+				}
+			}
+			done = append(done, t) // t never goes back, so done stays sorted
+		}
+	}
+	return t.Sub(now)
+}
+
+// earliestFree is the first instant from t on at which window w has need free slots
+// (at most its limit), given the completion times done (sorted, none after t).
+func earliestFree(done []time.Time, t time.Time, w Window, need int) time.Time {
+	cut := t.Add(-w.Period)
+	i := sort.Search(len(done), func(i int) bool { return done[i].After(cut) })
+	excess := len(done) - i - (w.Limit - min(need, w.Limit))
+	if excess <= 0 {
+		return t
+	}
+	return done[i+excess-1].Add(w.Period)
 }

@@ -155,6 +155,10 @@ type Call struct {
 	Body        []byte
 	ContentType string // default application/json when there is a body
 	NoAuth      bool   // send no credentials (the token request itself)
+	// Uncharged: the request takes no slot of the budget. For a vendor's token request,
+	// when the vendor's limits are not shown to count it: charging it would make a call
+	// that fits the vendor's limit wait for a window it does not need.
+	Uncharged bool
 	// Resend: the request may be sent again after a failure whose effect on the server is
 	// unknown (timeout, dropped connection, 5xx). True for idempotent requests only.
 	Resend bool
@@ -228,7 +232,7 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 		hasDelay := false
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || (!cl.Resend && !NotSent(err)) {
+			if final(ctx, &cl, err) {
 				return nil, err
 			}
 			lastErr = err
@@ -264,6 +268,12 @@ func (c *Caller) Send(ctx context.Context, cl Call) (*Response, error) {
 	}
 }
 
+// final reports whether an attempt's error ends the call: the call was cancelled, its
+// guard stopped it, or the request may have reached the server and may not be resent.
+func final(ctx context.Context, cl *Call, err error) bool {
+	return ctx.Err() != nil || guardStopped(err) || (!cl.Resend && !NotSent(err))
+}
+
 func (c *Caller) rateLimitWait(h http.Header) (time.Duration, bool) {
 	if c.cfg.Hooks.RateLimitWait != nil {
 		return c.cfg.Hooks.RateLimitWait(h, c.cfg.Now())
@@ -293,9 +303,12 @@ var errCredentialStale = errors.New("access token expired while waiting for the 
 // errCredentialStale says to renew it first.
 func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, renewStale bool) (*Response, string, error) {
 	path := cl.endpointPath()
-	release, err := c.cfg.Budget.acquire(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s %s: %w", cl.Method, path, err)
+	release := func(bool) {}
+	if !cl.Uncharged {
+		var err error
+		if release, err = c.cfg.Budget.acquire(ctx); err != nil {
+			return nil, "", fmt.Errorf("%s %s: %w", cl.Method, path, err)
+		}
 	}
 	var header string
 	if auth != nil {
@@ -305,6 +318,12 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 			return nil, "", errCredentialStale
 		}
 		header = value
+	}
+	if guard := guardFrom(ctx); guard != nil {
+		if err := guard(ctx); err != nil {
+			release(false)
+			return nil, header, &GuardError{Method: cl.Method, Path: path, Err: err}
+		}
 	}
 	defer release(true)
 
@@ -327,7 +346,7 @@ func (c *Caller) attempt(ctx context.Context, cl *Call, auth Auth, attempt int, 
 		return nil, header, fmt.Errorf("%s %s: build request: %w", cl.Method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "flagsync")
+	req.Header.Set("User-Agent", UserAgent())
 	if cl.Body != nil {
 		ct := cl.ContentType
 		if ct == "" {

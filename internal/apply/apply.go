@@ -120,6 +120,18 @@ type Options struct {
 
 	// Logger receives one line per change, carrying revision, flag, env and action.
 	Logger *slog.Logger
+
+	// Budget, when set, is the rate budget the Doer's calls are charged to. Apply then
+	// sends the plan in waves that fit its longest window (Kameleoon's hour): the first
+	// wave holds the flags whose calls fit what is left of the window now, each later
+	// wave at most the window's limit, and a wave starts only once the window has room
+	// for all of it. A flag's changes are never split across waves, so a sync larger than
+	// what is left this hour waits for the window instead of leaving flags half-applied
+	// for an hour, and never causes a 429 itself.
+	Budget *api.Budget
+	// Calls is how many budgeted calls sending a change takes (the vendor's price rule);
+	// nil means one per change.
+	Calls func(plan.Change) int
 }
 
 // Result is what happened to one change.
@@ -129,6 +141,10 @@ type Result struct {
 	Err      error  // set when Status is Failed
 	Note     string // why a change was skipped, or a remark on an applied one
 	Duration time.Duration
+	// Response is the service's answer to an applied change (nil when it had none, or
+	// the change was not applied). A vendor whose writes answer with the whole flag
+	// confirms the change with it instead of reading the flag again.
+	Response json.RawMessage
 }
 
 // MarshalJSON renders the result with the change's identity (not its request) and the
@@ -226,10 +242,31 @@ func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 	}
 
 	r := &runner{doer: d, opts: opts, soft: ctx, hard: hard, logger: logger, revision: p.Revision, results: make([]Result, len(p.Changes))}
-	jobs := groupUnits(p.Changes)
-	if workers > len(jobs) {
-		workers = len(jobs)
+	units := groupUnits(p.Changes)
+	waves := []wave{{units: units}}
+	if opts.Budget != nil && !opts.DryRun {
+		if w, room, ok := opts.Budget.Room(); ok {
+			waves = splitWaves(p.Changes, units, callsOf(opts.Calls), room, w.Limit)
+		}
 	}
+	for i, w := range waves {
+		if len(waves) > 1 {
+			// Waits for the window to make room for the whole wave; on cancellation the
+			// wave's changes are skipped as cancelled by unit.
+			logger.Info("applying in waves that fit the API budget: waiting for room for the next wave",
+				"wave", i+1, "waves", len(waves), "calls", w.calls, "flags", len(w.units))
+			if err := opts.Budget.WaitRoom(ctx, w.calls); err != nil {
+				logger.Warn("wave not started", "wave", i+1, "error", err.Error())
+			}
+		}
+		r.run(p.Changes, w.units, workers)
+	}
+	return Outcome{Results: r.results, Summary: Summarize(r.results)}
+}
+
+// run applies units (see groupUnits) with at most workers at once.
+func (r *runner) run(changes []plan.Change, units [][]int, workers int) {
+	workers = min(workers, len(units))
 	next := make(chan []int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -237,16 +274,69 @@ func Plan(ctx context.Context, d Doer, p plan.Plan, opts Options) Outcome {
 		go func() {
 			defer wg.Done()
 			for idx := range next {
-				r.unit(p.Changes, idx)
+				r.unit(changes, idx)
 			}
 		}()
 	}
-	for _, idx := range jobs {
+	for _, idx := range units {
 		next <- idx
 	}
 	close(next)
 	wg.Wait()
-	return Outcome{Results: r.results, Summary: Summarize(r.results)}
+}
+
+// wave is units (see groupUnits) sent together, and the budgeted calls they take.
+type wave struct {
+	units [][]int
+	calls int
+}
+
+func callsOf(calls func(plan.Change) int) func(plan.Change) int {
+	if calls == nil {
+		return func(plan.Change) int { return 1 }
+	}
+	return calls
+}
+
+// splitWaves splits units into waves: the first holds the units whose calls fit room, in
+// order; each later one at most limit calls. A unit is never split; a unit alone larger
+// than a wave's capacity is a wave of its own. When not even the first unit fits room,
+// the first wave waits for the window like the others, and may hold limit calls.
+func splitWaves(changes []plan.Change, units [][]int, calls func(plan.Change) int, room, limit int) []wave {
+	var out []wave
+	cur, capacity := wave{}, room
+	for k, u := range units {
+		n := 0
+		for _, i := range u {
+			n += calls(changes[i])
+		}
+		if k == 0 && n > room {
+			capacity = max(limit, room)
+		}
+		if len(cur.units) > 0 && cur.calls+n > capacity {
+			out = append(out, cur)
+			cur, capacity = wave{}, limit
+		}
+		cur.units = append(cur.units, u)
+		cur.calls += n
+	}
+	if len(cur.units) > 0 || len(out) == 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// Waves returns the budgeted calls of each wave Plan sends p in (see Options.Budget),
+// when room calls are left in the budget's longest window of limit calls; calls is the
+// vendor's price rule (nil: one call per change). The price step states them before the
+// plan is applied.
+func Waves(p plan.Plan, calls func(plan.Change) int, room, limit int) []int {
+	waves := splitWaves(p.Changes, groupUnits(p.Changes), callsOf(calls), room, limit)
+	out := make([]int, len(waves))
+	for i, w := range waves {
+		out[i] = w.calls
+	}
+	return out
 }
 
 type runner struct {
@@ -332,8 +422,11 @@ func (r *runner) unmet(c plan.Change, byOrder map[int]int) string {
 func (r *runner) send(c plan.Change) Result {
 	start := time.Now()
 	ctx := context.WithValue(r.hard, sendingKey{}, Sending{Change: c, Revision: r.revision})
-	_, err := r.doer.Do(ctx, c.Request)
+	body, err := r.doer.Do(ctx, c.Request)
 	res := Result{Change: c, Status: Applied, Duration: time.Since(start)}
+	if err == nil {
+		res.Response = body
+	}
 	var pending *PendingApproval
 	switch {
 	case err == nil:

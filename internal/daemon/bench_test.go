@@ -41,7 +41,10 @@ func benchWebhookToFirstWrite(b *testing.B, benchFile func(int) string) {
 	for i := range benchFlags {
 		files[benchFile(i)] = flagYAML(benchKey(i), "Flag "+benchKey(i), false)
 	}
-	h := newHarness(b, harnessOptions{files: files, quiet: true, limit: 5 * time.Minute, config: func(c *Config) { c.Concurrency = 16 }})
+	h := newHarness(b, harnessOptions{files: files, quiet: true, limit: 5 * time.Minute, config: func(c *Config) {
+		// The pipeline alone: no debounce, and no rate limit on the one sender of every push.
+		c.Concurrency, c.WebhookDebounce, c.WebhookRateLimit = 16, -1, 1000
+	}})
 	start := h.waitStartup()
 	if start.Summary.Applied != benchFlags {
 		b.Fatalf("startup sync applied %d changes, want %d creates", start.Summary.Applied, benchFlags)

@@ -12,6 +12,7 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/notify"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/webhook"
@@ -26,15 +27,19 @@ type cycle struct {
 	req       request
 	trigger   string
 	suspended bool
+	leading   bool            // this replica may sync and write (see Daemon.leadingLocked)
 	soft      context.Context // cancelled: start nothing new (shutdown, suspend)
 	hard      context.Context // cancelled: stop what is running (shutdown deadline)
 	log       *slog.Logger    // with sync and trigger; reconcile adds the revision
 	start     time.Time
 
-	rev string
-	rec *Record // nil until the cycle is a sync (not a skip)
-	chk Check
-	ok  bool // ended as it should (for readiness)
+	rev   string
+	rec   *Record // nil until the cycle is a sync (not a skip)
+	chk   Check
+	ok    bool // ended as it should (for readiness)
+	retry bool // failed in a way worth retrying by itself (see needsRetry)
+	// note, when set, is the sync's outcome for the notifier.
+	note *notifyOutcome
 }
 
 // cycle runs one wake-up: take the merged request, fetch, decide and sync (or skip).
@@ -52,9 +57,14 @@ func (d *Daemon) cycle(ctx context.Context) {
 	d.seq++
 	c := &cycle{
 		id: d.seq, req: req, trigger: strings.Join(req.triggers, ","),
-		suspended: d.susp.on, soft: soft, hard: hard, start: time.Now(),
+		suspended: d.susp.on, leading: d.leadingLocked(), soft: soft, hard: hard, start: time.Now(),
 	}
-	d.stopRun = func() { stopSoft(errSuspended) }
+	if d.term != nil {
+		// The term's end stops the sync from starting more flags; the guard stops its writes.
+		stopTerm := context.AfterFunc(d.term, func() { stopSoft(errNotLeader) })
+		defer stopTerm()
+	}
+	d.stopRun = stopSoft
 	d.running = &Running{ID: c.id, Trigger: c.trigger, Started: c.start}
 	d.mu.Unlock()
 	c.log = d.log.With("sync", c.id, "trigger", c.trigger)
@@ -72,8 +82,12 @@ func (d *Daemon) cycle(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil && c.rec.Result == ResultFailed:
 			c.rec.Error = "interrupted by shutdown: flags not yet started were left for the next run (" + c.rec.Error + ")"
+			c.retry, c.note = false, nil
 		case context.Cause(soft) == errSuspended && c.rec.Result == ResultFailed:
 			c.rec.Error = errSuspended.Error() + " (" + c.rec.Error + ")"
+		case context.Cause(soft) == errNotLeader && c.rec.Result == ResultFailed:
+			c.rec.Error = errNotLeader.Error() + " (" + c.rec.Error + ")"
+			c.retry, c.note = false, nil
 		}
 		c.chk.Result = c.rec.Result
 		if c.chk.Reason == "" {
@@ -87,6 +101,11 @@ func (d *Daemon) cycle(ctx context.Context) {
 		c.log.Debug("nothing to sync", "revision", c.rev, "reason", c.chk.Reason)
 	}
 
+	d.afterCycle(c)
+	if c.note != nil && !c.suspended {
+		d.notify(c, c.note.Outcome)
+	}
+
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopRun, d.running = nil, nil
@@ -95,6 +114,10 @@ func (d *Daemon) cycle(ctx context.Context) {
 		if len(d.history) > d.cfg.History {
 			d.history = d.history[:d.cfg.History]
 		}
+		if c.rev != "" && c.rec.Result != ResultSkipped {
+			d.pub.attempted = &Attempt{Revision: c.rev, At: c.start, Result: c.rec.Result}
+			d.m.SetAttemptedRevision(c.rev)
+		}
 	}
 	chk := c.chk
 	d.pub.lastCheck = &chk
@@ -102,8 +125,12 @@ func (d *Daemon) cycle(ctx context.Context) {
 	if c.ok {
 		d.pub.lastOK = time.Now()
 	}
-	d.pub.applied, d.pub.converged, d.pub.lastFullRead = d.loop.applied, d.loop.converged, d.loop.lastFullRead
+	d.pub.converged, d.pub.lastFullRead = d.loop.converged, d.loop.lastFullRead
+	d.cycled.Broadcast()
 }
+
+// notifyOutcome is a sync's outcome for the notifier.
+type notifyOutcome struct{ notify.Outcome }
 
 // runCycle fetches the repository and decides: skip, a partial sync of the changed
 // flags, or a full sync.
@@ -111,6 +138,10 @@ func (d *Daemon) runCycle(c *cycle) {
 	snap, err := d.cfg.Source.Fetch(c.soft)
 	if err != nil {
 		c.rec = &Record{Result: ResultFailed, Error: fmt.Sprintf("fetch: %v", err)}
+		if c.leading {
+			c.retry = true
+			c.note = &notifyOutcome{notify.Outcome{Scope: d.cfg.NotifyScope, Failed: true, Summary: c.rec.Error}}
+		}
 		return
 	}
 	c.rev = snap.Revision
@@ -118,7 +149,18 @@ func (d *Daemon) runCycle(c *cycle) {
 	defer d.cfg.RevisionTag.set("")
 	d.mu.Lock()
 	d.pub.head = snap.Revision
+	d.pub.fetched = &RevisionAt{Revision: snap.Revision, At: time.Now()}
 	d.mu.Unlock()
+	d.m.SetFetchedRevision(snap.Revision)
+	d.learnBranch(c, snap)
+	if !c.leading {
+		if l := d.elector.Leader(); l == d.elector.Identity() {
+			c.skip("elected: the first sync as the leader follows")
+		} else {
+			c.skip("following: the leader (" + orUnknown(l) + ") syncs")
+		}
+		return
+	}
 
 	if n := len(c.req.pushes); n > 0 && !strings.EqualFold(c.req.pushes[n-1].After, snap.Revision) {
 		c.log.Info("the last webhook named another revision than the branch holds now; syncing what the branch holds",
@@ -142,6 +184,40 @@ func (d *Daemon) runCycle(c *cycle) {
 		}
 	}
 	d.full(c, snap, reason)
+}
+
+// learnBranch makes the branch the snapshot was read from the one webhooks are
+// accepted for, when no branch was given: the remote's default branch, as its HEAD
+// says, as Argo CD does.
+func (d *Daemon) learnBranch(c *cycle, snap *gitsource.Snapshot) {
+	if d.cfg.WebhookBranch != "" || len(d.cfg.WebhookSecret) == 0 {
+		return
+	}
+	d.mu.Lock()
+	was := d.branch
+	d.mu.Unlock()
+	switch {
+	case snap.Branch == was:
+	case snap.Branch == "":
+		c.log.Warn("webhooks are off: the repository's default branch is not known (its HEAD names no single branch); give --ref BRANCH or --webhook-branch")
+	default:
+		if err := d.setBranch(snap.Branch); err != nil {
+			c.log.Error("webhooks are off: build the webhook handler", "branch", snap.Branch, "error", err)
+			return
+		}
+		if was == "" {
+			c.log.Info("tracking the remote's default branch: pushes to it trigger a sync", "branch", snap.Branch)
+		} else {
+			c.log.Warn("the remote's default branch changed: pushes to the new one trigger a sync", "branch", snap.Branch, "was", was)
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "not known yet"
+	}
+	return s
 }
 
 // skipReason says why the cycle has nothing to sync, or "".
@@ -227,17 +303,21 @@ func (d *Daemon) partial(c *cycle, snap *gitsource.Snapshot, reason *string) boo
 		// No flag file changed: the new revision holds the flags the applied one held.
 		c.log.Info("no flag file changed", "revision", rev, "from", from, "changed_files", len(changed))
 		st.applied, st.index = rev, n.next
-		c.rec.Result, c.rec.Converged, c.rec.Plan = ResultSuccess, true, planInfo(plan.Plan{})
+		c.rec.Result, c.rec.Converged, c.rec.Plan = ResultSuccess, st.converged, planInfo(plan.Plan{})
 		c.ok = true
-		d.m.SetRevision(rev)
+		if st.converged {
+			d.fullyApplied(rev)
+		}
 		return true
 	}
 	c.log.Info("partial sync of the changed flags", "revision", rev, "from", from, "flags", len(n.only), "files", strings.Join(n.files, ","))
 	rep, err := d.reconcile(c, reconcile.Input{Revision: rev, Loaded: n.loaded, Only: n.only})
 	st.index = n.next
-	if err == nil {
-		st.applied, st.converged = rev, rep.Converged
-		d.m.SetRevision(rev)
+	if err == nil && !c.suspended {
+		st.applied, st.converged = rev, rep.Converged || rep.OnlyAwaitingApproval()
+	}
+	if err == nil && !c.suspended {
+		d.awaiting(rep, n.only)
 	}
 	d.result(c, rep, err)
 	return true
@@ -299,8 +379,8 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	case refused:
 		st.refusedRev, st.converged = rev, false
 	case err == nil:
-		st.applied, st.converged, st.refusedRev = rev, rep.Converged, ""
-		d.m.SetRevision(rev)
+		st.applied, st.converged, st.refusedRev = rev, rep.Converged || rep.OnlyAwaitingApproval(), ""
+		d.awaiting(rep, nil)
 	}
 	if checkOfApplied && rep != nil && len(rep.Plan.Changes) > 0 {
 		c.rec.Drift = true
@@ -323,6 +403,9 @@ func (d *Daemon) reconcile(c *cycle, in reconcile.Input) (*reconcile.Report, err
 	in.Hard, in.FinishStarted = c.hard, true
 	in.Calls = d.cfg.Calls
 	in.Logger = c.log
+	if d.elected {
+		in.Guard = d.elector.Guard
+	}
 	return reconcile.Run(c.soft, in)
 }
 
@@ -347,13 +430,59 @@ func (d *Daemon) result(c *cycle, rep *reconcile.Report, err error) {
 		c.rec.Result, c.rec.Error = ResultFailed, err.Error()
 	case rep.Summary.Failed > 0:
 		c.rec.Result, c.rec.Error = ResultFailed, fmt.Sprintf("%d of %d changes failed", rep.Summary.Failed, len(rep.Results))
+	case !rep.DryRun && rep.OnlyAwaitingApproval():
+		// All the sync could do is done: a person approves the rest in the service.
+		c.rec.Result = ResultSuccess
+		c.ok = true
 	case !rep.DryRun && !rep.Converged:
 		c.rec.Result = ResultFailed
 		c.rec.Error = "not converged: " + rep.NotConverged()
 	default:
 		c.rec.Result = ResultSuccess
 		c.ok = true
+		if !rep.DryRun && c.rev != "" && !strings.HasSuffix(c.rec.Reason, "uncommitted changes") {
+			d.fullyApplied(c.rev)
+		}
 	}
+	c.retry = !c.suspended && needsRetry(rep, err)
+	c.note = &notifyOutcome{d.outcome(c, rep, err)}
+}
+
+// fullyApplied records rev as applied and converged.
+func (d *Daemon) fullyApplied(rev string) {
+	d.mu.Lock()
+	d.pub.applied = &RevisionAt{Revision: rev, At: time.Now()}
+	d.mu.Unlock()
+	d.m.SetRevision(rev)
+}
+
+// awaiting records the changes waiting for approval after a sync: of the flags only
+// (a partial sync), or of every flag (nil only).
+func (d *Daemon) awaiting(rep *reconcile.Report, only []plan.Address) {
+	if rep == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if only == nil {
+		clear(d.pub.awaiting)
+	}
+	for _, a := range only {
+		delete(d.pub.awaiting, a.Flag())
+	}
+	for _, b := range rep.AwaitingApproval {
+		d.pub.awaiting[b.Flag()] = AwaitingChange{Flag: b.Flag().String(), Service: b.Service, ChangeRequest: b.ChangeRequest}
+	}
+	for _, r := range rep.Results {
+		if r.Status != apply.AwaitingApproval {
+			continue
+		}
+		a := r.Change.Flag()
+		if _, ok := d.pub.awaiting[a]; !ok {
+			d.pub.awaiting[a] = AwaitingChange{Flag: a.String(), Service: r.Change.Service, Note: r.Note}
+		}
+	}
+	d.m.AwaitingApproval.Set(float64(len(d.pub.awaiting)))
 }
 
 // invalid records a revision that does not validate. The last good revision stays
@@ -366,6 +495,7 @@ func (d *Daemon) invalid(c *cycle, rev string, stable bool, e *diag.InvalidError
 		Error: fmt.Sprintf("%s in %s: nothing read or written; %s stays applied",
 			plural(len(e.Diagnostics), "problem"), plural(e.FileCount(), "file"), orNone(d.loop.applied))}
 	c.ok = true
+	c.note = &notifyOutcome{notify.Outcome{Scope: d.cfg.NotifyScope, Revision: rev, Failed: true, Summary: c.rec.Error}}
 	diags := e.Diagnostics
 	if len(diags) > maxDiagnostics {
 		diags = diags[:maxDiagnostics]

@@ -13,13 +13,18 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/time/rate"
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/leader"
 	"github.com/flagsync/flagsync/internal/metrics"
+	"github.com/flagsync/flagsync/internal/notify"
+	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 	"github.com/flagsync/flagsync/internal/webhook"
 )
@@ -40,6 +45,16 @@ const (
 	DefaultReadyIntervals  = 3
 	DefaultHistory         = 20
 	DefaultJitter          = 15 * time.Second
+	// DefaultWebhookDebounce is how long the loop waits, once a push wakes it, for more
+	// pushes to merge into the same sync.
+	DefaultWebhookDebounce = 250 * time.Millisecond
+	// The self-retry of a failed or unconverged sync: the first retry after about
+	// DefaultRetryBase, each next one twice as late, at most DefaultRetryMax apart, each
+	// delayed by up to a quarter more at random; DefaultRetryAttempts retries at most
+	// (about 45 minutes in all), then the next trigger tries again.
+	DefaultRetryBase     = 30 * time.Second
+	DefaultRetryMax      = 10 * time.Minute
+	DefaultRetryAttempts = 8
 )
 
 // Config configures a Daemon. Source and Vendors are required.
@@ -81,10 +96,42 @@ type Config struct {
 
 	// WebhookSecret enables POST /webhook; without it the endpoint answers 404.
 	WebhookSecret []byte
-	// WebhookBranch is the branch whose pushes trigger a sync. Required with a secret.
+	// WebhookBranch is the branch whose pushes trigger a sync. Empty: the branch the
+	// source's snapshots name (gitsource.Snapshot.Branch, the remote's default branch
+	// without a ref), learnt at the first fetch; /webhook answers 503 until then.
 	WebhookBranch string
 	// WebhookMaxBody caps a webhook body (webhook.DefaultMaxBody when zero).
 	WebhookMaxBody int64
+	// WebhookDebounce is how long a sync woken by pushes alone waits for more pushes to
+	// merge into it (DefaultWebhookDebounce when zero; negative: none).
+	WebhookDebounce time.Duration
+	// WebhookRateLimit and WebhookRateBurst limit the pushes accepted per sender (see
+	// webhook.Options.RateLimit); zero: webhook.DefaultRateLimit and DefaultRateBurst.
+	WebhookRateLimit float64
+	WebhookRateBurst int
+
+	// Elector decides whether this replica syncs and writes (leader election). Nil: a
+	// lone replica, always the writer.
+	Elector leader.Elector
+	// ForwardTimeout bounds how long a follower waits for the leader when it hands a
+	// webhook delivery on (see Identity); default 5s.
+	ForwardTimeout time.Duration
+
+	// RetryBase, RetryMax and RetryAttempts bound the self-retry of a failed or
+	// unconverged sync (DefaultRetryBase, DefaultRetryMax and DefaultRetryAttempts when
+	// zero).
+	RetryBase, RetryMax time.Duration
+	RetryAttempts       int
+
+	// Notifier, when set, is told the outcome of every sync (not of skipped checks, nor
+	// while suspended), off the sync loop: a slow or failing receiver never holds or
+	// fails a sync.
+	Notifier *notify.Notifier
+	// NotifyScope names what the notifications are about, e.g. "kameleoon/flags".
+	NotifyScope string
+
+	// Build is this binary's version, for /status and flagsync_build_info.
+	Build BuildInfo
 	// AdminToken enables POST /suspend and /resume for requests that carry it as a
 	// bearer token; without it those endpoints answer 404.
 	AdminToken string
@@ -105,6 +152,13 @@ type Config struct {
 	RevisionTag *RevisionTag
 }
 
+// BuildInfo says which binary runs.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+}
+
 // Daemon runs syncs one at a time, as triggers ask, and serves its HTTP endpoints.
 // Create it with New and start it with Run.
 type Daemon struct {
@@ -112,33 +166,45 @@ type Daemon struct {
 	log     *slog.Logger
 	m       *metrics.Metrics
 	sched   cron.Schedule // nil without a schedule
-	webhook http.Handler  // nil when webhooks are off
 	admin   [sha256.Size]byte
 	hasTok  bool
 	started time.Time
+	elector leader.Elector
+	elected bool         // an election runs: this replica may be a follower
+	forward *http.Client // hands webhook deliveries to the leader
+
+	// hook is the webhook handler: nil when webhooks are off, or until the tracked
+	// branch is known.
+	hook atomic.Pointer[webhook.Handler]
 
 	// wake is the one-slot trigger: every request does a non-blocking send, so a burst
 	// of requests while a sync runs leaves one wake-up, and the loop takes them all.
 	wake chan struct{}
+	// notes carries sync outcomes to the notifier's goroutine; nil without a notifier.
+	notes chan notify.Outcome
 
 	// loop is touched by the sync loop only.
 	loop loopState
 
 	mu      sync.Mutex // guards what follows: requests and what /status shows
+	cycled  *sync.Cond // signalled when a wake-up of the loop ends
 	pending request
 	susp    suspension
-	stopRun context.CancelFunc // stops the sync in flight from starting more flags
+	stopRun context.CancelCauseFunc // stops the sync in flight from starting more flags
 	running *Running
 	pub     published
 	history []Record // newest first
 	seq     int64
 	closing bool
+	term    context.Context // the leadership term in progress (elected only); nil otherwise
+	branch  string          // the branch webhooks are accepted for ("" until known)
 }
 
 // loopState is what the sync loop remembers between syncs.
 type loopState struct {
-	applied      string     // last revision synced without a pipeline error (not in a dry run)
-	converged    bool       // the services matched applied after that sync
+	applied      string     // last revision synced without a pipeline error (not in a dry run): what the next push is diffed against
+	converged    bool       // the services matched applied after that sync (or only wait for approvals)
+	retry        retryState // the self-retry of the last failed or unconverged sync
 	lastFullRead time.Time  // last full read of the live flags
 	fullTried    time.Time  // last wake-up that asked for a full sync, whatever came of it
 	index        *flagIndex // file → flag of the last valid revision loaded
@@ -149,13 +215,18 @@ type loopState struct {
 
 // published is the loop's state as /status and /readyz see it.
 type published struct {
-	applied, head string
-	converged     bool
-	lastFullRead  time.Time
-	firstDone     bool
-	lastOK        time.Time // last sync or check that ended as it should
-	lastCheck     *Check
-	validation    *ValidationFailure
+	head         string
+	converged    bool
+	lastFullRead time.Time
+	firstDone    bool
+	lastOK       time.Time // last sync or check that ended as it should
+	lastCheck    *Check
+	validation   *ValidationFailure
+	fetched      *RevisionAt // newest revision fetched
+	attempted    *Attempt    // last revision a sync tried to apply, whatever came of it
+	applied      *RevisionAt // last revision fully applied: synced and converged
+	retry        *Retry
+	awaiting     map[plan.Address]AwaitingChange // flag → its change awaiting approval
 }
 
 type suspension struct {
@@ -177,15 +248,57 @@ const maxPushes = 8
 
 // New checks cfg and returns a Daemon.
 func New(cfg Config) (*Daemon, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, wake: make(chan struct{}, 1), started: time.Now(), elector: cfg.Elector}
+	d.cycled = sync.NewCond(&d.mu)
+	d.pub.awaiting = map[plan.Address]AwaitingChange{}
+	if d.elector == nil {
+		d.elector = leader.NewSingle("", cfg.Logger)
+	}
+	d.elected = d.elector.Status().Backend != leader.BackendNone
+	d.forward = &http.Client{Timeout: cfg.ForwardTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if cfg.Schedule != "" {
+		s, err := cron.ParseStandard(cfg.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("new daemon: schedule %q: %w", cfg.Schedule, err)
+		}
+		d.sched = s
+	}
+	if len(cfg.WebhookSecret) > 0 && cfg.WebhookBranch != "" {
+		if err := d.setBranch(cfg.WebhookBranch); err != nil {
+			return nil, fmt.Errorf("new daemon: %w", err)
+		}
+	}
+	if cfg.AdminToken != "" {
+		d.admin, d.hasTok = sha256.Sum256([]byte(cfg.AdminToken)), true
+	}
+	if cfg.Suspended {
+		d.susp = suspension{on: true, since: time.Now(), by: "flag"}
+		d.m.Suspended.Set(1)
+	} else {
+		d.m.Suspended.Set(0)
+	}
+	if cfg.Notifier != nil {
+		d.notes = make(chan notify.Outcome, notifyQueue)
+	}
+	d.m.ValidationFailed.Set(0)
+	d.refreshGauges()
+	return d, nil
+}
+
+// defaults checks cfg and fills in the defaults of its zero values.
+func (cfg *Config) defaults() error {
 	if cfg.Source == nil || len(cfg.Vendors) == 0 {
-		return nil, errors.New("new daemon: a source and at least one flag service are required")
+		return errors.New("new daemon: a source and at least one flag service are required")
 	}
 	cfg.Dir = path.Clean(strings.TrimSuffix(cfg.Dir, "/"))
 	if cfg.Dir == "" {
 		cfg.Dir = "."
 	}
 	if !fs.ValidPath(cfg.Dir) {
-		return nil, fmt.Errorf("new daemon: flag folder %q: must be a relative slash-separated path", cfg.Dir)
+		return fmt.Errorf("new daemon: flag folder %q: must be a relative slash-separated path", cfg.Dir)
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
@@ -197,7 +310,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.History = DefaultHistory
 	}
 	if cfg.DriftInterval < 0 || cfg.Jitter < 0 {
-		return nil, errors.New("new daemon: drift interval and jitter must not be negative")
+		return errors.New("new daemon: drift interval and jitter must not be negative")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -208,40 +321,85 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Calls == nil {
 		cfg.Calls = func() int64 { return 0 }
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, wake: make(chan struct{}, 1), started: time.Now()}
-	if cfg.Schedule != "" {
-		s, err := cron.ParseStandard(cfg.Schedule)
-		if err != nil {
-			return nil, fmt.Errorf("new daemon: schedule %q: %w", cfg.Schedule, err)
-		}
-		d.sched = s
-	}
-	if len(cfg.WebhookSecret) > 0 {
-		wh, err := webhook.New(webhook.Options{
-			Secret:  cfg.WebhookSecret,
-			Branch:  cfg.WebhookBranch,
-			MaxBody: cfg.WebhookMaxBody,
-			Logger:  cfg.Logger,
-			OnPush:  d.onPush,
-			Observe: func(provider, outcome string) { d.m.WebhookDelivered.WithLabelValues(provider, outcome).Inc() },
-		})
-		if err != nil {
-			return nil, fmt.Errorf("new daemon: %w", err)
-		}
-		d.webhook = wh
-	}
-	if cfg.AdminToken != "" {
-		d.admin, d.hasTok = sha256.Sum256([]byte(cfg.AdminToken)), true
-	}
-	if cfg.Suspended {
-		d.susp = suspension{on: true, since: time.Now(), by: "flag"}
-		d.m.Suspended.Set(1)
-	} else {
-		d.m.Suspended.Set(0)
-	}
-	d.m.ValidationFailed.Set(0)
-	return d, nil
+	return cfg.operatingDefaults()
 }
+
+// operatingDefaults checks and fills in the bounds of retries, webhooks and handing
+// pushes on.
+func (cfg *Config) operatingDefaults() error {
+	if cfg.RetryBase < 0 || cfg.RetryMax < 0 || cfg.RetryAttempts < 0 || cfg.WebhookRateLimit < 0 || cfg.WebhookRateBurst < 0 {
+		return errors.New("new daemon: retry bounds and the webhook rate limit must not be negative")
+	}
+	if cfg.WebhookDebounce == 0 {
+		cfg.WebhookDebounce = DefaultWebhookDebounce
+	}
+	if cfg.RetryBase == 0 {
+		cfg.RetryBase = DefaultRetryBase
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = DefaultRetryMax
+	}
+	if cfg.RetryAttempts == 0 {
+		cfg.RetryAttempts = DefaultRetryAttempts
+	}
+	if cfg.WebhookRateLimit == 0 {
+		cfg.WebhookRateLimit = float64(webhook.DefaultRateLimit)
+	}
+	if cfg.WebhookRateBurst == 0 {
+		cfg.WebhookRateBurst = webhook.DefaultRateBurst
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = defaultForwardTimeout
+	}
+	return nil
+}
+
+// setBranch builds the webhook handler for branch, the tracked branch, unless it is
+// already the one webhooks are accepted for. A handler built for another branch
+// before is replaced (the remote's default branch changed): what it remembered of
+// deliveries is dropped with it.
+func (d *Daemon) setBranch(branch string) error {
+	d.mu.Lock()
+	same := d.branch == branch
+	d.mu.Unlock()
+	if same || len(d.cfg.WebhookSecret) == 0 {
+		return nil
+	}
+	wh, err := webhook.New(webhook.Options{
+		Secret:         d.cfg.WebhookSecret,
+		Branch:         branch,
+		MaxBody:        d.cfg.WebhookMaxBody,
+		Logger:         d.cfg.Logger,
+		OnPush:         d.onPush,
+		Observe:        func(provider, outcome string) { d.m.WebhookDelivered.WithLabelValues(provider, outcome).Inc() },
+		RevisionDedupe: true,
+		AlreadyApplied: d.alreadyApplied,
+		RateLimit:      rate.Limit(d.cfg.WebhookRateLimit),
+		RateBurst:      d.cfg.WebhookRateBurst,
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.branch = branch
+	d.mu.Unlock()
+	d.hook.Store(wh)
+	return nil
+}
+
+// alreadyApplied tells the webhook handler whether a push names the revision this
+// replica applied and found converged, so that it is answered without a fetch. A
+// follower knows no such revision: the leader applies, and a follower's memory of
+// its own last term may be stale.
+func (d *Daemon) alreadyApplied(_, revision string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.leadingLocked() && d.pub.applied != nil && strings.EqualFold(d.pub.applied.Revision, revision) && d.pub.converged
+}
+
+// leadingLocked reports whether this replica may sync and write: a lone replica
+// always, an elected one while a term is in progress; d.mu held.
+func (d *Daemon) leadingLocked() bool { return !d.elected || d.term != nil }
 
 // RequestSync asks for a full reconcile — the live flags read whatever the revision —
 // as SIGHUP does. It never blocks: requests made while a sync runs are merged into one.
@@ -285,17 +443,19 @@ func (d *Daemon) take() request {
 	return r
 }
 
-// Run serves the HTTP endpoints on ln (none when ln is nil), runs the startup sync and
-// then a sync for each trigger, until ctx is cancelled. It then stops taking triggers,
-// lets the sync in flight finish the flags it started (within Config.ShutdownTimeout),
-// shuts the HTTP server down and returns nil. It returns an error only when the HTTP
-// server fails.
-func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
-	var srv *http.Server
-	serveErr := make(chan error, 1)
-	if ln != nil {
-		srv = &http.Server{
-			Handler:           d.Handler(),
+// Run serves the HTTP endpoints on ln (none when ln is nil) and the admin endpoints on
+// admin (on ln when admin is nil), takes part in the leader election, runs the startup
+// sync and then a sync for each trigger, until ctx is cancelled. It then stops taking
+// triggers, lets the sync in flight finish the flags it started (within
+// Config.ShutdownTimeout), leaves the election (releasing the lease only once the sync
+// stopped), shuts the HTTP servers down and returns nil. It returns an error when an
+// HTTP server or the election fails.
+func (d *Daemon) Run(ctx context.Context, ln, admin net.Listener) error {
+	serveErr := make(chan error, 2)
+	var servers []*http.Server
+	serve := func(l net.Listener, h http.Handler, what string) {
+		srv := &http.Server{
+			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -303,13 +463,26 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		}
+		servers = append(servers, srv)
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve %s on %s: %w", what, l.Addr(), err)
 			}
 		}()
-		d.log.Info("daemon listening", "addr", ln.Addr().String(), "webhooks", d.webhook != nil, "admin", d.hasTok)
 	}
+	switch {
+	case ln != nil && admin != nil:
+		serve(ln, d.MainHandler(), "webhooks")
+		serve(admin, d.AdminHandler(), "admin endpoints")
+		d.log.Info("daemon listening", "addr", ln.Addr().String(), "admin_addr", admin.Addr().String(), "webhooks", len(d.cfg.WebhookSecret) > 0, "admin", d.hasTok)
+	case ln != nil:
+		serve(ln, d.Handler(), "endpoints")
+		d.log.Info("daemon listening", "addr", ln.Addr().String(), "admin_addr", ln.Addr().String(), "webhooks", len(d.cfg.WebhookSecret) > 0, "admin", d.hasTok)
+	case admin != nil:
+		serve(admin, d.AdminHandler(), "admin endpoints")
+	}
+	notified := d.startNotifier()
+	electDone := d.startElection(ctx, serveErr)
 	stopSchedule := d.startSchedule()
 	d.request("startup", true, nil)
 	// The shutdown is visible at once, not when the sync in flight ends: /readyz fails,
@@ -329,34 +502,47 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 
 	drift := time.NewTimer(time.Hour)
 	drift.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
 	var runErr error
 loop:
 	for {
 		d.armDrift(drift)
+		d.armRetry(retry)
 		select {
 		case <-ctx.Done():
 			break loop
 		case runErr = <-serveErr:
-			d.log.Error("HTTP server failed", "error", runErr)
+			d.log.Error("daemon stopping", "error", runErr)
 			break loop
 		case <-drift.C:
 			d.request("drift", true, nil)
 			// Counts as tried now: the timer, re-armed before the check runs, must not
 			// fire again and merge a second request into it.
 			d.loop.fullTried = time.Now()
+		case <-retry.C:
+			d.loop.retry.next = time.Time{} // due: not armed again until the retry has run
+			d.m.SyncRetries.Inc()
+			d.request("retry", false, nil)
 		case <-d.wake:
 			if ctx.Err() != nil {
 				break loop
 			}
+			d.debounce(ctx)
 			d.cycle(ctx)
 		}
 	}
 	drift.Stop()
+	retry.Stop()
 	d.mu.Lock()
 	d.closing = true
 	d.mu.Unlock()
 	stopSchedule()
-	if srv != nil {
+	// Leave the election only now that no sync runs: the lock is released after the
+	// last write, and a follower takes over at once.
+	electDone()
+	notified()
+	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if err := srv.Shutdown(sctx); err != nil {
 			d.log.Warn("HTTP server did not shut down cleanly", "error", err)
@@ -364,10 +550,30 @@ loop:
 		cancel()
 	}
 	if runErr != nil {
-		return fmt.Errorf("serve HTTP: %w", runErr)
+		return runErr
 	}
 	d.log.Info("daemon stopped")
 	return nil
+}
+
+// debounce holds a wake-up caused by pushes alone for Config.WebhookDebounce, so that
+// the pushes of a burst still arriving merge into one sync.
+func (d *Daemon) debounce(ctx context.Context) {
+	if d.cfg.WebhookDebounce <= 0 {
+		return
+	}
+	d.mu.Lock()
+	only := len(d.pending.triggers) == 1 && d.pending.triggers[0] == "webhook"
+	d.mu.Unlock()
+	if !only {
+		return
+	}
+	t := time.NewTimer(d.cfg.WebhookDebounce)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // armDrift sets the drift timer to the next drift check, or stops it. The check is due

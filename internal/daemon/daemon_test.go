@@ -131,8 +131,10 @@ func TestWebhookRefused(t *testing.T) {
 	}
 }
 
-// TestWebhookBurstCoalesces delivers 100 webhooks while the first sync is held in its
-// first API call: they coalesce, so at most two wake-ups follow and one sync writes.
+// TestWebhookBurstCoalesces delivers 100 concurrent webhooks for one push, each with its
+// own delivery id, while the first sync is held in its first API call: the push is
+// recognised by what its signature covers, so one delivery is accepted and 99 are
+// answered duplicate; at most two wake-ups follow and one sync writes.
 func TestWebhookBurstCoalesces(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.waitStartup()
@@ -163,9 +165,17 @@ func TestWebhookBurstCoalesces(t *testing.T) {
 	}
 	wg.Wait()
 	close(codes)
+	answers := map[int]int{}
 	for code := range codes {
-		if code != http.StatusAccepted {
-			t.Fatalf("burst delivery answered %d, want 202", code)
+		answers[code]++
+	}
+	if answers[http.StatusAccepted] != 1 || answers[http.StatusOK] != 99 {
+		t.Fatalf("burst answered %v, want 1 × 202 accepted and 99 × 200 duplicate", answers)
+	}
+	_, metricsText := h.get("/metrics")
+	for _, want := range []string{`flagsync_webhook_deliveries_total{outcome="accepted",provider="github"} 1`, `flagsync_webhook_deliveries_total{outcome="duplicate",provider="github"} 99`} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	select {

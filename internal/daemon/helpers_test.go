@@ -86,6 +86,7 @@ type harness struct {
 
 type harnessOptions struct {
 	files  map[string]string // the first commit; default: testRepo()
+	local  bool              // sync the work clone in place (no ref), not the remote
 	config func(*Config)
 	quiet  bool          // log at info instead of debug (benchmarks)
 	limit  time.Duration // bound of every wait; default waitLimit
@@ -110,10 +111,14 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.repo = gittest.NewRepo(t)
 	h.repo.Commit(t, files, "initial flags")
 	gitURL := gittest.StartHTTP(t, h.repo, gitUser, gitPass)
-	src, err := gitsource.New(gitsource.Options{
+	srcOpts := gitsource.Options{
 		Repo: gitURL, Ref: "main", Path: "flags", CacheDir: t.TempDir(), Depth: 1,
 		Auth: gitsource.Auth{Username: gitUser, Password: gitPass}, Logger: logger,
-	})
+	}
+	if o.local {
+		srcOpts = gitsource.Options{Repo: h.repo.Work, Path: "flags", Logger: logger}
+	}
+	src, err := gitsource.New(srcOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +160,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.base = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.d.Run(ctx, ln) }()
+	go func() { h.done <- h.d.Run(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		h.stop()
 		if t.Failed() {

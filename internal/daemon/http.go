@@ -18,18 +18,41 @@ import (
 // maxReason bounds the reason a suspend request may give.
 const maxReason = 200
 
-// Handler returns the daemon's HTTP endpoints:
+// Handler returns every endpoint of the daemon on one mux: MainHandler's and
+// AdminHandler's, for a daemon with a single listener.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	d.mainRoutes(mux)
+	d.adminRoutes(mux)
+	return mux
+}
+
+// MainHandler returns the endpoints the Git host and the orchestrator reach:
 //
 //	GET  /healthz          200 while the process runs
 //	GET  /readyz           200 when ready, else 503 (see Status.ReadyWhy)
-//	GET  /metrics          Prometheus metrics
-//	GET  /status           Status as JSON
 //	POST /webhook          Git host webhooks (404 without a webhook secret)
 //	POST /webhook/{provider}
+func (d *Daemon) MainHandler() http.Handler {
+	mux := http.NewServeMux()
+	d.mainRoutes(mux)
+	return mux
+}
+
+// AdminHandler returns the endpoints for operators and monitoring, on an address of
+// their own (--admin-listen) so that only the webhook faces the Git host:
+//
+//	GET  /metrics          Prometheus metrics
+//	GET  /status           Status as JSON
 //	POST /suspend          suspend applying (bearer admin token; 404 without one)
 //	POST /resume           resume applying and sync at once
-func (d *Daemon) Handler() http.Handler {
+func (d *Daemon) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	d.adminRoutes(mux)
+	return mux
+}
+
+func (d *Daemon) mainRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -41,27 +64,41 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		writeJSON(w, code, map[string]any{"ready": ready, "reason": why})
 	})
+	mux.HandleFunc("/webhook", d.serveWebhook)
+	mux.HandleFunc("/webhook/{provider}", d.serveWebhook)
+}
+
+func (d *Daemon) adminRoutes(mux *http.ServeMux) {
 	metricsHandler := d.m.Handler()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		d.refreshBudget()
+		d.refreshGauges()
 		metricsHandler.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, d.Status())
 	})
-	if d.webhook != nil {
-		mux.Handle("/webhook", d.webhook)
-		mux.Handle("/webhook/{provider}", d.webhook)
-	} else {
-		off := func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "webhooks are off: set FLAGSYNC_WEBHOOK_SECRET (or FLAGSYNC_WEBHOOK_SECRET_FILE) to turn them on"})
-		}
-		mux.HandleFunc("/webhook", off)
-		mux.HandleFunc("/webhook/{provider}", off)
-	}
 	mux.HandleFunc("POST /suspend", d.adminOnly(d.serveSuspend))
 	mux.HandleFunc("POST /resume", d.adminOnly(d.serveResume))
-	return mux
+}
+
+// serveWebhook answers a webhook delivery: a follower hands it to the leader when it
+// knows where the leader is, and otherwise answers it itself (a push is then picked
+// up by the leader's next scheduled sync or drift check).
+func (d *Daemon) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if len(d.cfg.WebhookSecret) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "webhooks are off: set FLAGSYNC_WEBHOOK_SECRET (or FLAGSYNC_WEBHOOK_SECRET_FILE) to turn them on"})
+		return
+	}
+	if r.Method == http.MethodPost && d.handOn(w, r) {
+		return
+	}
+	h := d.hook.Load()
+	if h == nil {
+		w.Header().Set("Retry-After", "10")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"outcome": "unavailable", "reason": "the tracked branch is not known yet: the repository has not been fetched (give --ref BRANCH or --webhook-branch to know it at start)"})
+		return
+	}
+	h.ServeHTTP(w, r)
 }
 
 // adminOnly lets through requests that carry the admin token as a bearer token,
@@ -110,7 +147,7 @@ func (d *Daemon) Suspend(by, reason string) {
 	d.mu.Unlock()
 	d.m.Suspended.Set(1)
 	if stop != nil {
-		stop()
+		stop(errSuspended)
 	}
 }
 
@@ -123,13 +160,6 @@ func (d *Daemon) Resume() {
 	d.m.Suspended.Set(0)
 	if was {
 		d.RequestSync("resume")
-	}
-}
-
-// refreshBudget sets the budget gauges to the budget's state now.
-func (d *Daemon) refreshBudget() {
-	for _, w := range d.budget() {
-		d.m.APIBudget.WithLabelValues(w.Window).Set(float64(w.Remaining))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagsync/flagsync/internal/split"
 	splitclient "github.com/flagsync/flagsync/internal/split/client"
@@ -66,5 +67,53 @@ func TestDaemonSyncsSplitFlags(t *testing.T) {
 	rec = h.waitCycle(next)
 	if rec.Result == ResultSuccess || rec.Problems != 1 || ssb.Writes() != 0 {
 		t.Errorf("invalid Split file: record %+v, split writes %d", rec, ssb.Writes())
+	}
+}
+
+// TestDaemonAwaitingApproval: a Split environment that requires approvals holds the
+// daemon's change as a change request. The sync did all it could: it succeeds, is not
+// retried, and /status and the metrics show the change awaiting approval; once a person
+// approves it, the next check finds nothing awaiting.
+func TestDaemonAwaitingApproval(t *testing.T) {
+	ssb, sts := splitsandboxtest.NewTestServer(t, splitsandbox.Options{RatePerSecond: -1, RatePerMinute: -1, ApprovalEnvironments: []string{"Production"}})
+	sc, err := splitclient.New(splitclient.Config{BaseURL: sts.URL, APIKey: splitsandbox.DefaultAPIKey, Budget: splitclient.NewBudget(100000, 1000000),
+		Approvers: []string{"lead@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := testRepo()
+	files["flags/split/dark_mode.yaml"] = splitFlagYAML
+	h := newHarness(t, harnessOptions{files: files, config: func(c *Config) {
+		c.Vendors = append(c.Vendors, split.Vendor(sc))
+		c.RetryBase = 10 * time.Millisecond
+	}})
+	rec := h.waitStartup()
+	if rec.Result != ResultSuccess || rec.Summary.AwaitingApproval != 1 || len(ssb.ChangeRequests()) != 1 {
+		t.Fatalf("startup: %+v, %d change requests; want success with one change awaiting approval", rec, len(ssb.ChangeRequests()))
+	}
+	time.Sleep(100 * time.Millisecond) // a retry would have run by now
+	s := h.status()
+	if s.Retry != nil || len(s.Syncs) != 1 {
+		t.Errorf("retry %+v, %d syncs: a change awaiting approval is not retried", s.Retry, len(s.Syncs))
+	}
+	if len(s.AwaitingApproval) != 1 || s.AwaitingApproval[0].Flag != "ws-1/dark_mode" || s.AwaitingApproval[0].Service != "Split" {
+		t.Errorf("/status awaitingApproval = %+v", s.AwaitingApproval)
+	}
+	if _, m := h.get("/metrics"); !strings.Contains(m, "flagsync_changes_awaiting_approval 1") {
+		t.Error("/metrics does not count the change awaiting approval")
+	}
+	if err := ssb.Approve(ssb.ChangeRequests()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	next := h.cycles() + 1
+	h.d.RequestSync("signal")
+	if rec := h.waitCycle(next); rec.Result != ResultSuccess || !rec.Converged {
+		t.Errorf("after the approval: %+v", rec)
+	}
+	if s := h.status(); len(s.AwaitingApproval) != 0 {
+		t.Errorf("after the approval: awaitingApproval %+v", s.AwaitingApproval)
+	}
+	if _, m := h.get("/metrics"); !strings.Contains(m, "flagsync_changes_awaiting_approval 0") {
+		t.Error("/metrics still counts a change awaiting approval")
 	}
 }

@@ -3,10 +3,12 @@ package daemon
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/leader"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -33,13 +35,31 @@ const (
 
 // Status is what GET /status answers.
 type Status struct {
-	// Revision is the revision last applied; HeadRevision the newest one fetched.
-	Revision     string `json:"revision"`
-	HeadRevision string `json:"headRevision"`
-	// Converged says whether Kameleoon matched Revision after it was applied.
+	// Revision is the revision last fully applied (synced, and the services matched it
+	// after); HeadRevision the newest one fetched. LastFetched, LastAttempted and
+	// LastApplied say when, and what the last attempt came to: a revision attempted
+	// but not applied (a failed sync) is LastAttempted, never Revision.
+	Revision      string      `json:"revision"`
+	HeadRevision  string      `json:"headRevision"`
+	LastFetched   *RevisionAt `json:"lastFetched"`
+	LastAttempted *Attempt    `json:"lastAttempted"`
+	LastApplied   *RevisionAt `json:"lastApplied"`
+	// Converged says whether the services matched the last revision synced after it
+	// was applied (changes waiting for approval aside).
 	Converged bool   `json:"converged"`
 	Ready     bool   `json:"ready"`
 	ReadyWhy  string `json:"readyReason"`
+	// Role is this replica's part in the leader election: leader, follower, or none
+	// (no election: a lone replica); Leader has the details.
+	Role   string        `json:"role"`
+	Leader leader.Status `json:"leader"`
+	// Retry is the self-retry of a failed or unconverged sync; absent when none.
+	Retry *Retry `json:"retry,omitempty"`
+	// AwaitingApproval lists the changes filed for approval in their service and not yet
+	// approved (a Split change request), one per flag.
+	AwaitingApproval []AwaitingChange `json:"awaitingApproval"`
+	// Build is the running binary.
+	Build BuildInfo `json:"build"`
 	// Suspended is true while applying is suspended; Suspension says since when and why.
 	Suspended  bool        `json:"suspended"`
 	Suspension *Suspension `json:"suspension,omitempty"`
@@ -60,6 +80,27 @@ type Status struct {
 	LastValidationFailure *ValidationFailure `json:"lastValidationFailure"`
 	// Syncs are the last syncs, newest first (skipped checks are not listed).
 	Syncs []Record `json:"syncs"`
+}
+
+// RevisionAt is a revision and when it was reached.
+type RevisionAt struct {
+	Revision string    `json:"revision"`
+	At       time.Time `json:"at"`
+}
+
+// Attempt is a revision a sync tried to apply and what came of it (a Result).
+type Attempt struct {
+	Revision string    `json:"revision"`
+	At       time.Time `json:"at"`
+	Result   string    `json:"result"`
+}
+
+// AwaitingChange is a flag whose change waits for approval in its service.
+type AwaitingChange struct {
+	Flag          string `json:"flag"`
+	Service       string `json:"service"`
+	ChangeRequest string `json:"changeRequest,omitempty"`
+	Note          string `json:"note,omitempty"`
 }
 
 // Suspension says who suspended applying, when and why.
@@ -116,7 +157,8 @@ type Record struct {
 	DryRun     bool      `json:"dryRun"`          // applying suspended: planned, nothing sent
 	Flags      []string  `json:"flags,omitempty"` // partial: the flags planned
 	Plan       *PlanInfo `json:"plan,omitempty"`
-	// Summary counts the changes applied, failed and skipped.
+	// Summary counts the changes applied, failed and skipped, and those awaiting
+	// approval in their service.
 	Summary   apply.Summary `json:"summary"`
 	Converged bool          `json:"converged"`
 	// Drift is set when a check of the applied revision found Kameleoon changed.
@@ -132,11 +174,14 @@ type PlanInfo struct {
 	Changes   int                 `json:"changes"`
 	ByAction  map[plan.Action]int `json:"byAction"`
 	Unmanaged int                 `json:"unmanaged"`
-	Blocked   int                 `json:"blocked"`
+	Blocked   int                 `json:"blocked"` // refused by the planner, not counting AwaitingApproval
+	// AwaitingApproval counts the changes already filed for approval in their service.
+	AwaitingApproval int `json:"awaitingApproval"`
 }
 
 func planInfo(p plan.Plan) *PlanInfo {
-	pi := &PlanInfo{Changes: len(p.Changes), ByAction: map[plan.Action]int{}, Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked)}
+	sum := p.Summary()
+	pi := &PlanInfo{Changes: len(p.Changes), ByAction: map[plan.Action]int{}, Unmanaged: len(p.Unmanaged), Blocked: sum.Blocked, AwaitingApproval: sum.AwaitingApproval}
 	for _, c := range p.Changes {
 		pi.ByAction[c.Action]++
 	}
@@ -171,19 +216,34 @@ func (r *Record) fillReport(rep *reconcile.Report) {
 func (d *Daemon) Status() Status {
 	now := time.Now()
 	ready, why := d.readiness(now)
+	election := d.electionStatus()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{
-		Revision:     d.pub.applied,
-		HeadRevision: d.pub.head,
-		Converged:    d.pub.converged,
-		Ready:        ready,
-		ReadyWhy:     why,
-		Suspended:    d.susp.on,
-		LastCheck:    d.pub.lastCheck,
-		Budget:       d.budget(),
-		Syncs:        slices.Clone(d.history),
+		HeadRevision:     d.pub.head,
+		LastFetched:      d.pub.fetched,
+		LastAttempted:    d.pub.attempted,
+		LastApplied:      d.pub.applied,
+		Converged:        d.pub.converged,
+		Ready:            ready,
+		ReadyWhy:         why,
+		Role:             string(election.Role),
+		Leader:           election,
+		Retry:            d.pub.retry,
+		AwaitingApproval: []AwaitingChange{},
+		Build:            d.cfg.Build,
+		Suspended:        d.susp.on,
+		LastCheck:        d.pub.lastCheck,
+		Budget:           d.budget(),
+		Syncs:            slices.Clone(d.history),
 	}
+	if d.pub.applied != nil {
+		s.Revision = d.pub.applied.Revision
+	}
+	for _, a := range d.pub.awaiting {
+		s.AwaitingApproval = append(s.AwaitingApproval, a)
+	}
+	slices.SortFunc(s.AwaitingApproval, func(a, b AwaitingChange) int { return strings.Compare(a.Flag, b.Flag) })
 	if s.Syncs == nil {
 		s.Syncs = []Record{}
 	}
@@ -214,6 +274,27 @@ func (d *Daemon) Status() Status {
 	return s
 }
 
+// electionStatus is the election's state, its role "none" for a lone replica.
+func (d *Daemon) electionStatus() leader.Status {
+	return d.elector.Status()
+}
+
+// refreshGauges sets the gauges read from state kept elsewhere: the election's and the
+// API budget's.
+func (d *Daemon) refreshGauges() {
+	st := d.electionStatus()
+	d.m.SetLeaderRole(string(st.Backend), string(st.Role))
+	if st.Writing {
+		d.m.LeaderWriting.Set(1)
+	} else {
+		d.m.LeaderWriting.Set(0)
+	}
+	d.m.LeaderChanges.Set(float64(st.LeaderChanges))
+	for _, w := range d.budget() {
+		d.m.APIBudget.WithLabelValues(w.Window).Set(float64(w.Remaining))
+	}
+}
+
 // budget returns the API budget's windows; callers hold mu or need no consistency.
 func (d *Daemon) budget() []BudgetWindow {
 	out := []BudgetWindow{}
@@ -232,12 +313,17 @@ func (d *Daemon) budget() []BudgetWindow {
 // last ReadyIntervals × interval, where interval is the schedule's period, or the drift
 // interval without a schedule; the time since start counts until the first one did.
 // With neither a schedule nor drift checks, only the first two conditions apply.
+//
+// A follower is ready as long as it is not shutting down: it does not sync, and must
+// stay in the Service, ready to take over and to hand webhook deliveries on.
 func (d *Daemon) readiness(now time.Time) (bool, string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case d.closing:
 		return false, "shutting down"
+	case !d.leadingLocked():
+		return true, "ok: following the leader"
 	case !d.pub.firstDone:
 		return false, "first sync not finished"
 	}

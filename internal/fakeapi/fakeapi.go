@@ -25,6 +25,9 @@ type Call struct {
 	Query  string // raw query
 	Status int    // 0 when the connection was dropped or the client went away
 	Body   []byte // request body, after the server's redaction (if any)
+	// UserAgent is the client's User-Agent: flagsync names its replica there, so the
+	// log tells which of several clients sent what.
+	UserAgent string
 }
 
 // Fault changes how the server answers the next Count calls that match Method (empty:
@@ -172,7 +175,7 @@ func (f *Front) takeFault(method, path string) *Fault {
 // answer. The call is in the log before its answer is sent (or its connection dropped),
 // so a client that has its answer can assert on the log.
 func (f *Front) Serve(w http.ResponseWriter, r *http.Request, handle func(r *http.Request, body []byte) Response) {
-	call := Call{Time: f.cfg.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+	call := Call{Time: f.cfg.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, UserAgent: r.UserAgent()}
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	call.Body = body
 	if f.cfg.Redact != nil {
@@ -239,7 +242,7 @@ func (f *Front) record(c Call) {
 	if f.cfg.IsWrite(c.Method, c.Path) {
 		level = slog.LevelInfo // writes are what a quick-start user wants to see land
 	}
-	f.cfg.Logger.Log(context.Background(), level, f.cfg.Name+" call", "method", c.Method, "path", c.Path, "status", c.Status)
+	f.cfg.Logger.Log(context.Background(), level, f.cfg.Name+" call", "method", c.Method, "path", c.Path, "status", c.Status, "user_agent", c.UserAgent)
 }
 
 func (f *Front) faultResponse(ft *Fault) Response {

@@ -131,7 +131,7 @@ func freeAddr(t *testing.T) string {
 func runDaemon(t *testing.T, env, source []string) (string, []string) {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(flagsyncBinary(t), append([]string{"run", "--listen", addr, "--schedule", "off", "--ref", "main",
+	cmd := exec.Command(flagsyncBinary(t), append([]string{"run", "--listen", addr, "--admin-listen", addr, "--schedule", "off", "--ref", "main",
 		"--log-level", "debug", "--retry-base", "1ms"}, source...)...)
 	cmd.Env = append(append([]string{}, env...), "HOME="+t.TempDir())
 	cmd.Dir = t.TempDir()

@@ -96,7 +96,7 @@ func testDaemonRidesOutFaults(t *testing.T, reading ksandbox.Reading) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, ln) }()
+	go func() { done <- d.Run(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -156,10 +156,11 @@ func testDaemonRidesOutFaults(t *testing.T, reading ksandbox.Reading) {
 	expect("git down", s, daemon.ResultFailed, remote, "connection refused")
 	front.up()
 
-	// 3. The Git server is back, but the API's list call fails on every attempt.
-	w.sb.InjectFault(ksandbox.Fault{Method: "GET", PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
+	// 3. The Git server is back, but the API's read fails on every attempt: the list, or
+	// the search that reads what changed since the daemon's last read (issue 18).
+	w.sb.InjectFault(ksandbox.Fault{PathPrefix: "/feature-flags", Status: 503, Count: testMaxAttempts})
 	s = r.syncNow()
-	expect("API list failing", s, daemon.ResultFailed, "GET /feature-flags", "503 Service Unavailable")
+	expect("API read failing", s, daemon.ResultFailed, "/feature-flags", "503 Service Unavailable")
 	if n := w.sb.Writes() - writes0; n != 0 {
 		t.Errorf("%d writes while the faults lasted, want 0", n)
 	}

@@ -24,6 +24,7 @@ type target struct {
 	ref       plumbing.ReferenceName // "" for a commit that no advertised ref points at
 	hash      plumbing.Hash          // the commit, tags peeled
 	ambiguous bool                   // the short name matched both a branch and a tag
+	branch    string                 // the branch it was resolved through (Snapshot.Branch)
 }
 
 func (t target) describe() string {
@@ -84,13 +85,21 @@ func resolveRemote(refs []*plumbing.Reference, ref, display string) (target, err
 		}
 		if head.Type() == plumbing.SymbolicReference {
 			if t, ok := found(head.Target()); ok {
+				if head.Target().IsBranch() {
+					t.branch = head.Target().Short()
+				}
 				return t, nil
 			}
 			return target{}, fmt.Errorf("resolve the default branch of %s: HEAD points at %s, which does not exist", display, head.Target())
 		}
-		return target{ref: plumbing.HEAD, hash: head.Hash()}, nil
+		// A server that does not say which branch HEAD is (no symref capability): the
+		// branch is the one branch at HEAD's commit, if exactly one is.
+		return target{ref: plumbing.HEAD, hash: head.Hash(), branch: branchAt(hashes, head.Hash())}, nil
 	case strings.HasPrefix(ref, "refs/"):
 		if t, ok := found(plumbing.ReferenceName(ref)); ok {
+			if t.ref.IsBranch() {
+				t.branch = t.ref.Short()
+			}
 			return t, nil
 		}
 	default:
@@ -99,6 +108,7 @@ func resolveRemote(refs []*plumbing.Reference, ref, display string) (target, err
 		switch {
 		case isBranch:
 			branch.ambiguous = isTag
+			branch.branch = ref
 			return branch, nil
 		case isTag:
 			return tag, nil
@@ -123,6 +133,21 @@ func resolveRemote(refs []*plumbing.Reference, ref, display string) (target, err
 		}
 	}
 	return target{}, fmt.Errorf("ref %q: no branch or tag of that name on %s (a commit must be given as its full 40-character hash)", ref, display)
+}
+
+// branchAt returns the one branch among refs at commit h, or "" when none or several are.
+func branchAt(refs map[plumbing.ReferenceName]plumbing.Hash, h plumbing.Hash) string {
+	found := ""
+	for name, at := range refs {
+		if at != h || !name.IsBranch() {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = name.Short()
+	}
+	return found
 }
 
 // connect prepares the credentials and connection options for one Fetch.

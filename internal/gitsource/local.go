@@ -111,6 +111,9 @@ func (l *localRepo) workTree(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("read HEAD of %s: %w", l.root, err)
 	default:
 		s.Revision = head.Hash().String()
+		if head.Name().IsBranch() {
+			s.Branch = head.Name().Short()
+		}
 	}
 	dirty, err := l.dirty(ctx)
 	if err != nil {
@@ -120,9 +123,28 @@ func (l *localRepo) workTree(ctx context.Context) (*Snapshot, error) {
 	return s, nil
 }
 
+// StateDir is the folder older flagsync versions kept their state in, inside the
+// folder they ran in (often the repository they synced): a sandbox's flags, a clone
+// cache. It is never part of the flags, so changes under it do not make a work tree
+// dirty.
+const StateDir = ".flagsync"
+
+// isState reports whether a repository path (slash-separated, relative to the work
+// tree's root) is in a StateDir folder, at any depth: the folder flagsync ran in may be
+// any folder of the work tree.
+func isState(p string) bool {
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		if seg == StateDir {
+			return true
+		}
+	}
+	return false
+}
+
 // dirty reports whether the folder has uncommitted changes, untracked files included
-// and ignored files not. It asks the git binary when there is one: go-git's status
-// hashes every file and is far slower on large trees (see the package README).
+// and ignored files and flagsync's own state (StateDir) not. It asks the git binary when
+// there is one: go-git's status hashes every file and is far slower on large trees (see
+// the package README).
 func (l *localRepo) dirty(ctx context.Context) (bool, error) {
 	if gitBin, err := exec.LookPath("git"); err == nil {
 		// --no-optional-locks: never take the index lock from under a user's own git.
@@ -131,11 +153,35 @@ func (l *localRepo) dirty(ctx context.Context) (bool, error) {
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		if err := cmd.Run(); err == nil {
-			return out.Len() > 0, nil
+			return porcelainDirty(out.Bytes()), nil
 		}
 		// git can refuse (e.g. "dubious ownership" of a mounted checkout); go-git does not.
 	}
 	return l.dirtyGoGit()
+}
+
+// porcelainDirty reports whether `git status --porcelain -z` output lists a change
+// outside StateDir. Each entry is "XY path", NUL-terminated; a rename or copy (X or Y
+// is R or C) is followed by its source path as one more NUL-terminated field.
+func porcelainDirty(out []byte) bool {
+	fields := strings.Split(string(out), "\x00")
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if len(f) < 4 {
+			continue // the empty field after the last NUL
+		}
+		xy, p := f[:2], f[3:]
+		if strings.ContainsAny(xy, "RC") && i+1 < len(fields) {
+			i++
+			if !isState(fields[i]) {
+				return true
+			}
+		}
+		if !isState(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // dirtyGoGit is dirty without the git binary.
@@ -149,7 +195,7 @@ func (l *localRepo) dirtyGoGit() (bool, error) {
 		return false, fmt.Errorf("status of %s: %w", l.root, err)
 	}
 	for file, fst := range st {
-		if fst.Worktree == git.Unmodified && fst.Staging == git.Unmodified {
+		if fst.Worktree == git.Unmodified && fst.Staging == git.Unmodified || isState(filepath.ToSlash(file)) {
 			continue
 		}
 		if l.rel == "." || file == l.rel || strings.HasPrefix(file, l.rel+"/") {

@@ -29,8 +29,14 @@ type Snapshot struct {
 	// is not in a git repository.
 	Revision string
 	// Dirty is true when the files differ from Revision: a local work tree with
-	// uncommitted changes (untracked files included, ignored ones not).
+	// uncommitted changes (untracked files included, ignored ones not, nor a .flagsync
+	// folder: the state older flagsync versions kept beside the files).
 	Dirty bool
+	// Branch is the branch Revision was read from: the one Options.Ref names, or, without
+	// a Ref, the remote's default branch (its HEAD) or a local work tree's checked-out
+	// branch. It is "" for a tag, a commit, a detached HEAD whose commit no single branch
+	// holds, and a folder outside Git.
+	Branch string
 	// FS holds the whole repository (or the local folder given as Repo). For a remote
 	// it reads the commit's tree from the cache's object store; it stays valid until
 	// the next Fetch of the same Source.
@@ -200,7 +206,7 @@ func (s *Source) fetch(ctx context.Context) (*Snapshot, error) {
 	}
 	s.log.Info("git "+action, "ref", tgt.describe(), "revision", tgt.hash.String(), "depth", s.opts.Depth,
 		"duration_ms", time.Since(start).Milliseconds())
-	return &Snapshot{Revision: tgt.hash.String(), FS: tfs}, nil
+	return &Snapshot{Revision: tgt.hash.String(), FS: tfs, Branch: tgt.branch}, nil
 }
 
 func (s *Source) markSuspect(err error) {

@@ -77,6 +77,11 @@ func (kprovider) Check(in provider.ConnectInput) error {
 			return provider.Usagef("--strict: %v", err)
 		}
 	}
+	if in.Getenv != nil {
+		if _, err := kclient.TokenCountingFromEnv(in.Getenv); err != nil {
+			return provider.Usagef("%v", err)
+		}
+	}
 	return nil
 }
 
@@ -145,6 +150,15 @@ func clientConfig(in provider.ConnectInput, sandboxEnvs []string) (kclient.Confi
 			cfg.BaseURL = kclient.DefaultBaseURL
 		}
 		where = "Kameleoon (" + cfg.BaseURL + ")"
+	}
+	if in.Sandbox && in.Getenv != nil {
+		// The real API's configuration read it with the credentials (ConfigFromEnv).
+		counts, err := kclient.TokenCountingFromEnv(in.Getenv)
+		if err != nil {
+			stop()
+			return kclient.Config{}, "", nil, err
+		}
+		cfg.TokenCounts = counts
 	}
 	cfg.Logger = logger
 	cfg.Budget = kclient.NewBudget(in.Values.Int("rate-10s"), in.Values.Int("rate-hour"))

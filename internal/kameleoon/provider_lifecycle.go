@@ -1,44 +1,17 @@
 package kameleoon
 
 import (
-	"context"
 	"time"
 
-	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/lifecycle"
 )
 
-// factLister is a Client that also returns what the list says of each flag's life
-// (*kclient.Client does).
-type factLister interface {
-	ListFlagsWithFacts(ctx context.Context, siteCode string) ([]kmodel.Flag, map[kmodel.Ref]kclient.Facts, error)
-}
-
-// listSite lists one site's flags, keeping their lifecycle facts when the client reads
-// them (from the same calls).
-func (s *run) listSite(ctx context.Context, site string) ([]kmodel.Flag, error) {
-	fl, ok := s.client.(factLister)
-	if !ok {
-		return s.client.ListFlags(ctx, site)
-	}
-	flags, facts, err := fl.ListFlagsWithFacts(ctx, site)
-	if err != nil {
-		return nil, err
-	}
-	if s.facts == nil {
-		s.facts = make(map[kmodel.Ref]kclient.Facts, len(facts))
-	}
-	for ref, f := range facts {
-		s.facts[ref] = f
-	}
-	return flags, nil
-}
-
-// Lifecycle says where each desired flag stands, from its file and the last full read
+// Lifecycle says where each desired flag stands, from its file and the last read
 // (lifecycle.Reader): dateCreated, Kameleoon's health (STALE and SMELLY count as stale),
-// archived flags, and what each environment serves since its dateModified.
+// archived flags, and what each environment serves since its dateModified, all as the
+// client decoded them from the read (kmodel.Flag's read-only fields).
 func (s *run) Lifecycle() []lifecycle.Flag {
 	live := make(map[kmodel.Ref]*kmodel.Flag, len(s.live))
 	for i := range s.live {
@@ -50,14 +23,13 @@ func (s *run) Lifecycle() []lifecycle.Flag {
 		f := lifecycle.Flag{Address: kplan.AddressOf(d.Ref(), ""), File: d.Source.File, Line: d.Source.Line,
 			Owner: d.Owner, Expires: d.Expires, Permanent: d.Permanent, ArchivedInGit: d.Archived}
 		if l := live[d.Ref()]; l != nil {
-			facts := s.facts[d.Ref()]
-			f.Live, f.Archived, f.Health = true, l.Archived, facts.Health
-			f.Stale = facts.Health == "STALE" || facts.Health == "SMELLY"
-			f.Created = parseDate(facts.DateCreated)
+			f.Live, f.Archived, f.Health = true, l.Archived, l.Health
+			f.Stale = l.Health == "STALE" || l.Health == "SMELLY"
+			f.Created = parseDate(l.DateCreated)
 			for _, env := range l.EnvironmentKeys() {
 				e := l.Environments[env]
 				f.Environments = append(f.Environments, lifecycle.Environment{Name: env, Serving: kameleoonServing(&e),
-					Since: parseDate(facts.EnvironmentModified[env])})
+					Since: parseDate(e.DateModified)})
 			}
 		}
 		out = append(out, f)

@@ -90,6 +90,10 @@ type Plan struct {
 	// ("Kameleoon", "Split"; "Kameleoon and Split" for a merged plan). Each vendor's
 	// planner sets it.
 	Service string `json:"service,omitempty"`
+
+	// Price is what the plan costs in API calls (see Price); nil for a plan no sync has
+	// priced.
+	Price *Price `json:"price,omitempty"`
 }
 
 // ServiceName is the flag service the plan is for, for people: Service, or "the flag

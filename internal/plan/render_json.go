@@ -27,6 +27,7 @@ type jsonPlan struct {
 	Notes         []jsonNote   `json:"notes"`
 	// Warnings are the warn policies' messages; absent when there are none.
 	Warnings []jsonWarning `json:"warnings,omitempty"`
+	Price    *Price        `json:"price,omitempty"` // present when a sync priced the plan
 }
 
 // jsonFlag names a flag: its address without an environment.
@@ -72,8 +73,8 @@ type jsonNote struct {
 
 // RenderJSON writes p for machines as one indented JSON document: {"format_version",
 // "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}, and
-// "warnings" when policies warned about changes. Request
-// bodies are embedded as JSON, exactly as they will be sent.
+// "warnings" when policies warned about changes and "price" when a sync priced the plan.
+// Request bodies are embedded as JSON, exactly as they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
 		FormatVersion: JSONFormatVersion,
@@ -85,6 +86,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Blocked:       p.Blocked,
 		Notes:         make([]jsonNote, 0, len(p.Notes)),
 		Warnings:      jsonWarnings(p.Warnings),
+		Price:         p.Price,
 	}
 	for _, a := range p.Unmanaged {
 		out.Unmanaged = append(out.Unmanaged, jsonFlag{Service: a.Service, Scope: a.Scope, Key: a.Key})

@@ -73,6 +73,15 @@ func markdown(p Plan, level, limit int) string {
 		fmt.Fprintf(&b, "%d %s to change with %d API %s, in the order shown.\n\n",
 			len(groups), plural(len(groups), "flag"), s.Changes(), plural(s.Changes(), "write"))
 	}
+	if p.Price != nil {
+		for _, sp := range p.Price.Services {
+			b.WriteString(mdEscape(sp.line(p.Price.DryRun)))
+			if l := sp.budgetLine(p.Price.DryRun); l != "" {
+				b.WriteString("<br>\n" + mdEscape(l))
+			}
+			b.WriteString("\n\n")
+		}
+	}
 	switch level {
 	case mdChanges:
 		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: field details are left out. Run `flagsync plan` for the full plan.\n\n")

@@ -32,7 +32,8 @@ const (
 // reason and a line per field (before → after), the refused changes (! flag: reason),
 // the policies' refusals and warnings (* flag: policy: message),
 // the differences left alone (= flag: field: Git's and the service's values, and why),
-// the unmanaged flags, and one summary line at the end.
+// the unmanaged flags, the price when the plan has one (the API calls, the budget and
+// the time), and one summary line at the end.
 func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 	t := &textWriter{bw: bufio.NewWriter(w), color: opts.Color}
 	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Notes) > 0 {
@@ -61,6 +62,11 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 	}
 	if len(p.Changes) > 0 || len(p.Blocked) > 0 || len(p.Unmanaged) > 0 || len(p.Notes) > 0 {
 		fmt.Fprintln(t.bw)
+	}
+	if p.Price != nil {
+		for _, l := range p.Price.Lines() {
+			fmt.Fprintln(t.bw, l)
+		}
 	}
 	fmt.Fprintln(t.bw, t.paint(ansiBold, p.SummaryLine()))
 	return t.bw.Flush()

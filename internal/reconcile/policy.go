@@ -155,9 +155,9 @@ func (l *Loaded) HasPolicies() bool {
 
 // policy evaluates the policies on every planned change (see EvaluatePolicies): a change
 // a deny policy refuses leaves the plan's changes for its refused ones, with the changes
-// that need it; warnings are added to the plan. Then the plan is shown (Input.OnPlan).
+// that need it; warnings are added to the plan, which the price step then prices and
+// shows.
 func (r *run) policy(context.Context) (bool, error) {
-	defer r.show()
 	if !r.loaded.HasPolicies() {
 		return true, nil
 	}
@@ -198,17 +198,10 @@ func (r *run) policy(context.Context) (bool, error) {
 	merged.Changes = kept
 	r.planned.merged = merged
 	r.rep.Plan = merged
-	r.rep.Refused = merged.Blocked
+	r.rep.Refused, r.rep.AwaitingApproval = splitBlocked(merged.Blocked)
 	r.logger.Info("policies evaluated", "changes", evaluated, "refused", refused, "warnings", warned,
 		"duration_ms", time.Since(start).Milliseconds())
 	return true, nil
-}
-
-// show hands the plan, as it will be applied, to Input.OnPlan.
-func (r *run) show() {
-	if r.in.OnPlan != nil && r.loaded != nil {
-		r.in.OnPlan(r.planned.merged)
-	}
 }
 
 // verdict is what the policies decided on one service's changes.

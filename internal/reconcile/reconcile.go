@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -57,8 +58,14 @@ type Input struct {
 	// NoVerify skips the confirming read after applying (Report.Verified stays false).
 	NoVerify bool
 
-	// OnPlan, when set, is called with the plan as soon as it is computed and the
-	// policies evaluated on it, before any guard or write, so a command can show it
+	// Guard, when set, is asked before every HTTP request sent for a change (each
+	// vendor's Do, and every retry inside it; see api.WithGuard): an error fails the
+	// change unsent. The daemon passes its leader election's guard, so a replica that
+	// lost its lease stops writing before its next request.
+	Guard func(ctx context.Context) error
+
+	// OnPlan, when set, is called with the plan as soon as it is computed, the policies
+	// evaluated on it and priced, before any guard or write, so a command can show it
 	// while the changes are applied. It must
 	// not block: the plan is applied from the live read just made, and a plan held
 	// back for long (for a confirmation, say) would be applied to stale state.
@@ -92,10 +99,15 @@ type Report struct {
 	Sites       []string          `json:"sites"` // site codes (Split: workspace ids) read
 
 	// Refused lists the changes the planner refused to make (the plan's Blocked, such as
-	// a variation an environment Git does not manage still uses). Git still differs
-	// from the service there, so a run with any is not converged, though every other
-	// change was planned and applied as usual.
+	// a variation an environment Git does not manage still uses), without those awaiting
+	// approval. Git still differs from the service there, so a run with any is not
+	// converged, though every other change was planned and applied as usual.
 	Refused []plan.Blocked `json:"refused,omitempty"`
+	// AwaitingApproval lists the changes already filed for approval in the service (the
+	// plan's Blocked of kind plan.BlockedAwaitingApproval). They are not refused: the
+	// service holds them for a person to approve. Until then it differs from Git, so the
+	// run is not converged; see OnlyAwaitingApproval.
+	AwaitingApproval []plan.Blocked `json:"awaitingApproval,omitempty"`
 }
 
 // TooManyChangesError is returned when a plan has more changes than Input.MaxChanges.
@@ -108,31 +120,99 @@ func (e *TooManyChangesError) Error() string {
 }
 
 // logRefused warns that a run is not converged because the planner refused changes,
-// one line per refusal.
-func logRefused(logger *slog.Logger, refused []plan.Blocked) {
-	for _, b := range refused {
+// one line per refusal (the planner's or a policy's), and says which changes wait for
+// approval, one line each.
+func logRefused(logger *slog.Logger, rep *Report) {
+	for _, b := range rep.Refused {
 		by := "the planner"
 		if b.Kind == plan.BlockedPolicy {
 			by = "a policy"
 		}
 		logger.Warn("not converged: change refused by "+by, "flag", b.Flag().String(), "env", b.Environment, "reason", b.Reason)
 	}
+	for _, b := range rep.AwaitingApproval {
+		logger.Info("not converged: change awaiting approval in "+b.Service, "flag", b.Flag().String(), "change_request", b.ChangeRequest)
+	}
+}
+
+// splitBlocked separates a plan's refused changes from those awaiting approval.
+func splitBlocked(blocked []plan.Blocked) (refused, awaiting []plan.Blocked) {
+	for _, b := range blocked {
+		if b.Kind == plan.BlockedAwaitingApproval {
+			awaiting = append(awaiting, b)
+		} else {
+			refused = append(refused, b)
+		}
+	}
+	return refused, awaiting
+}
+
+// AwaitingFlags returns the flags whose changes wait for approval in their service,
+// each with its service: those the plan knew of, and those apply filed (or found
+// filed) now.
+func (r *Report) AwaitingFlags() map[plan.Address]string {
+	out := map[plan.Address]string{}
+	for _, b := range r.AwaitingApproval {
+		out[b.Flag()] = b.Service
+	}
+	for _, res := range r.Results {
+		if res.Status == apply.AwaitingApproval {
+			out[res.Change.Flag()] = res.Change.Service
+		}
+	}
+	return out
+}
+
+// AwaitingApprovalCount is how many changes wait for approval in their service: the
+// plan's awaiting entries, or apply's results awaiting approval, whichever says more.
+func (r *Report) AwaitingApprovalCount() int {
+	if r == nil {
+		return 0
+	}
+	return max(len(r.AwaitingApproval), r.Summary.AwaitingApproval)
+}
+
+// OnlyAwaitingApproval reports whether the run did all it could and is not converged
+// only because changes wait for approval in their service: nothing failed, nothing was
+// refused, and every difference left after applying is a change awaiting approval. A
+// person, not another run, moves it on; sync exits 0 for it.
+func (r *Report) OnlyAwaitingApproval() bool {
+	if r == nil || r.Converged || r.DryRun || r.Summary.Failed > 0 || len(r.Refused) > 0 || r.AwaitingApprovalCount() == 0 {
+		return false
+	}
+	held := r.AwaitingFlags()
+	for _, c := range r.Remaining {
+		if _, ok := held[c.Flag()]; !ok {
+			return false
+		}
+	}
+	return r.Verified || len(r.Plan.Changes) == 0 || len(r.Results) > 0
 }
 
 // NotConverged says, for people, why the run is not converged ("" when it is): the
-// differences left after applying, the changes the planner refused, or that
-// convergence was not confirmed (a dry run, an error, a cancelled run, no verify).
+// differences left after applying, the changes the planner refused, the changes
+// awaiting approval in their service, or that convergence was not confirmed (a dry
+// run, an error, a cancelled run, no verify).
 func (r *Report) NotConverged() string {
 	if r == nil || r.Converged {
 		return ""
 	}
 	var parts []string
-	if r.Verified && len(r.Remaining) > 0 {
-		verb := "remain"
-		if len(r.Remaining) == 1 {
-			verb = "remains"
+	held := r.AwaitingFlags()
+	if r.Verified {
+		left := 0
+		for _, c := range r.Remaining {
+			if _, ok := held[c.Flag()]; !ok {
+				left++
+			}
 		}
-		parts = append(parts, fmt.Sprintf("%d %s %s after applying", len(r.Remaining), plural(len(r.Remaining), "difference"), verb))
+		if left > 0 {
+			verb := "remain"
+			if left == 1 {
+				verb = "remains"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s %s after applying", left, plural(left, "difference"), verb))
+		}
 	}
 	policies := 0
 	for _, b := range r.Refused {
@@ -145,6 +225,22 @@ func (r *Report) NotConverged() string {
 	}
 	if policies > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s refused by policies", policies, plural(policies, "change")))
+	}
+	if n := r.AwaitingApprovalCount(); n > 0 {
+		services := map[string]bool{}
+		var names []string
+		for _, s := range held {
+			if s != "" && !services[s] {
+				services[s] = true
+				names = append(names, s)
+			}
+		}
+		sort.Strings(names)
+		where := strings.Join(names, " and ")
+		if where == "" {
+			where = "the service"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s awaiting approval in %s", n, plural(n, "change"), where))
 	}
 	if len(parts) == 0 {
 		return "convergence not confirmed"

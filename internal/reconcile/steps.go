@@ -2,20 +2,23 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
 // Run loads and validates the files, connects the services they need, reads the live
-// flags, computes the plan, checks the guards, applies the plan (unless dry run) and
-// reads the touched flags again to confirm convergence. It returns an error when the
+// flags, computes the plan, prices it (the API calls, the budget and the time it takes),
+// checks the guards, applies the plan (unless dry run) and confirms convergence from the
+// writes' answers, reading again what they cannot vouch for. It returns an error when the
 // pipeline stopped before or instead of applying (invalid files — a *diag.InvalidError,
 // with the diagnostics also in the report —, a failed connection or read, a guard);
 // failed changes are not an error but results, and the report is always non-nil.
@@ -50,10 +53,10 @@ func (r *run) steps() []step {
 		r.connect, // → r.loaded bound to connected vendors
 		r.read,    // → each Repo holds its live state; the report's scopes
 		r.plan,    // → r.planned: one plan per service, and the merged plan
-		r.policy,  // → r.planned without the changes policies refuse, with their warnings; the plan is shown
+		r.policy,  // → r.planned without the changes policies refuse (and those that need them), with their warnings
+		r.price,   // → the plan's price (API calls, budget, time) and r.quotes; the plan is shown
 		r.guard,   // refuses the whole plan (a planner guard, --max-changes)
-		// A price step (issue 18) goes here: the plan states the API calls apply will make.
-		r.apply,   // → r.applied: each service's results
+		r.apply,   // → r.applied: each service's results, in waves that fit its budget
 		r.confirm, // → the report's remaining differences and convergence
 	}
 }
@@ -70,6 +73,7 @@ type run struct {
 	loaded  *Loaded
 	opts    PlanOptions
 	planned planned
+	quotes  []Quote          // per part: the price step's quotes, for apply's waves
 	applied [][]apply.Result // per part, in plan order
 }
 
@@ -168,7 +172,7 @@ func (r *run) plan(context.Context) (bool, error) {
 	p := merge(r.in.Revision, r.planned.parts)
 	r.planned.merged = p
 	r.rep.Plan = p
-	r.rep.Refused = p.Blocked
+	r.rep.Refused, r.rep.AwaitingApproval = splitBlocked(p.Blocked)
 	r.logger.Info("plan computed", "changes", len(p.Changes), "unmanaged", len(p.Unmanaged), "refused", len(p.Blocked), "left_alone", len(p.Notes), "dry_run", r.in.DryRun)
 	return true, nil
 }
@@ -186,12 +190,12 @@ func (r *run) guard(context.Context) (bool, error) {
 	if len(p.Changes) > 0 {
 		return true, nil
 	}
-	r.rep.Converged = len(r.rep.Refused) == 0
+	r.rep.Converged = len(r.rep.Refused) == 0 && len(r.rep.AwaitingApproval) == 0
 	r.rep.Results = []apply.Result{}
 	if r.rep.Converged {
 		r.logger.Info("in sync: no changes")
 	} else {
-		logRefused(r.logger, r.rep.Refused)
+		logRefused(r.logger, r.rep)
 	}
 	return false, nil
 }
@@ -205,9 +209,13 @@ func (r *run) apply(ctx context.Context) (bool, error) {
 		sub := r.planned.parts[i]
 		sub.Changes = p.Changes[offset : offset+len(sub.Changes)]
 		offset += len(sub.Changes)
-		out := apply.Plan(ctx, pt.Vendor, sub, apply.Options{
+		var doer apply.Doer = pt.Vendor
+		if r.in.Guard != nil {
+			doer = guarded{doer: doer, guard: r.in.Guard}
+		}
+		out := apply.Plan(ctx, doer, sub, apply.Options{
 			Concurrency: r.in.Concurrency, DryRun: r.in.DryRun, Hard: r.in.Hard, FinishStarted: r.in.FinishStarted,
-			OnResult: r.in.OnResult, Logger: r.base,
+			OnResult: r.in.OnResult, Logger: r.base, Budget: r.quotes[i].Budget, Calls: r.quotes[i].Calls,
 		})
 		r.applied = append(r.applied, out.Results)
 		r.rep.Results = append(r.rep.Results, out.Results...)
@@ -241,17 +249,35 @@ func (r *run) confirm(ctx context.Context) (bool, error) {
 	}
 	r.rep.Verified = true
 	r.rep.Remaining = remaining
-	// A refused change was not sent, so what it would have changed still differs.
-	r.rep.Converged = len(remaining) == 0 && len(r.rep.Refused) == 0
+	// A refused change was not sent, and one awaiting approval not applied, so what
+	// either would have changed still differs.
+	r.rep.Converged = len(remaining) == 0 && len(r.rep.Refused) == 0 && len(r.rep.AwaitingApproval) == 0
 	switch {
 	case r.rep.Converged:
 		r.logger.Info("converged")
+	case r.rep.OnlyAwaitingApproval():
+		logRefused(r.logger, r.rep)
 	case len(remaining) > 0:
-		r.logger.Warn("not converged: differences remain after applying", "remaining", len(remaining), "refused", len(r.rep.Refused))
+		r.logger.Warn("not converged: differences remain after applying", "remaining", len(remaining), "refused", len(r.rep.Refused), "awaiting_approval", r.rep.AwaitingApprovalCount())
 	default:
-		logRefused(r.logger, r.rep.Refused)
+		logRefused(r.logger, r.rep)
 	}
 	return true, nil
+}
+
+// guarded is a vendor's Doer behind Input.Guard: the guard is asked before the change
+// is handed to the vendor, and travels in the context to every request the vendor's
+// client sends for it (api.WithGuard), retries included.
+type guarded struct {
+	doer  apply.Doer
+	guard func(context.Context) error
+}
+
+func (g guarded) Do(ctx context.Context, req api.Request) (json.RawMessage, error) {
+	if err := g.guard(ctx); err != nil {
+		return nil, &api.GuardError{Method: req.Method, Path: req.Path, Err: err}
+	}
+	return g.doer.Do(api.WithGuard(ctx, g.guard), req)
 }
 
 // merge joins the services' plans into the one plan a run shows and applies: changes in

@@ -35,9 +35,27 @@ func WriteResults(w io.Writer, rep *reconcile.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	if rep.Verified && len(rep.Remaining) > 0 {
-		fmt.Fprintf(w, "\nStill different after applying (%d changes; changed by someone else meanwhile, or refused):\n", len(rep.Remaining))
-		for _, c := range rep.Remaining {
+	if !rep.Verified || len(rep.Remaining) == 0 {
+		return
+	}
+	held := rep.AwaitingFlags()
+	var waiting, other []plan.Change
+	for _, c := range rep.Remaining {
+		if _, ok := held[c.Flag()]; ok {
+			waiting = append(waiting, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(w, "\nStill different after applying (%d changes; changed by someone else meanwhile, or refused):\n", len(other))
+		for _, c := range other {
+			fmt.Fprintf(w, "  %-8s %s: %s\n", c.Action, target(c), c.Reason)
+		}
+	}
+	if len(waiting) > 0 {
+		fmt.Fprintf(w, "\nAwaiting approval (%d changes; applied by the service once a person approves them):\n", len(waiting))
+		for _, c := range waiting {
 			fmt.Fprintf(w, "  %-8s %s: %s\n", c.Action, target(c), c.Reason)
 		}
 	}
@@ -72,7 +90,7 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 	}
 	b.WriteString(" to " + s.Where + ": ")
 	switch {
-	case len(rep.Plan.Changes) == 0 && len(rep.Refused) > 0:
+	case len(rep.Plan.Changes) == 0 && len(rep.Refused)+len(rep.AwaitingApproval) > 0:
 		fmt.Fprintf(&b, "nothing to apply; NOT converged (%s)", rep.NotConverged())
 	case len(rep.Plan.Changes) == 0:
 		b.WriteString("already in sync")
@@ -83,7 +101,7 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 		switch {
 		case rep.Converged:
 			b.WriteString("; converged")
-		case rep.Verified || len(rep.Refused) > 0:
+		case rep.Verified || len(rep.Refused)+rep.AwaitingApprovalCount() > 0:
 			fmt.Fprintf(&b, "; NOT converged (%s)", rep.NotConverged())
 		default:
 			b.WriteString("; convergence not confirmed")
@@ -96,7 +114,13 @@ func SummaryLine(rep *reconcile.Report, s Summary) string {
 		}
 		fmt.Fprintf(&b, "; %s left alone (%s)", Plural(n, "difference"), owner)
 	}
-	fmt.Fprintf(&b, "; %d API calls in %s.", rep.APICalls, rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "; %d API calls", rep.APICalls)
+	if p := rep.Plan.Price; p != nil && int64(p.Calls) != rep.APICalls && rep.APICalls > 0 {
+		// The price is what the plan said the sync would spend: say when it spent
+		// otherwise (a retry, a token renewed, a write whose answer was lost).
+		fmt.Fprintf(&b, " (the plan priced %d)", p.Calls)
+	}
+	fmt.Fprintf(&b, " in %s.", rep.Duration.Round(time.Millisecond))
 	return b.String()
 }
 

@@ -43,3 +43,17 @@ func TestSummaryLineWithoutAutomation(t *testing.T) {
 		t.Errorf("note services %v", got)
 	}
 }
+
+// TestSummaryLineSaysWhenTheSyncSpentOtherThanPriced: the calls a sync made are compared
+// with its plan's price; only a difference is mentioned.
+func TestSummaryLineSaysWhenTheSyncSpentOtherThanPriced(t *testing.T) {
+	priced := func(calls int64, price int) *reconcile.Report {
+		return &reconcile.Report{Converged: true, APICalls: calls, Plan: plan.Plan{Price: &plan.Price{Calls: price}}}
+	}
+	if got := SummaryLine(priced(21, 21), Summary{Where: "Kameleoon"}); !strings.Contains(got, "; 21 API calls in ") {
+		t.Errorf("as priced: %q", got)
+	}
+	if got := SummaryLine(priced(22, 21), Summary{Where: "Kameleoon"}); !strings.Contains(got, "; 22 API calls (the plan priced 21) in ") {
+		t.Errorf("otherwise: %q", got)
+	}
+}

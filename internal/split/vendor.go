@@ -12,7 +12,6 @@ import (
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/reconcile"
-	splitclient "github.com/flagsync/flagsync/internal/split/client"
 	splitload "github.com/flagsync/flagsync/internal/split/load"
 	splitmodel "github.com/flagsync/flagsync/internal/split/model"
 	splitplan "github.com/flagsync/flagsync/internal/split/plan"
@@ -203,18 +202,6 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 		touched[splitmodel.Ref{Workspace: res.Change.Scope, Name: res.Change.Key}] = true
 		wss[res.Change.Scope] = true
 	}
-	envs := len(r.desired.EnvironmentNames())
-	perWS := map[string]int{}
-	for _, f := range r.live {
-		if wss[f.Workspace] {
-			perWS[f.Workspace]++
-		}
-	}
-	listCalls := 0
-	for ws := range wss {
-		pages := max(1, (perWS[ws]+len(touched)+splitclient.DefaultPageSize-1)/splitclient.DefaultPageSize)
-		listCalls += pages * (1 + envs)
-	}
 	refs := make([]splitmodel.Ref, 0, len(touched))
 	for ref := range touched {
 		refs = append(refs, ref)
@@ -223,15 +210,7 @@ func (r *repo) Confirm(ctx context.Context, results []apply.Result, opts reconci
 	var fresh []splitmodel.Flag
 	var stale func(f *splitmodel.Flag) bool
 	var err error
-	getCalls := 0
-	for _, ref := range refs {
-		for i := range r.desired.Flags {
-			if r.desired.Flags[i].Ref() == ref {
-				getCalls += 1 + len(r.desired.Flags[i].Environments)
-			}
-		}
-	}
-	if opts.Partial || getCalls < listCalls {
+	if gets, _ := r.confirmCalls(touched, opts.Partial); gets {
 		fresh, err = r.get(ctx, refs)
 		stale = func(f *splitmodel.Flag) bool { return touched[f.Ref()] }
 	} else {

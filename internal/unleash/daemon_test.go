@@ -164,7 +164,7 @@ func TestDaemonSyncsUnleashFlags(t *testing.T) {
 	const secret = "unleash-daemon-test-secret"
 	d := startDaemon(t, b, []string{"FLAGSYNC_WEBHOOK_SECRET=" + secret},
 		"--repo", "file://"+repo.Bare, "--ref", "main", "--path", "flags", "--depth", "0", "--cache-dir", t.TempDir(),
-		"--schedule", "@every 1h", "--listen", "127.0.0.1:0", "--log-format", "json")
+		"--schedule", "@every 1h", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
 
 	rec := d.nextSync(t, 0)
 	calls := w.calls.reset()

@@ -59,6 +59,9 @@ type Config struct {
 	// for metrics.
 	Observer func(api.CallInfo)
 
+	// TokenCounts says whether token requests are charged to Budget; "" is TokenCountsNo.
+	TokenCounts TokenCounting
+
 	// Retries. A retry without a Retry-After header waits BackoffBase, doubling each time
 	// up to BackoffMax, plus up to 50 % jitter. A call gives up after MaxAttempts
 	// attempts, or when the next wait would take it past MaxElapsed.
@@ -81,6 +84,8 @@ type Client struct {
 	caller *api.Caller
 	tokens *tokenSource
 	fields optionalFields // which optionalFields names reads ask for
+	acct   *accounting
+	search searchSupport // whether the drift check's search works on this account
 }
 
 // New returns a client for cfg, filling in defaults.
@@ -125,17 +130,33 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TokenCounts == "" {
+		cfg.TokenCounts = TokenCountsNo
+	}
+	if _, err := ParseTokenCounting(string(cfg.TokenCounts)); err != nil {
+		return nil, fmt.Errorf("new API client: %w", err)
+	}
 	c := &Client{
 		cfg:    cfg,
 		base:   strings.TrimRight(cfg.BaseURL, "/"),
 		log:    cfg.Logger,
 		budget: cfg.Budget,
+		acct:   newAccounting(cfg.TokenCounts),
 	}
 	c.tokens = &tokenSource{c: c}
+	observe := func(ci api.CallInfo) {
+		if c.acct.observe(ci) {
+			c.log.Warn("the API answered 429: from now on token requests are charged to flagsync's budget ("+EnvTokenCounts+"=auto)",
+				"method", ci.Method, "endpoint", ci.Endpoint)
+		}
+		if cfg.Observer != nil {
+			cfg.Observer(ci)
+		}
+	}
 	c.caller = api.NewCaller(api.CallerConfig{
 		Name: "API", BaseURL: c.base, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Budget: cfg.Budget,
 		CallTimeout: cfg.CallTimeout, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
-		MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxElapsed, Observer: cfg.Observer, Now: cfg.Now,
+		MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxElapsed, Observer: observe, Now: cfg.Now,
 		Hooks: api.Hooks{
 			Auth:      c.tokens,
 			MayResend: func(req api.Request) bool { return idempotent(req.Method) },

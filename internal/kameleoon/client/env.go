@@ -15,8 +15,9 @@ const (
 	EnvAPIURL       = "KAMELEOON_API_URL"
 )
 
-// ConfigFromEnv returns a Config with the credentials and base URL from the environment,
-// read through getenv (os.Getenv in main). Other fields are left at their defaults.
+// ConfigFromEnv returns a Config with the credentials, the base URL and how token
+// requests are charged (EnvTokenCounts) from the environment, read through getenv
+// (os.Getenv in main). Other fields are left at their defaults.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	id, err := fromEnvOrFile(getenv, EnvClientID)
 	if err != nil {
@@ -36,7 +37,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if len(missing) > 0 {
 		return Config{}, fmt.Errorf("kameleoon credentials: %s not set", strings.Join(missing, " and "))
 	}
-	return Config{BaseURL: strings.TrimSpace(getenv(EnvAPIURL)), ClientID: id, ClientSecret: secret}, nil
+	counts, err := TokenCountingFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{BaseURL: strings.TrimSpace(getenv(EnvAPIURL)), ClientID: id, ClientSecret: secret}
+	if counts != TokenCountsNo {
+		cfg.TokenCounts = counts
+	}
+	return cfg, nil
 }
 
 func fromEnvOrFile(getenv func(string) string, name string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flagsync/flagsync/internal/api"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
@@ -31,15 +32,32 @@ func RulePath(ruleID int64) string {
 // returns them, since whether it filters by siteCode is not documented. Flags the list
 // returns incomplete are read one by one (see ListFlagsRaw).
 func (c *Client) ListFlags(ctx context.Context, siteCode string) ([]kmodel.Flag, error) {
-	raws, err := c.ListFlagsRaw(ctx, siteCode)
+	r, err := c.ReadSite(ctx, siteCode)
+	return r.Flags, err
+}
+
+// ReadSite is ListFlags with what the read tells about the server's clock (SiteRead.Lead),
+// for a later drift check that reads only what changed since (SearchModified).
+func (c *Client) ReadSite(ctx context.Context, siteCode string) (SiteRead, error) {
+	l, err := c.listRaw(ctx, siteCode)
 	if err != nil {
-		return nil, err
+		return SiteRead{}, err
 	}
+	flags, err := c.decodeListed(siteCode, l.items)
+	if err != nil {
+		return SiteRead{}, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+	}
+	return SiteRead{Flags: flags, Lead: l.lead, HasLead: l.hasLead, Total: len(flags), Complete: true, Pages: l.pages}, nil
+}
+
+// decodeListed converts listed flags (read shape) to the model, with siteCode where a
+// flag leaves it out.
+func (c *Client) decodeListed(siteCode string, raws []json.RawMessage) ([]kmodel.Flag, error) {
 	out := make([]kmodel.Flag, 0, len(raws))
 	for _, raw := range raws {
 		f, conflicts, err := decodeFlag(raw)
 		if err != nil {
-			return nil, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+			return nil, err
 		}
 		if f.SiteCode == "" {
 			f.SiteCode = siteCode
@@ -76,29 +94,67 @@ func (c *Client) warnOrderConflicts(ref kmodel.Ref, envs []string) {
 // budget, and replaced by what the GET returns; a flag the GET returns incomplete too
 // gives an *IncompleteReadError.
 func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawMessage, error) {
-	all, asked, err := c.listPages(ctx, siteCode)
-	if err != nil {
-		return nil, err
+	l, err := c.listRaw(ctx, siteCode)
+	return l.items, err
+}
+
+// listed is what one read of flags returned.
+type listed struct {
+	items   []json.RawMessage
+	asked   []string      // the optionalFields the pages asked for
+	lead    time.Duration // see SiteRead.Lead
+	hasLead bool
+	pages   int
+}
+
+// observe records that a flag modified at date was seen in a response that arrived at
+// the client's time at.
+func (l *listed) observe(date string, at time.Time) {
+	d, ok := parseDate(date)
+	if !ok {
+		return
 	}
+	if lead := d.Sub(at); !l.hasLead || lead > l.lead {
+		l.lead, l.hasLead = lead, true
+	}
+}
+
+// listRaw reads every page of siteCode's flags and completes the flags the list left
+// incomplete (see ListFlagsRaw).
+func (c *Client) listRaw(ctx context.Context, siteCode string) (listed, error) {
+	l, err := c.listPages(ctx, siteCode)
+	if err != nil {
+		return listed{}, err
+	}
+	if err := c.completeFlags(ctx, siteCode, l.items, l.asked); err != nil {
+		return listed{}, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+	}
+	return l, nil
+}
+
+// completeFlags replaces, in all, each flag that lacks fields flagsync plans with by
+// what the single-flag GET returns (see ListFlagsRaw); asked are the optionalFields the
+// read asked for.
+func (c *Client) completeFlags(ctx context.Context, siteCode string, all []json.RawMessage, asked []string) error {
 	var incomplete []int
 	for i, raw := range all {
 		missing, err := missingFields(raw, notAsked(asked))
 		if err != nil {
-			return nil, fmt.Errorf("list flags of site %s: %w", siteCode, err)
+			return err
 		}
 		if len(missing) > 0 {
 			incomplete = append(incomplete, i)
 		}
 	}
 	if len(incomplete) == 0 {
-		return all, nil
+		return nil
 	}
 	c.log.Info("the list left out fields flagsync plans with; reading those flags one by one",
 		"site", siteCode, "flags", len(incomplete), "optional_fields", strings.Join(asked, ","))
 	for _, i := range incomplete {
 		var id kmodel.Ref
 		if err := json.Unmarshal(all[i], &id); err != nil || id.FeatureKey == "" {
-			return nil, fmt.Errorf("list flags of site %s: a flag listed without its fields has no featureKey to read it by", siteCode)
+			return fmt.Errorf("a flag listed without its fields has no featureKey to read it by")
 		}
 		if id.SiteCode == "" {
 			id.SiteCode = siteCode
@@ -109,20 +165,19 @@ func (c *Client) ListFlagsRaw(ctx context.Context, siteCode string) ([]json.RawM
 			if errors.As(err, &ie) {
 				ie.Listed = true
 			}
-			return nil, fmt.Errorf("list flags of site %s: get %s, which the list left incomplete: %w", siteCode, id, err)
+			return fmt.Errorf("get %s, which the list left incomplete: %w", id, err)
 		}
 		all[i] = raw
 	}
-	return all, nil
+	return nil
 }
 
 // listPages reads every page of siteCode's flags and returns them with the optionalFields
 // the pages asked for.
-func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMessage, []string, error) {
+func (c *Client) listPages(ctx context.Context, siteCode string) (listed, error) {
 	perPage := c.cfg.PerPage
-	var all []json.RawMessage
+	var l listed
 	var prevFirst json.RawMessage
-	var asked []string
 	for page := 1; ; page++ {
 		res, names, err := c.withOptionalFields(func(q url.Values) (*api.Response, error) {
 			q.Set("siteCode", siteCode)
@@ -131,49 +186,58 @@ func (c *Client) listPages(ctx context.Context, siteCode string) ([]json.RawMess
 			return c.caller.Send(ctx, api.Call{Method: http.MethodGet, Path: flagsPath, Query: q, Resend: true})
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
+			return listed{}, fmt.Errorf("list flags of site %s, page %d: %w", siteCode, page, err)
 		}
-		if asked != nil && !slices.Equal(asked, names) {
+		at := c.now()
+		l.pages++
+		if l.asked != nil && !slices.Equal(l.asked, names) {
 			// The client fell back while this listing was under way (another call was
 			// refused): start again, so that every page asked for the same fields.
 			return c.listPages(ctx, siteCode)
 		}
-		asked = names
+		l.asked = names
 		var items []json.RawMessage
 		if err := json.Unmarshal(res.Body, &items); err != nil {
-			return nil, nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+			return listed{}, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
 		}
 		if len(items) > 0 && prevFirst != nil && bytes.Equal(items[0], prevFirst) {
 			// A server that ignores `page` would otherwise be read forever.
-			return nil, nil, fmt.Errorf("list flags of site %s: page %d repeats page %d; the server does not page as expected", siteCode, page, page-1)
+			return listed{}, fmt.Errorf("list flags of site %s: page %d repeats page %d; the server does not page as expected", siteCode, page, page-1)
 		}
 		for _, it := range items {
 			var id struct {
-				SiteCode string `json:"siteCode"`
+				SiteCode     string `json:"siteCode"`
+				DateModified string `json:"dateModified"`
 			}
 			if err := json.Unmarshal(it, &id); err != nil {
-				return nil, nil, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
+				return listed{}, fmt.Errorf("list flags of site %s, page %d: decode: %w", siteCode, page, err)
 			}
 			if id.SiteCode == "" || id.SiteCode == siteCode {
-				all = append(all, it)
+				l.items = append(l.items, it)
+				l.observe(id.DateModified, at)
 			}
 		}
-		// A full page has perPage items, or fewer if the server says it clamped perPage.
-		full := perPage
-		if used, err := strconv.Atoi(res.Header.Get("X-Pagination-Per-Page")); err == nil && used > 0 && used < perPage {
-			full = used
-		}
-		if count, err := strconv.Atoi(res.Header.Get("X-Pagination-Page-Count")); err == nil {
-			if page >= count || len(items) == 0 {
-				return all, asked, nil
-			}
-		} else if len(items) != full {
-			return all, asked, nil
+		if lastPage(res.Header, page, len(items), perPage) {
+			return l, nil
 		}
 		if len(items) > 0 {
 			prevFirst = items[0]
 		}
 	}
+}
+
+// lastPage reports whether page, which held n items asked for perPage at a time, is the
+// last: the page count header says so, or, without it, the page is short. A full page
+// has perPage items, or fewer if the server says it clamped perPage.
+func lastPage(h http.Header, page, n, perPage int) bool {
+	full := perPage
+	if used, err := strconv.Atoi(h.Get("X-Pagination-Per-Page")); err == nil && used > 0 && used < perPage {
+		full = used
+	}
+	if count, err := strconv.Atoi(h.Get("X-Pagination-Page-Count")); err == nil {
+		return page >= count || n == 0
+	}
+	return n != full
 }
 
 // GetFlag returns one flag with the fields flagsync plans with. A flag that does not

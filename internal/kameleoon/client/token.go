@@ -155,6 +155,7 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 		ContentType: "application/x-www-form-urlencoded",
 		NoAuth:      true,
 		Resend:      true,
+		Uncharged:   !ts.c.TokenCharged(),
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("get access token: %w", err)

@@ -367,6 +367,11 @@ func TestRateLimitHeaders(t *testing.T) {
 			if r := rep.Row(RowTokenCounted); r.Reading != want {
 				t.Errorf("token-rate-counted: %q (%s), want %q", r.Reading, r.Observed, want)
 			}
+			// Where token requests count, the advice is to charge them (KAMELEOON_TOKEN_COUNTS);
+			// where they do not, flagsync's default already holds: nothing to do.
+			if r := rep.Row(RowTokenCounted); countsTokens != strings.Contains(r.Advice, "KAMELEOON_TOKEN_COUNTS=yes") {
+				t.Errorf("token-rate-counted advice %q (tokens counted %t)", r.Advice, countsTokens)
+			}
 			if r := rep.Row(RowRateLimitHeaders); r.Reading != "present" || !strings.Contains(r.Observed, "X-Ratelimit-Remaining") {
 				t.Errorf("rate-limit-headers: %q (%s)", r.Reading, r.Observed)
 			}

@@ -1005,7 +1005,7 @@ func (d *Doctor) search(ctx context.Context) {
 	})
 	raw, err := d.a.Do(ctx, api.Request{Method: http.MethodPost, Path: "/feature-flags/search", Body: body})
 	var apiErr *api.Error
-	const fallback = "a one-call drift check is not available on this account: flagsync reads the whole list, as it does today"
+	const fallback = "the daemon's drift check reads the whole list on this account: flagsync finds this itself at its first search and falls back for the rest of the process"
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500:
 		d.reading(RowSearchSort, "refused", "refused ("+statusText(apiErr)+")", fallback)
@@ -1024,7 +1024,7 @@ func (d *Doctor) search(ctx context.Context) {
 		d.reading(RowSearchSort, "unknown", "answered 200 with no flag, though the site has the scratch flag", fallback)
 	case len(items) == 1:
 		d.reading(RowSearchSort, "accepted", "accepted: one flag back ("+items[0].featureKey+"); the order could not be checked",
-			"a later drift check may use it; doctor cannot confirm the order with one flag")
+			"the daemon's drift check uses it and checks the order of every answer itself (falling back to the whole list if it is wrong); doctor cannot confirm the order with one flag")
 	case !descending(items):
 		d.reading(RowSearchSort, "ignored", fmt.Sprintf("accepted, but not in dateModified DESC order (%s, then %s)", items[0].dateModified, items[1].dateModified), fallback)
 	default:
@@ -1032,7 +1032,7 @@ func (d *Doctor) search(ctx context.Context) {
 		if containsNewest(items, d.key) {
 			obs += ", the scratch flag (changed last) among the newest"
 		}
-		d.reading(RowSearchSort, "supported", obs, "a later drift check can ask for the last-changed flag in one call")
+		d.reading(RowSearchSort, "supported", obs, "the daemon's drift check reads what changed since its last read in one call while fewer than 100 flags changed (the whole list every 6th check, and whenever the total count says a flag was deleted)")
 	}
 }
 
@@ -1249,27 +1249,35 @@ func remaining(ex exchange) (int, bool) {
 }
 
 func (d *Doctor) tokenCountedRow(exs []exchange) {
-	const unknown = "flagsync counts token requests in its own budget, the safe side"
+	const (
+		unknown      = "flagsync does not charge token requests to its budget by default (" + kclient.EnvTokenCounts + "=no): a daemon starting on 5,000 flags needs the token and 50 list pages, which then fit one 10-second window"
+		unknownToDo  = "if flagsync ever meets a 429 it did not cause itself, set " + kclient.EnvTokenCounts + "=auto (token requests are charged from the first 429 on) or yes"
+		counted      = "token requests count against the account's limits, and flagsync does not charge them to its budget unless told: a sync that fetches a token could meet a 429 at the limit"
+		countedToDo  = "set " + kclient.EnvTokenCounts + "=yes for every flagsync using this account (or auto: charged from the first 429 on)"
+		notCountedOK = "as flagsync assumes by default (" + kclient.EnvTokenCounts + "=no): its budget charges resource calls only"
+	)
 	m := d.st.tokenMark
 	if m < 1 || m+1 >= len(exs) || exs[m].path != tokenEndpoint || exs[m-1].path == tokenEndpoint || exs[m+1].path == tokenEndpoint {
 		d.reading(RowTokenCounted, "unknown", "unknown: not probed around a second token request", unknown)
+		d.rows[RowTokenCounted].Advice = unknownToDo
 		return
 	}
 	before, ok1 := remaining(exs[m-1])
 	after, ok2 := remaining(exs[m+1])
 	if !ok1 || !ok2 {
 		d.reading(RowTokenCounted, "unknown", "unknown: the API says nothing of the calls left, and telling it from 429s would take more than the 25 calls of the budget", unknown)
+		d.rows[RowTokenCounted].Advice = unknownToDo
 		return
 	}
 	switch before - after {
 	case 2:
-		d.reading(RowTokenCounted, "counted", fmt.Sprintf("counted: the calls left went from %d to %d across a token request and one call", before, after),
-			"flagsync counts token requests in its own budget, as it should")
+		d.reading(RowTokenCounted, "counted", fmt.Sprintf("counted: the calls left went from %d to %d across a token request and one call", before, after), counted)
+		d.rows[RowTokenCounted].Advice = countedToDo
 	case 1:
-		d.reading(RowTokenCounted, "not-counted", fmt.Sprintf("not counted: the calls left went from %d to %d across a token request and one call", before, after),
-			"flagsync counts token requests anyway: about one call in 120 of its budget is spent on the safe side")
+		d.reading(RowTokenCounted, "not-counted", fmt.Sprintf("not counted: the calls left went from %d to %d across a token request and one call", before, after), notCountedOK)
 	default:
 		d.reading(RowTokenCounted, "unknown", fmt.Sprintf("unknown: the calls left went from %d to %d across a token request and one call (other traffic on the account?)", before, after), unknown)
+		d.rows[RowTokenCounted].Advice = unknownToDo
 	}
 }
 

@@ -150,11 +150,11 @@ var definitions = []definition{
 	{RowRulePatchPath, Reading, "rule PATCH by id (tutorial step 3)",
 		"PATCH /feature-flags/rules/{id} (documented) or /rules/{id} (the tutorial's curl); flagsync does not use it"},
 	{RowSearchSort, Reading, "POST /feature-flags/search sorted by dateModified DESC",
-		"supported, or refused (a later drift check would use the list instead)"},
+		"supported (the daemon's drift check reads what changed in one call), or refused (it reads the whole list)"},
 	{RowArchive, Relied, "archive (PATCH isArchived: true)",
 		"200, and a read shows the flag archived"},
 	{RowRateLimitHeaders, Reading, "rate-limit headers on any answer",
 		"none documented (X-RateLimit-*, Retry-After); flagsync keeps its own budget and honours Retry-After"},
 	{RowTokenCounted, Reading, "token requests in the 50 per 10 s limit",
-		"not documented; flagsync counts them in its own budget (the safe side)"},
+		"not documented; flagsync charges them to its budget only with KAMELEOON_TOKEN_COUNTS=yes (or auto, after a 429)"},
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // flagBody is a minimal valid create body, with extra members merged in at top level.
@@ -375,5 +376,53 @@ func TestRequestEdges(t *testing.T) {
 	r := c.must(201, "POST", "/feature-flags", flagBody("located", ""))
 	if loc := r.header.Get("Location"); loc != "/feature-flags/pzllysfw2f/located" {
 		t.Errorf("Location %q", loc)
+	}
+}
+
+// TestSearchByDateModified: the search the drift check sends — the site's flags,
+// dateModified newest first, paged, with the total count — as the search reference
+// documents it (body {filter, page, perPage, sort}); a patch, an environment patch and an
+// archive each move the flag to the front.
+func TestSearchByDateModified(t *testing.T) {
+	s, c, clock := setup(t, Options{RatePer10s: -1, RatePerHour: -1})
+	for i := range 5 {
+		c.must(201, "POST", "/feature-flags", flagBody(fmt.Sprintf("flag_%d", i), ""))
+		clock.Advance(time.Second)
+	}
+	if err := s.SetFlagJSON("otherste01", []byte(`{"featureKey": "elsewhere", "name": "e"}`)); err != nil {
+		t.Fatal(err)
+	}
+	search := func(page int) (string, reply) {
+		body := fmt.Sprintf(`{"filter": [{"field": "siteCode", "operator": "EQUAL", "parameters": ["pzllysfw2f"]}], "page": %d, "perPage": 2, "sort": [{"field": "dateModified", "direction": "DESC"}]}`, page)
+		r := c.must(200, "POST", "/feature-flags/search", body)
+		var keys []string
+		for _, f := range r.list(t) {
+			keys = append(keys, f["featureKey"].(string)+"@"+f["dateModified"].(string)[11:])
+		}
+		return strings.Join(keys, ","), r
+	}
+	for _, tc := range []struct {
+		change string // a call made first, "" for none
+		want   string // page 1, then page 2
+	}{
+		{"", "flag_4@10:42:18,flag_3@10:42:17|flag_2@10:42:16,flag_1@10:42:15"},
+		{`PATCH /feature-flags/pzllysfw2f/flag_1 {"description": "moved"}`, "flag_1@10:42:21,flag_4@10:42:18|flag_3@10:42:17,flag_2@10:42:16"},
+		{`PATCH /feature-flags/pzllysfw2f/flag_0/production {"featureEnabled": true}`, "flag_0@10:42:22,flag_1@10:42:21|flag_4@10:42:18,flag_3@10:42:17"},
+		{`PATCH /feature-flags/pzllysfw2f/flag_2 {"isArchived": true}`, "flag_2@10:42:23,flag_0@10:42:22|flag_1@10:42:21,flag_4@10:42:18"},
+	} {
+		clock.Advance(time.Second)
+		if tc.change != "" {
+			method, rest, _ := strings.Cut(tc.change, " ")
+			path, body, _ := strings.Cut(rest, " ")
+			c.must(200, method, path, body)
+		}
+		p1, r := search(1)
+		p2, _ := search(2)
+		if got := p1 + "|" + p2; got != tc.want {
+			t.Errorf("after %q: %s, want %s", tc.change, got, tc.want)
+		}
+		if h := r.header.Get("X-Pagination-Total-Count"); h != "5" {
+			t.Errorf("after %q: X-Pagination-Total-Count %q, want 5 (the site's flags, archived included)", tc.change, h)
+		}
 	}
 }

@@ -124,7 +124,9 @@ func spawnServer(ctx context.Context, node, dir string, c *cluster, dbName, logP
 		cluster:    c,
 		proc:       proc,
 		stdin:      stdin,
-		http:       &http.Client{Timeout: 30 * time.Second},
+		// A fresh connection per call: a test's raw calls must never meet a keep-alive
+		// connection the Node server is closing (a reset POST would fail the test).
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	if err := s.waitReady(ctx, readyTimeout); err != nil {
 		stopErr := s.kill()

@@ -70,6 +70,9 @@ gitSshKey: {env: FLAGSYNC_GIT_SSH_KEY_FILE, key: git-ssh-key}
 gitSshKeyPassphrase: {env: FLAGSYNC_GIT_SSH_KEY_PASSPHRASE_FILE, key: git-ssh-key-passphrase}
 gitKnownHosts: {env: FLAGSYNC_GIT_KNOWN_HOSTS, key: git-known-hosts}
 splitAdminApiKey: {env: SPLIT_ADMIN_API_KEY_FILE, key: split-admin-api-key}
+notifyWebhookUrl: {env: FLAGSYNC_NOTIFY_WEBHOOK_URL_FILE, key: notify-webhook-url}
+notifyWebhookSecret: {env: FLAGSYNC_NOTIFY_WEBHOOK_SECRET_FILE, key: notify-webhook-secret}
+notifySlackUrl: {env: FLAGSYNC_NOTIFY_SLACK_URL_FILE, key: notify-slack-url}
 {{- end }}
 
 {{/* Name of the Secret mounted at /etc/flagsync/secrets. */}}
@@ -107,6 +110,7 @@ nobody chose.
 {{- end }}
 {{- end }}
 {{- else if $set }}
+{{- /* flagsync run refuses the same list (placeholderSecrets in cmd/flagsync; a test keeps them equal) */}}
 {{- $placeholders := list "replace-me" "replaceme" "changeme" "change-me" "placeholder" "todo" "xxx" "example" }}
 {{- range $name, $v := $set }}
 {{- if has (lower (trim (toString $v))) $placeholders }}
