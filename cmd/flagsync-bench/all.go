@@ -20,6 +20,7 @@ var (
 	allRuns = [][]string{
 		{"load"},
 		{"plan"},
+		{"policy"},
 		{"calls"},
 		{"import"},
 		{"sync", "-n", "100"},
@@ -29,6 +30,7 @@ var (
 	allQuickRuns = [][]string{
 		{"load", "-quick"},
 		{"plan", "-quick"},
+		{"policy", "-quick"},
 		{"calls", "-quick"},
 		{"import", "-quick"},
 		{"sync", "-n", "100"},

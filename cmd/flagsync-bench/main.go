@@ -40,6 +40,7 @@ var scenarios = map[string]scenario{
 	"calls":  {"API calls of a steady-state and a 1% sync, list-based (flagsync) against per-resource (a get per flag), with latency", setupCalls},
 	"import": {"first import of 1,000 flags at Kameleoon's rate limits (time-scaled): time and 429s", setupImport},
 	"sync":   {"sync N generated flags into a sandbox at Kameleoon's rate limits (time-scaled), then a 1% change", setupSync},
+	"policy": {"the five documented policies on a plan of 10,000 flags × 3 environments: the pipeline's step and the engine alone", setupPolicy},
 	"daemon": {"the daemon's API calls, before and after issue 18: start (ready time), drift checks, a webhook", setupDaemon},
 }
 

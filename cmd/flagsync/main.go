@@ -76,6 +76,8 @@ var commands = map[string]command{
 	"doctor":      {summary: "probe an account once: which behaviours flagsync relies on hold", run: cmdDoctor},
 	"completion":  {summary: "print the shell completion script for bash, zsh or fish", run: cmdCompletion, args: func(*app) []string { return cli.Shells }},
 	"schema":      {summary: "print a JSON Schema: flag files, flagsync.yaml, the JSON plan, the validate report", run: cmdSchema, args: schemaNames},
+	"report":      {summary: "list each flag's owner, age, expiry, health and settled environments", run: cmdReport},
+	"promote":     {summary: "copy a flag's environment block onto another (staging to production) and show the plan", run: cmdPromote},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -206,7 +206,16 @@ func writeValidateSummary(w io.Writer, r validateReport, invalid *diag.InvalidEr
 		_, err := fmt.Fprintf(w, "%s in %s\n", plural(len(r.Diagnostics), "problem"), plural(invalid.FileCount(), "file"))
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), strings.Join(sum.scopes, ", "))
+	where := strings.Join(sum.scopes, ", ")
+	if sum.policies > 0 {
+		// validate compiles the policies; plan, sync and the daemon evaluate them.
+		n := "1 policy"
+		if sum.policies > 1 {
+			n = fmt.Sprintf("%d policies", sum.policies)
+		}
+		where += "; " + n + " compiled"
+	}
+	_, err := fmt.Fprintf(w, "%s valid (%s)\n", plural(r.Files, "flag file"), where)
 	return err
 }
 
@@ -214,6 +223,8 @@ func writeValidateSummary(w io.Writer, r validateReport, invalid *diag.InvalidEr
 type validSummary struct {
 	flags  int
 	scopes []string // per service: its scopes counted, in its words ("2 sites")
+	// policies counts flagsync.yaml's policies, compiled for every service.
+	policies int
 }
 
 // validateRepository loads the flag files of every service the repository needs, each
@@ -225,6 +236,9 @@ func (a *app) validateRepository(snap *snapshot) (validSummary, *diag.InvalidErr
 	var invalid *diag.InvalidError
 	if err != nil && !errors.As(err, &invalid) {
 		return sum, nil, err
+	}
+	if l != nil {
+		sum.policies = len(l.Settings.Policies)
 	}
 	for _, pt := range l.Parts {
 		scopes := map[string]bool{}

@@ -370,6 +370,7 @@ func (d *Daemon) full(c *cycle, snap *gitsource.Snapshot, reason string) {
 	refused := errors.As(err, &tooMany) || errors.As(err, &mass)
 	if err == nil || refused {
 		st.lastFullRead = time.Now()
+		d.observeLifecycle(loaded)
 	}
 	switch {
 	case c.suspended && (err == nil || refused):

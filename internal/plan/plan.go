@@ -1,6 +1,10 @@
 package plan
 
-import "github.com/flagsync/flagsync/internal/api"
+import (
+	"fmt"
+
+	"github.com/flagsync/flagsync/internal/api"
+)
 
 // Address names what a change touches in words every vendor shares, the way Terraform's
 // addrs name a resource whatever its provider: the service, where the flag lives in it,
@@ -77,6 +81,11 @@ type Plan struct {
 	// changes or as refused changes.
 	Notes []Note `json:"notes,omitempty"`
 
+	// Warnings are the messages of warn policies (flagsync.yaml's policies:) on changes
+	// that are applied all the same, in plan order. Changes a deny policy refuses are in
+	// Blocked (kind BlockedPolicy) instead.
+	Warnings []Warning `json:"warnings,omitempty"`
+
 	// Service names the flag service the plan is for, as renderers write it
 	// ("Kameleoon", "Split"; "Kameleoon and Split" for a merged plan). Each vendor's
 	// planner sets it.
@@ -121,6 +130,11 @@ const (
 	// awaiting approval; it is counted and shown apart, not as a refusal nor by its
 	// action.
 	BlockedAwaitingApproval BlockedKind = "awaiting-approval"
+	// BlockedPolicy is a change a deny policy of flagsync.yaml refused (or that failed to
+	// evaluate, which refuses too), or a change that needed one so refused (a later change
+	// of a flag whose create was refused, a change whose Change.After names a refused
+	// one). It is not in Plan.Changes and is never applied.
+	BlockedPolicy BlockedKind = "policy"
 )
 
 // Blocked is a change the planner refused to make, and why.
@@ -135,8 +149,46 @@ type Blocked struct {
 	// ChangeRequest is set for BlockedAwaitingApproval: the service's id of the request
 	// that waits for approval.
 	ChangeRequest string `json:"changeRequest,omitempty"`
-	Reason        string `json:"reason"`
+	// Policy, Action, Order, File and Line are set for BlockedPolicy: the names of the
+	// policies that refused the change (comma-separated), the change's action and its
+	// order in the plan before it was refused, and where the flag is defined (File is
+	// empty for a flag no longer in Git).
+	Policy string `json:"policy,omitempty"`
+	Action Action `json:"action,omitempty"`
+	Order  int    `json:"order,omitempty"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Reason string `json:"reason"`
 }
+
+// Warning is the message of a warn policy on a planned change, which is applied all the
+// same.
+type Warning struct {
+	Address        // the change's flag and environment
+	Order   int    `json:"order"`  // the change's order in the plan
+	Action  Action `json:"action"` // the change's action
+	Policy  string `json:"policy"` // the policy's name
+	Message string `json:"message"`
+	File    string `json:"file,omitempty"` // where the flag is defined
+	Line    int    `json:"line,omitempty"`
+}
+
+// Where is file:line, file, or "" when the place is unknown.
+func where(file string, line int) string {
+	if file == "" {
+		return ""
+	}
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
+}
+
+// Where says where the refused change's flag is defined: file:line, or "".
+func (b Blocked) Where() string { return where(b.File, b.Line) }
+
+// Where says where the warned change's flag is defined: file:line, or "".
+func (w Warning) Where() string { return where(w.File, w.Line) }
 
 // NoteKind says why the planner leaves a difference alone.
 type NoteKind string

@@ -25,7 +25,9 @@ type jsonPlan struct {
 	Unmanaged     []jsonFlag   `json:"unmanaged"`
 	Blocked       []Blocked    `json:"blocked"`
 	Notes         []jsonNote   `json:"notes"`
-	Price         *Price       `json:"price,omitempty"` // present when a sync priced the plan
+	// Warnings are the warn policies' messages; absent when there are none.
+	Warnings []jsonWarning `json:"warnings,omitempty"`
+	Price    *Price        `json:"price,omitempty"` // present when a sync priced the plan
 }
 
 // jsonFlag names a flag: its address without an environment.
@@ -71,8 +73,8 @@ type jsonNote struct {
 
 // RenderJSON writes p for machines as one indented JSON document: {"format_version",
 // "revision", "service", "summary", "changes", "unmanaged", "blocked", "notes"}, and
-// "price" when a sync priced the plan. Request bodies are embedded as JSON, exactly as
-// they will be sent.
+// "warnings" when policies warned about changes and "price" when a sync priced the plan.
+// Request bodies are embedded as JSON, exactly as they will be sent.
 func RenderJSON(w io.Writer, p Plan) error {
 	out := jsonPlan{
 		FormatVersion: JSONFormatVersion,
@@ -83,6 +85,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 		Unmanaged:     make([]jsonFlag, 0, len(p.Unmanaged)),
 		Blocked:       p.Blocked,
 		Notes:         make([]jsonNote, 0, len(p.Notes)),
+		Warnings:      jsonWarnings(p.Warnings),
 		Price:         p.Price,
 	}
 	for _, a := range p.Unmanaged {

@@ -66,7 +66,7 @@ func markdown(p Plan, level, limit int) string {
 	b.WriteString("\n\n")
 	groups := groupByFlag(p.Changes)
 	s := p.Summary()
-	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 || s.AwaitingApproval > 0 {
+	if s.Changes() > 0 || s.Blocked > 0 || s.Notes > 0 || s.AwaitingApproval > 0 || s.Warnings > 0 {
 		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(p.SummaryLine()))
 	}
 	if len(groups) > 0 {
@@ -88,19 +88,7 @@ func markdown(p Plan, level, limit int) string {
 	case mdFlags, mdFlagsTrunc:
 		b.WriteString("> [!NOTE]\n> Folded to stay under " + fmt.Sprint(limit) + " characters: only the flags are listed, without their changes. Run `flagsync plan` for the full plan.\n\n")
 	}
-	archives, others := p.splitBlocked()
-	if len(others) > 0 {
-		writeMarkdownBlocked(&b, "Changes flagsync refuses to make; "+p.ServiceName()+" will still differ from Git after this plan:", others, level)
-	}
-	if len(archives) > 0 {
-		writeMarkdownBlocked(&b, "Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:", archives, level)
-	}
-	if waiting := p.AwaitingApproval(); len(waiting) > 0 {
-		writeMarkdownWaiting(&b, p.ServiceName(), waiting, level)
-	}
-	if len(p.Notes) > 0 {
-		writeMarkdownNotes(&b, p, level)
-	}
+	writeMarkdownCallouts(&b, p, level)
 
 	held := p.heldChanges()
 	tail := "\n" + mdEscape(p.SummaryLine()) + "\n"
@@ -135,6 +123,26 @@ func markdown(p Plan, level, limit int) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n") + "\n" + tail
+}
+
+// writeMarkdownCallouts writes what the plan will not do, under the summary: the
+// policies' refusals and warnings, the refused changes, those awaiting approval and the
+// differences left alone.
+func writeMarkdownCallouts(b *strings.Builder, p Plan, level int) {
+	writeMarkdownPolicies(b, p, level)
+	archives, others := p.splitBlocked()
+	if len(others) > 0 {
+		writeMarkdownBlocked(b, "Changes flagsync refuses to make; "+p.ServiceName()+" will still differ from Git after this plan:", others, level)
+	}
+	if len(archives) > 0 {
+		writeMarkdownBlocked(b, "Pruning refused by the mass-archive guard; these flags were removed from Git but are **not** archived:", archives, level)
+	}
+	if waiting := p.AwaitingApproval(); len(waiting) > 0 {
+		writeMarkdownWaiting(b, p.ServiceName(), waiting, level)
+	}
+	if len(p.Notes) > 0 {
+		writeMarkdownNotes(b, p, level)
+	}
 }
 
 // writeMarkdownBlocked writes refused changes as a warning under title; a folded

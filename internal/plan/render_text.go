@@ -30,6 +30,7 @@ const (
 // RenderText writes p for a terminal, in the style of terraform plan: a header per
 // flag, one line per change (+ create, ~ update, - archive) with its request, its
 // reason and a line per field (before → after), the refused changes (! flag: reason),
+// the policies' refusals and warnings (* flag: policy: message),
 // the differences left alone (= flag: field: Git's and the service's values, and why),
 // the unmanaged flags, the price when the plan has one (the API calls, the budget and
 // the time), and one summary line at the end.
@@ -47,6 +48,7 @@ func RenderText(w io.Writer, p Plan, opts TextOptions) error {
 		t.flag(g, held)
 	}
 	t.refused(p)
+	writeTextPolicies(t.bw, p, t.paint)
 	writeTextWaiting(t.bw, p, t.paint)
 	t.notes(p)
 	if len(p.Unmanaged) > 0 {

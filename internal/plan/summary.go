@@ -16,6 +16,12 @@ type Summary struct {
 	// AwaitingApproval counts the changes waiting for approval in the service (Blocked
 	// entries of kind BlockedAwaitingApproval); absent when 0.
 	AwaitingApproval int `json:"awaitingApproval,omitempty"`
+	// Policy counts the refused changes a deny policy refused (Blocked entries of kind
+	// BlockedPolicy, also counted in Blocked); absent when 0.
+	Policy int `json:"policy,omitempty"`
+	// Warnings counts the warn policies' messages on applied changes (Plan.Warnings);
+	// absent when 0.
+	Warnings int `json:"warnings,omitempty"`
 }
 
 // Summary counts p's changes by action. A change that waits for approval in the
@@ -23,7 +29,8 @@ type Summary struct {
 // approval, not by its action: the vendor does not write it again while it waits.
 func (p Plan) Summary() Summary {
 	waiting := p.AwaitingApproval()
-	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked) - len(waiting), Notes: len(p.Notes), AwaitingApproval: len(waiting)}
+	s := Summary{Unmanaged: len(p.Unmanaged), Blocked: len(p.Blocked) - len(waiting), Notes: len(p.Notes), AwaitingApproval: len(waiting),
+		Policy: len(p.PolicyRefused()), Warnings: len(p.Warnings)}
 	held := make(map[Address]bool, len(waiting))
 	for _, b := range waiting {
 		held[b.Address] = true
@@ -54,9 +61,11 @@ func (p Plan) HasChanges() bool { return len(p.Changes) > 0 }
 // "Plan: 2 to create, 5 to update, 0 to archive; 3 unmanaged flags left alone." or
 // "No changes. Kameleoon matches revision abc1234." (the plan's ServiceName). Refused
 // changes are counted after them: "; 6 archives refused by the mass-archive guard" and
-// "; 1 change refused (Kameleoon will still differ from Git)". A plan whose only content
-// is refused changes uses the first form: the service does not match Git. Notes come
-// last: "; 2 differences left alone (see the notes)".
+// "; 1 change refused (Kameleoon will still differ from Git)", and those policies refused
+// apart: "; 2 changes refused by policies". A plan whose only content is refused changes
+// uses the first form: the service does not match Git. Notes come last: "; 2
+// differences left alone (see the notes)", after the policies' warnings: "; 1 policy
+// warning".
 func (p Plan) SummaryLine() string {
 	s := p.Summary()
 	var b strings.Builder
@@ -77,11 +86,17 @@ func (p Plan) SummaryLine() string {
 	if archives > 0 {
 		fmt.Fprintf(&b, "; %d %s refused by the mass-archive guard", archives, plural(archives, "archive"))
 	}
-	if other := s.Blocked - archives; other > 0 {
+	if s.Policy > 0 {
+		fmt.Fprintf(&b, "; %d %s refused by policies", s.Policy, plural(s.Policy, "change"))
+	}
+	if other := s.Blocked - archives - s.Policy; other > 0 {
 		fmt.Fprintf(&b, "; %d %s refused (%s will still differ from Git)", other, plural(other, "change"), p.ServiceName())
 	}
 	if s.AwaitingApproval > 0 {
 		fmt.Fprintf(&b, "; %d %s awaiting approval in %s", s.AwaitingApproval, plural(s.AwaitingApproval, "change"), p.ServiceName())
+	}
+	if s.Warnings > 0 {
+		fmt.Fprintf(&b, "; %d policy %s", s.Warnings, plural(s.Warnings, "warning"))
 	}
 	if s.Notes > 0 {
 		fmt.Fprintf(&b, "; %d %s left alone (see the notes)", s.Notes, plural(s.Notes, "difference"))
@@ -96,15 +111,27 @@ func (p Plan) RefusedArchives() int {
 	return len(archives)
 }
 
+// PolicyRefused returns the changes policies refused (Blocked entries of kind
+// BlockedPolicy), in plan order.
+func (p Plan) PolicyRefused() []Blocked {
+	var out []Blocked
+	for _, b := range p.Blocked {
+		if b.Kind == BlockedPolicy {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // splitBlocked separates the plan's refused changes into the archives the mass-archive
 // guard refused and every other refusal, each in plan order; changes awaiting approval
-// are in neither (see AwaitingApproval).
+// and those policies refused are in neither (see AwaitingApproval and PolicyRefused).
 func (p Plan) splitBlocked() (archives, others []Blocked) {
 	for _, b := range p.Blocked {
 		switch b.Kind {
 		case BlockedMassArchive:
 			archives = append(archives, b)
-		case BlockedAwaitingApproval:
+		case BlockedAwaitingApproval, BlockedPolicy:
 		default:
 			others = append(others, b)
 		}

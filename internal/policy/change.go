@@ -217,6 +217,9 @@ func (a *adapter) NativeToValue(v any) ref.Val {
 	case FieldChange:
 		return &fieldVal{f: &t, adapter: a}
 	}
+	if val, ok := lazyValue(a, v); ok {
+		return val
+	}
 	return a.base.NativeToValue(v)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/policy"
 )
 
 // Loaded is the load step's result: the flag services a repository needs, each with its
@@ -23,6 +24,9 @@ type Loaded struct {
 	// Needed are the vendors of every service the repository needs, valid or not (the
 	// dispatch's answer), in the same order.
 	Needed []Vendor
+	// Settings are flagsync.yaml's vendor-neutral settings: the policies (compiled in
+	// each part), promote's settings and the environments' order.
+	Settings flagrepo.Settings
 
 	src Source
 }
@@ -31,6 +35,9 @@ type Loaded struct {
 type Part struct {
 	Vendor Vendor // the vendor that loaded it
 	Repo   Repo   // its desired flags (and, once read, its live state)
+	// Policies are flagsync.yaml's policies compiled against this service's flag
+	// files; empty when the settings have none.
+	Policies *policy.Set
 
 	hidden map[string]bool // the files other services took
 }
@@ -48,7 +55,7 @@ func (l *Loaded) Files() []FlagFile {
 // the loaded services (matched by Service). Each part is carried over without loading
 // again when its Repo is a Binder; otherwise the connected vendor loads the same files.
 func (l *Loaded) Connect(vendors []Vendor) (*Loaded, error) {
-	out := &Loaded{Revision: l.Revision, src: l.src, Parts: make([]Part, 0, len(l.Parts))}
+	out := &Loaded{Revision: l.Revision, src: l.src, Settings: l.Settings, Parts: make([]Part, 0, len(l.Parts))}
 	for _, pt := range l.Parts {
 		var v Vendor
 		for _, c := range vendors {
@@ -70,7 +77,7 @@ func (l *Loaded) Connect(vendors []Vendor) (*Loaded, error) {
 				return nil, fmt.Errorf("connect %s: %w", v.Service(), err)
 			}
 		}
-		out.Parts = append(out.Parts, Part{Vendor: v, Repo: repo, hidden: pt.hidden})
+		out.Parts = append(out.Parts, Part{Vendor: v, Repo: repo, Policies: pt.Policies, hidden: pt.hidden})
 		out.Needed = append(out.Needed, v)
 	}
 	return out, nil
@@ -79,8 +86,11 @@ func (l *Loaded) Connect(vendors []Vendor) (*Loaded, error) {
 // Load is the first step of a run, and the one dispatch that decides which flag services
 // a repository needs: each vendor claims its files (see Vendor.Claim and Fallback), and
 // each vendor the repository needs loads and validates its own, never seeing the files
-// another claimed. Every service's problems are reported together, as one
-// *diag.InvalidError returned with the parts whose files are valid.
+// another claimed. flagsync.yaml's vendor-neutral settings are read once (Loaded.Settings)
+// and its policies compiled for each service (Part.Policies): a policy that does not
+// compile is a problem of the repository like any other. Every service's problems are
+// reported together, as one *diag.InvalidError returned with the parts whose files are
+// valid.
 func Load(vendors []Vendor, src Source) (*Loaded, error) {
 	if len(vendors) == 0 {
 		return nil, errors.New("no flag service to load them")
@@ -116,6 +126,16 @@ func Load(vendors []Vendor, src Source) (*Loaded, error) {
 		}
 		l.Parts = append(l.Parts, Part{Vendor: sh.vendor, Repo: repo, hidden: hidden})
 	}
+	settings, sd, err := flagrepo.ReadSettings(src.FS, cleanDir(src.Dir))
+	if err != nil {
+		return nil, err
+	}
+	l.Settings = settings
+	pd, err := l.compilePolicies(sd, diags)
+	if err != nil {
+		return nil, err
+	}
+	diags = append(diags, pd...)
 	if len(diags) > 0 {
 		diag.SortDiagnostics(diags)
 		return l, &diag.InvalidError{Diagnostics: diags, Files: files}

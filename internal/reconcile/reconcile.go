@@ -64,11 +64,14 @@ type Input struct {
 	// lost its lease stops writing before its next request.
 	Guard func(ctx context.Context) error
 
-	// OnPlan, when set, is called with the plan as soon as it is computed and priced,
-	// before any guard or write, so a command can show it while the changes are applied. It must
+	// OnPlan, when set, is called with the plan as soon as it is computed, the policies
+	// evaluated on it and priced, before any guard or write, so a command can show it
+	// while the changes are applied. It must
 	// not block: the plan is applied from the live read just made, and a plan held
 	// back for long (for a confirmation, say) would be applied to stale state.
 	OnPlan func(plan.Plan)
+	// Now, when set, is the clock the policies read as `now` (tests); time.Now otherwise.
+	Now func() time.Time
 	// OnResult, when set, is called for each change as it finishes (concurrently).
 	OnResult func(apply.Result)
 
@@ -117,10 +120,15 @@ func (e *TooManyChangesError) Error() string {
 }
 
 // logRefused warns that a run is not converged because the planner refused changes,
-// one line per refusal, and says which changes wait for approval, one line each.
+// one line per refusal (the planner's or a policy's), and says which changes wait for
+// approval, one line each.
 func logRefused(logger *slog.Logger, rep *Report) {
 	for _, b := range rep.Refused {
-		logger.Warn("not converged: change refused by the planner", "flag", b.Flag().String(), "reason", b.Reason)
+		by := "the planner"
+		if b.Kind == plan.BlockedPolicy {
+			by = "a policy"
+		}
+		logger.Warn("not converged: change refused by "+by, "flag", b.Flag().String(), "env", b.Environment, "reason", b.Reason)
 	}
 	for _, b := range rep.AwaitingApproval {
 		logger.Info("not converged: change awaiting approval in "+b.Service, "flag", b.Flag().String(), "change_request", b.ChangeRequest)
@@ -206,8 +214,17 @@ func (r *Report) NotConverged() string {
 			parts = append(parts, fmt.Sprintf("%d %s %s after applying", left, plural(left, "difference"), verb))
 		}
 	}
-	if n := len(r.Refused); n > 0 {
+	policies := 0
+	for _, b := range r.Refused {
+		if b.Kind == plan.BlockedPolicy {
+			policies++
+		}
+	}
+	if n := len(r.Refused) - policies; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s refused by the planner", n, plural(n, "change")))
+	}
+	if policies > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s refused by policies", policies, plural(policies, "change")))
 	}
 	if n := r.AwaitingApprovalCount(); n > 0 {
 		services := map[string]bool{}

@@ -53,9 +53,7 @@ func (r *run) steps() []step {
 		r.connect, // → r.loaded bound to connected vendors
 		r.read,    // → each Repo holds its live state; the report's scopes
 		r.plan,    // → r.planned: one plan per service, and the merged plan
-		// A policy step (issue 19) goes here: evaluated on r.planned, a denied change moves
-		// from the plan's changes to its refused changes, and apply never sees it (so
-		// that the plan is priced and shown as the policies leave it).
+		r.policy,  // → r.planned without the changes policies refuse (and those that need them), with their warnings
 		r.price,   // → the plan's price (API calls, budget, time) and r.quotes; the plan is shown
 		r.guard,   // refuses the whole plan (a planner guard, --max-changes)
 		r.apply,   // → r.applied: each service's results, in waves that fit its budget
@@ -297,13 +295,24 @@ func merge(revision string, plans []plan.Plan) plan.Plan {
 		if len(p.Changes)+len(p.Unmanaged)+len(p.Blocked)+len(p.Notes) > 0 || len(plans) == 1 {
 			services = append(services, p.ServiceName())
 		}
+		// Orders are renumbered across the services, and so are the orders a change
+		// needs first (Change.After), which a planner numbers from 1 in its own plan.
+		base := len(out.Changes)
 		for _, c := range p.Changes {
 			c.Order = len(out.Changes) + 1
+			if len(c.After) > 0 {
+				after := make([]int, len(c.After))
+				for i, o := range c.After {
+					after[i] = o + base
+				}
+				c.After = after
+			}
 			out.Changes = append(out.Changes, c)
 		}
 		out.Unmanaged = append(out.Unmanaged, p.Unmanaged...)
 		out.Blocked = append(out.Blocked, p.Blocked...)
 		out.Notes = append(out.Notes, p.Notes...)
+		out.Warnings = append(out.Warnings, p.Warnings...)
 	}
 	switch {
 	case len(services) == 0:

@@ -75,6 +75,8 @@ type readFlag struct {
 	EnvironmentConfigurations []readEnvironment `json:"environmentConfigurations"`
 	Archived                  *bool             `json:"archived"`
 	IsArchived                *bool             `json:"isArchived"`
+	DateCreated               string            `json:"dateCreated"` // read-only; for the lifecycle report
+	Health                    string            `json:"health"`      // read-only; for the lifecycle report
 
 	// orderConflicts, set by model, are the environments whose rules the API listed in an
 	// order their orderIndex contradicts.
@@ -97,6 +99,7 @@ type readVariation struct {
 
 type readEnvironment struct {
 	EnvironmentKey      string               `json:"environmentKey"`
+	DateModified        string               `json:"dateModified"` // read-only; for the lifecycle report
 	FeatureEnabled      bool                 `json:"featureEnabled"`
 	DefaultVariationKey string               `json:"defaultVariationKey"`
 	RolloutRules        []readRule           `json:"rolloutRules"`
@@ -181,6 +184,8 @@ func (r *readFlag) model() kmodel.Flag {
 		AttributionWindow: r.AttributionWindow.int(),
 		PrimaryGoalID:     r.PrimaryGoalID.int(),
 		Variables:         r.Variables,
+		DateCreated:       r.DateCreated,
+		Health:            r.Health,
 	}
 	if r.BucketingKey != nil {
 		f.BucketingKey = &kmodel.BucketingKey{BucketingKeyType: r.BucketingKey.BucketingKeyType, CustomDataID: r.BucketingKey.CustomDataID.int()}
@@ -209,6 +214,7 @@ func (r *readFlag) model() kmodel.Flag {
 			FeatureEnabled:      e.FeatureEnabled,
 			DefaultVariationKey: e.DefaultVariationKey,
 			Integrations:        e.Integrations,
+			DateModified:        e.DateModified,
 		}
 		rules := e.RolloutRules
 		// Order is orderIndex when every rule carries one, else the array order; equal

@@ -80,10 +80,12 @@ func TestDecodeTutorialResponses(t *testing.T) {
 					{Key: "off", Name: "Off", Variables: []kmodel.VariationVariable{{Key: "test_variable", Value: "test"}}},
 				},
 				Environments: map[string]kmodel.Environment{
-					"production":  {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
-					"staging":     {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations},
-					"development": {FeatureEnabled: true, DefaultVariationKey: "on", Integrations: noIntegrations, RolloutRules: tt.devRule},
+					"production":  {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations, DateModified: "2025-12-17T10:42:14"},
+					"staging":     {FeatureEnabled: false, DefaultVariationKey: "off", Integrations: noIntegrations, DateModified: "2025-12-17T10:42:14"},
+					"development": {FeatureEnabled: true, DefaultVariationKey: "on", Integrations: noIntegrations, RolloutRules: tt.devRule, DateModified: "2025-12-17T10:42:14"},
 				},
+				// Read-only, kept for flagsync report, never planned.
+				DateCreated: "2025-12-17T10:42:14", Health: "HEALTHY",
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("decoded flag:\n got %+v\nwant %+v", got, want)
@@ -222,8 +224,10 @@ func TestDecodeFlagFields(t *testing.T) {
 					f.PrimaryGoalID == 5 && reflect.DeepEqual(f.SecondaryGoalIDs, []int64{1, 2})
 			}},
 		{"no environments gives a nil map", `{"environmentConfigurations":[]}`, func(f kmodel.Flag) bool { return f.Environments == nil }},
-		{"server-owned fields ignored", `{"health":"STALE","teamId":3,"dateCreated":"2025-12-17T10:42:14","createdById":1}`,
-			func(f kmodel.Flag) bool { return reflect.DeepEqual(f, kmodel.Flag{}) }},
+		{"server-owned fields ignored, but the report's kept as read", `{"health":"STALE","teamId":3,"dateCreated":"2025-12-17T10:42:14","createdById":1}`,
+			func(f kmodel.Flag) bool {
+				return reflect.DeepEqual(f, kmodel.Flag{DateCreated: "2025-12-17T10:42:14", Health: "STALE"})
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,7 +90,8 @@ func (fs *fields) take(k *yaml.Node) (int, bool) {
 func (fs *fields) has(i int) bool { return fs.seen&(1<<i) != 0 }
 
 var flagFieldNames = []string{"siteCode", "featureKey", "name", "description", "tags", "attributionWindow", "bucketingKey",
-	"primaryGoalId", "secondaryGoalIds", "variables", "variations", "environments", "archived", "ignore"}
+	"primaryGoalId", "secondaryGoalIds", "variables", "variations", "environments", "archived", "ignore",
+	"owner", "expires", "permanent"}
 
 const (
 	maxInt32 = 2147483647
@@ -137,6 +138,8 @@ func (d *fastDecoder) flag(root *yaml.Node) (f kmodel.Flag, ok bool) {
 			f.Archived, ok = diag.Bool(v)
 		case "ignore":
 			f.Ignore, ok = stringList(v, 0, 1, -1, true, nil)
+		case "owner", "expires", "permanent":
+			ok = metadata(&f, flagFieldNames[field], v)
 		}
 		if !ok {
 			return f, false
@@ -145,6 +148,24 @@ func (d *fastDecoder) flag(root *yaml.Node) (f kmodel.Flag, ok bool) {
 	// Required: featureKey, name, variations.
 	return f, fs.has(1) && fs.has(2) && fs.has(10)
 }
+
+// metadata decodes one of flagsync's own fields of a flag file (owner, expires,
+// permanent), which are never sent to Kameleoon.
+func metadata(f *kmodel.Flag, name string, v *yaml.Node) (ok bool) {
+	switch name {
+	case "owner":
+		f.Owner, ok = str(v, 1, -1)
+	case "expires":
+		f.Expires, ok = str(v, 0, -1)
+		ok = ok && expiresPattern.MatchString(f.Expires)
+	case "permanent":
+		f.Permanent, ok = diag.Bool(v)
+	}
+	return ok
+}
+
+// expiresPattern is the schema's pattern of expires: a date, YYYY-MM-DD.
+var expiresPattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`)
 
 // str reads a string of min to max characters (max < 0: no maximum).
 func str(n *yaml.Node, min, max int) (string, bool) {

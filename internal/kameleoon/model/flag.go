@@ -57,8 +57,8 @@ func CompareRefs(a, b Ref) int {
 
 // Flag is one feature flag. JSON names are the Automation API's own field names (and so
 // the flag file's), except Environments, which is keyed by environment key instead of the
-// API's environmentConfigurations array. Fields that are server-owned (dates, health,
-// team) are not part of the model; ID is set only on flags read from the API.
+// API's environmentConfigurations array. Of the server-owned fields, only ID, the dates
+// flagsync report reads and health are kept, on flags read from the API.
 type Flag struct {
 	ID                int64                  `json:"-"`
 	SiteCode          string                 `json:"siteCode"`
@@ -78,6 +78,19 @@ type Flag struct {
 	// Ignore lists the fields of this flag that flagsync leaves alone (see IgnorePath),
 	// as written in the flag file; flagsync.yaml's ignore list adds to it.
 	Ignore []string `json:"ignore,omitempty"`
+
+	// Owner, Expires (a date, YYYY-MM-DD, as written) and Permanent are flagsync's own
+	// metadata of a flag file (flagsync report, policies): never sent to Kameleoon.
+	// Files only.
+	Owner     string `json:"owner,omitempty"`
+	Expires   string `json:"expires,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+
+	// DateCreated and Health are Kameleoon's own, read-only: when the flag was created
+	// (as Kameleoon writes it) and its verdict on the flag (PERMANENT, HEALTHY, STALE,
+	// SMELLY). Live flags only; never planned nor written (flagsync report reads them).
+	DateCreated string `json:"-"`
+	Health      string `json:"-"`
 
 	// Source is where a desired flag was read from (empty for live flags).
 	Source Source `json:"-"`
@@ -136,6 +149,11 @@ type Environment struct {
 	DefaultVariationKey string        `json:"defaultVariationKey,omitempty"`
 	RolloutRules        []Rule        `json:"rolloutRules,omitempty"`
 	Integrations        *Integrations `json:"integrations,omitempty"`
+
+	// DateModified is Kameleoon's read-only dateModified of the environment: when it
+	// last changed. Live environments only; never planned nor written (flagsync report
+	// reads it).
+	DateModified string `json:"-"`
 }
 
 // Integrations are third-party integrations of an environment. Their element shape is

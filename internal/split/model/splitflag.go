@@ -31,6 +31,12 @@ type Flag struct {
 	TrafficType  string                `json:"trafficType,omitempty"`
 	Environments map[string]Definition `json:"environments,omitempty"`
 
+	// Owner, Expires (a date, YYYY-MM-DD, as written) and Permanent are flagsync's own
+	// metadata of a flag file (flagsync report, policies): never sent to Split.
+	Owner     string `json:"owner,omitempty"`
+	Expires   string `json:"expires,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+
 	// ID is the flag's id in Split; set only on flags read from the API.
 	ID string `json:"-"`
 	// TrafficTypeID is the traffic type's id; set only on flags read from the API.

@@ -44,6 +44,18 @@ type Flag struct {
 	Ignore         []string               `json:"ignore,omitempty"`   // ignore paths of this flag; files only
 	Environments   map[string]Environment `json:"environments,omitempty"`
 
+	// Owner, Expires (a date, YYYY-MM-DD, as written) and Permanent are flagsync's own
+	// metadata of a flag file (flagsync report, policies): never sent to Unleash. Files
+	// only.
+	Owner     string `json:"owner,omitempty"`
+	Expires   string `json:"expires,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+
+	// CreatedAt and Stale are Unleash's own (read-only): when the flag was created (as
+	// Unleash writes it, RFC 3339) and whether it is marked stale. Live flags only.
+	CreatedAt string `json:"-"`
+	Stale     bool   `json:"-"`
+
 	// Source is where a desired flag was read from (empty for live flags).
 	Source Source `json:"-"`
 	// LegacyVariants counts, per environment, the flag's feature (environment) variants in

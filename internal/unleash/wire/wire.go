@@ -70,6 +70,8 @@ type ListedFeature struct {
 	Tags           []Tag       `json:"tags"`
 	Environments   []ListedEnv `json:"environments"`
 	ArchivedAt     *string     `json:"archivedAt,omitempty"` // search results only
+	CreatedAt      string      `json:"createdAt,omitempty"`
+	Stale          bool        `json:"stale,omitempty"`
 }
 
 // ListedEnv is a feature's environment in the project's list.
@@ -195,7 +197,8 @@ type SearchResult struct {
 // FlagFromList converts a listed feature (metadata, tags, environment summaries) to the
 // model; environments with strategies are marked Unread until their strategies are read.
 func FlagFromList(project string, lf ListedFeature) unleashmodel.Flag {
-	f := unleashmodel.Flag{Project: project, Name: lf.Name, Type: lf.Type, ImpressionData: lf.ImpressionData}
+	f := unleashmodel.Flag{Project: project, Name: lf.Name, Type: lf.Type, ImpressionData: lf.ImpressionData,
+		CreatedAt: lf.CreatedAt, Stale: lf.Stale}
 	if lf.Description != nil {
 		f.Description = *lf.Description
 	}
