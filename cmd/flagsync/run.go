@@ -167,7 +167,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	a.sandboxStateInCache(fs, conn, src)
 	conns, branch, err := a.connectDaemon(ctx, conn, &cfg, logger)
 	if err != nil {
-		return fail(err)
+		return usageOr(a, "flagsync run", err) // a service may refuse its connection flags (Unleash: --sandbox)
 	}
 	defer conns.Close()
 	if err := a.trackedBranch(&cfg, src, branch, logger); err != nil {

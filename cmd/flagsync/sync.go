@@ -110,7 +110,7 @@ func (a *app) finishSync(format string, rep *reconcile.Report, conns *provider.C
 	}
 	if err != nil {
 		a.printRunError("sync", err)
-		return exitFail
+		return usageCode(err) // a service's refusal of the connection flags is a usage error
 	}
 	if format == "text" {
 		fmt.Fprintln(a.stdout, report.SummaryLine(rep, report.Summary{
