@@ -20,7 +20,16 @@ func TestMain(m *testing.M) {
 	if os.Getenv("FLAGSYNC_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The programs the tests start keep their caches (the validation cache is on by
+	// default) in a folder of this run, not in the home of whoever runs the tests.
+	cache, err := os.MkdirTemp("", "flagsync-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	os.Exit(code)
 }
 
 // flagsyncOnPath puts a `flagsync` on PATH that runs this test binary as the program, and

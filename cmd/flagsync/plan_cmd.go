@@ -80,7 +80,7 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 	}
 	if runErr != nil {
 		a.printRunError("plan", runErr)
-		return exitFail
+		return usageCode(runErr) // a service's refusal of the connection flags is a usage error
 	}
 	// Refused changes count: Git and the service still differ.
 	if f.detailed && (len(rep.Plan.Changes) > 0 || len(rep.Plan.Blocked) > 0) {

@@ -167,7 +167,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	a.sandboxStateInCache(fs, conn, src)
 	conns, branch, err := a.connectDaemon(ctx, conn, &cfg, logger)
 	if err != nil {
-		return fail(err)
+		return usageOr(a, "flagsync run", err) // a service may refuse its connection flags (Unleash: --sandbox)
 	}
 	defer conns.Close()
 	if err := a.trackedBranch(&cfg, src, branch, logger); err != nil {
@@ -300,6 +300,7 @@ func (a *app) daemonConfig(f runFlags, src *sourceFlags, logger *slog.Logger) (d
 		AdminToken: adminToken, Suspended: f.suspend,
 		Prune: f.prune, MaxChanges: f.maxChanges, AllowMassArchive: f.allowMass, Concurrency: f.concurrency,
 		Logger: logger, RevisionTag: &daemon.RevisionTag{}, Build: buildInfo(),
+		Cache: src.validationCache(logger), // one for the daemon's lifetime
 	}
 	if secret != "" {
 		cfg.WebhookSecret = []byte(secret)
@@ -325,7 +326,7 @@ func (a *app) connectDaemon(ctx context.Context, conn *connFlags, cfg *daemon.Co
 	default:
 		branch = &snap.Branch
 		// Invalid files still say which services they are for; the sync reports them.
-		loaded, _ = reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: cfg.Dir, Revision: snap.Revision, Logger: logger})
+		loaded, _ = reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: cfg.Dir, Revision: snap.Revision, Logger: logger, Cache: cfg.Cache})
 	}
 	conns, err := a.providers.Connect(ctx, loaded, conn.options(a, daemon.APIObserver(cfg.Metrics, &calls), cfg.RevisionTag.Wrap(logger)))
 	if err != nil {

@@ -58,7 +58,9 @@ func (a *app) addSandboxFlags(fs *cli.FlagSet) *sandboxFlags {
 func (a *app) environmentsHelp() string {
 	var defaults []string
 	for _, p := range a.providers.All() {
-		defaults = append(defaults, p.Name()+": "+strings.Join(p.Sandbox().DefaultEnvironments, ","))
+		if envs := p.Sandbox().DefaultEnvironments; len(envs) > 0 {
+			defaults = append(defaults, p.Name()+": "+strings.Join(envs, ","))
+		}
 	}
 	return "comma-separated environment keys of the sandbox's project, in the order flags list them (default " + strings.Join(defaults, "; ") + ")"
 }
@@ -90,6 +92,10 @@ func cmdSandbox(ctx context.Context, a *app, args []string) int {
 	}
 	if msg := foreignFlags(fs, p, sf.byVendor, sf.owners); msg != "" {
 		fmt.Fprintf(a.stderr, "flagsync sandbox: %s\n", msg)
+		return exitUsage
+	}
+	if none := p.Sandbox().None; none != "" {
+		fmt.Fprintf(a.stderr, "flagsync sandbox: %s\n", none)
 		return exitUsage
 	}
 	srv, err := p.Sandbox().New(provider.SandboxInput{Values: sf.values(), Getenv: a.getenv,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/cli"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -32,6 +33,10 @@ type sourceFlags struct {
 	insecureSkipHostKey bool
 	allowHTTP           bool
 	caFile              string
+
+	noCache     bool             // --no-cache: every flag file is parsed
+	cache       *loadcache.Cache // the validation cache, once opened (nil: off)
+	cacheOpened bool
 }
 
 // addSourceFlags adds the flags that say where the flag files are. Git's settings keep
@@ -41,8 +46,9 @@ func (a *app) addSourceFlags(fs *cli.FlagSet) *sourceFlags {
 	fs.StringVar(&s.repo, "repo", ".", "repository: a local folder, or a URL (https://, ssh://, git@host:org/repo.git, file://)")
 	fs.StringVar(&s.ref, "ref", "", "branch, tag or full commit hash; default: the remote's default branch, or a local folder as it is on disk")
 	fs.StringVar(&s.path, "path", ".", "folder of flag files inside the repository")
-	fs.StringVar(&s.cacheDir, "cache-dir", "", "folder remote repositories are cloned into")
+	fs.StringVar(&s.cacheDir, "cache-dir", "", "folder remote repositories are cloned into and the validation cache is kept in (the cache is off in .flagsync/cache, the last default, used without a home)")
 	fs.DefaultText("cache-dir", "$XDG_CACHE_HOME/flagsync, else $HOME/.cache/flagsync, else .flagsync/cache")
+	fs.BoolVar(&s.noCache, "no-cache", false, "parse every flag file: no validation cache (it keeps what each unchanged file gave, see docs/cache.md)")
 	fs.IntVar(&s.depth, "depth", 1, "history depth to fetch from a remote; 0 = full history")
 	fs.Env("depth", "FLAGSYNC_GIT_DEPTH")
 	fs.DurationVar(&s.gitTimeout, "git-timeout", gitsource.DefaultTimeout, "time limit of one fetch")
@@ -64,6 +70,8 @@ type snapshot struct {
 	FS       fs.FS  // the whole repository
 	Dir      string // the flag folder inside FS, slash-separated, "." for the root
 	Dirty    bool   // a local work tree with uncommitted changes: the files are not Revision
+	// Cache is the validation cache its flag files are loaded through (nil: off).
+	Cache *loadcache.Cache
 }
 
 // open fetches the repository (cloning or updating a remote in the cache) and returns
@@ -87,7 +95,29 @@ func (s *sourceFlags) open(ctx context.Context, logger *slog.Logger) (*snapshot,
 		// A plan of uncommitted files must not claim to be the commit's plan.
 		rev += plan.DirtySuffix
 	}
-	return &snapshot{Revision: rev, FS: snap.FS, Dir: dir, Dirty: snap.Dirty}, nil
+	return &snapshot{Revision: rev, FS: snap.FS, Dir: dir, Dirty: snap.Dirty, Cache: s.validationCache(logger)}, nil
+}
+
+// validationCache returns the process's validation cache (docs/cache.md), opened once,
+// in the validation/ folder of the cache folder: --cache-dir (FLAGSYNC_CACHE_DIR), else
+// $XDG_CACHE_HOME/flagsync or ~/.cache/flagsync. It is nil (off) with --no-cache, and
+// without any of those: the last resort of the Git clones, .flagsync/cache in the
+// current folder, is often the repository itself, which a load must not write to.
+func (s *sourceFlags) validationCache(logger *slog.Logger) *loadcache.Cache {
+	if s.cacheOpened {
+		return s.cache
+	}
+	s.cacheOpened = true
+	dir := cmpOr(s.cacheDir, s.a.userCacheDir())
+	switch {
+	case s.noCache:
+		logger.Debug("validation cache off (--no-cache)")
+	case dir == "":
+		logger.Debug("validation cache off: no cache folder (--cache-dir, FLAGSYNC_CACHE_DIR, XDG_CACHE_HOME or HOME)")
+	default:
+		s.cache = loadcache.Open(dir, loadcache.Options{Logger: logger})
+	}
+	return s.cache
 }
 
 // newSource builds the gitsource.Source the flags describe, reading Git credentials
@@ -130,13 +160,18 @@ func (s *sourceFlags) newSource(logger *slog.Logger) (*gitsource.Source, error) 
 // defaultCacheDir is $XDG_CACHE_HOME/flagsync, else ~/.cache/flagsync, else
 // ./.flagsync/cache (a container without a home).
 func (a *app) defaultCacheDir() string {
+	return cmpOr(a.userCacheDir(), filepath.Join(".flagsync", "cache"))
+}
+
+// userCacheDir is $XDG_CACHE_HOME/flagsync, else ~/.cache/flagsync; "" without either.
+func (a *app) userCacheDir() string {
 	if d := a.getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "flagsync")
 	}
 	if h := a.getenv("HOME"); h != "" {
 		return filepath.Join(h, ".cache", "flagsync")
 	}
-	return filepath.Join(".flagsync", "cache")
+	return ""
 }
 
 // defaultKnownHosts is ~/.ssh/known_hosts; "" without a home, which gitsource also

@@ -110,7 +110,7 @@ func (a *app) finishSync(format string, rep *reconcile.Report, conns *provider.C
 	}
 	if err != nil {
 		a.printRunError("sync", err)
-		return exitFail
+		return usageCode(err) // a service's refusal of the connection flags is a usage error
 	}
 	if format == "text" {
 		fmt.Fprintln(a.stdout, report.SummaryLine(rep, report.Summary{
@@ -131,7 +131,7 @@ func (a *app) finishSync(format string, rep *reconcile.Report, conns *provider.C
 func (a *app) reconcile(ctx context.Context, conn *connFlags, logger *slog.Logger, snap *snapshot, in reconcile.Input) (*reconcile.Report, *provider.Connections, error) {
 	var calls atomic.Int64
 	var conns *provider.Connections
-	in.Revision, in.FS, in.Dir = snap.Revision, snap.FS, snap.Dir
+	in.Revision, in.FS, in.Dir, in.Cache = snap.Revision, snap.FS, snap.Dir, snap.Cache
 	in.Vendors, in.Calls, in.Logger = a.providers.FileVendors(), calls.Load, logger
 	opts := conn.options(a, func(api.CallInfo) { calls.Add(1) }, logger.With("revision", snap.Revision))
 	in.Connect = func(ctx context.Context, l *reconcile.Loaded) ([]reconcile.Vendor, error) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
@@ -78,7 +79,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
 	}
-	sum, invalid, err := a.validateRepository(snap)
+	sum, invalid, err := a.validateRepository(snap, logger)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "flagsync validate: %v\n", err)
 		return exitFail
@@ -230,9 +231,9 @@ type validSummary struct {
 // validateRepository loads the flag files of every service the repository needs, each
 // with its own loader, and returns every problem of every file as one
 // *diag.InvalidError.
-func (a *app) validateRepository(snap *snapshot) (validSummary, *diag.InvalidError, error) {
+func (a *app) validateRepository(snap *snapshot, logger *slog.Logger) (validSummary, *diag.InvalidError, error) {
 	var sum validSummary
-	l, err := reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: snap.Dir, Revision: snap.Revision})
+	l, err := reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: snap.Dir, Revision: snap.Revision, Logger: logger, Cache: snap.Cache})
 	var invalid *diag.InvalidError
 	if err != nil && !errors.As(err, &invalid) {
 		return sum, nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
 	"github.com/flagsync/flagsync/internal/leader"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/metrics"
 	"github.com/flagsync/flagsync/internal/notify"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -64,6 +65,9 @@ type Config struct {
 	Dir string
 	// Vendors are the flag services to sync (see reconcile.Input.Vendors), in order.
 	Vendors []reconcile.Vendor
+	// Cache is the validation cache every load of the daemon's lifetime goes through
+	// (see reconcile.Source.Cache); nil: every flag file is parsed on every load.
+	Cache *loadcache.Cache
 	// Calls returns how many HTTP calls the vendors' clients have made so far (see
 	// APIObserver); the status reports the calls each sync took. Optional.
 	Calls func() int64

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/gitsource"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/provider/providertest/fake"
 	"github.com/flagsync/flagsync/internal/reconcile"
 )
@@ -81,5 +84,40 @@ func TestOneLoadPerSync(t *testing.T) {
 	}
 	if n := v.loads.Load() - 1; n != 1 {
 		t.Errorf("a partial sync loaded the changed files %d times, want 1", n)
+	}
+}
+
+// TestSecondSyncOfARevisionParsesNothing: the daemon keeps one validation cache for its
+// lifetime, and its loads key it by the Git snapshot's blob ids: a second full sync of an
+// unchanged revision parses no flag file.
+func TestSecondSyncOfARevisionParsesNothing(t *testing.T) {
+	cache := loadcache.Open(t.TempDir(), loadcache.Options{})
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.Cache = cache }})
+	first := h.waitStartup()
+	h.d.RequestSync("signal")
+	second := h.waitCycle(2)
+	if second.Revision != first.Revision || second.Mode != ModeFull || second.Result != ResultSuccess {
+		t.Fatalf("second sync: %+v, want a full sync of %s", second, first.Revision)
+	}
+	type loaded struct {
+		Msg                   string
+		Files, Cached, Parsed int
+		Cache                 string
+	}
+	var loads []loaded
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		var l loaded
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "Kameleoon flag files loaded" {
+			loads = append(loads, l)
+		}
+	}
+	if len(loads) != 2 {
+		t.Fatalf("%d loads logged, want 2: %+v", len(loads), loads)
+	}
+	if l := loads[0]; l.Files == 0 || l.Parsed != l.Files || l.Cache != cache.Dir() {
+		t.Errorf("first load: %+v, want every file parsed into %s", l, cache.Dir())
+	}
+	if l := loads[1]; l.Files != loads[0].Files || l.Cached != l.Files || l.Parsed != 0 {
+		t.Errorf("second load: %+v, want every file from the cache", l)
 	}
 }

@@ -12,5 +12,5 @@ import (
 // indexes the revision and is then synced. Invalid files are one *diag.InvalidError with
 // every problem.
 func (d *Daemon) load(fsys fs.FS, rev string, logger *slog.Logger) (*reconcile.Loaded, error) {
-	return reconcile.Load(d.cfg.Vendors, reconcile.Source{FS: fsys, Dir: d.cfg.Dir, Revision: rev, Logger: logger.With("revision", rev)})
+	return reconcile.Load(d.cfg.Vendors, reconcile.Source{FS: fsys, Dir: d.cfg.Dir, Revision: rev, Logger: logger.With("revision", rev), Cache: d.cfg.Cache})
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/flagsync/flagsync/internal/api"
 	"github.com/flagsync/flagsync/internal/apply"
 	kclient "github.com/flagsync/flagsync/internal/kameleoon/client"
-	kload "github.com/flagsync/flagsync/internal/kameleoon/load"
 	kmodel "github.com/flagsync/flagsync/internal/kameleoon/model"
 	kplan "github.com/flagsync/flagsync/internal/kameleoon/plan"
 	"github.com/flagsync/flagsync/internal/plan"
@@ -71,7 +70,7 @@ var errNoClient = errors.New("kameleoon: not connected: this vendor only loads f
 
 // Load reads the Kameleoon flag files with the loader.
 func (k kameleoon) Load(src reconcile.Source) (reconcile.Repo, error) {
-	desired, err := kload.Load(src.FS, src.Dir)
+	desired, err := loadDesired(src)
 	if err != nil {
 		return nil, err
 	}

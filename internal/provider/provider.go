@@ -94,8 +94,15 @@ type Sandbox struct {
 	// Flags are its own flags (--listen, --state, --environments and --vendor are the
 	// command's).
 	Flags []Flag
-	// New checks the flags (a *UsageError for a bad combination) and builds the server.
+	// New checks the flags (a *UsageError for a bad combination) and builds the server;
+	// nil when the service has none (see None).
 	New func(in SandboxInput) (*Server, error)
+	// None, when set, says that the service has no embedded sandbox, and what to run
+	// instead: New is nil, flagsync sandbox --vendor NAME is a usage error with this
+	// message, and Connect with ConnectInput.Sandbox returns a *UsageError for the
+	// service's files (Check does not refuse --sandbox, which every service shares).
+	// Usage still describes the service's part of flagsync sandbox -h.
+	None string
 }
 
 // SandboxInput is what a Sandbox's New is given.

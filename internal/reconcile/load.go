@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/policy"
 )
 
@@ -274,6 +275,20 @@ func (h hiddenFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		}
 	}
 	return out, nil
+}
+
+// BlobID returns the Git blob id of a file that is not hidden, when the underlying FS
+// knows it (loadcache.BlobIDFS): a load through hiddenFS keys the validation cache by
+// blob id as a load of the snapshot itself does, without reading the file.
+func (h hiddenFS) BlobID(name string) (string, error) {
+	if h.hidden[path.Clean(name)] {
+		return "", &fs.PathError{Op: "blobid", Path: name, Err: fs.ErrNotExist}
+	}
+	b, ok := h.fsys.(loadcache.BlobIDFS)
+	if !ok {
+		return "", &fs.PathError{Op: "blobid", Path: name, Err: errors.ErrUnsupported}
+	}
+	return b.BlobID(name)
 }
 
 // ReadFile reads a file that is not hidden.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/apply"
 	"github.com/flagsync/flagsync/internal/diag"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -24,6 +25,9 @@ type Input struct {
 	// at least one unless Loaded is set. A repository may hold files of several services;
 	// the load step decides which it needs, and each takes its own files.
 	Vendors []Vendor
+	// Cache, when not nil, is the validation cache the load step's loaders use (see
+	// Source.Cache).
+	Cache *loadcache.Cache
 	// Loaded, when set, is the repository already loaded by Load (the daemon indexes a
 	// revision with it before syncing it): the run starts at the connect step.
 	Loaded *Loaded

@@ -115,7 +115,7 @@ func (r *run) load(context.Context) (bool, error) {
 	if len(r.in.Vendors) == 0 {
 		return false, errors.New("reconcile: no flag service to sync")
 	}
-	l, err := Load(r.in.Vendors, Source{FS: r.in.FS, Dir: r.in.Dir, Revision: r.in.Revision, Logger: r.logger})
+	l, err := Load(r.in.Vendors, Source{FS: r.in.FS, Dir: r.in.Dir, Revision: r.in.Revision, Logger: r.logger, Cache: r.in.Cache})
 	if err != nil {
 		var invalid *diag.InvalidError
 		if errors.As(err, &invalid) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/flagsync/flagsync/internal/apply"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/plan"
 )
 
@@ -37,6 +38,10 @@ type Source struct {
 	Dir      string
 	Revision string
 	Logger   *slog.Logger
+	// Cache, when not nil, is the validation cache a vendor's loader may keep what each
+	// flag file gave in (see internal/loadcache); a loader that does not use it ignores
+	// it. FS is a loadcache.BlobIDFS when the snapshot knows its files' Git blob ids.
+	Cache *loadcache.Cache
 }
 
 // Repo is a service's part of a repository for one run: its desired flags, and the live

@@ -143,19 +143,17 @@ func noSandbox(repo reconcile.Repo) error {
 		what, unleashclient.EnvURL, unleashclient.EnvAdminToken, unleashclient.EnvAdminToken)
 }
 
-// Sandbox describes why there is none: flagsync sandbox --vendor unleash is a usage
-// error that says what to run instead.
+// Sandbox says there is none (provider.Sandbox.None): flagsync sandbox --vendor unleash
+// is a usage error that says what to run instead.
 func (uprovider) Sandbox() provider.Sandbox {
 	return provider.Sandbox{
 		Usage: provider.Usage{Text: `--vendor unleash has no sandbox: Unleash's own server is open source, so flagsync
 syncs Unleash flag files into a real one. Run unleash-server (npm) on PostgreSQL, as the
 tests do (docs/unleash.md), and point flagsync at it with UNLEASH_URL and
 UNLEASH_ADMIN_TOKEN.`},
-		New: func(provider.SandboxInput) (*provider.Server, error) {
-			return nil, provider.Usagef("--vendor unleash: Unleash has no embedded sandbox. Run the open-source unleash-server "+
-				"(docs/unleash.md shows how) and point flagsync at it with %s and %s (or %s_FILE)",
-				unleashclient.EnvURL, unleashclient.EnvAdminToken, unleashclient.EnvAdminToken)
-		},
+		None: fmt.Sprintf("--vendor unleash: Unleash has no embedded sandbox. Run the open-source unleash-server "+
+			"(docs/unleash.md shows how) and point flagsync at it with %s and %s (or %s_FILE)",
+			unleashclient.EnvURL, unleashclient.EnvAdminToken, unleashclient.EnvAdminToken),
 	}
 }
 

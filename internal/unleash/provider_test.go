@@ -131,12 +131,11 @@ func TestProviderRefusesTheSandbox(t *testing.T) {
 	}
 
 	sb := p.Sandbox()
-	if sb.Usage.Text == "" || sb.New == nil {
-		t.Fatal("the sandbox is not described")
+	if sb.Usage.Text == "" || sb.New != nil {
+		t.Fatal("the missing sandbox is not described, or a New is declared")
 	}
-	srv, err := sb.New(provider.SandboxInput{Getenv: env(nil)})
-	if srv != nil || !errors.As(err, &usage) || !strings.Contains(err.Error(), "no embedded sandbox") || !strings.Contains(err.Error(), "UNLEASH_URL") {
-		t.Errorf("sandbox --vendor unleash: %v, %v", srv, err)
+	if !strings.Contains(sb.None, "no embedded sandbox") || !strings.Contains(sb.None, "UNLEASH_URL") {
+		t.Errorf("sandbox --vendor unleash: %q", sb.None)
 	}
 }
 

@@ -8,7 +8,9 @@ package providertest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path"
+	"path/filepath"
 	"testing"
 	"testing/fstest"
 
@@ -134,8 +136,62 @@ func (c *contract) registration(t *testing.T) {
 	if err := c.p.Check(provider.ConnectInput{Values: provider.Defaults(c.p.Flags()), Getenv: func(string) string { return "" }}); err != nil {
 		t.Errorf("the default connection flags do not check: %v", err)
 	}
-	if c.p.Sandbox().New == nil || c.p.Sandbox().Usage.Text == "" {
-		t.Error("the provider has no sandbox, or does not describe it")
+	checkSandbox(t, c.p)
+}
+
+// reporter is what checkSandbox reports through: a *testing.T, or a recorder in the
+// contract's own tests.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+}
+
+// sandbox: a provider has a working embedded sandbox, or declares that it has none
+// (provider.Sandbox.None) and refuses --sandbox for its files with a usage error. A New
+// that always refuses does not pass for a sandbox.
+func checkSandbox(t reporter, p provider.Provider) {
+	t.Helper()
+	sb := p.Sandbox()
+	if sb.Usage.Text == "" {
+		t.Errorf("flagsync sandbox -h says nothing of the provider's sandbox (Sandbox().Usage)")
+	}
+	getenv := func(string) string { return "" }
+	values := provider.Defaults(p.Flags())
+	for _, f := range p.Flags() {
+		if f.State {
+			values[f.Name] = filepath.Join(t.TempDir(), "state.json")
+		}
+	}
+	in := provider.ConnectInput{Values: values, Getenv: getenv, Sandbox: true}
+	if sb.None != "" {
+		if sb.New != nil || len(sb.Flags) > 0 || len(sb.DefaultEnvironments) > 0 {
+			t.Errorf("the provider says it has no sandbox (%q) but declares New, flags or environments", sb.None)
+		}
+		if err := p.Check(in); err != nil {
+			t.Errorf("Check refuses --sandbox, which every service shares: %v", err)
+		}
+		conn, err := p.Connect(context.Background(), in)
+		var usage *provider.UsageError
+		if !errors.As(err, &usage) {
+			t.Errorf("Connect with --sandbox and no sandbox: %v, %v; want a *provider.UsageError", conn, err)
+		}
+		return
+	}
+	if sb.New == nil {
+		t.Fatalf("the provider has no sandbox (Sandbox().New is nil) and does not say so (Sandbox().None)")
+	}
+	srv, err := sb.New(provider.SandboxInput{Values: provider.Defaults(sb.Flags), Getenv: getenv, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil || srv == nil || srv.Handler == nil || srv.Listening == nil {
+		t.Errorf("flagsync sandbox --vendor %s with its defaults: %v, %v; want a server", p.Name(), srv, err)
+	}
+	conn, err := p.Connect(context.Background(), in)
+	if err != nil || conn == nil || conn.Vendor == nil {
+		t.Fatalf("Connect with --sandbox: %v, %v; want the embedded sandbox", conn, err)
+	}
+	if conn.Close != nil {
+		conn.Close()
 	}
 }
 
