@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -77,30 +78,9 @@ func cmdPromote(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
 		return exitFail
 	}
-	l, err := reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: snap.Dir, Revision: snap.Revision, Logger: logger})
-	if err != nil {
-		var invalid *diag.InvalidError
-		if errors.As(err, &invalid) {
-			a.printRunError("promote", err)
-		} else {
-			fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
-		}
-		return exitFail
-	}
-	ff, err := findFlag(l.Files(), fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
-		return exitFail
-	}
-	data, err := readSnapshotFile(snap.FS, ff.File)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
-		return exitFail
-	}
-	res, err := promote.Promote(data, promote.Options{From: f.from, To: f.to, Settings: l.Settings.Promote, Order: l.Settings.Environments})
-	if err != nil {
-		fmt.Fprintf(a.stderr, "flagsync promote: %s: %v\n", ff.File, err)
-		return exitFail
+	ff, res, code := a.promoteFile(snap, logger, fs.Arg(0), f)
+	if code >= 0 {
+		return code
 	}
 	summary := a.stdout
 	if f.format != "text" {
@@ -117,19 +97,56 @@ func cmdPromote(ctx context.Context, a *app, args []string) int {
 	if !res.Changed {
 		return exitOK
 	}
-	// The plan of the edited file: a dry run of the pipeline on the repository with the
-	// file replaced, for this flag alone (read with one get, as the daemon's fast path).
-	edited := *snap
-	edited.FS = overlayFS{base: snap.FS, name: ff.File, data: res.Out}
-	if !strings.HasSuffix(edited.Revision, plan.DirtySuffix) && edited.Revision != "" {
-		edited.Revision += plan.DirtySuffix
-	}
 	if f.format == "text" {
 		fmt.Fprintln(summary)
 	}
+	return a.planPromoted(ctx, conn, logger, snap, ff, res.Out, f.format)
+}
+
+// promoteFile loads the repository, finds the flag named on the command line and rewrites
+// its file's target environment from the source one. code is -1 on success, else the exit
+// code, the error already printed.
+func (a *app) promoteFile(snap *snapshot, logger *slog.Logger, name string, f promoteFlags) (reconcile.FlagFile, *promote.Result, int) {
+	fail := func(err error) (reconcile.FlagFile, *promote.Result, int) {
+		fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
+		return reconcile.FlagFile{}, nil, exitFail
+	}
+	l, err := reconcile.Load(a.providers.FileVendors(), reconcile.Source{FS: snap.FS, Dir: snap.Dir, Revision: snap.Revision, Logger: logger})
+	if err != nil {
+		var invalid *diag.InvalidError
+		if errors.As(err, &invalid) {
+			a.printRunError("promote", err)
+			return reconcile.FlagFile{}, nil, exitFail
+		}
+		return fail(err)
+	}
+	ff, err := findFlag(l.Files(), name)
+	if err != nil {
+		return fail(err)
+	}
+	data, err := readSnapshotFile(snap.FS, ff.File)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := promote.Promote(data, promote.Options{From: f.from, To: f.to, Settings: l.Settings.Promote, Order: l.Settings.Environments})
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", ff.File, err))
+	}
+	return ff, res, -1
+}
+
+// planPromoted prints the plan of the edited file: a dry run of the pipeline on the
+// repository with the file replaced, for this flag alone (read with one get, as the
+// daemon's fast path).
+func (a *app) planPromoted(ctx context.Context, conn *connFlags, logger *slog.Logger, snap *snapshot, ff reconcile.FlagFile, out []byte, format string) int {
+	edited := *snap
+	edited.FS = overlayFS{base: snap.FS, name: ff.File, data: out}
+	if !strings.HasSuffix(edited.Revision, plan.DirtySuffix) && edited.Revision != "" {
+		edited.Revision += plan.DirtySuffix
+	}
 	rep, conns, runErr := a.reconcile(ctx, conn, logger, &edited, reconcile.Input{DryRun: true, Only: []plan.Address{ff.Flag}})
 	defer conns.Close()
-	if err := a.writePlan(planFlags{format: f.format}, rep, runErr); err != nil {
+	if err := a.writePlan(planFlags{format: format}, rep, runErr); err != nil {
 		fmt.Fprintf(a.stderr, "flagsync promote: %v\n", err)
 		return exitFail
 	}

@@ -156,10 +156,6 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return usage("%v", err)
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(a.stderr, "flagsync run: %v\n", err)
-		return exitFail
-	}
 	cfg, err := a.daemonConfig(f, src, logger)
 	if err != nil {
 		return usageOr(a, "flagsync run", err)
@@ -179,26 +175,16 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	cfg.NotifyScope = notifyScope(conns, cfg.Dir)
 	ln, admin, err := listen(f.listen, f.adminListen)
 	if err != nil {
-		return fail(err)
+		fmt.Fprintf(a.stderr, "flagsync run: %v\n", err)
+		return exitFail
 	}
-	if cfg.Elector, err = a.elector(f, ln, logger); err != nil {
+	d, code := a.newDaemon(&cfg, f, ln, logger)
+	if code >= 0 {
 		ln.Close()
 		if admin != nil {
 			admin.Close()
 		}
-		return usageOr(a, "flagsync run", err)
-	}
-	// The replica's name (not the URL it advertises) tells the flag service's logs which
-	// replica sent a request.
-	name, _, _ := strings.Cut(cfg.Elector.Identity(), "@")
-	api.SetUserAgent(fmt.Sprintf("flagsync/%s (%s)", cfg.Build.Version, name))
-	d, err := daemon.New(cfg)
-	if err != nil {
-		ln.Close()
-		if admin != nil {
-			admin.Close()
-		}
-		return usage("%v", err)
+		return code
 	}
 	if cfg.WebhookSecret == nil {
 		logger.Info("webhooks are off: set FLAGSYNC_WEBHOOK_SECRET or FLAGSYNC_WEBHOOK_SECRET_FILE to turn them on")
@@ -207,6 +193,26 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		logger.Warn("applying is suspended (--suspend): syncs plan and report drift but write nothing until POST /resume")
 	}
 	return a.serveDaemon(ctx, d, ln, admin, logger)
+}
+
+// newDaemon sets up the replica's leader election on the webhook listener, names the
+// replica in the User-Agent and builds the daemon. code is -1 on success, else the exit
+// code, the error already printed; the caller closes the listeners.
+func (a *app) newDaemon(cfg *daemon.Config, f runFlags, ln net.Listener, logger *slog.Logger) (*daemon.Daemon, int) {
+	var err error
+	if cfg.Elector, err = a.elector(f, ln, logger); err != nil {
+		return nil, usageOr(a, "flagsync run", err)
+	}
+	// The replica's name (not the URL it advertises) tells the flag service's logs which
+	// replica sent a request.
+	name, _, _ := strings.Cut(cfg.Elector.Identity(), "@")
+	api.SetUserAgent(fmt.Sprintf("flagsync/%s (%s)", cfg.Build.Version, name))
+	d, err := daemon.New(*cfg)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "flagsync run: %v\n", err)
+		return nil, exitUsage
+	}
+	return d, -1
 }
 
 // listen opens the daemon's listeners: the main one, and the admin one unless it is

@@ -3,6 +3,9 @@ package archtest
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -214,6 +217,40 @@ func TestProvidersLiveInVendorFolders(t *testing.T) {
 		rel := local(reflect.TypeOf(p).PkgPath())
 		if want := "internal/" + p.Name(); rel != want || vendorOf(rel) != want {
 			t.Errorf("provider %s is defined in %s, want %s (a folder of vendorRoots)", p.Name(), rel, want)
+		}
+	}
+}
+
+// maxCommandFuncLines bounds a function of the flagsync command (issue 14: the commands
+// parse flags into options and call into internal packages, so none needs a long one).
+const maxCommandFuncLines = 80
+
+// TestCommandFunctionsAreShort: every function of cmd/flagsync outside its tests is
+// shorter than maxCommandFuncLines lines, counted from func to the closing brace.
+func TestCommandFunctionsAreShort(t *testing.T) {
+	dir := filepath.Join("..", "..", "cmd", "flagsync")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n >= maxCommandFuncLines {
+				t.Errorf("%s: %s is %d lines long; keep the commands' functions under %d lines (move the work into an internal package or a helper)",
+					fset.Position(fd.Pos()), fd.Name.Name, n, maxCommandFuncLines)
+			}
 		}
 	}
 }
