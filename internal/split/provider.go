@@ -121,7 +121,11 @@ func (sprovider) Check(in provider.ConnectInput) error {
 				given = append(given, name)
 			}
 		}
-		if len(given) > 0 {
+		switch len(given) {
+		case 0:
+		case 1:
+			return provider.Usagef("%s goes with --sandbox (it sets up the embedded Split sandbox)", provider.JoinFlags(given))
+		default:
 			return provider.Usagef("%s go with --sandbox (they set up the embedded Split sandbox)", provider.JoinFlags(given))
 		}
 	}
