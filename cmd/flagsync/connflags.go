@@ -26,6 +26,9 @@ func (a *app) addProviderFlags(fs *cli.FlagSet, flags []provider.Flag) func() pr
 		case f.EnvDefault != "":
 			fs.Env(f.Name, f.EnvDefault)
 		}
+		if len(f.Values) > 0 {
+			fs.Enum(f.Name, f.Values...)
+		}
 		switch def := f.Default.(type) {
 		case string:
 			p := fs.String(f.Name, def, f.Usage)

@@ -27,6 +27,10 @@ type Flag struct {
 	// State marks the file an embedded sandbox keeps its flags in: a command that
 	// suggests another repeats it when it is not the default.
 	State bool
+	// Values, for a string flag, are the only values it takes: the command refuses
+	// another as a usage error, lists them in the help and completes them. Default must
+	// be one of them.
+	Values []string
 }
 
 // Values are the parsed values of a provider's flags, by name. The command line

@@ -22,12 +22,52 @@ import (
 // the current directory; .flagsync/ is gitignored.
 const defaultSandboxState = ".flagsync/split-sandbox.json"
 
+// The names of Split's connection flags.
+const (
+	flagAPIURL       = "split-api-url"
+	flagSandboxState = "split-sandbox-state"
+	// What Split records of each change, and how the key is sent.
+	flagTitle     = "split-title"
+	flagComment   = "split-comment"
+	flagApprovers = "split-approvers"
+	flagPRURL     = "split-pr-url"
+	flagKeyHeader = "split-key-header"
+	// How the embedded sandbox behaves (with --sandbox only).
+	flagSandboxApprovals = "split-sandbox-approvals"
+	flagSandboxRestrict  = "split-sandbox-restrict-approvers"
+	flagSandboxApprove   = "split-sandbox-approve"
+	flagSandboxTitled    = "split-sandbox-require-title"
+)
+
+// settingFlags are the flags that stand for the client's documented variables: a flag's
+// value, the variable's when the command line does not give it, is what the client reads
+// as that variable.
+var settingFlags = map[string]string{
+	flagTitle:     splitclient.EnvChangeTitle,
+	flagComment:   splitclient.EnvChangeComment,
+	flagApprovers: splitclient.EnvChangeApprovers,
+	flagPRURL:     splitclient.EnvPRURL,
+	flagKeyHeader: splitclient.EnvKeyHeader,
+}
+
+// sandboxOnlyFlags set up the embedded sandbox: they mean nothing without --sandbox.
+var sandboxOnlyFlags = []string{flagSandboxApprovals, flagSandboxRestrict, flagSandboxApprove, flagSandboxTitled}
+
 // Provider returns Split's provider: its files say vendor: split (in flagsync.yaml or in
 // the file), its client is the Admin API's (or the embedded Split sandbox's), and it
 // offers export.
 func Provider() provider.Provider { return sprovider{} }
 
-type sprovider struct{}
+// ProviderSeeingSandbox returns Split's provider that hands every embedded sandbox it
+// starts (--sandbox) to seen before serving it, so that a test of the commands can read
+// the sandbox's own record: the calls it answered, the change requests filed.
+func ProviderSeeingSandbox(seen func(*splitsandbox.Server)) provider.Provider {
+	return sprovider{seen: seen}
+}
+
+type sprovider struct {
+	seen func(*splitsandbox.Server) // optional
+}
 
 // Name is "split", the vendor: of Split's files.
 func (sprovider) Name() string { return splitmodel.Vendor }
@@ -47,47 +87,109 @@ func (sprovider) Help() provider.Help {
 	}
 }
 
-// Flags are the flags that select the Admin API, or the embedded Split sandbox.
+// Flags are the flags that select the Admin API or the embedded Split sandbox, say what
+// Split records of each change (title, comment, approvers, pull request) and how the
+// key is sent, and set up the embedded sandbox's change control.
 func (sprovider) Flags() []provider.Flag {
 	return []provider.Flag{
-		{Name: "split-api-url", Default: "", EnvDefault: splitclient.EnvAPIURL, EnvByProvider: true, Usage: "Split Admin API base URL, for Split flag files (default " + splitclient.DefaultBaseURL + "); the admin API key comes from " + splitclient.EnvAdminAPIKey + " (or _FILE)"},
-		{Name: "split-sandbox-state", Default: defaultSandboxState, State: true, Usage: "with --sandbox: the file the Split sandbox keeps its flags in between runs"},
+		{Name: flagAPIURL, Default: "", EnvDefault: splitclient.EnvAPIURL, EnvByProvider: true, Usage: "Split Admin API base URL, for Split flag files (default " + splitclient.DefaultBaseURL + "); the admin API key comes from " + splitclient.EnvAdminAPIKey + " (or _FILE)"},
+		{Name: flagSandboxState, Default: defaultSandboxState, State: true, Usage: "with --sandbox: the file the Split sandbox keeps its flags in between runs"},
+		{Name: flagTitle, Default: "", EnvDefault: splitclient.EnvChangeTitle, Usage: "the title Split records with every definition write and change request: a Go text/template of .Revision, .ShortRevision, .Reason, .Flag, .Environment, .Workspace, .PR and .Action; one that renders nothing sends no title (default " + splitclient.DefaultTitleTemplate + ")"},
+		{Name: flagComment, Default: "", EnvDefault: splitclient.EnvChangeComment, Usage: "the comment Split records with every definition write and change request, a template as --split-title's (default " + splitclient.DefaultCommentTemplate + ")"},
+		{Name: flagApprovers, Default: "", EnvDefault: splitclient.EnvChangeApprovers, Usage: "approvers (emails, comma-separated) named in the change requests flagsync files in Split environments that require approvals and let submitters choose them; leave empty where the environment restricts who approves"},
+		{Name: flagPRURL, Default: "", EnvDefault: splitclient.EnvPRURL, Usage: "the pull request the synced revision comes from: .PR in --split-title and --split-comment (by default linked in every comment, change requests included)"},
+		{Name: flagKeyHeader, Default: splitclient.KeyHeaderAuto, EnvDefault: splitclient.EnvKeyHeader, Values: []string{splitclient.KeyHeaderAuto, splitclient.KeyHeaderBearer, splitclient.KeyHeaderXAPIKey},
+			Usage: "how the Split API key is sent: auto (a Harness token pat.… or sat.… in x-api-key, any other key as Authorization: Bearer), bearer, or x-api-key"},
+		{Name: flagSandboxApprovals, Default: "", Usage: "with --sandbox: environments of the Split sandbox that require approvals, comma-separated: a definition write there is refused (403), flagsync files a change request and reports the change as awaiting approval (name approvers with --split-approvers unless --split-sandbox-restrict-approvers)"},
+		{Name: flagSandboxRestrict, Default: false, Usage: "with --sandbox: the Split sandbox's approval-gated environments restrict who approves, so change requests name no approvers (default: submitters choose at least one)"},
+		{Name: flagSandboxApprove, Default: false, Usage: "with --sandbox: before the command runs, the Split sandbox approves every open change request and applies it, as a person approving in Split between two syncs would"},
+		{Name: flagSandboxTitled, Default: false, Usage: "with --sandbox: the Split sandbox's workspaces require a title and a comment on every change (Split's workspace setting): a write without both is refused with 400 and an empty body"},
 	}
 }
 
-// Check reports contradictory connection flags.
+// Check reports contradictory connection flags, sandbox flags without --sandbox, a key
+// header mode or a template that would stop the run.
 func (sprovider) Check(in provider.ConnectInput) error {
-	if in.Sandbox && in.Values.String("split-api-url") != "" {
+	v := in.Values
+	if in.Sandbox && v.String(flagAPIURL) != "" {
 		return provider.Usagef("--sandbox excludes --split-api-url")
+	}
+	if !in.Sandbox {
+		var given []string
+		for _, name := range sandboxOnlyFlags {
+			if v.String(name) != "" || v.Bool(name) {
+				given = append(given, name)
+			}
+		}
+		switch len(given) {
+		case 0:
+		case 1:
+			return provider.Usagef("%s goes with --sandbox (it sets up the embedded Split sandbox)", provider.JoinFlags(given))
+		default:
+			return provider.Usagef("%s go with --sandbox (they set up the embedded Split sandbox)", provider.JoinFlags(given))
+		}
+	}
+	if _, err := splitclient.SettingsFromEnv(settingsEnv(in)); err != nil {
+		return provider.Usagef("%v", err)
 	}
 	return nil
 }
 
+// settingsEnv is the environment the client's settings are read from: the process's,
+// with the value of each flag that stands for a variable (settingFlags) in its place
+// when the command line parsed it (a caller that builds no such value leaves the
+// variable as it is).
+func settingsEnv(in provider.ConnectInput) func(string) string {
+	byEnv := map[string]string{}
+	for name, env := range settingFlags {
+		if s, ok := in.Values[name].(string); ok {
+			byEnv[env] = s
+		}
+	}
+	return func(k string) string {
+		if s, ok := byEnv[k]; ok {
+			return s
+		}
+		if in.Getenv == nil {
+			return ""
+		}
+		return in.Getenv(k)
+	}
+}
+
 // Connect builds the Admin API client: for the embedded Split sandbox (started here,
-// with the environments the loaded files use) with --sandbox, otherwise with the key of
-// the environment.
-func (sprovider) Connect(_ context.Context, in provider.ConnectInput) (*provider.Connection, error) {
+// with the environments the loaded files use and the change control the sandbox flags
+// set) with --sandbox, otherwise with the key of the environment. Either way the title,
+// comment, approvers, pull request link and key header come from the flags (or their
+// variables).
+func (p sprovider) Connect(_ context.Context, in provider.ConnectInput) (*provider.Connection, error) {
 	logger := in.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	getenv := settingsEnv(in)
 	var cfg splitclient.Config
 	var where string
 	stop := func() {}
 	if in.Sandbox {
-		state := in.Values.String("split-sandbox-state")
-		var err error
-		if cfg, stop, err = startSandbox(state, sandboxEnvironments(in.Repo), logger); err != nil {
+		settings, err := splitclient.SettingsFromEnv(getenv)
+		if err != nil {
 			return nil, err
 		}
+		state := in.Values.String(flagSandboxState)
+		if cfg, stop, err = p.startSandbox(sandboxOptions(in, state, logger), in.Values.Bool(flagSandboxApprove)); err != nil {
+			return nil, err
+		}
+		cfg.KeyHeader, cfg.TitleTemplate, cfg.CommentTemplate = settings.KeyHeader, settings.TitleTemplate, settings.CommentTemplate
+		cfg.PRURL, cfg.Approvers, cfg.RolloutStatusID = settings.PRURL, settings.Approvers, settings.RolloutStatusID
 		where = "the Split sandbox (" + state + ")"
 	} else {
 		var err error
-		cfg, err = splitclient.ConfigFromEnv(in.Getenv)
+		cfg, err = splitclient.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, fmt.Errorf("%w\n  To try flagsync without a Split account, add --sandbox: it syncs into a local Split sandbox kept in %s", err, defaultSandboxState)
 		}
-		if u := in.Values.String("split-api-url"); u != "" {
+		if u := in.Values.String(flagAPIURL); u != "" {
 			cfg.BaseURL = u
 		}
 		if cfg.BaseURL == "" {
@@ -105,6 +207,23 @@ func (sprovider) Connect(_ context.Context, in provider.ConnectInput) (*provider
 	return &provider.Connection{Vendor: Vendor(c), Where: where, Budget: c.Budget(), Close: stop}, nil
 }
 
+// sandboxOptions are the embedded sandbox's options: its state file, the environments
+// the loaded files use, and the change control the sandbox flags set.
+func sandboxOptions(in provider.ConnectInput, state string, logger *slog.Logger) splitsandbox.Options {
+	v := in.Values
+	opts := splitsandbox.Options{
+		StatePath: state, Environments: sandboxEnvironments(in.Repo), Logger: logger,
+		ApprovalEnvironments: provider.SplitList(v.String(flagSandboxApprovals)),
+		RestrictedApprovers:  v.Bool(flagSandboxRestrict),
+	}
+	if v.Bool(flagSandboxTitled) {
+		if r, ok := in.Repo.(*repo); ok {
+			opts.TitleAndCommentsRequired = r.desired.Workspaces()
+		}
+	}
+	return opts
+}
+
 // sandboxEnvironments are the environments of the embedded Split sandbox: its defaults
 // plus every environment the loaded Split files use.
 func sandboxEnvironments(loaded reconcile.Repo) []string {
@@ -119,21 +238,45 @@ func sandboxEnvironments(loaded reconcile.Repo) []string {
 	return envs
 }
 
-// startSandbox serves a Split sandbox on a loopback port, with its flags kept in
-// statePath, and returns the client configuration that reaches it and a function that
-// stops it. The admin API key is random for each process.
-func startSandbox(statePath string, envs []string, logger *slog.Logger) (splitclient.Config, func(), error) {
+// startSandbox serves a Split sandbox configured by opts on a loopback port, with its
+// flags kept in opts.StatePath, and returns the client configuration that reaches it and
+// a function that stops it. The admin API key is random for each process. With approve,
+// the sandbox first approves (and applies) every open change request.
+func (p sprovider) startSandbox(opts splitsandbox.Options, approve bool) (splitclient.Config, func(), error) {
+	statePath, logger := opts.StatePath, opts.Logger
 	if err := provider.StateDir(statePath); err != nil {
 		return splitclient.Config{}, nil, fmt.Errorf("start Split sandbox: %w", err)
 	}
 	cfg := splitclient.Config{APIKey: provider.RandomSecret()}
-	sb, err := splitsandbox.New(splitsandbox.Options{StatePath: statePath, Environments: envs, Logger: logger, APIKey: cfg.APIKey})
+	opts.APIKey = cfg.APIKey
+	sb, err := splitsandbox.New(opts)
 	if err != nil {
 		return splitclient.Config{}, nil, fmt.Errorf("start Split sandbox: %w (delete %s to start with an empty sandbox)", err, statePath)
+	}
+	if approve {
+		approveOpen(sb, logger)
+	}
+	if p.seen != nil {
+		p.seen(sb)
 	}
 	base, stop, err := provider.ServeLoopback(sb, "the embedded Split sandbox, not Split", statePath, logger)
 	cfg.BaseURL = base
 	return cfg, stop, err
+}
+
+// approveOpen approves every open change request of sb, as the environment's approver;
+// one whose change no longer applies is left open, with a warning.
+func approveOpen(sb *splitsandbox.Server, logger *slog.Logger) {
+	for _, cr := range sb.ChangeRequests() {
+		if cr.Status != splitsandbox.StatusRequested {
+			continue
+		}
+		if err := sb.Approve(cr.ID); err != nil {
+			logger.Warn("Split sandbox: change request not approved", "change_request", cr.ID, "flag", cr.Flag, "env", cr.Environment, "error", err)
+			continue
+		}
+		logger.Info("Split sandbox approved a change request", "change_request", cr.ID, "flag", cr.Flag, "env", cr.Environment, "operation", cr.OperationType)
+	}
 }
 
 // Sandbox is Split's sandbox for flagsync sandbox --vendor split: a Split-compatible

@@ -41,6 +41,12 @@ type ChangeInfo struct {
 
 type templates struct{ title, comment *template.Template }
 
+// What errors about the templates call them: where a user sets them.
+const (
+	titleTemplateName   = "the title template (--split-title or " + EnvChangeTitle + ")"
+	commentTemplateName = "the comment template (--split-comment or " + EnvChangeComment + ")"
+)
+
 // newTemplates parses the title and comment templates ("" takes the defaults).
 func newTemplates(title, comment string) (*templates, error) {
 	if title == "" {
@@ -51,11 +57,11 @@ func newTemplates(title, comment string) (*templates, error) {
 	}
 	t, err := template.New("title").Option("missingkey=error").Parse(title)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvChangeTitle, err)
+		return nil, fmt.Errorf("%s: %w", titleTemplateName, err)
 	}
 	c, err := template.New("comment").Option("missingkey=error").Parse(comment)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvChangeComment, err)
+		return nil, fmt.Errorf("%s: %w", commentTemplateName, err)
 	}
 	if _, _, err := (&templates{t, c}).render(ChangeInfo{}); err != nil {
 		return nil, err
@@ -67,12 +73,12 @@ func newTemplates(title, comment string) (*templates, error) {
 func (t *templates) render(info ChangeInfo) (title, comment string, err error) {
 	var b bytes.Buffer
 	if err := t.title.Execute(&b, info); err != nil {
-		return "", "", fmt.Errorf("%s: %w", EnvChangeTitle, err)
+		return "", "", fmt.Errorf("%s: %w", titleTemplateName, err)
 	}
 	title = strings.Join(strings.Fields(b.String()), " ")
 	b.Reset()
 	if err := t.comment.Execute(&b, info); err != nil {
-		return "", "", fmt.Errorf("%s: %w", EnvChangeComment, err)
+		return "", "", fmt.Errorf("%s: %w", commentTemplateName, err)
 	}
 	return title, strings.TrimSpace(b.String()), nil
 }
@@ -330,8 +336,8 @@ func (c *Client) explainEmpty400(ctx context.Context, req api.Request, w definit
 	case lerr != nil:
 		e.Cause = fmt.Sprintf("Split gave no reason, and the workspace's settings could not be read (%v); a workspace that requires a title and a comment on changes answers so", lerr)
 	case ws.RequiresTitleAndComments && (q.Get("title") == "" || q.Get("comment") == ""):
-		e.Cause = fmt.Sprintf("the workspace %s requires a title and a comment on every change (its requiresTitleAndComments setting), and this write had none: the %s or %s template rendered nothing",
-			ws.Name, EnvChangeTitle, EnvChangeComment)
+		e.Cause = fmt.Sprintf("the workspace %s requires a title and a comment on every change (its requiresTitleAndComments setting), and this write had none: %s or %s rendered nothing",
+			ws.Name, titleTemplateName, commentTemplateName)
 	case ws.RequiresTitleAndComments:
 		e.Cause = fmt.Sprintf("the workspace %s requires a title and a comment on every change (its requiresTitleAndComments setting); this write carried both (title %q), so Split refused something else without saying what",
 			ws.Name, q.Get("title"))

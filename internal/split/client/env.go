@@ -46,8 +46,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if key == "" {
 		return Config{}, fmt.Errorf("split credentials: %s (or %s_FILE) not set, nor %s (or %s_FILE)", EnvAdminAPIKey, EnvAdminAPIKey, EnvAPIKey, EnvAPIKey)
 	}
+	cfg, err := SettingsFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.BaseURL, cfg.APIKey = strings.TrimSpace(getenv(EnvAPIURL)), key
+	return cfg, nil
+}
+
+// SettingsFromEnv returns a Config with what ConfigFromEnv reads but the key and the
+// base URL: the key header, the change templates, approvers, rollout status and pull
+// request link, read through getenv. It checks the key header's mode and the templates,
+// so that a mistake stops the run before any call; the embedded sandbox, whose key is
+// its own, takes these settings from it.
+func SettingsFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		BaseURL: strings.TrimSpace(getenv(EnvAPIURL)), APIKey: key,
 		KeyHeader:       strings.TrimSpace(getenv(EnvKeyHeader)),
 		TitleTemplate:   getenv(EnvChangeTitle),
 		CommentTemplate: getenv(EnvChangeComment),
@@ -59,7 +72,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			cfg.Approvers = append(cfg.Approvers, a)
 		}
 	}
-	if _, err := keyHeaderOf(cfg.KeyHeader, key); err != nil {
+	// The mode alone is checked: which header auto chooses depends on the key.
+	if _, err := keyHeaderOf(cfg.KeyHeader, ""); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvKeyHeader, err)
 	}
 	if _, err := newTemplates(cfg.TitleTemplate, cfg.CommentTemplate); err != nil {
