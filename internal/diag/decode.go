@@ -63,46 +63,11 @@ func (d *decoder) decode(v any, rv reflect.Value) {
 		d.decode(v, p.Elem())
 		rv.Set(p)
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			d.fail(v, "a mapping")
-			return
-		}
-		for _, f := range structFields(rv.Type()) {
-			if x, ok := m[f.name]; ok {
-				d.path = append(d.path, seg{key: f.name, idx: -1})
-				d.decode(x, rv.Field(f.index))
-				d.path = d.path[:len(d.path)-1]
-			}
-		}
+		d.decodeStruct(v, rv)
 	case reflect.Slice:
-		s, ok := v.([]any)
-		if !ok {
-			d.fail(v, "a list")
-			return
-		}
-		out := reflect.MakeSlice(rv.Type(), len(s), len(s))
-		for i, x := range s {
-			d.path = append(d.path, seg{idx: i})
-			d.decode(x, out.Index(i))
-			d.path = d.path[:len(d.path)-1]
-		}
-		rv.Set(out)
+		d.decodeSlice(v, rv)
 	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok || rv.Type().Key().Kind() != reflect.String {
-			d.fail(v, "a mapping")
-			return
-		}
-		out := reflect.MakeMapWithSize(rv.Type(), len(m))
-		for k, x := range m {
-			e := reflect.New(rv.Type().Elem()).Elem()
-			d.path = append(d.path, seg{key: k, idx: -1})
-			d.decode(x, e)
-			d.path = d.path[:len(d.path)-1]
-			out.SetMapIndex(reflect.ValueOf(k).Convert(rv.Type().Key()), e)
-		}
-		rv.Set(out)
+		d.decodeMap(v, rv)
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {
@@ -118,38 +83,98 @@ func (d *decoder) decode(v any, rv reflect.Value) {
 		}
 		rv.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(json.Number)
-		if !ok {
-			d.fail(v, "a number")
-			return
-		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil || rv.OverflowInt(i) {
-			f, ferr := strconv.ParseFloat(string(n), 64)
-			if ferr != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 || rv.OverflowInt(int64(f)) {
-				d.fail(v, "a whole number in range")
-				return
-			}
-			i = int64(f)
-		}
-		rv.SetInt(i)
+		d.decodeInt(v, rv)
 	case reflect.Float32, reflect.Float64:
-		n, ok := v.(json.Number)
-		if !ok {
-			d.fail(v, "a number")
-			return
-		}
-		f, err := strconv.ParseFloat(string(n), 64)
-		if err != nil {
-			d.fail(v, "a number")
-			return
-		}
-		rv.SetFloat(f)
+		d.decodeFloat(v, rv)
 	case reflect.Interface:
 		rv.Set(reflect.ValueOf(plainJSON(v)))
 	default:
 		d.fail(v, rv.Type().String())
 	}
+}
+
+// decodeStruct decodes a mapping into a struct, key by json field name; keys that
+// name no field are left alone.
+func (d *decoder) decodeStruct(v any, rv reflect.Value) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.fail(v, "a mapping")
+		return
+	}
+	for _, f := range structFields(rv.Type()) {
+		if x, ok := m[f.name]; ok {
+			d.path = append(d.path, seg{key: f.name, idx: -1})
+			d.decode(x, rv.Field(f.index))
+			d.path = d.path[:len(d.path)-1]
+		}
+	}
+}
+
+func (d *decoder) decodeSlice(v any, rv reflect.Value) {
+	s, ok := v.([]any)
+	if !ok {
+		d.fail(v, "a list")
+		return
+	}
+	out := reflect.MakeSlice(rv.Type(), len(s), len(s))
+	for i, x := range s {
+		d.path = append(d.path, seg{idx: i})
+		d.decode(x, out.Index(i))
+		d.path = d.path[:len(d.path)-1]
+	}
+	rv.Set(out)
+}
+
+// decodeMap decodes a mapping into a map with string keys.
+func (d *decoder) decodeMap(v any, rv reflect.Value) {
+	m, ok := v.(map[string]any)
+	if !ok || rv.Type().Key().Kind() != reflect.String {
+		d.fail(v, "a mapping")
+		return
+	}
+	out := reflect.MakeMapWithSize(rv.Type(), len(m))
+	for k, x := range m {
+		e := reflect.New(rv.Type().Elem()).Elem()
+		d.path = append(d.path, seg{key: k, idx: -1})
+		d.decode(x, e)
+		d.path = d.path[:len(d.path)-1]
+		out.SetMapIndex(reflect.ValueOf(k).Convert(rv.Type().Key()), e)
+	}
+	rv.Set(out)
+}
+
+// decodeInt decodes a number into a signed integer: a whole number written with a
+// fraction or an exponent (2.0, 1e3) is accepted, as long as it fits.
+func (d *decoder) decodeInt(v any, rv reflect.Value) {
+	n, ok := v.(json.Number)
+	if !ok {
+		d.fail(v, "a number")
+		return
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || rv.OverflowInt(i) {
+		f, ferr := strconv.ParseFloat(string(n), 64)
+		if ferr != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 || rv.OverflowInt(int64(f)) {
+			d.fail(v, "a whole number in range")
+			return
+		}
+		i = int64(f)
+	}
+	rv.SetInt(i)
+}
+
+func (d *decoder) decodeFloat(v any, rv reflect.Value) {
+	n, ok := v.(json.Number)
+	if !ok {
+		d.fail(v, "a number")
+		return
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		d.fail(v, "a number")
+		return
+	}
+	rv.SetFloat(f)
 }
 
 // plainJSON turns json.Number into float64 throughout, as encoding/json decodes into

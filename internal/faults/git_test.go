@@ -33,17 +33,24 @@ const (
 )
 
 // gitFront is a reverse proxy on a fixed 127.0.0.1 port in front of a Git smart-HTTP
-// server. It can go down (the port is closed: connections are refused) and come back
-// on the same port, so that a gitsource keeps its cache across the outage, and it can
-// stall requests.
+// server. It can go down (nothing listens on the port: connections are refused) and
+// come back on the same port, so that a gitsource keeps its cache across the outage,
+// and it can stall requests.
+//
+// While it is down it holds the port (on Linux; see holdPort). A port that is simply
+// closed can be taken by any socket of the machine, other tests' servers included:
+// a fetch meant to meet the outage then reaches that server instead and fails some
+// other way ("connection reset by peer" from a server closing it was seen), and up
+// cannot get the port back.
 type gitFront struct {
 	t     *testing.T
 	addr  string
 	proxy *httputil.ReverseProxy
 	stall atomic.Int32
 
-	mu  sync.Mutex
-	srv *http.Server
+	mu   sync.Mutex
+	srv  *http.Server
+	held *heldPort // while down, on Linux
 }
 
 func startGitFront(t *testing.T, target string) *gitFront {
@@ -54,13 +61,13 @@ func startGitFront(t *testing.T, target string) *gitFront {
 	}
 	g := &gitFront{t: t, proxy: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})}
 	g.proxy.ErrorLog = nil
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenReusable("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.addr = ln.Addr().String()
 	g.serve(ln)
-	t.Cleanup(g.down)
+	t.Cleanup(g.close)
 	return g
 }
 
@@ -91,26 +98,54 @@ func (g *gitFront) serve(ln net.Listener) {
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// down closes the port and every connection.
+// down stops listening and closes every connection. The port is held from before the
+// listener closes until up, where that is possible.
 func (g *gitFront) down() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.srv != nil {
-		g.srv.Close()
-		g.srv = nil
+	if g.srv == nil {
+		return
+	}
+	if canHoldPorts {
+		h, err := holdPort(g.addr)
+		if err != nil {
+			g.t.Errorf("git front going down: %v", err)
+		}
+		g.held = h
+	}
+	g.srv.Close()
+	g.srv = nil
+}
+
+// close stops the front for good, releasing the port.
+func (g *gitFront) close() {
+	g.down()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held != nil {
+		g.held.close()
+		g.held = nil
 	}
 }
 
 // up listens on the same port again.
 func (g *gitFront) up() {
 	g.t.Helper()
+	g.mu.Lock()
+	held := g.held
+	g.held = nil
+	g.mu.Unlock()
 	var ln net.Listener
 	var err error
-	for range 50 { // the port was just closed; it is free again at once on Linux
-		if ln, err = net.Listen("tcp", g.addr); err == nil {
-			break
+	if held != nil {
+		ln, err = held.listen()
+	} else {
+		for range 50 { // the port was freed: it is free again at once, unless another socket took it
+			if ln, err = listenReusable(g.addr); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
 		g.t.Fatalf("listen on %s again: %v", g.addr, err)

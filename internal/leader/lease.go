@@ -161,6 +161,7 @@ func (e *LeaseElector) campaign(ctx context.Context, recorder record.EventRecord
 			LockConfig: rl.ResourceLockConfig{Identity: e.identity, EventRecorder: recorder},
 		},
 		identity: e.identity,
+		timeout:  e.timing.RenewDeadline,
 		now:      e.now,
 		onRenew:  e.renewed,
 	}
@@ -243,16 +244,34 @@ func (e *LeaseElector) campaign(ctx context.Context, recorder record.EventRecord
 // observedLock is the Lease lock that records, by the clock, when this replica last
 // created or renewed it: the start of the successful request, so the guard errs on
 // the side of stopping early.
+//
+// It also bounds every request by the renew deadline. client-go bounds renewals and
+// the release by it, but not the attempts to acquire: with a client that has no
+// request timeout of its own, one request that never returns (an API server that
+// went away without closing the connection) would stall the campaign for good. A
+// replica that lost its lease, campaigning again, reads the Lease still naming it
+// (until another replica takes it over) and tries to renew it: that attempt must
+// give up so that the next one sees the new leader.
 type observedLock struct {
 	rl.Interface
 	identity string
+	timeout  time.Duration // of each request
 	now      func() time.Time
 	onRenew  func(time.Time)
 	last     atomic.Int64 // UnixNano of the last successful acquire or renewal
 }
 
+// Get reads the Lease.
+func (l *observedLock) Get(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	return l.Interface.Get(ctx)
+}
+
 // Create creates the Lease and records an acquisition.
 func (l *observedLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
 	start := l.now()
 	if err := l.Interface.Create(ctx, ler); err != nil {
 		return err
@@ -263,6 +282,8 @@ func (l *observedLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) 
 
 // Update updates the Lease and records a renewal.
 func (l *observedLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
 	start := l.now()
 	if err := l.Interface.Update(ctx, ler); err != nil {
 		return err

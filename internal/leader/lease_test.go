@@ -42,6 +42,8 @@ type cluster struct {
 	termCtx   map[string]context.Context // the current term's context per identity
 	hang      map[string]*atomic.Bool    // per identity: its Lease updates hang
 	takeovers int                        // acquisitions checked
+
+	hanging atomic.Int32 // Lease updates hanging now, of every replica
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -112,38 +114,51 @@ func (c *cluster) checkTakeover(from, to string) {
 // RenewDeadline, and its release attempt hangs for another RenewDeadline before the
 // leader's context is cancelled; only the renewal watchdog stops the writes in time.
 func (c *cluster) hangUpdatesOf(id string) {
+	c.hangFlag(id).Store(true)
+}
+
+// hangFlag returns the switch that makes id's Lease updates hang.
+func (c *cluster) hangFlag(id string) *atomic.Bool {
 	c.mu.Lock()
-	c.hang[id].Store(true)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if c.hang[id] == nil {
+		c.hang[id] = &atomic.Bool{}
+	}
+	return c.hang[id]
 }
 
 // hangingClient is the fake clientset as one replica sees it: its Lease updates can
 // be made to hang.
 type hangingClient struct {
 	*fake.Clientset
-	hang *atomic.Bool
+	hang    *atomic.Bool
+	hanging *atomic.Int32 // counts the updates hanging now
 }
 
 func (h hangingClient) CoordinationV1() coordinationv1client.CoordinationV1Interface {
-	return hangingCoordination{h.Clientset.CoordinationV1(), h.hang}
+	return hangingCoordination{h.Clientset.CoordinationV1(), h.hang, h.hanging}
 }
 
 type hangingCoordination struct {
 	coordinationv1client.CoordinationV1Interface
-	hang *atomic.Bool
+	hang    *atomic.Bool
+	hanging *atomic.Int32
 }
 
 func (h hangingCoordination) Leases(ns string) coordinationv1client.LeaseInterface {
-	return hangingLeases{h.CoordinationV1Interface.Leases(ns), h.hang}
+	return hangingLeases{h.CoordinationV1Interface.Leases(ns), h.hang, h.hanging}
 }
 
 type hangingLeases struct {
 	coordinationv1client.LeaseInterface
-	hang *atomic.Bool
+	hang    *atomic.Bool
+	hanging *atomic.Int32
 }
 
 func (h hangingLeases) Update(ctx context.Context, l *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
 	if h.hang.Load() {
+		h.hanging.Add(1)
+		defer h.hanging.Add(-1)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -163,12 +178,8 @@ type replica struct {
 func (c *cluster) start(t *testing.T, id string, leading chan string) *replica {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	hang := &atomic.Bool{}
-	c.mu.Lock()
-	c.hang[id] = hang
-	c.mu.Unlock()
 	e, err := NewLease(LeaseConfig{
-		Client: hangingClient{c.client, hang}, Namespace: "flags", Name: "flagsync", Identity: id,
+		Client: hangingClient{c.client, c.hangFlag(id), &c.hanging}, Namespace: "flags", Name: "flagsync", Identity: id,
 		Timings: testLeaseTimings, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
@@ -310,6 +321,55 @@ func TestLeaseLostStopsWritingFirst(t *testing.T) {
 	}
 	if st := lead.e.Status(); st.Role != RoleFollower || st.Transitions != 2 {
 		t.Errorf("old leader status %+v, want follower after 2 transitions", st)
+	}
+}
+
+// TestLeaseAttemptToAcquireGivesUp: a replica campaigning while its Lease updates hang
+// reads the Lease still naming it (as one that just lost its lease does, until another
+// replica takes it over) and tries to renew it. client-go does not bound that attempt
+// and this client has no request timeout, so the elector must: once another replica
+// holds the Lease, the next attempt sees it as the leader.
+func TestLeaseAttemptToAcquireGivesUp(t *testing.T) {
+	c := newCluster(t)
+	leases := c.client.CoordinationV1().Leases("flags")
+	a, b := "pod-a_1", "pod-b_2"
+	now := metav1.NewMicroTime(time.Now())
+	secs := int32(testLeaseTimings.LeaseDuration / time.Second)
+	_, err := leases.Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "flags", Name: "flagsync"},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hangUpdatesOf(a)
+	rep := c.start(t, a, make(chan string, 1))
+	deadline := time.Now().Add(10 * time.Second)
+	for c.hanging.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica never tried to renew the Lease that names it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Another replica takes the Lease over while that attempt hangs.
+	cur, err := leases.Get(context.Background(), "flagsync", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.HolderIdentity = &b
+	if _, err := leases.Update(context.Background(), cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for rep.e.Leader() != b && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := rep.e.Leader(); got != b {
+		t.Errorf("the replica sees %q as leader, want %q (its attempt to renew is still hanging: %d)", got, b, c.hanging.Load())
+	}
+	if rep.started.Load() != 0 || rep.e.IsLeader() {
+		t.Errorf("the replica led (started %d, IsLeader %t) though its updates never went through", rep.started.Load(), rep.e.IsLeader())
 	}
 }
 

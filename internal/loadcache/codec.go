@@ -231,160 +231,206 @@ func (b *builder) build(t reflect.Type) (*coder, error) {
 	b.building[t] = true
 	defer delete(b.building, t)
 
+	if c := scalarCoder(t.Kind()); c != nil {
+		return c, nil
+	}
 	switch t.Kind() {
-	case reflect.Bool:
-		return &coder{min: 1,
-			enc: func(e *encoder, p unsafe.Pointer) { e.buf = append(e.buf, boolByte(*(*bool)(p))) },
-			dec: func(d *decoder, p unsafe.Pointer) {
-				switch d.byte() {
-				case 0:
-					*(*bool)(p) = false
-				case 1:
-					*(*bool)(p) = true
-				default:
-					d.fail("bad boolean")
-				}
-			}}, nil
-	case reflect.Int:
-		return intCoder[int](), nil
-	case reflect.Int8:
-		return intCoder[int8](), nil
-	case reflect.Int16:
-		return intCoder[int16](), nil
-	case reflect.Int32:
-		return intCoder[int32](), nil
-	case reflect.Int64:
-		return intCoder[int64](), nil
-	case reflect.Uint:
-		return uintCoder[uint](), nil
-	case reflect.Uint8:
-		return uintCoder[uint8](), nil
-	case reflect.Uint16:
-		return uintCoder[uint16](), nil
-	case reflect.Uint32:
-		return uintCoder[uint32](), nil
-	case reflect.Uint64:
-		return uintCoder[uint64](), nil
-	case reflect.Uintptr:
-		return uintCoder[uintptr](), nil
-	case reflect.Float32:
-		return &coder{min: 4,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(*(*float32)(p)))
-			},
-			dec: func(d *decoder, p unsafe.Pointer) {
-				if b := d.bytes(4); b != nil {
-					*(*float32)(p) = math.Float32frombits(binary.LittleEndian.Uint32(b))
-				}
-			}}, nil
-	case reflect.Float64:
-		return &coder{min: 8,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(*(*float64)(p)))
-			},
-			dec: func(d *decoder, p unsafe.Pointer) {
-				if b := d.bytes(8); b != nil {
-					*(*float64)(p) = math.Float64frombits(binary.LittleEndian.Uint64(b))
-				}
-			}}, nil
-	case reflect.String:
-		return &coder{min: 1,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				s := *(*string)(p)
-				e.uvarint(uint64(len(s)))
-				e.buf = append(e.buf, s...)
-			},
-			dec: func(d *decoder, p unsafe.Pointer) { *(*string)(p) = d.string(d.uvarint()) }}, nil
 	case reflect.Pointer:
-		elem, err := b.build(t.Elem())
-		if err != nil {
-			return nil, err
-		}
-		et := t.Elem()
-		return &coder{min: 1,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				q := *(*unsafe.Pointer)(p)
-				if q == nil {
-					e.buf = append(e.buf, 0)
-					return
-				}
-				e.buf = append(e.buf, 1)
-				elem.enc(e, q)
-			},
-			dec: func(d *decoder, p unsafe.Pointer) {
-				switch d.byte() {
-				case 0:
-					*(*unsafe.Pointer)(p) = nil
-				case 1:
-					q := reflect.New(et).UnsafePointer()
-					elem.dec(d, q)
-					*(*unsafe.Pointer)(p) = q
-				default:
-					d.fail("bad pointer")
-				}
-			}}, nil
+		return b.pointerCoder(t)
 	case reflect.Slice:
-		elem, err := b.build(t.Elem())
-		if err != nil {
-			return nil, err
-		}
-		size := t.Elem().Size()
-		return &coder{min: 1,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				v := reflect.NewAt(t, p).Elem()
-				if v.IsNil() {
-					e.uvarint(0)
-					return
-				}
-				n := v.Len()
-				e.uvarint(uint64(n) + 1)
-				base := v.UnsafePointer()
-				for i := range n {
-					elem.enc(e, unsafe.Add(base, uintptr(i)*size))
-				}
-			},
-			dec: func(d *decoder, p unsafe.Pointer) {
-				n, isNil := d.count(elem.min)
-				if isNil {
-					return
-				}
-				base := reflect.MakeSlice(t, n, n).UnsafePointer()
-				for i := 0; i < n && d.err == nil; i++ {
-					elem.dec(d, unsafe.Add(base, uintptr(i)*size))
-				}
-				*(*sliceHeader)(p) = sliceHeader{data: base, len: n, cap: n}
-			}}, nil
+		return b.sliceCoder(t)
 	case reflect.Array:
-		elem, err := b.build(t.Elem())
-		if err != nil {
-			return nil, err
-		}
-		size, n := t.Elem().Size(), t.Len()
-		return &coder{min: elem.min * n,
-			enc: func(e *encoder, p unsafe.Pointer) {
-				for i := range n {
-					elem.enc(e, unsafe.Add(p, uintptr(i)*size))
-				}
-			},
-			dec: func(d *decoder, p unsafe.Pointer) {
-				for i := 0; i < n && d.err == nil; i++ {
-					elem.dec(d, unsafe.Add(p, uintptr(i)*size))
-				}
-			}}, nil
+		return b.arrayCoder(t)
 	case reflect.Map:
 		return b.mapCoder(t)
 	case reflect.Struct:
 		return b.structCoder(t)
 	case reflect.Interface:
-		if t.NumMethod() != 0 {
-			return nil, fmt.Errorf("interface type %s (only the empty interface, holding JSON values)", t)
-		}
-		// An empty interface type has the layout of any, named or not.
-		return &coder{min: 1,
-			enc: func(e *encoder, p unsafe.Pointer) { encodeJSON(e, *(*any)(p)) },
-			dec: func(d *decoder, p unsafe.Pointer) { *(*any)(p) = decodeJSONValue(d, 0) }}, nil
+		return interfaceCoder(t)
 	}
 	return nil, fmt.Errorf("type %s of kind %s", t, t.Kind())
+}
+
+// scalarCoder is the coder of a boolean, number or string kind, nil for other kinds.
+func scalarCoder(k reflect.Kind) *coder {
+	switch k {
+	case reflect.Bool:
+		return boolCoder()
+	case reflect.Int:
+		return intCoder[int]()
+	case reflect.Int8:
+		return intCoder[int8]()
+	case reflect.Int16:
+		return intCoder[int16]()
+	case reflect.Int32:
+		return intCoder[int32]()
+	case reflect.Int64:
+		return intCoder[int64]()
+	case reflect.Uint:
+		return uintCoder[uint]()
+	case reflect.Uint8:
+		return uintCoder[uint8]()
+	case reflect.Uint16:
+		return uintCoder[uint16]()
+	case reflect.Uint32:
+		return uintCoder[uint32]()
+	case reflect.Uint64:
+		return uintCoder[uint64]()
+	case reflect.Uintptr:
+		return uintCoder[uintptr]()
+	case reflect.Float32:
+		return float32Coder()
+	case reflect.Float64:
+		return float64Coder()
+	case reflect.String:
+		return stringCoder()
+	}
+	return nil
+}
+
+func boolCoder() *coder {
+	return &coder{min: 1,
+		enc: func(e *encoder, p unsafe.Pointer) { e.buf = append(e.buf, boolByte(*(*bool)(p))) },
+		dec: func(d *decoder, p unsafe.Pointer) {
+			switch d.byte() {
+			case 0:
+				*(*bool)(p) = false
+			case 1:
+				*(*bool)(p) = true
+			default:
+				d.fail("bad boolean")
+			}
+		}}
+}
+
+func float32Coder() *coder {
+	return &coder{min: 4,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(*(*float32)(p)))
+		},
+		dec: func(d *decoder, p unsafe.Pointer) {
+			if b := d.bytes(4); b != nil {
+				*(*float32)(p) = math.Float32frombits(binary.LittleEndian.Uint32(b))
+			}
+		}}
+}
+
+func float64Coder() *coder {
+	return &coder{min: 8,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(*(*float64)(p)))
+		},
+		dec: func(d *decoder, p unsafe.Pointer) {
+			if b := d.bytes(8); b != nil {
+				*(*float64)(p) = math.Float64frombits(binary.LittleEndian.Uint64(b))
+			}
+		}}
+}
+
+func stringCoder() *coder {
+	return &coder{min: 1,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			s := *(*string)(p)
+			e.uvarint(uint64(len(s)))
+			e.buf = append(e.buf, s...)
+		},
+		dec: func(d *decoder, p unsafe.Pointer) { *(*string)(p) = d.string(d.uvarint()) }}
+}
+
+// pointerCoder writes a pointer as 0 (nil) or 1 followed by the value it points to.
+func (b *builder) pointerCoder(t reflect.Type) (*coder, error) {
+	elem, err := b.build(t.Elem())
+	if err != nil {
+		return nil, err
+	}
+	et := t.Elem()
+	return &coder{min: 1,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			q := *(*unsafe.Pointer)(p)
+			if q == nil {
+				e.buf = append(e.buf, 0)
+				return
+			}
+			e.buf = append(e.buf, 1)
+			elem.enc(e, q)
+		},
+		dec: func(d *decoder, p unsafe.Pointer) {
+			switch d.byte() {
+			case 0:
+				*(*unsafe.Pointer)(p) = nil
+			case 1:
+				q := reflect.New(et).UnsafePointer()
+				elem.dec(d, q)
+				*(*unsafe.Pointer)(p) = q
+			default:
+				d.fail("bad pointer")
+			}
+		}}, nil
+}
+
+// sliceCoder writes a slice as its length+1 (0: nil) followed by its elements.
+func (b *builder) sliceCoder(t reflect.Type) (*coder, error) {
+	elem, err := b.build(t.Elem())
+	if err != nil {
+		return nil, err
+	}
+	size := t.Elem().Size()
+	return &coder{min: 1,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			v := reflect.NewAt(t, p).Elem()
+			if v.IsNil() {
+				e.uvarint(0)
+				return
+			}
+			n := v.Len()
+			e.uvarint(uint64(n) + 1)
+			base := v.UnsafePointer()
+			for i := range n {
+				elem.enc(e, unsafe.Add(base, uintptr(i)*size))
+			}
+		},
+		dec: func(d *decoder, p unsafe.Pointer) {
+			n, isNil := d.count(elem.min)
+			if isNil {
+				return
+			}
+			base := reflect.MakeSlice(t, n, n).UnsafePointer()
+			for i := 0; i < n && d.err == nil; i++ {
+				elem.dec(d, unsafe.Add(base, uintptr(i)*size))
+			}
+			*(*sliceHeader)(p) = sliceHeader{data: base, len: n, cap: n}
+		}}, nil
+}
+
+// arrayCoder writes an array as its elements, its length being part of its type.
+func (b *builder) arrayCoder(t reflect.Type) (*coder, error) {
+	elem, err := b.build(t.Elem())
+	if err != nil {
+		return nil, err
+	}
+	size, n := t.Elem().Size(), t.Len()
+	return &coder{min: elem.min * n,
+		enc: func(e *encoder, p unsafe.Pointer) {
+			for i := range n {
+				elem.enc(e, unsafe.Add(p, uintptr(i)*size))
+			}
+		},
+		dec: func(d *decoder, p unsafe.Pointer) {
+			for i := 0; i < n && d.err == nil; i++ {
+				elem.dec(d, unsafe.Add(p, uintptr(i)*size))
+			}
+		}}, nil
+}
+
+// interfaceCoder is the coder of an empty interface type holding JSON values.
+func interfaceCoder(t reflect.Type) (*coder, error) {
+	if t.NumMethod() != 0 {
+		return nil, fmt.Errorf("interface type %s (only the empty interface, holding JSON values)", t)
+	}
+	// An empty interface type has the layout of any, named or not.
+	return &coder{min: 1,
+		enc: func(e *encoder, p unsafe.Pointer) { encodeJSON(e, *(*any)(p)) },
+		dec: func(d *decoder, p unsafe.Pointer) { *(*any)(p) = decodeJSONValue(d, 0) }}, nil
 }
 
 func boolByte(b bool) byte {

@@ -65,54 +65,8 @@ func (c *checker) flag(f *kmodel.Flag) {
 	// mistake in a variation is not reported again at every place that names it.
 	variablesOK := !c.troubled("variables")
 	variationsOK := !c.troubled("variations")
-	vars := make(map[string]kmodel.Variable, len(f.Variables))
-	for i, v := range f.Variables {
-		if _, dup := vars[v.Key]; dup {
-			c.add(false, fmt.Sprintf("duplicate variable key %q (also variables[%d])", v.Key, indexOfVariable(f.Variables, v.Key)), "variables", i, "key")
-			continue
-		}
-		vars[v.Key] = v
-		if p := valueProblem(v, v.Value); p != "" {
-			c.add(false, p, "variables", i, "value")
-		}
-	}
-	varKeys := make([]string, 0, len(f.Variables))
-	for _, v := range f.Variables {
-		varKeys = append(varKeys, v.Key)
-	}
-
-	variations := make([]string, 0, len(f.Variations))
-	for i, vr := range f.Variations {
-		if j := slices.Index(variations, vr.Key); j >= 0 {
-			c.add(false, fmt.Sprintf("duplicate variation key %q (also variations[%d])", vr.Key, j), "variations", i, "key")
-		}
-		variations = append(variations, vr.Key)
-		seen := make(map[string]int, len(vr.Variables))
-		for j, vv := range vr.Variables {
-			decl, ok := vars[vv.Key]
-			if !variablesOK {
-				continue
-			}
-			if !ok {
-				msg := fmt.Sprintf("unknown variable %q", vv.Key)
-				if hint := diag.DidYouMean(vv.Key, varKeys); hint != "" {
-					msg += hint
-				} else {
-					msg += ": declare it in the flag's variables first"
-				}
-				c.add(false, msg, "variations", i, "variables", j, "key")
-				continue
-			}
-			if k, dup := seen[vv.Key]; dup {
-				c.add(false, fmt.Sprintf("duplicate variable %q in this variation (also variables[%d])", vv.Key, k), "variations", i, "variables", j, "key")
-				continue
-			}
-			seen[vv.Key] = j
-			if p := valueProblem(decl, vv.Value); p != "" {
-				c.add(false, p, "variations", i, "variables", j, "value")
-			}
-		}
-	}
+	vars := c.variables(f.Variables)
+	variations := c.variations(f.Variations, vars, variablesOK)
 
 	// knownVariation checks a reference to a variation; the path to report is built only
 	// when there is a problem.
@@ -138,25 +92,98 @@ func (c *checker) flag(f *kmodel.Flag) {
 		}
 	}
 
-	// Ignore paths name this file's environments, rules, variables and variations: the
-	// names are checked against lists that are themselves fine; the paths' shape always.
 	if len(f.Ignore) > 0 {
-		scope := ignoreScope{flag: f}
-		if !variablesOK || !variationsOK || c.troubled("environments") {
-			scope = ignoreScope{}
-		}
-		if c.doc == nil {
-			for _, s := range f.Ignore {
-				if _, msg := ignoreProblem(s, scope); msg != "" {
-					c.failed = true
-				}
-			}
-			return
-		}
-		d := checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)
-		c.failed = c.failed || len(d) > 0
-		c.diags = append(c.diags, d...)
+		c.ignores(f, variablesOK && variationsOK)
 	}
+}
+
+// declaredVariables are a flag's variables by key (the first of a duplicated key), and
+// their keys in the order written, for hints.
+type declaredVariables struct {
+	byKey map[string]kmodel.Variable
+	keys  []string
+}
+
+// variables checks the flag's variables (unique keys, values of their type) and returns
+// them.
+func (c *checker) variables(vs []kmodel.Variable) declaredVariables {
+	d := declaredVariables{byKey: make(map[string]kmodel.Variable, len(vs)), keys: make([]string, 0, len(vs))}
+	for i, v := range vs {
+		d.keys = append(d.keys, v.Key)
+		if _, dup := d.byKey[v.Key]; dup {
+			c.add(false, fmt.Sprintf("duplicate variable key %q (also variables[%d])", v.Key, indexOfVariable(vs, v.Key)), "variables", i, "key")
+			continue
+		}
+		d.byKey[v.Key] = v
+		if p := valueProblem(v, v.Value); p != "" {
+			c.add(false, p, "variables", i, "value")
+		}
+	}
+	return d
+}
+
+// variations checks the flag's variations (unique keys and, when the variables are fine
+// (varsOK), the variables each sets) and returns their keys in order.
+func (c *checker) variations(vrs []kmodel.Variation, vars declaredVariables, varsOK bool) []string {
+	keys := make([]string, 0, len(vrs))
+	for i, vr := range vrs {
+		if j := slices.Index(keys, vr.Key); j >= 0 {
+			c.add(false, fmt.Sprintf("duplicate variation key %q (also variations[%d])", vr.Key, j), "variations", i, "key")
+		}
+		keys = append(keys, vr.Key)
+		if varsOK {
+			c.variationVariables(i, vr, vars)
+		}
+	}
+	return keys
+}
+
+// variationVariables checks the variables variation i sets: declared, set once, with a
+// value of the declared type.
+func (c *checker) variationVariables(i int, vr kmodel.Variation, vars declaredVariables) {
+	seen := make(map[string]int, len(vr.Variables))
+	for j, vv := range vr.Variables {
+		decl, ok := vars.byKey[vv.Key]
+		if !ok {
+			msg := fmt.Sprintf("unknown variable %q", vv.Key)
+			if hint := diag.DidYouMean(vv.Key, vars.keys); hint != "" {
+				msg += hint
+			} else {
+				msg += ": declare it in the flag's variables first"
+			}
+			c.add(false, msg, "variations", i, "variables", j, "key")
+			continue
+		}
+		if k, dup := seen[vv.Key]; dup {
+			c.add(false, fmt.Sprintf("duplicate variable %q in this variation (also variables[%d])", vv.Key, k), "variations", i, "variables", j, "key")
+			continue
+		}
+		seen[vv.Key] = j
+		if p := valueProblem(decl, vv.Value); p != "" {
+			c.add(false, p, "variations", i, "variables", j, "value")
+		}
+	}
+}
+
+// ignores checks the flag's ignore paths. They name this file's environments, rules,
+// variables and variations: the names are checked against lists that are themselves
+// fine (namesOK: the variables and variations are), the paths' shape always.
+func (c *checker) ignores(f *kmodel.Flag, namesOK bool) {
+	scope := ignoreScope{flag: f}
+	if !namesOK || c.troubled("environments") {
+		scope = ignoreScope{}
+	}
+	if c.doc == nil {
+		for _, s := range f.Ignore {
+			if _, msg := ignoreProblem(s, scope); msg != "" {
+				c.failed = true
+			}
+		}
+		return
+	}
+	d := checkIgnores(c.doc, f.Ignore, append(c.known, c.diags...), scope)
+	c.failed = c.failed || len(d) > 0
+	c.diags = append(c.diags, d...)
 }
 
 func (c *checker) rule(ek string, ri int, r kmodel.Rule, names map[string]int, knownVariation func(string, func() []any)) {

@@ -56,16 +56,6 @@ var MatcherTypes = map[string]MatcherRule{
 	"IN_SPLIT":                     {Value: "depends"},
 }
 
-// MatcherTypeNames lists MatcherTypes' keys, sorted.
-func MatcherTypeNames() []string {
-	out := make([]string, 0, len(MatcherTypes))
-	for k := range MatcherTypes {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // ReservedTreatmentNames cannot name a treatment (Split's documentation).
 var ReservedTreatmentNames = []string{"all", "and", "between", "contain", "contains", "control", "datetime", "does", "end", "ends",
 	"false", "has", "have", "if", "in", "is", "match", "matches", "not", "number", "set", "split", "start", "starts", "string",
@@ -126,9 +116,37 @@ func Validate(d *Definition) []Problem {
 	case len(d.Treatments) > MaxTreatments:
 		add(fmt.Sprintf("at most %d treatments are allowed, got %d", MaxTreatments, len(d.Treatments)), "treatments")
 	}
+	ps = append(ps, treatmentProblems(d.Treatments, names)...)
+	known := treatmentRefs(names)
+	if d.DefaultTreatment == "" {
+		add("a default treatment is required", "defaultTreatment")
+	} else {
+		ps = append(ps, known.check(d.DefaultTreatment, "defaultTreatment")...)
+	}
+	if d.BaselineTreatment != "" {
+		ps = append(ps, known.check(d.BaselineTreatment, "baselineTreatment")...)
+	}
+	if a := d.Allocation(); a < 0 || a > 100 {
+		add(fmt.Sprintf("must be from 0 to 100, got %d", a), "trafficAllocation")
+	}
+	for i, r := range d.Rules {
+		ps = append(ps, ruleProblems(r, i, known)...)
+	}
+	if len(d.DefaultRule) > 0 { // when it is left out, it is the default treatment, checked above
+		ps = append(ps, bucketProblems(d.DefaultRule, known, "defaultRule")...)
+	}
+	return ps
+}
+
+// treatmentProblems checks each treatment on its own (name, configuration, number of
+// keys) and against those before it (names is every treatment's name, in order): a name,
+// an individually targeted key or a segment may appear in one treatment only.
+func treatmentProblems(ts []Treatment, names []string) []Problem {
+	var ps []Problem
+	add := func(msg string, path ...any) { ps = append(ps, Problem{Path: path, Message: msg}) }
 	keyOwner := map[string]int{}
 	segmentOwner := map[string]int{}
-	for i, t := range d.Treatments {
+	for i, t := range ts {
 		switch {
 		case !TreatmentNamePattern.MatchString(t.Name):
 			add(fmt.Sprintf("%q is not a treatment name: start with a letter or a digit, then letters, digits, '_' or '-'", t.Name), "treatments", i, "name")
@@ -162,42 +180,43 @@ func Validate(d *Definition) []Problem {
 			segmentOwner[seg] = i
 		}
 	}
-	known := func(name string, path ...any) {
-		if len(d.Treatments) > 0 && !slices.Contains(names, name) {
-			ps = append(ps, Problem{Path: path, Unknown: name, Known: names,
-				Message: fmt.Sprintf("unknown treatment %q; the treatments are %s", name, strings.Join(names, ", "))})
-		}
-	}
-	if d.DefaultTreatment == "" {
-		add("a default treatment is required", "defaultTreatment")
-	} else {
-		known(d.DefaultTreatment, "defaultTreatment")
-	}
-	if d.BaselineTreatment != "" {
-		known(d.BaselineTreatment, "baselineTreatment")
-	}
-	if a := d.Allocation(); a < 0 || a > 100 {
-		add(fmt.Sprintf("must be from 0 to 100, got %d", a), "trafficAllocation")
-	}
-	for i, r := range d.Rules {
-		if len(r.Condition.Matchers) == 0 {
-			add("a rule needs at least one matcher", "rules", i, "condition", "matchers")
-		}
-		for j, m := range r.Condition.Matchers {
-			for _, msg := range matcherProblems(m) {
-				add(msg, "rules", i, "condition", "matchers", j)
-			}
-		}
-		ps = append(ps, bucketProblems(r.Buckets, known, "rules", i, "buckets")...)
-	}
-	if len(d.DefaultRule) > 0 { // when it is left out, it is the default treatment, checked above
-		ps = append(ps, bucketProblems(d.DefaultRule, known, "defaultRule")...)
-	}
 	return ps
 }
 
-func bucketProblems(bs []Bucket, known func(string, ...any), path ...any) []Problem {
+// treatmentRefs are the names of a definition's treatments, which references to a
+// treatment are checked against.
+type treatmentRefs []string
+
+// check returns the problem, at path, of a reference to a treatment that does not
+// exist; none when it exists or when there are no treatments at all (a problem
+// reported once, on the treatments).
+func (k treatmentRefs) check(name string, path ...any) []Problem {
+	if len(k) == 0 || slices.Contains(k, name) {
+		return nil
+	}
+	return []Problem{{Path: path, Unknown: name, Known: k,
+		Message: fmt.Sprintf("unknown treatment %q; the treatments are %s", name, strings.Join(k, ", "))}}
+}
+
+// ruleProblems checks rule i: its matchers, and its buckets, whose treatments known
+// checks.
+func ruleProblems(r Rule, i int, known treatmentRefs) []Problem {
 	var ps []Problem
+	if len(r.Condition.Matchers) == 0 {
+		ps = append(ps, Problem{Path: []any{"rules", i, "condition", "matchers"}, Message: "a rule needs at least one matcher"})
+	}
+	for j, m := range r.Condition.Matchers {
+		for _, msg := range matcherProblems(m) {
+			ps = append(ps, Problem{Path: []any{"rules", i, "condition", "matchers", j}, Message: msg})
+		}
+	}
+	return append(ps, bucketProblems(r.Buckets, known, "rules", i, "buckets")...)
+}
+
+// bucketProblems checks buckets at path: their treatments exist and appear once, their
+// sizes add up to 100. The unknown treatments come first.
+func bucketProblems(bs []Bucket, known treatmentRefs, path ...any) []Problem {
+	var unknown, ps []Problem
 	at := func(more ...any) []any { return append(slices.Clip(path), more...) }
 	if len(bs) == 0 {
 		return []Problem{{Path: path, Message: "at least one bucket is required"}}
@@ -205,7 +224,7 @@ func bucketProblems(bs []Bucket, known func(string, ...any), path ...any) []Prob
 	sum := 0
 	seen := map[string]int{}
 	for i, b := range bs {
-		known(b.Treatment, at(i, "treatment")...)
+		unknown = append(unknown, known.check(b.Treatment, at(i, "treatment")...)...)
 		if j, dup := seen[b.Treatment]; dup {
 			ps = append(ps, Problem{Path: at(i, "treatment"), Message: fmt.Sprintf("treatment %q already has bucket %d", b.Treatment, j)})
 		}
@@ -218,7 +237,7 @@ func bucketProblems(bs []Bucket, known func(string, ...any), path ...any) []Prob
 	if sum != 100 {
 		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf("bucket sizes add up to %d; they must add up to 100", sum)})
 	}
-	return ps
+	return append(unknown, ps...)
 }
 
 // matcherProblems checks that a matcher has the fields its type needs and no value field

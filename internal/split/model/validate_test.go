@@ -67,6 +67,16 @@ func TestValidate(t *testing.T) {
 			`rules[0].buckets[1].treatment: unknown treatment "of"; the treatments are on, off`,
 			`defaultRule[0].treatment: unknown treatment "x"; the treatments are on, off`,
 		}},
+		{"problems of one rule, in order", func(d *Definition) {
+			d.Rules[0].Condition.Matchers = []Matcher{{Type: "LIKE"}}
+			d.Rules[0].Buckets[1].Treatment = "of"
+			d.Rules[0].Buckets[0].Size = 101
+		}, []string{
+			`rules[0].condition.matchers[0]: unknown matcher type "LIKE"`,
+			`rules[0].buckets[1].treatment: unknown treatment "of"; the treatments are on, off`,
+			"rules[0].buckets[0].size: must be from 0 to 100, got 101",
+			"rules[0].buckets: bucket sizes add up to 141; they must add up to 100",
+		}},
 		{"sizes", func(d *Definition) { d.Rules[0].Buckets[0].Size = 101; d.TrafficAllocation = ptr(-1) }, []string{
 			"trafficAllocation: must be from 0 to 100, got -1",
 			"rules[0].buckets[0].size: must be from 0 to 100, got 101",

@@ -93,53 +93,9 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 		}
 	}
 
-	var groups []group
-	var typeErrs []string
-	inGit := make(map[splitmodel.Ref]bool, len(want))
-	for _, d := range want {
-		ref := d.Ref()
-		if inGit[ref] {
-			continue
-		}
-		inGit[ref] = true
-		var cs []plan.Change
-		l, exists := byRef[ref]
-		if exists {
-			if d.TrafficType != "" && d.TrafficType != l.TrafficType && d.TrafficType != l.TrafficTypeID {
-				typeErrs = append(typeErrs, fmt.Sprintf("%s: Git %s, Split %s", ref, d.TrafficType, l.TrafficType))
-			}
-			cs = updateChanges(d, l, opts.EnvironmentOrder)
-		} else {
-			cs = createChanges(d, opts.EnvironmentOrder)
-		}
-		if len(cs) > 0 {
-			groups = append(groups, group{ref: ref, changes: cs, desired: d, live: l, created: !exists})
-		}
-	}
-
-	refs := make([]splitmodel.Ref, 0, len(byRef))
-	for ref := range byRef {
-		refs = append(refs, ref)
-	}
-	slices.SortFunc(refs, splitmodel.CompareRefs)
-	managed := map[string]int{}
-	var prune []splitmodel.Ref
-	for _, ref := range refs {
-		l := byRef[ref]
-		owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
-		retired := owned && allKilled(l)
-		if owned && !retired {
-			managed[ref.Workspace]++
-		}
-		if inGit[ref] || retired {
-			continue // a managed flag killed everywhere and gone from Git is retired: not listed, not touched
-		}
-		if opts.Prune && owned {
-			prune = append(prune, ref)
-			continue
-		}
-		p.Unmanaged = append(p.Unmanaged, AddressOf(ref, ""))
-	}
+	groups, typeErrs, inGit := gitGroups(want, byRef, opts.EnvironmentOrder)
+	prune, managed, unmanaged := liveOnly(byRef, inGit, opts.Prune)
+	p.Unmanaged = append(p.Unmanaged, unmanaged...)
 
 	var err error
 	if limit := plan.MassArchiveLimit(addressesOf(prune), managed, opts.MaxArchive, opts.AllowMassArchive, "workspace"); limit != "" {
@@ -167,6 +123,66 @@ func Compute(desired *splitmodel.Desired, live []splitmodel.Flag, opts Options) 
 	p.Changes = append(p.Changes, changes...)
 	p.Blocked = append(p.Blocked, blocked...)
 	return p, err
+}
+
+// gitGroups returns the changes of each flag in Git (want, sorted; the first of a
+// duplicated flag counts), a group per flag that has any; the flags whose traffic type
+// differs from Split's ("ref: Git type, Split type", unsorted); and the flags in Git.
+func gitGroups(want []*splitmodel.Flag, byRef map[splitmodel.Ref]*splitmodel.Flag, order []string) ([]group, []string, map[splitmodel.Ref]bool) {
+	var groups []group
+	var typeErrs []string
+	inGit := make(map[splitmodel.Ref]bool, len(want))
+	for _, d := range want {
+		ref := d.Ref()
+		if inGit[ref] {
+			continue
+		}
+		inGit[ref] = true
+		var cs []plan.Change
+		l, exists := byRef[ref]
+		if exists {
+			if d.TrafficType != "" && d.TrafficType != l.TrafficType && d.TrafficType != l.TrafficTypeID {
+				typeErrs = append(typeErrs, fmt.Sprintf("%s: Git %s, Split %s", ref, d.TrafficType, l.TrafficType))
+			}
+			cs = updateChanges(d, l, order)
+		} else {
+			cs = createChanges(d, order)
+		}
+		if len(cs) > 0 {
+			groups = append(groups, group{ref: ref, changes: cs, desired: d, live: l, created: !exists})
+		}
+	}
+	return groups, typeErrs, inGit
+}
+
+// liveOnly sorts out the live flags, in order: the flags to prune (managed, gone from
+// Git, not yet retired, and prune is on), the count of managed flags per workspace that
+// are not retired (for the mass-archive guard), and the addresses of the flags gone from
+// Git that flagsync leaves alone.
+func liveOnly(byRef map[splitmodel.Ref]*splitmodel.Flag, inGit map[splitmodel.Ref]bool, pruneOn bool) (prune []splitmodel.Ref, managed map[string]int, unmanaged []plan.Address) {
+	refs := make([]splitmodel.Ref, 0, len(byRef))
+	for ref := range byRef {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, splitmodel.CompareRefs)
+	managed = map[string]int{}
+	for _, ref := range refs {
+		l := byRef[ref]
+		owned := slices.Contains(l.Tags, splitmodel.OwnershipTag)
+		retired := owned && allKilled(l)
+		if owned && !retired {
+			managed[ref.Workspace]++
+		}
+		if inGit[ref] || retired {
+			continue // a managed flag killed everywhere and gone from Git is retired: not listed, not touched
+		}
+		if pruneOn && owned {
+			prune = append(prune, ref)
+			continue
+		}
+		unmanaged = append(unmanaged, AddressOf(ref, ""))
+	}
+	return prune, managed, unmanaged
 }
 
 // allKilled reports whether a live flag is killed in every environment that was read
@@ -328,22 +344,42 @@ func pruneChanges(l *splitmodel.Flag, order []string) []plan.Change {
 // definitionDiff describes, for people, how a definition changes: the fields in the file
 // format's names, and short reasons.
 func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.FieldChange, []string) {
-	var fc []plan.FieldChange
-	var reasons []string
-	set := func(path string, before, after any) {
-		fc = append(fc, plan.FieldChange{Path: prefix + "." + path, Before: before, After: after})
-	}
+	d := defDiff{prefix: prefix}
 	if live.Killed != want.Killed {
-		set("killed", live.Killed, want.Killed)
+		d.set("killed", live.Killed, want.Killed)
 		if want.Killed {
-			reasons = append(reasons, "killed")
+			d.because("killed")
 		} else {
-			reasons = append(reasons, "restored (killed false)")
+			d.because("restored (killed false)")
 		}
 	}
+	d.treatments(live, want)
+	if !reflect.DeepEqual(live.Rules, want.Rules) {
+		d.fields = append(d.fields, ruleFields(prefix, live.Rules, want.Rules, &d.reasons)...)
+	}
+	d.settings(live, want)
+	return d.fields, d.reasons
+}
 
-	// Treatments, aligned as the patch aligns them: by name, and a new name where an old
-	// one was is a rename.
+// defDiff collects what definitionDiff finds: the fields that change, under prefix, and
+// the reasons, in the order they are found.
+type defDiff struct {
+	prefix  string
+	fields  []plan.FieldChange
+	reasons []string
+}
+
+func (d *defDiff) set(path string, before, after any) {
+	d.fields = append(d.fields, plan.FieldChange{Path: d.prefix + "." + path, Before: before, After: after})
+}
+
+func (d *defDiff) because(format string, args ...any) {
+	d.reasons = append(d.reasons, fmt.Sprintf(format, args...))
+}
+
+// treatments describes the treatments' changes, aligned as the patch aligns them: by
+// name, and a new name where an old one was is a rename.
+func (d *defDiff) treatments(live, want splitmodel.Definition) {
 	partner := matchTreatments(live.Treatments, want.Treatments)
 	from := make([]int, len(want.Treatments)) // the live treatment each desired one continues, or -1
 	for j := range from {
@@ -355,86 +391,90 @@ func definitionDiff(prefix string, live, want splitmodel.Definition) ([]plan.Fie
 		}
 		from[j] = i
 		if t := live.Treatments[i]; t.Name != want.Treatments[j].Name {
-			set(keyPath("treatments", t.Name)+".name", t.Name, want.Treatments[j].Name)
-			reasons = append(reasons, fmt.Sprintf("treatment %q renamed to %q", t.Name, want.Treatments[j].Name))
+			d.set(keyPath("treatments", t.Name)+".name", t.Name, want.Treatments[j].Name)
+			d.because("treatment %q renamed to %q", t.Name, want.Treatments[j].Name)
 		}
 	}
 	for j, w := range want.Treatments {
-		i := from[j]
-		if i < 0 {
-			set(keyPath("treatments", w.Name), nil, w)
-			reasons = append(reasons, fmt.Sprintf("treatment %q added", w.Name))
+		if i := from[j]; i >= 0 {
+			d.treatment(live.Treatments[i], w)
 			continue
 		}
-		old := live.Treatments[i]
-		at := keyPath("treatments", w.Name)
-		if old.Description != w.Description {
-			set(at+".description", optString(old.Description), optString(w.Description))
-		}
-		if !SameJSONText(old.Configurations, w.Configurations) {
-			set(at+".configurations", optString(old.Configurations), optString(w.Configurations))
-		}
-		for _, l := range []struct {
-			name      string
-			old, want []string
-		}{{"keys", old.Keys, w.Keys}, {"segments", old.Segments, w.Segments}} {
-			if sameSet(l.old, l.want) {
-				continue
-			}
-			set(at+"."+l.name, nonNil(l.old), nonNil(l.want))
-			added, removed := setDiff(l.old, l.want)
-			var parts []string
-			for _, s := range added {
-				parts = append(parts, "+"+s)
-			}
-			for _, s := range removed {
-				parts = append(parts, "-"+s)
-			}
-			reasons = append(reasons, fmt.Sprintf("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, ", ")))
-		}
-		if old.Description != w.Description || !SameJSONText(old.Configurations, w.Configurations) {
-			reasons = append(reasons, fmt.Sprintf("treatment %q changed", w.Name))
-		}
+		d.set(keyPath("treatments", w.Name), nil, w)
+		d.because("treatment %q added", w.Name)
 	}
 	for i, t := range live.Treatments {
 		if partner[i] < 0 {
-			set(keyPath("treatments", t.Name), t, nil)
-			reasons = append(reasons, fmt.Sprintf("treatment %q removed", t.Name))
+			d.set(keyPath("treatments", t.Name), t, nil)
+			d.because("treatment %q removed", t.Name)
 		}
 	}
 	if names := kept(partner, want.Treatments); !slices.Equal(names, orderOf(want.TreatmentNames(), names)) {
-		set("treatments", live.TreatmentNames(), want.TreatmentNames())
-		reasons = append(reasons, "treatments reordered")
+		d.set("treatments", live.TreatmentNames(), want.TreatmentNames())
+		d.because("treatments reordered")
 	}
+}
 
-	if !reflect.DeepEqual(live.Rules, want.Rules) {
-		fc = append(fc, ruleFields(prefix, live.Rules, want.Rules, &reasons)...)
+// treatment describes how the live treatment old, which w continues (under w's name),
+// changes.
+func (d *defDiff) treatment(old, w splitmodel.Treatment) {
+	at := keyPath("treatments", w.Name)
+	if old.Description != w.Description {
+		d.set(at+".description", optString(old.Description), optString(w.Description))
 	}
+	if !SameJSONText(old.Configurations, w.Configurations) {
+		d.set(at+".configurations", optString(old.Configurations), optString(w.Configurations))
+	}
+	for _, l := range []struct {
+		name      string
+		old, want []string
+	}{{"keys", old.Keys, w.Keys}, {"segments", old.Segments, w.Segments}} {
+		if sameSet(l.old, l.want) {
+			continue
+		}
+		d.set(at+"."+l.name, nonNil(l.old), nonNil(l.want))
+		added, removed := setDiff(l.old, l.want)
+		var parts []string
+		for _, s := range added {
+			parts = append(parts, "+"+s)
+		}
+		for _, s := range removed {
+			parts = append(parts, "-"+s)
+		}
+		d.because("%s of treatment %q: %s", l.name, w.Name, strings.Join(parts, ", "))
+	}
+	if old.Description != w.Description || !SameJSONText(old.Configurations, w.Configurations) {
+		d.because("treatment %q changed", w.Name)
+	}
+}
+
+// settings describes the changes of the default rule and the definition's single
+// values.
+func (d *defDiff) settings(live, want splitmodel.Definition) {
 	if !reflect.DeepEqual(live.DefaultRule, want.DefaultRule) {
-		set("defaultRule", live.DefaultRule, want.DefaultRule)
-		reasons = append(reasons, "default rule changed")
+		d.set("defaultRule", live.DefaultRule, want.DefaultRule)
+		d.because("default rule changed")
 	}
 	if live.DefaultTreatment != want.DefaultTreatment {
-		set("defaultTreatment", live.DefaultTreatment, want.DefaultTreatment)
-		reasons = append(reasons, fmt.Sprintf("default treatment %s → %s", live.DefaultTreatment, want.DefaultTreatment))
+		d.set("defaultTreatment", live.DefaultTreatment, want.DefaultTreatment)
+		d.because("default treatment %s → %s", live.DefaultTreatment, want.DefaultTreatment)
 	}
 	if live.BaselineTreatment != want.BaselineTreatment {
-		set("baselineTreatment", optString(live.BaselineTreatment), optString(want.BaselineTreatment))
-		reasons = append(reasons, "baseline treatment changed")
+		d.set("baselineTreatment", optString(live.BaselineTreatment), optString(want.BaselineTreatment))
+		d.because("baseline treatment changed")
 	}
 	if live.Allocation() != want.Allocation() {
-		set("trafficAllocation", live.Allocation(), want.Allocation())
-		reasons = append(reasons, fmt.Sprintf("traffic allocation %d → %d", live.Allocation(), want.Allocation()))
+		d.set("trafficAllocation", live.Allocation(), want.Allocation())
+		d.because("traffic allocation %d → %d", live.Allocation(), want.Allocation())
 	}
 	if live.ImpressionsDisabled != want.ImpressionsDisabled {
-		set("impressionsDisabled", live.ImpressionsDisabled, want.ImpressionsDisabled)
+		d.set("impressionsDisabled", live.ImpressionsDisabled, want.ImpressionsDisabled)
 		if want.ImpressionsDisabled {
-			reasons = append(reasons, "impressions disabled")
+			d.because("impressions disabled")
 		} else {
-			reasons = append(reasons, "impressions enabled (impressionsDisabled false)")
+			d.because("impressions enabled (impressionsDisabled false)")
 		}
 	}
-	return fc, reasons
 }
 
 // kept returns the names of the live treatments that persist (renamed ones by their new

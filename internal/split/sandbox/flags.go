@@ -125,10 +125,18 @@ func (s *Server) routeFlags(r *http.Request, seg []string, body []byte) response
 	case len(seg) < 3 || seg[0] != "splits" || seg[1] != "ws":
 		return notFound(r)
 	}
-	ws, p := seg[2], seg[3:]
+	ws := seg[2]
 	if !s.knownWorkspace(ws) {
 		return errorResponse(http.StatusNotFound, "workspace %q not found", ws)
 	}
+	return s.routeWorkspaceFlags(r, ws, seg[3:], body)
+}
+
+// routeWorkspaceFlags routes the endpoints under splits/ws/{ws} (p: what follows it):
+// the flag list, a flag's creation, the definitions of an environment, one flag and
+// one flag's definitions.
+func (s *Server) routeWorkspaceFlags(r *http.Request, ws string, p []string, body []byte) response {
+	m := r.Method
 	switch {
 	case len(p) == 0:
 		if m != http.MethodGet {
@@ -140,19 +148,24 @@ func (s *Server) routeFlags(r *http.Request, seg []string, body []byte) response
 	case len(p) == 2 && p[0] == "environments" && m == http.MethodGet:
 		return s.listDefinitions(r, ws, p[1])
 	case len(p) == 1:
-		switch m {
-		case http.MethodGet:
-			return s.getFlag(ws, p[0])
-		case http.MethodPatch:
-			return s.patchFlag(r, ws, p[0], body)
-		case http.MethodDelete:
-			return s.deleteFlag(ws, p[0])
-		}
-		return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
+		return s.routeFlag(r, ws, p[0], body)
 	case (len(p) == 3 || len(p) == 4) && p[1] == "environments":
 		return s.routeDefinition(r, ws, p, body)
 	}
 	return notFound(r)
+}
+
+// routeFlag routes the endpoints of one flag: read, patch and delete.
+func (s *Server) routeFlag(r *http.Request, ws, flag string, body []byte) response {
+	switch r.Method {
+	case http.MethodGet:
+		return s.getFlag(ws, flag)
+	case http.MethodPatch:
+		return s.patchFlag(r, ws, flag, body)
+	case http.MethodDelete:
+		return s.deleteFlag(ws, flag)
+	}
+	return methodNotAllowed(http.MethodGet, http.MethodPatch, http.MethodDelete)
 }
 
 // routeDefinition routes the endpoints of one flag's definition in one environment
@@ -771,9 +784,29 @@ func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 	if err := decodeStrict(body, &w); err != nil {
 		return splitmodel.Definition{}, err
 	}
+	if err := checkServerMembers(body, before); err != nil {
+		return splitmodel.Definition{}, err
+	}
+	d, err := w.definition()
+	if err != nil {
+		return splitmodel.Definition{}, err
+	}
+	if ps := splitmodel.Validate(&d); len(ps) > 0 {
+		msgs := make([]string, len(ps))
+		for i, p := range ps {
+			msgs[i] = p.String()
+		}
+		return splitmodel.Definition{}, errors.New(strings.Join(msgs, "; "))
+	}
+	return d, nil
+}
+
+// checkServerMembers refuses a body that sets a member the server owns: a create (before
+// nil) may set none but the name, a patch must leave each as it was in before.
+func checkServerMembers(body, before []byte) error {
 	var got map[string]json.RawMessage
 	if err := json.Unmarshal(body, &got); err != nil {
-		return splitmodel.Definition{}, err
+		return err
 	}
 	var was map[string]json.RawMessage
 	if before != nil {
@@ -782,14 +815,20 @@ func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 	for _, m := range serverMembers {
 		if before == nil {
 			if _, set := got[m]; set && m != "name" {
-				return splitmodel.Definition{}, fmt.Errorf("%s is set by the server", m)
+				return fmt.Errorf("%s is set by the server", m)
 			}
 			continue
 		}
 		if !jsonEqual(orNull(got[m]), orNull(was[m])) {
-			return splitmodel.Definition{}, fmt.Errorf("%s is read-only", m)
+			return fmt.Errorf("%s is read-only", m)
 		}
 	}
+	return nil
+}
+
+// definition converts the strictly read body to the model, before validation: absent
+// optional members take their zero values, sizes must be whole numbers.
+func (w *strictDefinition) definition() (splitmodel.Definition, error) {
 	if w.DefaultTreatment == nil {
 		return splitmodel.Definition{}, errors.New("defaultTreatment is required")
 	}
@@ -810,7 +849,23 @@ func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 		}
 		d.TrafficAllocation = &a
 	}
-	for _, t := range w.Treatments {
+	d.Treatments = modelTreatments(w.Treatments)
+	var err error
+	if d.Rules, err = modelRules(w.Rules); err != nil {
+		return splitmodel.Definition{}, err
+	}
+	if w.DefaultRule == nil {
+		return splitmodel.Definition{}, errors.New("defaultRule is required")
+	}
+	if d.DefaultRule, err = modelBuckets(w.DefaultRule, "defaultRule"); err != nil {
+		return splitmodel.Definition{}, err
+	}
+	return d, nil
+}
+
+func modelTreatments(ts []strictTreatmnt) []splitmodel.Treatment {
+	var out []splitmodel.Treatment
+	for _, t := range ts {
 		mt := splitmodel.Treatment{Name: t.Name, Keys: t.Keys, Segments: t.Segments}
 		if t.Description != nil {
 			mt.Description = *t.Description
@@ -818,44 +873,39 @@ func readDefinition(body, before []byte) (splitmodel.Definition, error) {
 		if t.Configurations != nil {
 			mt.Configurations = *t.Configurations
 		}
-		d.Treatments = append(d.Treatments, mt)
+		out = append(out, mt)
 	}
-	buckets := func(bs []strictBucket, at string) ([]splitmodel.Bucket, error) {
-		var out []splitmodel.Bucket
-		for i, b := range bs {
-			n, err := wholeNumber(b.Size, fmt.Sprintf("%s[%d].size", at, i))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, splitmodel.Bucket{Treatment: b.Treatment, Size: n})
-		}
-		return out, nil
-	}
-	for i, r := range w.Rules {
+	return out
+}
+
+// modelRules converts the rules; a condition may only combine its matchers with AND.
+func modelRules(rs []strictRule) ([]splitmodel.Rule, error) {
+	var out []splitmodel.Rule
+	for i, r := range rs {
 		if c := r.Condition.Combiner; c != nil && *c != "AND" {
-			return splitmodel.Definition{}, fmt.Errorf("rules[%d].condition.combiner: only AND is supported", i)
+			return nil, fmt.Errorf("rules[%d].condition.combiner: only AND is supported", i)
 		}
-		bs, err := buckets(r.Buckets, fmt.Sprintf("rules[%d].buckets", i))
+		bs, err := modelBuckets(r.Buckets, fmt.Sprintf("rules[%d].buckets", i))
 		if err != nil {
-			return splitmodel.Definition{}, err
+			return nil, err
 		}
-		d.Rules = append(d.Rules, splitmodel.Rule{Condition: splitmodel.Condition{Matchers: r.Condition.Matchers}, Buckets: bs})
+		out = append(out, splitmodel.Rule{Condition: splitmodel.Condition{Matchers: r.Condition.Matchers}, Buckets: bs})
 	}
-	if w.DefaultRule == nil {
-		return splitmodel.Definition{}, errors.New("defaultRule is required")
-	}
-	var err error
-	if d.DefaultRule, err = buckets(w.DefaultRule, "defaultRule"); err != nil {
-		return splitmodel.Definition{}, err
-	}
-	if ps := splitmodel.Validate(&d); len(ps) > 0 {
-		msgs := make([]string, len(ps))
-		for i, p := range ps {
-			msgs[i] = p.String()
+	return out, nil
+}
+
+// modelBuckets converts the buckets found at the path at, whose sizes must be whole
+// numbers.
+func modelBuckets(bs []strictBucket, at string) ([]splitmodel.Bucket, error) {
+	var out []splitmodel.Bucket
+	for i, b := range bs {
+		n, err := wholeNumber(b.Size, fmt.Sprintf("%s[%d].size", at, i))
+		if err != nil {
+			return nil, err
 		}
-		return splitmodel.Definition{}, errors.New(strings.Join(msgs, "; "))
+		out = append(out, splitmodel.Bucket{Treatment: b.Treatment, Size: n})
 	}
-	return d, nil
+	return out, nil
 }
 
 func orNull(b json.RawMessage) json.RawMessage {
