@@ -126,6 +126,11 @@ func (e *env) newServer(ctx context.Context, logDir string) (*Server, error) {
 func printTailOnFailure(t testing.TB, s *Server) {
 	if t.Failed() {
 		t.Logf("unleashtest: last lines of %s:\n%s", s.LogPath, s.LogTail(40))
+		if s.proc.exited() {
+			// A server that went away says how: an exit code, or the signal that ended it
+			// (SIGKILL leaves nothing in its log).
+			t.Logf("unleashtest: the unleash-server process (pid %d) has exited: %v", s.proc.cmd.Process.Pid, s.proc.cmd.ProcessState)
+		}
 	}
 }
 
