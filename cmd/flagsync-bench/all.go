@@ -160,7 +160,7 @@ func writeDocument(w io.Writer, command string, m machine, start time.Time, took
 	fmt.Fprintln(w, "## How to read this")
 	fmt.Fprintln(w)
 	fmt.Fprint(w, strings.Join([]string{
-		"Everything runs in one process: flagsync's own packages against the sandbox (`internal/sandbox`, a " +
+		"Everything runs in one process: flagsync's own packages against the sandbox (`internal/kameleoon/sandbox`, a " +
 			"Kameleoon-compatible Automation API) served over HTTP on a loopback port, with Kameleoon's rate limits of " +
 			"50 calls per 10 s and 1,000 per hour enforced by the sandbox and kept by the client's budget. Repositories are " +
 			"generated with a fixed shape and no randomness, so every run measures the same inputs.",

@@ -20,9 +20,10 @@ var gc struct {
 	tuned bool
 }
 
-// TuneGC sets the garbage collector's target to LoadGCPercent for a load, and returns
-// the function that restores it. Loads may overlap: the setting is restored when the
-// last one ends. It changes nothing when GOGC is set in the environment (the operator
+// TuneGC sets the garbage collector's target to LoadGCPercent for a load (or another
+// step that makes as much short-lived garbage: reconcile's policy step), and returns the
+// function that restores it. Loads may overlap: the setting is restored when the last one
+// ends. It changes nothing when GOGC is set in the environment (the operator
 // chose) or the current target is already higher (or off).
 func TuneGC() (restore func()) {
 	gc.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
+	"github.com/flagsync/flagsync/internal/loadcache"
 	"github.com/flagsync/flagsync/internal/plan"
 	"github.com/flagsync/flagsync/internal/policy"
 )
@@ -223,6 +224,10 @@ func EvaluatePolicies(p plan.Plan, set *policy.Set, repo Repo, now time.Time) pl
 	if set.Len() == 0 || len(p.Changes) == 0 {
 		return p
 	}
+	// The flag, live and change documents are short-lived garbage, as a load's parse is:
+	// at GOGC=100 the collector took a third of the step's CPU (10,000 flags × 3
+	// environments, 5 policies: 0.46 CPU-s and 237 ms at 100, 0.31 CPU-s and 164 ms at 200).
+	defer loadcache.TuneGC()()
 	v := judge(p.Changes, set, repo, now)
 	out := p
 	out.Changes = make([]plan.Change, 0, len(p.Changes))
