@@ -207,8 +207,12 @@ func markerOf(raw *json.RawMessage) string {
 
 // attachChangeRequests sets OpenChangeRequests on the flags of the environments the
 // client knows require approvals, and keeps them for Do: a definition write whose flag
-// has a change request open in that environment is not sent.
+// has a change request open in that environment is not sent. A workspace without flags
+// has no change request of a flag to list (and may not be listed by GET /workspaces yet).
 func (c *Client) attachChangeRequests(ctx context.Context, workspace string, envs []string, flags []splitmodel.Flag) error {
+	if len(flags) == 0 {
+		return nil
+	}
 	for _, env := range envs {
 		if !c.RequiresApprovals(workspace, env) {
 			continue
