@@ -261,13 +261,15 @@ func TestSplitPlanInANewProcessWithApprovalEnvironments(t *testing.T) {
 			}
 		}
 	}
-	// Its sync files nothing again and writes nothing in Production. (Its exit code is
-	// not checked here: knowing beta_gate's creation awaits approval, the planner refuses
-	// new_checkout's Production definition, which names it, and the sync exits 1 for that
-	// refusal, where a process that does not know skips it at apply and exits 0.)
-	_, out, errs = r.run(nil, append([]string{"sync", "--split-approval-environments", "Production"}, flags...)...)
-	if !strings.Contains(out, "4 awaiting approval") || len(r.sandbox().ChangeRequests()) != len(crs) {
-		t.Fatalf("sync: %d change requests\n%s\n%s", len(r.sandbox().ChangeRequests()), out, errs)
+	// Its sync files nothing again, writes nothing in Production and exits 0: new_checkout's
+	// Production definition, which names beta_gate (IN_SPLIT), waits for beta_gate's
+	// change request too (awaiting approval, not refused).
+	code, out, errs = r.run(nil, append([]string{"sync", "--split-approval-environments", "Production"}, flags...)...)
+	if code != exitOK || strings.Contains(out, "refused") || len(r.sandbox().ChangeRequests()) != len(crs) {
+		t.Fatalf("sync: exit %d, %d change requests\n%s\n%s", code, len(r.sandbox().ChangeRequests()), out, errs)
+	}
+	if !strings.Contains(out, "new_checkout") || !strings.Contains(out, "awaiting approval") {
+		t.Errorf("sync: new_checkout is not shown waiting for beta_gate's approval:\n%s", out)
 	}
 	for _, w := range definitionWrites(r.sandbox()) {
 		if w.env == "Production" {
