@@ -26,6 +26,7 @@ var envExceptions = map[string]string{
 	"split-title":                  "SPLIT_CHANGE_TITLE",
 	"split-comment":                "SPLIT_CHANGE_COMMENT",
 	"split-approvers":              "SPLIT_CHANGE_APPROVERS",
+	"split-approval-environments":  "SPLIT_APPROVAL_ENVIRONMENTS",
 	"split-pr-url":                 "FLAGSYNC_PR_URL",
 	"split-key-header":             "SPLIT_API_KEY_HEADER",
 	"unleash-url":                  "UNLEASH_URL",

@@ -225,3 +225,55 @@ func TestSplitFlagUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitPlanInANewProcessWithApprovalEnvironments: after a sync filed change
+// requests, a plan in a new process with --split-approval-environments (or its
+// variable) shows those changes awaiting approval with the requests' ids, as the plan
+// comment of a pull request job must; without it, it shows plain creations.
+func TestSplitPlanInANewProcessWithApprovalEnvironments(t *testing.T) {
+	r := newSplitSandboxRun(t)
+	flags := []string{"--split-sandbox-approvals", "Production", "--split-approvers", "lead@example.com"}
+	if code, out, errs := r.run(nil, append([]string{"sync"}, flags...)...); code != exitOK || !strings.Contains(out, "awaiting approval") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errs)
+	}
+	crs := r.sandbox().ChangeRequests()
+	if len(crs) == 0 {
+		t.Fatal("no change request filed")
+	}
+	code, out, errs := r.run(nil, append([]string{"plan"}, flags...)...)
+	if code != exitOK || strings.Contains(out, "awaiting approval") {
+		t.Fatalf("plan without the declaration: exit %d\n%s\n%s", code, out, errs)
+	}
+	for name, c := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"flag":     {nil, []string{"--split-approval-environments", "Production"}},
+		"variable": {map[string]string{"SPLIT_APPROVAL_ENVIRONMENTS": "Production"}, nil},
+	} {
+		code, out, errs := r.run(c.env, append(append([]string{"plan"}, flags...), c.args...)...)
+		if code != exitOK || !strings.Contains(out, "awaiting approval") || r.sandbox().Writes() != 0 {
+			t.Fatalf("%s: plan: exit %d, %d writes\n%s\n%s", name, code, r.sandbox().Writes(), out, errs)
+		}
+		for _, cr := range crs {
+			if !strings.Contains(out, cr.ID) {
+				t.Errorf("%s: the plan does not name change request %s (%s):\n%s", name, cr.ID, cr.Flag, out)
+			}
+		}
+	}
+	// Its sync files nothing again, writes nothing in Production and exits 0: new_checkout's
+	// Production definition, which names beta_gate (IN_SPLIT), waits for beta_gate's
+	// change request too (awaiting approval, not refused).
+	code, out, errs = r.run(nil, append([]string{"sync", "--split-approval-environments", "Production"}, flags...)...)
+	if code != exitOK || strings.Contains(out, "refused") || len(r.sandbox().ChangeRequests()) != len(crs) {
+		t.Fatalf("sync: exit %d, %d change requests\n%s\n%s", code, len(r.sandbox().ChangeRequests()), out, errs)
+	}
+	if !strings.Contains(out, "new_checkout") || !strings.Contains(out, "awaiting approval") {
+		t.Errorf("sync: new_checkout is not shown waiting for beta_gate's approval:\n%s", out)
+	}
+	for _, w := range definitionWrites(r.sandbox()) {
+		if w.env == "Production" {
+			t.Errorf("%s written in Production while its change request is open", w.flag)
+		}
+	}
+}

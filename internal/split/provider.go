@@ -27,11 +27,12 @@ const (
 	flagAPIURL       = "split-api-url"
 	flagSandboxState = "split-sandbox-state"
 	// What Split records of each change, and how the key is sent.
-	flagTitle     = "split-title"
-	flagComment   = "split-comment"
-	flagApprovers = "split-approvers"
-	flagPRURL     = "split-pr-url"
-	flagKeyHeader = "split-key-header"
+	flagTitle        = "split-title"
+	flagComment      = "split-comment"
+	flagApprovers    = "split-approvers"
+	flagApprovalEnvs = "split-approval-environments"
+	flagPRURL        = "split-pr-url"
+	flagKeyHeader    = "split-key-header"
 	// How the embedded sandbox behaves (with --sandbox only).
 	flagSandboxApprovals = "split-sandbox-approvals"
 	flagSandboxRestrict  = "split-sandbox-restrict-approvers"
@@ -43,11 +44,12 @@ const (
 // value, the variable's when the command line does not give it, is what the client reads
 // as that variable.
 var settingFlags = map[string]string{
-	flagTitle:     splitclient.EnvChangeTitle,
-	flagComment:   splitclient.EnvChangeComment,
-	flagApprovers: splitclient.EnvChangeApprovers,
-	flagPRURL:     splitclient.EnvPRURL,
-	flagKeyHeader: splitclient.EnvKeyHeader,
+	flagTitle:        splitclient.EnvChangeTitle,
+	flagComment:      splitclient.EnvChangeComment,
+	flagApprovers:    splitclient.EnvChangeApprovers,
+	flagApprovalEnvs: splitclient.EnvApprovalEnvironments,
+	flagPRURL:        splitclient.EnvPRURL,
+	flagKeyHeader:    splitclient.EnvKeyHeader,
 }
 
 // sandboxOnlyFlags set up the embedded sandbox: they mean nothing without --sandbox.
@@ -97,6 +99,7 @@ func (sprovider) Flags() []provider.Flag {
 		{Name: flagTitle, Default: "", EnvDefault: splitclient.EnvChangeTitle, Usage: "the title Split records with every definition write and change request: a Go text/template of .Revision, .ShortRevision, .Reason, .Flag, .Environment, .Workspace, .PR and .Action; one that renders nothing sends no title (default " + splitclient.DefaultTitleTemplate + ")"},
 		{Name: flagComment, Default: "", EnvDefault: splitclient.EnvChangeComment, Usage: "the comment Split records with every definition write and change request, a template as --split-title's (default " + splitclient.DefaultCommentTemplate + ")"},
 		{Name: flagApprovers, Default: "", EnvDefault: splitclient.EnvChangeApprovers, Usage: "approvers (emails, comma-separated) named in the change requests flagsync files in Split environments that require approvals and let submitters choose them; leave empty where the environment restricts who approves"},
+		{Name: flagApprovalEnvs, Default: "", EnvDefault: splitclient.EnvApprovalEnvironments, Usage: "Split environments (names, comma-separated) that require approvals: plan and sync list their open change requests from the first read (one call per environment per read), so that a new process shows a change already filed as awaiting approval, and their changes are filed as change requests without a refused write first (default: learned from Split's first 403)"},
 		{Name: flagPRURL, Default: "", EnvDefault: splitclient.EnvPRURL, Usage: "the pull request the synced revision comes from: .PR in --split-title and --split-comment (by default linked in every comment, change requests included)"},
 		{Name: flagKeyHeader, Default: splitclient.KeyHeaderAuto, EnvDefault: splitclient.EnvKeyHeader, Values: []string{splitclient.KeyHeaderAuto, splitclient.KeyHeaderBearer, splitclient.KeyHeaderXAPIKey},
 			Usage: "how the Split API key is sent: auto (a Harness token pat.… or sat.… in x-api-key, any other key as Authorization: Bearer), bearer, or x-api-key"},
@@ -160,8 +163,8 @@ func settingsEnv(in provider.ConnectInput) func(string) string {
 // Connect builds the Admin API client: for the embedded Split sandbox (started here,
 // with the environments the loaded files use and the change control the sandbox flags
 // set) with --sandbox, otherwise with the key of the environment. Either way the title,
-// comment, approvers, pull request link and key header come from the flags (or their
-// variables).
+// comment, approvers, environments that require approvals, pull request link and key
+// header come from the flags (or their variables).
 func (p sprovider) Connect(_ context.Context, in provider.ConnectInput) (*provider.Connection, error) {
 	logger := in.Logger
 	if logger == nil {
@@ -182,6 +185,7 @@ func (p sprovider) Connect(_ context.Context, in provider.ConnectInput) (*provid
 		}
 		cfg.KeyHeader, cfg.TitleTemplate, cfg.CommentTemplate = settings.KeyHeader, settings.TitleTemplate, settings.CommentTemplate
 		cfg.PRURL, cfg.Approvers, cfg.RolloutStatusID = settings.PRURL, settings.Approvers, settings.RolloutStatusID
+		cfg.ApprovalEnvironments = settings.ApprovalEnvironments
 		where = "the Split sandbox (" + state + ")"
 	} else {
 		var err error

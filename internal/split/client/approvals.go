@@ -22,7 +22,9 @@ import (
 // definition, and returns an *apply.PendingApproval; while a request for the same flag
 // and environment is open it is not filed again. Once the client knows an environment
 // requires approvals, its reads list the open requests, so that the plan shows the
-// change as awaiting approval instead of writing it again.
+// change as awaiting approval instead of writing it again. An environment declared to
+// require approvals (Config.ApprovalEnvironments) is known from the start: reads list
+// its open requests, and a write there is filed without the 403 first.
 
 // ChangeRequestsPath is the collection of change requests (GET, with status,
 // environmentId, limit and after).
@@ -53,12 +55,21 @@ func (c *Client) noteApprovals(workspace, env string) {
 	c.mu.Unlock()
 }
 
-// RequiresApprovals reports whether the client has seen the environment require
-// approvals (a 403 "Approvals are required").
+// RequiresApprovals reports whether the environment was declared to require approvals
+// (Config.ApprovalEnvironments) or the client has seen it require them (a 403
+// "Approvals are required").
 func (c *Client) RequiresApprovals(workspace, env string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.approvals[workspace+"/"+env]
+	return c.declared[env] || c.approvals[workspace+"/"+env]
+}
+
+// declaredApprovals reports whether the environment was declared to require approvals
+// (Config.ApprovalEnvironments).
+func (c *Client) declaredApprovals(env string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.declared[env]
 }
 
 // EnvironmentID returns the id of an environment given by name or id
@@ -196,8 +207,12 @@ func markerOf(raw *json.RawMessage) string {
 
 // attachChangeRequests sets OpenChangeRequests on the flags of the environments the
 // client knows require approvals, and keeps them for Do: a definition write whose flag
-// has a change request open in that environment is not sent.
+// has a change request open in that environment is not sent. A workspace without flags
+// has no change request of a flag to list (and may not be listed by GET /workspaces yet).
 func (c *Client) attachChangeRequests(ctx context.Context, workspace string, envs []string, flags []splitmodel.Flag) error {
+	if len(flags) == 0 {
+		return nil
+	}
 	for _, env := range envs {
 		if !c.RequiresApprovals(workspace, env) {
 			continue
@@ -235,13 +250,17 @@ func (c *Client) pendingFor(w definitionWrite) (splitmodel.ChangeRequest, bool) 
 	return cr, ok
 }
 
-// fileChangeRequest files the write that Split refused with 403 "Approvals are
-// required" as a change request, unless one is open for the flag in that environment,
-// and returns the *apply.PendingApproval that says which; or the error that kept it
-// from being filed, with the 403.
+// fileChangeRequest files a definition write as a change request, unless one is open
+// for the flag in that environment, and returns the *apply.PendingApproval that says
+// which; or the error that kept it from being filed. refused is Split's 403 "Approvals
+// are required" to the write, or nil when the write was not sent because its
+// environment is declared to require approvals.
 func (c *Client) fileChangeRequest(ctx context.Context, w definitionWrite, req api.Request, info ChangeInfo, title, comment string, refused error) error {
 	c.noteApprovals(w.workspace, w.env)
 	fail := func(err error) error {
+		if refused == nil {
+			return &ChangeRequestError{Workspace: w.workspace, Flag: w.flag, Environment: w.env, Err: err}
+		}
 		return fmt.Errorf("%w; %s requires approvals and filing the change as a change request failed: %v", refused, w.env, err)
 	}
 	open, err := c.OpenChangeRequests(ctx, w.workspace, w.env)
@@ -296,6 +315,21 @@ func (c *Client) fileChangeRequest(ctx context.Context, w definitionWrite, req a
 	c.cfg.Logger.Info("change filed as a change request", "flag", w.workspace+"/"+w.flag, "env", w.env, "change_request", cr.ID, "operation", op)
 	return &apply.PendingApproval{Request: cr.ID, Filed: true, Detail: fmt.Sprintf("%s requires approvals; %s filed for %s", w.env, op, w.flag)}
 }
+
+// ChangeRequestError is a definition write to an environment declared to require
+// approvals (Config.ApprovalEnvironments) that could not be filed as a change request.
+type ChangeRequestError struct {
+	Workspace, Flag, Environment string
+	Err                          error
+}
+
+// Error names the flag, the environment and what failed.
+func (e *ChangeRequestError) Error() string {
+	return fmt.Sprintf("file the change of %s/%s in %s as a change request (%s is declared to require approvals): %v", e.Workspace, e.Flag, e.Environment, e.Environment, e.Err)
+}
+
+// Unwrap returns what failed.
+func (e *ChangeRequestError) Unwrap() error { return e.Err }
 
 // remember keeps a change request open for a flag in an environment, for Do.
 func (c *Client) remember(w definitionWrite, cr splitmodel.ChangeRequest) {

@@ -72,6 +72,12 @@ type Config struct {
 	Approvers []string
 	// RolloutStatusID, when set, is the rollout status sent with change requests.
 	RolloutStatusID string
+	// ApprovalEnvironments are the environments (by name, in every workspace) declared
+	// to require approvals: from the first read, the client lists their open change
+	// requests (one list call per environment per read), and a definition write there
+	// is filed as a change request at once instead of being sent and refused with 403.
+	// Other environments are learned from their first 403.
+	ApprovalEnvironments []string
 
 	HTTPClient  *http.Client
 	Logger      *slog.Logger
@@ -109,6 +115,7 @@ type Client struct {
 	checked    map[string]bool                     // workspaces already looked up
 	envIDs     map[string]map[string]string        // workspace → environment name → id
 	approvals  map[string]bool                     // "workspace/environment" known to require approvals
+	declared   map[string]bool                     // environments declared to require approvals (Config.ApprovalEnvironments)
 	created    map[string]bool                     // "workspace/flag" created by this client
 	open       map[string]splitmodel.ChangeRequest // "workspace/flag/environment" → open change request last seen
 }
@@ -170,7 +177,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), budget: cfg.Budget, templates: tmpl,
 		named: map[string]string{}, checked: map[string]bool{}, envIDs: map[string]map[string]string{},
-		approvals: map[string]bool{}, created: map[string]bool{}, open: map[string]splitmodel.ChangeRequest{}}
+		approvals: map[string]bool{}, declared: map[string]bool{}, created: map[string]bool{}, open: map[string]splitmodel.ChangeRequest{}}
+	for _, env := range cfg.ApprovalEnvironments {
+		if env = strings.TrimSpace(env); env != "" {
+			c.declared[env] = true
+		}
+	}
 	c.caller = api.NewCaller(api.CallerConfig{
 		Name: "Split API", BaseURL: c.base, HTTPClient: httpClient, Logger: cfg.Logger, Budget: cfg.Budget,
 		CallTimeout: cfg.CallTimeout, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,

@@ -153,7 +153,9 @@ func parseDefinitionWrite(req api.Request) (definitionWrite, bool) {
 //   - 403 "Approvals are required": the change is filed as a change request (or found
 //     already filed) and Do returns an *apply.PendingApproval; while the client knows a
 //     request for the flag and environment is open (from its last read), the write is
-//     not even sent;
+//     not even sent; in an environment declared to require approvals
+//     (Config.ApprovalEnvironments) the write is filed as a change request at once,
+//     without the 403 first;
 //   - 400 to a definition created killed: it is created, then killed (PUT …/kill), the
 //     reading where Split takes no killed definition at creation; a creation that
 //     answers killed false is killed too;
@@ -193,6 +195,10 @@ func (c *Client) Do(ctx context.Context, req api.Request) (json.RawMessage, erro
 	title, comment, err := c.templates.render(info)
 	if err != nil {
 		return nil, err
+	}
+	if c.declaredApprovals(w.env) {
+		// Declared to require approvals: the direct write would be refused with 403.
+		return nil, c.fileChangeRequest(ctx, w, req, info, title, comment, nil)
 	}
 	q := changeQuery(title, comment)
 	res, err := c.sendRequest(ctx, req, q)

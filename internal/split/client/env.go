@@ -23,6 +23,9 @@ const (
 	// EnvChangeApprovers lists the approvers (emails, comma-separated) of the change
 	// requests flagsync files in environments that require approvals.
 	EnvChangeApprovers = "SPLIT_CHANGE_APPROVERS"
+	// EnvApprovalEnvironments lists the environments (names, comma-separated) that
+	// require approvals, known so from the first read (Config.ApprovalEnvironments).
+	EnvApprovalEnvironments = "SPLIT_APPROVAL_ENVIRONMENTS"
 	// EnvRolloutStatus is the rollout status id sent with change requests (optional).
 	EnvRolloutStatus = "SPLIT_ROLLOUT_STATUS_ID"
 	// EnvPRURL is the pull request the synced revision came from, for titles, comments
@@ -31,7 +34,7 @@ const (
 )
 
 // ConfigFromEnv returns a Config with the API key, base URL, key header, change
-// templates, approvers and pull request link from the environment, read through getenv.
+// templates, approvers, environments that require approvals and pull request link from the environment, read through getenv.
 // The templates are checked here, so that a mistake stops the run before any call.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	key, err := keyFromEnv(getenv, EnvAdminAPIKey)
@@ -55,8 +58,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 }
 
 // SettingsFromEnv returns a Config with what ConfigFromEnv reads but the key and the
-// base URL: the key header, the change templates, approvers, rollout status and pull
-// request link, read through getenv. It checks the key header's mode and the templates,
+// base URL: the key header, the change templates, approvers, environments that require
+// approvals, rollout status and pull request link, read through getenv. It checks the key header's mode and the templates,
 // so that a mistake stops the run before any call; the embedded sandbox, whose key is
 // its own, takes these settings from it.
 func SettingsFromEnv(getenv func(string) string) (Config, error) {
@@ -70,6 +73,11 @@ func SettingsFromEnv(getenv func(string) string) (Config, error) {
 	for _, a := range strings.Split(getenv(EnvChangeApprovers), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			cfg.Approvers = append(cfg.Approvers, a)
+		}
+	}
+	for _, e := range strings.Split(getenv(EnvApprovalEnvironments), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			cfg.ApprovalEnvironments = append(cfg.ApprovalEnvironments, e)
 		}
 	}
 	// The mode alone is checked: which header auto chooses depends on the key.

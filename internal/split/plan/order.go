@@ -41,6 +41,12 @@ type arranger struct {
 	pendingCreate map[refEnv]string // definitions whose creation awaits approval: the change request
 	refusedWhole  map[splitmodel.Ref]string
 	refusedEnv    map[refEnv]string
+	// waitWhole and waitEnv are the refusals above that only wait for a change request
+	// (a dependency's creation awaits approval): the change request they wait for. They
+	// are held back as awaiting approval, not refused: once the request is approved, the
+	// next sync writes them.
+	waitWhole map[splitmodel.Ref]string
+	waitEnv   map[refEnv]string
 }
 
 // arrange returns the plan's changes in order, numbered, with Change.After set, and the
@@ -49,6 +55,8 @@ func (a *arranger) arrange() ([]plan.Change, []plan.Blocked) {
 	a.pendingCreate = map[refEnv]string{}
 	a.refusedWhole = map[splitmodel.Ref]string{}
 	a.refusedEnv = map[refEnv]string{}
+	a.waitWhole = map[splitmodel.Ref]string{}
+	a.waitEnv = map[refEnv]string{}
 	a.awaitApprovals()
 	a.refuseMissingDependencies()
 	var changes []plan.Change
@@ -119,10 +127,17 @@ func (a *arranger) refuseMissingDependencies() {
 						continue
 					}
 					changed = true
+					cr := a.waitsFor(other, c.Environment)
 					if g.created {
+						if cr != "" {
+							a.waitWhole[g.ref] = cr
+						}
 						a.refusedWhole[g.ref] = fmt.Sprintf("not created: its definition in %s names flag %s (IN_SPLIT), which %s; Split refuses a definition that names an absent flag, and creating %s without it would leave it half-created%s",
 							c.Environment, name, why, g.ref.Name, hint)
 					} else {
+						if cr != "" {
+							a.waitEnv[re] = cr
+						}
 						a.refusedEnv[re] = fmt.Sprintf("definition in %s not written: it names flag %s (IN_SPLIT), which %s; Split would refuse it%s", c.Environment, name, why, hint)
 					}
 					break
@@ -136,20 +151,45 @@ func (a *arranger) refuseMissingDependencies() {
 	for gi := range a.groups {
 		g := &a.groups[gi]
 		if why := a.refusedWhole[g.ref]; why != "" {
-			a.blocked = append(a.blocked, plan.Blocked{Address: AddressOf(g.ref, ""), Kind: plan.BlockedMissingDependency, Reason: why})
+			a.blocked = append(a.blocked, held(AddressOf(g.ref, ""), why, a.waitWhole[g.ref]))
 			g.changes = nil
 			continue
 		}
 		kept := g.changes[:0:0]
 		for _, c := range g.changes {
-			if why := a.refusedEnv[refEnv{g.ref, c.Environment}]; why != "" && c.Environment != "" {
-				a.blocked = append(a.blocked, plan.Blocked{Address: c.Address, Kind: plan.BlockedMissingDependency, Reason: why})
+			re := refEnv{g.ref, c.Environment}
+			if why := a.refusedEnv[re]; why != "" && c.Environment != "" {
+				a.blocked = append(a.blocked, held(c.Address, why, a.waitEnv[re]))
 				continue
 			}
 			kept = append(kept, c)
 		}
 		g.changes = kept
 	}
+}
+
+// waitsFor is the change request whose approval would make flag ref exist in env: its
+// own creation there awaits approval, or it is held back waiting for another's; "" when
+// ref is missing for another reason.
+func (a *arranger) waitsFor(ref splitmodel.Ref, env string) string {
+	if cr := a.pendingCreate[refEnv{ref, env}]; cr != "" {
+		return cr
+	}
+	if cr := a.waitWhole[ref]; cr != "" {
+		return cr
+	}
+	return a.waitEnv[refEnv{ref, env}]
+}
+
+// held is the Blocked entry of a change held back for a missing dependency: awaiting
+// approval when all it waits for is change request cr (not a refusal: the next sync after
+// the approval writes it), else refused.
+func held(addr plan.Address, why, cr string) plan.Blocked {
+	if cr != "" {
+		return plan.Blocked{Address: addr, Kind: plan.BlockedAwaitingApproval, ChangeRequest: cr,
+			Reason: why + "; it waits for that approval and is written by the next sync after it"}
+	}
+	return plan.Blocked{Address: addr, Kind: plan.BlockedMissingDependency, Reason: why}
 }
 
 // unavailable says why flag ref will not exist in env once the plan is applied ("" when
