@@ -211,8 +211,8 @@ func TestSplitFlagUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"key header":           {nil, []string{"plan", "--sandbox", "--split-key-header", "cookie"}, `--split-key-header "cookie": want auto, bearer or x-api-key`},
-		"key header variable":  {map[string]string{"SPLIT_API_KEY_HEADER": "cookie"}, []string{"plan", "--sandbox"}, `--split-key-header "cookie"`},
+		"key header":           {nil, []string{"plan", "--sandbox", "--split-key-header", "cookie"}, `--split-key-header or SPLIT_API_KEY_HEADER: key header "cookie": want auto, bearer or x-api-key`},
+		"key header variable":  {map[string]string{"SPLIT_API_KEY_HEADER": "cookie"}, []string{"plan", "--sandbox"}, `key header "cookie"`},
 		"sandbox flag":         {nil, []string{"sync", "--split-sandbox-approvals", "Production"}, "--split-sandbox-approvals goes with --sandbox"},
 		"template":             {nil, []string{"plan", "--sandbox", "--split-comment", "{{.Nope"}, "the comment template (--split-comment or SPLIT_CHANGE_COMMENT)"},
 		"template field":       {nil, []string{"sync", "--sandbox", "--split-title", "{{.Author}}"}, "--split-title"},
@@ -222,6 +222,30 @@ func TestSplitFlagUsageErrors(t *testing.T) {
 		code, _, errs := runWithEnv(c.env, append(c.args, "--repo", splitExample, "--split-sandbox-state", state)...)
 		if code != exitUsage || !strings.Contains(errs, c.want) {
 			t.Errorf("%s: exit %d, want %d\n%s\nwant %q", name, code, exitUsage, errs, c.want)
+		}
+	}
+}
+
+// TestSplitKeyHeaderAnyCase: the key header mode is read ignoring case and spaces, as
+// SPLIT_API_KEY_HEADER always was ("X-API-Key", " Bearer"), from the variable and the
+// flag, and on a repository without Split files too.
+func TestSplitKeyHeaderAnyCase(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"variable":            {map[string]string{"SPLIT_API_KEY_HEADER": "X-API-Key"}, []string{"validate", "--repo", splitExample}},
+		"flag":                {nil, []string{"plan", "--sandbox", "--repo", splitExample, "--split-key-header", " Bearer"}},
+		"other vendor's repo": {map[string]string{"SPLIT_API_KEY_HEADER": "X-API-KEY"}, []string{"plan", "--sandbox", "--repo", filepath.Join("..", "..", "examples", "flags")}},
+	} {
+		state := t.TempDir()
+		args := append(c.args, "--split-sandbox-state", filepath.Join(state, "split.json"), "--sandbox-state", filepath.Join(state, "k.json"))
+		if c.args[0] == "validate" {
+			args = c.args
+		}
+		code, out, errs := runWithEnv(c.env, args...)
+		if code != exitOK {
+			t.Errorf("%s: exit %d, want 0\n%s\n%s", name, code, out, errs)
 		}
 	}
 }

@@ -101,8 +101,11 @@ func (sprovider) Flags() []provider.Flag {
 		{Name: flagApprovers, Default: "", EnvDefault: splitclient.EnvChangeApprovers, Usage: "approvers (emails, comma-separated) named in the change requests flagsync files in Split environments that require approvals and let submitters choose them; leave empty where the environment restricts who approves"},
 		{Name: flagApprovalEnvs, Default: "", EnvDefault: splitclient.EnvApprovalEnvironments, Usage: "Split environments (names, comma-separated) that require approvals: plan and sync list their open change requests from the first read (one call per environment per read), so that a new process shows a change already filed as awaiting approval, and their changes are filed as change requests without a refused write first (default: learned from Split's first 403)"},
 		{Name: flagPRURL, Default: "", EnvDefault: splitclient.EnvPRURL, Usage: "the pull request the synced revision comes from: .PR in --split-title and --split-comment (by default linked in every comment, change requests included)"},
-		{Name: flagKeyHeader, Default: splitclient.KeyHeaderAuto, EnvDefault: splitclient.EnvKeyHeader, Values: []string{splitclient.KeyHeaderAuto, splitclient.KeyHeaderBearer, splitclient.KeyHeaderXAPIKey},
-			Usage: "how the Split API key is sent: auto (a Harness token pat.… or sat.… in x-api-key, any other key as Authorization: Bearer), bearer, or x-api-key"},
+		{Name: flagKeyHeader, Default: splitclient.KeyHeaderAuto, EnvDefault: splitclient.EnvKeyHeader,
+			// Not an enum of the CLI's, which is exact: the value is read as the client has
+			// always read SPLIT_API_KEY_HEADER, ignoring case and surrounding spaces
+			// ("X-API-Key", "Bearer"); Check refuses anything else as a usage error.
+			Usage: "how the Split API key is sent: auto (a Harness token pat.… or sat.… in x-api-key, any other key as Authorization: Bearer), bearer, or x-api-key (any case)"},
 		{Name: flagSandboxApprovals, Default: "", Usage: "with --sandbox: environments of the Split sandbox that require approvals, comma-separated: a definition write there is refused (403), flagsync files a change request and reports the change as awaiting approval (name approvers with --split-approvers unless --split-sandbox-restrict-approvers)"},
 		{Name: flagSandboxRestrict, Default: false, Usage: "with --sandbox: the Split sandbox's approval-gated environments restrict who approves, so change requests name no approvers (default: submitters choose at least one)"},
 		{Name: flagSandboxApprove, Default: false, Usage: "with --sandbox: before the command runs, the Split sandbox approves every open change request and applies it, as a person approving in Split between two syncs would"},

@@ -82,7 +82,7 @@ func SettingsFromEnv(getenv func(string) string) (Config, error) {
 	}
 	// The mode alone is checked: which header auto chooses depends on the key.
 	if _, err := keyHeaderOf(cfg.KeyHeader, ""); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", EnvKeyHeader, err)
+		return Config{}, fmt.Errorf("--split-key-header or %s: %w", EnvKeyHeader, err)
 	}
 	if _, err := newTemplates(cfg.TitleTemplate, cfg.CommentTemplate); err != nil {
 		return Config{}, err

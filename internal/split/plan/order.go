@@ -104,45 +104,20 @@ func (a *arranger) awaitApprovals() {
 // (it may itself be refused, or wait for approval). Split would refuse such a write. A
 // flag the plan creates is refused whole, so that it is not left half-created.
 func (a *arranger) refuseMissingDependencies() {
+	// An entry moves from none to waiting (for a change request) to refused, never back,
+	// so the passes end.
 	for changed := true; changed; {
 		changed = false
 		for gi := range a.groups {
 			g := &a.groups[gi]
-			if g.desired == nil || a.refusedWhole[g.ref] != "" {
+			if g.desired == nil || (a.refusedWhole[g.ref] != "" && a.waitWhole[g.ref] == "") {
 				continue
 			}
 			for _, c := range g.changes {
-				re := refEnv{g.ref, c.Environment}
-				if c.Environment == "" || a.refusedEnv[re] != "" {
-					continue
-				}
-				d := g.desired.Environments[c.Environment]
-				for _, name := range d.DependencyNames() {
-					other := splitmodel.Ref{Workspace: g.ref.Workspace, Name: name}
-					if other == g.ref {
-						continue
-					}
-					why, hint := a.unavailable(other, c.Environment)
-					if why == "" {
-						continue
-					}
+				if a.holdBack(g, c.Environment) {
 					changed = true
-					cr := a.waitsFor(other, c.Environment)
-					if g.created {
-						if cr != "" {
-							a.waitWhole[g.ref] = cr
-						}
-						a.refusedWhole[g.ref] = fmt.Sprintf("not created: its definition in %s names flag %s (IN_SPLIT), which %s; Split refuses a definition that names an absent flag, and creating %s without it would leave it half-created%s",
-							c.Environment, name, why, g.ref.Name, hint)
-					} else {
-						if cr != "" {
-							a.waitEnv[re] = cr
-						}
-						a.refusedEnv[re] = fmt.Sprintf("definition in %s not written: it names flag %s (IN_SPLIT), which %s; Split would refuse it%s", c.Environment, name, why, hint)
-					}
-					break
 				}
-				if a.refusedWhole[g.ref] != "" {
+				if a.refusedWhole[g.ref] != "" && a.waitWhole[g.ref] == "" {
 					break
 				}
 			}
@@ -166,6 +141,70 @@ func (a *arranger) refuseMissingDependencies() {
 		}
 		g.changes = kept
 	}
+}
+
+// holdBack holds back group g's definition in env when a flag it names (IN_SPLIT) will
+// not exist there: as waiting when every such flag waits for a change request, else as
+// refused. It reports whether it changed what it had decided before.
+func (a *arranger) holdBack(g *group, env string) bool {
+	re := refEnv{g.ref, env}
+	if env == "" || (a.refusedEnv[re] != "" && a.waitEnv[re] == "") {
+		return false
+	}
+	d := g.desired.Environments[env]
+	name, why, hint, cr := a.missing(g.ref, env, d.DependencyNames())
+	if name == "" {
+		return false
+	}
+	if g.created {
+		if a.refusedWhole[g.ref] != "" && cr != "" {
+			return false // already held back; another wait changes nothing
+		}
+		a.refusedWhole[g.ref] = fmt.Sprintf("not created: its definition in %s names flag %s (IN_SPLIT), which %s; Split refuses a definition that names an absent flag, and creating %s without it would leave it half-created%s",
+			env, name, why, g.ref.Name, hint)
+		setWait(a.waitWhole, g.ref, cr)
+		return true
+	}
+	if a.refusedEnv[re] != "" && cr != "" {
+		return false
+	}
+	a.refusedEnv[re] = fmt.Sprintf("definition in %s not written: it names flag %s (IN_SPLIT), which %s; Split would refuse it%s", env, name, why, hint)
+	setWait(a.waitEnv, re, cr)
+	return true
+}
+
+// setWait records the change request k waits for, or that it waits for none.
+func setWait[K comparable](m map[K]string, k K, cr string) {
+	if cr == "" {
+		delete(m, k)
+		return
+	}
+	m[k] = cr
+}
+
+// missing returns the flag among names (those a definition of self in env names) that
+// keeps that definition from being written, with why and a hint: first one that will not
+// exist for another reason than a change request (cr ""), else the first whose creation
+// waits for one (cr its id); name is "" when every named flag will exist.
+func (a *arranger) missing(self splitmodel.Ref, env string, names []string) (name, why, hint, cr string) {
+	for _, n := range names {
+		other := splitmodel.Ref{Workspace: self.Workspace, Name: n}
+		if other == self {
+			continue
+		}
+		w, h := a.unavailable(other, env)
+		if w == "" {
+			continue
+		}
+		c := a.waitsFor(other, env)
+		if c == "" {
+			return n, w, h, ""
+		}
+		if name == "" {
+			name, why, hint, cr = n, w, h, c
+		}
+	}
+	return name, why, hint, cr
 }
 
 // waitsFor is the change request whose approval would make flag ref exist in env: its
