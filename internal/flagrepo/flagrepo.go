@@ -1,6 +1,7 @@
 package flagrepo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flagsync/flagsync/internal/diag"
+	"gopkg.in/yaml.v3"
 )
 
 // SettingsFile is the name of the repository settings file at the root of the flag
@@ -92,4 +94,28 @@ func FlagFiles(fsys fs.FS, dir string) ([]string, error) {
 		return nil, fmt.Errorf("list flag files in %s: %w", dir, err)
 	}
 	return files, nil
+}
+
+// DeclaresVendor reports whether a YAML document's top-level vendor: value is vendor, as a
+// service that claims its files by that key asks. Only a document with a line starting
+// with "vendor:" is parsed. A document that does not parse is still the vendor's when a
+// line plainly says "vendor: <vendor>" (quoted or not), so that its problems are reported
+// against that vendor's schema.
+func DeclaresVendor(data []byte, vendor string) bool {
+	if !bytes.HasPrefix(data, []byte("vendor:")) && !bytes.Contains(data, []byte("\nvendor:")) {
+		return false
+	}
+	var top struct {
+		Vendor any `yaml:"vendor"`
+	}
+	if yaml.Unmarshal(data, &top) != nil {
+		for line := range bytes.Lines(data) {
+			if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("vendor:")); ok && strings.Trim(strings.TrimSpace(string(v)), `"'`) == vendor {
+				return true
+			}
+		}
+		return false
+	}
+	s, _ := top.Vendor.(string)
+	return s == vendor
 }

@@ -54,3 +54,24 @@ func TestReadSettingsProblems(t *testing.T) {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestDeclaresVendor(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		want bool
+	}{
+		{"vendor: split\nname: a\n", true},
+		{"name: a\nvendor: \"split\"\n", true},
+		{"name: a\nvendor: unleash\n", false},
+		{"name: a\n# vendor: split\n", false},
+		{"name: a\n  description: vendor: split\n", false},
+		{"vendor: [split]\n", false},
+		{"vendor: split\nname: [unclosed\n", true}, // does not parse: the line says so
+		{"vendor: 'split'\n\tbad: tab\n", true},
+		{"vendor: unleash\nname: [unclosed\n", false},
+	} {
+		if got := DeclaresVendor([]byte(c.doc), "split"); got != c.want {
+			t.Errorf("DeclaresVendor(%q, split) = %v, want %v", c.doc, got, c.want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package splitload
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/flagsync/flagsync/internal/diag"
 	"github.com/flagsync/flagsync/internal/flagrepo"
@@ -61,7 +58,7 @@ func Survey(fsys fs.FS, dir string) (Repository, error) {
 	if err != nil {
 		return Repository{}, err
 	}
-	all, err := flagFiles(fsys, dir)
+	all, err := flagrepo.FlagFiles(fsys, dir)
 	if err != nil {
 		return Repository{}, err
 	}
@@ -74,7 +71,7 @@ func Survey(fsys fs.FS, dir string) (Repository, error) {
 		if err != nil {
 			return Repository{}, fmt.Errorf("read flag file %s: %w", f, err)
 		}
-		if vendorOf(data) == splitmodel.Vendor {
+		if flagrepo.DeclaresVendor(data, splitmodel.Vendor) {
 			r.SplitFiles = append(r.SplitFiles, f)
 		} else {
 			r.OtherFiles++
@@ -102,59 +99,9 @@ func splitRepository(fsys fs.FS, dir string) (split, exists bool, err error) {
 		if err != nil {
 			return false, false, fmt.Errorf("read settings %s: %w", path.Join(dir, name), err)
 		}
-		return vendorOf(data) == splitmodel.Vendor, true, nil
+		return flagrepo.DeclaresVendor(data, splitmodel.Vendor), true, nil
 	}
 	return false, false, nil
-}
-
-// vendorOf returns the value of a top-level vendor key, or "". Only files with a line
-// starting with "vendor:" are parsed.
-func vendorOf(data []byte) string {
-	if !bytes.HasPrefix(data, []byte("vendor:")) && !bytes.Contains(data, []byte("\nvendor:")) {
-		return ""
-	}
-	var top struct {
-		Vendor any `yaml:"vendor"`
-	}
-	if yaml.Unmarshal(data, &top) != nil {
-		// A file that does not parse is still claimed when it plainly says so, so that its
-		// problems are reported against the Split schema.
-		for line := range bytes.Lines(data) {
-			if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("vendor:")); ok && strings.Trim(strings.TrimSpace(string(v)), `"'`) == splitmodel.Vendor {
-				return splitmodel.Vendor
-			}
-		}
-		return ""
-	}
-	s, _ := top.Vendor.(string)
-	return s
-}
-
-// flagFiles lists the *.yaml and *.yml files below dir (not dot-files, not the settings
-// files), in lexical order.
-func flagFiles(fsys fs.FS, dir string) ([]string, error) {
-	var files []string
-	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if p != dir && strings.HasPrefix(name, ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) || flagrepo.IsSettingsName(name) {
-			return nil
-		}
-		files = append(files, p)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list flag files in %s: %w", dir, err)
-	}
-	return files, nil
 }
 
 // Load reads the Split flag files below dir (see Claim) and, in a Split repository, the

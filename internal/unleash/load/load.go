@@ -1,7 +1,6 @@
 package unleashload
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,10 +50,10 @@ func Survey(fsys fs.FS, dir string) (Repository, error) {
 		if err != nil {
 			return Repository{}, fmt.Errorf("read settings %s: %w", path.Join(dir, name), err)
 		}
-		r.Settings, r.Whole = true, vendorOf(data) == unleashmodel.Vendor
+		r.Settings, r.Whole = true, flagrepo.DeclaresVendor(data, unleashmodel.Vendor)
 		break
 	}
-	all, err := flagFiles(fsys, dir)
+	all, err := flagrepo.FlagFiles(fsys, dir)
 	if err != nil {
 		return Repository{}, err
 	}
@@ -67,7 +66,7 @@ func Survey(fsys fs.FS, dir string) (Repository, error) {
 		if err != nil {
 			return Repository{}, fmt.Errorf("read flag file %s: %w", f, err)
 		}
-		if vendorOf(data) == unleashmodel.Vendor {
+		if flagrepo.DeclaresVendor(data, unleashmodel.Vendor) {
 			r.Files = append(r.Files, f)
 		} else {
 			r.Others++
@@ -82,57 +81,6 @@ func cleanDir(dir string) string {
 		return "."
 	}
 	return dir
-}
-
-// vendorOf returns the value of a top-level vendor key, or "". Only files with a line
-// starting with "vendor:" are parsed.
-func vendorOf(data []byte) string {
-	if !bytes.HasPrefix(data, []byte("vendor:")) && !bytes.Contains(data, []byte("\nvendor:")) {
-		return ""
-	}
-	var top struct {
-		Vendor any `yaml:"vendor"`
-	}
-	if yaml.Unmarshal(data, &top) != nil {
-		// A file that does not parse is still claimed when it plainly says so, so that its
-		// problems are reported against the Unleash schema.
-		for line := range bytes.Lines(data) {
-			if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("vendor:")); ok &&
-				strings.Trim(strings.TrimSpace(string(v)), `"'`) == unleashmodel.Vendor {
-				return unleashmodel.Vendor
-			}
-		}
-		return ""
-	}
-	s, _ := top.Vendor.(string)
-	return s
-}
-
-// flagFiles lists the *.yaml and *.yml files below dir (not dot-files, not the settings
-// files), in lexical order.
-func flagFiles(fsys fs.FS, dir string) ([]string, error) {
-	var files []string
-	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if p != dir && strings.HasPrefix(name, ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) || flagrepo.IsSettingsName(name) {
-			return nil
-		}
-		files = append(files, p)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list flag files in %s: %w", dir, err)
-	}
-	return files, nil
 }
 
 // hints explain unknown fields people copy from the admin API's answers or from other

@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -56,7 +55,7 @@ func claim(fsys fs.FS, dir string) (files []string, whole bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if vendorOf(data) == Name {
+	if flagrepo.DeclaresVendor(data, Name) {
 		return all, true, nil
 	}
 	for _, f := range all {
@@ -64,23 +63,11 @@ func claim(fsys fs.FS, dir string) (files []string, whole bool, err error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("read flag file %s: %w", f, err)
 		}
-		if vendorOf(b) == Name {
+		if flagrepo.DeclaresVendor(b, Name) {
 			files = append(files, f)
 		}
 	}
 	return files, false, nil
-}
-
-// vendorOf is a YAML document's top-level vendor: value, or "".
-func vendorOf(data []byte) string {
-	if !bytes.Contains(data, []byte("vendor:")) {
-		return ""
-	}
-	var top struct {
-		Vendor string `yaml:"vendor"`
-	}
-	_ = yaml.Unmarshal(data, &top)
-	return top.Vendor
 }
 
 // load reads and validates every flag file below dir: each a mapping of vendor, key,
