@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,9 +93,9 @@ func New(cfg Config) (*Client, error) {
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, errors.New("new Unleash API client: the admin token is required")
 	}
-	u, err := url.Parse(strings.TrimSpace(cfg.BaseURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("new Unleash API client: base URL %q: want http(s)://host[/prefix]", cfg.BaseURL)
+	u, err := api.ParseBaseURL(strings.TrimSpace(cfg.BaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("new Unleash API client: %w", err)
 	}
 	base := strings.TrimSuffix(strings.TrimRight(u.String(), "/"), "/api")
 	if cfg.HTTPClient == nil {
